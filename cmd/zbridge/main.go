@@ -1,0 +1,68 @@
+// Command zbridge is the zbridge mainframe-to-Linux bridge gateway: one
+// binary whose subcommands are the region, its clients and its tools.
+//
+//	zbridge region    run a region (SYSLOG, UNSOLMSG, HTTP)
+//	zbridge demo      run a region on loopback and feed it sample syslog traffic
+//	zbridge tail      print events from a region's UNSOLMSG port
+//	zbridge passwd    hash a client secret for the clients file
+//	zbridge loadgen   send syslog load to a region (for measuring)
+//	zbridge version   print the version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type command struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"region", "run a region (SYSLOG, UNSOLMSG, HTTP)", runRegion},
+		{"demo", "run a region on loopback and feed it sample syslog traffic", runDemo},
+		{"tail", "print events from a region's UNSOLMSG port", runTail},
+		{"passwd", "hash a client secret for the clients file", runPasswd},
+		{"loadgen", "send syslog load to a region", runLoadgen},
+		{"version", "print the version", func([]string, io.Writer, io.Writer) int { fmt.Println("zbridge", version); return 0 }},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: zbridge COMMAND [flags]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\n'zbridge COMMAND -h' lists a command's flags.")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	name := strings.TrimLeft(args[0], "-")
+	if name == "h" || name == "help" {
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "zbridge: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}

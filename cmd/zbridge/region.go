@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/region"
+)
+
+// Default addresses, all loopback: the region is reachable only from this
+// host until it is configured otherwise (see protected mode).
+const (
+	defaultSyslog   = "127.0.0.1:7514"
+	defaultUnsolMsg = "127.0.0.1:7002"
+	defaultHTTP     = "127.0.0.1:7080"
+)
+
+// prefixList is a flag of comma-separated CIDRs, repeatable.
+type prefixList []netip.Prefix
+
+func (p *prefixList) String() string {
+	var s []string
+	for _, x := range *p {
+		s = append(s, x.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func (p *prefixList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return err
+			}
+			*p = append(*p, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		pr, err := netip.ParsePrefix(part)
+		if err != nil {
+			return err
+		}
+		*p = append(*p, pr.Masked())
+	}
+	return nil
+}
+
+type regionFlags struct {
+	cfg             region.Config
+	allow           prefixList
+	logLevel        string
+	logFormat       string
+	shutdownTimeout time.Duration
+}
+
+func (f *regionFlags) register(fs *flag.FlagSet) {
+	c := &f.cfg
+	fs.StringVar(&c.Name, "name", "ZBRIDGE", "region name")
+	fs.StringVar(&c.SyslogTCP, "syslog", defaultSyslog, "SYSLOG TCP address (TLS when --tls-cert is set); empty: off")
+	fs.StringVar(&c.SyslogUDP, "syslog-udp", defaultSyslog, "SYSLOG UDP address; empty: off")
+	fs.StringVar(&c.UnsolMsg, "unsolmsg", defaultUnsolMsg, "UNSOLMSG address; empty: off")
+	fs.StringVar(&c.HTTP, "http", defaultHTTP, "HTTP address for /healthz and /metrics; empty: off")
+	fs.StringVar(&c.ClientsFile, "clients", "", "file of named clients with hashed secrets (see 'zbridge passwd'); required off loopback")
+	fs.Var(&f.allow, "allow", "networks (CIDR, comma-separated, repeatable) that may send SYSLOG and reach HTTP; required off loopback")
+	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "PEM certificate: every TCP listener speaks TLS 1.2/1.3")
+	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "PEM private key for --tls-cert")
+	fs.IntVar(&c.MaxEvents, "max-events", 1_000_000, "events kept for resuming subscribers")
+	fs.Int64Var(&c.MaxBytes, "max-bytes", 512<<20, "bytes of events kept for resuming subscribers (estimate)")
+	fs.IntVar(&c.Session.MaxSessions, "max-sessions", 100, "UNSOLMSG sessions at most")
+	fs.DurationVar(&c.Session.Heartbeat, "heartbeat", 30*time.Second, "heartbeat interval granted when a client asks for none")
+	fs.DurationVar(&c.Session.IdleTimeout, "idle-timeout", 0, "end a session silent this long (0: three heartbeats)")
+	fs.DurationVar(&c.Session.Lifetime, "session-lifetime", 0, "end sessions this long after logon (0: never)")
+	fs.DurationVar(&c.Session.WriteTimeout, "write-timeout", 30*time.Second, "end a session whose client reads nothing this long")
+	fs.IntVar(&c.SyslogMaxFrame, "syslog-max-frame", 200000, "largest syslog message in bytes")
+	fs.IntVar(&c.SyslogMaxSessions, "syslog-max-sessions", 200, "SYSLOG TCP connections at most")
+	fs.DurationVar(&c.SyslogReadTimeout, "syslog-read-timeout", 5*time.Minute, "close a SYSLOG connection silent this long")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time to drain on SIGINT/SIGTERM")
+}
+
+func newLogger(level, format string, w io.Writer) (*logrus.Logger, error) {
+	l := logrus.New()
+	l.SetOutput(w)
+	lv, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	l.SetLevel(lv)
+	switch format {
+	case "json":
+		l.SetFormatter(&logrus.JSONFormatter{})
+	case "text":
+		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: true})
+	default:
+		return nil, fmt.Errorf("unknown log format %q (text, json)", format)
+	}
+	return l, nil
+}
+
+func runRegion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("zbridge region", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f regionFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "zbridge region: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	log, err := newLogger(f.logLevel, f.logFormat, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "zbridge region:", err)
+		return 2
+	}
+	f.cfg.Allow = f.allow
+	f.cfg.Logger = log
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serveRegion(ctx, f.cfg, f.shutdownTimeout, nil); err != nil {
+		fmt.Fprintln(stderr, "zbridge region:", err)
+		return 1
+	}
+	return 0
+}
+
+// serveRegion runs a region until ctx ends, then shuts it down within
+// timeout. started, when set, is called once the listeners are open.
+func serveRegion(ctx context.Context, cfg region.Config, timeout time.Duration, started func(*region.Region)) error {
+	r, err := region.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := r.Start(); err != nil {
+		return err
+	}
+	if started != nil {
+		started(r)
+	}
+	var failed error
+	select {
+	case <-ctx.Done():
+	case failed = <-r.Err():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err = r.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("shutdown did not finish within %v: %w", timeout, err)
+	}
+	return errors.Join(failed, err)
+}

@@ -1,0 +1,171 @@
+package region
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/internal/loadgen"
+	"github.com/zbridge/zbridge/internal/peer"
+)
+
+// BenchmarkRelay measures relay throughput, syslog over TCP in and a
+// subscriber out, for the region and, in the same run, for rsyslog relaying
+// the same load (imtcp → omfwd octet-counted to a TCP sink). Each reports
+// msg/s; b.N messages are sent over one connection. Run with a fixed count
+// so both relay the same load:
+//
+//	go test -run '^$' -bench Relay -benchtime 2000000x ./gateway/region/
+func BenchmarkRelay(b *testing.B) {
+	for _, format := range []string{"5424", "3164"} {
+		b.Run("zbridge/"+format, func(b *testing.B) { benchZbridge(b, format) })
+		b.Run("rsyslog/"+format, func(b *testing.B) { benchRsyslog(b, format) })
+	}
+}
+
+func benchLoad(b *testing.B, addr, format string) {
+	b.Helper()
+	res, err := loadgen.Run(context.Background(), loadgen.Config{Addr: addr, Count: b.N, Size: 200, Format: format})
+	if err != nil {
+		b.Fatalf("loadgen: %v", err)
+	}
+	if res.Sent != b.N {
+		b.Fatalf("sent %d of %d", res.Sent, b.N)
+	}
+}
+
+func report(b *testing.B, start time.Time) {
+	el := time.Since(start)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "msg/s")
+	b.ReportMetric(float64(el.Nanoseconds())/float64(b.N), "ns/msg")
+	b.ReportMetric(0, "ns/op")
+}
+
+func benchZbridge(b *testing.B, format string) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	r, err := New(Config{Name: "BENCH", SyslogTCP: "127.0.0.1:0", UnsolMsg: "127.0.0.1:0", Logger: log,
+		MaxEvents: 200_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	// The subscriber: logs on, subscribes to JSON events, counts lines.
+	c, err := net.Dial("tcp", r.Addr("unsolmsg").String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, `{"type":"logon","req":1,"client":"bench","version":1}`+"\n"+`{"type":"subscribe","req":2}`+"\n")
+	br := bufio.NewReaderSize(c, 1<<20)
+	for i := 0; i < 2; i++ { // accept, reply
+		if _, err := br.ReadSlice('\n'); err != nil {
+			b.Fatal(err)
+		}
+	}
+	got := make(chan int, 1)
+	go func() { got <- countLines(br, b.N) }()
+	b.ResetTimer()
+	start := time.Now()
+	benchLoad(b, r.Addr("syslog").String(), format)
+	select {
+	case n := <-got:
+		if n != b.N {
+			b.Fatalf("subscriber got %d of %d", n, b.N)
+		}
+	case <-time.After(5 * time.Minute):
+		b.Fatal("subscriber did not get every event within 5 minutes")
+	}
+	report(b, start)
+}
+
+// countLines reads until n event frames have arrived (or the stream ends).
+func countLines(br *bufio.Reader, n int) int {
+	got := 0
+	buf := make([]byte, 1<<20)
+	for got < n {
+		k, err := br.Read(buf)
+		got += bytes.Count(buf[:k], []byte{'\n'})
+		if err != nil {
+			return got
+		}
+	}
+	return got
+}
+
+func benchRsyslog(b *testing.B, format string) {
+	peer.Require(b, "rsyslogd")
+	sink, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sink.Close()
+	in := peer.FreePort(b)
+	conf := fmt.Sprintf(`global(workDirectory="%s")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="%d" ruleset="relay")
+ruleset(name="relay" queue.type="LinkedList" queue.size="200000") {
+  action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp" tcp_framing="octet-counted"
+         template="RSYSLOG_SyslogProtocol23Format")
+}
+`, b.TempDir(), in, sink.Addr().(*net.TCPAddr).Port)
+	path := b.TempDir() + "/relay.conf"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	peer.StartRsyslog(b, path, peer.TCPReady(peer.Addr(in)))
+	got := make(chan int, 1)
+	go func() {
+		c, err := sink.Accept()
+		if err != nil {
+			got <- 0
+			return
+		}
+		defer c.Close()
+		got <- countOctetFrames(bufio.NewReaderSize(c, 1<<20), b.N)
+	}()
+	b.ResetTimer()
+	start := time.Now()
+	benchLoad(b, peer.Addr(in), format)
+	select {
+	case n := <-got:
+		if n != b.N {
+			b.Fatalf("sink got %d of %d", n, b.N)
+		}
+	case <-time.After(5 * time.Minute):
+		b.Fatal("sink did not get every message within 5 minutes")
+	}
+	report(b, start)
+}
+
+// countOctetFrames reads RFC 6587 octet-counted frames until n arrived.
+func countOctetFrames(br *bufio.Reader, n int) int {
+	got := 0
+	for got < n {
+		ls, err := br.ReadSlice(' ')
+		if err != nil {
+			return got
+		}
+		l, err := strconv.Atoi(string(ls[:len(ls)-1]))
+		if err != nil {
+			return got
+		}
+		if _, err := br.Discard(l); err != nil {
+			return got
+		}
+		got++
+	}
+	return got
+}

@@ -1,0 +1,102 @@
+package region
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/zbridge/zbridge/gateway/metrics"
+	"github.com/zbridge/zbridge/gateway/syslog"
+)
+
+func (r *Region) registerMetrics() {
+	reg := r.reg
+	stream := func(f func(s *streamStats) float64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			st, err := r.store.Stats(ctx)
+			if err != nil {
+				return 0
+			}
+			return f(&streamStats{st.Count, st.Bytes, st.Appended})
+		}
+	}
+	reg.NewCounterFunc("zbridge_events_appended_total", "Events the region received and stored.",
+		stream(func(s *streamStats) float64 { return float64(s.appended) }))
+	reg.NewGaugeFunc("zbridge_events_retained", "Events held in the store's retention.",
+		stream(func(s *streamStats) float64 { return float64(s.count) }))
+	reg.NewGaugeFunc("zbridge_events_retained_bytes", "Estimated bytes held in the store's retention.",
+		stream(func(s *streamStats) float64 { return float64(s.bytes) }))
+	reg.NewCounterFunc("zbridge_unsolmsg_events_sent_total", "Events sent to UNSOLMSG subscribers.",
+		func() float64 { return float64(r.unsol.EventsSent()) })
+	reg.Collect("zbridge_sessions", "Sessions logged on, by server.", metrics.TypeGauge, func(emit func(float64, ...string)) {
+		emit(float64(r.unsol.Stats().Active), "server", "unsolmsg")
+	})
+	reg.Collect("zbridge_sessions_refused_total", "Logons refused, by server and reason.", metrics.TypeCounter, func(emit func(float64, ...string)) {
+		for reason, n := range r.unsol.Stats().Refused {
+			emit(float64(n), "server", "unsolmsg", "reason", reason)
+		}
+	})
+	reg.Collect("zbridge_sessions_ended_total", "Sessions ended, by server and reason.", metrics.TypeCounter, func(emit func(float64, ...string)) {
+		for reason, n := range r.unsol.Stats().Ended {
+			emit(float64(n), "server", "unsolmsg", "reason", reason)
+		}
+	})
+	r.registerSyslogMetrics()
+}
+
+type streamStats struct {
+	count, bytes int64
+	appended     uint64
+}
+
+// healthz answers 200 with a JSON status when the region can reach its
+// store, 503 otherwise.
+func (r *Region) healthz(w http.ResponseWriter, req *http.Request) {
+	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+	defer cancel()
+	st, err := r.store.Stats(ctx)
+	body := map[string]any{"region": r.cfg.Name, "status": "ok"}
+	code := http.StatusOK
+	if err != nil {
+		body["status"] = "degraded"
+		body["error"] = err.Error()
+		code = http.StatusServiceUnavailable
+	} else {
+		body["events_retained"] = st.Count
+		body["last_event_id"] = st.Last.String()
+	}
+	body["unsolmsg_sessions"] = r.unsol.Stats().Active
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(body)
+}
+
+func (r *Region) registerSyslogMetrics() {
+	st := func(f func(s syslog.Stats) float64) func() float64 {
+		return func() float64 { return f(r.syslog.Stats()) }
+	}
+	reg := r.reg
+	reg.NewCounterFunc("zbridge_syslog_connections_total", "SYSLOG TCP/TLS connections accepted, refused ones included.",
+		st(func(s syslog.Stats) float64 { return float64(s.Connections) }))
+	reg.NewCounterFunc("zbridge_syslog_connections_refused_total", "SYSLOG connections closed at once: the session limit was reached.",
+		st(func(s syslog.Stats) float64 { return float64(s.Refused) }))
+	reg.NewGaugeFunc("zbridge_syslog_connections", "SYSLOG connections being served.",
+		st(func(s syslog.Stats) float64 { return float64(s.Active) }))
+	reg.NewCounterFunc("zbridge_syslog_messages_total", "Syslog messages received (each became an event).",
+		st(func(s syslog.Stats) float64 { return float64(s.Frames) }))
+	reg.NewCounterFunc("zbridge_syslog_parse_failures_total", "Syslog messages relayed raw because they did not parse.",
+		st(func(s syslog.Stats) float64 { return float64(s.ParseFailures) }))
+	reg.NewCounterFunc("zbridge_syslog_oversize_total", "Syslog frames or datagrams larger than the frame limit.",
+		st(func(s syslog.Stats) float64 { return float64(s.Oversize) }))
+	reg.NewCounterFunc("zbridge_syslog_framing_errors_total", "SYSLOG connections ended by a malformed octet count.",
+		st(func(s syslog.Stats) float64 { return float64(s.FramingErrors) }))
+	reg.NewCounterFunc("zbridge_syslog_bytes_total", "Bytes of syslog received.",
+		st(func(s syslog.Stats) float64 { return float64(s.Bytes) }))
+	reg.NewCounterFunc("zbridge_syslog_datagrams_total", "Syslog UDP datagrams received.",
+		st(func(s syslog.Stats) float64 { return float64(s.Datagrams) }))
+	reg.NewCounterFunc("zbridge_syslog_append_errors_total", "Batches of syslog events the store failed to take.",
+		st(func(s syslog.Stats) float64 { return float64(s.AppendErrors) }))
+}

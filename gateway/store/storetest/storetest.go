@@ -1,0 +1,409 @@
+// Package storetest is the conformance suite every store.Store
+// implementation must pass: the embedded store and the Redis store run the
+// same tests.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// Retention is what the suite asks of a new store's retention.
+type Retention struct {
+	MaxEvents int
+	MaxBytes  int64
+}
+
+// Options describe the implementation under test.
+type Options struct {
+	// New returns a new, empty store with the given retention (zero
+	// fields: the implementation's defaults). The suite closes it.
+	New func(t *testing.T, r Retention) store.Store
+	// ApproxTrim says retention by count may keep somewhat more than
+	// MaxEvents (Redis MAXLEN ~): the suite then checks trimming happened,
+	// not its exact point.
+	ApproxTrim bool
+}
+
+// Run runs the suite.
+func Run(t *testing.T, o Options) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Options)
+	}{
+		{"AppendAssignsRisingIDs", testRisingIDs},
+		{"ConcurrentAppenders", testConcurrentAppend},
+		{"ReadAfter", testReadAfter},
+		{"ContentPreserved", testContent},
+		{"WaitWakes", testWait},
+		{"WaitContext", testWaitContext},
+		{"CloseEndsWait", testCloseEndsWait},
+		{"RetentionByCount", testRetentionCount},
+		{"RetentionByBytes", testRetentionBytes},
+		{"Sessions", testSessions},
+		{"Stats", testStats},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, o) })
+	}
+}
+
+func newStore(t *testing.T, o Options, r Retention) store.Store {
+	t.Helper()
+	s := o.New(t, r)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Events returns n syslog events with distinct texts "prefix-i".
+func Events(prefix string, n int) []*protocol.Event {
+	out := make([]*protocol.Event, n)
+	for i := range out {
+		out[i] = &protocol.Event{
+			Source:   protocol.SourceSyslog,
+			Origin:   protocol.Origin{Host: "lnx1", System: "lnx1", Addr: "127.0.0.1"},
+			Severity: protocol.SevInfo,
+			Facility: protocol.FacDaemon,
+			Text:     fmt.Sprintf("%s-%d", prefix, i),
+			Parsed:   true,
+		}
+	}
+	return out
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func readAll(t *testing.T, s store.Store, after protocol.ID) []*protocol.Event {
+	t.Helper()
+	var out []*protocol.Event
+	for {
+		n := len(out)
+		var err error
+		out, _, err = s.Read(ctx(t), after, 1000, out)
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		if len(out) == n {
+			return out
+		}
+		after = out[len(out)-1].ID
+	}
+}
+
+func testRisingIDs(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	var prev protocol.ID
+	for b := 0; b < 5; b++ {
+		evs := Events(fmt.Sprint("b", b), 50)
+		if err := s.Append(ctx(t), evs); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+		for _, e := range evs {
+			if !prev.Less(e.ID) {
+				t.Fatalf("ID %v not after %v", e.ID, prev)
+			}
+			if e.Received.IsZero() {
+				t.Fatalf("Received not filled")
+			}
+			prev = e.ID
+		}
+	}
+}
+
+func testConcurrentAppend(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	const writers, per = 4, 200
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i += 10 {
+				if err := s.Append(context.Background(), Events(fmt.Sprintf("w%d-%d", w, i), 10)); err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	all := readAll(t, s, protocol.ID{})
+	if len(all) != writers*per {
+		t.Fatalf("read %d events, want %d", len(all), writers*per)
+	}
+	seen := map[protocol.ID]bool{}
+	for i, e := range all {
+		if seen[e.ID] {
+			t.Fatalf("duplicate ID %v", e.ID)
+		}
+		seen[e.ID] = true
+		if i > 0 && !all[i-1].ID.Less(e.ID) {
+			t.Fatalf("IDs out of order at %d: %v then %v", i, all[i-1].ID, e.ID)
+		}
+	}
+}
+
+func testReadAfter(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	evs := Events("r", 100)
+	if err := s.Append(ctx(t), evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		after protocol.ID
+		max   int
+		want  []string
+	}{
+		{"FromZero", protocol.ID{}, 3, []string{"r-0", "r-1", "r-2"}},
+		{"AfterMiddle", evs[49].ID, 2, []string{"r-50", "r-51"}},
+		{"AfterLast", evs[99].ID, 10, nil},
+		{"MaxLargerThanRest", evs[97].ID, 10, []string{"r-98", "r-99"}},
+		{"BetweenIDs", protocol.ID{Ms: evs[10].ID.Ms, Seq: evs[10].ID.Seq}, 1, []string{"r-11"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, gap, err := s.Read(ctx(t), tc.after, tc.max, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gap.Missed {
+				t.Errorf("unexpected gap %+v", gap)
+			}
+			var texts []string
+			for _, e := range got {
+				texts = append(texts, e.Text)
+			}
+			if fmt.Sprint(texts) != fmt.Sprint(tc.want) {
+				t.Errorf("got %v, want %v", texts, tc.want)
+			}
+		})
+	}
+}
+
+func testContent(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	ot := time.Date(2026, 11, 22, 13, 2, 41, 123456789, time.FixedZone("", 5*3600+1800))
+	in := &protocol.Event{
+		Received: time.Date(2026, 11, 22, 7, 32, 41, 5, time.UTC), OriginTime: &ot,
+		Time: ot.UTC(), TimeFilled: "year,zone",
+		Origin: protocol.Origin{System: "VMSYS1", Host: "lnx1", Node: "ZVM002", Addr: "10.0.0.1"},
+		Source: protocol.SourceZVMConsole, MsgID: "HCPMSG045I", App: "app", ProcID: "42",
+		Facility: protocol.FacLocal0, Severity: protocol.SevWarning, Type: "MSG", User: "OPERATOR",
+		Text: "hello \"world\"\nline two", Raw: "<134>raw", Parsed: false, ParseError: "bad [col 3]",
+	}
+	want := *in
+	if err := s.Append(ctx(t), []*protocol.Event{in}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.Read(ctx(t), protocol.ID{}, 10, nil)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Read = %d events, %v", len(got), err)
+	}
+	want.ID = in.ID
+	g := *got[0]
+	if !g.Received.Equal(want.Received) || !g.Time.Equal(want.Time) ||
+		g.OriginTime == nil || !g.OriginTime.Equal(*want.OriginTime) {
+		t.Fatalf("times differ: got %v %v %v", g.Received, g.Time, g.OriginTime)
+	}
+	_, gOff := g.OriginTime.Zone()
+	if gOff != 5*3600+1800 {
+		t.Errorf("origin zone offset = %d, want +05:30 kept", gOff)
+	}
+	g.Received, g.Time, g.OriginTime = want.Received, want.Time, want.OriginTime
+	if g != want {
+		t.Fatalf("event changed in store:\n got %+v\nwant %+v", g, want)
+	}
+}
+
+func testWait(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	if err := s.Append(ctx(t), Events("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An event already after: returns at once.
+	if err := s.Wait(ctx(t), protocol.ID{}); err != nil {
+		t.Fatalf("Wait with event present: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(ctx(t), st.Last) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned %v before any new event", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := s.Append(ctx(t), Events("b", 1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not wake after Append")
+	}
+}
+
+func testWaitContext(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	c, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Wait(c, protocol.ID{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait on empty store = %v, want deadline exceeded", err)
+	}
+}
+
+func testCloseEndsWait(t *testing.T, o Options) {
+	s := o.New(t, Retention{})
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(context.Background(), protocol.ID{}) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, store.ErrClosed) {
+			t.Fatalf("Wait after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end Wait")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := s.Append(context.Background(), Events("x", 1)); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Append after Close = %v, want ErrClosed", err)
+	}
+}
+
+func testRetentionCount(t *testing.T, o Options) {
+	const max = 100
+	s := newStore(t, o, Retention{MaxEvents: max})
+	first := Events("old", 10)
+	if err := s.Append(ctx(t), first); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if err := s.Append(ctx(t), Events(fmt.Sprint("n", i), 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := readAll(t, s, protocol.ID{})
+	if !o.ApproxTrim && len(all) != max {
+		t.Fatalf("retained %d, want %d", len(all), max)
+	}
+	if len(all) >= 1010 || len(all) < max {
+		t.Fatalf("retained %d, want about %d", len(all), max)
+	}
+	if all[len(all)-1].Text != "n49-19" {
+		t.Fatalf("newest retained = %q, want n49-19", all[len(all)-1].Text)
+	}
+	// A reader whose position was trimmed is told so.
+	_, gap, err := s.Read(ctx(t), first[0].ID, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gap.Missed || gap.Through.Less(first[0].ID) {
+		t.Fatalf("reader behind retention: gap = %+v, want Missed through at least %v", gap, first[0].ID)
+	}
+	// Reading from the start is not a gap: it asks for what is retained.
+	if _, gap, _ := s.Read(ctx(t), protocol.ID{}, 1, nil); gap.Missed {
+		t.Fatalf("read from zero reported gap %+v", gap)
+	}
+	// A reader at the newest retained event has no gap.
+	if _, gap, _ := s.Read(ctx(t), all[len(all)-1].ID, 1, nil); gap.Missed {
+		t.Fatalf("reader at head reported gap %+v", gap)
+	}
+}
+
+func testRetentionBytes(t *testing.T, o Options) {
+	evs := Events("b", 1)
+	one := int64(evs[0].Size())
+	s := newStore(t, o, Retention{MaxBytes: one * 20})
+	for i := 0; i < 10; i++ {
+		if err := s.Append(ctx(t), Events(fmt.Sprint("b", i), 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.Stats(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.ApproxTrim && st.Bytes > one*20 {
+		t.Fatalf("retained %d bytes, limit %d", st.Bytes, one*20)
+	}
+	if st.Count >= 100 {
+		t.Fatalf("retained all %d events despite byte limit", st.Count)
+	}
+	if st.Trimmed.IsZero() {
+		t.Fatal("Stats.Trimmed not set after trimming")
+	}
+}
+
+func testSessions(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	a := store.Session{ID: "s2", Server: "unsolmsg", Client: "ops", Remote: "127.0.0.1:5", Region: "R1", Since: now, LastSeen: now}
+	b := store.Session{ID: "s1", Server: "unsolmsg", Client: "auto", Remote: "127.0.0.1:6", Region: "R1", Since: now, LastSeen: now}
+	for _, x := range []store.Session{a, b} {
+		if err := s.PutSession(ctx(t), x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.LastSeen = now.Add(time.Second)
+	if err := s.PutSession(ctx(t), a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Sessions(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "s1" || got[1].ID != "s2" || !got[1].LastSeen.Equal(a.LastSeen) {
+		t.Fatalf("Sessions = %+v", got)
+	}
+	if err := s.DeleteSession(ctx(t), "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSession(ctx(t), "nope"); err != nil {
+		t.Fatalf("deleting unknown session: %v", err)
+	}
+	got, _ = s.Sessions(ctx(t))
+	if len(got) != 1 || got[0].ID != "s2" {
+		t.Fatalf("after delete: %+v", got)
+	}
+}
+
+func testStats(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	st, err := s.Stats(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Count != 0 || !st.Last.IsZero() || !st.First.IsZero() {
+		t.Fatalf("empty store stats = %+v", st)
+	}
+	evs := Events("s", 7)
+	if err := s.Append(ctx(t), evs); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = s.Stats(ctx(t))
+	if st.Count != 7 || st.First != evs[0].ID || st.Last != evs[6].ID || st.Appended < 7 {
+		t.Fatalf("stats = %+v", st)
+	}
+}

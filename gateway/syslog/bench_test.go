@@ -1,0 +1,181 @@
+package syslog
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gosyslog "github.com/leodido/go-syslog/v4"
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/syslog/framing"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// About 200 bytes each, like the relay figures in REFERENCE.md.
+const (
+	bench5424 = "<13>1 2026-11-22T02:50:57.069805+00:00 lnx01.example.com myapp 12345 ID47 - " +
+		"An application event log entry with some text of typical length for a syslog message, padded out to about 200 bytes."
+	bench3164 = "<13>Nov 22 02:50:57 lnx01.example.com myapp[12345]: " +
+		"An application event log entry with some text of typical length for a syslog message, padded out to about 200 bytes in all."
+)
+
+func benchParse(b *testing.B, line string) {
+	p := NewParser(nil)
+	p.SetSender(testSender)
+	in := []byte(line)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if ev := p.Parse(in, testReceived); !ev.Parsed {
+			b.Fatal(ev.ParseError)
+		}
+	}
+}
+
+func BenchmarkParse5424(b *testing.B) { benchParse(b, bench5424) }
+func BenchmarkParse3164(b *testing.B) { benchParse(b, bench3164) }
+
+// BenchmarkGoSyslog5424 and BenchmarkGoSyslog3164 are go-syslog's machines
+// alone on the same lines (configured as NewParser configures them): the
+// floor under BenchmarkParse5424 and BenchmarkParse3164.
+func BenchmarkGoSyslog5424(b *testing.B) { benchMachine(b, NewParser(nil).m5424, bench5424) }
+func BenchmarkGoSyslog3164(b *testing.B) { benchMachine(b, NewParser(nil).m3164, bench3164) }
+
+func benchMachine(b *testing.B, m gosyslog.Machine, line string) {
+	in := []byte(line)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Parse(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParse5424Z is BenchmarkParse5424 with a "Z" zone: go-syslog's
+// time.Parse is much cheaper for it than for "+00:00".
+func BenchmarkParse5424Z(b *testing.B) {
+	benchParse(b, "<13>1 2026-11-22T02:50:57.069805Z lnx01.example.com myapp 12345 ID47 - "+
+		"An application event log entry with some text of typical length for a syslog message, padded out to about 200 bytes.")
+}
+
+// loopReader serves the same bytes forever.
+type loopReader struct {
+	data []byte
+	off  int
+}
+
+func (l *loopReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], l.data[l.off:])
+		n += c
+		l.off = (l.off + c) % len(l.data)
+	}
+	return n, nil
+}
+
+// BenchmarkFramingParse is the connection's inner loop: octet-counted
+// frames out of a 64 KiB buffer, parsed into events, gathered in batches.
+func BenchmarkFramingParse(b *testing.B) {
+	for _, tt := range []struct{ name, line string }{
+		{"rfc5424", bench5424},
+		{"rfc3164", bench3164},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			frame := []byte(strconv.Itoa(len(tt.line)) + " " + tt.line)
+			sc := framing.NewScanner(&loopReader{data: bytes.Repeat(frame, 64)}, 0)
+			p := NewParser(nil)
+			p.SetSender(testSender)
+			batch := make([]*protocol.Event, 0, DefaultBatchSize)
+			now := time.Now()
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				f, err := sc.Next()
+				if err != nil {
+					b.Fatal(err)
+				}
+				batch = append(batch, p.Parse(f, now))
+				if len(batch) == cap(batch) || !sc.Buffered() {
+					clear(batch)
+					batch = batch[:0]
+				}
+			}
+		})
+	}
+}
+
+// countingAppender counts events and lets a benchmark wait for a number.
+type countingAppender struct {
+	n      atomic.Int64
+	target int64
+	done   chan struct{}
+}
+
+func (a *countingAppender) Append(_ context.Context, evs []*protocol.Event) error {
+	if a.n.Add(int64(len(evs))) >= a.target {
+		select {
+		case a.done <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// BenchmarkServerTCP measures the whole server on one loopback TCP
+// connection: a writer sends octet-counted RFC 5424 messages of about 200
+// bytes in 64 KiB writes, and the Appender only counts. The writer runs on
+// the same machine, as in the relay figures of REFERENCE.md.
+func BenchmarkServerTCP(b *testing.B) {
+	for _, tt := range []struct{ name, line string }{
+		{"rfc5424", bench5424},
+		{"rfc3164", bench3164},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			app := &countingAppender{target: int64(b.N), done: make(chan struct{}, 1)}
+			logger := logrus.New()
+			logger.Out = io.Discard
+			srv, err := New(Config{Appender: app, Logger: logger})
+			if err != nil {
+				b.Fatal(err)
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(l) }()
+			defer func() {
+				srv.Close()
+				<-served
+			}()
+			c, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			frame := strconv.Itoa(len(tt.line)) + " " + tt.line
+			per := (64 << 10) / len(frame)
+			chunk := []byte(strings.Repeat(frame, per))
+			b.SetBytes(int64(len(frame)))
+			b.ResetTimer()
+			for sent := 0; sent < b.N; sent += per {
+				n := min(per, b.N-sent)
+				if _, err := c.Write(chunk[:n*len(frame)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-app.done
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+		})
+	}
+}

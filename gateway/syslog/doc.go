@@ -1,0 +1,88 @@
+// Package syslog is zbridge's SYSLOG server: Linux syslog daemons (rsyslog,
+// syslog-ng, util-linux logger) send it messages over TCP, TLS (RFC 5425) or
+// UDP (RFC 5426), and each message becomes a *protocol.Event with Source
+// protocol.SourceSyslog, handed in batches to an Appender (gateway/store's
+// Store is one).
+//
+// # Framing
+//
+// A TCP or TLS connection's framing is detected from its first byte (see
+// package framing and its SPEC.md): a digit means RFC 6587 octet counting
+// ("LEN SP MSG"), anything else non-transparent framing, where a frame ends
+// at LF or NUL, a CR before it is dropped and empty lines are skipped. Octet
+// counting is what senders should use: a newline inside a message survives
+// it, while LF framing cuts the message in two (rsyslog #1165), and IBM
+// Operations Manager for z/VM takes nothing else. A UDP datagram is one
+// message.
+//
+// # Limits
+//
+//   - MaxFrame (default 200000 bytes, rsyslog imtcp's MaxFrameSize): a
+//     larger octet count, or a longer line, ends the connection; what was
+//     received of the frame (at most MaxFrame bytes) is kept as an event
+//     flagged with the error. A larger datagram is kept truncated, flagged.
+//   - MaxSessions (default 200, like imtcp): a connection beyond it is closed
+//     as soon as it is accepted, logged and counted.
+//   - ReadTimeout (default 5 minutes): a connection silent that long is closed.
+//   - BatchSize (default 256): the events parsed from one read of a
+//     connection (64 KiB) go to one Append, up to BatchSize at a time.
+//
+// # Parsing
+//
+// Messages are parsed with github.com/leodido/go-syslog/v4 in best-effort
+// mode: "<PRI>VERSION SP" (a version of 1 to 3 digits) selects the RFC 5424
+// machine, anything else the RFC 3164 one, which also accepts an RFC 3339
+// timestamp (rsyslog's RSYSLOG_ForwardFormat; its fractional seconds, which
+// go-syslog's grammar lacks, are cut out before and added back after
+// parsing), "Feb 05" for "Feb  5", and newlines in MSG. Trailing LF, CR and
+// NUL bytes are not part of a message (octet-counting senders such as
+// syslog-ng and rsyslog's RSYSLOG_SyslogProtocol23Format end MSG with an LF).
+// A UTF-8 BOM starting MSG is dropped from Text. Raw is the frame as received
+// (the framing removed), and Text is a substring of it.
+//
+// Times: Received is the time the read that brought the message returned,
+// in UTC. OriginTime is the sender's timestamp in the sender's zone and Time
+// is it in UTC. RFC 3164 timestamps have no year and no zone: they get the
+// year of the receive time and Config.Location (UTC unless the caller passes
+// time.Local or another zone), and TimeFilled is "year,zone". Around New Year
+// a date more than a day ahead of the receive time is put in the year before,
+// and a January date received on December 31 in the next year when it is no
+// more than a day ahead. A message with no usable timestamp has TimeFilled
+// "all" and Time equal to Received.
+//
+// Origin.Host is the message's HOSTNAME, or the sender's address when it
+// gives none; Origin.System is the same; Origin.Addr is the sender's IP
+// address without port. MsgID, App and ProcID are empty for the NILVALUE "-".
+//
+// # Bad input is never dropped
+//
+// A message that does not parse is still an event: Parsed is false,
+// ParseError holds go-syslog's message with its column, Text holds the whole
+// message, and Facility and Severity are those of its PRI when it could be
+// read, else user and notice (RFC 3164 section 4.3.3's default PRI 13).
+// Fields read before the error (host, app, timestamp) are kept; Origin.Host
+// falls back to the sender's address as above. A connection that ends inside
+// a frame (the sender stopped, the read timed out, the server shut down)
+// leaves what was received of that frame as a last event whose ParseError
+// says so; a malformed octet count ends the connection and the bytes
+// buffered from it on become one such event. An Append error is logged and
+// ends the connection (so that the sender notices and retries from its own
+// queue); for UDP the batch is dropped.
+//
+// # Lifecycle
+//
+// Server is shaped like net/http.Server: the caller opens the listeners and
+// passes them to Serve (TCP, wrapped in TLS when Config.TLSConfig is set)
+// and ServePacket (UDP). Shutdown stops accepting, lets every connection
+// read for 100 ms more (what the kernel has already received and
+// acknowledged), delivers it and closes, then waits for every goroutine.
+// Close stops at once and cancels Appends in progress. The server starts
+// one goroutine per connection and waits for all of them.
+//
+// # Cost
+//
+// Each connection keeps its own Parser (go-syslog's machines are not safe
+// for concurrent use); events are allocated 128 at a time and a message
+// costs one string of our own (Raw). Most of the time and allocations per
+// message are go-syslog's: see the benchmarks.
+package syslog

@@ -1,0 +1,653 @@
+package syslog
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/syslog/framing"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// Appender takes events in batches; gateway/store.Store satisfies it.
+// Append must not keep the slice evs after it returns (the server reuses
+// it); it may keep the events, which the server does not touch again.
+type Appender interface {
+	Append(ctx context.Context, evs []*protocol.Event) error
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxFrame    = framing.DefaultMaxFrame // rsyslog imtcp's MaxFrameSize
+	DefaultMaxSessions = 200                     // rsyslog imtcp's MaxSessions
+	DefaultReadTimeout = 5 * time.Minute
+	DefaultBatchSize   = 256
+)
+
+const (
+	// drainWindow is how long Shutdown lets a connection go on reading:
+	// long enough to read what the kernel has already received (and
+	// acknowledged to the sender), short enough not to hold shutdown.
+	drainWindow = 100 * time.Millisecond
+	// udpLinger is how long a UDP batch waits for more datagrams before it
+	// is appended.
+	udpLinger = time.Millisecond
+	// maxDatagram is the largest UDP payload.
+	maxDatagram = 65535
+	// maxUDPSenders bounds the set of (host, address) pairs OnSender has
+	// been called for on a packet listener; when full it is forgotten.
+	maxUDPSenders = 4096
+)
+
+// Config configures a Server. New copies it.
+type Config struct {
+	// Appender receives the events, in batches, in the order each
+	// connection delivered them. Required.
+	Appender Appender
+	// Logger receives the server's log, with component=syslog added, and
+	// remote=ADDR for what concerns one connection. Required.
+	Logger logrus.FieldLogger
+	// MaxFrame is the largest message in bytes (default 200000, rsyslog
+	// imtcp's MaxFrameSize). A TCP frame over it ends its connection; a
+	// larger datagram is kept truncated. Either way the event says so.
+	MaxFrame int
+	// MaxSessions is how many TCP/TLS connections are served at once
+	// (default 200, like rsyslog imtcp). A connection over it is closed at once.
+	MaxSessions int
+	// ReadTimeout is how long a connection may stay silent before it is
+	// closed (default 5 minutes).
+	ReadTimeout time.Duration
+	// TLSConfig, when set, makes Serve speak syslog over TLS (RFC 5425):
+	// the listener is wrapped with tls.NewListener. New clones it and makes
+	// TLS 1.2 the minimum; it must provide a certificate.
+	TLSConfig *tls.Config
+	// BatchSize is the most events handed to one Append (default 256). A
+	// batch holds the events parsed from one read, so fewer when the read
+	// held fewer.
+	BatchSize int
+	// OnSender, when set, is called once per connection with the host name
+	// of the connection's first message (its HOSTNAME, or the sender's
+	// address when it names none) and the sender's address; for UDP, on the
+	// first datagram of each new (host, address) pair. It is called on the
+	// connection's goroutine, before that message is appended: it must not
+	// block for long.
+	OnSender func(host string, addr netip.Addr)
+	// Location is the zone assumed for RFC 3164 timestamps, which carry
+	// none (nil means UTC). Pass time.Local to use the region's zone.
+	Location *time.Location
+}
+
+// Stats are the server's counters since New.
+type Stats struct {
+	Connections   uint64 // TCP/TLS connections accepted, refused ones included
+	Refused       uint64 // connections closed at once because MaxSessions were open
+	Active        int    // connections being served now
+	Frames        uint64 // messages received (frames and datagrams); each became an event
+	ParseFailures uint64 // events with Parsed false, incomplete frames included
+	Oversize      uint64 // frames and datagrams larger than MaxFrame
+	FramingErrors uint64 // connections ended by a malformed octet count
+	Bytes         uint64 // bytes read: TCP payload (after TLS) and datagrams
+	Datagrams     uint64 // UDP datagrams received
+	AppendErrors  uint64 // batches the Appender failed to take
+}
+
+// counters are the atomic form of Stats.
+type counters struct {
+	connections, refused, frames, parseFailures, oversize,
+	framingErrors, bytes, datagrams, appendErrors atomic.Uint64
+}
+
+// A Server receives syslog messages over TCP, TLS and UDP and hands them,
+// as events, to an Appender. Create it with New; its methods are safe for
+// concurrent use.
+type Server struct {
+	cfg     Config
+	log     logrus.FieldLogger
+	ctx     context.Context // the Appender's context, cancelled by Close
+	cancel  context.CancelFunc
+	running atomic.Int64 // goroutines counted in wg, for Shutdown to poll
+	wg      sync.WaitGroup
+	stats   counters
+
+	mu          sync.Mutex // guards the following fields
+	shutdown    bool       // Shutdown or Close was called: start nothing new
+	listeners   map[net.Listener]struct{}
+	packetConns map[net.PacketConn]struct{}
+	conns       map[*conn]struct{}
+}
+
+// New checks cfg, fills in its defaults and returns a Server.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Appender == nil:
+		return nil, fmt.Errorf("%w: no Appender", ErrConfig)
+	case cfg.Logger == nil:
+		return nil, fmt.Errorf("%w: no Logger", ErrConfig)
+	case cfg.MaxFrame < 0, cfg.MaxSessions < 0, cfg.ReadTimeout < 0, cfg.BatchSize < 0:
+		return nil, fmt.Errorf("%w: negative MaxFrame, MaxSessions, ReadTimeout or BatchSize", ErrConfig)
+	}
+	if cfg.MaxFrame == 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.TLSConfig != nil {
+		tc := cfg.TLSConfig.Clone()
+		if tc.MinVersion == 0 {
+			tc.MinVersion = tls.VersionTLS12
+		}
+		if tc.MinVersion < tls.VersionTLS12 {
+			return nil, fmt.Errorf("%w: TLSConfig.MinVersion below TLS 1.2", ErrConfig)
+		}
+		if len(tc.Certificates) == 0 && tc.GetCertificate == nil && tc.GetConfigForClient == nil {
+			return nil, fmt.Errorf("%w: TLSConfig has no certificate", ErrConfig)
+		}
+		cfg.TLSConfig = tc
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg:         cfg,
+		log:         cfg.Logger.WithField("component", "syslog"),
+		ctx:         ctx,
+		cancel:      cancel,
+		listeners:   make(map[net.Listener]struct{}),
+		packetConns: make(map[net.PacketConn]struct{}),
+		conns:       make(map[*conn]struct{}),
+	}, nil
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	active := len(s.conns)
+	s.mu.Unlock()
+	c := &s.stats
+	return Stats{
+		Connections:   c.connections.Load(),
+		Refused:       c.refused.Load(),
+		Active:        active,
+		Frames:        c.frames.Load(),
+		ParseFailures: c.parseFailures.Load(),
+		Oversize:      c.oversize.Load(),
+		FramingErrors: c.framingErrors.Load(),
+		Bytes:         c.bytes.Load(),
+		Datagrams:     c.datagrams.Load(),
+		AppendErrors:  c.appendErrors.Load(),
+	}
+}
+
+// startLocked counts a goroutine (or a Serve call) that Shutdown and Close
+// wait for. It reports false once shutdown has begun.
+func (s *Server) startLocked() bool {
+	if s.shutdown {
+		return false
+	}
+	s.wg.Add(1)
+	s.running.Add(1)
+	return true
+}
+
+func (s *Server) finished() {
+	s.running.Add(-1)
+	s.wg.Done()
+}
+
+// Serve accepts connections on l and serves each on its own goroutine: TCP,
+// or TLS when Config.TLSConfig is set. Each connection may use octet
+// counting or LF framing (detected from its first byte). Serve always
+// returns a non-nil error and closes l; after Shutdown or Close the error
+// is ErrServerClosed.
+func (s *Server) Serve(l net.Listener) error {
+	transport := "tcp"
+	if s.cfg.TLSConfig != nil {
+		l = tls.NewListener(l, s.cfg.TLSConfig)
+		transport = "tls"
+	}
+	s.mu.Lock()
+	if !s.startLocked() {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+		s.finished()
+	}()
+
+	log := s.log.WithFields(logrus.Fields{"listen": l.Addr().String(), "transport": transport})
+	log.Info("serving syslog")
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.shuttingDown() {
+				return ErrServerClosed
+			}
+			if isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				log.WithError(err).Warnf("accept failed; retrying in %v", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("syslog: accept: %w", err)
+		}
+		backoff = 0
+		s.stats.connections.Add(1)
+		remote := addrPortOf(nc.RemoteAddr())
+		clog := log.WithField("remote", remote.String())
+
+		s.mu.Lock()
+		if s.shutdown {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		if len(s.conns) >= s.cfg.MaxSessions {
+			s.mu.Unlock()
+			s.stats.refused.Add(1)
+			clog.WithError(ErrTooManySessions).Warnf("connection refused: %d sessions open", s.cfg.MaxSessions)
+			nc.Close()
+			continue
+		}
+		c := &conn{nc: nc, remote: remote, log: clog}
+		s.conns[c] = struct{}{}
+		s.startLocked()
+		s.mu.Unlock()
+		go s.serveConn(c)
+	}
+}
+
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shutdown
+}
+
+// isTemporary reports an accept error worth retrying (too many open files,
+// a connection aborted before it was accepted).
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// conn is one TCP or TLS connection.
+type conn struct {
+	nc     net.Conn
+	remote netip.AddrPort
+	log    logrus.FieldLogger
+
+	mu         sync.Mutex // guards the following fields and the setting of nc's read deadline
+	draining   bool       // Shutdown: read for drainWindow more, then stop
+	drainArmed bool       // a read since draining began has set the drain deadline
+}
+
+// drain makes the connection read only what arrives within drainWindow: it
+// cuts short a read in progress, and the next read (which may come later, if
+// the connection is busy appending) gets a window of its own.
+func (c *conn) drain() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.draining {
+		c.draining = true
+		c.nc.SetReadDeadline(time.Now().Add(drainWindow))
+	}
+}
+
+// connReader reads from a connection, pushing the idle deadline forward on
+// every read (unless the connection is draining) and counting bytes.
+type connReader struct {
+	c       *conn
+	timeout time.Duration
+	bytes   *atomic.Uint64
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	c := r.c
+	c.mu.Lock()
+	draining := c.draining
+	switch {
+	case !draining:
+		c.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	case !c.drainArmed:
+		c.drainArmed = true
+		c.nc.SetReadDeadline(time.Now().Add(drainWindow))
+	}
+	c.mu.Unlock()
+	n, err := c.nc.Read(p)
+	r.bytes.Add(uint64(n))
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.mu.Lock()
+		draining = c.draining
+		c.mu.Unlock()
+		if draining {
+			err = ErrShutdown
+		}
+	}
+	return n, err
+}
+
+// serveConn reads frames from c until the stream ends, an error, or
+// shutdown, appending their events in batches.
+func (s *Server) serveConn(c *conn) {
+	defer func() {
+		c.nc.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.finished()
+	}()
+	c.log.Debug("connection open")
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		c.mu.Lock()
+		if !c.draining {
+			tc.SetDeadline(time.Now().Add(s.cfg.ReadTimeout))
+		}
+		c.mu.Unlock()
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			c.log.WithError(err).Warn("TLS handshake failed; connection closed")
+			return
+		}
+		tc.SetWriteDeadline(time.Time{})
+	}
+
+	sc := framing.NewScanner(&connReader{c: c, timeout: s.cfg.ReadTimeout, bytes: &s.stats.bytes}, s.cfg.MaxFrame)
+	p := NewParser(s.cfg.Location)
+	addr := c.remote.Addr()
+	p.SetSender(addr)
+	b := batcher{s: s, log: c.log, evs: make([]*protocol.Event, 0, s.cfg.BatchSize)}
+	notify := s.cfg.OnSender
+	var received time.Time
+	buffered := false // whether the next frame is already in the buffer
+	for {
+		frame, err := sc.Next()
+		if !buffered {
+			received = time.Now()
+		}
+		if err != nil {
+			s.endConn(c, &b, p, sc, frame, received, err)
+			return
+		}
+		ev := p.Parse(frame, received)
+		if notify != nil {
+			notify(ev.Origin.Host, addr)
+			notify = nil
+		}
+		b.add(ev)
+		buffered = sc.Buffered()
+		if len(b.evs) >= s.cfg.BatchSize || !buffered {
+			if err := b.flush(); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// endConn handles the error that ends a connection: what was received of
+// an unfinished frame becomes a last event, the batch is appended, and the
+// reason is logged and counted.
+func (s *Server) endConn(c *conn, b *batcher, p *Parser, sc *framing.Scanner, frame []byte, received time.Time, err error) {
+	log := c.log.WithField("offset", sc.Offset())
+	if len(frame) > 0 {
+		b.add(p.ParseIncomplete(frame, received, err))
+	}
+	switch {
+	case err == io.EOF:
+		log.Debug("connection closed by the sender")
+	case errors.Is(err, framing.ErrFrameTooLarge):
+		s.stats.oversize.Add(1)
+		log.WithError(err).Warn("frame too large; what was received of it is kept, connection closed")
+	case errors.Is(err, framing.ErrBadCount):
+		s.stats.framingErrors.Add(1)
+		log.WithError(err).Warn("malformed octet count; the rest of the buffer is kept as one event, connection closed")
+	case errors.Is(err, ErrShutdown):
+		log.WithError(err).Debug("connection closed for shutdown")
+	case errors.Is(err, net.ErrClosed) || s.ctx.Err() != nil:
+		log.Debug("connection closed by Close")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		log.WithError(err).Infof("nothing received for %v; connection closed", s.cfg.ReadTimeout)
+	case errors.Is(err, framing.ErrPartialFrame):
+		log.WithError(err).Warn("connection ended inside a frame; what was received of it is kept")
+	default:
+		log.WithError(err).Info("read failed; connection closed")
+	}
+	b.flush()
+}
+
+// batcher gathers events for one Append.
+type batcher struct {
+	s        *Server
+	log      logrus.FieldLogger
+	evs      []*protocol.Event
+	failures uint64 // events in evs with Parsed false
+}
+
+func (b *batcher) add(ev *protocol.Event) {
+	b.evs = append(b.evs, ev)
+	if !ev.Parsed {
+		b.failures++
+	}
+}
+
+// flush appends the batch. After Close it drops it.
+func (b *batcher) flush() error {
+	if len(b.evs) == 0 {
+		return nil
+	}
+	s := b.s
+	s.stats.frames.Add(uint64(len(b.evs)))
+	s.stats.parseFailures.Add(b.failures)
+	err := s.ctx.Err()
+	if err == nil {
+		err = s.cfg.Appender.Append(s.ctx, b.evs)
+	}
+	if err != nil {
+		s.stats.appendErrors.Add(1)
+		if s.ctx.Err() == nil {
+			b.log.WithError(err).Errorf("append of %d events failed", len(b.evs))
+		}
+	}
+	clear(b.evs)
+	b.evs, b.failures = b.evs[:0], 0
+	return err
+}
+
+// ServePacket reads syslog datagrams (UDP, RFC 5426) from pc: each datagram
+// is one message, trailing LF, CR and NUL bytes dropped. Datagrams are
+// appended in batches of what arrives within a millisecond (at most
+// BatchSize). An Append error is logged and the batch dropped (UDP has no
+// sender to push back on). ServePacket always returns a non-nil error and
+// closes pc; after Shutdown or Close the error is ErrServerClosed.
+func (s *Server) ServePacket(pc net.PacketConn) error {
+	s.mu.Lock()
+	if !s.startLocked() {
+		s.mu.Unlock()
+		pc.Close()
+		return ErrServerClosed
+	}
+	s.packetConns[pc] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.packetConns, pc)
+		s.mu.Unlock()
+		pc.Close()
+		s.finished()
+	}()
+
+	log := s.log.WithFields(logrus.Fields{"listen": pc.LocalAddr().String(), "transport": "udp"})
+	log.Info("serving syslog")
+	buf := make([]byte, maxDatagram+1)
+	p := NewParser(s.cfg.Location)
+	b := batcher{s: s, log: log, evs: make([]*protocol.Event, 0, s.cfg.BatchSize)}
+	type sender struct {
+		host string
+		addr netip.Addr
+	}
+	seen := make(map[sender]struct{})
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() { // the linger ended
+				b.flush()
+				pc.SetReadDeadline(time.Time{})
+				continue
+			}
+			b.flush()
+			if s.shuttingDown() {
+				return ErrServerClosed
+			}
+			if isTemporary(err) {
+				continue
+			}
+			return fmt.Errorf("syslog: read datagram: %w", err)
+		}
+		received := time.Now()
+		s.stats.datagrams.Add(1)
+		s.stats.bytes.Add(uint64(n))
+		d := trimEnd(buf[:n])
+		if len(d) == 0 {
+			continue // nothing to keep
+		}
+		addr := addrPortOf(from).Addr()
+		p.SetSender(addr)
+		var ev *protocol.Event
+		if len(d) > s.cfg.MaxFrame {
+			s.stats.oversize.Add(1)
+			cause := fmt.Errorf("%w: datagram of %d bytes, limit %d; truncated", framing.ErrFrameTooLarge, len(d), s.cfg.MaxFrame)
+			log.WithField("remote", addr.String()).Warn(cause.Error())
+			ev = p.ParseIncomplete(d[:s.cfg.MaxFrame], received, cause)
+		} else {
+			ev = p.Parse(d, received)
+		}
+		if s.cfg.OnSender != nil {
+			k := sender{ev.Origin.Host, addr}
+			if _, ok := seen[k]; !ok {
+				if len(seen) >= maxUDPSenders {
+					clear(seen)
+				}
+				seen[k] = struct{}{}
+				s.cfg.OnSender(k.host, addr)
+			}
+		}
+		b.add(ev)
+		switch {
+		case len(b.evs) >= s.cfg.BatchSize:
+			b.flush()
+			pc.SetReadDeadline(time.Time{})
+		case len(b.evs) == 1:
+			pc.SetReadDeadline(received.Add(udpLinger))
+		}
+	}
+}
+
+// Shutdown stops the server gracefully: it closes the listeners and packet
+// listeners, lets each connection read for a short while more (what the
+// kernel has already received), turns what it has of an unfinished frame
+// into an event, appends what it has and closes; then it waits for every
+// goroutine. If ctx ends first, Shutdown returns ctx.Err() and the rest
+// goes on; call Close to stop it at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for pc := range s.packetConns {
+		pc.Close()
+	}
+	for c := range s.conns {
+		c.drain()
+	}
+	s.mu.Unlock()
+
+	wait := time.Millisecond
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for s.running.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			wait = min(2*wait, 50*time.Millisecond)
+			timer.Reset(wait)
+		}
+	}
+	s.wg.Wait() // returns at once; orders what the goroutines did before this
+	return nil
+}
+
+// Close stops the server at once: it closes every listener and connection,
+// cancels Appends in progress, drops the events not yet appended, and waits
+// for the server's goroutines to end. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.shutdown = true
+	s.cancel()
+	var errs []error
+	for l := range s.listeners {
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	for pc := range s.packetConns {
+		pc.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// addrPortOf returns the address and port of a TCP or UDP address, or the
+// zero AddrPort.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return unmap(a.AddrPort())
+	case *net.UDPAddr:
+		return unmap(a.AddrPort())
+	case nil:
+		return netip.AddrPort{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return unmap(ap)
+}
+
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

@@ -1,0 +1,31 @@
+// Package peer finds and starts the real programs zbridge's tests talk to:
+// rsyslogd, syslog-ng, logger, redis-server, sshd, s3270, hercules and
+// qemu-s390x-static. There are no fakes: a test that needs a peer starts the
+// real program as its own child process, on 127.0.0.1 ports only, waits
+// until it is ready, and the package stops it (the whole process group) when
+// the test ends.
+//
+// A test that needs a program calls [Require]. When the program is not
+// installed the test is skipped, unless the environment variable
+// ZBRIDGE_REQUIRE_PEERS is 1 (as in CI), in which case it fails: CI must
+// never pass by skipping. .ci/run installs every peer; run
+// `ZBRIDGE_CI_INSTALL_ONLY=1 bash .ci/run` as root to install them by hand.
+//
+// [Start] runs any program as a [Process]: its standard output and error go
+// to a file in the test's temporary directory, shown in the test log when the
+// test fails, and it is stopped and waited for in t.Cleanup. [StartRsyslog],
+// [StartSyslogNG] and [StartRedis] know how to run their daemon privately: in
+// the foreground, with state files in a temporary directory, touching neither
+// /var nor /dev/log.
+//
+// The syslog daemon configurations live in testdata/syslog at the module
+// root (see [SyslogConfigs]). Each holds, between the [SnippetBegin] and
+// [SnippetEnd] marker lines, the forwarding part that the README quotes for
+// users to copy; the rest is the test's own plumbing. [RenderConfig] fills in
+// the @NAME@ placeholders, [Snippet] extracts the marked part, and
+// [StartForwarder] starts the right daemon with a configuration pointed at a
+// test's region.
+//
+// Functions that take a testing.TB must be called from the test's own
+// goroutine, as they may call t.Fatal or t.Skip.
+package peer

@@ -1,0 +1,264 @@
+// Package client is a Go client of the region's protocol: it logs on to
+// UNSOLMSG (and the other ports), subscribes, and reads events. It starts no
+// goroutines: Next reads frames, answers the server's heartbeats and sends
+// the client's own when the session is quiet.
+package client
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// RefusedError is a LOGON the server refused.
+type RefusedError struct {
+	Reason     string // protocol.RefuseAuth, RefuseBusy, ...
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *RefusedError) Error() string {
+	s := fmt.Sprintf("client: logon refused (%s): %s", e.Reason, e.Message)
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf("; retry after %v", e.RetryAfter)
+	}
+	return s
+}
+
+// ByeError is the server ending the session.
+type ByeError struct {
+	Reason      string
+	Message     string
+	ResumeAfter string // for reason behind or shutdown: subscribe again after this ID
+}
+
+func (e *ByeError) Error() string {
+	s := fmt.Sprintf("client: session ended by server (%s): %s", e.Reason, e.Message)
+	if e.ResumeAfter != "" {
+		s += "; resume after " + e.ResumeAfter
+	}
+	return s
+}
+
+// ReplyError is an error a reply carried.
+type ReplyError struct {
+	Code    string
+	Message string
+}
+
+func (e *ReplyError) Error() string { return fmt.Sprintf("client: %s: %s", e.Code, e.Message) }
+
+// Config says where and as whom to log on.
+type Config struct {
+	Addr   string // host:port
+	Client string // client name
+	Secret string
+	// TLS, when set, makes the connection TLS.
+	TLS *tls.Config
+	// Heartbeat is the interval asked for (default 30s).
+	Heartbeat time.Duration
+	// MaxFrame bounds frames from the server (default 16 MiB).
+	MaxFrame int
+}
+
+// Conn is a logged-on session.
+type Conn struct {
+	nc      net.Conn
+	r       *protocol.Reader
+	bw      *bufio.Writer
+	req     uint64
+	hb      time.Duration
+	Session string          // the session ID the server gave
+	Limits  protocol.Limits // what the server granted
+	pending []protocol.Frame
+}
+
+// Dial connects and logs on. A refusal is a *RefusedError.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 30 * time.Second
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = 16 << 20
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if cfg.TLS != nil {
+		tc := tls.Client(nc, cfg.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("client: TLS handshake with %s: %w", cfg.Addr, err)
+		}
+		nc = tc
+	}
+	c := &Conn{nc: nc, r: protocol.NewReader(nc, cfg.MaxFrame), bw: bufio.NewWriter(nc), hb: cfg.Heartbeat}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	hbs := int((cfg.Heartbeat + time.Second - 1) / time.Second)
+	f, err := c.call(&protocol.Frame{Type: protocol.TypeLogon, Client: cfg.Client, Secret: protocol.Secret(cfg.Secret),
+		Version: protocol.Version, Heartbeat: hbs})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	switch f.Type {
+	case protocol.TypeAccept:
+		c.Session = f.Session
+		if f.Limits != nil {
+			c.Limits = *f.Limits
+			if f.Limits.Heartbeat > 0 {
+				c.hb = time.Duration(f.Limits.Heartbeat) * time.Second
+			}
+		}
+		return c, nil
+	case protocol.TypeRefuse:
+		nc.Close()
+		return nil, &RefusedError{Reason: f.Reason, Message: f.Message, RetryAfter: time.Duration(f.RetryAfter) * time.Second}
+	}
+	nc.Close()
+	return nil, fmt.Errorf("client: unexpected %q frame in answer to logon", f.Type)
+}
+
+// send writes a request, numbering it.
+func (c *Conn) send(f *protocol.Frame) (uint64, error) {
+	if f.Type != protocol.TypeReply {
+		c.req++
+		f.Req = c.req
+	}
+	b, err := protocol.AppendFrame(nil, f)
+	if err != nil {
+		return 0, err
+	}
+	c.bw.Write(b)
+	if err := c.bw.Flush(); err != nil {
+		return 0, fmt.Errorf("client: send %s: %w", f.Type, err)
+	}
+	return f.Req, nil
+}
+
+// call sends a request and reads until its answer, keeping any other
+// frames that arrive meanwhile for Next.
+func (c *Conn) call(f *protocol.Frame) (*protocol.Frame, error) {
+	req, err := c.send(f)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		var in protocol.Frame
+		if err := c.r.Next(&in); err != nil {
+			return nil, fmt.Errorf("client: waiting for answer to %s: %w", f.Type, err)
+		}
+		switch {
+		case in.Req == req && (in.Type == protocol.TypeReply || in.Type == protocol.TypeAccept || in.Type == protocol.TypeRefuse):
+			return &in, nil
+		case in.Type == protocol.TypeBye:
+			return nil, &ByeError{Reason: in.Reason, Message: in.Message, ResumeAfter: in.ResumeAfter}
+		case in.Type == protocol.TypeRefuse:
+			return &in, nil
+		case in.Type == protocol.TypeHeartbeat:
+			if _, err := c.send(protocol.Reply(in.Req, nil)); err != nil {
+				return nil, err
+			}
+		default:
+			c.pending = append(c.pending, in)
+		}
+	}
+}
+
+// Subscribe asks for events. after is "" for live events only, "0" for all
+// retained, or an event ID to resume after; format is "json" or "lx". It
+// returns the ID the stream starts after.
+func (c *Conn) Subscribe(ctx context.Context, filter *protocol.Filter, after, format string) (string, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.nc.SetDeadline(dl)
+		defer c.nc.SetDeadline(time.Time{})
+	}
+	f, err := c.call(&protocol.Frame{Type: protocol.TypeSubscribe, Filter: filter, After: after, Format: format})
+	if err != nil {
+		return "", err
+	}
+	if f.Error != nil {
+		return "", &ReplyError{Code: f.Error.Code, Message: f.Error.Message}
+	}
+	return f.After, nil
+}
+
+// Next returns the next event or notice frame. It answers heartbeats and
+// sends its own while waiting. A bye from the server is a *ByeError.
+func (c *Conn) Next(ctx context.Context) (*protocol.Frame, error) {
+	if len(c.pending) > 0 {
+		f := c.pending[0]
+		c.pending = c.pending[1:]
+		if f.Type == protocol.TypeBye {
+			return nil, &ByeError{Reason: f.Reason, Message: f.Message, ResumeAfter: f.ResumeAfter}
+		}
+		return &f, nil
+	}
+	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		c.nc.SetReadDeadline(time.Now().Add(c.hb))
+		var f protocol.Frame
+		err := c.r.Next(&f)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if _, err := c.send(&protocol.Frame{Type: protocol.TypeHeartbeat}); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, fmt.Errorf("client: read: %w", err)
+		}
+		switch f.Type {
+		case protocol.TypeHeartbeat:
+			if _, err := c.send(protocol.Reply(f.Req, nil)); err != nil {
+				return nil, err
+			}
+		case protocol.TypeReply:
+			// the answer to one of our heartbeats
+		case protocol.TypeBye:
+			return nil, &ByeError{Reason: f.Reason, Message: f.Message, ResumeAfter: f.ResumeAfter}
+		default:
+			return &f, nil
+		}
+	}
+}
+
+// Logoff ends the session cleanly and closes the connection.
+func (c *Conn) Logoff(ctx context.Context) error {
+	defer c.nc.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.nc.SetDeadline(dl)
+	}
+	_, err := c.call(&protocol.Frame{Type: protocol.TypeLogoff})
+	var bye *ByeError
+	if errors.As(err, &bye) && bye.Reason == protocol.ByeLogoff {
+		return nil
+	}
+	return err
+}
+
+// Close closes the connection without logging off.
+func (c *Conn) Close() error { return c.nc.Close() }
+
+// Buffered reports whether frames are already read and waiting, so that a
+// caller can batch its output until Next would block.
+func (c *Conn) Buffered() int { return len(c.pending) + c.r.Buffered() }

@@ -1,0 +1,183 @@
+package protocol
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// DefaultMaxFrame is the frame size limit when none is negotiated: 1 MiB.
+const DefaultMaxFrame = 1 << 20
+
+// Reader reads frames: JSON objects, one a line, each line at most a set
+// number of bytes (the newline not counted; a CR before it is dropped).
+type Reader struct {
+	br   *bufio.Reader
+	max  int
+	line []byte // holds a frame that spans buffer refills
+	n    int64  // bytes consumed, for error offsets
+}
+
+// NewReader returns a Reader of frames of at most maxFrame bytes
+// (DefaultMaxFrame if maxFrame <= 0).
+func NewReader(r io.Reader, maxFrame int) *Reader {
+	if maxFrame <= 0 {
+		maxFrame = DefaultMaxFrame
+	}
+	size := 64 << 10
+	if maxFrame+1 < size {
+		size = maxFrame + 1
+	}
+	if size < 16 {
+		size = 16
+	}
+	return &Reader{br: bufio.NewReaderSize(r, size), max: maxFrame}
+}
+
+// SetMaxFrame changes the limit, e.g. to the one negotiated at logon.
+func (r *Reader) SetMaxFrame(n int) { r.max = n }
+
+// ReadLine returns the next frame's bytes, without the line end. The slice is
+// valid until the next call. It returns io.EOF at a clean end of input,
+// ErrPartialFrame when input ends inside a frame, and ErrFrameTooLarge
+// when a frame exceeds the limit (the reader is then unusable).
+func (r *Reader) ReadLine() ([]byte, error) {
+	r.line = r.line[:0]
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		r.n += int64(len(chunk))
+		if len(r.line)+len(chunk) > r.max { // may be too large: count without the line end
+			if n := r.frameLen(chunk); n > r.max {
+				return nil, fmt.Errorf("%w: more than %d bytes at offset %d", ErrFrameTooLarge, r.max, r.n-int64(len(chunk)+len(r.line)))
+			}
+		}
+		switch {
+		case err == nil:
+			var out []byte
+			if len(r.line) == 0 {
+				out = chunk
+			} else {
+				r.line = append(r.line, chunk...)
+				out = r.line
+			}
+			out = out[:len(out)-1]
+			if len(out) > 0 && out[len(out)-1] == '\r' {
+				out = out[:len(out)-1]
+			}
+			return out, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			r.line = append(r.line, chunk...)
+		case errors.Is(err, io.EOF):
+			if len(r.line)+len(chunk) == 0 {
+				return nil, io.EOF
+			}
+			return nil, fmt.Errorf("%w (%d bytes read of an unterminated frame)", ErrPartialFrame, len(r.line)+len(chunk))
+		default:
+			return nil, err
+		}
+	}
+}
+
+// frameLen returns the length of the frame in r.line and chunk without its
+// line end: the LF, and one CR before it. A chunk with no LF yet may end in
+// the CR of a CR LF, so that CR is not counted either; the length is then a
+// lower bound.
+func (r *Reader) frameLen(chunk []byte) int {
+	n := len(r.line) + len(chunk)
+	if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
+		n--
+	}
+	if n > 0 {
+		last := n - 1
+		c := byte(0)
+		if last < len(r.line) {
+			c = r.line[last]
+		} else {
+			c = chunk[last-len(r.line)]
+		}
+		if c == '\r' {
+			n--
+		}
+	}
+	return n
+}
+
+// Next reads and decodes the next frame into f (which it resets first).
+// Blank lines are skipped.
+func (r *Reader) Next(f *Frame) error {
+	for {
+		line, err := r.ReadLine()
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		return Decode(line, f)
+	}
+}
+
+// Decode decodes one frame's bytes into f, which it resets first. A frame
+// that is not a JSON object or has no type is ErrMalformed.
+func Decode(b []byte, f *Frame) error {
+	*f = Frame{}
+	if err := json.Unmarshal(b, f); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return fmt.Errorf("%w: %s at offset %d", ErrMalformed, se.Error(), se.Offset)
+		}
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if f.Type == "" {
+		return fmt.Errorf("%w: no \"type\"", ErrMalformed)
+	}
+	return nil
+}
+
+// AppendFrame appends f's wire form (JSON and a newline) to b.
+func AppendFrame(b []byte, f *Frame) ([]byte, error) {
+	if bareEvent(f) {
+		return AppendEventFrame(b, f.Event), nil
+	}
+	j, err := json.Marshal(f)
+	if err != nil {
+		return b, fmt.Errorf("protocol: encode %s frame: %w", f.Type, err)
+	}
+	b = append(b, j...)
+	return append(b, '\n'), nil
+}
+
+// bareEvent reports whether f is an event frame with nothing set but Type
+// and Event, which AppendEventFrame encodes without loss.
+func bareEvent(f *Frame) bool {
+	return f.Type == TypeEvent && f.Event != nil && f.Req == 0 && f.Client == "" &&
+		f.Secret == "" && f.Version == 0 && f.Heartbeat == 0 && len(f.Options) == 0 &&
+		f.Session == "" && f.Limits == nil && f.Reason == "" && f.Message == "" &&
+		f.RetryAfter == 0 && f.ResumeAfter == "" && f.Error == nil && f.Filter == nil &&
+		f.After == "" && f.Format == "" && f.ID == "" && f.Line == ""
+}
+
+// AppendEventFrame appends the wire form of an event frame in JSON format.
+// It is the fast path of AppendFrame; the result decodes to the same Frame.
+func AppendEventFrame(b []byte, e *Event) []byte {
+	b = append(b, `{"type":"event","event":`...)
+	b = AppendEventJSON(b, e)
+	return append(b, "}\n"...)
+}
+
+// AppendLineFrame appends the wire form of an event frame in a text format:
+// the event's ID and its formatted line.
+func AppendLineFrame(b []byte, id ID, line string) []byte {
+	b = append(b, `{"type":"event","id":"`...)
+	b = id.Append(b)
+	b = append(b, `","line":`...)
+	b = appendString(b, line)
+	return append(b, "}\n"...)
+}
+
+// Buffered returns the number of bytes read from the connection and not
+// yet returned as frames.
+func (r *Reader) Buffered() int { return r.br.Buffered() }

@@ -1,0 +1,135 @@
+package protocol
+
+import (
+	"fmt"
+	"io"
+)
+
+// Version is the protocol version this package speaks. A LOGON names the
+// version the client speaks; the server refuses versions it does not know.
+const Version = 1
+
+// Frame types. See SPEC.md for each frame's fields.
+const (
+	// Client to server.
+	TypeLogon     = "logon"
+	TypeHeartbeat = "heartbeat" // either direction; answered by a reply
+	TypeLogoff    = "logoff"
+	TypeSubscribe = "subscribe" // UNSOLMSG
+
+	// Server to client.
+	TypeAccept = "accept"
+	TypeRefuse = "refuse"
+	TypeReply  = "reply" // the response to every request other than logon
+	TypeEvent  = "event" // UNSOLMSG: one event
+	TypeNotice = "notice"
+	TypeBye    = "bye" // the server ends the session, with a reason
+)
+
+// Refusal reasons in a refuse frame.
+const (
+	RefuseAuth       = "auth"
+	RefuseVersion    = "version"
+	RefuseBusy       = "busy"
+	RefuseBadRequest = "bad-request"
+)
+
+// Reasons in a bye frame.
+const (
+	ByeLogoff        = "logoff"       // the client logged off
+	ByeIdle          = "idle-timeout" // nothing from the client for the idle timeout
+	ByeLifetime      = "lifetime"     // the session reached its maximum lifetime
+	ByeShutdown      = "shutdown"     // the region is shutting down
+	ByeBehind        = "behind"       // the client fell behind; resume_after says from where
+	ByeFrameTooLarge = "frame-too-large"
+	ByeBadFrame      = "bad-frame"      // a frame that is not valid JSON or lacks a type
+	ByeProtocol      = "protocol-error" // a frame out of place (e.g. no logon first)
+)
+
+// Error codes in a reply's error.
+const (
+	ErrCodeBadRequest  = "bad-request"
+	ErrCodeUnknownType = "unknown-type"
+	ErrCodeState       = "state" // the request does not fit the session's state
+	ErrCodeInternal    = "internal"
+)
+
+// Secret is a credential. It prints as "[redacted]" so that a frame logged by
+// mistake does not leak it; it marshals to JSON as itself.
+type Secret string
+
+// String implements fmt.Stringer, hiding the secret.
+func (Secret) String() string { return "[redacted]" }
+
+// GoString implements fmt.GoStringer, hiding the secret.
+func (Secret) GoString() string { return `"[redacted]"` }
+
+// Format implements fmt.Formatter, hiding the secret under every verb: without
+// it a verb that does not fit a string (%d) prints the secret as "%!d(...)".
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, s.GoString())
+		return
+	}
+	io.WriteString(f, s.String())
+}
+
+// Error is the error a reply carries.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Limits are what the server grants a session at logon. Durations are in
+// whole seconds; zero means no limit.
+type Limits struct {
+	Heartbeat   int `json:"heartbeat"`    // seconds between heartbeats when idle
+	IdleTimeout int `json:"idle_timeout"` // the session ends after this long with nothing from the client
+	Lifetime    int `json:"lifetime"`     // the session ends after this long in any case (0: none)
+	MaxFrame    int `json:"max_frame"`    // largest frame, in bytes, either side accepts
+}
+
+// Frame is one message on the wire: a JSON object on one line, with a type.
+// Only the fields its type uses are set; see SPEC.md.
+type Frame struct {
+	Type string `json:"type"`
+	// Req numbers a request; its reply carries the same number.
+	Req uint64 `json:"req,omitempty"`
+
+	// logon
+	Client    string            `json:"client,omitempty"`
+	Secret    Secret            `json:"secret,omitempty"`
+	Version   int               `json:"version,omitempty"`
+	Heartbeat int               `json:"heartbeat,omitempty"`
+	Options   map[string]string `json:"options,omitempty"`
+
+	// accept
+	Session string  `json:"session,omitempty"`
+	Limits  *Limits `json:"limits,omitempty"`
+
+	// refuse, bye, notice
+	Reason     string `json:"reason,omitempty"`
+	Message    string `json:"message,omitempty"`
+	RetryAfter int    `json:"retry_after,omitempty"`
+	// ResumeAfter (bye behind) is the ID of the last event the client was
+	// sent; subscribing again with after set to it misses nothing.
+	ResumeAfter string `json:"resume_after,omitempty"`
+
+	// reply
+	Error *Error `json:"error,omitempty"`
+
+	// subscribe (request), and its reply: After is where the stream starts
+	Filter *Filter `json:"filter,omitempty"`
+	After  string  `json:"after,omitempty"`
+	Format string  `json:"format,omitempty"`
+
+	// event: Event in JSON format; ID and Line in a text format (lx)
+	Event *Event `json:"event,omitempty"`
+	ID    string `json:"id,omitempty"`
+	Line  string `json:"line,omitempty"`
+}
+
+// Reply returns a reply to the request f, with err set when err is non-nil.
+func Reply(req uint64, err *Error) *Frame {
+	return &Frame{Type: TypeReply, Req: req, Error: err}
+}
