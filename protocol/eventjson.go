@@ -12,15 +12,15 @@ func AppendEventJSON(b []byte, e *Event) []byte {
 	b = append(b, `{"id":"`...)
 	b = e.ID.Append(b)
 	b = append(b, `","received":"`...)
-	b = e.Received.AppendFormat(b, time.RFC3339Nano)
+	b = appendTime(b, e.Received)
 	b = append(b, '"')
 	if e.OriginTime != nil {
 		b = append(b, `,"origin_time":"`...)
-		b = e.OriginTime.AppendFormat(b, time.RFC3339Nano)
+		b = appendTime(b, *e.OriginTime)
 		b = append(b, '"')
 	}
 	b = append(b, `,"time":"`...)
-	b = e.Time.AppendFormat(b, time.RFC3339Nano)
+	b = appendTime(b, e.Time)
 	b = append(b, '"')
 	b = appendOptField(b, `,"time_filled":`, e.TimeFilled)
 	b = append(b, `,"origin":{`...)
@@ -57,12 +57,52 @@ func AppendEventJSON(b []byte, e *Event) []byte {
 	return append(b, '}')
 }
 
+// appendTime appends t as time.RFC3339Nano does: a fast path for UTC
+// times of years 0-9999, the library for the rest.
+func appendTime(b []byte, t time.Time) []byte {
+	if t.Location() != time.UTC {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	hour, min, sec := t.Clock()
+	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+min/10), byte('0'+min%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z')
+}
+
 func appendOptField(b []byte, key, v string) []byte {
 	if v == "" {
 		return b
 	}
 	b = append(b, key...)
 	return appendString(b, v)
+}
+
+// hasZero has the high bit of each byte of x that is zero set (and maybe
+// others above a zero byte: only "any" is exact).
+func hasZero(x uint64) uint64 { return (x - 0x0101010101010101) & ^x & 0x8080808080808080 }
+
+// hasLess is non-zero in the high bits when some byte of x is below n (n <= 128).
+func hasLess(x uint64, n uint64) uint64 {
+	return (x - 0x0101010101010101*n) & ^x & 0x8080808080808080
 }
 
 const hexDigits = "0123456789abcdef"
@@ -74,6 +114,19 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip eight bytes at a time while none needs escaping: no control
+		// character, quote, backslash or non-ASCII byte.
+		for i+8 <= len(s) {
+			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if (x|hasLess(x, 0x20)|hasZero(x^0x2222222222222222)|hasZero(x^0x5c5c5c5c5c5c5c5c))&0x8080808080808080 != 0 {
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

@@ -24,7 +24,7 @@ import (
 // waitTimeout bounds every wait for something the server should do soon. It
 // is generous so that a loaded machine running -race does not fail tests;
 // the timeouts under test are configured short instead.
-const waitTimeout = 10 * time.Second
+const waitTimeout = 20 * time.Second
 
 // echoHandler answers request type "echo" with a reply carrying the
 // request's message, and any other type with unknown-type.

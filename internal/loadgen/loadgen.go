@@ -77,9 +77,8 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// Message returns message seq of connection conn, without framing.
-func (c *Config) Message(b []byte, conn, seq int, now time.Time) []byte {
-	start := len(b)
+// Header returns the part of a message before its text, for the time now.
+func (c *Config) Header(b []byte, now time.Time) []byte {
 	if c.Format == "3164" {
 		b = append(b, "<30>"...)
 		b = now.AppendFormat(b, time.Stamp)
@@ -87,16 +86,22 @@ func (c *Config) Message(b []byte, conn, seq int, now time.Time) []byte {
 		b = append(b, c.Host...)
 		b = append(b, ' ')
 		b = append(b, c.App...)
-		b = append(b, "[1]: "...)
-	} else {
-		b = append(b, "<30>1 "...)
-		b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
-		b = append(b, ' ')
-		b = append(b, c.Host...)
-		b = append(b, ' ')
-		b = append(b, c.App...)
-		b = append(b, " 1 LOAD - "...)
+		return append(b, "[1]: "...)
 	}
+	b = append(b, "<30>1 "...)
+	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	b = append(b, ' ')
+	b = append(b, c.Host...)
+	b = append(b, ' ')
+	b = append(b, c.App...)
+	return append(b, " 1 LOAD - "...)
+}
+
+// Message appends message seq of connection conn, without framing, to b;
+// header is from Header.
+func (c *Config) Message(b, header []byte, conn, seq int) []byte {
+	start := len(b)
+	b = append(b, header...)
 	b = append(b, "c="...)
 	b = strconv.AppendInt(b, int64(conn), 10)
 	b = append(b, " s="...)
@@ -160,18 +165,17 @@ func (cfg *Config) send(c net.Conn, conn int) (Result, error) {
 	defer c.Close()
 	w := bufio.NewWriterSize(c, 256<<10)
 	var res Result
-	var msg, frame []byte
-	now := time.Now()
+	var msg, frame, header []byte
 	var interval time.Duration
 	if cfg.Rate > 0 {
 		interval = time.Duration(float64(time.Second) / cfg.Rate)
 	}
 	next := time.Now()
 	for seq := 0; seq < cfg.Count; seq++ {
-		if seq%1024 == 0 {
-			now = time.Now()
+		if seq%1024 == 0 { // a fresh timestamp now and then is enough
+			header = cfg.Header(header[:0], time.Now())
 		}
-		msg = cfg.Message(msg[:0], conn, seq, now)
+		msg = cfg.Message(msg[:0], header, conn, seq)
 		frame = frame[:0]
 		if cfg.Framing == "octet" {
 			frame = strconv.AppendInt(frame, int64(len(msg)), 10)
