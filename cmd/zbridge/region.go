@@ -144,6 +144,7 @@ func runRegion(args []string, stdout, stderr io.Writer) int {
 // serveRegion runs a region until ctx ends, then shuts it down within
 // timeout. started, when set, is called once the listeners are open.
 func serveRegion(ctx context.Context, cfg region.Config, timeout time.Duration, started func(*region.Region)) error {
+	region.TuneGC(cfg.MaxBytes)
 	r, err := region.New(cfg)
 	if err != nil {
 		return err

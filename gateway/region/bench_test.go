@@ -20,7 +20,8 @@ import (
 
 // BenchmarkRelay measures relay throughput, syslog over TCP in and a
 // subscriber out, for the region and, in the same run, for rsyslog relaying
-// the same load (imtcp → omfwd octet-counted to a TCP sink). Each reports
+// the same load (imtcp → omfwd octet-counted to a TCP sink). The region
+// runs with the garbage collector settings of zbridge region (TuneGC). Each reports
 // msg/s; b.N messages are sent over one connection. Run with a fixed count
 // so both relay the same load:
 //
@@ -51,6 +52,7 @@ func report(b *testing.B, start time.Time) {
 }
 
 func benchZbridge(b *testing.B, format string) {
+	TuneGC(0) // as zbridge region does
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	r, err := New(Config{Name: "BENCH", SyslogTCP: "127.0.0.1:0", UnsolMsg: "127.0.0.1:0", Logger: log,

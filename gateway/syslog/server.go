@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -355,8 +356,57 @@ func (r *connReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// parseJob is a batch of frames from one connection, parsed by a worker
+// and appended in the order it was read.
+type parseJob struct {
+	buf      []byte      // the frames' bytes, one after another
+	ends     []int       // where each frame ends in buf
+	received []time.Time // when each frame was read
+	evs      []*protocol.Event
+	failures uint64 // events in evs with Parsed false
+
+	// The last job of a connection carries what ended it and what was
+	// received of an unfinished frame.
+	err     error
+	partial []byte
+	offset  int64
+
+	done chan struct{} // closed by the worker
+}
+
+func (j *parseJob) reset() {
+	j.buf, j.ends, j.received = j.buf[:0], j.ends[:0], j.received[:0]
+	clear(j.evs)
+	j.evs, j.failures, j.err, j.partial, j.offset = j.evs[:0], 0, nil, nil, 0
+	j.done = make(chan struct{})
+}
+
+// parse turns the job's frames into events with p.
+func (j *parseJob) parse(p *Parser) {
+	start := 0
+	for i, end := range j.ends {
+		ev := p.Parse(j.buf[start:end], j.received[i])
+		j.evs = append(j.evs, ev)
+		if !ev.Parsed {
+			j.failures++
+		}
+		start = end
+	}
+	if len(j.partial) > 0 {
+		ev := p.ParseIncomplete(j.partial, time.Now(), j.err)
+		j.evs = append(j.evs, ev)
+		if !ev.Parsed {
+			j.failures++
+		}
+	}
+	close(j.done)
+}
+
 // serveConn reads frames from c until the stream ends, an error, or
-// shutdown, appending their events in batches.
+// shutdown, appending their events in batches. Parsing is the costly part,
+// so one connection's batches are parsed by several workers at once (one
+// per CPU) and appended in the order they were read: a single busy sender,
+// such as a relay forwarding a whole site, is not held to one CPU.
 func (s *Server) serveConn(c *conn) {
 	defer func() {
 		c.nc.Close()
@@ -379,12 +429,79 @@ func (s *Server) serveConn(c *conn) {
 		tc.SetWriteDeadline(time.Time{})
 	}
 
-	sc := framing.NewScanner(&connReader{c: c, timeout: s.cfg.ReadTimeout, bytes: &s.stats.bytes}, s.cfg.MaxFrame)
-	p := NewParser(s.cfg.Location)
 	addr := c.remote.Addr()
-	p.SetSender(addr)
-	b := batcher{s: s, log: c.log, evs: make([]*protocol.Event, 0, s.cfg.BatchSize)}
+	workers := max(1, runtime.GOMAXPROCS(0))
+	jobs := make(chan *parseJob)
+	order := make(chan *parseJob, 2*workers)
+	free := make(chan *parseJob, 2*workers+2) // recycled jobs
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := NewParser(s.cfg.Location)
+			p.SetSender(addr)
+			for j := range jobs {
+				j.parse(p)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(jobs)
+		defer close(order)
+		s.readFrames(c, jobs, order, free)
+	}()
+
+	b := batcher{s: s, log: c.log}
 	notify := s.cfg.OnSender
+	failed := false
+	for j := range order {
+		<-j.done
+		if !failed {
+			if notify != nil && len(j.evs) > 0 {
+				notify(j.evs[0].Origin.Host, addr)
+				notify = nil
+			}
+			b.evs, b.failures = j.evs, j.failures
+			if j.err != nil {
+				s.logEnd(c, j.offset, j.err)
+			}
+			if err := b.flush(); err != nil {
+				// Stop reading; the jobs already read are dropped.
+				failed = true
+				c.nc.Close()
+			}
+			j.evs = b.evs
+		}
+		select {
+		case free <- j:
+		default:
+		}
+	}
+	wg.Wait()
+}
+
+// readFrames frames c's stream into jobs, sent to the workers and, in
+// order, to the appender, until the stream ends.
+func (s *Server) readFrames(c *conn, jobs, order chan<- *parseJob, free chan *parseJob) {
+	sc := framing.NewScanner(&connReader{c: c, timeout: s.cfg.ReadTimeout, bytes: &s.stats.bytes}, s.cfg.MaxFrame)
+	next := func() *parseJob {
+		var j *parseJob
+		select {
+		case j = <-free:
+		default:
+			j = new(parseJob)
+		}
+		j.reset()
+		return j
+	}
+	dispatch := func(j *parseJob) {
+		order <- j
+		jobs <- j
+	}
+	j := next()
 	var received time.Time
 	buffered := false // whether the next frame is already in the buffer
 	for {
@@ -393,32 +510,27 @@ func (s *Server) serveConn(c *conn) {
 			received = time.Now()
 		}
 		if err != nil {
-			s.endConn(c, &b, p, sc, frame, received, err)
+			j.err, j.offset = err, sc.Offset()
+			if len(frame) > 0 {
+				j.partial = append([]byte(nil), frame...)
+			}
+			dispatch(j)
 			return
 		}
-		ev := p.Parse(frame, received)
-		if notify != nil {
-			notify(ev.Origin.Host, addr)
-			notify = nil
-		}
-		b.add(ev)
+		j.buf = append(j.buf, frame...)
+		j.ends = append(j.ends, len(j.buf))
+		j.received = append(j.received, received)
 		buffered = sc.Buffered()
-		if len(b.evs) >= s.cfg.BatchSize || !buffered {
-			if err := b.flush(); err != nil {
-				return
-			}
+		if len(j.ends) >= s.cfg.BatchSize || !buffered {
+			dispatch(j)
+			j = next()
 		}
 	}
 }
 
-// endConn handles the error that ends a connection: what was received of
-// an unfinished frame becomes a last event, the batch is appended, and the
-// reason is logged and counted.
-func (s *Server) endConn(c *conn, b *batcher, p *Parser, sc *framing.Scanner, frame []byte, received time.Time, err error) {
-	log := c.log.WithField("offset", sc.Offset())
-	if len(frame) > 0 {
-		b.add(p.ParseIncomplete(frame, received, err))
-	}
+// logEnd logs and counts the error that ended a connection.
+func (s *Server) logEnd(c *conn, offset int64, err error) {
+	log := c.log.WithField("offset", offset)
 	switch {
 	case err == io.EOF:
 		log.Debug("connection closed by the sender")
@@ -439,7 +551,6 @@ func (s *Server) endConn(c *conn, b *batcher, p *Parser, sc *framing.Scanner, fr
 	default:
 		log.WithError(err).Info("read failed; connection closed")
 	}
-	b.flush()
 }
 
 // batcher gathers events for one Append.
