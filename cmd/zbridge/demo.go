@@ -86,7 +86,7 @@ func demoFeed(ctx context.Context, addr string, every time.Duration, stderr io.W
 	defer t.Stop()
 	for i := 0; ; i++ {
 		l := demoLines[i%len(demoLines)]
-		msg := fmt.Sprintf("<%d>1 %s %s %s %d %s - %s", l.pri, time.Now().UTC().Format(time.RFC3339Nano),
+		msg := fmt.Sprintf("<%d>1 %s %s %s %d %s - %s", l.pri, time.Now().UTC().Format("2006-01-02T15:04:05.000000Z07:00"), // RFC 5424 allows 6 fraction digits
 			l.host, l.app, 1000+i%7, l.id, l.text)
 		w.WriteString(strconv.Itoa(len(msg)) + " " + msg)
 		if err := w.Flush(); err != nil {

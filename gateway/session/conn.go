@@ -101,7 +101,8 @@ func (s *Session) Send(f *protocol.Frame) error {
 }
 
 // Write writes already-encoded frames (each ending in a newline) and
-// flushes them. If the client accepts nothing for the write timeout the
+// flushes them. If the write cannot complete within the write timeout (the
+// client takes no data while the kernel's socket buffers are full), the
 // session ends (reason behind: it stopped reading) and Write returns an
 // error.
 func (s *Session) Write(b []byte) error {
