@@ -18,7 +18,10 @@ type Reader struct {
 	br   *bufio.Reader
 	max  int
 	line []byte // holds a frame that spans buffer refills
-	n    int64  // bytes consumed, for error offsets
+	// resume says line holds the start of a frame whose read was
+	// interrupted by an error (a deadline): the next call continues it.
+	resume bool
+	n      int64 // bytes consumed, for error offsets
 }
 
 // NewReader returns a Reader of frames of at most maxFrame bytes
@@ -45,7 +48,10 @@ func (r *Reader) SetMaxFrame(n int) { r.max = n }
 // ErrPartialFrame when input ends inside a frame, and ErrFrameTooLarge
 // when a frame exceeds the limit (the reader is then unusable).
 func (r *Reader) ReadLine() ([]byte, error) {
-	r.line = r.line[:0]
+	if !r.resume {
+		r.line = r.line[:0]
+	}
+	r.resume = false
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		r.n += int64(len(chunk))
@@ -76,6 +82,10 @@ func (r *Reader) ReadLine() ([]byte, error) {
 			}
 			return nil, fmt.Errorf("%w (%d bytes read of an unterminated frame)", ErrPartialFrame, len(r.line)+len(chunk))
 		default:
+			// A read error such as a deadline: keep what was read of the
+			// frame, so that a later call carries on where this one stopped.
+			r.line = append(r.line, chunk...)
+			r.resume = true
 			return nil, err
 		}
 	}
@@ -137,27 +147,15 @@ func Decode(b []byte, f *Frame) error {
 	return nil
 }
 
-// AppendFrame appends f's wire form (JSON and a newline) to b.
+// AppendFrame appends f's wire form (JSON and a newline) to b. Event
+// streams use AppendEventFrame, which writes the same JSON faster.
 func AppendFrame(b []byte, f *Frame) ([]byte, error) {
-	if bareEvent(f) {
-		return AppendEventFrame(b, f.Event), nil
-	}
 	j, err := json.Marshal(f)
 	if err != nil {
 		return b, fmt.Errorf("protocol: encode %s frame: %w", f.Type, err)
 	}
 	b = append(b, j...)
 	return append(b, '\n'), nil
-}
-
-// bareEvent reports whether f is an event frame with nothing set but Type
-// and Event, which AppendEventFrame encodes without loss.
-func bareEvent(f *Frame) bool {
-	return f.Type == TypeEvent && f.Event != nil && f.Req == 0 && f.Client == "" &&
-		f.Secret == "" && f.Version == 0 && f.Heartbeat == 0 && len(f.Options) == 0 &&
-		f.Session == "" && f.Limits == nil && f.Reason == "" && f.Message == "" &&
-		f.RetryAfter == 0 && f.ResumeAfter == "" && f.Error == nil && f.Filter == nil &&
-		f.After == "" && f.Format == "" && f.ID == "" && f.Line == ""
 }
 
 // AppendEventFrame appends the wire form of an event frame in JSON format.

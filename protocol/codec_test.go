@@ -551,13 +551,21 @@ func TestAppendFrame(t *testing.T) {
 			}
 		})
 	}
-	t.Run("bare event uses the fast path", func(t *testing.T) {
+	t.Run("bare event decodes as AppendEventFrame's", func(t *testing.T) {
 		b, err := AppendFrame(nil, &Frame{Type: TypeEvent, Event: &e})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := AppendEventFrame(nil, &e); !bytes.Equal(b, want) {
-			t.Errorf("AppendFrame = %s\nwant          %s", b, want)
+		var slow, fast Frame
+		if err := Decode(b[:len(b)-1], &slow); err != nil {
+			t.Fatal(err)
+		}
+		fb := AppendEventFrame(nil, &e)
+		if err := Decode(fb[:len(fb)-1], &fast); err != nil {
+			t.Fatal(err)
+		}
+		if !framesEqual(slow, fast) {
+			t.Errorf("AppendFrame and AppendEventFrame differ:\n%s\n%s", b, fb)
 		}
 	})
 }
@@ -739,4 +747,60 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// deadlineReader returns its chunks one per Read, with a timeout error
+// between them, as a net.Conn whose read deadline fires mid-frame does.
+type deadlineReader struct {
+	chunks []string
+	gap    bool
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string { return "i/o timeout" }
+func (timeoutErr) Timeout() bool { return true }
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if len(d.chunks) == 0 {
+		return 0, io.EOF
+	}
+	if d.gap {
+		d.gap = false
+		return 0, timeoutErr{}
+	}
+	n := copy(p, d.chunks[0])
+	d.chunks[0] = d.chunks[0][n:]
+	if d.chunks[0] == "" {
+		d.chunks = d.chunks[1:]
+		d.gap = true
+	}
+	return n, nil
+}
+
+// TestReadLineResumesAfterTimeout checks that a frame whose bytes arrive on
+// both sides of a read deadline is still read whole: a client that uses its
+// read deadline as a heartbeat timer must not lose half a frame.
+func TestReadLineResumesAfterTimeout(t *testing.T) {
+	r := NewReader(&deadlineReader{chunks: []string{`{"type":"ev`, `ent","id":"1-0"`, `,"line":"x"}` + "\n" + `{"type":"bye"}` + "\n"}}, 0)
+	var got []string
+	timeouts := 0
+	for {
+		line, err := r.ReadLine()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if _, ok := err.(timeoutErr); !ok {
+				t.Fatalf("ReadLine: %v", err)
+			}
+			timeouts++
+			continue
+		}
+		got = append(got, string(line))
+	}
+	want := []string{`{"type":"event","id":"1-0","line":"x"}`, `{"type":"bye"}`}
+	if fmt.Sprint(got) != fmt.Sprint(want) || timeouts == 0 {
+		t.Fatalf("got %q after %d timeouts, want %q", got, timeouts, want)
+	}
 }

@@ -4,13 +4,11 @@ import "errors"
 
 // Errors returned by the decoders in this package.
 var (
-	ErrFrameTooLarge  = errors.New("protocol: frame too large")
-	ErrMalformed      = errors.New("protocol: malformed frame")
-	ErrPartialFrame   = errors.New("protocol: connection ended inside a frame")
-	ErrBadID          = errors.New("protocol: bad event ID")
-	ErrBadSeverity    = errors.New("protocol: bad severity")
-	ErrBadFacility    = errors.New("protocol: bad facility")
-	ErrBadFilter      = errors.New("protocol: bad filter")
-	ErrUnknownFrame   = errors.New("protocol: unknown frame type")
-	ErrVersionUnknown = errors.New("protocol: unsupported protocol version")
+	ErrFrameTooLarge = errors.New("protocol: frame too large")
+	ErrMalformed     = errors.New("protocol: malformed frame")
+	ErrPartialFrame  = errors.New("protocol: connection ended inside a frame")
+	ErrBadID         = errors.New("protocol: bad event ID")
+	ErrBadSeverity   = errors.New("protocol: bad severity")
+	ErrBadFacility   = errors.New("protocol: bad facility")
+	ErrBadFilter     = errors.New("protocol: bad filter")
 )

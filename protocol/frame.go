@@ -16,12 +16,15 @@ const (
 	TypeHeartbeat = "heartbeat" // either direction; answered by a reply
 	TypeLogoff    = "logoff"
 	TypeSubscribe = "subscribe" // UNSOLMSG
+	TypeCommand   = "command"   // COMMANDS: run a command; answered by a reply after its output
+	TypeCancel    = "cancel"    // COMMANDS: cancel a command in flight
 
 	// Server to client.
 	TypeAccept = "accept"
 	TypeRefuse = "refuse"
-	TypeReply  = "reply" // the response to every request other than logon
-	TypeEvent  = "event" // UNSOLMSG: one event
+	TypeReply  = "reply"  // the response to every request other than logon
+	TypeEvent  = "event"  // UNSOLMSG: one event
+	TypeOutput = "output" // COMMANDS: a line of a command's output
 	TypeNotice = "notice"
 	TypeBye    = "bye" // the server ends the session, with a reason
 )
@@ -42,8 +45,7 @@ const (
 	ByeShutdown      = "shutdown"     // the region is shutting down
 	ByeBehind        = "behind"       // the client fell behind; resume_after says from where
 	ByeFrameTooLarge = "frame-too-large"
-	ByeBadFrame      = "bad-frame"      // a frame that is not valid JSON or lacks a type
-	ByeProtocol      = "protocol-error" // a frame out of place (e.g. no logon first)
+	ByeBadFrame      = "bad-frame" // a frame that is not valid JSON or lacks a type
 )
 
 // Error codes in a reply's error.
@@ -125,8 +127,31 @@ type Frame struct {
 
 	// event: Event in JSON format; ID and Line in a text format (lx)
 	Event *Event `json:"event,omitempty"`
-	ID    string `json:"id,omitempty"`
-	Line  string `json:"line,omitempty"`
+	// ID is an event's ID (lx event frames) or a command's ID (command,
+	// cancel, output and the command's reply).
+	ID   string `json:"id,omitempty"`
+	Line string `json:"line,omitempty"`
+
+	// command: where, what, and how long it may take in seconds.
+	Target  string  `json:"target,omitempty"`
+	Command string  `json:"command,omitempty"`
+	Timeout float64 `json:"timeout,omitempty"`
+
+	// output: one line of stdout or stderr. Text holds it when it is valid
+	// UTF-8, Data (base64 in JSON) otherwise; EOL says the line ended
+	// with a newline (a long line comes in pieces, the last with EOL).
+	Stream string `json:"stream,omitempty"`
+	Text   string `json:"text,omitempty"`
+	Data   []byte `json:"data,omitempty"`
+	EOL    bool   `json:"eol,omitempty"`
+
+	// the reply to a command: its return code (absent when it did not
+	// run), the signal that ended it, whether output was cut at the cap,
+	// and how long it ran.
+	RC         *int   `json:"rc,omitempty"`
+	Signal     string `json:"signal,omitempty"`
+	Truncated  bool   `json:"truncated,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
 }
 
 // Reply returns a reply to the request f, with err set when err is non-nil.

@@ -43,7 +43,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "zbridge demo:", err)
 		return 2
 	}
-	f.cfg.Allow, f.cfg.Logger = f.allow, log
+	if err := f.finish(log); err != nil {
+		fmt.Fprintln(stderr, "zbridge demo:", err)
+		return 2
+	}
 	if f.cfg.SyslogTCP == "" || f.cfg.UnsolMsg == "" {
 		fmt.Fprintln(stderr, "zbridge demo: needs --syslog and --unsolmsg")
 		return 2

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 // testRegion is a `zbridge region` process on loopback ports of its own.
 type testRegion struct {
 	*peer.Process
-	syslog, unsolmsg, http string
+	syslog, unsolmsg, commands, http string
 }
 
 func startRegion(t *testing.T, extra ...string) *testRegion {
@@ -54,13 +54,14 @@ func startRegion(t *testing.T, extra ...string) *testRegion {
 	r := &testRegion{
 		syslog:   peer.Addr(port),
 		unsolmsg: peer.Addr(peer.FreePort(t)),
+		commands: peer.Addr(peer.FreePort(t)),
 		http:     peer.Addr(peer.FreePort(t)),
 	}
 	args := append([]string{"region", "--name", "TEST1", "--syslog", r.syslog, "--syslog-udp", r.syslog,
-		"--unsolmsg", r.unsolmsg, "--http", r.http, "--log-level", "debug"}, extra...)
+		"--unsolmsg", r.unsolmsg, "--commands", r.commands, "--http", r.http, "--log-level", "debug"}, extra...)
 	r.Process = peer.Start(t, peer.Command{Name: "zbridge-region", Path: zbridgeBin, Args: args,
 		Ready: func(ctx context.Context) error {
-			for _, a := range []string{r.syslog, r.unsolmsg, r.http} {
+			for _, a := range []string{r.syslog, r.unsolmsg, r.commands, r.http} {
 				if err := peer.TCPReady(a)(ctx); err != nil {
 					return err
 				}

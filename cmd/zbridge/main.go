@@ -4,6 +4,9 @@
 //	zbridge region    run a region (SYSLOG, UNSOLMSG, HTTP)
 //	zbridge demo      run a region on loopback and feed it sample syslog traffic
 //	zbridge tail      print events from a region's UNSOLMSG port
+//	zbridge cmd       run a command on a target through a region's COMMANDS port
+//	zbridge agents    list the agents a region knows
+//	zbridge linuxagent  run the Linux agent
 //	zbridge passwd    hash a client secret for the clients file
 //	zbridge loadgen   send syslog load to a region (for measuring)
 //	zbridge version   print the version
@@ -19,25 +22,28 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-type command struct {
+type subcommand struct {
 	name, summary string
 	run           func(args []string, stdout, stderr io.Writer) int
 }
 
-func commands() []command {
-	return []command{
+func subcommands() []subcommand {
+	return []subcommand{
 		{"region", "run a region (SYSLOG, UNSOLMSG, HTTP)", runRegion},
 		{"demo", "run a region on loopback and feed it sample syslog traffic", runDemo},
 		{"tail", "print events from a region's UNSOLMSG port", runTail},
+		{"cmd", "run a command on a target through a region's COMMANDS port", runCmd},
+		{"agents", "list the agents a region knows", runAgents},
+		{"linuxagent", "run the Linux agent (an SSH server for the region's commands)", runLinuxAgent},
 		{"passwd", "hash a client secret for the clients file", runPasswd},
 		{"loadgen", "send syslog load to a region", runLoadgen},
-		{"version", "print the version", func([]string, io.Writer, io.Writer) int { fmt.Println("zbridge", version); return 0 }},
+		{"version", "print the version", func(_ []string, stdout, _ io.Writer) int { fmt.Fprintln(stdout, "zbridge", version); return 0 }},
 	}
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: zbridge COMMAND [flags]\n\ncommands:")
-	for _, c := range commands() {
+	for _, c := range subcommands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\n'zbridge COMMAND -h' lists a command's flags.")
@@ -57,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return 0
 	}
-	for _, c := range commands() {
+	for _, c := range subcommands() {
 		if c.name == name {
 			return c.run(args[1:], stdout, stderr)
 		}

@@ -60,9 +60,16 @@ func (p *prefixList) Set(v string) error {
 	return nil
 }
 
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
 type regionFlags struct {
 	cfg             region.Config
 	allow           prefixList
+	linux           stringList
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
@@ -74,14 +81,24 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.SyslogTCP, "syslog", defaultSyslog, "SYSLOG TCP address (TLS when --tls-cert is set); empty: off")
 	fs.StringVar(&c.SyslogUDP, "syslog-udp", defaultSyslog, "SYSLOG UDP address; empty: off")
 	fs.StringVar(&c.UnsolMsg, "unsolmsg", defaultUnsolMsg, "UNSOLMSG address; empty: off")
+	fs.StringVar(&c.Commands, "commands", defaultCommands, "COMMANDS address; empty: off")
 	fs.StringVar(&c.HTTP, "http", defaultHTTP, "HTTP address for /healthz and /metrics; empty: off")
+	fs.StringVar(&c.SSHKeyFile, "ssh-key", "", "the region's SSH private key for Linux agents (OpenSSH format); without it linux: targets are unreachable")
+	fs.StringVar(&c.KnownHostsFile, "known-hosts", "", "known_hosts file pinning the agents' host keys (OpenSSH format)")
+	fs.BoolVar(&c.AcceptNewHostKeys, "accept-new-host-keys", false, "record the host key of an agent not yet in --known-hosts (a changed key is always refused)")
+	fs.StringVar(&c.SSHUser, "ssh-user", "zbridge", "user name the region logs on to agents and sshd as")
+	fs.Var(&f.linux, "linux", "a static Linux target NAME=HOST:PORT (repeatable)")
+	fs.IntVar(&c.AgentPort, "agent-port", region.DefaultAgentPort, "the port every Linux agent listens on")
+	fs.DurationVar(&c.CommandTimeout, "command-timeout", 60*time.Second, "a command's timeout when its request gives none")
+	fs.IntVar(&c.MaxPerTarget, "max-per-target", 8, "commands in flight to one target at most")
+	fs.IntVar(&c.MaxPerSession, "max-per-session", 16, "commands in flight per COMMANDS session at most")
 	fs.StringVar(&c.ClientsFile, "clients", "", "file of named clients with hashed secrets (see 'zbridge passwd'); required off loopback")
 	fs.Var(&f.allow, "allow", "networks (CIDR, comma-separated, repeatable) that may send SYSLOG and reach HTTP; required off loopback")
 	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "PEM certificate: every TCP listener speaks TLS 1.2/1.3")
 	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "PEM private key for --tls-cert")
 	fs.IntVar(&c.MaxEvents, "max-events", 1_000_000, "events kept for resuming subscribers")
 	fs.Int64Var(&c.MaxBytes, "max-bytes", 512<<20, "bytes of events kept for resuming subscribers (estimate)")
-	fs.IntVar(&c.Session.MaxSessions, "max-sessions", 100, "UNSOLMSG sessions at most")
+	fs.IntVar(&c.Session.MaxSessions, "max-sessions", 100, "sessions at most, on UNSOLMSG and on COMMANDS each")
 	fs.DurationVar(&c.Session.Heartbeat, "heartbeat", 30*time.Second, "heartbeat interval granted when a client asks for none")
 	fs.DurationVar(&c.Session.IdleTimeout, "idle-timeout", 0, "end a session silent this long (0: three heartbeats)")
 	fs.DurationVar(&c.Session.Lifetime, "session-lifetime", 0, "end sessions this long after logon (0: never)")
@@ -92,6 +109,24 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time to drain on SIGINT/SIGTERM")
+}
+
+// finish moves what the flags gathered into the config.
+func (f *regionFlags) finish(log logrus.FieldLogger) error {
+	f.cfg.Allow = f.allow
+	f.cfg.Logger = log
+	f.cfg.CommandsSession = f.cfg.Session
+	for _, s := range f.linux {
+		t, err := region.ParseLinuxTarget(s, f.cfg.AgentPort)
+		if err != nil {
+			return err
+		}
+		f.cfg.Linux = append(f.cfg.Linux, t)
+	}
+	if f.cfg.SSHKeyFile != "" && f.cfg.KnownHostsFile == "" {
+		return errors.New("--ssh-key needs --known-hosts (host keys are always checked)")
+	}
+	return nil
 }
 
 func newLogger(level, format string, w io.Writer) (*logrus.Logger, error) {
@@ -130,8 +165,10 @@ func runRegion(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "zbridge region:", err)
 		return 2
 	}
-	f.cfg.Allow = f.allow
-	f.cfg.Logger = log
+	if err := f.finish(log); err != nil {
+		fmt.Fprintln(stderr, "zbridge region:", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serveRegion(ctx, f.cfg, f.shutdownTimeout, nil); err != nil {

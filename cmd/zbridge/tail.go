@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -54,8 +55,9 @@ func (c *clientFlags) config(addr string) (client.Config, error) {
 			}
 		}
 		if tc.ServerName == "" {
-			host, _, _ := strings.Cut(addr, ":")
-			tc.ServerName = host
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				tc.ServerName = host
+			}
 		}
 		cfg.TLS = tc
 	}
@@ -74,6 +76,10 @@ func runTail(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 0, "fail if this passes first (0: no limit)")
 	after := fs.String("after", "", "resume after this event ID (0: everything retained); default: new events only")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *count < 0 {
+		fmt.Fprintln(stderr, "zbridge tail: --count must not be negative")
 		return 2
 	}
 	filter, err := protocol.ParseFilter(*filterS)
@@ -160,9 +166,12 @@ func tail(ctx context.Context, cfg client.Config, filter *protocol.Filter, after
 		n++
 	}
 	out.Flush()
+	// Every event asked for was printed: the logoff is a courtesy, and a
+	// region that ended the session meanwhile does not make this a failure.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	return c.Logoff(ctx)
+	c.Logoff(ctx)
+	return nil
 }
 
 // appendText is the human layout: time origin facility.severity app[pid]: text.

@@ -1,14 +1,16 @@
 // Package region is the zbridge region: it opens the listeners, starts the
-// SYSLOG, UNSOLMSG and HTTP servers over one session store, and stops them
-// in order (SYSLOG drains into the store first, then UNSOLMSG sends every
-// subscriber what it is owed, then HTTP).
+// SYSLOG, UNSOLMSG, COMMANDS and HTTP servers over one session store and
+// one command router (Linux targets over SSH, the region's own operator
+// commands), and stops them in order (SYSLOG drains into the store first,
+// COMMANDS lets commands finish, UNSOLMSG sends every subscriber what it is
+// owed, then HTTP).
 //
 // Protected mode: the region refuses to start a server on a non-loopback
 // address with no authentication configured. UNSOLMSG needs a clients file
-// (named clients with hashed secrets) there; SYSLOG and HTTP, which have no
-// logon, need an allow list of sender networks (Config.Allow), because a
-// syslog sender cannot authenticate other than by its address or by a TLS
-// client certificate.
+// (named clients with hashed secrets) there, and so does COMMANDS; SYSLOG
+// and HTTP, which have no logon, need an allow list of sender networks
+// (Config.Allow): a syslog sender has nothing but its address to
+// authenticate with.
 package region
 
 import (
@@ -24,7 +26,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/auth"
+	"github.com/zbridge/zbridge/gateway/commandsrv"
 	"github.com/zbridge/zbridge/gateway/metrics"
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/store"
@@ -40,6 +44,7 @@ type Config struct {
 	SyslogTCP string // SYSLOG over TCP (or TLS when a certificate is set)
 	SyslogUDP string // SYSLOG over UDP
 	UnsolMsg  string // UNSOLMSG
+	Commands  string // COMMANDS
 	HTTP      string // /healthz and /metrics
 
 	// ClientsFile holds the named clients allowed to log on (see package
@@ -66,6 +71,24 @@ type Config struct {
 	// Store overrides the embedded store (tests, Redis).
 	Store store.Store
 
+	// Linux agents. SSHKeyFile is the region's private key (OpenSSH
+	// format); without it Linux targets cannot be reached. Host keys are
+	// pinned in KnownHostsFile; AcceptNewHostKeys records the key of a host
+	// not yet in it (a changed key is always refused). Linux lists static
+	// targets; others are learned from syslog connections and reached at
+	// their address and AgentPort.
+	SSHKeyFile        string
+	KnownHostsFile    string
+	AcceptNewHostKeys bool
+	SSHUser           string
+	Linux             []LinuxTarget
+	AgentPort         int
+	// Commands limits (zero: the commands package defaults).
+	CommandTimeout, MaxCommandTimeout time.Duration
+	MaxPerTarget, MaxPerSession       int
+	// CommandsSession configures COMMANDS sessions (zero: defaults).
+	CommandsSession session.Config
+
 	Logger logrus.FieldLogger // required
 }
 
@@ -79,6 +102,9 @@ type Region struct {
 	reg    *metrics.Registry
 	syslog *syslog.Server
 	unsol  *unsolmsg.Server
+	cmds   *commandsrv.Server
+	router *commands.Router
+	linux  *linuxAgents // nil without an SSH key
 	http   *http.Server
 
 	mu    sync.Mutex // guards addrs
@@ -132,6 +158,7 @@ func New(cfg Config) (*Region, error) {
 		MaxSessions: cfg.SyslogMaxSessions,
 		ReadTimeout: cfg.SyslogReadTimeout,
 		TLSConfig:   r.tls,
+		OnSender:    r.onSender,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
@@ -141,6 +168,29 @@ func New(cfg Config) (*Region, error) {
 	sc.Logger = r.log.WithField("component", "unsolmsg")
 	r.unsol, err = unsolmsg.New(unsolmsg.Config{Session: sc, Store: r.store, Logger: sc.Logger})
 	if err != nil {
+		return nil, fmt.Errorf("region: %w", err)
+	}
+	if cfg.SSHKeyFile != "" {
+		r.linux, err = newLinuxAgents(cfg, r.log.WithField("component", "agents"))
+		if err != nil {
+			return nil, fmt.Errorf("region: %w", err)
+		}
+	}
+	execs := map[commands.Kind]commands.Executor{commands.KindRegion: operator{r}}
+	if r.linux != nil {
+		execs[commands.KindLinux] = r.linux
+	}
+	r.router = commands.NewRouter(commands.Config{Executors: execs, DefaultTimeout: cfg.CommandTimeout,
+		MaxTimeout: cfg.MaxCommandTimeout, MaxPerTarget: cfg.MaxPerTarget, IDPrefix: cfg.Name})
+	cc := cfg.CommandsSession
+	cc.Name, cc.Region, cc.Auth, cc.TLSConfig = "commands", cfg.Name, r.auth, r.tls
+	cc.Logger = r.log.WithField("component", "commands")
+	cc.Store = r.store
+	r.cmds, err = commandsrv.New(commandsrv.Config{Session: cc, Router: r.router, MaxPerSession: cfg.MaxPerSession, Logger: cc.Logger})
+	if err != nil {
+		if r.linux != nil {
+			r.linux.Close()
+		}
 		return nil, fmt.Errorf("region: %w", err)
 	}
 	r.registerMetrics()
@@ -173,7 +223,8 @@ func (r *Region) checkProtectedMode() error {
 	type listener struct{ name, addr, need string }
 	var ls []listener
 	if r.cfg.ClientsFile == "" {
-		ls = append(ls, listener{"UNSOLMSG", r.cfg.UnsolMsg, "--clients FILE"})
+		ls = append(ls, listener{"UNSOLMSG", r.cfg.UnsolMsg, "--clients FILE"},
+			listener{"COMMANDS", r.cfg.Commands, "--clients FILE"})
 	}
 	if len(r.cfg.Allow) == 0 {
 		ls = append(ls, listener{"SYSLOG", r.cfg.SyslogTCP, "--allow CIDR"},
@@ -219,6 +270,7 @@ func (r *Region) Start() error {
 	for _, t := range []tcp{
 		{"syslog", r.cfg.SyslogTCP, r.syslog.Serve},
 		{"unsolmsg", r.cfg.UnsolMsg, r.unsol.Serve},
+		{"commands", r.cfg.Commands, r.cmds.Serve},
 		{"http", r.cfg.HTTP, r.serveHTTP},
 	} {
 		if t.addr == "" {
@@ -228,7 +280,7 @@ func (r *Region) Start() error {
 		if err != nil {
 			return fail(fmt.Errorf("region: %s: %w", t.name, err))
 		}
-		if t.name != "unsolmsg" && len(r.cfg.Allow) > 0 {
+		if (t.name == "syslog" || t.name == "http") && len(r.cfg.Allow) > 0 {
 			l = &allowListener{Listener: l, allow: r.cfg.Allow, log: r.log.WithField("component", t.name)}
 		}
 		opened = append(opened, l)
@@ -249,6 +301,7 @@ func (r *Region) Start() error {
 	for _, t := range []tcp{
 		{"syslog", r.cfg.SyslogTCP, r.syslog.Serve},
 		{"unsolmsg", r.cfg.UnsolMsg, r.unsol.Serve},
+		{"commands", r.cfg.Commands, r.cmds.Serve},
 		{"http", r.cfg.HTTP, r.serveHTTP},
 	} {
 		if t.addr == "" {
@@ -277,7 +330,7 @@ func (r *Region) run(name string, l net.Listener, serve func(net.Listener) error
 	go func() {
 		defer r.wg.Done()
 		err := serve(l)
-		if err != nil && !errors.Is(err, syslog.ErrServerClosed) && !errors.Is(err, unsolmsg.ErrServerClosed) &&
+		if err != nil && !errors.Is(err, syslog.ErrServerClosed) && !errors.Is(err, session.ErrServerClosed) &&
 			!errors.Is(err, http.ErrServerClosed) {
 			select {
 			case r.errc <- fmt.Errorf("region: %s: %w", name, err):
@@ -304,7 +357,7 @@ func (r *Region) addrString() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := ""
-	for _, k := range []string{"syslog", "syslog-udp", "unsolmsg", "http"} {
+	for _, k := range []string{"syslog", "syslog-udp", "unsolmsg", "commands", "http"} {
 		if a, ok := r.addrs[k]; ok {
 			s += fmt.Sprintf("%s=%s ", k, a)
 		}
@@ -312,8 +365,8 @@ func (r *Region) addrString() string {
 	return s
 }
 
-// Addr returns where a server listens: "syslog", "syslog-udp", "unsolmsg"
-// or "http"; nil when it is off.
+// Addr returns where a server listens: "syslog", "syslog-udp", "unsolmsg",
+// "commands" or "http"; nil when it is off.
 func (r *Region) Addr(name string) net.Addr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -327,17 +380,26 @@ func (r *Region) Store() store.Store { return r.store }
 func (r *Region) Err() <-chan error { return r.errc }
 
 // Shutdown stops the region in order: SYSLOG drains what it has received
-// into the store, UNSOLMSG sends subscribers what they are owed and ends
-// their sessions, then HTTP stops and the store closes. When ctx ends
+// into the store, COMMANDS lets commands in flight finish, UNSOLMSG sends
+// subscribers what they are owed and ends their sessions, then HTTP stops,
+// the agent connections close and the store closes. When ctx ends
 // first, what is left is closed at once.
 func (r *Region) Shutdown(ctx context.Context) error {
 	r.log.Info("region shutting down")
+	serr := r.syslog.Shutdown(ctx)
+	if serr != nil {
+		r.syslog.Close() // out of time: stop the senders before the store closes
+	}
 	errs := []error{
-		r.syslog.Shutdown(ctx),
+		serr,
+		r.cmds.Shutdown(ctx),
 		r.unsol.Shutdown(ctx),
 		r.http.Shutdown(ctx),
 	}
 	r.wg.Wait()
+	if r.linux != nil {
+		errs = append(errs, r.linux.Close())
+	}
 	if r.cfg.Store == nil {
 		errs = append(errs, r.store.Close())
 	}
@@ -347,8 +409,11 @@ func (r *Region) Shutdown(ctx context.Context) error {
 
 // Close stops everything at once.
 func (r *Region) Close() error {
-	err := errors.Join(r.syslog.Close(), r.unsol.Close(), r.http.Close())
+	err := errors.Join(r.syslog.Close(), r.cmds.Close(), r.unsol.Close(), r.http.Close())
 	r.wg.Wait()
+	if r.linux != nil {
+		r.linux.Close()
+	}
 	if r.cfg.Store == nil {
 		r.store.Close()
 	}

@@ -77,18 +77,19 @@ func (s *Session) Limits() protocol.Limits { return s.limits }
 // Go runs fn in a goroutine the session owns: the session waits for it
 // before it is gone. fn must return when Context is done, and should finish
 // its work and return when Stopping is closed. Once the server is shutting
-// down, Go starts nothing.
-func (s *Session) Go(fn func(ctx context.Context)) {
+// down, Go starts nothing and returns false.
+func (s *Session) Go(fn func(ctx context.Context)) bool {
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
 	if s.stopped {
-		return
+		return false
 	}
 	s.hwg.Add(1)
 	go func() {
 		defer s.hwg.Done()
 		fn(s.ctx)
 	}()
+	return true
 }
 
 // Send writes one frame and flushes it.
@@ -154,6 +155,7 @@ func (s *Session) End(f *protocol.Frame) {
 			s.bw.Write(b)
 			s.bw.Flush()
 		}
+		s.cancel() // under wmu: nothing is written after the bye
 		s.wmu.Unlock()
 	}
 	lvl := s.Log.WithFields(logrus.Fields{"reason": f.Reason})
@@ -270,7 +272,12 @@ func (s *Session) timers() {
 			s.End(&protocol.Frame{Reason: protocol.ByeLifetime, Message: fmt.Sprintf("session lifetime of %v reached", s.srv.cfg.Lifetime)})
 			return
 		case <-tick.C:
-			if time.Since(time.UnixMilli(s.lastSent.Load())) >= s.hb-s.hb/10 {
+			// Heartbeat when we have sent nothing for an interval, and when
+			// the client has: its answer keeps a client that only reads
+			// (a subscriber under steady traffic) from going idle.
+			quiet := s.hb - s.hb/10
+			if time.Since(time.UnixMilli(s.lastSent.Load())) >= quiet ||
+				time.Since(time.UnixMilli(s.lastRecv.Load())) >= quiet {
 				s.Send(&protocol.Frame{Type: protocol.TypeHeartbeat, Req: s.hbReq.Add(1)})
 			}
 		}

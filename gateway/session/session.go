@@ -66,12 +66,20 @@ type Config struct {
 	// (defaults 1s and 300s).
 	Heartbeat, MinHeartbeat, MaxHeartbeat time.Duration
 	// IdleTimeout ends a session that sent nothing for this long (default
-	// three heartbeat intervals).
+	// three heartbeat intervals). When set, the heartbeat granted is at most
+	// half of it.
 	IdleTimeout time.Duration
 	// Lifetime ends a session this long after logon (default 0: never).
 	Lifetime time.Duration
 	// LogonTimeout bounds the wait for the LOGON frame (default 10s).
 	LogonTimeout time.Duration
+	// MaxPending is the most connections waiting to log on at once
+	// (default 64); more are refused busy at once, so that a flood of
+	// silent connections cannot hold the server's memory.
+	MaxPending int
+	// MaxLogonFrame bounds the LOGON frame (default 16 KiB); MaxFrame
+	// applies once the session is accepted.
+	MaxLogonFrame int
 	// WriteTimeout ends a session whose client accepts no data for this
 	// long (default 30s).
 	WriteTimeout time.Duration
@@ -97,6 +105,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = 100
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 64
+	}
+	if c.MaxLogonFrame <= 0 {
+		c.MaxLogonFrame = 16 << 10
 	}
 	def(&c.RetryAfter, 5*time.Second)
 	def(&c.Heartbeat, 30*time.Second)
@@ -208,6 +222,12 @@ func (s *Server) Serve(l net.Listener) error {
 			c.Close()
 			return ErrServerClosed
 		}
+		if pending := len(s.conns) - len(s.sessions); pending >= s.cfg.MaxPending {
+			s.mu.Unlock()
+			s.refuse(c, 0, protocol.RefuseBusy, fmt.Sprintf("%d connections already waiting to log on", pending), s.cfg.RetryAfter)
+			c.Close()
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -231,8 +251,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for l := range s.listeners {
 		l.Close()
 	}
+	logged := make(map[net.Conn]bool, len(s.sessions))
 	for sess := range s.sessions {
 		sess.stop()
+		logged[sess.conn] = true
+	}
+	for c := range s.conns { // not logged on yet: nothing to finish
+		if !logged[c] {
+			c.Close()
+		}
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -323,7 +350,7 @@ func (s *Server) serveConn(c net.Conn) {
 		c.Close()
 	}()
 	remote := c.RemoteAddr().String()
-	r := protocol.NewReader(c, s.cfg.MaxFrame)
+	r := protocol.NewReader(c, min(s.cfg.MaxLogonFrame, s.cfg.MaxFrame))
 	c.SetReadDeadline(time.Now().Add(s.cfg.LogonTimeout))
 	var f protocol.Frame
 	if err := r.Next(&f); err != nil {
@@ -350,6 +377,13 @@ func (s *Server) serveConn(c net.Conn) {
 		s.refuse(c, f.Req, protocol.RefuseBadRequest, "logon needs a client name", 0)
 		return
 	}
+	s.mu.Lock()
+	full := len(s.sessions) >= s.cfg.MaxSessions
+	s.mu.Unlock()
+	if full { // before the costly secret check; checked again below
+		s.refuse(c, f.Req, protocol.RefuseBusy, fmt.Sprintf("%d sessions already (the most allowed)", s.cfg.MaxSessions), s.cfg.RetryAfter)
+		return
+	}
 	if s.cfg.Auth != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LogonTimeout)
 		err := s.cfg.Auth.Authenticate(ctx, f.Client, string(f.Secret))
@@ -368,6 +402,9 @@ func (s *Server) serveConn(c net.Conn) {
 	if idle <= 0 {
 		idle = 3 * hb
 	}
+	// Heartbeats must come often enough for the idle timeout: at most half
+	// of it, whatever the client asked for.
+	hb = min(hb, idle/2)
 	sess := &Session{
 		ID:      fmt.Sprintf("%s-%s-%s-%d", s.cfg.Region, s.cfg.Name, s.start, s.nextID.Add(1)),
 		Client:  f.Client,

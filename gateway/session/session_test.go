@@ -418,7 +418,8 @@ func TestAccept(t *testing.T) {
 	if !strings.Contains(a.Session, "REG1") || !strings.Contains(a.Session, "test") {
 		t.Errorf("session ID %q does not name the region and server", a.Session)
 	}
-	want := protocol.Limits{Heartbeat: 30, IdleTimeout: 7, Lifetime: 3600, MaxFrame: 4096}
+	// The heartbeat granted is at most half the idle timeout.
+	want := protocol.Limits{Heartbeat: 3, IdleTimeout: 7, Lifetime: 3600, MaxFrame: 4096}
 	if a.Limits == nil || *a.Limits != want {
 		t.Fatalf("accept limits %+v, want %+v", a.Limits, want)
 	}
@@ -558,6 +559,9 @@ func TestSessionEnds(t *testing.T) {
 			start := time.Now()
 			tt.act(c)
 			f := c.next()
+			for f.Type == protocol.TypeHeartbeat { // a client that does not answer them
+				f = c.next()
+			}
 			age := time.Since(start)
 			if f.Type != protocol.TypeBye || f.Reason != tt.reason || f.Message == "" {
 				t.Fatalf("got %+v, want bye reason %q with a message", f, tt.reason)
@@ -747,8 +751,9 @@ func TestCloseBeforeLogon(t *testing.T) {
 	}
 }
 
-// TestShutdownTimeout checks that Shutdown gives up when its context ends,
-// closing what is left, also connections that have not logged on.
+// TestShutdownTimeout checks that Shutdown does not wait for connections
+// that have not logged on (it closes them at once) and returns by the end
+// of its context.
 func TestShutdownTimeout(t *testing.T) {
 	ts := startServer(t, session.Config{LogonTimeout: time.Minute})
 	silent := dialRaw(t, ts.addr)
@@ -760,8 +765,8 @@ func TestShutdownTimeout(t *testing.T) {
 	go func() { shut <- ts.srv.Shutdown(ctx) }()
 	select {
 	case err := <-shut:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v, want nil or context.DeadlineExceeded", err)
 		}
 	case <-time.After(waitTimeout):
 		t.Fatal("Shutdown did not return after its context ended")

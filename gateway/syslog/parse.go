@@ -15,10 +15,13 @@ import (
 	"github.com/zbridge/zbridge/protocol"
 )
 
-// slabSize is how many events (and origin timestamps) a Parser allocates at
-// once. A slab stays in memory while any of its events is retained; events
-// are retained and trimmed in arrival order, so slabs are freed whole.
-const slabSize = 128
+// maxSlab is the most events (and origin timestamps) a Parser allocates at
+// once. A slab stays in memory while any of its events is retained, so a
+// Parser starts with slabs of one and doubles them as it parses more: a
+// connection that sends one message holds one event's memory, a busy one
+// allocates 128 at a time (events are trimmed in arrival order, so a busy
+// connection's slabs are freed whole).
+const maxSlab = 128
 
 // Time fill markers (protocol.Event.TimeFilled).
 const (
@@ -41,6 +44,8 @@ type Parser struct {
 	scratch []byte // RFC 3164 input with a fractional second cut out
 	events  []protocol.Event
 	times   []time.Time
+	slab    int // size of the last events slab
+	tslab   int // size of the last times slab
 }
 
 // NewParser returns a Parser. loc is the zone assumed for RFC 3164
@@ -291,7 +296,8 @@ func (p *Parser) fillYearZone(t, received time.Time) time.Time {
 
 func (p *Parser) event() *protocol.Event {
 	if len(p.events) == 0 {
-		p.events = make([]protocol.Event, slabSize)
+		p.slab = min(max(1, 2*p.slab), maxSlab)
+		p.events = make([]protocol.Event, p.slab)
 	}
 	ev := &p.events[0]
 	p.events = p.events[1:]
@@ -300,7 +306,8 @@ func (p *Parser) event() *protocol.Event {
 
 func (p *Parser) time() *time.Time {
 	if len(p.times) == 0 {
-		p.times = make([]time.Time, slabSize)
+		p.tslab = min(max(1, 2*p.tslab), maxSlab)
+		p.times = make([]time.Time, p.tslab)
 	}
 	t := &p.times[0]
 	p.times = p.times[1:]

@@ -356,6 +356,15 @@ func (r *connReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Bounds of a connection's parse pipeline: at most maxParseWorkers
+// parsers, and a job is sent on once it holds maxJobBytes, so a connection
+// holds at most about (2*workers+2)*maxJobBytes of frames in flight
+// (plus one frame of up to MaxFrame).
+const (
+	maxParseWorkers = 4
+	maxJobBytes     = 256 << 10
+)
+
 // parseJob is a batch of frames from one connection, parsed by a worker
 // and appended in the order it was read.
 type parseJob struct {
@@ -430,7 +439,7 @@ func (s *Server) serveConn(c *conn) {
 	}
 
 	addr := c.remote.Addr()
-	workers := max(1, runtime.GOMAXPROCS(0))
+	workers := min(max(1, runtime.GOMAXPROCS(0)), maxParseWorkers)
 	jobs := make(chan *parseJob)
 	order := make(chan *parseJob, 2*workers)
 	free := make(chan *parseJob, 2*workers+2) // recycled jobs
@@ -474,6 +483,9 @@ func (s *Server) serveConn(c *conn) {
 				c.nc.Close()
 			}
 			j.evs = b.evs
+		}
+		if cap(j.buf) > 2*maxJobBytes { // one huge frame: do not keep its buffer
+			j.buf = nil
 		}
 		select {
 		case free <- j:
@@ -521,7 +533,7 @@ func (s *Server) readFrames(c *conn, jobs, order chan<- *parseJob, free chan *pa
 		j.ends = append(j.ends, len(j.buf))
 		j.received = append(j.received, received)
 		buffered = sc.Buffered()
-		if len(j.ends) >= s.cfg.BatchSize || !buffered {
+		if len(j.ends) >= s.cfg.BatchSize || len(j.buf) >= maxJobBytes || !buffered {
 			dispatch(j)
 			j = next()
 		}

@@ -114,7 +114,6 @@ type subscription struct {
 	filter *protocol.Filter
 	format string
 	after  protocol.ID
-	resume bool // the client asked to resume after an ID
 }
 
 func badRequest(msg string) *protocol.Frame {
@@ -147,7 +146,7 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 		if err != nil {
 			return badRequest(err.Error())
 		}
-		sub.after, sub.resume = id, true
+		sub.after = id
 	} else {
 		st, err := h.cfg.Store.Stats(ctx)
 		if err != nil {
@@ -176,7 +175,7 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 func (s *Server) stream(sess *session.Session, sub *subscription) {
 	ctx := sess.Context()
 	evs := make([]*protocol.Event, 0, s.cfg.Batch)
-	buf := make([]byte, 0, 256<<10)
+	buf := make([]byte, 0, maxWrite)
 	cursor := sub.after
 	first := true
 	stopping := false
@@ -221,23 +220,32 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 		}
 		buf = buf[:0]
 		n := 0
-		for _, e := range evs {
+		for i, e := range evs {
 			cursor = e.ID
-			if !sub.filter.Match(e) {
-				continue
+			if sub.filter.Match(e) {
+				n++
+				if sub.format == FormatLX {
+					buf = protocol.AppendLineFrame(buf, e.ID, lx.Format(e))
+				} else {
+					buf = protocol.AppendEventFrame(buf, e)
+				}
 			}
-			n++
-			if sub.format == FormatLX {
-				buf = protocol.AppendLineFrame(buf, e.ID, lx.Format(e))
-			} else {
-				buf = protocol.AppendEventFrame(buf, e)
+			// Write when the buffer is full or the batch done: a batch of
+			// large events must not grow one subscriber's buffer without bound.
+			if n > 0 && (len(buf) >= maxWrite || i == len(evs)-1) {
+				if err := sess.Write(buf); err != nil {
+					return
+				}
+				s.sent.Add(uint64(n))
+				buf, n = buf[:0], 0
 			}
 		}
-		if n > 0 {
-			if err := sess.Write(buf); err != nil {
-				return
-			}
-			s.sent.Add(uint64(n))
+		if cap(buf) > 2*maxWrite { // one huge event: do not keep its buffer
+			buf = make([]byte, 0, maxWrite)
 		}
+		clear(evs) // the store trims them; this reader must not keep them alive
 	}
 }
+
+// maxWrite is how much a subscriber's stream encodes before it writes.
+const maxWrite = 256 << 10

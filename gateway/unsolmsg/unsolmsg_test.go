@@ -765,3 +765,33 @@ func TestNoGoroutineLeak(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSteadyTrafficNotIdle: a subscriber that only reads (and answers the
+// region's heartbeats), under events arriving more often than the
+// heartbeat interval, stays logged on well past the idle timeout.
+func TestSteadyTrafficNotIdle(t *testing.T) {
+	ts := startServer(t, memstore.Config{}, session.Config{Heartbeat: time.Second, MinHeartbeat: time.Second,
+		IdleTimeout: 2 * time.Second})
+	c, err := client.Dial(context.Background(), client.Config{Addr: ts.addr, Client: "reader", Heartbeat: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	subscribe(t, c, nil, "", "json")
+	const n = 30 // one every 200 ms: 6 s, three idle timeouts
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			ts.st.Append(context.Background(), []*protocol.Event{syslogEvent("lnx", fmt.Sprint("tick ", i))})
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		ev := nextEvent(t, c)
+		if ev.Text != fmt.Sprint("tick ", i) {
+			t.Fatalf("event %d = %q", i, ev.Text)
+		}
+	}
+	<-done
+}

@@ -105,9 +105,15 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	hbs := int((cfg.Heartbeat + time.Second - 1) / time.Second)
 	f, err := c.call(&protocol.Frame{Type: protocol.TypeLogon, Client: cfg.Client, Secret: protocol.Secret(cfg.Secret),
 		Version: protocol.Version, Heartbeat: hbs})
+	if !stop() || ctx.Err() != nil { // ctx ended during the logon
+		nc.Close()
+		return nil, fmt.Errorf("client: logon to %s: %w", cfg.Addr, ctx.Err())
+	}
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -183,9 +189,13 @@ func (c *Conn) call(f *protocol.Frame) (*protocol.Frame, error) {
 func (c *Conn) Subscribe(ctx context.Context, filter *protocol.Filter, after, format string) (string, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		c.nc.SetDeadline(dl)
-		defer c.nc.SetDeadline(time.Time{})
 	}
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
 	f, err := c.call(&protocol.Frame{Type: protocol.TypeSubscribe, Filter: filter, After: after, Format: format})
+	if !stop() || ctx.Err() != nil {
+		return "", fmt.Errorf("client: subscribe: %w", ctx.Err())
+	}
+	c.nc.SetDeadline(time.Time{})
 	if err != nil {
 		return "", err
 	}
@@ -209,10 +219,10 @@ func (c *Conn) Next(ctx context.Context) (*protocol.Frame, error) {
 	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	for {
-		if ctx.Err() != nil {
+		c.nc.SetReadDeadline(time.Now().Add(c.hb))
+		if ctx.Err() != nil { // after the deadline is set: a cancel is not overwritten
 			return nil, ctx.Err()
 		}
-		c.nc.SetReadDeadline(time.Now().Add(c.hb))
 		var f protocol.Frame
 		err := c.r.Next(&f)
 		if err != nil {
@@ -262,3 +272,99 @@ func (c *Conn) Close() error { return c.nc.Close() }
 // Buffered reports whether frames are already read and waiting, so that a
 // caller can batch its output until Next would block.
 func (c *Conn) Buffered() int { return len(c.pending) + c.r.Buffered() }
+
+// CommandRequest is a command for the COMMANDS port.
+type CommandRequest struct {
+	ID      string        // optional; the region assigns one when empty
+	Target  string        // linux:NAME, linux:ADDR=IP, zvm:SYSTEM, region
+	Command string        // the command line
+	Timeout time.Duration // 0: the region's default
+}
+
+// CommandError is a command that did not run to its end: the region's
+// error code (commands.Code*) and sentence.
+type CommandError struct {
+	ID         string
+	Code       string
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *CommandError) Error() string {
+	s := fmt.Sprintf("client: command %s: %s: %s", e.ID, e.Code, e.Message)
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf("; retry after %v", e.RetryAfter)
+	}
+	return s
+}
+
+// Command runs one command and returns its reply frame (RC, Truncated,
+// DurationMS, ID). out, when set, is called with each output frame as it
+// arrives. A command that did not run to its end is a *CommandError (the
+// reply frame is still returned). Frames for other requests that arrive
+// meanwhile are kept for Next. If ctx ends first, the command is cancelled
+// and Command waits briefly for its reply.
+func (c *Conn) Command(ctx context.Context, r CommandRequest, out func(*protocol.Frame)) (*protocol.Frame, error) {
+	req, err := c.send(&protocol.Frame{Type: protocol.TypeCommand, ID: r.ID, Target: r.Target, Command: r.Command,
+		Timeout: r.Timeout.Seconds()})
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	cancelled := false
+	for {
+		if !cancelled {
+			c.nc.SetReadDeadline(time.Now().Add(c.hb))
+			if ctx.Err() != nil { // after the deadline is set: a cancel is not overwritten
+				c.nc.SetReadDeadline(time.Unix(1, 0))
+			}
+		}
+		var f protocol.Frame
+		err := c.r.Next(&f)
+		if err != nil {
+			if ctx.Err() != nil && !cancelled {
+				// Ask the region to stop the command; wait a little for its reply.
+				cancelled = true
+				if r.ID != "" {
+					c.send(&protocol.Frame{Type: protocol.TypeCancel, ID: r.ID})
+				}
+				stop()
+				c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				continue
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if _, err := c.send(&protocol.Frame{Type: protocol.TypeHeartbeat}); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, fmt.Errorf("client: read: %w", err)
+		}
+		switch {
+		case f.Type == protocol.TypeOutput && f.Req == req:
+			if out != nil {
+				out(&f)
+			}
+		case f.Type == protocol.TypeReply && f.Req == req:
+			if f.Error != nil {
+				return &f, &CommandError{ID: f.ID, Code: f.Error.Code, Message: f.Error.Message,
+					RetryAfter: time.Duration(f.RetryAfter) * time.Second}
+			}
+			return &f, nil
+		case f.Type == protocol.TypeHeartbeat:
+			if _, err := c.send(protocol.Reply(f.Req, nil)); err != nil {
+				return nil, err
+			}
+		case f.Type == protocol.TypeReply && f.RC == nil && f.ID == "":
+			// the answer to a heartbeat or cancel of ours
+		case f.Type == protocol.TypeBye:
+			return nil, &ByeError{Reason: f.Reason, Message: f.Message, ResumeAfter: f.ResumeAfter}
+		default:
+			c.pending = append(c.pending, f)
+		}
+	}
+}

@@ -43,6 +43,7 @@ type Store struct {
 	bytes    int64
 	last     protocol.ID
 	trimmed  protocol.ID
+	born     protocol.ID // the store's first possible ID: IDs before it are another store's
 	appended uint64
 	notify   chan struct{} // closed and replaced when events are appended
 	sessions map[string]store.Session
@@ -72,6 +73,7 @@ func New(cfg Config) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.born = protocol.ID{Ms: uint64(s.now().UnixMilli())}
 	return s
 }
 
@@ -81,7 +83,7 @@ func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
 		return ctx.Err()
 	}
 	now := s.now()
-	ms := uint64(now.UnixMilli())
+	ms := max(uint64(now.UnixMilli()), s.born.Ms) // no ID before born, even if the clock went back
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -140,8 +142,14 @@ func (s *Store) Read(ctx context.Context, after protocol.ID, max int, dst []*pro
 		return dst, store.Gap{}, store.ErrClosed
 	}
 	var gap store.Gap
-	if !after.IsZero() && after.Less(s.trimmed) {
+	switch {
+	case after.IsZero():
+	case after.Less(s.trimmed):
 		gap = store.Gap{Missed: true, Through: s.trimmed}
+	case after.Less(s.born):
+		// An ID from before this store existed (a region restart): what
+		// came after it then is not here.
+		gap = store.Gap{Missed: true, Through: s.born}
 	}
 	live := s.evs[s.head:]
 	i := 0
@@ -162,7 +170,9 @@ func (s *Store) Wait(ctx context.Context, after protocol.ID) error {
 		s.mu.RUnlock()
 		return store.ErrClosed
 	}
-	if after.Less(s.last) {
+	// Compare with the newest retained event, not the newest ID: when
+	// retention trimmed everything, there is nothing to read until more come.
+	if n := len(s.evs); n > s.head && after.Less(s.evs[n-1].ID) {
 		s.mu.RUnlock()
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +48,8 @@ func Run(t *testing.T, o Options) {
 		{"CloseEndsWait", testCloseEndsWait},
 		{"RetentionByCount", testRetentionCount},
 		{"RetentionByBytes", testRetentionBytes},
+		{"ResumeFromBeforeStore", testResumeFromBefore},
+		{"WaitWhenAllTrimmed", testWaitAllTrimmed},
 		{"Sessions", testSessions},
 		{"Stats", testStats},
 	}
@@ -405,5 +408,53 @@ func testStats(t *testing.T, o Options) {
 	st, _ = s.Stats(ctx(t))
 	if st.Count != 7 || st.First != evs[0].ID || st.Last != evs[6].ID || st.Appended < 7 {
 		t.Fatalf("stats = %+v", st)
+	}
+}
+
+// testResumeFromBefore: a reader resuming after an ID from before anything
+// this store holds or held (a region restart with an embedded store) is
+// told that it missed events, never silently skipped past them.
+func testResumeFromBefore(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	if err := s.Append(ctx(t), Events("new", 3)); err != nil {
+		t.Fatal(err)
+	}
+	old := protocol.ID{Ms: 1_000_000, Seq: 5} // 1970: surely another store's
+	evs, gap, err := s.Read(ctx(t), old, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gap.Missed {
+		t.Fatalf("resuming after %v, older than this store: no gap reported", old)
+	}
+	if len(evs) != 3 {
+		t.Fatalf("read %d events after the gap, want the 3 retained", len(evs))
+	}
+}
+
+// testWaitAllTrimmed: when retention has trimmed every event, Wait blocks
+// until a new one comes instead of returning at once (a reader would spin).
+func testWaitAllTrimmed(t *testing.T, o Options) {
+	evs := Events("big", 1)
+	evs[0].Text = strings.Repeat("x", 4096)
+	s := newStore(t, o, Retention{MaxBytes: 1024})
+	if err := s.Append(ctx(t), evs); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Stats(ctx(t))
+	waits := []protocol.ID{st.Last} // after the newest: nothing to read, on any store
+	if !o.ApproxTrim {
+		if st.Count != 0 {
+			t.Fatalf("an event over MaxBytes was retained (count %d)", st.Count)
+		}
+		waits = append(waits, protocol.ID{}) // nothing retained: nothing to read from the start either
+	}
+	for _, after := range waits {
+		c, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := s.Wait(c, after)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Wait(%v) with nothing to read = %v, want it to block until the deadline", after, err)
+		}
 	}
 }

@@ -182,6 +182,12 @@ func (s *Scanner) find() (sp span, ok bool, need int, err error) {
 }
 
 func (s *Scanner) findCounted() (span, bool, int, error) {
+	// Line ends between frames are not part of any frame: some senders
+	// end every octet-counted frame with LF as well. Skip them.
+	for s.start < s.end && (s.buf[s.start] == '\n' || s.buf[s.start] == '\r' || s.buf[s.start] == 0) {
+		s.start++
+		s.off++
+	}
 	b := s.buf[s.start:s.end]
 	n := 0
 	for i, c := range b {

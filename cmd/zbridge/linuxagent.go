@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/zbridge/zbridge/linuxagent"
+)
+
+// defaultAgentListen is the Linux agent's address: the port every agent
+// listens on, as the region expects (gateway/region.DefaultAgentPort).
+const defaultAgentListen = "127.0.0.1:7022"
+
+// runLinuxAgent is `zbridge linuxagent`: the Linux agent, an SSH server
+// that runs the region's commands under a policy. It stops on SIGINT or
+// SIGTERM, letting running commands finish for --shutdown-timeout.
+func runLinuxAgent(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("zbridge linuxagent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg             linuxagent.Config
+		listen          string
+		policyFile      string
+		logLevel        string
+		logFormat       string
+		shutdownTimeout time.Duration
+	)
+	fs.StringVar(&listen, "listen", defaultAgentListen, "address to listen on (public-key authentication is always on, so any address may be used)")
+	fs.StringVar(&cfg.AuthorizedKeys, "authorized-keys", "", "OpenSSH authorized_keys file of the keys (the region's) that may connect; required; re-read when it changes")
+	fs.StringVar(&cfg.HostKeyFile, "host-key", "", "host key file; generated (ed25519, mode 0600) if missing; required")
+	fs.StringVar(&cfg.Name, "name", "", "agent name in logs and results (default: the host name)")
+	fs.StringVar(&policyFile, "policy", "", "policy file (allow/deny rules, shell, timeout, max-timeout, output-cap); default: allow every command, no shell")
+	fs.IntVar(&cfg.MaxSessions, "max-sessions", linuxagent.DefaultMaxSessions, "commands (session channels) at once, over all connections")
+	fs.DurationVar(&cfg.Timeout, "timeout", linuxagent.DefaultTimeout, "a command's time limit when neither the policy nor the region sets one")
+	fs.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
+	fs.StringVar(&logFormat, "log-format", "text", "log format (text, json)")
+	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running commands may go on before they are killed")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(code int, err error) int {
+		fmt.Fprintln(stderr, "zbridge linuxagent:", err)
+		return code
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fail(2, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	case cfg.AuthorizedKeys == "":
+		return fail(2, errors.New("--authorized-keys is required"))
+	case cfg.HostKeyFile == "":
+		return fail(2, errors.New("--host-key is required"))
+	}
+	log, err := newLogger(logLevel, logFormat, stderr)
+	if err != nil {
+		return fail(2, err)
+	}
+	cfg.Logger = log
+	if policyFile != "" {
+		if cfg.Policy, err = linuxagent.LoadPolicy(policyFile); err != nil {
+			return fail(2, err)
+		}
+	}
+	srv, err := linuxagent.New(cfg)
+	if err != nil {
+		return fail(1, err)
+	}
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fail(1, err)
+	}
+
+	ctx, stop := signalContext()
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	select {
+	case err := <-served:
+		return fail(1, err)
+	case <-ctx.Done():
+	}
+	log.Info("signal received; shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.WithError(err).Warn("commands still running at the shutdown timeout were killed")
+	}
+	if err := <-served; !errors.Is(err, linuxagent.ErrServerClosed) {
+		return fail(1, err)
+	}
+	return 0
+}

@@ -1,0 +1,73 @@
+// Package agentssh is the region's SSH client to Linux systems: to zbridge's
+// Linux agent (package linuxagent, listening on port DefaultPort of every
+// host) and to stock OpenSSH servers ("agentless"). A [Pool] keeps one SSH
+// connection per host, multiplexes the commands run on it as session
+// channels, and redials in the background when it drops.
+//
+// # Connections
+//
+// [Pool.Add] registers a host and connects in the background; [Pool.Hosts]
+// reports each host's state (connecting, connected, down with the last
+// error), its server version string (the agent's starts with
+// [AgentVersionPrefix]), its host key fingerprint and the last keepalive
+// answer. Authentication is by public key only ([Config.Signer], see
+// [LoadSigner]), as [Config.User] (default "zbridge"; the agent accepts any
+// user name). A connection that drops, or an attempt that fails, is retried
+// after an exponential backoff from [Config.ReconnectMin] to
+// [Config.ReconnectMax], each wait jittered down to half so that a region
+// restarting does not redial a thousand hosts in step; a connection that
+// lasted longer than ReconnectMax starts the backoff afresh. Every
+// [Config.KeepAlive] a keepalive@openssh.com request goes out; one not
+// answered before the next is due closes the connection, which is redialled.
+//
+// # Host keys
+//
+// Host keys are pinned in an OpenSSH known_hosts file, checked with
+// golang.org/x/crypto/ssh/knownhosts (hashed names, "[host]:port" entries,
+// @revoked). Host certificates are not used: keys are pinned one by one. A
+// host without an entry is refused with
+// [ErrHostKeyUnknown], or in accept-new mode ([Config.AcceptNew], OpenSSH's
+// StrictHostKeyChecking=accept-new) has its key appended to the file as a
+// plain line and accepted. A host presenting a key other than the one(s)
+// recorded, of any type, is refused with [ErrHostKeyMismatch] in either mode,
+// and logged at error level; the operator removes the stale line to accept a
+// deliberate change (the file is re-read whenever it changes). When dialling
+// a host with entries, the key types recorded for it are asked for first, so
+// that a server holding several host keys presents the recorded one.
+//
+// # Commands
+//
+// [Pool.Run] opens a session channel itself rather than using x/crypto's
+// Session, which drops channel requests it does not know, such as the
+// agent's [AgentResultRequest]. Before "exec" it sends "env" requests for
+// [EnvTimeout] and [EnvCommandID] without asking for a reply: a stock sshd
+// ignores them unless its AcceptEnv lists them, and nothing depends on them.
+// Standard input is closed at once. Standard output and error (the extended
+// data stream) are cut into lines ([Output]); "exit-status", "exit-signal"
+// and the agent's result request fill the [Result].
+//
+// Run never waits for capacity: at [Config.MaxSessionsPerHost] commands on a
+// host it returns [ErrBusy] (the default, 8, stays below stock sshd's
+// MaxSessions of 10), and on a host that is down it returns [ErrNotConnected]
+// with the last connection error (it waits up to [Config.ConnectWait] only
+// for an attempt already under way). Output beyond [Config.OutputCap] bytes
+// (stdout and stderr together) is dropped, the command is stopped and the
+// Result says Truncated. When the context ends, or [Command.Timeout] passes,
+// Run sends signal KILL, closes the channel and returns at once. The agent
+// kills the command's process group when the channel closes. OpenSSH's sshd
+// kills the process group on signal KILL, except in a root session, which
+// it runs without privilege separation and where it refuses signals: there
+// a stopped command runs on until it ends (or writes to its closed output,
+// and dies of SIGPIPE). Log in to agentless hosts as an ordinary user.
+// Command.Timeout is also sent to the host as ZBRIDGE_TIMEOUT for the agent
+// to enforce and report; Run then allows the agent a grace period before
+// stopping the command itself.
+//
+// # Goroutines
+//
+// Every goroutine the pool starts is waited for by [Pool.Close]: per host
+// one that manages its connection, per connection three that drain what the
+// server may send and one for keepalives, and per command three that read
+// its streams and requests (they outlive Run until the host acknowledges the
+// channel's close). The package has no package-level mutable state.
+package agentssh

@@ -1,0 +1,524 @@
+package agentssh
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/ssh"
+)
+
+// Names of the SSH requests of the agent contract.
+const (
+	// EnvTimeout is the environment variable, sent in an "env" request
+	// before "exec", holding the command's timeout in whole seconds.
+	EnvTimeout = "ZBRIDGE_TIMEOUT"
+	// EnvCommandID is the environment variable holding Command.ID.
+	EnvCommandID = "ZBRIDGE_COMMAND_ID"
+	// AgentResultRequest is the channel request the agent may send before
+	// exit-status or exit-signal: want-reply false, its payload an SSH
+	// string holding a JSON object (see Result).
+	AgentResultRequest = "zbridge-result@zbridge"
+)
+
+const (
+	// agentTimeoutGrace is how much longer than Command.Timeout Run waits
+	// for a command on an agent, which enforces the timeout itself (SIGTERM,
+	// SIGKILL 2 s later) and reports it, before stopping it here.
+	agentTimeoutGrace = 5 * time.Second
+	// stopGrace bounds the wait for the host to acknowledge the close of a
+	// command's channel after its output was cut at OutputCap.
+	stopGrace = time.Second
+	// connLostWait bounds the wait to tell a lost connection from a session
+	// closed without exit status.
+	connLostWait = 200 * time.Millisecond
+	// readBuf is the size of each read from a channel.
+	readBuf = 32 << 10
+)
+
+// Command is a command to run on a host.
+type Command struct {
+	// ID identifies the command in logs and, sent as ZBRIDGE_COMMAND_ID, on
+	// the host. Optional.
+	ID string
+	// Line is the command line. A plain sshd runs it with the user's login
+	// shell; the agent applies its own policy. Required.
+	Line string
+	// Timeout, if positive, bounds the command's run time. It is sent as
+	// ZBRIDGE_TIMEOUT (whole seconds, rounded up; the context's deadline
+	// when that is sooner) for the agent to enforce, and is enforced here as
+	// well: at once on a plain sshd, after a grace period on an agent so
+	// that the agent's own report arrives first. A command stopped for its
+	// Timeout is not an error: its Result says TimedOut.
+	Timeout time.Duration
+}
+
+// Output is one piece of a command's output: a line, or a chunk of one.
+type Output struct {
+	// Stream is 1 for standard output, 2 for standard error.
+	Stream int
+	// Data is the line without its newline, any bytes at all. It is a
+	// fresh slice that the callback may keep.
+	Data []byte
+	// EOL is true when the line ended with a newline. It is false for a
+	// chunk of a line longer than MaxLine (the line continues in the next
+	// Output of the stream) and for the last, unterminated piece.
+	EOL bool
+}
+
+// Result is how a command ended.
+type Result struct {
+	// ExitStatus is the command's exit status; -1 when it has none (ended
+	// by a signal, stopped at the output cap, or no report arrived).
+	ExitStatus int
+	// Signal is the name of the signal that ended the command, without
+	// "SIG" ("KILL", "TERM"), or "".
+	Signal string
+	// Truncated reports that output beyond Config.OutputCap was dropped
+	// here and the command stopped, or that the agent cut it short.
+	Truncated bool
+	// TimedOut reports that the command was stopped for running past
+	// Command.Timeout, by the agent or here (Run's error is then nil), or
+	// that the context's deadline passed (Run's error wraps ErrTimeout).
+	TimedOut bool
+	// AgentError and AgentMessage are the agent's reason code (such as
+	// "not-permitted") and explanation when it refused or failed the
+	// command; empty for a plain sshd.
+	AgentError, AgentMessage string
+	// Platform is the agent's GOOS/GOARCH ("linux/s390x"), as it reports
+	// it; empty for a plain sshd.
+	Platform string
+	// Duration is the time Run took.
+	Duration time.Duration
+}
+
+// Run runs cmd on the host added as name, calling out (which may be nil)
+// with its output one line at a time: the lines of each stream in order, out
+// never called concurrently, and never after Run returned. Run honours ctx in
+// every step: when it is done the command is stopped (signal KILL, channel
+// closed; the agent kills the command's process group when the channel
+// closes, a stock sshd on the signal, but not in a root session) and Run
+// returns at once with ErrTimeout or ErrCancelled. A command that runs past
+// Command.Timeout is stopped in the same way (or by the agent), and Run
+// returns its Result with TimedOut set and a nil error.
+//
+// Run does not wait for a free session (ErrBusy) or for a host that is down
+// (ErrNotConnected); it waits up to Config.ConnectWait for a connection
+// attempt in progress. A command that ran to its end returns its Result and
+// a nil error, whatever its exit status. Along with an error, Run returns
+// what it knows of the Result (with Duration set).
+func (p *Pool) Run(ctx context.Context, name string, cmd Command, out func(Output)) (Result, error) {
+	start := time.Now()
+	res, err := p.run(ctx, name, cmd, out)
+	res.Duration = time.Since(start)
+	if res.Platform != "" {
+		p.mu.Lock()
+		h := p.hosts[name]
+		p.mu.Unlock()
+		if h != nil {
+			h.mu.Lock()
+			h.platform = res.Platform
+			h.mu.Unlock()
+		}
+	}
+	return res, err
+}
+
+func (p *Pool) run(ctx context.Context, name string, cmd Command, out func(Output)) (Result, error) {
+	res := Result{ExitStatus: -1}
+	if cmd.Line == "" {
+		return res, fmt.Errorf("%w: empty command line", ErrBadCommand)
+	}
+	if ctx.Err() != nil {
+		return res, ctxError(ctx)
+	}
+	h, err := p.lookup(name)
+	if err != nil {
+		return res, err
+	}
+	select {
+	case h.slots <- struct{}{}:
+	default:
+		return res, fmt.Errorf("%w: %s already runs %d commands", ErrBusy, name, cap(h.slots))
+	}
+	defer func() { <-h.slots }()
+	c, err := h.connection(ctx, p.cfg.ConnectWait)
+	if err != nil {
+		return res, err
+	}
+
+	var expired <-chan time.Time // Command.Timeout, enforced here
+	if cmd.Timeout > 0 {
+		local := cmd.Timeout
+		if c.agent {
+			local += agentTimeoutGrace
+		}
+		t := time.NewTimer(local)
+		defer t.Stop()
+		expired = t.C
+	}
+	log := h.log.WithField("command_id", cmd.ID)
+	ch, reqs, err := p.open(ctx, h, c, cmd, remoteTimeout(ctx, cmd.Timeout))
+	if err != nil {
+		log.WithError(err).Info("command not started")
+		return res, err
+	}
+	res, err = p.collect(ctx, expired, log, h, c, ch, reqs, out)
+	entry := log.WithFields(logrus.Fields{
+		"exit_status": res.ExitStatus, "signal": res.Signal, "truncated": res.Truncated,
+		"timed_out": res.TimedOut, "agent_error": res.AgentError,
+	})
+	if err != nil {
+		entry.WithError(err).Info("command failed")
+	} else {
+		entry.Debug("command ended")
+	}
+	return res, err
+}
+
+// remoteTimeout returns the timeout to send to the host: cmd's, or what is
+// left until ctx's deadline when that is sooner; 0 for none.
+func remoteTimeout(ctx context.Context, timeout time.Duration) time.Duration {
+	if deadline, ok := ctx.Deadline(); ok {
+		if left := time.Until(deadline); timeout <= 0 || left < timeout {
+			timeout = max(left, time.Millisecond)
+		}
+	}
+	return max(timeout, 0)
+}
+
+// open opens a session channel on c and starts cmd in it. The SSH calls
+// cannot be interrupted, so they run in a goroutine of the pool; when ctx
+// ends first, open returns and that goroutine stops the command once it
+// has started.
+func (p *Pool) open(ctx context.Context, h *host, c *hostConn, cmd Command,
+	timeout time.Duration) (ssh.Channel, <-chan *ssh.Request, error) {
+	type opened struct {
+		ch   ssh.Channel
+		reqs <-chan *ssh.Request
+		err  error
+	}
+	result := make(chan opened) // unbuffered: a receive hands the channel over
+	abandon := make(chan struct{})
+	defer close(abandon)
+	err := p.spawn(func() {
+		var o opened
+		o.ch, o.reqs, o.err = c.OpenChannel("session", nil)
+		if o.err != nil {
+			var oce *ssh.OpenChannelError
+			if errors.As(o.err, &oce) {
+				o.err = fmt.Errorf("%w: %s: session channel: %w", ErrRefused, h.name, o.err)
+			} else {
+				o.err = fmt.Errorf("%w: %s (%s): connection lost opening a session: %w", ErrNotConnected, h.name, h.addr, o.err)
+			}
+		} else if o.err = startCommand(o.ch, cmd, timeout); o.err != nil {
+			if !errors.Is(o.err, ErrRefused) {
+				o.err = fmt.Errorf("%w: %s: %w", ErrConnLost, h.name, o.err)
+			}
+		}
+		select {
+		case result <- o:
+			if o.err == nil {
+				return // collect owns the channel
+			}
+		case <-abandon:
+			if o.err == nil {
+				stopCommand(o.ch)
+			}
+		}
+		if o.ch != nil {
+			o.ch.Close()
+			// Until the host acknowledges the close, requests must be
+			// read: an unread one would stall the whole connection.
+			ssh.DiscardRequests(o.reqs)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	select {
+	case o := <-result:
+		return o.ch, o.reqs, o.err
+	case <-ctx.Done():
+		return nil, nil, ctxError(ctx)
+	}
+}
+
+// startCommand sends the env requests and the exec request, and closes the
+// command's standard input.
+func startCommand(ch ssh.Channel, cmd Command, timeout time.Duration) error {
+	type env struct{ Name, Value string }
+	// A plain sshd refuses or ignores env requests it has no AcceptEnv
+	// for: they ask for no reply, and nothing depends on them.
+	if timeout > 0 {
+		secs := int64((timeout + time.Second - 1) / time.Second)
+		if _, err := ch.SendRequest("env", false, ssh.Marshal(env{EnvTimeout, strconv.FormatInt(secs, 10)})); err != nil {
+			return fmt.Errorf("env request: %w", err)
+		}
+	}
+	if cmd.ID != "" {
+		if _, err := ch.SendRequest("env", false, ssh.Marshal(env{EnvCommandID, cmd.ID})); err != nil {
+			return fmt.Errorf("env request: %w", err)
+		}
+	}
+	ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{cmd.Line}))
+	if err != nil {
+		return fmt.Errorf("exec request: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: exec request refused", ErrRefused)
+	}
+	// The command gets no input: an empty standard input, not one that
+	// never ends.
+	ch.CloseWrite()
+	return nil
+}
+
+// stop stops the command of ch in a goroutine of the pool (or, after Close,
+// of the caller), as writing to a connection can block, such as during a key
+// exchange with a host that stopped answering.
+func (p *Pool) stop(ch ssh.Channel) {
+	if err := p.spawn(func() { stopCommand(ch) }); err != nil {
+		stopCommand(ch)
+	}
+}
+
+// stopCommand asks the host to kill the command and closes its channel.
+func stopCommand(ch ssh.Channel) {
+	ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{"KILL"}))
+	ch.Close()
+}
+
+// event is what the goroutines reading a channel hand to collect.
+type event struct {
+	stream   int    // 1 stdout, 2 stderr; 0 for a request
+	data     []byte // output read from stream
+	eof      bool   // stream ended
+	req      *ssh.Request
+	reqsDone bool // the channel's requests ended: it is closed
+}
+
+// collect reads the running command's output and requests until it ends, or
+// ctx does, or expired fires.
+func (p *Pool) collect(ctx context.Context, expired <-chan time.Time, log logrus.FieldLogger,
+	h *host, c *hostConn, ch ssh.Channel, reqs <-chan *ssh.Request, out func(Output)) (Result, error) {
+	res := Result{ExitStatus: -1}
+	events := make(chan event)
+	finished := make(chan struct{}) // closed when collect returns
+	defer close(finished)
+	read := func(stream int, r io.Reader) func() {
+		return func() {
+			buf := make([]byte, readBuf)
+			for {
+				n, err := r.Read(buf)
+				if n > 0 {
+					select {
+					case events <- event{stream: stream, data: bytes.Clone(buf[:n])}:
+					case <-finished:
+						return
+					}
+				}
+				if err != nil {
+					select {
+					case events <- event{stream: stream, eof: true}:
+					case <-finished:
+					}
+					return
+				}
+			}
+		}
+	}
+	forward := func() {
+		// Reads every request until the channel closes, also after
+		// collect returned: an unread one would stall the connection.
+		for req := range reqs {
+			select {
+			case events <- event{req: req}:
+			case <-finished:
+				if req.WantReply {
+					req.Reply(false, nil)
+				}
+			}
+		}
+		select {
+		case events <- event{reqsDone: true}:
+		case <-finished:
+		}
+	}
+	if err := p.spawn(read(1, ch), read(2, ch.Stderr()), forward); err != nil {
+		p.stop(ch)
+		return res, err
+	}
+
+	emit := func(o Output) {
+		if out != nil {
+			out(o)
+		}
+	}
+	splitters := [3]*lineSplitter{nil, {stream: 1, maxLine: MaxLine}, {stream: 2, maxLine: MaxLine}}
+	flush := func() {
+		splitters[1].flush(emit)
+		splitters[2].flush(emit)
+	}
+	var (
+		eof              [3]bool
+		reqsDone, exited bool
+		kept             int              // output bytes delivered
+		stopping         <-chan time.Time // set once the command was stopped at the cap
+	)
+loop:
+	for !eof[1] || !eof[2] || !(exited || reqsDone) {
+		select {
+		case e := <-events:
+			switch {
+			case e.req != nil:
+				if err := handleRequest(&res, e.req); err != nil {
+					log.WithError(err).Warn("bad request from host")
+				}
+				exited = exited || e.req.Type == "exit-status" || e.req.Type == "exit-signal"
+			case e.reqsDone:
+				reqsDone = true
+			case e.eof:
+				eof[e.stream] = true
+				splitters[e.stream].flush(emit)
+			case stopping != nil:
+				// Output after the cap is dropped.
+			default:
+				n := min(len(e.data), p.cfg.OutputCap-kept)
+				splitters[e.stream].write(e.data[:n], emit)
+				kept += n
+				if n < len(e.data) {
+					res.Truncated = true
+					log.WithField("output_cap", p.cfg.OutputCap).Info("output cap reached: stopping command")
+					p.stop(ch)
+					t := time.NewTimer(stopGrace)
+					defer t.Stop()
+					stopping = t.C
+				}
+			}
+		case <-stopping:
+			break loop
+		case <-expired:
+			log.Info("command timeout passed: stopping command")
+			p.stop(ch)
+			flush()
+			res.TimedOut = true
+			return res, nil
+		case <-ctx.Done():
+			p.stop(ch)
+			flush()
+			err := ctxError(ctx)
+			res.TimedOut = res.TimedOut || errors.Is(err, ErrTimeout)
+			return res, err
+		}
+	}
+	flush()
+	// Usually the host closed the channel already, and this writes nothing.
+	ch.Close()
+	if exited || res.Truncated {
+		return res, nil
+	}
+	// The mux closes every channel of a connection that ends, which looks
+	// like a session the host closed without exit status.
+	t := time.NewTimer(connLostWait)
+	defer t.Stop()
+	select {
+	case <-c.dead:
+		cause := c.failure()
+		if cause == nil {
+			cause = c.Wait()
+		}
+		return res, fmt.Errorf("%w: %s: %w", ErrConnLost, h.name, cause)
+	case <-t.C:
+		return res, fmt.Errorf("%w: %s", ErrNoExitStatus, h.name)
+	}
+}
+
+// handleRequest records what a channel request from the host says in res,
+// and answers it if it wants an answer.
+func handleRequest(res *Result, req *ssh.Request) error {
+	var err error
+	switch req.Type {
+	case "exit-status":
+		var m struct{ Status uint32 }
+		if err = ssh.Unmarshal(req.Payload, &m); err == nil {
+			res.ExitStatus = int(m.Status)
+		}
+	case "exit-signal":
+		var m struct {
+			Signal     string
+			CoreDumped bool
+			Error      string
+			Lang       string
+		}
+		if err = ssh.Unmarshal(req.Payload, &m); err == nil {
+			res.Signal = m.Signal
+			res.ExitStatus = -1
+		}
+	case AgentResultRequest:
+		var r agentResult
+		if r, err = parseAgentResult(req.Payload); err == nil {
+			res.Truncated = res.Truncated || r.Truncated
+			res.TimedOut = res.TimedOut || r.TimedOut
+			res.AgentError = r.Error
+			res.AgentMessage = r.Message
+			res.Platform = r.Platform
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("%s request: %w", req.Type, err)
+	}
+	if req.WantReply {
+		req.Reply(false, nil)
+	}
+	return err
+}
+
+// agentResult is the JSON object of an AgentResultRequest. Unknown fields
+// are ignored.
+type agentResult struct {
+	Truncated bool   `json:"truncated"`
+	TimedOut  bool   `json:"timed_out"`
+	Error     string `json:"error"`
+	Message   string `json:"message"`
+	Platform  string `json:"platform"` // the agent's GOOS/GOARCH
+}
+
+// parseAgentResult decodes the payload of an AgentResultRequest: an SSH
+// string (uint32 length, bytes) holding a JSON object. Bytes after the
+// string are ignored, for requests that may grow.
+func parseAgentResult(payload []byte) (agentResult, error) {
+	var r agentResult
+	if len(payload) < 4 {
+		return r, fmt.Errorf("payload of %d bytes is shorter than a string length", len(payload))
+	}
+	n := binary.BigEndian.Uint32(payload)
+	if uint64(n) > uint64(len(payload)-4) {
+		return r, fmt.Errorf("string length %d at offset 0 exceeds the %d bytes that follow", n, len(payload)-4)
+	}
+	if err := json.Unmarshal(payload[4:4+n], &r); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return agentResult{}, fmt.Errorf("JSON at offset %d: %w", 4+se.Offset, err)
+		}
+		return agentResult{}, fmt.Errorf("JSON: %w", err)
+	}
+	return r, nil
+}
+
+// ctxError returns the error for a done ctx: ErrTimeout or ErrCancelled,
+// wrapping the context's own error.
+func ctxError(ctx context.Context) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", ErrCancelled, err)
+}

@@ -1,0 +1,220 @@
+// Package commandsrv is the region's COMMANDS server: clients log on (see
+// protocol/SPEC.md), send command requests naming a target, and get the
+// command's output lines as they arrive and then a reply with its return
+// code, or an error saying why it did not run. Several commands may be in
+// flight per session, told apart by ID; a client may cancel one; a client
+// that goes away cancels all of its commands.
+//
+// Routing, timeouts and per-target limits are the commands.Router's; this
+// server adds a per-session limit and carries frames.
+package commandsrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/commands"
+	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = session.ErrServerClosed
+
+// Config configures a Server.
+type Config struct {
+	// Session configures logon, limits and timeouts; Session.Name defaults
+	// to "commands" and Session.Logger to Logger.
+	Session session.Config
+	// Router runs the commands (required).
+	Router *commands.Router
+	// MaxPerSession is the most commands in flight per session (default
+	// 16); more are answered busy.
+	MaxPerSession int
+	// Logger is required.
+	Logger logrus.FieldLogger
+}
+
+// Server is the COMMANDS server.
+type Server struct {
+	cfg Config
+	ss  *session.Server
+}
+
+// New returns a server for cfg, validated and copied.
+func New(cfg Config) (*Server, error) {
+	if cfg.Router == nil {
+		return nil, errors.New("commandsrv: config: Router is required")
+	}
+	if cfg.Logger == nil {
+		return nil, errors.New("commandsrv: config: Logger is required")
+	}
+	if cfg.MaxPerSession <= 0 {
+		cfg.MaxPerSession = 16
+	}
+	if cfg.Session.Name == "" {
+		cfg.Session.Name = "commands"
+	}
+	if cfg.Session.Logger == nil {
+		cfg.Session.Logger = cfg.Logger
+	}
+	s := &Server{cfg: cfg}
+	ss, err := session.NewServer(cfg.Session, (*handler)(s))
+	if err != nil {
+		return nil, fmt.Errorf("commandsrv: %w", err)
+	}
+	s.ss = ss
+	return s, nil
+}
+
+// Serve accepts clients on l until Shutdown or Close; it always returns a
+// non-nil error, ErrServerClosed after those.
+func (s *Server) Serve(l net.Listener) error { return s.ss.Serve(l) }
+
+// Shutdown stops accepting and lets commands in flight finish (their
+// clients get their replies) until ctx ends, when they are cancelled.
+func (s *Server) Shutdown(ctx context.Context) error { return s.ss.Shutdown(ctx) }
+
+// Close stops at once, cancelling commands in flight.
+func (s *Server) Close() error { return s.ss.Close() }
+
+// Stats returns the session counters.
+func (s *Server) Stats() session.Stats { return s.ss.Stats() }
+
+// Sessions lists the live sessions.
+func (s *Server) Sessions() []session.Info { return s.ss.Sessions() }
+
+type handler Server
+
+// state is one session's commands in flight.
+type state struct {
+	mu sync.Mutex // guards ids
+	// ids holds the commands of this session in flight, from the request
+	// on, and how to cancel each: the router knows a command only once its
+	// goroutine has started, and a cancel may come before that.
+	ids map[string]context.CancelCauseFunc
+}
+
+func errReply(code, msg string) *protocol.Frame {
+	return protocol.Reply(0, &protocol.Error{Code: code, Message: msg})
+}
+
+// Request implements session.Handler.
+func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Frame {
+	st, _ := sess.State.(*state)
+	if st == nil {
+		st = &state{ids: map[string]context.CancelCauseFunc{}}
+		sess.State = st
+	}
+	switch f.Type {
+	case protocol.TypeCommand:
+		return h.command(sess, st, f)
+	case protocol.TypeCancel:
+		st.mu.Lock()
+		cancel := st.ids[f.ID]
+		st.mu.Unlock()
+		if cancel == nil {
+			return errReply(protocol.ErrCodeState, fmt.Sprintf("no command %q of this session is in flight", f.ID))
+		}
+		cancel(commands.ErrCancelled)
+		return protocol.Reply(0, nil)
+	}
+	return errReply(protocol.ErrCodeUnknownType,
+		fmt.Sprintf("COMMANDS does not know request type %q (command, cancel, heartbeat, logoff)", f.Type))
+}
+
+func (h *handler) command(sess *session.Session, st *state, f *protocol.Frame) *protocol.Frame {
+	tgt, err := commands.ParseTarget(f.Target)
+	if err != nil {
+		return errReply(commands.CodeBadRequest, err.Error())
+	}
+	if f.Timeout < 0 {
+		return errReply(commands.CodeBadRequest, "timeout must not be negative")
+	}
+	// A timeout too long for a Duration is longer than any maximum: the
+	// router refuses it (converted, it could overflow to the default).
+	timeout := time.Duration(math.MaxInt64)
+	if f.Timeout < float64(math.MaxInt64)/float64(time.Second) {
+		timeout = time.Duration(f.Timeout * float64(time.Second))
+	}
+	req := &commands.Request{ID: f.ID, Target: tgt, Command: f.Command, Requester: sess.Client, Timeout: timeout}
+	if req.ID == "" {
+		req.ID = h.cfg.Router.NewID()
+	}
+	st.mu.Lock()
+	switch {
+	case len(st.ids) >= h.cfg.MaxPerSession:
+		st.mu.Unlock()
+		r := errReply(commands.CodeBusy, fmt.Sprintf("%d commands of this session already in flight (the most allowed)", h.cfg.MaxPerSession))
+		r.RetryAfter = 1
+		return r
+	case st.ids[req.ID] != nil:
+		st.mu.Unlock()
+		return errReply(commands.CodeBadRequest, fmt.Sprintf("command ID %q is already in flight", req.ID))
+	}
+	// The session's Go runs fn with sess.Context(); the command's context
+	// is made here so that a cancel can stop it before it starts.
+	ctx, cancel := context.WithCancelCause(sess.Context())
+	st.ids[req.ID] = cancel
+	st.mu.Unlock()
+	reqNo := f.Req
+	if !sess.Go(func(context.Context) { h.run(ctx, sess, st, reqNo, req) }) {
+		cancel(nil)
+		st.mu.Lock()
+		delete(st.ids, req.ID)
+		st.mu.Unlock()
+		r := errReply(commands.CodeBusy, "the region is shutting down")
+		r.RetryAfter = 5
+		return r
+	}
+	return nil // the reply comes when the command ends
+}
+
+// run runs one command and streams its output and reply to the session.
+func (h *handler) run(ctx context.Context, sess *session.Session, st *state, reqNo uint64, req *commands.Request) {
+	log := sess.Log.WithFields(logrus.Fields{"target": req.Target.String(), "id": req.ID})
+	var buf []byte
+	out := func(o commands.Output) {
+		buf = appendOutput(buf[:0], reqNo, req.ID, o)
+		sess.Write(buf)
+	}
+	res, err := h.cfg.Router.Run(ctx, req, out)
+	st.mu.Lock()
+	st.ids[req.ID](nil) // release the command's context
+	delete(st.ids, req.ID)
+	st.mu.Unlock()
+	reply := &protocol.Frame{Type: protocol.TypeReply, Req: reqNo, ID: req.ID, Truncated: res.Truncated,
+		Signal: res.Signal, DurationMS: res.Duration.Milliseconds()}
+	var ce *commands.Error
+	if errors.As(err, &ce) {
+		reply.Error = &protocol.Error{Code: ce.Code, Message: ce.Message}
+		reply.RetryAfter = ce.RetryAfter
+		log.WithField("code", ce.Code).Info("command did not complete: " + ce.Message)
+	} else {
+		rc := res.RC
+		reply.RC = &rc
+		log.WithFields(logrus.Fields{"rc": rc, "ms": reply.DurationMS}).Info("command completed")
+	}
+	sess.Send(reply)
+}
+
+// appendOutput appends an output frame. Text carries valid UTF-8; other
+// bytes go base64 in Data.
+func appendOutput(b []byte, req uint64, id string, o commands.Output) []byte {
+	f := protocol.Frame{Type: protocol.TypeOutput, Req: req, ID: id, Stream: o.Stream.String(), EOL: o.EOL}
+	if utf8.Valid(o.Data) {
+		f.Text = string(o.Data)
+	} else {
+		f.Data = o.Data
+	}
+	b, _ = protocol.AppendFrame(b, &f)
+	return b
+}

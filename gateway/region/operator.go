@@ -1,0 +1,111 @@
+package region
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/zbridge/zbridge/commands"
+	"github.com/zbridge/zbridge/gateway/session"
+)
+
+// operator runs the region's own commands (target "region"), as an
+// operator would with F rname,SERVERS on the mainframe side.
+type operator struct{ r *Region }
+
+var operatorHelp = []string{
+	"SERVERS   the region's servers, their addresses and sessions",
+	"AGENTS    the agents the region knows: kind, address, state, since, last heartbeat",
+	"CLIENTS   the client sessions on UNSOLMSG and COMMANDS",
+	"COMMANDS  the commands in flight",
+	"HELP      this list",
+}
+
+// Run implements commands.Executor.
+func (o operator) Run(ctx context.Context, req *commands.Request, out func(commands.Output)) (commands.Result, error) {
+	word := strings.ToUpper(strings.TrimSpace(req.Command))
+	if word == "" {
+		word = "HELP"
+	}
+	var lines []string
+	switch word {
+	case "SERVERS":
+		lines = o.servers()
+	case "AGENTS":
+		lines = o.agents()
+	case "CLIENTS":
+		lines = o.clients()
+	case "COMMANDS":
+		lines = o.inflight()
+	case "HELP":
+		lines = operatorHelp
+	default:
+		return commands.Result{}, &commands.Error{Code: commands.CodeBadRequest,
+			Message: fmt.Sprintf("unknown region command %q; HELP lists them", req.Command)}
+	}
+	for _, l := range lines {
+		out(commands.Output{Stream: commands.Stdout, Data: []byte(l), EOL: true})
+	}
+	return commands.Result{}, ctx.Err()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (o operator) servers() []string {
+	r := o.r
+	lines := []string{fmt.Sprintf("%-10s %-22s %s", "SERVER", "ADDRESS", "SESSIONS")}
+	add := func(name, key string, sessions string) {
+		a := r.Addr(key)
+		addr := "off"
+		if a != nil {
+			addr = a.String()
+		}
+		lines = append(lines, fmt.Sprintf("%-10s %-22s %s", name, addr, sessions))
+	}
+	st := r.syslog.Stats()
+	add("SYSLOG", "syslog", fmt.Sprintf("%d connections", st.Active))
+	add("SYSLOG-UDP", "syslog-udp", fmt.Sprintf("%d datagrams", st.Datagrams))
+	add("UNSOLMSG", "unsolmsg", fmt.Sprintf("%d sessions", r.unsol.Stats().Active))
+	add("COMMANDS", "commands", fmt.Sprintf("%d sessions", r.cmds.Stats().Active))
+	add("HTTP", "http", "-")
+	return lines
+}
+
+func (o operator) agents() []string {
+	lines := []string{fmt.Sprintf("%-16s %-6s %-22s %-10s %-20s %-20s %s", "NAME", "KIND", "ADDRESS", "STATE", "SINCE", "LAST-HEARTBEAT", "SERVER")}
+	for _, a := range o.r.Agents() {
+		lines = append(lines, fmt.Sprintf("%-16s %-6s %-22s %-10s %-20s %-20s %s", a.Name, a.Kind, a.Addr, a.State,
+			stamp(a.Since), stamp(a.LastHeartbeat), a.Detail))
+	}
+	return lines
+}
+
+func (o operator) clients() []string {
+	lines := []string{fmt.Sprintf("%-9s %-16s %-22s %-20s %s", "SERVER", "CLIENT", "REMOTE", "SINCE", "SESSION")}
+	add := func(server string, infos []session.Info) {
+		sort.Slice(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
+		for _, s := range infos {
+			lines = append(lines, fmt.Sprintf("%-9s %-16s %-22s %-20s %s", server, s.Client, s.Remote, stamp(s.Since), s.ID))
+		}
+	}
+	add("UNSOLMSG", o.r.unsol.Sessions())
+	add("COMMANDS", o.r.cmds.Sessions())
+	return lines
+}
+
+func (o operator) inflight() []string {
+	lines := []string{fmt.Sprintf("%-20s %-24s %-16s %-20s %s", "ID", "TARGET", "CLIENT", "SINCE", "COMMAND")}
+	fl := o.r.router.InFlight()
+	sort.Slice(fl, func(i, j int) bool { return fl[i].Since.Before(fl[j].Since) })
+	for _, f := range fl {
+		lines = append(lines, fmt.Sprintf("%-20s %-24s %-16s %-20s %s", f.ID, f.Target, f.Requester, stamp(f.Since), f.Command))
+	}
+	return lines
+}

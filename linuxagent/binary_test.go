@@ -1,0 +1,232 @@
+package linuxagent
+
+import (
+	"context"
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/zbridge/zbridge/internal/peer"
+)
+
+// buildTimeout bounds one build of the zbridge binary; a first build for
+// s390x compiles the standard library for it (about a minute here).
+const buildTimeout = 8 * time.Minute
+
+// builds caches the zbridge binaries built during one test run, one per
+// GOARCH, in a directory TestMain removes.
+var builds struct {
+	mu   sync.Mutex // guards the following fields
+	dir  string
+	bins map[string]string
+	errs map[string]error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builds.mu.Lock()
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
+	}
+	builds.mu.Unlock()
+	os.Exit(code)
+}
+
+// buildZbridge builds ./cmd/zbridge for linux/goarch with CGO_ENABLED=0,
+// once per test run, and returns the binary's path.
+func buildZbridge(t *testing.T, goarch string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		peer.Missing(t, "go toolchain not in PATH: %v", err)
+	}
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if bin, ok := builds.bins[goarch]; ok {
+		return bin
+	}
+	if err, ok := builds.errs[goarch]; ok {
+		t.Fatalf("building zbridge for %s failed earlier in this run: %v", goarch, err)
+	}
+	if builds.dir == "" {
+		if builds.dir, err = os.MkdirTemp("", "zbridge-linuxagent-test-"); err != nil {
+			t.Fatal(err)
+		}
+		builds.bins, builds.errs = map[string]string{}, map[string]error{}
+	}
+	bin := filepath.Join(builds.dir, "zbridge-linux-"+goarch)
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/zbridge")
+	cmd.Dir = ".." // the module root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		builds.errs[goarch] = fmt.Errorf("%v\n%s", err, out)
+		t.Fatalf("CGO_ENABLED=0 GOOS=linux GOARCH=%s go build ./cmd/zbridge: %v", goarch, builds.errs[goarch])
+	}
+	t.Logf("built zbridge for linux/%s in %v", goarch, time.Since(start).Round(time.Millisecond))
+	builds.bins[goarch] = bin
+	return bin
+}
+
+// agentFiles are the files a `zbridge linuxagent` process is given.
+type agentFiles struct {
+	dir, authFile, hostKey string
+	client                 *userKey
+}
+
+func newAgentFiles(t *testing.T) *agentFiles {
+	dir := t.TempDir()
+	f := &agentFiles{dir: dir, authFile: filepath.Join(dir, "authorized_keys"), hostKey: filepath.Join(dir, "host_key")}
+	f.client = newUserKey(t, dir, "region_key")
+	if err := os.WriteFile(f.authFile, f.client.authKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// hostPublicKey reads the public key the agent wrote beside its generated
+// host key.
+func (f *agentFiles) hostPublicKey(t *testing.T) ssh.PublicKey {
+	t.Helper()
+	data, err := os.ReadFile(f.hostKey + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk
+}
+
+// processAgent is a `zbridge linuxagent` process, reached like an
+// in-process one.
+func processAgent(t *testing.T, f *agentFiles, port int) *testAgent {
+	t.Helper()
+	return &testAgent{addr: peer.Addr(port), port: port, dir: f.dir, client: f.client, authFile: f.authFile,
+		hostKey: f.hostPublicKey(t)}
+}
+
+func TestBinaryStopsOnSIGTERM(t *testing.T) {
+	bin := buildZbridge(t, runtime.GOARCH)
+	f := newAgentFiles(t)
+	port := peer.FreePort(t)
+	p := peer.Start(t, peer.Command{
+		Name:  "zbridge-linuxagent",
+		Path:  bin,
+		Args:  []string{"linuxagent", "--listen", peer.Addr(port), "--authorized-keys", f.authFile, "--host-key", f.hostKey, "--name", "native", "--shutdown-timeout", "10s"},
+		Ready: peer.TCPReady(peer.Addr(port)),
+	})
+	a := processAgent(t, f, port)
+	s := newOpenSSH(t, a)
+	if r := s.run(t, nil, "echo", "native"); string(r.stdout) != "native\n" {
+		t.Fatalf("echo through the binary: %q, exit %d, stderr %q", r.stdout, r.code, r.stderr)
+	}
+	// A command running at SIGTERM finishes; then the agent exits 0.
+	c := a.dial(t, f.client.signer)
+	done := make(chan *run, 1)
+	go func() { done <- runCommand(t, c, "sh -c 'sleep 1; echo finished'", nil) }()
+	time.Sleep(300 * time.Millisecond)
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if string(r.stdout) != "finished\n" || r.exitStatus != 0 {
+			t.Errorf("command running at SIGTERM: %q, status %d", r.stdout, r.exitStatus)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("the command did not finish")
+	}
+	if err := p.Wait(); err != nil {
+		t.Errorf("agent exit after SIGTERM: %v; want 0\n%s", err, p.Log())
+	}
+	if log := p.Log(); !strings.Contains(log, "signal received; shutting down") {
+		t.Errorf("log lacks the shutdown:\n%s", log)
+	}
+}
+
+// TestS390x runs the agent built for linux/s390x under qemu-user and runs
+// commands through it with OpenSSH. qemu-user emulates the agent process
+// only: the programs it executes are the host's own, run natively (there
+// is no s390x userland here, and no binfmt_misc), so `uname -m` reports
+// the host's machine. That the agent itself runs as s390x is shown by the
+// binary's ELF header and by the platform the agent reports in its result.
+func TestS390x(t *testing.T) {
+	qemu := peer.Require(t, "qemu-s390x-static")
+	bin := buildZbridge(t, "s390x")
+	ef, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ef.Machine != elf.EM_S390 || ef.Data != elf.ELFDATA2MSB || ef.Class != elf.ELFCLASS64 {
+		t.Errorf("binary is %v %v %v, want 64-bit big-endian S390", ef.Class, ef.Data, ef.Machine)
+	}
+	ef.Close()
+
+	f := newAgentFiles(t)
+	port := peer.FreePort(t)
+	p := peer.Start(t, peer.Command{
+		Name: "zbridge-linuxagent-s390x",
+		Path: qemu,
+		Args: []string{bin, "linuxagent", "--listen", peer.Addr(port), "--authorized-keys", f.authFile,
+			"--host-key", f.hostKey, "--name", "lnxz01", "--log-level", "debug"},
+		Ready:        peer.TCPReady(peer.Addr(port)),
+		ReadyTimeout: 60 * time.Second,
+	})
+	a := processAgent(t, f, port)
+	s := newOpenSSH(t, a)
+
+	if r := s.run(t, nil, "echo", "hello"); string(r.stdout) != "hello\n" || r.code != 0 {
+		t.Errorf("echo hello: stdout %q, exit %d, stderr %q", r.stdout, r.code, r.stderr)
+	}
+	hostMachine, err := exec.Command("uname", "-m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.run(t, nil, "uname", "-m")
+	if r.code != 0 || string(r.stdout) != string(hostMachine) {
+		t.Errorf("uname -m: %q, exit %d; want the host's %q (qemu-user runs the agent's children natively)", r.stdout, r.code, hostMachine)
+	}
+	t.Logf("uname -m through the s390x agent: %q", strings.TrimSpace(string(r.stdout)))
+	if r := s.run(t, nil, "sh -c 'exit 7'"); r.code != 7 {
+		t.Errorf("exit status through the s390x agent: %d", r.code)
+	}
+
+	// The agent's own platform, over a raw channel, with the result.
+	c := a.dial(t, f.client.signer)
+	if v := string(c.ServerVersion()); v != ServerVersion {
+		t.Errorf("server version %q", v)
+	}
+	res := runCommand(t, c, "echo result", map[string]string{EnvCommandID: "s390x-1"})
+	if res.result == nil || res.result.Platform != "linux/s390x" || res.result.Agent != "lnxz01" || res.result.CommandID != "s390x-1" {
+		t.Errorf("result %+v: want platform linux/s390x from agent lnxz01", res.result)
+	}
+	// A timeout still kills the whole group under emulation.
+	tr := runCommand(t, c, `sh -c 'sleep 1000 & sleep 1000'`, map[string]string{EnvTimeout: "1"})
+	if tr.result == nil || !tr.result.TimedOut || tr.result.PID == 0 {
+		t.Fatalf("timeout under qemu: %+v", tr.result)
+	}
+	if live := liveGroupMembers(t, tr.result.PID); len(live) > 0 {
+		t.Errorf("process group %d outlived the timeout: %q", tr.result.PID, live)
+	}
+	// And SIGTERM stops it cleanly.
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(); err != nil {
+		t.Errorf("s390x agent exit after SIGTERM: %v", err)
+	}
+}

@@ -1,0 +1,341 @@
+package linuxagent
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Defaults of a Policy (and of Config) when nothing sets them.
+const (
+	DefaultTimeout    = 60 * time.Second
+	DefaultMaxTimeout = 10 * time.Minute
+	DefaultOutputCap  = 1 << 20 // 1 MiB
+)
+
+// maxPolicyLine bounds one line of a policy file.
+const maxPolicyLine = 64 << 10
+
+// Action is what a policy rule does with a command it matches.
+type Action int
+
+// Actions. The zero Action is Deny, so a Policy literal fails closed.
+const (
+	Deny Action = iota
+	Allow
+)
+
+func (a Action) String() string {
+	if a == Allow {
+		return "allow"
+	}
+	return "deny"
+}
+
+// Rule is one allow or deny line of a policy.
+type Rule struct {
+	Action  Action
+	Pattern string // glob: * any run of characters, ? one character, \ quotes the next
+	Line    int    // line in the policy file; 0 for a rule built in Go
+}
+
+// Policy decides which commands the agent runs and how. See the package
+// documentation for the file format. A nil *Policy in Config means
+// DefaultPolicy.
+type Policy struct {
+	// Rules are tried in order; the first whose Pattern matches the
+	// command decides.
+	Rules []Rule
+	// Default decides a command no rule matches. The zero value is Deny.
+	Default Action
+	// Shell runs every command line as `/bin/sh -c LINE`, matching rules
+	// against the line as written; otherwise the line is split into argv
+	// (SplitCommand), run directly, and rules match the argv joined by
+	// single spaces.
+	Shell bool
+	// Timeout is a command's time limit when the region asks for none; 0
+	// means Config.Timeout.
+	Timeout time.Duration
+	// MaxTimeout caps the time limit the region may ask for; 0 means
+	// DefaultMaxTimeout, or Timeout if that is longer.
+	MaxTimeout time.Duration
+	// OutputCap is how many bytes of standard output and error together a
+	// command may send; 0 means Config.OutputCap.
+	OutputCap int64
+}
+
+// DefaultPolicy is the policy of an agent given none: every command is
+// allowed, none runs through the shell, the limits are Config's.
+func DefaultPolicy() *Policy { return &Policy{Default: Allow} }
+
+// clone returns a deep copy of p.
+func (p *Policy) clone() *Policy {
+	q := *p
+	q.Rules = append([]Rule(nil), p.Rules...)
+	return &q
+}
+
+// Decide returns the action for a command whose subject (see Policy.Shell)
+// is subject, and the rule that decided it (nil for the default).
+func (p *Policy) Decide(subject string) (Action, *Rule) {
+	for i := range p.Rules {
+		if globMatch(p.Rules[i].Pattern, subject) {
+			return p.Rules[i].Action, &p.Rules[i]
+		}
+	}
+	return p.Default, nil
+}
+
+// String returns p in the policy file format; ParsePolicy of it gives a
+// policy equal to p but for the rules' Line numbers.
+func (p *Policy) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "shell %s\n", map[bool]string{true: "yes", false: "no"}[p.Shell])
+	if p.Timeout > 0 {
+		fmt.Fprintf(&b, "timeout %s\n", p.Timeout)
+	}
+	if p.MaxTimeout > 0 {
+		fmt.Fprintf(&b, "max-timeout %s\n", p.MaxTimeout)
+	}
+	if p.OutputCap > 0 {
+		fmt.Fprintf(&b, "output-cap %s\n", formatSize(p.OutputCap))
+	}
+	fmt.Fprintf(&b, "default %s\n", p.Default)
+	for _, r := range p.Rules {
+		fmt.Fprintf(&b, "%s %s\n", r.Action, r.Pattern)
+	}
+	return b.String()
+}
+
+// LoadPolicy reads and parses a policy file. Errors name the file and line.
+func LoadPolicy(path string) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	defer f.Close()
+	p, err := ParsePolicy(f)
+	if pe, ok := err.(*PolicyError); ok {
+		pe.File = path
+	}
+	return p, err
+}
+
+// ParsePolicy parses a policy in the file format described in the package
+// documentation. A parse error is a *PolicyError giving the line.
+func ParsePolicy(r io.Reader) (*Policy, error) {
+	p := &Policy{Default: Deny}
+	seen := map[string]int{} // directive → line, for those allowed once
+	timeoutLine := 0
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxPolicyLine)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimRight(sc.Text(), "\r")
+		fail := func(format string, args ...any) error {
+			return &PolicyError{Line: line, Msg: fmt.Sprintf(format, args...)}
+		}
+		if !utf8.ValidString(text) {
+			return nil, fail("not valid UTF-8")
+		}
+		if strings.IndexByte(text, 0) >= 0 {
+			return nil, fail("NUL byte")
+		}
+		text = strings.TrimSpace(text)
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		directive, arg, _ := strings.Cut(text, " ")
+		if d, a, ok := strings.Cut(text, "\t"); ok && len(d) < len(directive) {
+			directive, arg = d, a
+		}
+		arg = strings.TrimSpace(arg)
+		switch directive {
+		case "allow", "deny":
+			if arg == "" {
+				return nil, fail("%s needs a pattern", directive)
+			}
+			if err := checkGlob(arg); err != nil {
+				return nil, fail("pattern %q: %v", arg, err)
+			}
+			a := Deny
+			if directive == "allow" {
+				a = Allow
+			}
+			p.Rules = append(p.Rules, Rule{Action: a, Pattern: arg, Line: line})
+			continue
+		case "default", "shell", "timeout", "max-timeout", "output-cap":
+			if first, dup := seen[directive]; dup {
+				return nil, fail("%s given twice (first on line %d)", directive, first)
+			}
+			seen[directive] = line
+		default:
+			return nil, fail("unknown directive %q (want allow, deny, default, shell, timeout, max-timeout, output-cap)", directive)
+		}
+		if arg == "" {
+			return nil, fail("%s needs a value", directive)
+		}
+		switch directive {
+		case "default":
+			switch arg {
+			case "allow":
+				p.Default = Allow
+			case "deny":
+				p.Default = Deny
+			default:
+				return nil, fail("default %q: want allow or deny", arg)
+			}
+		case "shell":
+			switch arg {
+			case "yes":
+				p.Shell = true
+			case "no":
+				p.Shell = false
+			default:
+				return nil, fail("shell %q: want yes or no", arg)
+			}
+		case "timeout", "max-timeout":
+			d, err := time.ParseDuration(arg)
+			if err != nil || d <= 0 {
+				return nil, fail("%s %q: want a positive duration such as 30s, 10m or 1h30m", directive, arg)
+			}
+			if directive == "timeout" {
+				p.Timeout, timeoutLine = d, line
+			} else {
+				p.MaxTimeout = d
+			}
+		case "output-cap":
+			n, err := parseSize(arg)
+			if err != nil {
+				return nil, fail("output-cap %q: %v", arg, err)
+			}
+			p.OutputCap = n
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if err == bufio.ErrTooLong {
+			return nil, &PolicyError{Line: line + 1, Msg: fmt.Sprintf("line longer than %d bytes", maxPolicyLine)}
+		}
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	if p.Timeout > 0 && p.MaxTimeout > 0 && p.Timeout > p.MaxTimeout {
+		return nil, &PolicyError{Line: timeoutLine, Msg: fmt.Sprintf("timeout %s is longer than max-timeout %s", p.Timeout, p.MaxTimeout)}
+	}
+	return p, nil
+}
+
+// sizeUnits are the suffixes output-cap accepts.
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"kB", 1000}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"B", 1}, {"", 1},
+}
+
+// maxSize bounds a size (1 TiB): beyond any sensible output cap, and far
+// from overflow.
+const maxSize = 1 << 40
+
+// parseSize parses a positive byte count with an optional unit (B, KiB,
+// MiB, GiB, kB/KB, MB, GB), e.g. "1MiB", "512 KiB", "65536".
+func parseSize(s string) (int64, error) {
+	for _, u := range sizeUnits {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		num = strings.TrimSpace(num)
+		if num == "" || num[0] < '0' || num[0] > '9' {
+			break
+		}
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n <= 0 || n > maxSize/u.mult {
+			return 0, fmt.Errorf("want a positive whole number of bytes up to 1TiB, with an optional unit (B, KiB, MiB, GiB, kB, MB, GB)")
+		}
+		return n * u.mult, nil
+	}
+	return 0, fmt.Errorf("want a positive whole number of bytes with an optional unit (B, KiB, MiB, GiB, kB, MB, GB)")
+}
+
+// formatSize formats n for parseSize, in the largest binary unit that
+// divides it.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// checkGlob reports a malformed pattern: one ending in a lone backslash.
+func checkGlob(pattern string) error {
+	for i := 0; i < len(pattern); i++ {
+		if pattern[i] == '\\' {
+			if i+1 == len(pattern) {
+				return fmt.Errorf("trailing backslash")
+			}
+			i++
+		}
+	}
+	return nil
+}
+
+// globMatch reports whether s matches pattern as a whole: * matches any
+// run of characters (spaces and slashes included), ? matches one
+// character, \ makes the next character literal, everything else matches
+// itself. It backtracks only to the last *, so it runs in O(len(pattern) ×
+// len(s)) at worst.
+func globMatch(pattern, s string) bool {
+	var (
+		px, sx         int
+		starPx, starSx = -1, -1
+	)
+	for sx < len(s) || px < len(pattern) {
+		if px < len(pattern) {
+			switch c := pattern[px]; c {
+			case '*':
+				starPx, starSx = px, sx
+				px++
+				continue
+			case '?':
+				if sx < len(s) {
+					_, n := utf8.DecodeRuneInString(s[sx:])
+					px++
+					sx += n
+					continue
+				}
+			default:
+				lit := c
+				plen := 1
+				if c == '\\' && px+1 < len(pattern) {
+					lit, plen = pattern[px+1], 2
+				}
+				if sx < len(s) && s[sx] == lit {
+					px += plen
+					sx++
+					continue
+				}
+			}
+		}
+		// Mismatch: let the last * swallow one more character.
+		if starPx < 0 || starSx >= len(s) {
+			return false
+		}
+		_, n := utf8.DecodeRuneInString(s[starSx:])
+		starSx += n
+		px, sx = starPx+1, starSx
+	}
+	return true
+}

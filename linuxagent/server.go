@@ -1,0 +1,610 @@
+package linuxagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/ssh"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxSessions = 32
+	DefaultKillGrace   = 2 * time.Second
+	DefaultKeepAlive   = 30 * time.Second
+)
+
+// ServerVersion is the agent's SSH identification string; the region
+// tells the agent from a plain sshd by it.
+const ServerVersion = "SSH-2.0-zbridge-linuxagent"
+
+const (
+	// handshakeTimeout bounds key exchange and authentication.
+	handshakeTimeout = 20 * time.Second
+	// execWait is how long a session channel may stay open without an exec
+	// request before the agent closes it, so that idle channels do not
+	// hold MaxSessions.
+	execWait = 30 * time.Second
+	// keepAliveMissed is how many keepalive intervals may pass without an
+	// answer before the connection is closed.
+	keepAliveMissed = 3
+	// maxCommandLine bounds an exec request's command line.
+	maxCommandLine = 64 << 10
+)
+
+// Config configures a Server. New copies it.
+type Config struct {
+	// HostKey is the agent's host key. Exactly one of HostKey and
+	// HostKeyFile is required.
+	HostKey ssh.Signer
+	// HostKeyFile is the path of the agent's host key, in OpenSSH or PEM
+	// form. If it does not exist New generates an ed25519 key and writes
+	// it there (mode 0600) and its public half to HostKeyFile+".pub", and
+	// the same key is used from then on. A file that group or other may
+	// access is refused, as sshd refuses one.
+	HostKeyFile string
+	// AuthorizedKeys is the path of an OpenSSH authorized_keys file: the
+	// public keys that may connect (the region's). Required. It is read
+	// again whenever it changes; while it cannot be read every key is
+	// refused. Supported options: from="PATTERNS" (IP addresses with * and
+	// ?, CIDR prefixes, ! to negate; no host names) and restrict, no-pty,
+	// no-port-forwarding, no-agent-forwarding, no-X11-forwarding,
+	// no-user-rc (which change nothing: the agent never allows those). A
+	// line with any other option (command=, environment=, permitopen=,
+	// cert-authority, ...) is skipped with a warning in the log.
+	AuthorizedKeys string
+	// Name is the agent's name in logs and results; default: the host name.
+	Name string
+	// Policy decides which commands run and how; nil means DefaultPolicy
+	// (everything allowed, no shell). New copies it.
+	Policy *Policy
+	// Logger receives the agent's log, with component=linuxagent and
+	// agent=Name added. Required. Each command is logged with the
+	// connection's user and key fingerprint, its command line (so secrets
+	// do not belong in command lines), exit status and duration; key
+	// material and environment values never are.
+	Logger logrus.FieldLogger
+	// MaxSessions is how many session channels may be open at once, over
+	// all connections (default 32). One more is rejected with
+	// ResourceShortage "busy".
+	MaxSessions int
+	// Timeout is a command's time limit when neither the policy nor the
+	// region sets one (default DefaultTimeout, 60 s).
+	Timeout time.Duration
+	// OutputCap is how many bytes of standard output and error together a
+	// command may send when the policy sets no cap (default
+	// DefaultOutputCap, 1 MiB).
+	OutputCap int64
+	// KillGrace is how long a command has to exit after SIGTERM (on
+	// timeout, output cap or cancellation) before its process group gets
+	// SIGKILL (default 2 s).
+	KillGrace time.Duration
+	// KeepAlive is how often the agent checks that an idle region is still
+	// there (an OpenSSH keepalive@openssh.com request); a connection that
+	// answers none for three intervals is closed. Default 30 s; negative
+	// turns it off.
+	KeepAlive time.Duration
+}
+
+// A Server is the Linux agent: an SSH server that runs the region's
+// commands under a policy. Create it with New; its methods are safe for
+// concurrent use.
+type Server struct {
+	cfg      Config
+	log      logrus.FieldLogger
+	sshCfg   *ssh.ServerConfig
+	hostKey  ssh.Signer
+	keys     *authorizedKeys
+	policy   *Policy // with Timeout, MaxTimeout and OutputCap filled in
+	home     string  // commands' HOME and working directory
+	platform string
+	wg       sync.WaitGroup // Serve calls and connections
+
+	// drainTimeout is the package constant; tests shorten it before Serve.
+	drainTimeout time.Duration
+
+	killOnce       sync.Once
+	killNow        chan struct{} // closed when running commands must be killed at once
+	shutdownOnce   sync.Once
+	shuttingDownCh chan struct{} // closed when shutdown begins
+
+	mu        sync.Mutex // guards the following fields
+	shutdown  bool       // Shutdown or Close was called: start nothing new
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	sessions  int // open session channels, over all connections
+}
+
+// New checks cfg, fills in its defaults, loads (or generates) the host key
+// and reads the authorized keys, and returns a Server.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Logger == nil:
+		return nil, fmt.Errorf("%w: no Logger", ErrConfig)
+	case cfg.AuthorizedKeys == "":
+		return nil, fmt.Errorf("%w: no AuthorizedKeys file", ErrConfig)
+	case cfg.HostKey == nil && cfg.HostKeyFile == "":
+		return nil, fmt.Errorf("%w: no HostKey or HostKeyFile", ErrConfig)
+	case cfg.HostKey != nil && cfg.HostKeyFile != "":
+		return nil, fmt.Errorf("%w: both HostKey and HostKeyFile", ErrConfig)
+	case cfg.MaxSessions < 0, cfg.Timeout < 0, cfg.OutputCap < 0, cfg.KillGrace < 0:
+		return nil, fmt.Errorf("%w: negative MaxSessions, Timeout, OutputCap or KillGrace", ErrConfig)
+	}
+	if cfg.Name == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "linuxagent"
+		}
+		cfg.Name = h
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.OutputCap == 0 {
+		cfg.OutputCap = DefaultOutputCap
+	}
+	if cfg.KillGrace == 0 {
+		cfg.KillGrace = DefaultKillGrace
+	}
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.Policy == nil {
+		cfg.Policy = DefaultPolicy()
+	}
+	pol := cfg.Policy.clone()
+	cfg.Policy = cfg.Policy.clone()
+	if pol.Timeout == 0 {
+		pol.Timeout = cfg.Timeout
+	}
+	if pol.MaxTimeout == 0 {
+		pol.MaxTimeout = max(DefaultMaxTimeout, pol.Timeout)
+	}
+	if pol.Timeout > pol.MaxTimeout {
+		return nil, fmt.Errorf("%w: timeout %v is longer than the policy's max-timeout %v", ErrConfig, pol.Timeout, pol.MaxTimeout)
+	}
+	if pol.OutputCap == 0 {
+		pol.OutputCap = cfg.OutputCap
+	}
+	for _, r := range pol.Rules {
+		if err := checkGlob(r.Pattern); err != nil {
+			return nil, fmt.Errorf("%w: policy rule %q: %v", ErrConfig, r.Pattern, err)
+		}
+	}
+
+	log := cfg.Logger.WithFields(logrus.Fields{"component": "linuxagent", "agent": cfg.Name})
+	hostKey := cfg.HostKey
+	if hostKey == nil {
+		var generated bool
+		var err error
+		hostKey, generated, err = loadHostKey(cfg.HostKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		if generated {
+			log.WithFields(logrus.Fields{"file": cfg.HostKeyFile, "fingerprint": ssh.FingerprintSHA256(hostKey.PublicKey())}).
+				Info("generated a new host key")
+		}
+	}
+	keys, err := newAuthorizedKeys(cfg.AuthorizedKeys, log.WithField("file", cfg.AuthorizedKeys))
+	if err != nil {
+		return nil, err
+	}
+
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		keys:     keys,
+		hostKey:  hostKey,
+		policy:   pol,
+		home:     homeDir(),
+		platform: runtime.GOOS + "/" + runtime.GOARCH,
+
+		drainTimeout:   drainTimeout,
+		killNow:        make(chan struct{}),
+		shuttingDownCh: make(chan struct{}),
+		listeners:      make(map[net.Listener]struct{}),
+		conns:          make(map[*conn]struct{}),
+	}
+	s.sshCfg = &ssh.ServerConfig{
+		// Only publickey: no PasswordCallback, no
+		// KeyboardInteractiveCallback, NoClientAuth false.
+		PublicKeyCallback: s.checkKey,
+		ServerVersion:     ServerVersion,
+	}
+	s.sshCfg.AddHostKey(hostKey)
+	return s, nil
+}
+
+// homeDir returns the agent user's home directory if it exists, else /.
+func homeDir() string {
+	if u, err := user.Current(); err == nil && u.HomeDir != "" {
+		if fi, err := os.Stat(u.HomeDir); err == nil && fi.IsDir() {
+			return u.HomeDir
+		}
+	}
+	return "/"
+}
+
+// HostKey returns the public half of the agent's host key, for the
+// region's known hosts.
+func (s *Server) HostKey() ssh.PublicKey { return s.hostKey.PublicKey() }
+
+// Errors handed to x/crypto/ssh; they end up only in its handshake error.
+var (
+	errUnknownKey = errors.New("key not authorized")
+	errFromRefuse = errors.New("key not authorized from this address")
+)
+
+// checkKey is the PublicKeyCallback: the key must be in the authorized
+// keys and its from= must allow the client's address.
+func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	keys, err := s.keys.current()
+	if err != nil {
+		return nil, errUnknownKey
+	}
+	cands := keys[string(key.Marshal())]
+	if len(cands) == 0 {
+		return nil, errUnknownKey
+	}
+	addr := addrOf(meta.RemoteAddr())
+	for _, k := range cands {
+		if k.permits(addr) {
+			return &ssh.Permissions{Extensions: map[string]string{
+				extFingerprint: ssh.FingerprintSHA256(key),
+				extComment:     k.comment,
+			}}, nil
+		}
+	}
+	s.log.WithFields(logrus.Fields{"remote": meta.RemoteAddr().String(), "fingerprint": ssh.FingerprintSHA256(key)}).
+		Warn("authorized key offered from an address its from= option does not allow")
+	return nil, errFromRefuse
+}
+
+// Keys of ssh.Permissions.Extensions set by checkKey.
+const (
+	extFingerprint = "zbridge-fingerprint"
+	extComment     = "zbridge-comment"
+)
+
+// startLocked counts a goroutine that Shutdown and Close wait for. It
+// reports false once shutdown has begun.
+func (s *Server) startLocked() bool {
+	if s.shutdown {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// Serve accepts connections on l and serves each on its own goroutine.
+// Serve always returns a non-nil error and closes l; after Shutdown or
+// Close the error is ErrServerClosed.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if !s.startLocked() {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+		s.wg.Done()
+	}()
+
+	log := s.log.WithField("listen", l.Addr().String())
+	log.WithField("host_key", ssh.FingerprintSHA256(s.HostKey())).Info("linux agent serving")
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.shuttingDown() {
+				return ErrServerClosed
+			}
+			if isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				log.WithError(err).Warnf("accept failed; retrying in %v", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("linuxagent: accept: %w", err)
+		}
+		backoff = 0
+		c := &conn{s: s, nc: nc, log: log.WithField("remote", nc.RemoteAddr().String())}
+		s.mu.Lock()
+		if !s.startLocked() {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// isTemporary reports an accept error worth retrying (too many open
+// files, a connection aborted before it was accepted).
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shutdown
+}
+
+// beginShutdown stops the listeners and refuses new connections and
+// channels; it closes connections that have no session open, and sessions
+// that have not asked to run a command yet.
+func (s *Server) beginShutdown() {
+	s.shutdownOnce.Do(func() { close(s.shuttingDownCh) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shutdown = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		if c.channels == 0 {
+			c.nc.Close()
+		}
+	}
+}
+
+// kill kills every running command at once (SIGKILL to its process group)
+// and closes every connection.
+func (s *Server) kill() {
+	s.killOnce.Do(func() { close(s.killNow) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+}
+
+// Shutdown stops accepting connections and new sessions, closes idle
+// connections and sessions that have not asked for a command, and waits
+// for running commands to finish and their results to be sent, closing
+// each connection once it has no session left. If ctx ends first, the commands still running are killed (SIGKILL
+// to their process groups), every connection is closed, and Shutdown
+// returns ctx.Err() once all is stopped.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.beginShutdown()
+	done := make(chan struct{})
+	// Owned by Shutdown: it returns only after done is closed.
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.kill()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops the server at once: listeners and connections are closed
+// and running commands killed (SIGKILL to their process groups). It waits
+// for them to be gone. Calling it again does nothing.
+func (s *Server) Close() error {
+	s.beginShutdown()
+	s.kill()
+	s.wg.Wait()
+	return nil
+}
+
+// activeSessions returns how many session channels are open.
+func (s *Server) activeSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
+// sessionOpened takes a session slot for c; it returns the rejection to
+// send when there is none.
+func (s *Server) sessionOpened(c *conn) (ssh.RejectionReason, string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.shutdown:
+		return ssh.ResourceShortage, "shutting down", false
+	case c.noMoreSessions.Load():
+		return ssh.Prohibited, "no-more-sessions@openssh.com was sent", false
+	case s.sessions >= s.cfg.MaxSessions:
+		return ssh.ResourceShortage, "busy", false
+	}
+	s.sessions++
+	c.channels++
+	return 0, "", true
+}
+
+// sessionClosed gives back a slot taken by sessionOpened. During shutdown
+// a connection left without sessions is closed.
+func (s *Server) sessionClosed(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sessions--
+	c.channels--
+	if s.shutdown && c.channels == 0 {
+		c.nc.Close()
+	}
+}
+
+// conn is one SSH connection.
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	log logrus.FieldLogger
+
+	sc             *ssh.ServerConn // set once the handshake is done
+	user           string
+	fingerprint    string
+	noMoreSessions atomic.Bool // no-more-sessions@openssh.com received
+
+	channels int // open session channels; guarded by s.mu
+}
+
+// serve runs the handshake and then serves the connection's requests and
+// channels until it ends.
+func (c *conn) serve() {
+	s := c.s
+	defer func() {
+		c.nc.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	sc, chans, reqs, err := ssh.NewServerConn(c.nc, s.sshCfg)
+	if err != nil {
+		c.log.WithError(err).Info("connection refused: SSH handshake or authentication failed")
+		return
+	}
+	c.nc.SetDeadline(time.Time{})
+	c.sc = sc
+	c.user = sc.User()
+	c.fingerprint = sc.Permissions.Extensions[extFingerprint]
+	c.log = c.log.WithFields(logrus.Fields{"user": c.user, "key": c.fingerprint})
+	c.log.WithField("key_comment", sc.Permissions.Extensions[extComment]).Info("connection authenticated")
+
+	s.mu.Lock()
+	if s.shutdown {
+		// Shutdown began during the handshake: the connection is idle.
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+
+	var wg sync.WaitGroup // the connection's goroutines, waited for below
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.globalRequests(reqs)
+	}()
+	done := make(chan struct{})
+	if s.cfg.KeepAlive > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.keepAlive(done)
+		}()
+	}
+	for nch := range chans {
+		c.newChannel(nch, &wg)
+	}
+	close(done)
+	sc.Close()
+	wg.Wait()
+	c.log.Info("connection closed")
+}
+
+// globalRequests answers the connection's global requests: keepalives yes,
+// everything else (tcpip-forward, streamlocal-forward, ...) no.
+func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
+	for req := range reqs {
+		switch req.Type {
+		case "keepalive@openssh.com":
+			req.Reply(true, nil)
+		case "no-more-sessions@openssh.com":
+			c.noMoreSessions.Store(true)
+			req.Reply(true, nil)
+		default:
+			c.log.WithField("request", req.Type).Info("global request refused")
+			req.Reply(false, nil)
+		}
+	}
+}
+
+// keepAlive sends a keepalive request every interval until done, and
+// closes the connection when one goes unanswered for keepAliveMissed
+// intervals.
+func (c *conn) keepAlive(done <-chan struct{}) {
+	interval := c.s.cfg.KeepAlive
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		dead := time.AfterFunc(keepAliveMissed*interval, func() {
+			c.log.Warn("region stopped answering keepalives; closing the connection")
+			c.nc.Close()
+		})
+		// Any answer counts, success or failure (OpenSSH clients refuse
+		// the request, which is an answer all the same).
+		_, _, err := c.sc.SendRequest("keepalive@openssh.com", true, nil)
+		dead.Stop()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// forwardingChannels are the channel types of port, socket, X11 and agent
+// forwarding and tunnels, all refused as Prohibited.
+var forwardingChannels = map[string]bool{
+	"direct-tcpip":                      true,
+	"forwarded-tcpip":                   true,
+	"direct-streamlocal@openssh.com":    true,
+	"forwarded-streamlocal@openssh.com": true,
+	"x11":                               true,
+	"auth-agent@openssh.com":            true,
+	"tun@openssh.com":                   true,
+}
+
+// newChannel accepts a session channel and serves it on a goroutine
+// counted in wg, or rejects the channel.
+func (c *conn) newChannel(nch ssh.NewChannel, wg *sync.WaitGroup) {
+	typ := nch.ChannelType()
+	log := c.log.WithField("channel", typ)
+	switch {
+	case typ == "session":
+	case forwardingChannels[typ]:
+		log.Info("channel refused: forwarding is not permitted")
+		nch.Reject(ssh.Prohibited, fmt.Sprintf("zbridge-agent: %s channels are not permitted: the agent runs commands and forwards nothing", typ))
+		return
+	default:
+		log.Info("channel refused: unknown type")
+		nch.Reject(ssh.UnknownChannelType, fmt.Sprintf("zbridge-agent: unknown channel type %q", typ))
+		return
+	}
+	if reason, msg, ok := c.s.sessionOpened(c); !ok {
+		log.WithField("reason", msg).Warn("session refused")
+		nch.Reject(reason, msg)
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.serveSession(nch)
+	}()
+}
