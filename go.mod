@@ -8,4 +8,7 @@ require (
 	golang.org/x/crypto v0.58.0
 )
 
-require golang.org/x/sys v0.49.0 // indirect
+require (
+	github.com/racingmars/go3270 v0.9.13 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

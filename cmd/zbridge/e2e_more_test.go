@@ -220,7 +220,7 @@ func waitSessions(t *testing.T, httpAddr string, n int) {
 }
 
 func TestBadInput(t *testing.T) {
-	r := startRegion(t, "--syslog-max-frame", "1000", "--syslog-read-timeout", "2s")
+	r := startRegion(t, "--syslog-max-frame", "3000", "--syslog-read-timeout", "2s", "--write-timeout", "2s")
 	good := startTail(t, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json",
 		"--filter", "origin=lnxgood", "--count", "3", "--timeout", "60s")
 
@@ -249,13 +249,20 @@ func TestBadInput(t *testing.T) {
 	if !strings.Contains(string(b), `"type":"refuse"`) || !strings.Contains(string(b), `"reason":"bad-request"`) {
 		t.Errorf("garbage logon answered %q, want a refuse bad-request", b)
 	}
-	// A client that logs on and never reads: the region keeps serving.
+	// A client that subscribes and never reads, under enough traffic to
+	// fill its socket: the region ends it and keeps serving everyone else.
 	nr, err := net.Dial("tcp", r.unsolmsg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nr.Close()
+	nr.(*net.TCPConn).SetReadBuffer(4096)
 	io.WriteString(nr, `{"type":"logon","req":1,"client":"lazy","version":1}`+"\n"+`{"type":"subscribe","req":2,"after":"0"}`+"\n")
+	var flood strings.Builder
+	for i := 0; i < 4000; i++ { // about 20 MB of event frames
+		flood.WriteString(octet(msg5424("lnxflood", fmt.Sprintf("flood %d %s", i, strings.Repeat("f", 2000)))))
+	}
+	sendSyslog(t, r.syslog, flood.String())
 
 	sendSyslog(t, r.syslog, octet(msg5424("lnxgood", "good after")))
 	silent.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -280,6 +287,31 @@ func TestBadInput(t *testing.T) {
 		"--count", "1", "--timeout", "30s")
 	if !strings.Contains(cut[0].Raw, "cut off") {
 		t.Errorf("partial frame: want an event with what was received; got %+v", cut[0])
+	}
+	// The oversized frame: what was received of it (up to the limit) is an
+	// event flagged with the error.
+	big := tailEvents(t, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json", "--filter", "origin=lnxbig",
+		"--count", "1", "--timeout", "30s")
+	if big[0].Parsed || !strings.Contains(big[0].ParseError, "too large") || len(big[0].Raw) > 3000 {
+		t.Errorf("oversized frame: want a flagged event of at most the frame limit; got parsed=%v error=%q raw %d bytes",
+			big[0].Parsed, big[0].ParseError, len(big[0].Raw))
+	}
+	// The subscriber that never read was ended for it, and counted.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + r.http + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `zbridge_sessions_ended_total{reason="behind",server="unsolmsg"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the subscriber that never reads was not ended as behind:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -197,8 +197,8 @@ func New(cfg Config) (*Region, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", r.reg.Handler())
 	mux.HandleFunc("/healthz", r.healthz)
-	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: r.tls,
-		ErrorLog: nil}
+	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: r.tls}
 	return r, nil
 }
 

@@ -17,6 +17,15 @@ import (
 	"github.com/zbridge/zbridge/protocol"
 )
 
+// Reasons a session ends without a bye (the connection could not carry
+// one). With the bye reasons of package protocol they label the ended
+// sessions in Stats and the region's metrics.
+const (
+	EndClosed     = "closed"      // the client closed the connection
+	EndReadError  = "read-error"  // reading from the client failed
+	EndWriteError = "write-error" // writing to the client failed (not a timeout)
+)
+
 // Session is one logged-on client.
 type Session struct {
 	ID      string
@@ -125,7 +134,7 @@ func (s *Session) writeLocked(b []byte, timeout time.Duration) error {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			s.end(protocol.ByeBehind, fmt.Sprintf("client accepted no data for %v", timeout))
 		} else {
-			s.end("write-error", err.Error())
+			s.end(EndWriteError, err.Error())
 		}
 		s.conn.Close()
 		return fmt.Errorf("session %s: write: %w", s.ID, err)
@@ -240,9 +249,9 @@ func (s *Session) readFailed(err error) {
 	case errors.As(err, &ne) && ne.Timeout():
 		s.End(&protocol.Frame{Reason: protocol.ByeIdle, Message: fmt.Sprintf("nothing received for %v", s.idle)})
 	case errors.Is(err, io.EOF), errors.Is(err, protocol.ErrPartialFrame):
-		s.end("closed", "the client closed the connection without logging off")
+		s.end(EndClosed, "the client closed the connection without logging off")
 	default:
-		s.end("read-error", err.Error())
+		s.end(EndReadError, err.Error())
 	}
 }
 
@@ -286,7 +295,7 @@ func (s *Session) timers() {
 
 // finish waits for the session's goroutines and returns why it ended.
 func (s *Session) finish() string {
-	s.end("closed", "connection closed")
+	s.end(EndClosed, "connection closed")
 	s.conn.Close()
 	s.hwg.Wait()
 	s.wg.Wait()

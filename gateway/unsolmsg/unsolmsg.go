@@ -185,8 +185,9 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 		evs, gap, err = s.cfg.Store.Read(ctx, cursor, s.cfg.Batch, evs[:0])
 		if err != nil {
 			if ctx.Err() == nil {
+				sess.Log.WithError(err).Warn("event store read failed; ending the subscription")
 				sess.End(&protocol.Frame{Reason: protocol.ByeShutdown, ResumeAfter: cursor.String(),
-					Message: "event store unavailable: " + err.Error()})
+					Message: "the region's event store is unavailable; resume after the ID given"})
 			}
 			return
 		}
