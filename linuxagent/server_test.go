@@ -778,11 +778,22 @@ func TestEscapedProcessDoesNotHoldSession(t *testing.T) {
 	a := startAgent(t, nil)
 	c := a.dial(t, a.client.signer)
 	// setsid -f leaves the group (and session) at once, holding the pipes.
+	// The escaped process writes its pid to a file: whether its stdout is
+	// still read when it gets to run is a matter of timing.
+	pidFile := filepath.Join(t.TempDir(), "pid")
 	start := time.Now()
-	r := runCommand(t, c, `setsid -f sh -c 'echo $$; exec sleep 30'`, nil)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(r.stdout)))
-	if err != nil {
-		t.Fatalf("stdout %q: %v", r.stdout, err)
+	r := runCommand(t, c, `setsid -f sh -c 'echo $$ > `+pidFile+`; exec sleep 30'`, nil)
+	var pid int
+	for deadline := time.Now().Add(waitTimeout); ; {
+		b, _ := os.ReadFile(pidFile)
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			pid = n
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the escaped process never wrote its pid (stdout %q)", r.stdout)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	defer syscall.Kill(pid, syscall.SIGKILL)
 	if d := time.Since(start); d > 10*time.Second {

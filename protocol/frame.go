@@ -18,6 +18,7 @@ const (
 	TypeSubscribe = "subscribe" // UNSOLMSG
 	TypeCommand   = "command"   // COMMANDS: run a command; answered by a reply after its output
 	TypeCancel    = "cancel"    // COMMANDS: cancel a command in flight
+	TypeEvents    = "events"    // VMMON: a batch of events from a z/VM agent
 
 	// Server to client.
 	TypeAccept = "accept"
@@ -35,6 +36,7 @@ const (
 	RefuseVersion    = "version"
 	RefuseBusy       = "busy"
 	RefuseBadRequest = "bad-request"
+	RefuseInUse      = "in-use" // VMMON: that system already has an agent session
 )
 
 // Reasons in a bye frame.
@@ -152,6 +154,12 @@ type Frame struct {
 	Signal     string `json:"signal,omitempty"`
 	Truncated  bool   `json:"truncated,omitempty"`
 	DurationMS int64  `json:"duration_ms,omitempty"`
+
+	// events (VMMON): a batch of the agent's events, the first numbered
+	// Seq (the agent's spool sequence, one per event); the reply's Seq is
+	// the last sequence the region has stored.
+	Events []*Event `json:"events,omitempty"`
+	Seq    uint64   `json:"seq,omitempty"`
 }
 
 // Reply returns a reply to the request f, with err set when err is non-nil.

@@ -136,13 +136,14 @@ func TestProtectedMode(t *testing.T) {
 	for _, tc := range []struct{ name, flag, addr, want string }{
 		{"UnsolMsg", "--unsolmsg", "0.0.0.0:%d", "--clients"},
 		{"Commands", "--commands", "0.0.0.0:%d", "--clients"},
+		{"VMMon", "--vmmon", "0.0.0.0:%d", "--clients"},
 		{"Syslog", "--syslog", "0.0.0.0:%d", "--allow"},
 		{"HTTP", "--http", "[::]:%d", "--allow"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"region", "--syslog", peer.Addr(peer.FreePort(t)), "--syslog-udp", "",
 				"--unsolmsg", peer.Addr(peer.FreePort(t)), "--commands", peer.Addr(peer.FreePort(t)),
-				"--http", peer.Addr(peer.FreePort(t))}
+				"--vmmon", peer.Addr(peer.FreePort(t)), "--http", peer.Addr(peer.FreePort(t))}
 			args = append(args, tc.flag, fmt.Sprintf(tc.addr, peer.FreePort(t)))
 			cmd := exec.Command(zbridgeBin, args...)
 			var stderr bytes.Buffer

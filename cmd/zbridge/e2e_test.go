@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 // testRegion is a `zbridge region` process on loopback ports of its own.
 type testRegion struct {
 	*peer.Process
-	syslog, unsolmsg, commands, http string
+	syslog, unsolmsg, commands, vmmon, http string
 }
 
 func startRegion(t *testing.T, extra ...string) *testRegion {
@@ -55,10 +55,11 @@ func startRegion(t *testing.T, extra ...string) *testRegion {
 		syslog:   peer.Addr(port),
 		unsolmsg: peer.Addr(peer.FreePort(t)),
 		commands: peer.Addr(peer.FreePort(t)),
+		vmmon:    peer.Addr(peer.FreePort(t)),
 		http:     peer.Addr(peer.FreePort(t)),
 	}
 	args := append([]string{"region", "--name", "TEST1", "--syslog", r.syslog, "--syslog-udp", r.syslog,
-		"--unsolmsg", r.unsolmsg, "--commands", r.commands, "--http", r.http, "--log-level", "debug"}, extra...)
+		"--unsolmsg", r.unsolmsg, "--commands", r.commands, "--vmmon", r.vmmon, "--http", r.http, "--log-level", "debug"}, extra...)
 	r.Process = peer.Start(t, peer.Command{Name: "zbridge-region", Path: zbridgeBin, Args: args,
 		Ready: func(ctx context.Context) error {
 			for _, a := range []string{r.syslog, r.unsolmsg, r.commands, r.http} {

@@ -7,6 +7,7 @@
 //	zbridge cmd       run a command on a target through a region's COMMANDS port
 //	zbridge agents    list the agents a region knows
 //	zbridge linuxagent  run the Linux agent
+//	zbridge zvmsim    run a simulated z/VM system (TN3270 consoles) for tests and trying zbridge
 //	zbridge passwd    hash a client secret for the clients file
 //	zbridge loadgen   send syslog load to a region (for measuring)
 //	zbridge version   print the version
@@ -35,6 +36,7 @@ func subcommands() []subcommand {
 		{"cmd", "run a command on a target through a region's COMMANDS port", runCmd},
 		{"agents", "list the agents a region knows", runAgents},
 		{"linuxagent", "run the Linux agent (an SSH server for the region's commands)", runLinuxAgent},
+		{"zvmsim", "run a simulated z/VM system with TN3270 consoles", runZVMSim},
 		{"passwd", "hash a client secret for the clients file", runPasswd},
 		{"loadgen", "send syslog load to a region", runLoadgen},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) int { fmt.Fprintln(stdout, "zbridge", version); return 0 }},

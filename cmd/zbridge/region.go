@@ -24,6 +24,7 @@ const (
 	defaultSyslog   = "127.0.0.1:7514"
 	defaultUnsolMsg = "127.0.0.1:7002"
 	defaultHTTP     = "127.0.0.1:7080"
+	defaultVMMon    = "127.0.0.1:7001"
 )
 
 // prefixList is a flag of comma-separated CIDRs, repeatable.
@@ -82,6 +83,7 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.SyslogUDP, "syslog-udp", defaultSyslog, "SYSLOG UDP address; empty: off")
 	fs.StringVar(&c.UnsolMsg, "unsolmsg", defaultUnsolMsg, "UNSOLMSG address; empty: off")
 	fs.StringVar(&c.Commands, "commands", defaultCommands, "COMMANDS address; empty: off")
+	fs.StringVar(&c.VMMon, "vmmon", defaultVMMon, "VMMON address (z/VM agents); empty: off")
 	fs.StringVar(&c.HTTP, "http", defaultHTTP, "HTTP address for /healthz and /metrics; empty: off")
 	fs.StringVar(&c.SSHKeyFile, "ssh-key", "", "the region's SSH private key for Linux agents (OpenSSH format); without it linux: targets are unreachable")
 	fs.StringVar(&c.KnownHostsFile, "known-hosts", "", "known_hosts file pinning the agents' host keys (OpenSSH format)")

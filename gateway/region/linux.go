@@ -185,6 +185,10 @@ func (r *Region) Agents() []AgentInfo {
 				Since: h.Since, LastHeartbeat: h.LastKeepAlive, Detail: detail})
 		}
 	}
+	for _, z := range r.vmmon.Systems() {
+		out = append(out, AgentInfo{Name: z.Name, Kind: "zvm", Addr: z.Remote, State: "connected",
+			Since: z.Since, LastHeartbeat: z.LastSeen, Detail: "z/VM agent on VMMON"})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

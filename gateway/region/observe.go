@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zbridge/zbridge/gateway/metrics"
+	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/syslog"
 )
 
@@ -33,18 +34,28 @@ func (r *Region) registerMetrics() {
 		func() float64 { return float64(r.unsol.EventsSent()) })
 	reg.Collect("zbridge_sessions", "Sessions logged on, by server.", metrics.TypeGauge, func(emit func(float64, ...string)) {
 		emit(float64(r.unsol.Stats().Active), "server", "unsolmsg")
+		emit(float64(r.cmds.Stats().Active), "server", "commands")
+		emit(float64(r.vmmon.Stats().Active), "server", "vmmon")
 	})
 	reg.Collect("zbridge_sessions_refused_total", "Logons refused, by server and reason.", metrics.TypeCounter, func(emit func(float64, ...string)) {
-		for reason, n := range r.unsol.Stats().Refused {
-			emit(float64(n), "server", "unsolmsg", "reason", reason)
+		for server, st := range r.sessionStats() {
+			for reason, n := range st.Refused {
+				emit(float64(n), "server", server, "reason", reason)
+			}
 		}
 	})
 	reg.Collect("zbridge_sessions_ended_total", "Sessions ended, by server and reason.", metrics.TypeCounter, func(emit func(float64, ...string)) {
-		for reason, n := range r.unsol.Stats().Ended {
-			emit(float64(n), "server", "unsolmsg", "reason", reason)
+		for server, st := range r.sessionStats() {
+			for reason, n := range st.Ended {
+				emit(float64(n), "server", server, "reason", reason)
+			}
 		}
 	})
 	r.registerSyslogMetrics()
+}
+
+func (r *Region) sessionStats() map[string]session.Stats {
+	return map[string]session.Stats{"unsolmsg": r.unsol.Stats(), "commands": r.cmds.Stats(), "vmmon": r.vmmon.Stats()}
 }
 
 type streamStats struct {

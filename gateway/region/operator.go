@@ -74,6 +74,7 @@ func (o operator) servers() []string {
 	add("SYSLOG-UDP", "syslog-udp", fmt.Sprintf("%d datagrams", st.Datagrams))
 	add("UNSOLMSG", "unsolmsg", fmt.Sprintf("%d sessions", r.unsol.Stats().Active))
 	add("COMMANDS", "commands", fmt.Sprintf("%d sessions", r.cmds.Stats().Active))
+	add("VMMON", "vmmon", fmt.Sprintf("%d z/VM agents", r.vmmon.Stats().Active))
 	add("HTTP", "http", "-")
 	return lines
 }

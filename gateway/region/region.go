@@ -35,6 +35,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/gateway/syslog"
 	"github.com/zbridge/zbridge/gateway/unsolmsg"
+	"github.com/zbridge/zbridge/gateway/vmmon"
 )
 
 // Config configures a region. Empty addresses leave that server off.
@@ -45,6 +46,7 @@ type Config struct {
 	SyslogUDP string // SYSLOG over UDP
 	UnsolMsg  string // UNSOLMSG
 	Commands  string // COMMANDS
+	VMMon     string // VMMON (z/VM agents)
 	HTTP      string // /healthz and /metrics
 
 	// ClientsFile holds the named clients allowed to log on (see package
@@ -103,6 +105,7 @@ type Region struct {
 	syslog *syslog.Server
 	unsol  *unsolmsg.Server
 	cmds   *commandsrv.Server
+	vmmon  *vmmon.Server
 	router *commands.Router
 	linux  *linuxAgents // nil without an SSH key
 	http   *http.Server
@@ -176,7 +179,15 @@ func New(cfg Config) (*Region, error) {
 			return nil, fmt.Errorf("region: %w", err)
 		}
 	}
-	execs := map[commands.Kind]commands.Executor{commands.KindRegion: operator{r}}
+	vc := cfg.CommandsSession
+	vc.Name, vc.Region, vc.Auth, vc.TLSConfig = "vmmon", cfg.Name, r.auth, r.tls
+	vc.Logger = r.log.WithField("component", "vmmon")
+	vc.Store = r.store
+	r.vmmon, err = vmmon.New(vmmon.Config{Session: vc, Store: r.store, Logger: vc.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("region: %w", err)
+	}
+	execs := map[commands.Kind]commands.Executor{commands.KindRegion: operator{r}, commands.KindZVM: r.vmmon}
 	if r.linux != nil {
 		execs[commands.KindLinux] = r.linux
 	}
@@ -224,7 +235,7 @@ func (r *Region) checkProtectedMode() error {
 	var ls []listener
 	if r.cfg.ClientsFile == "" {
 		ls = append(ls, listener{"UNSOLMSG", r.cfg.UnsolMsg, "--clients FILE"},
-			listener{"COMMANDS", r.cfg.Commands, "--clients FILE"})
+			listener{"COMMANDS", r.cfg.Commands, "--clients FILE"}, listener{"VMMON", r.cfg.VMMon, "--clients FILE"})
 	}
 	if len(r.cfg.Allow) == 0 {
 		ls = append(ls, listener{"SYSLOG", r.cfg.SyslogTCP, "--allow CIDR"},
@@ -271,6 +282,7 @@ func (r *Region) Start() error {
 		{"syslog", r.cfg.SyslogTCP, r.syslog.Serve},
 		{"unsolmsg", r.cfg.UnsolMsg, r.unsol.Serve},
 		{"commands", r.cfg.Commands, r.cmds.Serve},
+		{"vmmon", r.cfg.VMMon, r.vmmon.Serve},
 		{"http", r.cfg.HTTP, r.serveHTTP},
 	} {
 		if t.addr == "" {
@@ -302,6 +314,7 @@ func (r *Region) Start() error {
 		{"syslog", r.cfg.SyslogTCP, r.syslog.Serve},
 		{"unsolmsg", r.cfg.UnsolMsg, r.unsol.Serve},
 		{"commands", r.cfg.Commands, r.cmds.Serve},
+		{"vmmon", r.cfg.VMMon, r.vmmon.Serve},
 		{"http", r.cfg.HTTP, r.serveHTTP},
 	} {
 		if t.addr == "" {
@@ -357,7 +370,7 @@ func (r *Region) addrString() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := ""
-	for _, k := range []string{"syslog", "syslog-udp", "unsolmsg", "commands", "http"} {
+	for _, k := range []string{"syslog", "syslog-udp", "unsolmsg", "commands", "vmmon", "http"} {
 		if a, ok := r.addrs[k]; ok {
 			s += fmt.Sprintf("%s=%s ", k, a)
 		}
@@ -366,7 +379,7 @@ func (r *Region) addrString() string {
 }
 
 // Addr returns where a server listens: "syslog", "syslog-udp", "unsolmsg",
-// "commands" or "http"; nil when it is off.
+// "commands", "vmmon" or "http"; nil when it is off.
 func (r *Region) Addr(name string) net.Addr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -393,6 +406,7 @@ func (r *Region) Shutdown(ctx context.Context) error {
 	errs := []error{
 		serr,
 		r.cmds.Shutdown(ctx),
+		r.vmmon.Shutdown(ctx),
 		r.unsol.Shutdown(ctx),
 		r.http.Shutdown(ctx),
 	}
@@ -409,7 +423,7 @@ func (r *Region) Shutdown(ctx context.Context) error {
 
 // Close stops everything at once.
 func (r *Region) Close() error {
-	err := errors.Join(r.syslog.Close(), r.cmds.Close(), r.unsol.Close(), r.http.Close())
+	err := errors.Join(r.syslog.Close(), r.cmds.Close(), r.vmmon.Close(), r.unsol.Close(), r.http.Close())
 	r.wg.Wait()
 	if r.linux != nil {
 		r.linux.Close()

@@ -47,9 +47,9 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	lastRecv atomic.Int64 // unix ms of the last frame from the client
-	lastSent atomic.Int64 // unix ms of the last write to the client
-	hbReq    atomic.Uint64
+	lastRecv atomic.Int64  // unix ms of the last frame from the client
+	lastSent atomic.Int64  // unix ms of the last write to the client
+	reqs     atomic.Uint64 // numbers the server's own requests
 
 	stopCtx    context.Context // done when the session ends or the server stops
 	stopCancel context.CancelFunc
@@ -79,6 +79,10 @@ func (s *Session) Stopping() <-chan struct{} { return s.stopping }
 // StopContext is done when the session ends or the server begins to shut
 // down: handy for a handler goroutine's blocking waits.
 func (s *Session) StopContext() context.Context { return s.stopCtx }
+
+// NextReq numbers a request the server sends to the client (heartbeats
+// and a ReplyHandler's own requests share the numbering).
+func (s *Session) NextReq() uint64 { return s.reqs.Add(1) }
 
 // Limits returns what was negotiated at logon.
 func (s *Session) Limits() protocol.Limits { return s.limits }
@@ -215,7 +219,10 @@ func (s *Session) run(r *protocol.Reader) {
 		case protocol.TypeHeartbeat:
 			s.Send(protocol.Reply(f.Req, nil))
 		case protocol.TypeReply:
-			// A client's answer to our heartbeat: it counts as activity.
+			// An answer to a heartbeat or to a handler's request.
+			if rh, ok := s.srv.h.(ReplyHandler); ok {
+				rh.Reply(s, &f)
+			}
 		case protocol.TypeLogoff:
 			s.Send(protocol.Reply(f.Req, nil))
 			s.End(&protocol.Frame{Reason: protocol.ByeLogoff, Message: "logged off"})
@@ -287,7 +294,7 @@ func (s *Session) timers() {
 			quiet := s.hb - s.hb/10
 			if time.Since(time.UnixMilli(s.lastSent.Load())) >= quiet ||
 				time.Since(time.UnixMilli(s.lastRecv.Load())) >= quiet {
-				s.Send(&protocol.Frame{Type: protocol.TypeHeartbeat, Req: s.hbReq.Add(1)})
+				s.Send(&protocol.Frame{Type: protocol.TypeHeartbeat, Req: s.NextReq()})
 			}
 		}
 	}

@@ -44,6 +44,27 @@ type Handler interface {
 	Request(s *Session, f *protocol.Frame) *protocol.Frame
 }
 
+// Admitter is a Handler that may refuse a session after its credentials
+// were checked, e.g. a second session for a system that has one. Admit
+// returns nil to accept, or a refuse frame's reason, message and
+// retry_after; the session is then not started.
+type Admitter interface {
+	Admit(s *Session) *protocol.Frame
+}
+
+// ReplyHandler is a Handler that sends requests of its own to clients
+// (numbered with Session.NextReq) and takes their replies: every reply
+// frame from the client, heartbeat answers included, is passed to Reply.
+type ReplyHandler interface {
+	Reply(s *Session, f *protocol.Frame)
+}
+
+// Ender is a Handler told when a session has ended (after its goroutines
+// returned), to forget what it kept for it.
+type Ender interface {
+	Ended(s *Session)
+}
+
 // Config configures a Server. Zero fields take the defaults given.
 type Config struct {
 	// Name is the server's name in logs, metrics and session records
@@ -67,7 +88,7 @@ type Config struct {
 	Heartbeat, MinHeartbeat, MaxHeartbeat time.Duration
 	// IdleTimeout ends a session that sent nothing for this long (default
 	// three heartbeat intervals). When set, the heartbeat granted is at most
-	// half of it.
+	// a third of it (or MinHeartbeat, at most half of it).
 	IdleTimeout time.Duration
 	// Lifetime ends a session this long after logon (default 0: never).
 	Lifetime time.Duration
@@ -402,9 +423,10 @@ func (s *Server) serveConn(c net.Conn) {
 	if idle <= 0 {
 		idle = 3 * hb
 	}
-	// Heartbeats must come often enough for the idle timeout: at most half
-	// of it, whatever the client asked for.
-	hb = min(hb, idle/2)
+	// Heartbeats must come often enough for the idle timeout, with room
+	// for a slow answer: at most a third of it (but not under the minimum,
+	// and never over half), whatever the client asked.
+	hb = min(max(min(hb, idle/3), s.cfg.MinHeartbeat), idle/2)
 	sess := &Session{
 		ID:      fmt.Sprintf("%s-%s-%s-%d", s.cfg.Region, s.cfg.Name, s.start, s.nextID.Add(1)),
 		Client:  f.Client,
@@ -414,7 +436,7 @@ func (s *Server) serveConn(c net.Conn) {
 		srv:     s,
 		conn:    c,
 		bw:      bufio.NewWriterSize(c, 64<<10),
-		limits: protocol.Limits{Heartbeat: int(hb / time.Second), IdleTimeout: int(idle / time.Second),
+		limits: protocol.Limits{Heartbeat: int((hb + time.Second - 1) / time.Second), IdleTimeout: int(idle / time.Second),
 			Lifetime: int(s.cfg.Lifetime / time.Second), MaxFrame: s.cfg.MaxFrame},
 		hb:       hb,
 		idle:     idle,
@@ -439,6 +461,17 @@ func (s *Server) serveConn(c net.Conn) {
 	s.sessions[sess] = struct{}{}
 	s.accepted++
 	s.mu.Unlock()
+	if a, ok := s.h.(Admitter); ok {
+		if refusal := a.Admit(sess); refusal != nil {
+			s.mu.Lock()
+			delete(s.sessions, sess)
+			s.accepted--
+			s.mu.Unlock()
+			sess.cancel()
+			s.refuse(c, f.Req, refusal.Reason, refusal.Message, time.Duration(refusal.RetryAfter)*time.Second)
+			return
+		}
+	}
 
 	sess.Log = sess.Log.WithField("session", sess.ID)
 	err := sess.Send(&protocol.Frame{Type: protocol.TypeAccept, Req: f.Req, Session: sess.ID,
@@ -449,6 +482,9 @@ func (s *Server) serveConn(c net.Conn) {
 		sess.run(r)
 	}
 	reason := sess.finish()
+	if e, ok := s.h.(Ender); ok {
+		e.Ended(sess)
+	}
 
 	s.mu.Lock()
 	delete(s.sessions, sess)

@@ -418,8 +418,8 @@ func TestAccept(t *testing.T) {
 	if !strings.Contains(a.Session, "REG1") || !strings.Contains(a.Session, "test") {
 		t.Errorf("session ID %q does not name the region and server", a.Session)
 	}
-	// The heartbeat granted is at most half the idle timeout.
-	want := protocol.Limits{Heartbeat: 3, IdleTimeout: 7, Lifetime: 3600, MaxFrame: 4096}
+	// The heartbeat granted is at most a third of the idle timeout.
+	want := protocol.Limits{Heartbeat: 3, IdleTimeout: 7, Lifetime: 3600, MaxFrame: 4096} // 7s/3, rounded up
 	if a.Limits == nil || *a.Limits != want {
 		t.Fatalf("accept limits %+v, want %+v", a.Limits, want)
 	}
@@ -455,7 +455,7 @@ func TestHeartbeatNegotiation(t *testing.T) {
 		{name: "raised to the minimum", cfg: session.Config{MinHeartbeat: 3 * time.Second}, ask: 2, want: 3, wantIdle: 9},
 		{name: "lowered to the maximum", cfg: session.Config{MinHeartbeat: time.Second, MaxHeartbeat: time.Second}, ask: 2, want: 1, wantIdle: 3},
 		{name: "none asked", cfg: session.Config{Heartbeat: 7 * time.Second}, ask: 0, want: 7, wantIdle: 21},
-		{name: "idle timeout set", cfg: session.Config{IdleTimeout: 5 * time.Second}, ask: 2, want: 2, wantIdle: 5},
+		{name: "idle timeout set", cfg: session.Config{IdleTimeout: 5 * time.Second}, ask: 3, want: 2, wantIdle: 5}, // at most a third of it, rounded up
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,338 @@
+// Package vmmon is the region's VMMON server: z/VM agents (one per z/VM
+// system) log on with the system's name, send the events they scrape from
+// the z/VM console, and run the CP commands that clients send to zvm:
+// targets through COMMANDS.
+//
+// A system has at most one session: a second agent logging on for a system
+// that has one is refused with reason "in-use". Events come in batches
+// numbered by the agent's spool sequence; the region stores them, answers
+// with the last sequence stored, and drops a batch's events it has already
+// stored (an agent replaying its spool after a lost acknowledgement), so
+// each console line is stored once while the region runs. Commands go
+// down as "command" requests from the region, answered by the agent with
+// "output" frames and a reply, exactly as on COMMANDS (see protocol/SPEC.md).
+package vmmon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/commands"
+	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = session.ErrServerClosed
+
+// MaxCPCommand is the longest CP command line z/VM takes (CP's input
+// limit, as vmcp documents it too).
+const MaxCPCommand = 240
+
+// Config configures a Server.
+type Config struct {
+	// Session configures logon, limits and timeouts; Session.Name defaults
+	// to "vmmon" and Session.Logger to Logger.
+	Session session.Config
+	// Store receives the agents' events (required).
+	Store store.Store
+	// MaxBatch is the most events one events frame may carry (default 1000).
+	MaxBatch int
+	// Logger is required.
+	Logger logrus.FieldLogger
+}
+
+// Server is the VMMON server. It is also the commands.Executor for zvm:
+// targets.
+type Server struct {
+	cfg Config
+	ss  *session.Server
+	log logrus.FieldLogger
+
+	mu      sync.Mutex // guards the following fields
+	systems map[string]*agent
+	seen    map[string]time.Time // systems that ever had a session, and when it last ended
+	lastSeq map[string]uint64    // per system: the last event sequence stored
+}
+
+var _ commands.Executor = (*Server)(nil)
+
+// agent is one z/VM agent's session.
+type agent struct {
+	sess   *session.Session
+	system string
+	since  time.Time
+
+	mu      sync.Mutex // guards pending
+	pending map[uint64]*pendingCmd
+}
+
+type pendingCmd struct {
+	out   func(commands.Output)
+	reply chan *protocol.Frame // the agent's reply, or nil when the session ended
+}
+
+// New returns a server for cfg, validated and copied.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("vmmon: config: Store is required")
+	}
+	if cfg.Logger == nil {
+		return nil, errors.New("vmmon: config: Logger is required")
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.Session.Name == "" {
+		cfg.Session.Name = "vmmon"
+	}
+	if cfg.Session.Logger == nil {
+		cfg.Session.Logger = cfg.Logger
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, systems: map[string]*agent{}, seen: map[string]time.Time{},
+		lastSeq: map[string]uint64{}}
+	ss, err := session.NewServer(cfg.Session, (*handler)(s))
+	if err != nil {
+		return nil, fmt.Errorf("vmmon: %w", err)
+	}
+	s.ss = ss
+	return s, nil
+}
+
+// Serve accepts agents on l until Shutdown or Close; it always returns a
+// non-nil error, ErrServerClosed after those.
+func (s *Server) Serve(l net.Listener) error { return s.ss.Serve(l) }
+
+// Shutdown stops accepting and ends the agents' sessions, letting commands
+// in flight finish until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.ss.Shutdown(ctx) }
+
+// Close stops at once.
+func (s *Server) Close() error { return s.ss.Close() }
+
+// Stats returns the session counters.
+func (s *Server) Stats() session.Stats { return s.ss.Stats() }
+
+// System describes a connected z/VM agent.
+type System struct {
+	Name, Remote string
+	Since        time.Time
+	LastSeen     time.Time
+}
+
+// Systems lists the z/VM systems whose agents are connected.
+func (s *Server) Systems() []System {
+	infos := map[string]session.Info{}
+	for _, i := range s.ss.Sessions() {
+		infos[i.ID] = i
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]System, 0, len(s.systems))
+	for name, a := range s.systems {
+		out = append(out, System{Name: name, Remote: a.sess.Remote, Since: a.since, LastSeen: infos[a.sess.ID].LastSeen})
+	}
+	return out
+}
+
+type handler Server
+
+func systemName(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+// Admit implements session.Admitter: one session per z/VM system.
+func (h *handler) Admit(sess *session.Session) *protocol.Frame {
+	name := systemName(sess.Client)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if old, ok := h.systems[name]; ok {
+		return &protocol.Frame{Reason: protocol.RefuseInUse, Message: fmt.Sprintf(
+			"z/VM system %s already has an agent session (from %s since %s)", name, old.sess.Remote,
+			old.since.UTC().Format(time.RFC3339)), RetryAfter: 10}
+	}
+	a := &agent{sess: sess, system: name, since: time.Now(), pending: map[uint64]*pendingCmd{}}
+	h.systems[name] = a
+	sess.State = a
+	sess.Log = sess.Log.WithField("system", name)
+	return nil
+}
+
+// Ended implements session.Ender.
+func (h *handler) Ended(sess *session.Session) {
+	a, _ := sess.State.(*agent)
+	if a == nil {
+		return
+	}
+	h.mu.Lock()
+	if h.systems[a.system] == a {
+		delete(h.systems, a.system)
+	}
+	h.seen[a.system] = time.Now()
+	h.mu.Unlock()
+	a.mu.Lock()
+	for req, p := range a.pending {
+		close(p.reply)
+		delete(a.pending, req)
+	}
+	a.mu.Unlock()
+}
+
+// Request implements session.Handler.
+func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Frame {
+	a := sess.State.(*agent)
+	switch f.Type {
+	case protocol.TypeEvents:
+		return h.events(sess, a, f)
+	case protocol.TypeOutput:
+		a.mu.Lock()
+		p := a.pending[f.Req]
+		a.mu.Unlock()
+		if p != nil && p.out != nil {
+			o := commands.Output{Stream: commands.Stdout, EOL: f.EOL}
+			if f.Stream == "stderr" {
+				o.Stream = commands.Stderr
+			}
+			if f.Data != nil {
+				o.Data = f.Data
+			} else {
+				o.Data = []byte(f.Text)
+			}
+			p.out(o)
+		}
+		return nil // output frames are not requests: no reply
+	}
+	return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeUnknownType,
+		Message: fmt.Sprintf("VMMON does not know request type %q (events, output, heartbeat, logoff)", f.Type)})
+}
+
+// Reply implements session.ReplyHandler: the agent's answer to a command.
+func (h *handler) Reply(sess *session.Session, f *protocol.Frame) {
+	a := sess.State.(*agent)
+	a.mu.Lock()
+	p := a.pending[f.Req]
+	delete(a.pending, f.Req)
+	a.mu.Unlock()
+	if p != nil {
+		fr := *f
+		p.reply <- &fr
+	}
+}
+
+func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *protocol.Frame {
+	if len(f.Events) > h.cfg.MaxBatch {
+		return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeBadRequest,
+			Message: fmt.Sprintf("%d events in one batch; at most %d", len(f.Events), h.cfg.MaxBatch)})
+	}
+	if f.Seq == 0 && len(f.Events) > 0 {
+		return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeBadRequest, Message: "events need seq (the first event's sequence, from 1)"})
+	}
+	h.mu.Lock()
+	last := h.lastSeq[a.system]
+	h.mu.Unlock()
+	var fresh []*protocol.Event
+	for i, e := range f.Events {
+		seq := f.Seq + uint64(i)
+		if seq <= last || e == nil {
+			continue // stored before: a replay after a lost acknowledgement
+		}
+		ev := *e
+		ev.ID, ev.Received = protocol.ID{}, time.Time{}
+		ev.Origin.System = a.system
+		if ev.Origin.Addr == "" {
+			if host, _, err := net.SplitHostPort(sess.Remote); err == nil {
+				ev.Origin.Addr = host
+			}
+		}
+		if ev.Source != protocol.SourceZVMConsole && ev.Source != protocol.SourceZVMEvent && ev.Source != protocol.SourceAgent {
+			ev.Source = protocol.SourceZVMConsole
+		}
+		if ev.Time.IsZero() {
+			ev.Time = time.Now().UTC()
+		}
+		fresh = append(fresh, &ev)
+	}
+	if len(fresh) > 0 {
+		if err := h.cfg.Store.Append(sess.Context(), fresh); err != nil {
+			sess.Log.WithError(err).Warn("storing z/VM events failed")
+			return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal,
+				Message: "the region could not store the events; keep them and send them again"})
+		}
+	}
+	if n := f.Seq + uint64(len(f.Events)); len(f.Events) > 0 && n-1 > last {
+		last = n - 1
+		h.mu.Lock()
+		if last > h.lastSeq[a.system] {
+			h.lastSeq[a.system] = last
+		}
+		last = h.lastSeq[a.system]
+		h.mu.Unlock()
+	}
+	return &protocol.Frame{Type: protocol.TypeReply, Seq: last}
+}
+
+// Run implements commands.Executor for zvm: targets: the command goes to
+// the system's agent, which types it on the console and returns CP's
+// response lines.
+func (s *Server) Run(ctx context.Context, req *commands.Request, out func(commands.Output)) (commands.Result, error) {
+	name := systemName(req.Target.Name)
+	if len(req.Command) > MaxCPCommand {
+		return commands.Result{}, &commands.Error{Code: commands.CodeBadRequest,
+			Message: fmt.Sprintf("CP commands are at most %d characters; this one has %d", MaxCPCommand, len(req.Command))}
+	}
+	s.mu.Lock()
+	a := s.systems[name]
+	_, seen := s.seen[name]
+	s.mu.Unlock()
+	if a == nil {
+		if seen {
+			return commands.Result{}, &commands.Error{Code: commands.CodeNotConnected,
+				Message: fmt.Sprintf("the agent for z/VM system %s is not connected; wait until it reconnects", name)}
+		}
+		return commands.Result{}, &commands.Error{Code: commands.CodeUnknown,
+			Message: fmt.Sprintf("no agent for z/VM system %s has connected to this region; wait until it has connected", name)}
+	}
+	req2 := a.sess.NextReq()
+	p := &pendingCmd{out: out, reply: make(chan *protocol.Frame, 1)}
+	a.mu.Lock()
+	a.pending[req2] = p
+	a.mu.Unlock()
+	forget := func() {
+		a.mu.Lock()
+		delete(a.pending, req2)
+		a.mu.Unlock()
+	}
+	f := &protocol.Frame{Type: protocol.TypeCommand, Req: req2, ID: req.ID, Target: req.Target.String(),
+		Command: req.Command, Timeout: req.Timeout.Seconds()}
+	if err := a.sess.Send(f); err != nil {
+		forget()
+		return commands.Result{}, &commands.Error{Code: commands.CodeNotConnected, Message: fmt.Sprintf("sending to the agent of %s: %v", name, err)}
+	}
+	select {
+	case r, ok := <-p.reply:
+		if !ok {
+			return commands.Result{}, &commands.Error{Code: commands.CodeNotConnected,
+				Message: fmt.Sprintf("the agent of %s disconnected before it answered", name)}
+		}
+		res := commands.Result{Truncated: r.Truncated, Signal: r.Signal}
+		if r.Error != nil {
+			return res, &commands.Error{Code: r.Error.Code, Message: r.Error.Message, RetryAfter: r.RetryAfter}
+		}
+		if r.RC != nil {
+			res.RC = *r.RC
+		}
+		return res, nil
+	case <-ctx.Done():
+		forget()
+		// Tell the agent; it stops waiting for the response (a CP command
+		// cannot be taken back once typed).
+		a.sess.Send(&protocol.Frame{Type: protocol.TypeCancel, Req: a.sess.NextReq(), ID: req.ID})
+		return commands.Result{}, ctx.Err()
+	}
+}

@@ -1,0 +1,36 @@
+package tn3270
+
+// codeTable maps a 6-bit value to the graphic character that carries it in
+// 12-bit buffer addresses, field attributes and WCCs (GA23-0059, figure
+// "Buffer Address and Attribute Code Translation").
+var codeTable = [64]byte{
+	0x40, 0xC1, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6, 0xC7,
+	0xC8, 0xC9, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E, 0x4F,
+	0x50, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7,
+	0xD8, 0xD9, 0x5A, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F,
+	0x60, 0x61, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7,
+	0xE8, 0xE9, 0x6A, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F,
+	0xF0, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7,
+	0xF8, 0xF9, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F,
+}
+
+// decodeAddr decodes a two-byte buffer address. When the two high bits of
+// the first byte are 00 the address is 14-bit binary; otherwise it is a
+// 12-bit address whose two bytes each carry 6 bits (their low 6 bits; the
+// high bits only make the byte a graphic character).
+func decodeAddr(b1, b2 byte) int {
+	if b1&0xC0 == 0 {
+		return int(b1&0x3F)<<8 | int(b2)
+	}
+	return int(b1&0x3F)<<6 | int(b2&0x3F)
+}
+
+// appendAddr appends the buffer address addr as the terminal sends it: in
+// 12-bit form when the buffer has no more than 4096 positions, in 14-bit
+// form otherwise.
+func appendAddr(dst []byte, addr, size int) []byte {
+	if size > 1<<12 {
+		return append(dst, byte(addr>>8)&0x3F, byte(addr))
+	}
+	return append(dst, codeTable[(addr>>6)&0x3F], codeTable[addr&0x3F])
+}
