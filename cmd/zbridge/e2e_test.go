@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,8 +76,32 @@ func startRegion(t *testing.T, extra ...string) *testRegion {
 // tailProc runs `zbridge tail` in the background and collects its output.
 type tailProc struct {
 	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
+	stdout, stderr syncBuffer
 	done           chan error
+}
+
+// syncBuffer is a bytes.Buffer a test may read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
 }
 
 func startTail(t *testing.T, args ...string) *tailProc {
@@ -115,11 +140,13 @@ func (tp *tailProc) wait(t *testing.T, within time.Duration) int {
 	return -1
 }
 
-// events parses tail's JSON output.
+// events parses tail's JSON output so far (complete lines only).
 func (tp *tailProc) events(t *testing.T) []protocol.Event {
 	t.Helper()
 	var out []protocol.Event
-	sc := bufio.NewScanner(bytes.NewReader(tp.stdout.Bytes()))
+	text := tp.stdout.String()
+	text = text[:strings.LastIndexByte(text, '\n')+1]
+	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var e protocol.Event

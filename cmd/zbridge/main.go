@@ -8,6 +8,7 @@
 //	zbridge agents    list the agents a region knows
 //	zbridge linuxagent  run the Linux agent
 //	zbridge zvmsim    run a simulated z/VM system (TN3270 consoles) for tests and trying zbridge
+//	zbridge vmagent   run the z/VM agent for one z/VM system
 //	zbridge passwd    hash a client secret for the clients file
 //	zbridge loadgen   send syslog load to a region (for measuring)
 //	zbridge version   print the version
@@ -37,6 +38,7 @@ func subcommands() []subcommand {
 		{"agents", "list the agents a region knows", runAgents},
 		{"linuxagent", "run the Linux agent (an SSH server for the region's commands)", runLinuxAgent},
 		{"zvmsim", "run a simulated z/VM system with TN3270 consoles", runZVMSim},
+		{"vmagent", "run the z/VM agent (TN3270 console scraper) for one z/VM system", runVMAgent},
 		{"passwd", "hash a client secret for the clients file", runPasswd},
 		{"loadgen", "send syslog load to a region", runLoadgen},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) int { fmt.Fprintln(stdout, "zbridge", version); return 0 }},

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zbridge/zbridge/vmagent"
+)
+
+// runVMAgent is `zbridge vmagent`: the z/VM agent for one z/VM system. It
+// logs on to the system's console through TN3270 (userid --user, password
+// from --password-file or $ZBRIDGE_ZVM_PASSWORD, never logged), turns the
+// console's lines into events kept in the spool until the region has them,
+// and types the CP commands the region sends over VMMON. It stops on
+// SIGINT or SIGTERM.
+func runVMAgent(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("zbridge vmagent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		vmmon, system, tn3270Addr, user string
+		passwordFile, spoolDir          string
+		secretFile                      string
+		spoolMax                        int64
+		heartbeat                       time.Duration
+		logLevel, logFormat             string
+	)
+	fs.StringVar(&vmmon, "vmmon", defaultVMMon, "the region's VMMON address")
+	fs.StringVar(&system, "system", "", "the z/VM system name (the agent's identity at the region); required")
+	fs.StringVar(&tn3270Addr, "tn3270", "", "the z/VM system's TN3270 server, host:port; required")
+	fs.StringVar(&user, "user", "", "the z/VM userid whose console the agent logs on to; required")
+	fs.StringVar(&passwordFile, "password-file", "", "file whose first line is the userid's password (default: $ZBRIDGE_ZVM_PASSWORD)")
+	fs.StringVar(&spoolDir, "spool", "", "directory spooling events while the region is unreachable (default: zbridge-vmagent-SYSTEM in the temporary directory)")
+	fs.Int64Var(&spoolMax, "spool-max", 64<<20, "most bytes of unacknowledged events the spool keeps")
+	fs.StringVar(&secretFile, "secret-file", "", "file whose first line is the agent's secret in the region's clients file (default: $ZBRIDGE_VMMON_SECRET)")
+	fs.DurationVar(&heartbeat, "heartbeat", 30*time.Second, "VMMON heartbeat interval")
+	fs.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
+	fs.StringVar(&logFormat, "log-format", "text", "log format (text, json)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(code int, err error) int {
+		fmt.Fprintln(stderr, "zbridge vmagent:", err)
+		return code
+	}
+	system = strings.ToUpper(strings.TrimSpace(system))
+	switch {
+	case fs.NArg() > 0:
+		return fail(2, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	case system == "":
+		return fail(2, errors.New("--system is required"))
+	case tn3270Addr == "":
+		return fail(2, errors.New("--tn3270 is required"))
+	case user == "":
+		return fail(2, errors.New("--user is required"))
+	}
+	password := os.Getenv("ZBRIDGE_ZVM_PASSWORD")
+	if passwordFile != "" {
+		var err error
+		if password, err = zvmsimReadPassword(passwordFile); err != nil {
+			return fail(2, err)
+		}
+	}
+	if password == "" {
+		return fail(2, errors.New("no password: give --password-file or set $ZBRIDGE_ZVM_PASSWORD"))
+	}
+	secret := os.Getenv("ZBRIDGE_VMMON_SECRET")
+	if secretFile != "" {
+		var err error
+		if secret, err = zvmsimReadPassword(secretFile); err != nil {
+			return fail(2, err)
+		}
+	}
+	if spoolDir == "" {
+		spoolDir = filepath.Join(os.TempDir(), "zbridge-vmagent-"+system)
+	}
+	log, err := newLogger(logLevel, logFormat, stderr)
+	if err != nil {
+		return fail(2, err)
+	}
+	spool, err := vmagent.OpenSpool(spoolDir, spoolMax)
+	if err != nil {
+		return fail(1, err)
+	}
+	defer spool.Close()
+	sc, err := vmagent.NewScraper(vmagent.ScraperConfig{Addr: tn3270Addr, User: user, Password: password, System: system,
+		Publish: spool.Add, Logger: log.WithField("system", system)})
+	if err != nil {
+		return fail(2, err)
+	}
+	agent, err := vmagent.New(vmagent.Config{VMMon: vmmon, System: system, Secret: secret, Spool: spool,
+		Heartbeat: heartbeat, Logger: log}, sc)
+	if err != nil {
+		return fail(2, err)
+	}
+	fmt.Fprintf(stdout, "z/VM agent for %s: console %s as %s, region VMMON %s, spool %s\n", system, tn3270Addr, strings.ToUpper(user), vmmon, spoolDir)
+
+	ctx, stop := signalContext()
+	defer stop()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := sc.Serve(ctx); ctx.Err() == nil {
+			cancel(fmt.Errorf("console: %w", err))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := agent.Run(ctx); ctx.Err() == nil {
+			cancel(fmt.Errorf("VMMON: %w", err))
+		}
+	}()
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return fail(1, cause)
+	}
+	log.Info("signal received; stopped")
+	return 0
+}

@@ -1,0 +1,685 @@
+package vmagent
+
+// The console scraper: the agent's z/VM side. It logs on to a z/VM console
+// through TN3270, turns each new console line into events and types the
+// CP commands the region sends (the Console the Agent uses).
+//
+// # How lines are tracked
+//
+// CP writes console lines into the output area (rows 0..N-3) from the top
+// down; rows already written do not change until the screen is cleared
+// (CLEAR, PA2, or the MORE... delay running out). The scraper keeps the
+// rows it has consumed since the screen was last cleared and consumes only
+// the rows after them, so repeated identical lines are each taken once.
+// A row is taken once a non-blank row follows it or it is non-blank itself;
+// a full screen (MORE... or HOLDING) is taken whole and then cleared with
+// CLEAR, which shows the next screen at once. If a consumed row changes,
+// CP cleared the screen itself (the MORE... delay) and the scraper starts
+// again from row 0.
+//
+// # How a command's response is delimited
+//
+// The command is typed followed by "#CP ZBRMnnnn" (# is CP's default
+// logical line end, ScraperConfig.LineEnd), an unknown command with a
+// token unique to this command: CP answers it with "HCPCMD001E Unknown CP command: ZBRMnnnn"
+// right after the command's own output, so the response is every line
+// between the command's echo and that line, however many MORE... screens it
+// spans and whatever arrives afterwards. Lines before the echo and after
+// the marker, and messages from users (MSG/WNG/SMSG FROM) anywhere, are
+// unsolicited: they become events and stay out of the response. The echo,
+// the response and the marker are not events: the response goes to the
+// command's caller. While a guest has the console (VM READ, RUNNING) the
+// line starts with #CP so that CP takes it; NOT ACCEPTED makes the
+// scraper wait (RetryDelay) and type it again.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/racingmars/go3270"
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/commands"
+	"github.com/zbridge/zbridge/protocol"
+	"github.com/zbridge/zbridge/vmagent/tn3270"
+)
+
+// Status area words (the last row, from column 60).
+const (
+	StatusCPRead      = "CP READ"
+	StatusVMRead      = "VM READ"
+	StatusRunning     = "RUNNING"
+	StatusMore        = "MORE..."
+	StatusHolding     = "HOLDING"
+	StatusNotAccepted = "NOT ACCEPTED"
+)
+
+// ScraperConfig configures a Scraper.
+type ScraperConfig struct {
+	Addr     string // the TN3270 server, host:port (required)
+	User     string // the z/VM userid to log on as (required)
+	Password string // its password (required; never logged)
+	// System is the z/VM system name for the events' origin; empty means
+	// the name the status area shows.
+	System string
+	// Publish receives the events, in console order (Spool.Add, say);
+	// required. It is called from the scraper's goroutine.
+	Publish func(evs ...*protocol.Event) error
+	Logger  logrus.FieldLogger // required
+	// Terminal configures the TN3270 client (model, codepage).
+	Terminal tn3270.Config
+	// ReconnectMin and ReconnectMax bound the backoff between sessions
+	// (defaults 500ms and 30s).
+	ReconnectMin, ReconnectMax time.Duration
+	// LogonTimeout bounds connecting and logging on (default 30s).
+	LogonTimeout time.Duration
+	// RetryDelay is the wait before a command refused with NOT ACCEPTED is
+	// typed again (default 500ms).
+	RetryDelay time.Duration
+	// LineEnd is the console's logical line end character (CP TERMINAL
+	// LINEND), which the scraper uses to add its end-of-response marker
+	// and the #CP escape; default "#".
+	LineEnd string
+}
+
+// LogonError is a logon CP refused (HCPLGA050E bad userid or password,
+// HCPLGA054E already logged on, ...). Serve returns it: trying again
+// would not help.
+type LogonError struct {
+	MsgID   string // the HCP message ID
+	Message string // CP's message line
+}
+
+func (e *LogonError) Error() string {
+	return "vmagent: z/VM logon refused: " + e.Message
+}
+
+// ErrLoggedOff: the console went back to the logon screen (LOGOFF,
+// DISCONNECT or FORCE); the scraper logs on again.
+var ErrLoggedOff = errors.New("vmagent: the console was logged off")
+
+// Scraper is a z/VM console over TN3270: Serve keeps it logged on and
+// publishes its lines as events; Run (the Console interface) types CP
+// commands on it, one at a time.
+type Scraper struct {
+	cfg  ScraperConfig
+	log  logrus.FieldLogger
+	reqs chan *cmdReq
+
+	runMu sync.Mutex // one command at a time
+
+	mu       sync.Mutex // guards the following fields
+	ready    chan struct{}
+	loggedOn bool
+	serving  bool
+	done     chan struct{} // closed when Serve returns
+	err      error         // why Serve returned
+	token    uint32
+}
+
+var _ Console = (*Scraper)(nil)
+
+// NewScraper returns a scraper for cfg; Serve runs it.
+func NewScraper(cfg ScraperConfig) (*Scraper, error) {
+	switch {
+	case cfg.Addr == "":
+		return nil, errors.New("vmagent: scraper: Addr is required")
+	case cfg.User == "" || cfg.Password == "":
+		return nil, errors.New("vmagent: scraper: User and Password are required")
+	case cfg.Publish == nil:
+		return nil, errors.New("vmagent: scraper: Publish is required")
+	case cfg.Logger == nil:
+		return nil, errors.New("vmagent: scraper: Logger is required")
+	}
+	cfg.User = strings.ToUpper(strings.TrimSpace(cfg.User))
+	cfg.System = strings.ToUpper(strings.TrimSpace(cfg.System))
+	if cfg.ReconnectMin <= 0 {
+		cfg.ReconnectMin = 500 * time.Millisecond
+	}
+	if cfg.ReconnectMax <= 0 {
+		cfg.ReconnectMax = 30 * time.Second
+	}
+	if cfg.LogonTimeout <= 0 {
+		cfg.LogonTimeout = 30 * time.Second
+	}
+	if cfg.RetryDelay <= 0 {
+		cfg.RetryDelay = 500 * time.Millisecond
+	}
+	if cfg.LineEnd == "" {
+		cfg.LineEnd = "#"
+	}
+	return &Scraper{
+		cfg:   cfg,
+		log:   cfg.Logger.WithFields(logrus.Fields{"component": "console", "tn3270": cfg.Addr, "user": cfg.User}),
+		reqs:  make(chan *cmdReq),
+		ready: make(chan struct{}),
+		done:  make(chan struct{}),
+		token: rand.Uint32N(10000),
+	}, nil
+}
+
+// Serve keeps the console logged on until ctx ends, reconnecting (a new
+// TN3270 session and logon) with backoff when the session drops. It
+// returns ctx's error, or a *LogonError at once when CP refuses the logon.
+// Call it once.
+func (s *Scraper) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("vmagent: scraper: Serve called twice")
+	}
+	s.serving = true
+	s.mu.Unlock()
+	err := s.serve(ctx)
+	s.mu.Lock()
+	s.err = err
+	close(s.done)
+	s.mu.Unlock()
+	return err
+}
+
+func (s *Scraper) serve(ctx context.Context) error {
+	wait := s.cfg.ReconnectMin
+	for {
+		start := time.Now()
+		err := s.session(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var le *LogonError
+		if errors.As(err, &le) {
+			s.log.WithField("msgid", le.MsgID).Error(le.Error())
+			return err
+		}
+		if time.Since(start) > s.cfg.ReconnectMax {
+			wait = s.cfg.ReconnectMin
+		}
+		d := wait/2 + rand.N(wait/2+1)
+		s.log.WithError(err).Warnf("console session ended; reconnecting in %v", d.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+		wait = min(2*wait, s.cfg.ReconnectMax)
+	}
+}
+
+// Ready waits until the console is logged on. It returns Serve's error if
+// Serve has returned, or ctx's.
+func (s *Scraper) Ready(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		ready, done, on, err := s.ready, s.done, s.loggedOn, s.err
+		s.mu.Unlock()
+		if on {
+			return nil
+		}
+		select {
+		case <-done:
+			if err == nil {
+				err = errors.New("vmagent: scraper stopped")
+			}
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ready:
+		}
+	}
+}
+
+func (s *Scraper) setLoggedOn(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loggedOn == on {
+		return
+	}
+	s.loggedOn = on
+	if on {
+		close(s.ready)
+	} else {
+		s.ready = make(chan struct{})
+	}
+}
+
+// cmdReq is a command handed to the session goroutine.
+type cmdReq struct {
+	ctx context.Context
+	cmd string
+	res chan cmdResult // buffered: the session never blocks on it
+}
+
+type cmdResult struct {
+	lines []string
+	rc    int
+	err   error
+}
+
+// Run types cmd on the console (Console interface), waits for CP's whole
+// response and calls out with each line of it, in order. rc is 1 when a
+// response line is an HCP error message (ID ending in E), else 0. A
+// command waits for the console to be logged on, within ctx.
+func (s *Scraper) Run(ctx context.Context, cmd string, out func(line string)) (int, error) {
+	cmd = strings.TrimSpace(cmd)
+	switch {
+	case cmd == "":
+		return 0, &commands.Error{Code: commands.CodeBadRequest, Message: "empty CP command"}
+	case len(cmd) > 240:
+		return 0, &commands.Error{Code: commands.CodeBadRequest, Message: "CP commands are at most 240 characters"}
+	}
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	req := &cmdReq{ctx: ctx, cmd: cmd, res: make(chan cmdResult, 1)}
+	select {
+	case s.reqs <- req:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-s.done:
+		return 0, &commands.Error{Code: commands.CodeNotConnected, Message: "the z/VM console is not logged on"}
+	}
+	r := <-req.res
+	if out != nil {
+		for _, l := range r.lines {
+			out(l)
+		}
+	}
+	return r.rc, r.err
+}
+
+// consoleSession is one TN3270 session: dial, logon, then scrape and run
+// commands until it ends.
+type consoleSession struct {
+	s      *Scraper
+	cl     *tn3270.Client
+	system string
+	seen   []string          // output rows consumed since the screen was last cleared
+	sink   func(line string) // where consumed lines go; nil: events
+}
+
+func (s *Scraper) session(ctx context.Context) error {
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.LogonTimeout)
+	defer cancel()
+	tcfg := s.cfg.Terminal
+	if tcfg.Logger == nil {
+		tcfg.Logger = s.log
+	}
+	cl, err := tn3270.Dial(dctx, s.cfg.Addr, tcfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	st := &consoleSession{s: s, cl: cl, system: s.cfg.System}
+	if err := st.logon(dctx); err != nil {
+		return err
+	}
+	s.log.Info("logged on to the z/VM console")
+	s.setLoggedOn(true)
+	defer s.setLoggedOn(false)
+	return st.loop(ctx)
+}
+
+// logon fills in the logo screen's userid and password and waits for CP's
+// answer.
+func (st *consoleSession) logon(ctx context.Context) error {
+	cl, cfg := st.cl, st.s.cfg
+	scr, err := cl.WaitFor(ctx, func(s tn3270.Screen) bool { return !s.KeyboardLocked && isLogonScreen(s) })
+	if err != nil {
+		return fmt.Errorf("vmagent: waiting for the logon screen: %w", err)
+	}
+	var user, pass *tn3270.Field
+	for i := range scr.Fields {
+		f := &scr.Fields[i]
+		if f.Attr.Protected() {
+			continue
+		}
+		if f.Attr.Hidden() {
+			if pass == nil {
+				pass = f
+			}
+		} else if user == nil && pass == nil {
+			user = f
+		}
+	}
+	if user == nil || pass == nil {
+		return errors.New("vmagent: no userid and password fields on the logon screen")
+	}
+	if err := cl.SetField(user.Pos.Row, user.Pos.Col, cfg.User); err != nil {
+		return fmt.Errorf("vmagent: typing the userid: %w", err)
+	}
+	if err := cl.SetField(pass.Pos.Row, pass.Pos.Col, cfg.Password); err != nil {
+		return fmt.Errorf("vmagent: typing the password: %w", err) // the error never holds the text
+	}
+	seq := cl.Screen().Seq
+	if err := cl.SendAID(ctx, go3270.AIDEnter); err != nil {
+		return fmt.Errorf("vmagent: logon: %w", err)
+	}
+	for {
+		scr, err := cl.WaitUpdate(ctx, seq)
+		if err != nil {
+			return fmt.Errorf("vmagent: waiting for the logon to complete: %w", err)
+		}
+		seq = scr.Seq
+		if scr.KeyboardLocked {
+			continue
+		}
+		rows := scr.Rows()
+		for _, r := range rows {
+			if id := CPMessageID(r); id != "" && strings.HasSuffix(id, "E") {
+				return &LogonError{MsgID: id, Message: strings.TrimSpace(r)}
+			}
+		}
+		if isLogonScreen(scr) {
+			continue
+		}
+		for _, r := range rows {
+			if strings.Contains(r, "LOGON AT") || strings.Contains(r, "RECONNECTED AT") {
+				if st.system == "" {
+					st.system = systemName(scr)
+				}
+				return nil
+			}
+		}
+	}
+}
+
+// isLogonScreen reports a screen with a hidden input field: the logo
+// screen's password.
+func isLogonScreen(s tn3270.Screen) bool {
+	for _, f := range s.Fields {
+		if !f.Attr.Protected() && f.Attr.Hidden() {
+			return true
+		}
+	}
+	return false
+}
+
+// status returns the status area's word(s): the last row from column 60.
+func status(s tn3270.Screen) string {
+	rows, _ := s.Size()
+	last := s.Row(rows - 1)
+	if len(last) <= 60 {
+		return ""
+	}
+	t := strings.TrimSpace(last[60:])
+	for _, w := range []string{StatusNotAccepted, StatusCPRead, StatusVMRead, StatusRunning, StatusMore, StatusHolding} {
+		if strings.HasPrefix(t, w) {
+			return w
+		}
+	}
+	return t
+}
+
+// systemName returns the system name from the status area (column 70 on).
+func systemName(s tn3270.Screen) string {
+	rows, _ := s.Size()
+	last := s.Row(rows - 1)
+	if len(last) <= 70 {
+		return ""
+	}
+	f := strings.Fields(last[70:])
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
+}
+
+// loop scrapes the console and runs commands until the session ends.
+func (st *consoleSession) loop(ctx context.Context) error {
+	cl := st.cl
+	upd := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	wg.Add(1)
+	go func() { // ticks upd at every host write
+		defer wg.Done()
+		var seq uint64
+		for {
+			scr, err := cl.WaitUpdate(wctx, seq)
+			if err != nil {
+				return
+			}
+			seq = scr.Seq
+			select {
+			case upd <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	for {
+		if _, err := st.consume(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cl.Done():
+			return cl.Err()
+		case <-upd:
+		case req := <-st.s.reqs:
+			r := st.run(ctx, req)
+			req.res <- r
+			if r.err != nil && !errors.As(r.err, new(*commands.Error)) && req.ctx.Err() == nil {
+				return r.err // the session failed under the command
+			}
+		}
+	}
+}
+
+// consume takes the output rows not yet consumed, clearing full screens
+// (MORE..., HOLDING) until the console flows. It returns the sequence of
+// the last screen it read.
+func (st *consoleSession) consume(ctx context.Context) (uint64, error) {
+	cl := st.cl
+	for {
+		scr, err := cl.WaitFor(ctx, func(s tn3270.Screen) bool { return !s.KeyboardLocked })
+		if err != nil {
+			return 0, err
+		}
+		if isLogonScreen(scr) {
+			return 0, ErrLoggedOff
+		}
+		nrows, _ := scr.Size()
+		out := scr.Rows()[:max(nrows-2, 0)]
+		for i := range out {
+			out[i] = strings.TrimRight(out[i], " ")
+		}
+		for i, r := range st.seen {
+			if i >= len(out) || out[i] != r { // CP cleared the screen itself
+				st.seen = st.seen[:0]
+				break
+			}
+		}
+		stat := status(scr)
+		full := stat == StatusMore || stat == StatusHolding
+		last := len(out) - 1
+		if !full {
+			for last >= 0 && out[last] == "" {
+				last--
+			}
+		}
+		for i := len(st.seen); i <= last; i++ {
+			st.seen = append(st.seen, out[i])
+			st.line(out[i])
+		}
+		if !full {
+			return scr.Seq, nil
+		}
+		if err := cl.SendAID(ctx, go3270.AIDClear); err != nil {
+			return 0, err
+		}
+		st.seen = st.seen[:0]
+	}
+}
+
+// line hands a consumed line to the command being run, or publishes it.
+func (st *consoleSession) line(l string) {
+	if st.sink != nil {
+		st.sink(l)
+		return
+	}
+	st.event(l)
+}
+
+func (st *consoleSession) event(l string) {
+	if strings.TrimSpace(l) == "" {
+		return
+	}
+	if err := st.s.cfg.Publish(ConsoleEvents(st.system, l, time.Now())...); err != nil {
+		st.s.log.WithError(err).Error("could not publish a console event")
+	}
+}
+
+// collector splits the lines consumed while a command runs into its echo,
+// its response and unsolicited lines.
+type collector struct {
+	st    *consoleSession
+	echo  string // what remains to be seen of the echo
+	typed string
+	token string
+	phase int // 0 before the echo, 1 the response, 2 after the marker
+	lines []string
+	rc    int
+}
+
+func (c *collector) line(l string) {
+	t := strings.TrimSpace(l)
+	switch c.phase {
+	case 0:
+		if t != "" && strings.HasPrefix(c.echo, t) {
+			c.echo = strings.TrimLeft(c.echo[len(t):], " ")
+			if c.echo == "" {
+				c.phase = 1
+			}
+			return
+		}
+		c.echo = c.typed // not the echo after all
+		c.st.event(l)
+	case 1:
+		switch {
+		case CPMessageID(t) != "" && strings.Contains(t, c.token):
+			c.phase = 2
+		case IsUnsolicited(t):
+			c.st.event(l)
+		default:
+			c.lines = append(c.lines, strings.TrimRight(l, " "))
+			if isCPError(t) {
+				c.rc = 1
+			}
+		}
+	default:
+		c.st.event(l)
+	}
+}
+
+// run types one command and collects its response.
+func (st *consoleSession) run(ctx context.Context, req *cmdReq) cmdResult {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(req.ctx, cancel)
+	defer stop()
+	cl, s := st.cl, st.s
+	defer func() { st.sink = nil }()
+
+	s.mu.Lock()
+	s.token = (s.token + 1) % 10000
+	token := fmt.Sprintf("ZBRM%04d", s.token)
+	s.mu.Unlock()
+
+	fail := func(c *collector, err error) cmdResult {
+		var lines []string
+		if c != nil {
+			lines = c.lines
+		}
+		if req.ctx.Err() != nil {
+			return cmdResult{lines: lines, err: req.ctx.Err()}
+		}
+		return cmdResult{lines: lines, err: err}
+	}
+	for {
+		// Take what is on the screen first: it is not the response.
+		st.sink = nil
+		if _, err := st.consume(rctx); err != nil {
+			return fail(nil, err)
+		}
+		scr := cl.Screen()
+		le := s.cfg.LineEnd
+		line := req.cmd + le + "CP " + token
+		if stat := status(scr); stat == StatusVMRead || stat == StatusRunning {
+			line = le + "CP " + line // a guest has the console: send it to CP
+		}
+		var input *tn3270.Field
+		for i := range scr.Fields {
+			if f := &scr.Fields[i]; !f.Attr.Protected() && !f.Attr.Hidden() {
+				input = f
+				break
+			}
+		}
+		if input == nil {
+			return fail(nil, errors.New("vmagent: the console has no input area"))
+		}
+		if len(line) > input.Len {
+			return cmdResult{err: &commands.Error{Code: commands.CodeBadRequest,
+				Message: fmt.Sprintf("the command is too long for the console's input area (%d characters with the agent's marker)", input.Len)}}
+		}
+		if err := cl.SetField(input.Pos.Row, input.Pos.Col, line); err != nil {
+			if errors.Is(err, tn3270.ErrKeyboardLocked) {
+				continue
+			}
+			return fail(nil, err)
+		}
+		c := &collector{st: st, echo: line, typed: line, token: token}
+		st.sink = c.line
+		seq := scr.Seq
+		if err := cl.SendAID(rctx, go3270.AIDEnter); err != nil {
+			if errors.Is(err, tn3270.ErrKeyboardLocked) {
+				continue
+			}
+			return fail(c, err)
+		}
+		scr, err := cl.WaitFor(rctx, func(s tn3270.Screen) bool { return s.Seq > seq && !s.KeyboardLocked })
+		if err != nil {
+			return fail(c, err)
+		}
+		if status(scr) == StatusNotAccepted && c.phase == 0 {
+			// CP did not take the line: take what the screen shows, wait,
+			// and type it again.
+			if _, err := st.consume(rctx); err != nil {
+				return fail(c, err)
+			}
+			if c.phase == 0 {
+				s.log.WithField("command", req.cmd).Debug("NOT ACCEPTED; typing the command again")
+				select {
+				case <-rctx.Done():
+					return fail(c, rctx.Err())
+				case <-time.After(s.cfg.RetryDelay):
+				}
+				continue
+			}
+		}
+		for c.phase < 2 {
+			seq, err := st.consume(rctx)
+			if err != nil {
+				return fail(c, err)
+			}
+			if c.phase == 2 {
+				break
+			}
+			if _, err := cl.WaitUpdate(rctx, seq); err != nil {
+				return fail(c, err)
+			}
+		}
+		// The rest of the screen is unsolicited.
+		st.sink = nil
+		if _, err := st.consume(rctx); err != nil {
+			return cmdResult{lines: c.lines, rc: c.rc, err: nil}
+		}
+		return cmdResult{lines: c.lines, rc: c.rc}
+	}
+}
