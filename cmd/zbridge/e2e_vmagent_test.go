@@ -38,7 +38,7 @@ func (e *zvmEnv) startAgent(t *testing.T, vmmon string) *peer.Process {
 	t.Helper()
 	return peer.Start(t, peer.Command{Name: "vmagent", Path: zbridgeBin, Args: []string{"vmagent", "--vmmon", vmmon,
 		"--system", "VMSYS1", "--tn3270", e.sim, "--user", "OPERATOR", "--password-file", e.pwFile,
-		"--spool", e.spool, "--log-level", "debug"}})
+		"--spool", e.spool, "--log-level", "debug", "--names-interval", "500ms"}})
 }
 
 func TestZVMFlow(t *testing.T) {
@@ -96,6 +96,30 @@ func TestZVMFlow(t *testing.T) {
 		}
 		if n != 1 {
 			t.Fatalf("the message arrived %d times, want once:\n%s", n, tp.stdout.String())
+		}
+	})
+	t.Run("GuestLogonAndLogoffOnce", func(t *testing.T) {
+		// XAUTOLOG and FORCE are announced on the console; the QUERY NAMES
+		// poll (every 500 ms here) sees the same changes and must not
+		// report them again.
+		tp := startTail(t, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json",
+			"--filter", "source=zvm-event", "--timeout", "60s")
+		for _, c := range [][]string{{"XAUTOLOG", "LINUX02"}, {"FORCE", "LINUX02"}} {
+			if res := runCmdProc(t, r, append([]string{"zvm:VMSYS1", "--"}, c...)...); res.code != 0 {
+				t.Fatalf("%v: exit %d %q %q", c, res.code, res.stdout, res.stderr)
+			}
+			time.Sleep(2 * time.Second) // several polls
+		}
+		tp.cmd.Process.Signal(syscall.SIGINT)
+		tp.wait(t, 30*time.Second)
+		seen := map[string]int{}
+		for _, ev := range tp.events(t) {
+			if ev.User == "LINUX02" {
+				seen[ev.Type]++
+			}
+		}
+		if seen["LOGON"] != 1 || seen["LOGOFF"] != 1 {
+			t.Fatalf("LINUX02 events %v, want one LOGON and one LOGOFF:\n%s", seen, tp.stdout.String())
 		}
 	})
 	t.Run("SecondAgentRefused", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/vmagent"
 )
 
@@ -41,6 +42,8 @@ func runVMAgent(args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&spoolMax, "spool-max", 64<<20, "most bytes of unacknowledged events the spool keeps")
 	fs.StringVar(&secretFile, "secret-file", "", "file whose first line is the agent's secret in the region's clients file (default: $ZBRIDGE_VMMON_SECRET)")
 	fs.DurationVar(&heartbeat, "heartbeat", 30*time.Second, "VMMON heartbeat interval")
+	var namesEvery time.Duration
+	fs.DurationVar(&namesEvery, "names-interval", time.Minute, "how often to poll QUERY NAMES for guest logons and logoffs the console did not announce (0: never)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
 	fs.StringVar(&logFormat, "log-format", "text", "log format (text, json)")
 	if err := fs.Parse(args); err != nil {
@@ -90,8 +93,16 @@ func runVMAgent(args []string, stdout, stderr io.Writer) int {
 		return fail(1, err)
 	}
 	defer spool.Close()
+	// Guest logons and logoffs the console does not announce are found by
+	// polling QUERY NAMES; the watcher sees every event on its way to the
+	// spool so that it does not report the announced ones twice.
+	names := &vmagent.NamesWatcher{System: system, Interval: namesEvery, Publish: spool.Add, Log: log.WithField("system", system)}
+	publish := func(evs ...*protocol.Event) error {
+		names.Observe(evs...)
+		return spool.Add(evs...)
+	}
 	sc, err := vmagent.NewScraper(vmagent.ScraperConfig{Addr: tn3270Addr, User: user, Password: password, System: system,
-		Publish: spool.Add, Logger: log.WithField("system", system)})
+		Publish: publish, Logger: log.WithField("system", system)})
 	if err != nil {
 		return fail(2, err)
 	}
@@ -106,7 +117,17 @@ func runVMAgent(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	names.Console = sc
 	var wg sync.WaitGroup
+	if namesEvery > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sc.Ready(ctx); err == nil {
+				names.Run(ctx)
+			}
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
