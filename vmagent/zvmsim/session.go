@@ -328,7 +328,7 @@ func (ss *session) drawLogo(msg string) error {
 		w.text(" " + msg)
 	}
 	w.sba(commandRow, 0).sf(attrProtected)
-	w.text(" COMMAND  ===>")
+	w.text("COMMAND  ===>") // columns 1-13: the field starts at fieldCol
 	w.sba(commandRow, fieldCol).sf(0)
 	w.sba(commandRow, 79).sf(attrProtected)
 	w.sba(statusRow, statusAttrCol).sf(attrProtected)
