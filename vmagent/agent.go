@@ -168,7 +168,7 @@ func (a *Agent) session(ctx context.Context) error {
 	nc.SetDeadline(time.Now().Add(30 * time.Second))
 	c.req++
 	if err := c.send(&protocol.Frame{Type: protocol.TypeLogon, Req: c.req, Client: a.cfg.System, Secret: protocol.Secret(a.cfg.Secret),
-		Version: protocol.Version, Heartbeat: int(a.cfg.Heartbeat / time.Second), Options: map[string]string{"kind": "zvm-agent"}}); err != nil {
+		Version: protocol.Version, Heartbeat: int(a.cfg.Heartbeat / time.Second), Options: map[string]string{"kind": "zvm-agent", "spool": a.cfg.Spool.ID()}}); err != nil {
 		return fmt.Errorf("vmagent: logon: %w", err)
 	}
 	var f protocol.Frame
@@ -199,7 +199,7 @@ func (a *Agent) session(ctx context.Context) error {
 		defer wg.Done()
 		cancel(c.sendEvents(sctx, hb))
 	}()
-	err = c.read(sctx, r, &wg)
+	err = c.read(sctx, r, &wg, 3*hb)
 	cancel(err)
 	c.mu.Lock()
 	for _, stopCmd := range c.running {
@@ -259,8 +259,11 @@ func (c *conn) sendEvents(ctx context.Context, hb time.Duration) error {
 }
 
 // read handles the region's frames until the session ends.
-func (c *conn) read(ctx context.Context, r *protocol.Reader, wg *sync.WaitGroup) error {
+func (c *conn) read(ctx context.Context, r *protocol.Reader, wg *sync.WaitGroup, idle time.Duration) error {
 	for {
+		// The region heartbeats a quiet session: a link silent for three
+		// intervals is dead, even if no FIN or RST said so.
+		c.nc.SetReadDeadline(time.Now().Add(idle))
 		var f protocol.Frame
 		if err := r.Next(&f); err != nil {
 			if ctx.Err() != nil {

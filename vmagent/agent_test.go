@@ -281,3 +281,21 @@ func TestSecondAgentForSystemRefused(t *testing.T) {
 		t.Fatalf("second agent for VMSYS1 got %+v, want refuse in-use", f)
 	}
 }
+
+// TestNewSpoolNotTakenForReplay: an agent that comes back with a new spool
+// (its numbering starts at 1 again) has its events stored, not dropped as
+// replays of the old spool's.
+func TestNewSpoolNotTakenForReplay(t *testing.T) {
+	r := startRegion(t, memstore.New(memstore.Config{}), "")
+	_, sp, stop := startAgent(t, r.ln.Addr().String(), t.TempDir(), lineConsole{})
+	for i := 0; i < 10; i++ {
+		sp.Add(consoleLine(i))
+	}
+	waitStored(t, r.st, 10)
+	stop()
+	_, sp2, _ := startAgent(t, r.ln.Addr().String(), t.TempDir(), lineConsole{})
+	for i := 10; i < 15; i++ {
+		sp2.Add(consoleLine(i))
+	}
+	checkLines(t, waitStored(t, r.st, 15), 15)
+}

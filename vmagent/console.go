@@ -271,6 +271,10 @@ func (s *Scraper) Run(ctx context.Context, cmd string, out func(line string)) (i
 		return 0, &commands.Error{Code: commands.CodeBadRequest, Message: "empty CP command"}
 	case len(cmd) > 240:
 		return 0, &commands.Error{Code: commands.CodeBadRequest, Message: "CP commands are at most 240 characters"}
+	case strings.Contains(cmd, s.cfg.LineEnd):
+		// The console would split the line into several commands.
+		return 0, &commands.Error{Code: commands.CodeBadRequest,
+			Message: fmt.Sprintf("the command contains the console's line-end character %q: send one CP command at a time", s.cfg.LineEnd)}
 	}
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
@@ -282,7 +286,14 @@ func (s *Scraper) Run(ctx context.Context, cmd string, out func(line string)) (i
 	case <-s.done:
 		return 0, &commands.Error{Code: commands.CodeNotConnected, Message: "the z/VM console is not logged on"}
 	}
-	r := <-req.res
+	var r cmdResult
+	select {
+	case r = <-req.res:
+	case <-ctx.Done():
+		// The console goes on collecting the response (and throws it
+		// away) so that it does not turn into console events.
+		return 0, ctx.Err()
+	}
 	if out != nil {
 		for _, l := range r.lines {
 			out(l)
@@ -578,6 +589,9 @@ func (c *collector) line(l string) {
 	}
 }
 
+// maxCollect bounds the collection of one command's response.
+const maxCollect = 5 * time.Minute
+
 // run types one command and collects its response.
 func (st *consoleSession) run(ctx context.Context, req *cmdReq) cmdResult {
 	rctx, cancel := context.WithCancel(ctx)
@@ -643,6 +657,13 @@ func (st *consoleSession) run(ctx context.Context, req *cmdReq) cmdResult {
 			}
 			return fail(c, err)
 		}
+		// Typed: from now on the response is collected to its marker even
+		// if the caller gives up (its lines must not become console
+		// events), within a bound of its own in case the marker is lost.
+		stop()
+		var ccancel context.CancelFunc
+		rctx, ccancel = context.WithTimeout(ctx, maxCollect)
+		defer ccancel()
 		scr, err := cl.WaitFor(rctx, func(s tn3270.Screen) bool { return s.Seq > seq && !s.KeyboardLocked })
 		if err != nil {
 			return fail(c, err)

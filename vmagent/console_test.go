@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/vmagent/zvmsim"
 )
@@ -440,4 +441,37 @@ func TestScraperReconnectsAfterDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.evs.waitCount(t, "AFTER DROP", 1, textIs("AFTER DROP"))
+}
+
+// TestCancelledCommandIsNotEvents: a caller that gives up on a command
+// does not turn the rest of its response into console events.
+func TestCancelledCommandIsNotEvents(t *testing.T) {
+	_, addr := startConsoleSim(t)
+	r := startScraper(t, addr, "OPERATOR", consolePassword)
+	r.ready(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Millisecond)
+	defer cancel()
+	if _, err := r.sc.Run(ctx, "LONGOUT 300", nil); err == nil {
+		t.Fatal("Run with a 3 ms deadline returned no error")
+	}
+	// The next command runs once the abandoned one's response is taken.
+	lines, rc := r.run(t, "QUERY TIME")
+	if rc != 0 || len(lines) == 0 || !strings.HasPrefix(lines[0], "TIME IS") {
+		t.Fatalf("QUERY TIME after the abandoned command: rc %d %q", rc, lines)
+	}
+	if n := r.evs.count(func(e *protocol.Event) bool {
+		return strings.Contains(e.Text, "LONGOUT") || strings.Contains(e.Text, "ZBRM")
+	}); n > 0 {
+		t.Fatalf("%d events from the abandoned command's response", n)
+	}
+}
+
+func TestLineEndRefused(t *testing.T) {
+	_, addr := startConsoleSim(t)
+	r := startScraper(t, addr, "OPERATOR", consolePassword)
+	r.ready(t)
+	_, err := r.sc.Run(context.Background(), "QUERY TIME#FORCE LINUX01", nil)
+	if ce, ok := err.(*commands.Error); !ok || ce.Code != commands.CodeBadRequest {
+		t.Fatalf("a command with the line-end character: %v, want bad-request", err)
+	}
 }

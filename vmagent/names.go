@@ -25,8 +25,8 @@ type NamesWatcher struct {
 	Interval time.Duration // default 60s
 	Log      logrus.FieldLogger
 
-	mu       sync.Mutex      // guards reported
-	reported map[string]bool // users whose logon/logoff a console message reported since the last poll
+	mu       sync.Mutex        // guards reported
+	reported map[string]string // user → LOGON or LOGOFF, as a console message reported it and no poll has seen yet
 }
 
 // Observe notes the LOGON/LOGOFF events the console reported; pass every
@@ -37,9 +37,9 @@ func (w *NamesWatcher) Observe(evs ...*protocol.Event) {
 	for _, e := range evs {
 		if e.Source == protocol.SourceZVMEvent && (e.Type == "LOGON" || e.Type == "LOGOFF") && e.User != "" {
 			if w.reported == nil {
-				w.reported = map[string]bool{}
+				w.reported = map[string]string{}
 			}
-			w.reported[strings.ToUpper(e.User)] = true
+			w.reported[strings.ToUpper(e.User)] = e.Type
 		}
 	}
 }
@@ -65,15 +65,23 @@ func (w *NamesWatcher) Run(ctx context.Context) {
 			}
 		default:
 			now := ParseNames(lines)
+			// A reported change is settled once a poll shows it (the user
+			// present after LOGON, absent after LOGOFF); one announced
+			// after CP listed the names waits for the next poll.
 			w.mu.Lock()
-			reported := w.reported
-			w.reported = nil
+			reported := make(map[string]string, len(w.reported))
+			for u, typ := range w.reported {
+				reported[u] = typ
+				if (typ == "LOGON") == now[u] {
+					delete(w.reported, u)
+				}
+			}
 			w.mu.Unlock()
 			if prev != nil {
 				var evs []*protocol.Event
 				at := time.Now().UTC()
 				change := func(user, typ string) {
-					if reported[user] {
+					if reported[user] == typ {
 						return // the console said so already
 					}
 					evs = append(evs, &protocol.Event{Source: protocol.SourceZVMEvent, Origin: protocol.Origin{System: w.System},

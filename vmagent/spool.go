@@ -2,6 +2,8 @@ package vmagent
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,7 @@ import (
 type Spool struct {
 	dir      string
 	maxBytes int64
+	id       string // random, made when the spool is created
 
 	mu       sync.Mutex // guards the following fields
 	f        *os.File
@@ -57,6 +60,20 @@ func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
 		return nil, fmt.Errorf("vmagent: spool: %w", err)
 	}
 	s := &Spool{dir: dir, maxBytes: maxBytes, next: 1, notify: make(chan struct{})}
+	// The spool's identity: the region keeps its "already stored" mark per
+	// spool, so a new spool (numbering from 1 again) is not taken for
+	// replays of an old one.
+	idPath := filepath.Join(dir, "id")
+	if b, err := os.ReadFile(idPath); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		s.id = strings.TrimSpace(string(b))
+	} else {
+		var r [8]byte
+		rand.Read(r[:])
+		s.id = hex.EncodeToString(r[:])
+		if err := os.WriteFile(idPath, []byte(s.id+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("vmagent: spool: %w", err)
+		}
+	}
 	if b, err := os.ReadFile(filepath.Join(dir, "acked")); err == nil {
 		s.acked, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	}
@@ -168,6 +185,9 @@ func (s *Spool) appendLocked(ev *protocol.Event) error {
 	return nil
 }
 
+// ID identifies the spool (and so the numbering of its events).
+func (s *Spool) ID() string { return s.id }
+
 // Pending returns up to max unacknowledged events after sequence after,
 // the first one's sequence, and a channel closed when more are spooled.
 func (s *Spool) Pending(after uint64, max int) ([]*protocol.Event, uint64, <-chan struct{}) {
@@ -194,6 +214,9 @@ func (s *Spool) Ack(seq uint64) error {
 	defer s.mu.Unlock()
 	if seq <= s.acked || s.f == nil {
 		return nil
+	}
+	if seq >= s.next {
+		return fmt.Errorf("vmagent: spool: the region acknowledged sequence %d, but only %d events were ever spooled", seq, s.next-1)
 	}
 	s.acked = seq
 	i := 0

@@ -249,13 +249,15 @@ func TestLogger(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRegion(t)
 			host, port, _ := net.SplitHostPort(r.syslog)
+			// One logger run is one sender: it sends each line of its
+			// standard input as a message, in order (separate runs are
+			// separate senders, whose messages have no order between them).
 			want := []string{tc.name + " first", tc.name + " second", tc.name + " third"}
-			for _, msg := range want {
-				args := append([]string{"--server", host, "--port", port, "-t", "loggerapp", "-p", "daemon.err"}, tc.args...)
-				out, err := exec.Command(peer.Require(t, "logger"), append(args, msg)...).CombinedOutput()
-				if err != nil {
-					t.Fatalf("logger: %v: %s", err, out)
-				}
+			args := append([]string{"--server", host, "--port", port, "-t", "loggerapp", "-p", "daemon.err"}, tc.args...)
+			lg := exec.Command(peer.Require(t, "logger"), args...)
+			lg.Stdin = strings.NewReader(strings.Join(want, "\n") + "\n")
+			if out, err := lg.CombinedOutput(); err != nil {
+				t.Fatalf("logger: %v: %s", err, out)
 			}
 			evs := tailEvents(t, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json",
 				"--count", "3", "--timeout", "30s")

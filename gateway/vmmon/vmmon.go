@@ -60,7 +60,7 @@ type Server struct {
 	mu      sync.Mutex // guards the following fields
 	systems map[string]*agent
 	seen    map[string]time.Time // systems that ever had a session, and when it last ended
-	lastSeq map[string]uint64    // per system: the last event sequence stored
+	lastSeq map[string]uint64    // per system and agent spool: the last event sequence stored
 }
 
 var _ commands.Executor = (*Server)(nil)
@@ -233,8 +233,9 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 	if f.Seq == 0 && len(f.Events) > 0 {
 		return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeBadRequest, Message: "events need seq (the first event's sequence, from 1)"})
 	}
+	key := a.system + "/" + sess.Options["spool"] // the numbering is the spool's
 	h.mu.Lock()
-	last := h.lastSeq[a.system]
+	last := h.lastSeq[key]
 	h.mu.Unlock()
 	var fresh []*protocol.Event
 	for i, e := range f.Events {
@@ -268,10 +269,10 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 	if n := f.Seq + uint64(len(f.Events)); len(f.Events) > 0 && n-1 > last {
 		last = n - 1
 		h.mu.Lock()
-		if last > h.lastSeq[a.system] {
-			h.lastSeq[a.system] = last
+		if last > h.lastSeq[key] {
+			h.lastSeq[key] = last
 		}
-		last = h.lastSeq[a.system]
+		last = h.lastSeq[key]
 		h.mu.Unlock()
 	}
 	return &protocol.Frame{Type: protocol.TypeReply, Seq: last}
