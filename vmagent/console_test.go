@@ -449,10 +449,10 @@ func TestCancelledCommandIsNotEvents(t *testing.T) {
 	_, addr := startConsoleSim(t)
 	r := startScraper(t, addr, "OPERATOR", consolePassword)
 	r.ready(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Millisecond)
 	defer cancel()
-	if _, err := r.sc.Run(ctx, "LONGOUT 300", nil); err == nil {
-		t.Fatal("Run with a 3 ms deadline returned no error")
+	if _, err := r.sc.Run(ctx, "LONGOUT 5000", nil); err == nil { // ~230 screens: far longer than 2 ms
+		t.Fatal("Run with a 2 ms deadline returned no error")
 	}
 	// The next command runs once the abandoned one's response is taken.
 	lines, rc := r.run(t, "QUERY TIME")

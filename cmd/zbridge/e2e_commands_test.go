@@ -130,6 +130,7 @@ func waitConnected(t *testing.T, r *testRegion, target string) {
 }
 
 func TestCommandsThroughAgent(t *testing.T) {
+	e2e(t)
 	e := newAgentEnv(t)
 	policy := filepath.Join(e.dir, "policy")
 	os.WriteFile(policy, []byte("shell yes\ndefault allow\noutput-cap 1MiB\n"), 0o644)
@@ -323,6 +324,7 @@ func waitProcess(t *testing.T, s string) {
 }
 
 func TestAgentFromSyslogConnection(t *testing.T) {
+	e2e(t)
 	e := newAgentEnv(t)
 	agentPort := peer.FreePort(t)
 	// The agent listens on the region's agent port, on loopback, where the
@@ -388,6 +390,7 @@ MaxSessions 64
 }
 
 func TestAgentlessSSHD(t *testing.T) {
+	e2e(t)
 	e := newAgentEnv(t)
 	line, _ := os.ReadFile(e.authorizedKeys)
 	addr := startSSHD(t, string(line))
@@ -414,6 +417,7 @@ var (
 )
 
 func TestAgentOnS390x(t *testing.T) {
+	e2e(t)
 	qemu := peer.Require(t, "qemu-s390x-static")
 	s390xOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "zbridge-s390x")

@@ -46,6 +46,7 @@ func msg5424(host, text string) string {
 }
 
 func TestResume(t *testing.T) {
+	e2e(t)
 	r := startRegion(t)
 	var batch1, batch2 []string
 	var data strings.Builder
@@ -93,6 +94,7 @@ func readmePython(t *testing.T) string {
 }
 
 func TestReadmePythonClient(t *testing.T) {
+	e2e(t)
 	py := peer.Require(t, "python3")
 	r := startRegion(t)
 	var data strings.Builder
@@ -133,6 +135,7 @@ func TestReadmePythonClient(t *testing.T) {
 }
 
 func TestProtectedMode(t *testing.T) {
+	e2e(t)
 	for _, tc := range []struct{ name, flag, addr, want string }{
 		{"UnsolMsg", "--unsolmsg", "0.0.0.0:%d", "--clients"},
 		{"Commands", "--commands", "0.0.0.0:%d", "--clients"},
@@ -171,6 +174,7 @@ func runWithin(t *testing.T, cmd *exec.Cmd, d time.Duration) error {
 }
 
 func TestSIGTERMDrains(t *testing.T) {
+	e2e(t)
 	r := startRegion(t)
 	// A live subscriber; then a burst of messages; then SIGTERM at once.
 	tp := startTail(t, "--unsolmsg", r.unsolmsg, "--format", "json", "--timeout", "60s")
@@ -221,6 +225,7 @@ func waitSessions(t *testing.T, httpAddr string, n int) {
 }
 
 func TestBadInput(t *testing.T) {
+	e2e(t)
 	r := startRegion(t, "--syslog-max-frame", "3000", "--syslog-read-timeout", "2s", "--write-timeout", "2s")
 	good := startTail(t, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json",
 		"--filter", "origin=lnxgood", "--count", "3", "--timeout", "60s")
@@ -317,6 +322,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
+	e2e(t)
 	r := startRegion(t)
 	sendSyslog(t, r.syslog, octet(msg5424("lnxm", "count me")))
 	tailEvents(t, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json", "--count", "1", "--timeout", "30s")
@@ -366,6 +372,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 }
 
 func TestTLSAndAuth(t *testing.T) {
+	e2e(t)
 	dir := t.TempDir()
 	cert, key := selfSigned(t, dir)
 	// A clients file made with `zbridge passwd`.
@@ -417,6 +424,7 @@ func TestTLSAndAuth(t *testing.T) {
 }
 
 func TestTailCannotConnect(t *testing.T) {
+	e2e(t)
 	tp := startTail(t, "--unsolmsg", peer.Addr(peer.FreePort(t)), "--count", "1", "--timeout", "5s")
 	if code := tp.wait(t, 30*time.Second); code == 0 || tp.stderr.Len() == 0 {
 		t.Fatalf("tail to a closed port: exit %d, stderr %q; want non-zero with a message", code, tp.stderr.String())
@@ -424,6 +432,7 @@ func TestTailCannotConnect(t *testing.T) {
 }
 
 func TestReadmeSnippets(t *testing.T) {
+	e2e(t)
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -25,7 +26,20 @@ import (
 
 var zbridgeBin string
 
+// e2e skips an end-to-end test under -short (the quick pass before a
+// commit); CI and `go test ./...` run them all.
+func e2e(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: not run with -short")
+	}
+}
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "zbridge-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -170,6 +184,7 @@ func tailEvents(t *testing.T, args ...string) []protocol.Event {
 }
 
 func TestForwarders(t *testing.T) {
+	e2e(t)
 	const n = 200
 	for _, cfg := range peer.SyslogConfigs() {
 		t.Run(cfg.Name(), func(t *testing.T) {
@@ -236,6 +251,7 @@ func checkMessages(t *testing.T, evs []protocol.Event, want []string, host, app 
 }
 
 func TestLogger(t *testing.T) {
+	e2e(t)
 	tests := []struct {
 		name string
 		args []string

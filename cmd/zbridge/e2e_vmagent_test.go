@@ -42,6 +42,7 @@ func (e *zvmEnv) startAgent(t *testing.T, vmmon string) *peer.Process {
 }
 
 func TestZVMFlow(t *testing.T) {
+	e2e(t)
 	e := startZVMSim(t)
 	r := startRegion(t)
 	agent := e.startAgent(t, r.vmmon)
@@ -182,6 +183,7 @@ func runOutput(t *testing.T, c *exec.Cmd) ([]byte, error) {
 // messages keep arriving; a region started on the same VMMON address gets
 // every one of them from the agent's spool, once and in order.
 func TestZVMSpoolAcrossRegionRestart(t *testing.T) {
+	e2e(t)
 	e := startZVMSim(t)
 	a := startRegion(t)
 	e.startAgent(t, a.vmmon)

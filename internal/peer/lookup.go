@@ -51,8 +51,14 @@ func Lookup(name string) (string, error) {
 
 // Require returns the path of the named program (see [Lookup]). When the
 // program is missing it skips the test, or fails it if [EnvRequire] is set.
+//
+// Under -short (the quick pass before a commit) a test that needs a peer
+// is skipped, unless [EnvRequire] is set: CI never runs with -short.
 func Require(t testing.TB, name string) string {
 	t.Helper()
+	if testing.Short() && os.Getenv(EnvRequire) != "1" {
+		t.Skipf("real peer %s: not started with -short", name)
+	}
 	path, err := Lookup(name)
 	if err != nil {
 		Missing(t, "%v", err)
