@@ -250,7 +250,9 @@ func TestForwarders(t *testing.T) {
 				t.Errorf("messages arrived as %q, want %q", order, want)
 			}
 		})
-		assertGone(t, cfg.Daemon, pid)
+		if pid != 0 || !testing.Short() { // under -short the subtest skipped before starting anything
+			assertGone(t, cfg.Daemon, pid)
+		}
 	}
 }
 
