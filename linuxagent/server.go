@@ -14,6 +14,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/zbridge/zbridge/internal/acceptretry"
 )
 
 // Defaults of Config.
@@ -311,22 +313,22 @@ func (s *Server) Serve(l net.Listener) error {
 
 	log := s.log.WithField("listen", l.Addr().String())
 	log.WithField("host_key", ssh.FingerprintSHA256(s.HostKey())).Info("linux agent serving")
-	var backoff time.Duration
+	var backoff acceptretry.Backoff
 	for {
 		nc, err := l.Accept()
 		if err != nil {
 			if s.shuttingDown() {
 				return ErrServerClosed
 			}
-			if isTemporary(err) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				log.WithError(err).Warnf("accept failed; retrying in %v", backoff)
-				time.Sleep(backoff)
+			if acceptretry.Retryable(err) {
+				d := backoff.Next()
+				log.WithError(err).Warnf("accept failed; retrying in %v", d)
+				time.Sleep(d)
 				continue
 			}
 			return fmt.Errorf("linuxagent: accept: %w", err)
 		}
-		backoff = 0
+		backoff.Reset()
 		c := &conn{s: s, nc: nc, log: log.WithField("remote", nc.RemoteAddr().String())}
 		s.mu.Lock()
 		if !s.startLocked() {
@@ -338,17 +340,6 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		go c.serve()
 	}
-}
-
-// isTemporary reports an accept error worth retrying (too many open
-// files, a connection aborted before it was accepted).
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	if errors.As(err, &t) && t.Temporary() {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (s *Server) shuttingDown() bool {

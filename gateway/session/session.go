@@ -18,12 +18,12 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/internal/acceptretry"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -218,7 +218,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		l.Close()
 	}()
-	var delay time.Duration
+	var delay acceptretry.Backoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -228,15 +228,15 @@ func (s *Server) Serve(l net.Listener) error {
 			if down {
 				return ErrServerClosed
 			}
-			if retryableAccept(err) {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.WithError(err).Warnf("accept failed; retrying in %v", delay)
-				time.Sleep(delay)
+			if acceptretry.Retryable(err) {
+				d := delay.Next()
+				s.log.WithError(err).Warnf("accept failed; retrying in %v", d)
+				time.Sleep(d)
 				continue
 			}
 			return fmt.Errorf("session: %s: accept: %w", s.cfg.Name, err)
 		}
-		delay = 0
+		delay.Reset()
 		s.mu.Lock()
 		if s.shutdown {
 			s.mu.Unlock()
@@ -254,13 +254,6 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		go s.serveConn(c)
 	}
-}
-
-// retryableAccept reports accept errors that pass: running out of file
-// descriptors, or a connection aborted before it was accepted.
-func retryableAccept(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS)
 }
 
 // Shutdown stops accepting, asks every session to finish (handlers see

@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/gateway/syslog/framing"
+	"github.com/zbridge/zbridge/internal/acceptretry"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -242,22 +243,22 @@ func (s *Server) Serve(l net.Listener) error {
 
 	log := s.log.WithFields(logrus.Fields{"listen": l.Addr().String(), "transport": transport})
 	log.Info("serving syslog")
-	var backoff time.Duration
+	var backoff acceptretry.Backoff
 	for {
 		nc, err := l.Accept()
 		if err != nil {
 			if s.shuttingDown() {
 				return ErrServerClosed
 			}
-			if isTemporary(err) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				log.WithError(err).Warnf("accept failed; retrying in %v", backoff)
-				time.Sleep(backoff)
+			if acceptretry.Retryable(err) {
+				d := backoff.Next()
+				log.WithError(err).Warnf("accept failed; retrying in %v", d)
+				time.Sleep(d)
 				continue
 			}
 			return fmt.Errorf("syslog: accept: %w", err)
 		}
-		backoff = 0
+		backoff.Reset()
 		s.stats.connections.Add(1)
 		remote := addrPortOf(nc.RemoteAddr())
 		clog := log.WithField("remote", remote.String())
@@ -287,17 +288,6 @@ func (s *Server) shuttingDown() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.shutdown
-}
-
-// isTemporary reports an accept error worth retrying (too many open files,
-// a connection aborted before it was accepted).
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	if errors.As(err, &t) && t.Temporary() {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // conn is one TCP or TLS connection.
@@ -649,7 +639,7 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 			if s.shuttingDown() {
 				return ErrServerClosed
 			}
-			if isTemporary(err) {
+			if acceptretry.Retryable(err) {
 				continue
 			}
 			return fmt.Errorf("syslog: read datagram: %w", err)

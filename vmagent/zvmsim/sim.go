@@ -3,7 +3,6 @@ package zvmsim
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/internal/acceptretry"
 )
 
 // Defaults of a [Config].
@@ -218,19 +219,17 @@ func (s *Sim) Serve(l net.Listener) error {
 		l.Close()
 	}()
 	s.log.WithField("addr", l.Addr().String()).Info("z/VM console simulator listening")
-	var backoff time.Duration
+	var backoff acceptretry.Backoff
 	for {
 		conn, err := l.Accept()
 		if err != nil {
 			if s.isClosing() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			if acceptretry.Retryable(err) {
 				s.log.WithError(err).Warn("accept failed; retrying")
 				select {
-				case <-time.After(backoff):
+				case <-time.After(backoff.Next()):
 					continue
 				case <-s.quit:
 					return ErrServerClosed
@@ -238,7 +237,7 @@ func (s *Sim) Serve(l net.Listener) error {
 			}
 			return err
 		}
-		backoff = 0
+		backoff.Reset()
 		if !s.track(conn) {
 			conn.Close()
 			return ErrServerClosed
