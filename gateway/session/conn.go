@@ -266,7 +266,9 @@ func (s *Session) readFailed(err error) {
 // at the end of its lifetime.
 func (s *Session) timers() {
 	defer s.wg.Done()
-	tick := time.NewTicker(s.hb)
+	// Check twice an interval: a heartbeat then goes out at most 1.4
+	// intervals after the client last spoke, well inside the idle timeout.
+	tick := time.NewTicker(s.hb / 2)
 	defer tick.Stop()
 	var life <-chan time.Time
 	if s.srv.cfg.Lifetime > 0 {
