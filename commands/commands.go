@@ -46,6 +46,10 @@ type Request struct {
 	Timeout time.Duration
 	// Requester is the client that asked (for logs and the agent).
 	Requester string
+	// Via is the region that forwarded the request to this one (several
+	// regions sharing Redis); a forwarded request is run here or fails
+	// here, never forwarded again.
+	Via string
 }
 
 // Output is a piece of a command's output: one line, or part of a long one.

@@ -19,6 +19,7 @@ const (
 	TypeCommand   = "command"   // COMMANDS: run a command; answered by a reply after its output
 	TypeCancel    = "cancel"    // COMMANDS: cancel a command in flight
 	TypeEvents    = "events"    // VMMON: a batch of events from a z/VM agent
+	TypeAck       = "ack"       // UNSOLMSG: events handled (durable subscriptions and groups); no reply unless req is set
 
 	// Server to client.
 	TypeAccept = "accept"
@@ -126,6 +127,17 @@ type Frame struct {
 	Filter *Filter `json:"filter,omitempty"`
 	After  string  `json:"after,omitempty"`
 	Format string  `json:"format,omitempty"`
+	// Subscription names a durable subscription: the region records the
+	// last event the client acknowledged and a session that subscribes
+	// with the same name later (on any region sharing the store) starts
+	// after it. Group names a consumer group: the sessions subscribed with
+	// the same group share the events, each event going to one of them.
+	Subscription string `json:"subscription,omitempty"`
+	Group        string `json:"group,omitempty"`
+	// IDs (ack) are the event IDs a durable or group subscriber has
+	// handled; for a durable subscription the newest stands for every
+	// event before it.
+	IDs []string `json:"ids,omitempty"`
 
 	// event: Event in JSON format; ID and Line in a text format (lx)
 	Event *Event `json:"event,omitempty"`

@@ -50,8 +50,48 @@ type Store interface {
 	// Sessions lists the recorded sessions, ordered by ID.
 	Sessions(ctx context.Context) ([]Session, error)
 
+	// SetPosition records that the durable subscription name has handled
+	// every event up to and including id. A position never moves
+	// backwards: an id before the recorded one is ignored.
+	SetPosition(ctx context.Context, name string, id protocol.ID) error
+	// Position returns the durable subscription's recorded position; ok
+	// is false for a name never set.
+	Position(ctx context.Context, name string) (id protocol.ID, ok bool, err error)
+
+	// GroupRead delivers up to max events to one consumer of a consumer
+	// group, appending them to dst, oldest first within each part: first
+	// events delivered to any consumer of the group and not acknowledged
+	// for claimAfter or longer (claimed for this consumer: a member that
+	// died has its events reassigned), then events the group has not yet
+	// delivered to anyone. On first use the group is created to start
+	// after start (the zero ID: at the newest event, so only new events
+	// are delivered). Every event returned stays pending for this consumer
+	// until GroupAck. Each event is delivered to one consumer at a time.
+	// last is the newest stream ID the store knew at the read: Wait(ctx,
+	// last) wakes when there may be more for the group. Events trimmed by
+	// retention before delivery are lost to the group, as to a reader.
+	GroupRead(ctx context.Context, group, consumer string, start protocol.ID, claimAfter time.Duration,
+		max int, dst []*protocol.Event) (evs []*protocol.Event, last protocol.ID, err error)
+	// GroupAck marks events handled by the group; IDs not pending are
+	// ignored.
+	GroupAck(ctx context.Context, group string, ids []protocol.ID) error
+
 	// Close releases the store; Wait calls return ErrClosed.
 	Close() error
+}
+
+// HealthReporter is implemented by stores that can be degraded (Redis
+// unreachable) while they go on serving what they can.
+type HealthReporter interface {
+	Health() Health
+}
+
+// Health is a store's condition.
+type Health struct {
+	Degraded bool
+	Reason   string // why, when degraded
+	Buffered int    // events accepted but not yet written to the backing service
+	Dropped  uint64 // events the store had to drop since it started (buffer full)
 }
 
 // Gap describes events a reader missed because retention trimmed them.
