@@ -69,13 +69,19 @@ func runTail(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var cf clientFlags
 	cf.register(fs)
-	addr := fs.String("unsolmsg", defaultUnsolMsg, "the region's UNSOLMSG address")
+	addrs := fs.String("unsolmsg", defaultUnsolMsg, "the region's UNSOLMSG address; a comma-separated list to fail over between regions")
 	filterS := fs.String("filter", "", "filter: origin=GLOB,source=KIND|KIND,msgid=GLOB,severity=LEVEL")
 	format := fs.String("format", "text", "output: json (one event object a line), lx (CA layout), text")
 	count := fs.Int("count", 0, "exit 0 after this many events (0: run until interrupted)")
 	timeout := fs.Duration("timeout", 0, "fail if this passes first (0: no limit)")
 	after := fs.String("after", "", "resume after this event ID (0: everything retained); default: new events only")
+	subName := fs.String("subscription", "", "durable subscription NAME: resume after the last event printed, on any region sharing the store")
+	group := fs.String("group", "", "consumer group NAME: share the events with the group's other members, each event printed by one")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *subName != "" && *group != "" {
+		fmt.Fprintln(stderr, "zbridge tail: --subscription and --group are exclusive")
 		return 2
 	}
 	if *count < 0 {
@@ -97,9 +103,20 @@ func runTail(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zbridge tail: unknown format %q (json, lx, text)\n", *format)
 		return 2
 	}
-	cfg, err := cf.config(*addr)
-	if err != nil {
-		fmt.Fprintln(stderr, "zbridge tail:", err)
+	var cfgs []client.Config
+	for _, a := range strings.Split(*addrs, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		cfg, err := cf.config(a)
+		if err != nil {
+			fmt.Fprintln(stderr, "zbridge tail:", err)
+			return 2
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	if len(cfgs) == 0 {
+		fmt.Fprintln(stderr, "zbridge tail: --unsolmsg names no address")
 		return 2
 	}
 	ctx, stop := signalContext()
@@ -111,7 +128,9 @@ func runTail(args []string, stdout, stderr io.Writer) int {
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	err = tail(ctx, cfg, filter, *after, wire, *format, *count, out, stderr)
+	t := &tailer{cfgs: cfgs, sub: client.Subscription{Filter: filter, After: *after, Format: wire, Name: *subName, Group: *group},
+		format: *format, count: *count, out: out, stderr: stderr}
+	err = t.run(ctx)
 	switch {
 	case err == nil:
 		return 0
@@ -125,52 +144,134 @@ func runTail(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-func tail(ctx context.Context, cfg client.Config, filter *protocol.Filter, after, wire, format string, count int,
-	out *bufio.Writer, stderr io.Writer) error {
+// tailer prints events from one of several UNSOLMSG addresses, failing
+// over to the next when a session ends other than by its own choice.
+type tailer struct {
+	cfgs   []client.Config
+	sub    client.Subscription
+	format string
+	count  int
+	out    *bufio.Writer
+	stderr io.Writer
+
+	printed int
+	last    string   // the last event printed: where a plain subscription resumes
+	unacked []string // events printed since the last ack
+}
+
+// run tails until count events were printed, ctx ends, or (with one address
+// and no durable subscription or group) the session ends.
+func (t *tailer) run(ctx context.Context) error {
+	failover := len(t.cfgs) > 1 || t.sub.Name != "" || t.sub.Group != ""
+	backoff := 200 * time.Millisecond
+	for i := 0; ; i = (i + 1) % len(t.cfgs) {
+		err := t.session(ctx, t.cfgs[i])
+		if err == nil || !failover || ctx.Err() != nil || permanent(err) {
+			return err
+		}
+		next := t.cfgs[(i+1)%len(t.cfgs)].Addr
+		fmt.Fprintf(t.stderr, "zbridge tail: %s: %v; trying %s\n", t.cfgs[i].Addr, err, next)
+		if i == len(t.cfgs)-1 { // every address tried: wait before the next round
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
+}
+
+// permanent reports whether err would recur on any region: bad
+// credentials, an unknown version, a bad request.
+func permanent(err error) bool {
+	var ref *client.RefusedError
+	if errors.As(err, &ref) {
+		return ref.Reason == protocol.RefuseAuth || ref.Reason == protocol.RefuseVersion || ref.Reason == protocol.RefuseBadRequest
+	}
+	var rep *client.ReplyError
+	return errors.As(err, &rep) && rep.Code == protocol.ErrCodeBadRequest
+}
+
+// session runs one session; nil means count events were printed.
+func (t *tailer) session(ctx context.Context, cfg client.Config) error {
 	c, err := client.Dial(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if _, err := c.Subscribe(ctx, filter, after, wire); err != nil {
+	sub := t.sub
+	if t.last != "" && sub.Name == "" && sub.Group == "" {
+		sub.After = t.last // a plain subscription resumes after what was printed
+	}
+	if _, err := c.SubscribeWith(ctx, sub); err != nil {
+		return err
+	}
+	acking := sub.Name != "" || sub.Group != ""
+	// flush prints what is buffered and then acknowledges it: an event is
+	// acknowledged only once it is written out (at least once).
+	flush := func() error {
+		if err := t.out.Flush(); err != nil {
+			return err
+		}
+		if !acking || len(t.unacked) == 0 {
+			return nil
+		}
+		ids := t.unacked
+		if sub.Name != "" {
+			ids = ids[len(ids)-1:]
+		}
+		err := c.Ack(ids...)
+		t.unacked = t.unacked[:0]
 		return err
 	}
 	var buf []byte
-	for n := 0; count == 0 || n < count; {
-		if out.Buffered() > 0 && c.Buffered() == 0 {
-			out.Flush()
+	for t.count == 0 || t.printed < t.count {
+		if c.Buffered() == 0 || len(t.unacked) >= 1024 {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 		f, err := c.Next(ctx)
 		if err != nil {
-			out.Flush()
+			t.out.Flush()
 			return err
 		}
 		switch {
 		case f.Type == protocol.TypeNotice:
-			fmt.Fprintf(stderr, "zbridge tail: notice (%s): %s\n", f.Reason, f.Message)
+			fmt.Fprintf(t.stderr, "zbridge tail: notice (%s): %s\n", f.Reason, f.Message)
 			continue
 		case f.Type != protocol.TypeEvent:
 			continue
 		}
 		buf = buf[:0]
+		id := f.ID
 		switch {
 		case f.Event == nil:
 			buf = append(buf, f.Line...)
-		case format == "json":
+		case t.format == "json":
+			id = f.Event.ID.String()
 			buf = protocol.AppendEventJSON(buf, f.Event)
 		default:
+			id = f.Event.ID.String()
 			buf = appendText(buf, f.Event)
 		}
 		buf = append(buf, '\n')
-		out.Write(buf)
-		n++
+		t.out.Write(buf)
+		t.printed++
+		t.last = id
+		if acking {
+			t.unacked = append(t.unacked, id)
+		}
 	}
-	out.Flush()
+	if err := flush(); err != nil {
+		return err
+	}
 	// Every event asked for was printed: the logoff is a courtesy, and a
 	// region that ended the session meanwhile does not make this a failure.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c.Logoff(ctx)
+	c.Logoff(lctx)
 	return nil
 }
 

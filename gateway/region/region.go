@@ -70,8 +70,23 @@ type Config struct {
 	SyslogMaxSessions int
 	SyslogReadTimeout time.Duration
 
-	// Store overrides the embedded store (tests, Redis).
+	// Store overrides the store (tests).
 	Store store.Store
+
+	// RedisURL keeps the session state in Redis (see package redisstore
+	// for the URL form) instead of the embedded store, and lets regions
+	// sharing it route commands to each other's agents. The password may
+	// come from RedisPasswordFile instead of the URL.
+	RedisURL, RedisPasswordFile string
+	// RedisPrefix starts every key (default "zbridge").
+	RedisPrefix string
+	// MaxAge trims events older than it (Redis only; 0: no age limit).
+	MaxAge time.Duration
+	// PeerTTL is how long a region's announcement lives without being
+	// refreshed (default 15s).
+	PeerTTL time.Duration
+	// GroupClaimAfter: see unsolmsg.Config.
+	GroupClaimAfter time.Duration
 
 	// Linux agents. SSHKeyFile is the region's private key (OpenSSH
 	// format); without it Linux targets cannot be reached. Host keys are

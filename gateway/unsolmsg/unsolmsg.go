@@ -11,6 +11,25 @@
 // silently); one whose socket accepts nothing for the write timeout is ended
 // the same way. A subscriber resuming from an ID older than retention is
 // sent a notice "gap" saying which events it missed before the stream.
+//
+// Durable subscriptions: a subscriber that names a subscription acknowledges
+// the events it has handled (ack frames; the newest ID acknowledged stands
+// for every event before it) and the region records the position in the
+// store. A session that subscribes with the same name later, on this region
+// or on another sharing the store (Redis), starts after that position:
+// delivery is at least once, and each event carries its ID so that a client
+// can drop a repeat. A subscription first named starts where the subscribe
+// says (after, or the newest event) and is recorded at once, so a client
+// that disconnects before its first ack misses nothing either. One session
+// at a time should use a name; sharing is what groups are for.
+//
+// Consumer groups: sessions that subscribe with the same group name share
+// the events, each event delivered to one member at a time. A member
+// acknowledges each event it handled; events delivered to a member that
+// does not acknowledge them within Config.GroupClaimAfter (it died, or its
+// region did) are delivered again to a member that reads next. Members of
+// one group should use one filter: events a member's filter excludes are
+// acknowledged for the group without being sent.
 package unsolmsg
 
 import (
@@ -18,7 +37,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"sync/atomic"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -46,15 +67,20 @@ type Config struct {
 	Store store.Store
 	// Batch is the most events read and written at once (default 512).
 	Batch int
+	// GroupClaimAfter is how long a group member may hold events without
+	// acknowledging them before they are delivered to another member
+	// (default 30s).
+	GroupClaimAfter time.Duration
 	// Logger is required.
 	Logger logrus.FieldLogger
 }
 
 // Server is the UNSOLMSG server.
 type Server struct {
-	cfg  Config
-	ss   *session.Server
-	sent atomic.Uint64
+	cfg   Config
+	ss    *session.Server
+	sent  atomic.Uint64
+	acked atomic.Uint64
 }
 
 // New returns a server for cfg, validated and copied.
@@ -67,6 +93,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 512
+	}
+	if cfg.GroupClaimAfter <= 0 {
+		cfg.GroupClaimAfter = 30 * time.Second
 	}
 	if cfg.Session.Name == "" {
 		cfg.Session.Name = "unsolmsg"
@@ -107,14 +136,24 @@ func (s *Server) Sessions() []session.Info { return s.ss.Sessions() }
 // EventsSent is the number of events sent to subscribers.
 func (s *Server) EventsSent() uint64 { return s.sent.Load() }
 
+// EventsAcked is the number of event IDs durable and group subscribers
+// acknowledged.
+func (s *Server) EventsAcked() uint64 { return s.acked.Load() }
+
 type handler Server
 
-// subscription is one session's subscription; the stream goroutine owns it.
+// subscription is one session's subscription; the stream goroutine owns it
+// (the request goroutine reads its fixed fields to handle acks).
 type subscription struct {
-	filter *protocol.Filter
-	format string
-	after  protocol.ID
+	filter  *protocol.Filter
+	format  string
+	after   protocol.ID
+	durable string // durable subscription name, or ""
+	group   string // consumer group name, or ""
 }
+
+// validName is what a subscription or group name may look like.
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
 func badRequest(msg string) *protocol.Frame {
 	return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeBadRequest, Message: msg})
@@ -122,16 +161,28 @@ func badRequest(msg string) *protocol.Frame {
 
 // Request implements session.Handler.
 func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Frame {
-	if f.Type != protocol.TypeSubscribe {
+	switch f.Type {
+	case protocol.TypeSubscribe:
+	case protocol.TypeAck:
+		return (*Server)(h).ack(sess, f)
+	default:
 		return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeUnknownType,
-			Message: fmt.Sprintf("UNSOLMSG does not know request type %q (subscribe, heartbeat, logoff)", f.Type)})
+			Message: fmt.Sprintf("UNSOLMSG does not know request type %q (subscribe, ack, heartbeat, logoff)", f.Type)})
 	}
 	if sess.State != nil {
 		return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeState, Message: "already subscribed"})
 	}
-	sub := &subscription{filter: f.Filter, format: f.Format}
+	sub := &subscription{filter: f.Filter, format: f.Format, durable: f.Subscription, group: f.Group}
 	if err := sub.filter.Validate(); err != nil {
 		return badRequest(err.Error())
+	}
+	if sub.durable != "" && sub.group != "" {
+		return badRequest("subscription and group are exclusive: a group's members share its position")
+	}
+	for _, n := range []string{sub.durable, sub.group} {
+		if n != "" && !validName.MatchString(n) {
+			return badRequest(fmt.Sprintf("name %q: 1 to 64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit", n))
+		}
 	}
 	switch sub.format {
 	case "":
@@ -141,18 +192,38 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 		return badRequest(fmt.Sprintf("unknown format %q (json, lx)", f.Format))
 	}
 	ctx := sess.Context()
-	if f.After != "" {
+	unavailable := protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal, Message: "event store unavailable"})
+	resumed := false
+	if sub.durable != "" {
+		pos, ok, err := h.cfg.Store.Position(ctx, positionKey(sub.durable))
+		if err != nil {
+			sess.Log.WithError(err).Warn("reading a durable subscription's position failed")
+			return unavailable
+		}
+		sub.after, resumed = pos, ok
+	}
+	if !resumed && f.After != "" {
 		id, err := protocol.ParseID(f.After)
 		if err != nil {
 			return badRequest(err.Error())
 		}
 		sub.after = id
-	} else {
+	} else if !resumed {
+		// New events only: those after the newest now. A new group starts
+		// there too (an existing group goes on from its own position).
 		st, err := h.cfg.Store.Stats(ctx)
 		if err != nil {
-			return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal, Message: "event store unavailable"})
+			return unavailable
 		}
 		sub.after = st.Last
+	}
+	if sub.durable != "" && !resumed {
+		// Record the new subscription's start at once: a client that goes
+		// away before its first ack resumes here, missing nothing.
+		if err := h.cfg.Store.SetPosition(ctx, positionKey(sub.durable), sub.after); err != nil {
+			sess.Log.WithError(err).Warn("recording a durable subscription failed")
+			return unavailable
+		}
 	}
 	sess.State = sub
 	// The stream goroutine sends the reply before any event. Only a running
@@ -162,13 +233,136 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 	// starts nothing, the session ends with bye shutdown instead.
 	req := f.Req
 	sess.Go(func(ctx context.Context) {
-		if err := sess.Send(&protocol.Frame{Type: protocol.TypeReply, Req: req, After: sub.after.String(), Format: sub.format}); err != nil {
+		reply := &protocol.Frame{Type: protocol.TypeReply, Req: req, Format: sub.format,
+			Subscription: sub.durable, Group: sub.group}
+		if sub.group == "" {
+			reply.After = sub.after.String()
+		}
+		if err := sess.Send(reply); err != nil {
 			return
 		}
-		sess.Log.WithFields(logrus.Fields{"after": sub.after.String(), "format": sub.format}).Info("subscribed")
+		sess.Log.WithFields(logrus.Fields{"after": sub.after.String(), "format": sub.format,
+			"subscription": sub.durable, "group": sub.group}).Info("subscribed")
+		if sub.group != "" {
+			(*Server)(h).streamGroup(sess, sub)
+			return
+		}
 		(*Server)(h).stream(sess, sub)
 	})
 	return nil
+}
+
+// positionKey is the store's name for a durable subscription's position.
+func positionKey(name string) string { return "unsolmsg:" + name }
+
+// ack records what a durable or group subscriber has handled. It answers
+// only a request that has a req number (acks are usually sent without one,
+// and often); a bad ack is answered in any case.
+func (s *Server) ack(sess *session.Session, f *protocol.Frame) *protocol.Frame {
+	sub, _ := sess.State.(*subscription)
+	fail := func(code, msg string) *protocol.Frame {
+		return protocol.Reply(f.Req, &protocol.Error{Code: code, Message: msg})
+	}
+	if sub == nil || (sub.durable == "" && sub.group == "") {
+		return fail(protocol.ErrCodeState, "ack needs a subscription or group subscription")
+	}
+	if len(f.IDs) == 0 {
+		return fail(protocol.ErrCodeBadRequest, "ack without ids")
+	}
+	ids := make([]protocol.ID, 0, len(f.IDs))
+	var newest protocol.ID
+	for _, x := range f.IDs {
+		id, err := protocol.ParseID(x)
+		if err != nil {
+			return fail(protocol.ErrCodeBadRequest, err.Error())
+		}
+		ids = append(ids, id)
+		if newest.Less(id) {
+			newest = id
+		}
+	}
+	ctx, cancel := context.WithTimeout(sess.Context(), 10*time.Second)
+	defer cancel()
+	var err error
+	if sub.group != "" {
+		err = s.cfg.Store.GroupAck(ctx, sub.group, ids)
+	} else {
+		err = s.cfg.Store.SetPosition(ctx, positionKey(sub.durable), newest)
+	}
+	if err != nil {
+		sess.Log.WithError(err).Warn("recording an ack failed; the events will be delivered again")
+		return fail(protocol.ErrCodeInternal, "the ack could not be recorded; the events may be delivered again")
+	}
+	s.acked.Add(uint64(len(ids)))
+	if f.Req == 0 {
+		return nil
+	}
+	return protocol.Reply(f.Req, nil)
+}
+
+// streamGroup sends sess its share of the group's events until the session
+// ends. Events its filter excludes are acknowledged for the group.
+func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
+	ctx := sess.Context()
+	evs := make([]*protocol.Event, 0, s.cfg.Batch)
+	var skip []protocol.ID
+	buf := make([]byte, 0, maxWrite)
+	for {
+		var last protocol.ID
+		var err error
+		evs, last, err = s.cfg.Store.GroupRead(ctx, sub.group, sess.ID, sub.after, s.cfg.GroupClaimAfter, s.cfg.Batch, evs[:0])
+		if err != nil {
+			if ctx.Err() == nil {
+				sess.Log.WithError(err).Warn("group read failed; ending the subscription")
+				sess.End(&protocol.Frame{Reason: protocol.ByeShutdown,
+					Message: "the region's event store is unavailable; subscribe again (unacknowledged events are delivered again)"})
+			}
+			return
+		}
+		if len(evs) == 0 {
+			// Wake for new events, and now and then to claim a dead
+			// member's events.
+			wctx, cancel := context.WithTimeout(sess.StopContext(), max(s.cfg.GroupClaimAfter/2, 100*time.Millisecond))
+			err := s.cfg.Store.Wait(wctx, last)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if sess.StopContext().Err() != nil || errors.Is(err, store.ErrClosed) {
+				sess.End(&protocol.Frame{Reason: protocol.ByeShutdown,
+					Message: "the region is shutting down; unacknowledged events go to the group's other members"})
+				return
+			}
+			continue
+		}
+		buf, skip = buf[:0], skip[:0]
+		n := 0
+		for i, e := range evs {
+			if sub.filter.Match(e) {
+				n++
+				if sub.format == FormatLX {
+					buf = protocol.AppendLineFrame(buf, e.ID, lx.Format(e))
+				} else {
+					buf = protocol.AppendEventFrame(buf, e)
+				}
+			} else {
+				skip = append(skip, e.ID)
+			}
+			if n > 0 && (len(buf) >= maxWrite || i == len(evs)-1) {
+				if err := sess.Write(buf); err != nil {
+					return
+				}
+				s.sent.Add(uint64(n))
+				buf, n = buf[:0], 0
+			}
+		}
+		if len(skip) > 0 {
+			if err := s.cfg.Store.GroupAck(ctx, sub.group, skip); err != nil && ctx.Err() == nil {
+				sess.Log.WithError(err).Warn("acknowledging filtered-out events failed; they will be offered again")
+			}
+		}
+		clear(evs)
+	}
 }
 
 // stream sends sub's events to sess until the session ends.

@@ -139,7 +139,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 
 // send writes a request, numbering it.
 func (c *Conn) send(f *protocol.Frame) (uint64, error) {
-	if f.Type != protocol.TypeReply {
+	if f.Type != protocol.TypeReply && f.Type != protocol.TypeAck {
 		c.req++
 		f.Req = c.req
 	}
@@ -187,11 +187,31 @@ func (c *Conn) call(f *protocol.Frame) (*protocol.Frame, error) {
 // retained, or an event ID to resume after; format is "json" or "lx". It
 // returns the ID the stream starts after.
 func (c *Conn) Subscribe(ctx context.Context, filter *protocol.Filter, after, format string) (string, error) {
+	return c.SubscribeWith(ctx, Subscription{Filter: filter, After: after, Format: format})
+}
+
+// Subscription is what SubscribeWith asks for.
+type Subscription struct {
+	Filter *protocol.Filter
+	After  string // "" live only, "0" everything retained, or an ID (a durable subscription's or group's start when new)
+	Format string // "json" or "lx"
+	// Name is a durable subscription: the region resumes it after the last
+	// event acknowledged with Ack, on any region sharing the store.
+	Name string
+	// Group is a consumer group: its members share the events; each
+	// member acknowledges every event it handled with Ack.
+	Group string
+}
+
+// SubscribeWith asks for events as s says and returns the ID the stream
+// starts after ("" for a group).
+func (c *Conn) SubscribeWith(ctx context.Context, s Subscription) (string, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		c.nc.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
-	f, err := c.call(&protocol.Frame{Type: protocol.TypeSubscribe, Filter: filter, After: after, Format: format})
+	f, err := c.call(&protocol.Frame{Type: protocol.TypeSubscribe, Filter: s.Filter, After: s.After, Format: s.Format,
+		Subscription: s.Name, Group: s.Group})
 	if !stop() || ctx.Err() != nil {
 		return "", fmt.Errorf("client: subscribe: %w", ctx.Err())
 	}
@@ -250,6 +270,19 @@ func (c *Conn) Next(ctx context.Context) (*protocol.Frame, error) {
 			return &f, nil
 		}
 	}
+}
+
+// Ack tells the region that the events with these IDs were handled (a
+// durable subscription or group; for a durable subscription the newest ID
+// is enough). It does not wait for an answer: an ack the region could not
+// record comes back as a reply with an error, which Next skips, and the
+// events are delivered again.
+func (c *Conn) Ack(ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := c.send(&protocol.Frame{Type: protocol.TypeAck, IDs: ids})
+	return err
 }
 
 // Logoff ends the session cleanly and closes the connection.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +53,14 @@ func Run(t *testing.T, o Options) {
 		{"WaitWhenAllTrimmed", testWaitAllTrimmed},
 		{"Sessions", testSessions},
 		{"Stats", testStats},
+		{"Positions", testPositions},
+		{"GroupNewOnly", testGroupNewOnly},
+		{"GroupStartAfter", testGroupStartAfter},
+		{"GroupSharesExactlyOnce", testGroupShares},
+		{"GroupReclaim", testGroupReclaim},
+		{"GroupAckUnknown", testGroupAckUnknown},
+		{"GroupsIndependent", testGroupsIndependent},
+		{"GroupWait", testGroupWait},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, o) })
@@ -456,5 +465,360 @@ func testWaitAllTrimmed(t *testing.T, o Options) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Wait(%v) with nothing to read = %v, want it to block until the deadline", after, err)
 		}
+	}
+}
+
+func testPositions(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	if id, ok, err := s.Position(ctx(t), "a"); err != nil || ok || !id.IsZero() {
+		t.Fatalf("Position of a name never set = %v, %v, %v; want zero, false, nil", id, ok, err)
+	}
+	const ms = 1_700_000_000_000
+	want := map[string]protocol.ID{}
+	for i, step := range []struct {
+		name  string
+		set   protocol.ID
+		moves bool
+	}{
+		{"a", protocol.ID{Ms: ms, Seq: 9}, true},
+		{"a", protocol.ID{Ms: ms, Seq: 10}, true},             // compared as numbers, not text
+		{"a", protocol.ID{Ms: ms, Seq: 9}, false},             // backwards: ignored
+		{"b", protocol.ID{Ms: 999_999_999_999, Seq: 5}, true}, // another name: its own position
+		{"b", protocol.ID{Ms: 1_000_000_000_000}, true},
+		{"a", protocol.ID{Ms: ms - 1, Seq: 99}, false},
+		{"a", protocol.ID{Ms: ms, Seq: 10}, false}, // the same: unchanged
+		{"a", protocol.ID{Ms: ms + 1}, true},
+	} {
+		if err := s.SetPosition(ctx(t), step.name, step.set); err != nil {
+			t.Fatalf("step %d: SetPosition(%q, %v): %v", i, step.name, step.set, err)
+		}
+		if step.moves {
+			want[step.name] = step.set
+		}
+		for _, name := range []string{"a", "b"} {
+			w, set := want[name]
+			id, ok, err := s.Position(ctx(t), name)
+			if err != nil || ok != set || id != w {
+				t.Fatalf("step %d (set %q to %v): Position(%q) = %v, %v, %v; want %v, %v",
+					i, step.name, step.set, name, id, ok, err, w, set)
+			}
+		}
+	}
+}
+
+// groupRead calls GroupRead without a dst and fails the test on error.
+func groupRead(t *testing.T, s store.Store, group, consumer string, start protocol.ID,
+	claimAfter time.Duration, max int) ([]*protocol.Event, protocol.ID) {
+	t.Helper()
+	evs, last, err := s.GroupRead(ctx(t), group, consumer, start, claimAfter, max, nil)
+	if err != nil {
+		t.Fatalf("GroupRead(%q, %q): %v", group, consumer, err)
+	}
+	return evs, last
+}
+
+// groupAck calls GroupAck for the events and fails the test on error.
+func groupAck(t *testing.T, s store.Store, group string, evs []*protocol.Event) {
+	t.Helper()
+	if err := s.GroupAck(ctx(t), group, idsOf(evs)); err != nil {
+		t.Fatalf("GroupAck(%q): %v", group, err)
+	}
+}
+
+func idsOf(evs []*protocol.Event) []protocol.ID {
+	ids := make([]protocol.ID, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+// wantEvents fails the test unless got are the events want, in order.
+func wantEvents(t *testing.T, what string, got, want []*protocol.Event) {
+	t.Helper()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		ok = got[i].ID == want[i].ID && got[i].Text == want[i].Text
+	}
+	if !ok {
+		t.Fatalf("%s: got %d events %v, want %d %v", what, len(got), texts(got), len(want), texts(want))
+	}
+}
+
+func texts(evs []*protocol.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.ID.String() + " " + e.Text
+	}
+	return out
+}
+
+func appendEvents(t *testing.T, s store.Store, prefix string, n int) []*protocol.Event {
+	t.Helper()
+	evs := Events(prefix, n)
+	if err := s.Append(ctx(t), evs); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	return evs
+}
+
+// testGroupNewOnly: a group created without a start delivers only the
+// events appended after its creation.
+func testGroupNewOnly(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	old := appendEvents(t, s, "old", 5)
+	got, last := groupRead(t, s, "g", "c1", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "first read of a new group", got, nil)
+	if last != old[4].ID {
+		t.Fatalf("GroupRead last = %v, want the newest ID %v", last, old[4].ID)
+	}
+	got, _ = groupRead(t, s, "g", "c2", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "another consumer's first read", got, nil)
+	fresh := appendEvents(t, s, "new", 3)
+	got, last = groupRead(t, s, "g", "c1", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "read after appending", got, fresh)
+	if last != fresh[2].ID {
+		t.Fatalf("GroupRead last = %v, want %v", last, fresh[2].ID)
+	}
+	got, _ = groupRead(t, s, "g", "c2", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "other consumer after all were delivered", got, nil)
+}
+
+// testGroupStartAfter: a group created with a start delivers exactly the
+// events after it, max at a time; start matters only on creation.
+func testGroupStartAfter(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	evs := appendEvents(t, s, "s", 10)
+	got, _ := groupRead(t, s, "g", "c", evs[3].ID, time.Hour, 4)
+	wantEvents(t, "first read, max 4", got, evs[4:8])
+	got, _ = groupRead(t, s, "g", "c", evs[0].ID, time.Hour, 100) // the group exists: start ignored
+	wantEvents(t, "second read", got, evs[8:])
+	got, _ = groupRead(t, s, "g", "c", evs[0].ID, time.Hour, 100)
+	wantEvents(t, "third read", got, nil)
+}
+
+// testGroupShares: consumers of one group share its events, each event
+// going to exactly one of them, and acknowledged events are not delivered
+// again.
+func testGroupShares(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	const group = "g"
+	groupRead(t, s, group, "a", protocol.ID{}, time.Hour, 100) // create at the newest
+	pre := appendEvents(t, s, "pre", 10)
+	got, _ := groupRead(t, s, group, "a", protocol.ID{}, time.Hour, 5)
+	wantEvents(t, "a's read", got, pre[:5])
+	groupAck(t, s, group, got)
+	got, _ = groupRead(t, s, group, "b", protocol.ID{}, time.Hour, 5)
+	wantEvents(t, "b's read", got, pre[5:])
+	groupAck(t, s, group, got)
+
+	// Now both read concurrently, while events come.
+	const total = 200
+	var (
+		mu      sync.Mutex // guards handled
+		handled = map[string][]protocol.ID{}
+		count   atomic.Int64 // events handled, by both
+		wg      sync.WaitGroup
+	)
+	readCtx, stop := context.WithCancel(context.Background())
+	ackCtx := ctx(t)
+	defer func() { stop(); wg.Wait() }()
+	for _, c := range []string{"a", "b"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				evs, last, err := s.GroupRead(readCtx, group, c, protocol.ID{}, time.Hour, 3, nil)
+				if err == nil && len(evs) == 0 {
+					err = s.Wait(readCtx, last)
+				}
+				if err != nil {
+					if readCtx.Err() == nil {
+						t.Errorf("consumer %s: %v", c, err)
+					}
+					return
+				}
+				if len(evs) == 0 {
+					continue
+				}
+				time.Sleep(time.Millisecond) // handling them: the other consumer gets its turn
+				ids := idsOf(evs)
+				if err := s.GroupAck(ackCtx, group, ids); err != nil {
+					t.Errorf("consumer %s: GroupAck: %v", c, err)
+					return
+				}
+				mu.Lock()
+				handled[c] = append(handled[c], ids...)
+				mu.Unlock()
+				count.Add(int64(len(ids)))
+			}
+		}()
+	}
+	var all []protocol.ID
+	for i := 0; i < total; i += 5 {
+		all = append(all, idsOf(appendEvents(t, s, fmt.Sprint("c", i), 5))...)
+		time.Sleep(2 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(30 * time.Second); count.Load() < total && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+
+	times := map[protocol.ID]int{}
+	for c, ids := range handled {
+		for i, id := range ids {
+			times[id]++
+			if i > 0 && !ids[i-1].Less(id) {
+				t.Errorf("consumer %s got %v after %v", c, id, ids[i-1])
+			}
+		}
+	}
+	for _, id := range all {
+		if times[id] != 1 {
+			t.Errorf("event %v handled %d times, want once", id, times[id])
+		}
+	}
+	if len(times) != total {
+		t.Errorf("%d distinct events handled, want %d", len(times), total)
+	}
+	if len(handled["a"]) == 0 || len(handled["b"]) == 0 {
+		t.Errorf("a handled %d events and b %d: want both some", len(handled["a"]), len(handled["b"]))
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Everything was acknowledged: even a short claimAfter finds nothing.
+	time.Sleep(50 * time.Millisecond)
+	got, _ = groupRead(t, s, group, "c", protocol.ID{}, 10*time.Millisecond, 1000)
+	wantEvents(t, "claim after all were acknowledged", got, nil)
+}
+
+// testGroupReclaim: events a consumer does not acknowledge within
+// claimAfter go to the next consumer that reads, and only then.
+func testGroupReclaim(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	const group, claimAfter = "g", 300 * time.Millisecond
+	groupRead(t, s, group, "a", protocol.ID{}, claimAfter, 100)
+	evs := appendEvents(t, s, "rec", 10)
+	aStart := time.Now()
+	got, _ := groupRead(t, s, group, "a", protocol.ID{}, claimAfter, 100)
+	aDone := time.Now()
+	wantEvents(t, "a's read", got, evs)
+	got, _ = groupRead(t, s, group, "b", protocol.ID{}, claimAfter, 100)
+	if took := time.Since(aStart); took >= claimAfter {
+		t.Skipf("machine too slow: two reads took %v, not under claimAfter %v", took, claimAfter)
+	}
+	wantEvents(t, "b's read before claimAfter", got, nil)
+
+	time.Sleep(claimAfter + 100*time.Millisecond - time.Since(aDone))
+	fresh := appendEvents(t, s, "fresh", 2)
+	bStart := time.Now()
+	got, _ = groupRead(t, s, group, "b", protocol.ID{}, claimAfter, 4)
+	wantEvents(t, "b's claim, max 4", got, evs[:4])
+	got, _ = groupRead(t, s, group, "b", protocol.ID{}, claimAfter, 100)
+	wantEvents(t, "b's next read: the other claims, then new events", got, append(evs[4:10:10], fresh...))
+
+	got, _ = groupRead(t, s, group, "a", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "a's read after b claimed its events", got, nil)
+	got, _ = groupRead(t, s, group, "c", protocol.ID{}, claimAfter, 100)
+	if took := time.Since(bStart); took < claimAfter {
+		wantEvents(t, "c's read just after b claimed", got, nil)
+	} else {
+		t.Logf("machine too slow to check that claims restart the idle time (took %v)", took)
+	}
+
+	groupAck(t, s, group, append(evs[:10:10], fresh...))
+	time.Sleep(claimAfter + 100*time.Millisecond)
+	got, _ = groupRead(t, s, group, "d", protocol.ID{}, claimAfter, 100)
+	wantEvents(t, "read after all were acknowledged", got, nil)
+}
+
+// testGroupAckUnknown: acknowledging IDs that are not pending is no error
+// and changes nothing.
+func testGroupAckUnknown(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	if err := s.GroupAck(ctx(t), "nosuch", []protocol.ID{{Ms: 1, Seq: 1}}); err != nil {
+		t.Fatalf("GroupAck on a group never read: %v", err)
+	}
+	groupRead(t, s, "g", "a", protocol.ID{}, time.Hour, 100)
+	evs := appendEvents(t, s, "k", 5)
+	got, _ := groupRead(t, s, "g", "a", protocol.ID{}, time.Hour, 2)
+	wantEvents(t, "a's read", got, evs[:2])
+	for _, ids := range [][]protocol.ID{
+		nil,
+		{},
+		{evs[3].ID, {Ms: 1, Seq: 1}}, // not yet delivered; never assigned
+		{evs[0].ID, evs[0].ID},       // pending, then no more
+	} {
+		if err := s.GroupAck(ctx(t), "g", ids); err != nil {
+			t.Fatalf("GroupAck(%v): %v", ids, err)
+		}
+	}
+	got, _ = groupRead(t, s, "g", "a", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "read after acknowledging undelivered events", got, evs[2:])
+	time.Sleep(50 * time.Millisecond)
+	got, _ = groupRead(t, s, "g", "b", protocol.ID{}, 10*time.Millisecond, 100)
+	wantEvents(t, "claim of the unacknowledged", got, evs[1:])
+}
+
+// testGroupsIndependent: every group receives every event, and one group's
+// acknowledgements are not another's.
+func testGroupsIndependent(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	for _, g := range []string{"g1", "g2"} {
+		groupRead(t, s, g, "c", protocol.ID{}, time.Hour, 100)
+	}
+	evs := appendEvents(t, s, "i", 20)
+	got, _ := groupRead(t, s, "g1", "c", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "g1's read", got, evs)
+	groupAck(t, s, "g1", got)
+	got, _ = groupRead(t, s, "g2", "c", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "g2's read", got, evs)
+	time.Sleep(50 * time.Millisecond)
+	got, _ = groupRead(t, s, "g1", "d", protocol.ID{}, 10*time.Millisecond, 100)
+	wantEvents(t, "g1's claim after acknowledging", got, nil)
+	got, _ = groupRead(t, s, "g2", "d", protocol.ID{}, 10*time.Millisecond, 100)
+	wantEvents(t, "g2's claim, not acknowledged in g2", got, evs)
+}
+
+// testGroupWait: the last ID GroupRead returns is what Wait needs to block
+// until there is more.
+func testGroupWait(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	evs := appendEvents(t, s, "w", 3)
+	got, last := groupRead(t, s, "g", "c", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "first read", got, nil)
+	if last != evs[2].ID {
+		t.Fatalf("GroupRead last = %v, want the newest ID %v", last, evs[2].ID)
+	}
+	c, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err := s.Wait(c, last)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait(last) with nothing new = %v, want it to block until the deadline", err)
+	}
+	wctx := ctx(t)
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(wctx, last) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Wait(last) returned %v before any new event", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	fresh := appendEvents(t, s, "w2", 1)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait(last) did not wake after Append")
+	}
+	got, last = groupRead(t, s, "g", "c", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "read after the wake", got, fresh)
+	if last != fresh[0].ID {
+		t.Fatalf("GroupRead last = %v, want %v", last, fresh[0].ID)
 	}
 }

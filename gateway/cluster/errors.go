@@ -1,0 +1,20 @@
+package cluster
+
+import "errors"
+
+// Errors of this package.
+var (
+	// ErrConfig is wrapped by New's errors about its Config.
+	ErrConfig = errors.New("cluster: bad config")
+	// ErrBadEntry is wrapped by the errors about a malformed stream entry
+	// or JSON record read from Redis.
+	ErrBadEntry = errors.New("cluster: bad entry")
+)
+
+// Causes with which the package cancels a run's context.
+var (
+	// errClosing stops the runs forwarded to a region that is closing.
+	errClosing = errors.New("cluster: region closing")
+	// errOutputLost stops a run whose output could not be written.
+	errOutputLost = errors.New("cluster: output could not be written to redis")
+)

@@ -1,0 +1,230 @@
+package unsolmsg_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/gateway/store/memstore"
+	"github.com/zbridge/zbridge/gateway/unsolmsg"
+	"github.com/zbridge/zbridge/protocol"
+	"github.com/zbridge/zbridge/protocol/client"
+)
+
+// startOn starts an UNSOLMSG server over st (which the caller closes) and
+// returns its address; cleanup closes the server.
+func startOn(t *testing.T, st store.Store, claimAfter time.Duration) string {
+	t.Helper()
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	srv, err := unsolmsg.New(unsolmsg.Config{Store: st, Logger: l, GroupClaimAfter: claimAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, unsolmsg.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func subscribeWith(t *testing.T, c *client.Conn, s client.Subscription) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	after, err := c.SubscribeWith(ctx, s)
+	if err != nil {
+		t.Fatalf("subscribe %+v: %v", s, err)
+	}
+	return after
+}
+
+func appendTo(t *testing.T, st store.Store, evs []*protocol.Event) {
+	t.Helper()
+	if err := st.Append(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDurableSubscription: a durable subscriber that acknowledged some
+// events and went away gets, on a new session with the same name, exactly
+// the events after the last it acknowledged, including those that arrived
+// while it was away; a subscriber that never acknowledged anything misses
+// nothing either.
+func TestDurableSubscription(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	addr := startOn(t, st, 0)
+
+	c := dial(t, addr)
+	subscribeWith(t, c, client.Subscription{Name: "ops-auto"})
+	first := syslogEvents(10, "a")
+	appendTo(t, st, first)
+	for i := 0; i < 10; i++ {
+		e := nextEvent(t, c)
+		sameEvent(t, e, first[i])
+	}
+	// Handled the first six: ack the sixth (the newest stands for all).
+	if err := c.Ack(first[5].ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the ack to be recorded", func() bool {
+		id, ok, _ := st.Position(context.Background(), "unsolmsg:ops-auto")
+		return ok && id == first[5].ID
+	})
+	c.Close()
+
+	more := syslogEvents(5, "b")
+	appendTo(t, st, more)
+
+	c2 := dial(t, addr)
+	after := subscribeWith(t, c2, client.Subscription{Name: "ops-auto", After: "0"}) // after is ignored on resume
+	if after != first[5].ID.String() {
+		t.Fatalf("resumed after %s, want %s", after, first[5].ID)
+	}
+	expectEvents(t, c2, append(append([]*protocol.Event{}, first[6:]...), more...))
+
+	// A new name with no ack before it disconnects still resumes where
+	// it started.
+	c3 := dial(t, addr)
+	start := subscribeWith(t, c3, client.Subscription{Name: "fresh"})
+	c3.Close()
+	late := syslogEvents(3, "c")
+	appendTo(t, st, late)
+	c4 := dial(t, addr)
+	if got := subscribeWith(t, c4, client.Subscription{Name: "fresh"}); got != start {
+		t.Fatalf("fresh subscription resumed after %s, want its start %s", got, start)
+	}
+	expectEvents(t, c4, late)
+}
+
+// TestAckErrors: an ack outside a durable or group subscription, or with a
+// bad ID, is answered with an error and the session goes on.
+func TestAckErrors(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	addr := startOn(t, st, 0)
+	c := dial(t, addr)
+	subscribe(t, c, nil, "", "json")
+	// The error reply to an ack outside a durable subscription is not
+	// shown by the client; the session goes on.
+	if err := c.Ack("1-0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ack("not-an-id"); err != nil {
+		t.Fatal(err)
+	}
+	evs := syslogEvents(1, "x")
+	appendTo(t, st, evs)
+	sameEvent(t, nextEvent(t, c), evs[0])
+
+	c2 := dial(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := c2.SubscribeWith(ctx, client.Subscription{Name: "a", Group: "b"}); err == nil {
+		t.Fatal("subscription and group together accepted")
+	}
+	if _, err := c2.SubscribeWith(ctx, client.Subscription{Name: "bad name!"}); err == nil {
+		t.Fatal("bad subscription name accepted")
+	}
+}
+
+// TestGroupShares: two members of a group together get every event exactly
+// once, each some; a member that dies holding unacknowledged events has
+// them delivered to the other after the claim timeout.
+func TestGroupShares(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	const claim = 400 * time.Millisecond
+	addr := startOn(t, st, claim)
+
+	var mu sync.Mutex
+	got := map[protocol.ID]int{}
+	per := [2]int{}
+	members := make([]*client.Conn, 2)
+	for i := range members {
+		members[i] = dial(t, addr)
+		subscribeWith(t, members[i], client.Subscription{Group: "auto"})
+	}
+	const n = 400
+	var wg sync.WaitGroup
+	for i, c := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				f, err := c.Next(ctx)
+				cancel()
+				if err != nil {
+					return // quiet for 2s: the test's events are all out
+				}
+				if f.Type != protocol.TypeEvent {
+					continue
+				}
+				mu.Lock()
+				got[f.Event.ID]++
+				per[i]++
+				mu.Unlock()
+				if err := c.Ack(f.Event.ID.String()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for b := 0; b < n/20; b++ {
+		appendTo(t, st, syslogEvents(20, "g"))
+		time.Sleep(2 * time.Millisecond)
+	}
+	wg.Wait()
+	if len(got) != n {
+		t.Fatalf("the group got %d distinct events, want %d", len(got), n)
+	}
+	for id, k := range got {
+		if k != 1 {
+			t.Fatalf("event %s delivered %d times to a group whose members both lived", id, k)
+		}
+	}
+	if per[0] == 0 || per[1] == 0 {
+		t.Fatalf("shares %v: one member got nothing", per)
+	}
+
+	for _, c := range members {
+		c.Close()
+	}
+
+	// A member takes events and dies without acking them: after the claim
+	// timeout, and not before, they go to the other member.
+	a := dial(t, addr)
+	subscribeWith(t, a, client.Subscription{Group: "solo"})
+	orphans := syslogEvents(10, "orphan")
+	appendTo(t, st, orphans)
+	for i := range orphans {
+		sameEvent(t, nextEvent(t, a), orphans[i])
+	}
+	b := dial(t, addr)
+	subscribeWith(t, b, client.Subscription{Group: "solo"})
+	ctx, cancel := context.WithTimeout(context.Background(), claim/2)
+	if f, err := b.Next(ctx); err == nil {
+		t.Fatalf("the second member got %+v while the first held it within the claim timeout", f)
+	}
+	cancel()
+	a.Close()
+	expectEvents(t, b, orphans)
+}
