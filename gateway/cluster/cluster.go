@@ -147,6 +147,7 @@ type Cluster struct {
 	// Owned by the refresh loop (and Close, after the loop ended).
 	peers     map[string]peerState
 	announced map[string]bool // agent index members written at the last refresh
+	everWrote bool            // the region's key was written at least once
 }
 
 type healthState struct{ err error }
@@ -426,7 +427,7 @@ func (c *Cluster) announce(ctx context.Context) error {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
-	c.announced = members
+	c.announced, c.everWrote = members, true
 	return nil
 }
 
@@ -466,7 +467,9 @@ func (c *Cluster) watchPeers(regions []Region) {
 		c.peers[r.Name] = peerState{alive: r.Alive, instance: r.Instance}
 		log := c.log.WithField("peer", r.Name)
 		if r.Name == c.cfg.Region {
-			if r.Alive && r.Instance != c.instance && r.Instance != prev.instance {
+			// Before the first announcement, the key may still be this
+			// region's previous process's.
+			if c.everWrote && r.Alive && r.Instance != c.instance && r.Instance != prev.instance {
 				log.WithField("instance", r.Instance).Error("another process announces this region's name")
 			}
 			continue

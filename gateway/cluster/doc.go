@@ -78,6 +78,11 @@
 // waiting until the deadline; H closing with Close writes that failure into
 // the output stream itself, so F learns at once.
 //
+// H, in turn, checks every TTL/3 that F still waits: a run whose command
+// key is gone, whose forwarding region stopped announcing or restarted, or
+// for which Redis has failed for longer than Config.Timeout is cancelled, so
+// that nothing runs on for a forwarder that is no longer there.
+//
 // When Redis cannot be reached, requests for local targets run as usual
 // (the local check needs no Redis), and every other request fails with
 // CodeFailed "cross-region routing unavailable: ..." within Config.Timeout
@@ -92,6 +97,11 @@
 // For Config.Timeout to bound a hung (rather than refusing) Redis, give the
 // client ContextTimeoutEnabled: go-redis otherwise bounds its socket reads
 // by its own ReadTimeout only.
+//
+// Each forwarded command in flight holds one connection of the client's
+// pool in its blocking reads, on the forwarding side: size PoolSize above
+// the number of commands expected in flight to other regions, plus a few
+// for the loops.
 //
 // The package never closes the Redis client: its owner does, after Close.
 package cluster

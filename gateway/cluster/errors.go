@@ -17,4 +17,6 @@ var (
 	errClosing = errors.New("cluster: region closing")
 	// errOutputLost stops a run whose output could not be written.
 	errOutputLost = errors.New("cluster: output could not be written to redis")
+	// errForwarderLost stops a run whose forwarder no longer waits.
+	errForwarderLost = errors.New("cluster: nobody waits for the command any more")
 )

@@ -28,6 +28,8 @@ type runMsg struct {
 	Deadline  time.Time     // Unix ms on the wire; zero: none
 	Requester string
 	From      string
+	// FromInstance is the forwarding process's instance.
+	FromInstance string
 }
 
 func (m runMsg) values() []any {
@@ -36,7 +38,7 @@ func (m runMsg) values() []any {
 		dl = m.Deadline.UnixMilli()
 	}
 	return []any{"type", typeRun, "fid", m.FID, "id", m.ID, "target", m.Target, "command", m.Command,
-		"timeout", m.Timeout.Milliseconds(), "deadline", dl, "requester", m.Requester, "via", m.From}
+		"timeout", m.Timeout.Milliseconds(), "deadline", dl, "requester", m.Requester, "via", m.From, "instance", m.FromInstance}
 }
 
 func cancelValues(fid string) []any { return []any{"type", typeCancel, "fid", fid} }
@@ -58,7 +60,7 @@ func decodeInbox(v map[string]any) (inboxEntry, error) {
 	case typeCancel:
 	case typeRun:
 		e.Run = runMsg{FID: e.FID, ID: f.str("id"), Target: f.str("target"), Command: f.str("command"),
-			Requester: f.str("requester"), From: f.str("via")}
+			Requester: f.str("requester"), From: f.str("via"), FromInstance: f.str("instance")}
 		e.Run.Timeout = time.Duration(f.int("timeout")) * time.Millisecond
 		if dl := f.int("deadline"); dl > 0 {
 			e.Run.Deadline = time.UnixMilli(dl)
@@ -103,7 +105,7 @@ func (e outEntry) values() []any {
 
 func decodeOut(v map[string]any) (outEntry, error) {
 	f := fields(v)
-	e := outEntry{N: uint64(f.int("n")), Type: f.str("type")}
+	e := outEntry{N: f.uint("n"), Type: f.str("type")}
 	if e.N == 0 && f.err == nil {
 		f.err = fmt.Errorf("%w: output entry without n", ErrBadEntry)
 	}
@@ -148,6 +150,18 @@ func (f *fieldReader) str(name string) string {
 		}
 		return ""
 	}
+}
+
+func (f *fieldReader) uint(name string) uint64 {
+	s := f.str(name)
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil && f.err == nil {
+		f.err = fmt.Errorf("%w: field %s: %w", ErrBadEntry, name, err)
+	}
+	return n
 }
 
 func (f *fieldReader) int(name string) int64 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zbridge/zbridge/gateway/metrics"
 	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/gateway/syslog"
 )
 
@@ -63,18 +64,30 @@ type streamStats struct {
 	appended     uint64
 }
 
-// healthz answers 200 with a JSON status when the region can reach its
-// store, 503 otherwise.
+// healthz answers with a JSON status: 200 and "ok" when all is well, 200
+// and "degraded" with the reasons while the region serves without Redis
+// (live events still flow; what must be written to Redis is buffered), 503
+// when it cannot read its store at all.
 func (r *Region) healthz(w http.ResponseWriter, req *http.Request) {
-	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
-	defer cancel()
-	st, err := r.store.Stats(ctx)
 	body := map[string]any{"region": r.cfg.Name, "status": "ok"}
 	code := http.StatusOK
-	if err != nil {
+	degraded, reasons, sh := r.health()
+	if degraded {
 		body["status"] = "degraded"
+		body["reasons"] = reasons
+	}
+	if _, ok := r.store.(store.HealthReporter); ok {
+		body["buffered_events"] = sh.Buffered
+		body["dropped_events"] = sh.Dropped
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+	defer cancel()
+	if st, err := r.store.Stats(ctx); err != nil {
+		if !degraded {
+			body["status"] = "unavailable"
+			code = http.StatusServiceUnavailable
+		}
 		body["error"] = err.Error()
-		code = http.StatusServiceUnavailable
 	} else {
 		body["events_retained"] = st.Count
 		body["last_event_id"] = st.Last.String()

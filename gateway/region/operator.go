@@ -17,7 +17,8 @@ type operator struct{ r *Region }
 
 var operatorHelp = []string{
 	"SERVERS   the region's servers, their addresses and sessions",
-	"AGENTS    the agents the region knows: kind, address, state, since, last heartbeat",
+	"AGENTS    the agents of every region sharing the store: kind, address, state, since, last heartbeat, region",
+	"REGIONS   the regions sharing this region's Redis, alive or dead",
 	"CLIENTS   the client sessions on UNSOLMSG and COMMANDS",
 	"COMMANDS  the commands in flight",
 	"HELP      this list",
@@ -35,6 +36,8 @@ func (o operator) Run(ctx context.Context, req *commands.Request, out func(comma
 		lines = o.servers()
 	case "AGENTS":
 		lines = o.agents()
+	case "REGIONS":
+		lines = o.regions()
 	case "CLIENTS":
 		lines = o.clients()
 	case "COMMANDS":
@@ -80,10 +83,53 @@ func (o operator) servers() []string {
 }
 
 func (o operator) agents() []string {
-	lines := []string{fmt.Sprintf("%-16s %-6s %-22s %-10s %-20s %-20s %s", "NAME", "KIND", "ADDRESS", "STATE", "SINCE", "LAST-HEARTBEAT", "SERVER")}
+	const layout = "%-16s %-6s %-22s %-10s %-20s %-20s %-10s %s"
+	lines := []string{fmt.Sprintf(layout, "NAME", "KIND", "ADDRESS", "STATE", "SINCE", "LAST-HEARTBEAT", "REGION", "SERVER")}
 	for _, a := range o.r.Agents() {
-		lines = append(lines, fmt.Sprintf("%-16s %-6s %-22s %-10s %-20s %-20s %s", a.Name, a.Kind, a.Addr, a.State,
-			stamp(a.Since), stamp(a.LastHeartbeat), a.Detail))
+		lines = append(lines, fmt.Sprintf(layout, a.Name, a.Kind, a.Addr, a.State,
+			stamp(a.Since), stamp(a.LastHeartbeat), o.r.cfg.Name, a.Detail))
+	}
+	c := o.r.clusterOrNil()
+	if c == nil {
+		return lines
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	others, err := c.Agents(ctx)
+	if err != nil {
+		return append(lines, fmt.Sprintf("(the agents of other regions are not listed: %v)", err))
+	}
+	sort.Slice(others, func(i, j int) bool { return others[i].Name < others[j].Name })
+	for _, a := range others {
+		if a.Region == o.r.cfg.Name {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf(layout, a.Name, string(a.Kind), a.Addr, a.State,
+			stamp(a.Since), "-", a.Region, a.Detail))
+	}
+	return lines
+}
+
+func (o operator) regions() []string {
+	c := o.r.clusterOrNil()
+	if c == nil {
+		return []string{"this region shares no state (no --redis): it is the only one"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	regions, err := c.Regions(ctx)
+	if err != nil {
+		return []string{fmt.Sprintf("the regions cannot be listed: %v", err)}
+	}
+	const layout = "%-12s %-6s %-20s %-20s %-22s %s"
+	lines := []string{fmt.Sprintf(layout, "REGION", "STATE", "STARTED", "LAST-SEEN", "COMMANDS", "UNSOLMSG")}
+	sort.Slice(regions, func(i, j int) bool { return regions[i].Name < regions[j].Name })
+	for _, x := range regions {
+		state := "alive"
+		if !x.Alive {
+			state = "dead"
+		}
+		lines = append(lines, fmt.Sprintf(layout, x.Name, state, stamp(x.Started), stamp(x.Seen), x.Addrs.Commands, x.Addrs.UnsolMsg))
 	}
 	return lines
 }

@@ -24,10 +24,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/auth"
+	"github.com/zbridge/zbridge/gateway/cluster"
 	"github.com/zbridge/zbridge/gateway/commandsrv"
 	"github.com/zbridge/zbridge/gateway/metrics"
 	"github.com/zbridge/zbridge/gateway/session"
@@ -124,9 +126,13 @@ type Region struct {
 	router *commands.Router
 	linux  *linuxAgents // nil without an SSH key
 	http   *http.Server
+	redis  redis.UniversalClient // nil without --redis
 
-	mu    sync.Mutex // guards addrs
-	addrs map[string]net.Addr
+	mu      sync.Mutex // guards addrs and cluster
+	addrs   map[string]net.Addr
+	cluster *cluster.Cluster // with Redis, once started
+
+	closeOnce sync.Once // closeShared
 
 	wg   sync.WaitGroup // Serve goroutines
 	errc chan error     // first Serve failure
@@ -165,9 +171,21 @@ func New(cfg Config) (*Region, error) {
 		r.auth = clients
 	}
 	r.store = cfg.Store
-	if r.store == nil {
+	switch {
+	case r.store != nil:
+	case cfg.RedisURL != "":
+		if err := r.openRedis(); err != nil {
+			return nil, err
+		}
+	default:
 		r.store = memstore.New(memstore.Config{MaxEvents: cfg.MaxEvents, MaxBytes: cfg.MaxBytes})
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			r.closeShared()
+		}
+	}()
 	var err error
 	r.syslog, err = syslog.New(syslog.Config{
 		Appender:    r.store,
@@ -184,7 +202,7 @@ func New(cfg Config) (*Region, error) {
 	sc := cfg.Session
 	sc.Name, sc.Region, sc.Auth, sc.TLSConfig = "unsolmsg", cfg.Name, r.auth, r.tls
 	sc.Logger = r.log.WithField("component", "unsolmsg")
-	r.unsol, err = unsolmsg.New(unsolmsg.Config{Session: sc, Store: r.store, Logger: sc.Logger})
+	r.unsol, err = unsolmsg.New(unsolmsg.Config{Session: sc, Store: r.store, Logger: sc.Logger, GroupClaimAfter: cfg.GroupClaimAfter})
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
 	}
@@ -202,11 +220,7 @@ func New(cfg Config) (*Region, error) {
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
 	}
-	execs := map[commands.Kind]commands.Executor{commands.KindRegion: operator{r}, commands.KindZVM: r.vmmon}
-	if r.linux != nil {
-		execs[commands.KindLinux] = r.linux
-	}
-	r.router = commands.NewRouter(commands.Config{Executors: execs, DefaultTimeout: cfg.CommandTimeout,
+	r.router = commands.NewRouter(commands.Config{Executors: r.executors(), DefaultTimeout: cfg.CommandTimeout,
 		MaxTimeout: cfg.MaxCommandTimeout, MaxPerTarget: cfg.MaxPerTarget, IDPrefix: cfg.Name})
 	cc := cfg.CommandsSession
 	cc.Name, cc.Region, cc.Auth, cc.TLSConfig = "commands", cfg.Name, r.auth, r.tls
@@ -220,12 +234,36 @@ func New(cfg Config) (*Region, error) {
 		return nil, fmt.Errorf("region: %w", err)
 	}
 	r.registerMetrics()
+	r.registerSharedMetrics()
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", r.reg.Handler())
 	mux.HandleFunc("/healthz", r.healthz)
 	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: r.tls}
+	ok = true
 	return r, nil
+}
+
+// closeShared closes what openRedis and openCluster opened (and the
+// embedded store the region made): the cluster first, so that peers learn
+// at once that this region is gone, then the store, then the client.
+func (r *Region) closeShared() { r.closeOnce.Do(r.closeSharedOnce) }
+
+func (r *Region) closeSharedOnce() {
+	r.mu.Lock()
+	c := r.cluster
+	r.mu.Unlock()
+	if c != nil {
+		if err := c.Close(); err != nil {
+			r.log.WithError(err).Warn("leaving the cluster")
+		}
+	}
+	if r.cfg.Store == nil && r.store != nil {
+		r.store.Close()
+	}
+	if r.redis != nil {
+		r.redis.Close()
+	}
 }
 
 // isLoopback reports whether addr (host:port) names only loopback: an
@@ -348,6 +386,12 @@ func (r *Region) Start() error {
 			}
 		}()
 	}
+	if r.redis != nil {
+		if err := r.openCluster(); err != nil {
+			r.Close()
+			return err
+		}
+	}
 	r.log.WithField("addrs", r.addrString()).Info("region started")
 	return nil
 }
@@ -429,9 +473,7 @@ func (r *Region) Shutdown(ctx context.Context) error {
 	if r.linux != nil {
 		errs = append(errs, r.linux.Close())
 	}
-	if r.cfg.Store == nil {
-		errs = append(errs, r.store.Close())
-	}
+	r.closeShared()
 	r.log.Info("region stopped")
 	return errors.Join(errs...)
 }
@@ -443,8 +485,6 @@ func (r *Region) Close() error {
 	if r.linux != nil {
 		r.linux.Close()
 	}
-	if r.cfg.Store == nil {
-		r.store.Close()
-	}
+	r.closeShared()
 	return err
 }

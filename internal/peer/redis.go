@@ -10,6 +10,17 @@ import (
 	"time"
 )
 
+// RedisOptions configure [StartRedisOpts].
+type RedisOptions struct {
+	// AppendOnly turns on the append-only file (appendonly yes), synced
+	// every second (appendfsync everysec), so that what the server
+	// acknowledged survives p.Stop, p.Kill and p.Restart: a killed server
+	// keeps every write it made to the file, which the kernel holds even if
+	// the process dies before the next fsync. Off, the server starts empty
+	// after every restart.
+	AppendOnly bool
+}
+
 // StartRedis starts redis-server on a free 127.0.0.1 port with no
 // persistence (no RDB snapshots, no append-only file) and a private working
 // directory, and waits until it answers PING. It returns the address to
@@ -17,10 +28,22 @@ import (
 // p.Kill, empty.
 func StartRedis(t testing.TB) (addr string, p *Process) {
 	t.Helper()
+	return StartRedisOpts(t, RedisOptions{})
+}
+
+// StartRedisOpts is [StartRedis] with options. With AppendOnly,
+// p.Restart brings the server back with the data it had written to its
+// append-only file.
+func StartRedisOpts(t testing.TB, o RedisOptions) (addr string, p *Process) {
+	t.Helper()
 	path := Require(t, "redis-server")
 	port := FreePort(t)
 	addr = Addr(port)
 	dir := t.TempDir()
+	aof := "no"
+	if o.AppendOnly {
+		aof = "yes"
+	}
 	p = Start(t, Command{
 		Name: "redis-server",
 		Path: path,
@@ -28,13 +51,16 @@ func StartRedis(t testing.TB) (addr string, p *Process) {
 			"--bind", Loopback,
 			"--port", strconv.Itoa(port),
 			"--save", "",
-			"--appendonly", "no",
+			"--appendonly", aof,
+			"--appendfsync", "everysec",
 			"--dir", dir,
 			"--daemonize", "no",
 			"--protected-mode", "yes",
 			"--logfile", "",
 		},
-		Dir:   dir,
+		Dir: dir,
+		// A server loading its append-only file answers PING with
+		// -LOADING, which RedisPing does not take for ready.
 		Ready: func(ctx context.Context) error { return RedisPing(ctx, addr) },
 	})
 	return addr, p

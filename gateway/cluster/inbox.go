@@ -1,0 +1,312 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/commands"
+)
+
+// inboxLoop reads the region's inbox from the last entry present when it
+// started, starting a run for each run entry and cancelling runs for
+// cancel entries.
+func (c *Cluster) inboxLoop() {
+	defer c.wg.Done()
+	key := c.keys.inbox(c.cfg.Region)
+	last := ""
+	for c.ctx.Err() == nil {
+		if last == "" {
+			ctx, cancel := c.opContext(c.ctx)
+			msgs, err := c.rdb.XRevRangeN(ctx, key, "+", "-", 1).Result()
+			cancel()
+			c.note(err)
+			if err != nil {
+				c.pause(retryPause)
+				continue
+			}
+			last = "0-0"
+			if len(msgs) > 0 {
+				last = msgs[0].ID
+			}
+			close(c.inboxReady)
+			c.Touch() // announce now that requests will be read
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, readBlock+c.cfg.Timeout)
+		streams, err := c.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{key, last}, Count: 100, Block: readBlock}).Result()
+		cancel()
+		if c.ctx.Err() != nil {
+			return
+		}
+		c.note(err)
+		if err != nil {
+			if !errors.Is(err, redis.Nil) {
+				c.pause(retryPause)
+			}
+			continue
+		}
+		for _, s := range streams {
+			for _, m := range s.Messages {
+				last = m.ID
+				c.handleInbox(m)
+			}
+		}
+	}
+}
+
+func (c *Cluster) handleInbox(m redis.XMessage) {
+	e, err := decodeInbox(m.Values)
+	if err != nil {
+		c.log.WithError(err).WithField("entry", m.ID).Warn("inbox entry ignored")
+		return
+	}
+	if e.Type == typeCancel {
+		c.mu.Lock()
+		cancel := c.runs[e.FID]
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel(commands.ErrCancelled)
+		}
+		return
+	}
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cancel(nil)
+		return
+	}
+	if _, dup := c.runs[e.FID]; dup {
+		c.mu.Unlock()
+		cancel(nil)
+		return
+	}
+	c.runs[e.FID] = cancel
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go c.serve(ctx, cancel, e.Run)
+}
+
+// serve runs a forwarded request and writes its output and end to the
+// output stream.
+func (c *Cluster) serve(ctx context.Context, cancel context.CancelCauseFunc, m runMsg) {
+	defer c.wg.Done()
+	defer func() {
+		cancel(nil)
+		c.mu.Lock()
+		delete(c.runs, m.FID)
+		c.mu.Unlock()
+	}()
+	log := c.log.WithFields(logrus.Fields{"id": m.ID, "from": m.From, "target": m.Target})
+
+	// Run nothing for a forwarder that stopped waiting, or when the
+	// output could not be delivered anyway.
+	octx, ocancel := c.opContext(ctx)
+	n, err := c.rdb.Exists(octx, c.keys.command(m.FID)).Result()
+	ocancel()
+	c.note(err)
+	if err != nil || n == 0 {
+		log.WithError(err).Debug("forwarded command dropped: its forwarder no longer waits for it")
+		return
+	}
+	c.forwardedIn.Add(1)
+	ttl := commandMargin
+	if m.Timeout > 0 {
+		ttl += m.Timeout
+		// A backstop; the Router's own timeout ends the run before it.
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, m.Timeout+commandMargin)
+		defer stop()
+	}
+	watched := make(chan struct{})
+	go func() { // waited for below
+		defer close(watched)
+		c.watchForwarder(ctx, cancel, m, log)
+	}()
+	w := c.newWriter(m.FID, ttl, cancel)
+
+	var res commands.Result
+	tgt, err := commands.ParseTarget(m.Target)
+	if err != nil {
+		err = &commands.Error{Code: commands.CodeBadRequest, Message: err.Error()}
+	} else {
+		log.Debug("running a command forwarded from another region")
+		req := &commands.Request{ID: m.ID, Target: tgt, Command: m.Command, Timeout: m.Timeout,
+			Requester: m.Requester, Via: m.From}
+		res, err = c.cfg.Run(ctx, req, w.out)
+	}
+	if err != nil && errors.Is(context.Cause(ctx), errClosing) {
+		err = &commands.Error{Code: commands.CodeFailed,
+			Message: fmt.Sprintf("region %s shut down while the command was running", c.cfg.Region)}
+	}
+	w.end(res, err)
+	w.wait()
+	cancel(nil)
+	<-watched
+}
+
+// watchForwarder stops a forwarded run, every TTL/3, when nobody waits for
+// its output any more: the forwarder deleted the command key, its region
+// stopped announcing or restarted, or Redis has failed for longer than
+// Timeout (the forwarder gives up then too). It returns when ctx ends.
+func (c *Cluster) watchForwarder(ctx context.Context, stop context.CancelCauseFunc, m runMsg, log logrus.FieldLogger) {
+	t := time.NewTicker(c.cfg.TTL / 3)
+	defer t.Stop()
+	var failingSince time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		octx, cancel := c.opContext(ctx)
+		pipe := c.rdb.Pipeline()
+		exists := pipe.Exists(octx, c.keys.command(m.FID))
+		get := pipe.Get(octx, c.keys.region(m.From))
+		_, err := pipe.Exec(octx)
+		cancel()
+		if errors.Is(err, redis.Nil) {
+			err = nil
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		c.note(err)
+		var why error
+		switch {
+		case err != nil:
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			} else if time.Since(failingSince) > c.cfg.Timeout {
+				why = fmt.Errorf("%w: %w", errForwarderLost, err)
+			}
+		case exists.Val() == 0:
+			why = fmt.Errorf("%w: region %s no longer waits for it", errForwarderLost, m.From)
+		case errors.Is(get.Err(), redis.Nil):
+			why = fmt.Errorf("%w: region %s stopped announcing", errForwarderLost, m.From)
+		default:
+			failingSince = time.Time{}
+			var r Region
+			if json.Unmarshal([]byte(get.Val()), &r) == nil && m.FromInstance != "" && r.Instance != m.FromInstance {
+				why = fmt.Errorf("%w: region %s restarted", errForwarderLost, m.From)
+			}
+		}
+		if why != nil {
+			log.WithError(why).Info("stopping a forwarded command")
+			stop(why)
+			return
+		}
+	}
+}
+
+// writer writes a run's output stream from a goroutine of its own, in
+// pipelines, so that the executor is not held up by each round trip.
+type writer struct {
+	c    *Cluster
+	key  string
+	ttl  time.Duration
+	stop context.CancelCauseFunc // stops the run when output cannot be written
+
+	n    uint64        // last sequence number given; used by out and end only
+	ch   chan []any    // entries to write
+	dead chan struct{} // closed when the writer gave up
+	done chan struct{} // closed when the writer goroutine has returned
+}
+
+func (c *Cluster) newWriter(fid string, ttl time.Duration, stop context.CancelCauseFunc) *writer {
+	w := &writer{c: c, key: c.keys.output(fid), ttl: ttl, stop: stop,
+		ch: make(chan []any, 256), dead: make(chan struct{}), done: make(chan struct{})}
+	go w.loop() // waited for by serve, through wait
+	return w
+}
+
+func (w *writer) out(o commands.Output) {
+	w.n++
+	w.send(outEntry{N: w.n, Type: typeOut, Out: o}.values())
+}
+
+// end writes the run's end and closes the stream of entries.
+func (w *writer) end(res commands.Result, err error) {
+	w.n++
+	e := outEntry{N: w.n, Type: typeResult, Res: res}
+	if err != nil {
+		var ce *commands.Error
+		if !errors.As(err, &ce) {
+			ce = &commands.Error{Code: commands.CodeFailed, Message: err.Error()}
+		}
+		e.Type, e.Err = typeError, ce
+	}
+	w.send(e.values())
+	close(w.ch)
+}
+
+func (w *writer) send(v []any) {
+	select {
+	case <-w.dead: // nobody will read it
+		return
+	default:
+	}
+	select {
+	case w.ch <- v:
+	case <-w.dead:
+	}
+}
+
+// wait waits for the writer goroutine, after end.
+func (w *writer) wait() { <-w.done }
+
+func (w *writer) loop() {
+	defer close(w.done)
+	for v := range w.ch {
+		batch := [][]any{v}
+	drain:
+		for len(batch) < 64 {
+			select {
+			case v, ok := <-w.ch:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, v)
+			default:
+				break drain
+			}
+		}
+		if !w.write(batch) {
+			close(w.dead)
+			w.stop(errOutputLost)
+			for range w.ch {
+			}
+			return
+		}
+	}
+}
+
+// write adds the entries, retrying for up to the cluster's Timeout. A
+// retried XADD may add an entry twice; the reader skips it by its number.
+func (w *writer) write(batch [][]any) bool {
+	start := time.Now()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.Timeout)
+		pipe := w.c.rdb.Pipeline()
+		for _, v := range batch {
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: w.key, Values: v})
+		}
+		pipe.Expire(ctx, w.key, w.ttl)
+		_, err := pipe.Exec(ctx)
+		cancel()
+		w.c.note(err)
+		if err == nil {
+			return true
+		}
+		if time.Since(start) > w.c.cfg.Timeout {
+			w.c.log.WithError(err).WithField("stream", w.key).Warn("output of a forwarded command could not be written: stopping it")
+			return false
+		}
+		time.Sleep(retryPause)
+	}
+}

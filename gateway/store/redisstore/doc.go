@@ -1,0 +1,134 @@
+// Package redisstore is the Redis implementation of store.Store, for
+// regions that share state or whose state must outlive them. It needs Redis
+// 7.0 or later, and works with a single server, Sentinel and Cluster alike
+// through a redis.UniversalClient (see ParseURL).
+//
+// # Keys
+//
+// Every key is "{prefix}:..." (prefix "zbridge" by default; see Key). The
+// braces are a Redis Cluster hash tag: all of a prefix's keys live in one
+// hash slot, on one node, which the scripts and transactions below need.
+// That costs no spreading, as the event stream, the bulk of the data, is a
+// single key anyway. Other parts of the region use the same convention
+// ({zbridge}:region:..., {zbridge}:agent:..., {zbridge}:inbox:...).
+//
+//	{p}:events          the event stream (a Redis Stream); each entry has one
+//	                    field, "e", holding the event's JSON; the entry ID is
+//	                    the event ID (its "id" in the JSON is not used)
+//	{p}:born            the ID at which the stream began (Redis's clock when
+//	                    the first Store looked at it)
+//	{p}:trimmed         the newest ID retention removed
+//	{p}:writer:W        one Store's records of the batches it wrote (a hash
+//	                    of batch number to first and last ID, the newest
+//	                    4096 kept, expiring a day after its last write)
+//	{p}:session:ID      one session's JSON, expiring after SessionTTL
+//	{p}:sessions        the index of session IDs (a sorted set)
+//	{p}:position:NAME   a durable subscription's position ("MS-SEQ")
+//
+// Consumer groups are the event stream's own Redis consumer groups.
+//
+// # Events
+//
+// Event IDs are the stream's entry IDs, given by Redis (XADD *): several
+// regions appending to one stream get one global order. Append writes each
+// batch with one script call (one round trip, up to 1024 events or 4 MiB of
+// JSON), so a batch is contiguous in the stream, and the script records the
+// batch's number for this Store: running it again for the same batch, as a
+// client retry after a lost reply does, writes nothing twice.
+//
+// Retention is applied by the same script. MaxEvents, and MaxBytes turned
+// into a count by the mean protocol.Event.Size this process has seen (so
+// approximate), let the stream grow to the limit plus a slack (1/16 of it,
+// 64 to 1024 entries), then remove the oldest entries down to the limit;
+// MaxAge removes entries older than that by their IDs. The newest ID
+// removed is kept in {p}:trimmed: a Read after an older ID reports a Gap
+// through it. (Redis's own max-deleted-entry-id is not moved by trimming.)
+// A Read after an ID older than {p}:born reports a Gap too: that position
+// came from a stream that is gone. Stats come from XINFO STREAM; Bytes is
+// Count times the mean event size, an estimate.
+//
+// # The tail cache
+//
+// A Store does not hold a Redis connection per reader. One goroutine, the
+// tail, follows the stream with blocking XREADs (TailBlock, a few thousand
+// entries at a time) and keeps the newest part of it in memory: a
+// contiguous run of the stream, bounded by CacheEvents and CacheBytes (and
+// never more than retention keeps), trimmed from the old end. A Read after
+// an ID inside the run is served from memory without a round trip, which is
+// what makes fanning events out to many subscribers cheap; other Reads use
+// XRANGE. Wait waits on the cache, woken as it grows. The events a Store
+// appends go into its cache at once when they directly follow the run (the
+// script reports the entry before the batch); when another region wrote in
+// between, the tail brings them within a round trip, so a Store sees its
+// own appends at once only while it is the only writer.
+//
+// # Degraded mode
+//
+// Redis down or restarting neither stops nor wedges the region. New does
+// not fail when Redis is unreachable, and an Append, or the tail, that
+// cannot reach Redis makes the Store degraded (Health reports it). It then
+// accepts appends with provisional IDs of its own, rising, after the newest
+// it knows, the milliseconds from its clock; puts them in the tail cache,
+// so that the region's live readers go on receiving them; and keeps them in
+// a write buffer bounded by BufferEvents and BufferBytes. When the buffer
+// is full, Append drops the batch, returns ErrBufferFull and counts it in
+// Health().Dropped. Reads inside the cache keep working; reads that need
+// Redis fail, and the subscriber ends with its resume point.
+//
+// A background flusher retries with backoff. When Redis answers it writes
+// the buffer in order, several batches per round trip, each with its
+// provisional IDs, so that the IDs readers saw stay true, and only when the
+// buffer is empty does the Store leave degraded mode and the tail go on
+// from the cache's newest entry. The limits:
+//
+//   - A batch whose write was in flight when Redis went away may have been
+//     written; its record tells, and it is not written twice. It keeps the
+//     IDs Redis gave it, which differ from the provisional ones live readers
+//     saw (Counters().Reconciled counts such events).
+//   - If another region wrote while this one could not (Redis reachable from
+//     there), provisional IDs can fall at or below the stream's top: Redis
+//     refuses them and the events get new IDs (Counters().Fallbacks; logged).
+//     Live readers may then receive those events twice, under both IDs, and
+//     miss the other region's events written during the outage with IDs
+//     below the provisional ones they had passed.
+//   - After either, the cache keeps only what is known to match Redis, and
+//     the tail fetches the rest.
+//   - The buffer lives in memory: events buffered when the Store is closed,
+//     or the process ends, are lost (Close logs how many).
+//   - Session and position writes and group reads are not buffered: they
+//     fail while Redis is unreachable. A session put then is written by the
+//     Store's heartbeat once Redis is back.
+//
+// Redis restarting empty (no persistence), or a failover to a replica that
+// lagged, makes the stream go back: the Store logs a warning, starts its
+// tail again from the stream as it is, and sets {p}:born anew, so that
+// readers resuming from before are told that they missed events.
+//
+// # Sessions
+//
+// A session record expires after SessionTTL unless refreshed; the Store
+// that put it refreshes it (and its index entry) every SessionTTL/3 until
+// DeleteSession or Close, and writes it again if Redis lost it. A region
+// that dies has its sessions expire; Sessions lists the live ones and drops
+// expired ones from the index.
+//
+// # Positions and groups
+//
+// SetPosition is a script that compares IDs as numbers, so a position
+// never moves backwards. GroupRead creates the group on first use (XGROUP
+// CREATE MKSTREAM, at $ for a zero start), claims entries idle for
+// claimAfter (XAUTOCLAIM, idle time by Redis's clock; entries retention
+// removed leave the pending list) and then reads new ones (XREADGROUP,
+// without blocking: callers Wait on the last ID). Each subscriber session
+// is a Redis consumer; consumers with nothing pending and idle for a day
+// are deleted.
+//
+// # Sentinel and Cluster
+//
+// With Sentinel, go-redis follows failovers; writes acknowledged by a
+// master but not yet replicated are lost in a failover, like any Redis
+// write, and appear as the stream going back. With Cluster, all keys of a
+// prefix are on the node that owns its slot, so one prefix does not spread
+// load over the cluster; installations that need more than one node's
+// throughput can give groups of regions their own prefixes.
+package redisstore

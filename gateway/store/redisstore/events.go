@@ -1,0 +1,555 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// field is the name of the one field of a stream entry: the event's JSON.
+const field = "e"
+
+// Batches are written in parts of at most this many events or bytes of
+// JSON, each one script call.
+const (
+	partEvents = 1024
+	partBytes  = 4 << 20
+)
+
+// writerKeep is how many batch records a writer keeps: enough to outlast
+// the batches that can be in flight when Redis goes away.
+const writerKeep = 4096
+
+// writerTTL is how long a writer's batch records outlive its last write.
+const writerTTL = 24 * 60 * 60 * 1000 // ms
+
+// appendScript adds a batch of events to the stream at once, so that the
+// batch is contiguous in the stream, and records the batch number in the
+// writer's hash in the same step, so that running the script again for the
+// same batch (a retry after a lost reply, or a buffered batch written after
+// an outage) adds nothing: it answers {'dup', 'FIRST LAST'}. Otherwise it
+// answers {prev, fallbacks, id...}: prev is the stream's newest entry
+// before the batch, so the caller knows whether the batch directly follows
+// what it has cached. An event with an explicit ID that Redis refuses (not
+// above the stream's top: another region wrote meanwhile) is added with a
+// new ID and counted in fallbacks.
+//
+// Retention: when the stream is longer than MAXLEN plus a slack, the
+// oldest entries beyond MAXLEN are removed (at most 4096 at a time), and
+// entries before MINID are removed; the newest ID removed is recorded in
+// the trimmed key, which is how readers behind retention learn that they
+// missed events (XTRIM does not set XINFO's max-deleted-entry-id).
+//
+// KEYS: the stream, the writer's hash, the trimmed key. ARGV: batch number,
+// batch number to forget (or ”), MAXLEN ('0': none), slack, MINID (”:
+// none), hash TTL in ms, then an ID ('*' or explicit) and the JSON of each
+// event.
+var appendScript = redis.NewScript(lessLua + `
+local rec = redis.call('HGET', KEYS[2], ARGV[1])
+if rec then return {'dup', rec} end
+local prev = '0-0'
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if top[1] then prev = top[1][1] end
+local out = {prev, 0}
+local fell = 0
+for i = 7, #ARGV, 2 do
+  local id
+  if ARGV[i] == '*' then
+    id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i+1])
+  else
+    id = redis.pcall('XADD', KEYS[1], ARGV[i], 'e', ARGV[i+1])
+    if type(id) == 'table' then
+      id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i+1])
+      fell = fell + 1
+    end
+  end
+  out[#out+1] = id
+end
+out[2] = fell
+local trimmed = nil
+local n = tonumber(ARGV[3])
+if n > 0 then
+  local len = redis.call('XLEN', KEYS[1])
+  if len > n + tonumber(ARGV[4]) then
+    local k = math.min(len - n, 4096)
+    local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', k)
+    trimmed = gone[#gone][1]
+    redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', len - k)
+  end
+end
+if ARGV[5] ~= '' then
+  local old = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[5], '-', 'COUNT', 1)
+  if old[1] then
+    if not trimmed or less(trimmed, old[1][1]) then trimmed = old[1][1] end
+    redis.call('XTRIM', KEYS[1], 'MINID', '=', ARGV[5])
+  end
+end
+if trimmed then
+  local cur = redis.call('GET', KEYS[3])
+  if not cur or less(cur, trimmed) then redis.call('SET', KEYS[3], trimmed) end
+end
+redis.call('HSET', KEYS[2], ARGV[1], out[3] .. ' ' .. out[#out])
+if ARGV[2] ~= '' then redis.call('HDEL', KEYS[2], ARGV[2]) end
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return out
+`)
+
+// lessLua defines less(a, b) for scripts: whether stream ID a is before b.
+// IDs compare as numbers: by length, then as text, neither part having
+// leading zeros. Text that is not an ID is before every ID.
+const lessLua = `
+local function less(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  if not am then return true end
+  if not bm then return false end
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
+`
+
+// result is what appendScript answered.
+type result struct {
+	dup       bool
+	first     protocol.ID // dup: the batch's first and last IDs
+	last      protocol.ID
+	prev      protocol.ID
+	fallbacks int
+	ids       []protocol.ID
+}
+
+// appendArgs returns the script's ARGV for b. explicit says whether the
+// events' own IDs are asked for.
+func (s *Store) appendArgs(b *batch, explicit bool) []any {
+	forget := ""
+	if b.seq > writerKeep {
+		forget = strconv.FormatUint(b.seq-writerKeep, 10)
+	}
+	minID := ""
+	if s.maxAge > 0 {
+		minID = strconv.FormatInt(s.now().Add(-s.maxAge).UnixMilli(), 10) + "-0"
+	}
+	n := s.trimLen()
+	args := make([]any, 0, 6+2*len(b.evs))
+	args = append(args, b.seq, forget, n, min(max(n/16, 64), 1024), minID, writerTTL)
+	var buf []byte
+	ends := make([]int, len(b.evs))
+	for i, e := range b.evs {
+		buf = protocol.AppendEventJSON(buf, e)
+		ends[i] = len(buf)
+	}
+	start := 0
+	for i, e := range b.evs {
+		id := "*"
+		if explicit {
+			id = e.ID.String()
+		}
+		args = append(args, id, buf[start:ends[i]])
+		start = ends[i]
+	}
+	return args
+}
+
+// appendKeys are appendScript's KEYS.
+func (s *Store) appendKeys() []string { return []string{s.kEvents, s.kWriter, s.kTrimmed} }
+
+// trimLen is the MAXLEN for the next append: MaxEvents, or MaxBytes over
+// the mean event size if less; 0 for no limit.
+func (s *Store) trimLen() int64 {
+	n := s.maxEvents
+	if s.maxBytes > 0 {
+		byBytes := max(1, s.maxBytes/s.meanSize())
+		if n == 0 || byBytes < n {
+			n = byBytes
+		}
+	}
+	return n
+}
+
+// runAppend runs appendScript for b.
+func (s *Store) runAppend(ctx context.Context, rdb redis.Scripter, b *batch, explicit bool) (result, error) {
+	v, err := appendScript.Run(ctx, rdb, s.appendKeys(), s.appendArgs(b, explicit)...).Slice()
+	if err != nil {
+		return result{}, err
+	}
+	return parseResult(v, len(b.evs))
+}
+
+func parseResult(v []any, n int) (result, error) {
+	var r result
+	bad := func() (result, error) { return result{}, fmt.Errorf("redisstore: unexpected append reply %v", v) }
+	if len(v) == 2 && v[0] == "dup" {
+		rec, _ := v[1].(string)
+		var a, b string
+		if _, err := fmt.Sscan(rec, &a, &b); err != nil {
+			return bad()
+		}
+		var err1, err2 error
+		r.first, err1 = protocol.ParseID(a)
+		r.last, err2 = protocol.ParseID(b)
+		if err1 != nil || err2 != nil {
+			return bad()
+		}
+		r.dup = true
+		return r, nil
+	}
+	if len(v) != 2+n {
+		return bad()
+	}
+	prev, _ := v[0].(string)
+	fell, ok := v[1].(int64)
+	if !ok {
+		return bad()
+	}
+	var err error
+	if r.prev, err = protocol.ParseID(prev); err != nil {
+		return bad()
+	}
+	r.fallbacks = int(fell)
+	r.ids = make([]protocol.ID, n)
+	for i := range n {
+		x, _ := v[2+i].(string)
+		if r.ids[i], err = protocol.ParseID(x); err != nil {
+			return bad()
+		}
+	}
+	return r, nil
+}
+
+// Append implements store.Store. While Redis is unreachable the events are
+// accepted with provisional IDs (see the package documentation); when the
+// write buffer is full they are dropped and the error wraps ErrBufferFull.
+func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
+	if len(evs) == 0 {
+		return ctx.Err()
+	}
+	now := s.now()
+	for _, e := range evs {
+		if e.Received.IsZero() {
+			e.Received = now.UTC()
+		}
+	}
+	s.noteSize(evs)
+	for len(evs) > 0 {
+		n, size := 0, 0
+		for n < len(evs) && n < partEvents && (n == 0 || size < partBytes) {
+			size += evs[n].Size()
+			n++
+		}
+		if err := s.appendPart(ctx, evs[:n]); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	return nil
+}
+
+// appendPart appends at most one script call's worth of events.
+func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return store.ErrClosed
+	}
+	s.seq++
+	b := &batch{seq: s.seq, evs: evs}
+	if s.degraded {
+		err := s.bufferLocked(b)
+		s.mu.Unlock()
+		return err
+	}
+	gen := s.gen
+	s.mu.Unlock()
+
+	r, err := s.runAppend(ctx, s.rdb, b, false)
+	if err == nil && r.dup {
+		// The script ran twice (the client retried after a lost reply):
+		// the batch is in the stream once, as one run from first to last.
+		err = s.idsOf(ctx, b, r)
+	}
+	switch {
+	case err == nil:
+		s.appended.Add(uint64(len(evs)))
+		s.writeErr.Store(false)
+		for i, e := range evs {
+			e.ID = r.ids[i]
+		}
+		s.mu.Lock()
+		s.addOwnLocked(gen, r.prev, evs)
+		s.mu.Unlock()
+		return nil
+	case ctx.Err() != nil:
+		// The caller gave up; the events may have been written.
+		return ctx.Err()
+	case unavailable(err):
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			return store.ErrClosed
+		}
+		s.enterDegradedLocked(err)
+		// Written or not, the batch is buffered: writing it again is
+		// harmless, as the script knows the batch number.
+		return s.bufferLocked(b)
+	default:
+		if !s.writeErr.Swap(true) {
+			s.log.WithError(err).Error("redis store: append failed")
+		}
+		return wrap("append", err)
+	}
+}
+
+// idsOf fills r.ids for a batch the script had already written, from the
+// stream between its first and last IDs.
+func (s *Store) idsOf(ctx context.Context, b *batch, r result) error {
+	msgs, err := s.rdb.XRangeN(ctx, s.kEvents, r.first.String(), r.last.String(), int64(len(b.evs))+1).Result()
+	if err != nil {
+		return err
+	}
+	if len(msgs) != len(b.evs) {
+		return fmt.Errorf("redisstore: batch %d written once already, but %d of its %d events are in the stream",
+			b.seq, len(msgs), len(b.evs))
+	}
+	r.ids = make([]protocol.ID, len(msgs))
+	for i, m := range msgs {
+		if r.ids[i], err = protocol.ParseID(m.ID); err != nil {
+			return err
+		}
+	}
+	r.prev, r.dup = protocol.ID{}, false // unknown: the tail fetches them
+	return nil
+}
+
+// addOwnLocked puts events this process wrote into the cache if they
+// directly follow its newest entry (prev, the stream's newest before them),
+// or keeps them for when their predecessor arrives; the tail fetches what
+// does not fit.
+func (s *Store) addOwnLocked(gen uint64, prev protocol.ID, evs []*protocol.Event) {
+	s.top = maxID(s.top, evs[len(evs)-1].ID)
+	if s.degraded || gen != s.gen || !s.cache.valid {
+		return
+	}
+	if prev != s.cache.newest() {
+		if s.cache.newest().Less(prev) && len(s.orphans) < 64 {
+			s.orphans[prev] = orphan{evs: evs}
+		}
+		return
+	}
+	s.addLocked(evs)
+}
+
+// addLocked adds events that directly follow the cache's newest entry, and
+// then any orphans that follow them, and wakes the waiters.
+func (s *Store) addLocked(evs []*protocol.Event) {
+	for len(evs) > 0 {
+		s.cache.add(evs)
+		s.last = maxID(s.last, evs[len(evs)-1].ID)
+		next := evs[len(evs)-1].ID
+		evs = nil
+		if o, ok := s.orphans[next]; ok {
+			delete(s.orphans, next)
+			evs = o.evs
+		}
+	}
+	if s.maxAge > 0 {
+		s.cache.dropBefore(protocol.ID{Ms: uint64(max(s.now().Add(-s.maxAge).UnixMilli(), 0))})
+	}
+	newest := s.cache.newest()
+	for prev := range s.orphans {
+		if prev.Less(newest) {
+			delete(s.orphans, prev) // the tail brought them
+		}
+	}
+	s.wakeLocked()
+}
+
+func maxID(a, b protocol.ID) protocol.ID {
+	if a.Less(b) {
+		return b
+	}
+	return a
+}
+
+// Read implements store.Store. Reads after an ID the tail cache covers are
+// served from it without a round trip, also while Redis is unreachable;
+// others read the stream with XRANGE.
+func (s *Store) Read(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event) ([]*protocol.Event, store.Gap, error) {
+	if err := ctx.Err(); err != nil {
+		return dst, store.Gap{}, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return dst, store.Gap{}, store.ErrClosed
+	}
+	// A reader beyond the cache's newest entry goes to Redis: that may be an
+	// ID the tail has not fetched yet.
+	if s.cache.covers(after) && (!s.cache.newest().Less(after) || s.degraded) {
+		var gap store.Gap
+		if !after.IsZero() && after.Less(s.born) {
+			gap = store.Gap{Missed: true, Through: s.born}
+		}
+		dst = s.cache.read(after, max, dst)
+		s.mu.Unlock()
+		s.cacheHits.Add(1)
+		return dst, gap, nil
+	}
+	s.mu.Unlock()
+	s.cacheMiss.Add(1)
+	return s.readRedis(ctx, after, max, dst)
+}
+
+// readRedis reads the stream and its trimming state in one transaction.
+func (s *Store) readRedis(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event) ([]*protocol.Event, store.Gap, error) {
+	start := "-"
+	if !after.IsZero() {
+		start = "(" + after.String()
+	}
+	var rng *redis.XMessageSliceCmd
+	var marks *redis.SliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if max > 0 {
+			rng = p.XRangeN(ctx, s.kEvents, start, "+", int64(max))
+		} else {
+			rng = p.XRange(ctx, s.kEvents, start, "+")
+		}
+		marks = p.MGet(ctx, s.kTrimmed, s.kBorn)
+		return nil
+	})
+	if err != nil {
+		return dst, store.Gap{}, wrap("read", err)
+	}
+	var gap store.Gap
+	if !after.IsZero() {
+		// Trimmed first, as the memstore does: it is the later of the two.
+		for _, v := range marks.Val() {
+			x, _ := v.(string)
+			if id, err := protocol.ParseID(x); err == nil && after.Less(id) {
+				gap = store.Gap{Missed: true, Through: id}
+				break
+			}
+		}
+	}
+	msgs := rng.Val()
+	start0 := len(dst)
+	for _, m := range msgs {
+		dst = append(dst, s.decode(m))
+	}
+	s.noteSize(dst[start0:])
+	return dst, gap, nil
+}
+
+// decode turns a stream entry into an event. An entry that is not an
+// event's JSON (not written by a Store) still becomes one, unparsed, with
+// its fields as text: nothing in the stream is skipped.
+func (s *Store) decode(m redis.XMessage) *protocol.Event {
+	e := new(protocol.Event)
+	id, idErr := protocol.ParseID(m.ID)
+	v, ok := m.Values[field].(string)
+	if ok && len(m.Values) == 1 {
+		if err := json.Unmarshal([]byte(v), e); err == nil && idErr == nil {
+			e.ID = id
+			return e
+		}
+	}
+	*e = protocol.Event{ID: id, Source: protocol.SourceRegion, Severity: protocol.SevWarning,
+		Text: fmt.Sprint(m.Values), Parsed: false, ParseError: "redisstore: stream entry " + m.ID + " is not an event"}
+	return e
+}
+
+// Wait implements store.Store.
+func (s *Store) Wait(ctx context.Context, after protocol.ID) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return store.ErrClosed
+	}
+	if after.Less(s.last) {
+		s.mu.Unlock()
+		return nil
+	}
+	ch := s.notify
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-s.done:
+		return store.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stats implements store.Store. Bytes is Count times the mean size of the
+// events this process has seen, an estimate. Appended counts the events
+// this Store appended. While Redis is unreachable, Stats reports what the
+// Store last read, with Last the newest ID it knows (provisional ones
+// included) and Count including the buffered events.
+func (s *Store) Stats(ctx context.Context) (store.StreamStats, error) {
+	if err := ctx.Err(); err != nil {
+		return store.StreamStats{}, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return store.StreamStats{}, store.ErrClosed
+	}
+	if s.degraded {
+		st := s.stats
+		st.Last = maxID(st.Last, s.last)
+		st.Count += int64(s.bufN)
+		st.Bytes = st.Count * s.meanSize()
+		st.Appended = s.appended.Load()
+		if st.First.IsZero() {
+			if e := s.cache.oldest(); e != nil {
+				st.First = e.ID
+			}
+		}
+		s.mu.Unlock()
+		return st, nil
+	}
+	s.mu.Unlock()
+	var info *redis.XInfoStreamCmd
+	var trimmed *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		info = p.XInfoStream(ctx, s.kEvents)
+		trimmed = p.Get(ctx, s.kTrimmed)
+		return nil
+	})
+	if err := info.Err(); err != nil && !noSuchKey(err) {
+		return store.StreamStats{}, wrap("stats", err)
+	}
+	if err := trimmed.Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return store.StreamStats{}, wrap("stats", err)
+	}
+	_ = err
+	var st store.StreamStats
+	if info.Err() == nil {
+		v := info.Val()
+		st.Count = v.Length
+		st.Last, _ = protocol.ParseID(v.LastGeneratedID)
+		if v.Length > 0 {
+			st.First, _ = protocol.ParseID(v.FirstEntry.ID)
+		}
+		// Entries deleted by XDEL, not by this package.
+		st.Trimmed, _ = protocol.ParseID(v.MaxDeletedEntryID)
+	}
+	if t, err := protocol.ParseID(trimmed.Val()); err == nil {
+		st.Trimmed = maxID(st.Trimmed, t)
+	}
+	st.Bytes = st.Count * s.meanSize()
+	st.Appended = s.appended.Load()
+	s.mu.Lock()
+	s.stats = st
+	s.mu.Unlock()
+	return st, nil
+}

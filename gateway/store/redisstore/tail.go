@@ -1,0 +1,481 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// Tuning of the background work.
+const (
+	tailCount    = 4096                  // most entries one tail read fetches
+	checkEvery   = 5 * time.Second       // how often an idle tail checks that the stream did not go back
+	minBackoff   = 50 * time.Millisecond // first wait after a failure
+	maxBackoff   = 5 * time.Second       // longest wait between attempts
+	attemptLimit = 10 * time.Second      // bound on one attempt of background work
+	flushParts   = 16                    // buffered batches written per round trip
+)
+
+// headScript reads what the Store needs to know about the stream in one
+// step, and records when the stream began (the born key) if nobody has:
+// now by Redis's clock, or, for a stream that exists and never lost an
+// entry, just before its first entry. It answers {born,
+// last-generated-id, newest entry, max-deleted-entry-id, 1 if the server
+// reports max-deleted-entry-id (Redis 7) else 0}.
+//
+// KEYS: the stream, the born key.
+var headScript = redis.NewScript(`
+local h = nil
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  h = {}
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do h[info[i]] = info[i+1] end
+end
+local born = redis.call('GET', KEYS[2])
+if not born then
+  local t = redis.call('TIME')
+  born = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. '-0'
+  if h and h['length'] > 0 then
+    if h['max-deleted-entry-id'] == '0-0' and h['first-entry'] then
+      local ms, seq = string.match(h['first-entry'][1], '^(%d+)-(%d+)$')
+      if seq ~= '0' then
+        born = ms .. '-' .. string.format('%.0f', tonumber(seq) - 1)
+      else
+        born = string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615'
+      end
+    else
+      born = '0-0'
+    end
+  end
+  redis.call('SET', KEYS[2], born)
+end
+if not h then return {born, '0-0', '0-0', '0-0', 1} end
+local newest = '0-0'
+if h['last-entry'] then newest = h['last-entry'][1] end
+local maxdel, has = h['max-deleted-entry-id'], 1
+if not maxdel then maxdel, has = '0-0', 0 end
+return {born, h['last-generated-id'], newest, maxdel, has}
+`)
+
+// streamHead is what headScript answered.
+type streamHead struct {
+	born, lastGen, newest, trimmed protocol.ID
+	redis7                         bool
+}
+
+func (s *Store) head(ctx context.Context) (streamHead, error) {
+	v, err := headScript.Run(ctx, s.rdb, []string{s.kEvents, s.kBorn}).Slice()
+	if err != nil {
+		return streamHead{}, err
+	}
+	var h streamHead
+	if len(v) != 5 {
+		return h, fmt.Errorf("redisstore: unexpected head reply %v", v)
+	}
+	for i, p := range []*protocol.ID{&h.born, &h.lastGen, &h.newest, &h.trimmed} {
+		x, _ := v[i].(string)
+		if *p, err = protocol.ParseID(x); err != nil {
+			return h, fmt.Errorf("redisstore: unexpected head reply %v", v)
+		}
+	}
+	h.redis7 = v[4] == int64(1)
+	return h, nil
+}
+
+// initTail looks at the stream and makes the cache valid from its newest
+// ID: the tail goes on from there.
+func (s *Store) initTail(ctx context.Context) error {
+	h, err := s.head(ctx)
+	if err != nil {
+		return err
+	}
+	if !h.redis7 {
+		s.log.Error("redis store: the server does not report trimmed stream entries (max-deleted-entry-id): Redis 7.0 or later is needed, or readers behind retention are not told they missed events")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.degraded {
+		return nil // the flusher owns the cache until Redis has the buffer
+	}
+	s.born = h.born
+	s.last = maxID(s.last, h.newest)
+	s.top = maxID(s.top, h.lastGen)
+	s.gen++
+	s.cache.reset(h.lastGen)
+	clear(s.orphans)
+	return nil
+}
+
+// tailLoop follows the stream with blocking reads and feeds the cache,
+// which wakes the waiters. It pauses while the Store is degraded.
+func (s *Store) tailLoop() {
+	defer s.wg.Done()
+	delay := minBackoff
+	lastCheck := time.Now()
+	for {
+		s.mu.Lock()
+		closed, degraded, valid, gen, from := s.closed, s.degraded, s.cache.valid, s.gen, s.cache.newest()
+		s.mu.Unlock()
+		switch {
+		case closed:
+			return
+		case degraded:
+			select {
+			case <-s.done:
+				return
+			case <-s.tailWake:
+			}
+			continue
+		case !valid:
+			ctx, cancel := context.WithTimeout(s.ctx, attemptLimit)
+			err := s.initTail(ctx)
+			cancel()
+			if err != nil && !s.tailFailed(err, &delay) {
+				return
+			}
+			continue
+		}
+		res, err := s.rdb.XRead(s.ctx, &redis.XReadArgs{
+			Streams: []string{s.kEvents, from.String()},
+			Count:   tailCount,
+			Block:   s.block,
+		}).Result()
+		if errors.Is(err, redis.Nil) {
+			delay = minBackoff
+			if time.Since(lastCheck) >= checkEvery {
+				lastCheck = time.Now()
+				s.checkStream()
+			}
+			continue
+		}
+		if err != nil {
+			if !s.tailFailed(err, &delay) {
+				return
+			}
+			continue
+		}
+		delay = minBackoff
+		for _, st := range res {
+			s.feed(gen, st.Messages)
+		}
+	}
+}
+
+// tailFailed handles an error of the tail: Redis unreachable makes the
+// Store degraded, anything else is logged and waited out. It returns false
+// when the Store is closing.
+func (s *Store) tailFailed(err error, delay *time.Duration) bool {
+	if s.ctx.Err() != nil {
+		return false
+	}
+	if unavailable(err) {
+		s.mu.Lock()
+		s.enterDegradedLocked(err)
+		s.mu.Unlock()
+		return true
+	}
+	s.log.WithError(err).Warn("redis store: reading the event stream failed; retrying")
+	return s.sleep(delay)
+}
+
+// sleep waits for *delay (with jitter) and doubles it, up to maxBackoff. It
+// returns false if the Store closed meanwhile.
+func (s *Store) sleep(delay *time.Duration) bool {
+	d := *delay/2 + rand.N(*delay/2+1)
+	*delay = min(2**delay, maxBackoff)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// feed adds what a tail read returned to the cache: the entries after the
+// cache's newest, which may have moved on by this process's own appends.
+// A read begun before the cache was reset (gen) is dropped.
+func (s *Store) feed(gen uint64, msgs []redis.XMessage) {
+	s.mu.Lock()
+	newest, ok := s.cache.newest(), gen == s.gen && !s.degraded
+	s.mu.Unlock()
+	if !ok || len(msgs) == 0 {
+		return
+	}
+	evs := make([]*protocol.Event, 0, len(msgs))
+	for _, m := range msgs {
+		id, err := protocol.ParseID(m.ID)
+		if err == nil && !newest.Less(id) {
+			continue // this process's own, already cached
+		}
+		evs = append(evs, s.decode(m))
+	}
+	s.noteSize(evs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen || s.degraded {
+		return
+	}
+	newest = s.cache.newest()
+	i := 0
+	for i < len(evs) && !newest.Less(evs[i].ID) {
+		i++
+	}
+	if evs = evs[i:]; len(evs) > 0 {
+		s.top = maxID(s.top, evs[len(evs)-1].ID)
+		s.addLocked(evs)
+	}
+}
+
+// checkStream warns when the stream's newest ID is before the cache's: Redis
+// lost data (it restarted without persistence, or failed over to a replica
+// that lagged). The cache is then dropped and the tail starts again from the
+// stream as it is; the born key is set anew, so that readers resuming from
+// before are told they missed events.
+func (s *Store) checkStream() {
+	ctx, cancel := context.WithTimeout(s.ctx, attemptLimit)
+	h, err := s.head(ctx)
+	cancel()
+	if err != nil {
+		return // the next read reports it
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.degraded || !s.cache.valid || !h.lastGen.Less(s.cache.newest()) {
+		return
+	}
+	s.log.WithFields(logrus.Fields{"redis_newest": h.lastGen.String(), "cached_newest": s.cache.newest().String()}).
+		Warn("redis store: the event stream went back: redis lost events (restarted without persistence, or failed over to a replica that lagged); following the stream as it is now")
+	s.born = h.born
+	s.gen++
+	s.cache.invalidate()
+	clear(s.orphans)
+}
+
+// enterDegradedLocked makes the Store degraded: appends get provisional IDs
+// and wait in the buffer for the flusher.
+func (s *Store) enterDegradedLocked(err error) {
+	if s.degraded || s.closed {
+		return
+	}
+	s.degraded = true
+	s.reason = "redis unreachable: " + err.Error()
+	s.gen++
+	// One millisecond past anything known: a batch whose reply was lost may
+	// have been written with an ID of this millisecond.
+	s.floor = max(uint64(max(s.now().UnixMilli(), 0)), s.top.Ms, s.last.Ms, s.cache.newest().Ms) + 1
+	s.expect = s.cache.newest()
+	s.dirty = !s.cache.valid
+	s.logDrop = false
+	clear(s.orphans)
+	s.log.WithError(err).Warn("redis store degraded: redis unreachable; accepting events with provisional IDs until it is back")
+	signal(s.flushWake)
+}
+
+// bufferLocked gives b's events provisional IDs and keeps them for the
+// flusher, and in the cache for readers; or drops them if the buffer is full.
+func (s *Store) bufferLocked(b *batch) error {
+	var size int64
+	for _, e := range b.evs {
+		size += int64(e.Size())
+	}
+	if s.bufN+len(b.evs) > s.bufEvents || s.bufSize+size > s.bufBytes {
+		s.dropped += uint64(len(b.evs))
+		if !s.logDrop {
+			s.logDrop = true
+			s.log.WithFields(logrus.Fields{"buffered": s.bufN, "buffered_bytes": s.bufSize}).
+				Error("redis store: write buffer full while redis is unreachable; dropping new events until it is back")
+		}
+		return ErrBufferFull
+	}
+	id := maxID(maxID(s.last, s.top), s.cache.newest())
+	ms := max(uint64(max(s.now().UnixMilli(), 0)), s.floor)
+	for _, e := range b.evs {
+		if ms > id.Ms {
+			id = protocol.ID{Ms: ms}
+		} else {
+			id.Seq++
+		}
+		e.ID = id
+	}
+	s.top, s.last = id, id
+	s.buf = append(s.buf, b)
+	s.bufN += len(b.evs)
+	s.bufSize += size
+	s.appended.Add(uint64(len(b.evs)))
+	if !s.cache.valid {
+		// Started degraded: the cache begins here, for live readers.
+		first := b.evs[0].ID
+		if first.Seq > 0 {
+			first.Seq--
+		} else {
+			first = protocol.ID{Ms: first.Ms - 1, Seq: ^uint64(0)}
+		}
+		s.cache.reset(first)
+		s.dirty = true
+	}
+	s.cache.add(b.evs)
+	s.wakeLocked()
+	signal(s.flushWake)
+	return nil
+}
+
+// flushLoop writes the buffered events when Redis is back, then ends the
+// degraded mode.
+func (s *Store) flushLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.flushWake:
+		}
+		delay := minBackoff
+		for {
+			err := s.recoverOnce()
+			if err == nil {
+				break
+			}
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.log.WithError(err).Debug("redis store: redis still unreachable")
+			if !s.sleep(&delay) {
+				return
+			}
+		}
+	}
+}
+
+// recoverOnce tries once to write the buffer and leave degraded mode.
+func (s *Store) recoverOnce() error {
+	s.mu.Lock()
+	degraded := s.degraded
+	s.mu.Unlock()
+	if !degraded {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, attemptLimit)
+	defer cancel()
+	h, err := s.head(ctx)
+	if err != nil {
+		return err
+	}
+	if err := appendScript.Load(ctx, s.rdb).Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if !s.expect.IsZero() && h.lastGen.Less(s.expect) {
+		s.log.WithFields(logrus.Fields{"redis_newest": h.lastGen.String(), "known_newest": s.expect.String()}).
+			Warn("redis store: redis is back without events it had (restarted without persistence, or failed over to a replica that lagged)")
+		s.dirty = true
+	}
+	s.born = h.born
+	s.mu.Unlock()
+	var written, fell, found int
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil
+		}
+		if len(s.buf) == 0 {
+			s.leaveDegradedLocked(written, fell, found)
+			s.mu.Unlock()
+			return nil
+		}
+		parts := s.buf[:min(len(s.buf), flushParts)]
+		s.mu.Unlock()
+
+		cmds, _ := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, b := range parts {
+				p.EvalSha(ctx, appendScript.Hash(), s.appendKeys(), s.appendArgs(b, true)...)
+			}
+			return nil
+		})
+		s.mu.Lock()
+		var failed error
+		for i, cmd := range cmds {
+			b := parts[i]
+			v, err := cmd.(*redis.Cmd).Slice()
+			var r result
+			if err == nil {
+				r, err = parseResult(v, len(b.evs))
+			}
+			if err != nil {
+				if unavailable(err) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+					failed = err
+					break
+				}
+				// Redis refuses this batch for good: drop it rather than
+				// stop every later one.
+				s.log.WithError(err).WithField("events", len(b.evs)).Error("redis store: redis refused buffered events; dropping them")
+				s.dropped += uint64(len(b.evs))
+				s.dirty = true
+			} else {
+				written += len(b.evs)
+				n := len(b.evs)
+				switch {
+				case r.dup:
+					s.dirty = true
+					if r.first != b.evs[0].ID || r.last != b.evs[n-1].ID {
+						found += n
+						s.reconciled.Add(uint64(n))
+					}
+				case r.fallbacks > 0:
+					fell += r.fallbacks
+					s.fallbacks.Add(uint64(r.fallbacks))
+					s.dirty = true
+				case r.prev != s.expect:
+					s.dirty = true // something else was written before
+				}
+				if !s.dirty {
+					s.expect = b.evs[n-1].ID
+				}
+			}
+			s.buf[0] = nil
+			s.buf = s.buf[1:]
+			s.bufN -= len(b.evs)
+			for _, e := range b.evs {
+				s.bufSize -= int64(e.Size())
+			}
+		}
+		s.mu.Unlock()
+		if failed != nil {
+			return failed
+		}
+	}
+}
+
+// leaveDegradedLocked ends degraded mode once the buffer is written. If
+// Redis did not take every buffered event as the cache has it (IDs changed,
+// or other entries came in between), the cache keeps only what is known to
+// match, and the tail fetches the rest.
+func (s *Store) leaveDegradedLocked(written, fell, found int) {
+	if s.dirty {
+		s.cache.dropAfter(s.expect)
+	}
+	f := logrus.Fields{"written": written, "dropped": s.dropped}
+	if fell > 0 {
+		f["new_ids"] = fell
+		s.log.WithField("events", fell).Warn("redis store: other writers added events while redis was unreachable from here; some buffered events got new IDs, and live readers may see them twice")
+	}
+	if found > 0 {
+		f["already_written"] = found
+		s.log.WithField("events", found).Warn("redis store: events whose write had no reply when redis went away were written after all; they keep the IDs redis gave them, which live readers did not see")
+	}
+	s.degraded, s.reason, s.dirty = false, "", false
+	s.gen++
+	clear(s.orphans)
+	s.buf = nil
+	s.log.WithFields(f).Info("redis store: redis is back; buffered events written")
+	signal(s.tailWake)
+}
