@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/gateway/region"
@@ -177,6 +178,10 @@ func runRegion(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "zbridge region:", err)
 		return 2
 	}
+	// go-redis logs its connection failures on its own; the region reports
+	// Redis trouble itself (degraded, with the reason), so these go to the
+	// debug level.
+	redis.SetLogger(redisLogger{log.WithField("component", "go-redis")})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serveRegion(ctx, f.cfg, f.shutdownTimeout, nil); err != nil {
@@ -185,6 +190,11 @@ func runRegion(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// redisLogger passes go-redis's log lines to logrus at debug level.
+type redisLogger struct{ log logrus.FieldLogger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) { l.log.Debugf(format, v...) }
 
 // serveRegion runs a region until ctx ends, then shuts it down within
 // timeout. started, when set, is called once the listeners are open.

@@ -33,6 +33,20 @@ func BenchmarkRelay(b *testing.B) {
 	}
 }
 
+// BenchmarkRelayStore measures the same relay (RFC 5424, syslog TCP in, one
+// JSON subscriber out) with the events kept in the embedded store and in
+// Redis (a redis-server of the benchmark's own, on loopback), in the same
+// run:
+//
+//	go test -run '^$' -bench RelayStore -benchtime 500000x -count 5 ./gateway/region/
+func BenchmarkRelayStore(b *testing.B) {
+	b.Run("embedded", func(b *testing.B) { benchZbridgeWith(b, "5424", nil) })
+	b.Run("redis", func(b *testing.B) {
+		addr, _ := peer.StartRedis(b)
+		benchZbridgeWith(b, "5424", func(c *Config) { c.RedisURL = "redis://" + addr + "/0" })
+	})
+}
+
 func benchLoad(b *testing.B, addr, format string) {
 	b.Helper()
 	res, err := loadgen.Run(context.Background(), loadgen.Config{Addr: addr, Count: b.N, Size: 200, Format: format})
@@ -51,12 +65,18 @@ func report(b *testing.B, start time.Time) {
 	b.ReportMetric(0, "ns/op")
 }
 
-func benchZbridge(b *testing.B, format string) {
+func benchZbridge(b *testing.B, format string) { benchZbridgeWith(b, format, nil) }
+
+func benchZbridgeWith(b *testing.B, format string, configure func(*Config)) {
 	TuneGC(0) // as zbridge region does
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	r, err := New(Config{Name: "BENCH", SyslogTCP: "127.0.0.1:0", UnsolMsg: "127.0.0.1:0", Logger: log,
-		MaxEvents: 200_000})
+	cfg := Config{Name: "BENCH", SyslogTCP: "127.0.0.1:0", UnsolMsg: "127.0.0.1:0", Logger: log,
+		MaxEvents: 200_000}
+	if configure != nil {
+		configure(&cfg)
+	}
+	r, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -235,8 +235,22 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 	}
 	key := a.system + "/" + sess.Options["spool"] // the numbering is the spool's
 	h.mu.Lock()
-	last := h.lastSeq[key]
+	last, known := h.lastSeq[key]
 	h.mu.Unlock()
+	if !known {
+		// The mark is kept in the store too: with a store that outlives the
+		// region (Redis), a batch stored before a restart or by another
+		// region is not stored again.
+		pos, ok, err := h.cfg.Store.Position(sess.Context(), markName(key))
+		if err != nil {
+			sess.Log.WithError(err).Warn("reading the stored spool mark failed")
+			return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal,
+				Message: "the region could not read its store; send the events again"})
+		}
+		if ok {
+			last = pos.Ms
+		}
+	}
 	var fresh []*protocol.Event
 	for i, e := range f.Events {
 		seq := f.Seq + uint64(i)
@@ -274,9 +288,17 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 		}
 		last = h.lastSeq[key]
 		h.mu.Unlock()
+		// A failure here only risks storing a replayed batch again.
+		if err := h.cfg.Store.SetPosition(sess.Context(), markName(key), protocol.ID{Ms: last}); err != nil {
+			sess.Log.WithError(err).Warn("recording the spool mark failed")
+		}
 	}
 	return &protocol.Frame{Type: protocol.TypeReply, Seq: last}
 }
+
+// markName is the store's name for the mark of one system's spool: the
+// last spool sequence stored, kept as a position's Ms.
+func markName(key string) string { return "vmmon:" + key }
 
 // Run implements commands.Executor for zvm: targets: the command goes to
 // the system's agent, which types it on the console and returns CP's

@@ -16,7 +16,8 @@
 // test fails, and it is stopped and waited for in t.Cleanup. [StartRsyslog],
 // [StartSyslogNG] and [StartRedis] know how to run their daemon privately: in
 // the foreground, with state files in a temporary directory, touching neither
-// /var nor /dev/log.
+// /var nor /dev/log. [StartRedisOpts] can give Redis an append-only file, so
+// that its data survives [Process.Kill] and [Process.Restart].
 //
 // The syslog daemon configurations live in testdata/syslog at the module
 // root (see [SyslogConfigs]). Each holds, between the [SnippetBegin] and

@@ -15,8 +15,9 @@
 //	{p}:events          the event stream (a Redis Stream); each entry has one
 //	                    field, "e", holding the event's JSON; the entry ID is
 //	                    the event ID (its "id" in the JSON is not used)
-//	{p}:born            the ID at which the stream began (Redis's clock when
-//	                    the first Store looked at it)
+//	{p}:born            the ID before which the stream has nothing: Redis's
+//	                    clock when a Store first looked at it, or just before
+//	                    its first entry if that is earlier
 //	{p}:trimmed         the newest ID retention removed
 //	{p}:writer:W        one Store's records of the batches it wrote (a hash
 //	                    of batch number to first and last ID, the newest
@@ -31,8 +32,8 @@
 //
 // Event IDs are the stream's entry IDs, given by Redis (XADD *): several
 // regions appending to one stream get one global order. Append writes each
-// batch with one script call (one round trip, up to 1024 events or 4 MiB of
-// JSON), so a batch is contiguous in the stream, and the script records the
+// batch with one script call (one round trip, up to 1024 events or about
+// 4 MiB), so a batch is contiguous in the stream, and the script records the
 // batch's number for this Store: running it again for the same batch, as a
 // client retry after a lost reply does, writes nothing twice.
 //
@@ -59,14 +60,15 @@
 // XRANGE. Wait waits on the cache, woken as it grows. The events a Store
 // appends go into its cache at once when they directly follow the run (the
 // script reports the entry before the batch); when another region wrote in
-// between, the tail brings them within a round trip, so a Store sees its
-// own appends at once only while it is the only writer.
+// between, the tail brings them within a round trip, so with other writers
+// a Read may show a Store's own append a moment late.
 //
 // # Degraded mode
 //
 // Redis down or restarting neither stops nor wedges the region. New does
-// not fail when Redis is unreachable, and an Append, or the tail, that
-// cannot reach Redis makes the Store degraded (Health reports it). It then
+// not fail when Redis is unreachable (it tries once, for up to 5 seconds,
+// to look at the stream), and an Append, or the tail, that cannot reach
+// Redis makes the Store degraded (Health reports it). It then
 // accepts appends with provisional IDs of its own, rising, after the newest
 // it knows, the milliseconds from its clock; puts them in the tail cache,
 // so that the region's live readers go on receiving them; and keeps them in
@@ -100,9 +102,10 @@
 //     Store's heartbeat once Redis is back.
 //
 // Redis restarting empty (no persistence), or a failover to a replica that
-// lagged, makes the stream go back: the Store logs a warning, starts its
-// tail again from the stream as it is, and sets {p}:born anew, so that
-// readers resuming from before are told that they missed events.
+// lagged, makes the stream go back: the Store logs a warning and starts its
+// tail again from the stream as it is. If {p}:born was lost too, it is set
+// anew, so that readers resuming from before are told that they missed
+// events.
 //
 // # Sessions
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -47,13 +48,19 @@ const writerTTL = 24 * 60 * 60 * 1000 // ms
 // the trimmed key, which is how readers behind retention learn that they
 // missed events (XTRIM does not set XINFO's max-deleted-entry-id).
 //
-// KEYS: the stream, the writer's hash, the trimmed key. ARGV: batch number,
+// A batch that starts the stream (as after Redis lost it) moves the born key
+// back to just before it if needed: buffered events keep their provisional
+// IDs, from before Redis came back.
+//
+// KEYS: the stream, the writer's hash, the trimmed key, the born key. ARGV:
+// batch number,
 // batch number to forget (or ”), MAXLEN ('0': none), slack, MINID (”:
 // none), hash TTL in ms, then an ID ('*' or explicit) and the JSON of each
 // event.
-var appendScript = redis.NewScript(lessLua + `
+var appendScript = redis.NewScript(idLua + `
 local rec = redis.call('HGET', KEYS[2], ARGV[1])
 if rec then return {'dup', rec} end
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
 local prev = '0-0'
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if top[1] then prev = top[1][1] end
@@ -73,6 +80,11 @@ for i = 7, #ARGV, 2 do
   out[#out+1] = id
 end
 out[2] = fell
+if fresh then
+  local born = redis.call('GET', KEYS[4])
+  local before = pred(out[3])
+  if not born or less(before, born) then redis.call('SET', KEYS[4], before) end
+end
 local trimmed = nil
 local n = tonumber(ARGV[3])
 if n > 0 then
@@ -101,10 +113,11 @@ redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return out
 `)
 
-// lessLua defines less(a, b) for scripts: whether stream ID a is before b.
-// IDs compare as numbers: by length, then as text, neither part having
-// leading zeros. Text that is not an ID is before every ID.
-const lessLua = `
+// idLua defines functions on stream IDs for scripts. less(a, b) reports
+// whether ID a is before b: IDs compare as numbers, by length and then as
+// text, neither part having leading zeros; text that is not an ID is before
+// every ID. pred(id) returns the ID just before id (of an ID above 0-0).
+const idLua = `
 local function less(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
@@ -115,6 +128,11 @@ local function less(a, b)
   if #as ~= #bs then return #as < #bs end
   return as < bs
 end
+local function pred(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  if seq ~= '0' then return ms .. '-' .. string.format('%.0f', tonumber(seq) - 1) end
+  return string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615'
+end
 `
 
 // result is what appendScript answered.
@@ -123,6 +141,7 @@ type result struct {
 	first     protocol.ID // dup: the batch's first and last IDs
 	last      protocol.ID
 	prev      protocol.ID
+	prevOK    bool // prev is known
 	fallbacks int
 	ids       []protocol.ID
 }
@@ -160,7 +179,7 @@ func (s *Store) appendArgs(b *batch, explicit bool) []any {
 }
 
 // appendKeys are appendScript's KEYS.
-func (s *Store) appendKeys() []string { return []string{s.kEvents, s.kWriter, s.kTrimmed} }
+func (s *Store) appendKeys() []string { return []string{s.kEvents, s.kWriter, s.kTrimmed, s.kBorn} }
 
 // trimLen is the MAXLEN for the next append: MaxEvents, or MaxBytes over
 // the mean event size if less; 0 for no limit.
@@ -214,6 +233,7 @@ func parseResult(v []any, n int) (result, error) {
 	if r.prev, err = protocol.ParseID(prev); err != nil {
 		return bad()
 	}
+	r.prevOK = true
 	r.fallbacks = int(fell)
 	r.ids = make([]protocol.ID, n)
 	for i := range n {
@@ -232,6 +252,10 @@ func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
 	if len(evs) == 0 {
 		return ctx.Err()
 	}
+	// The events are the store's now, but the slice is still the caller's
+	// (the syslog server clears and reuses it): the buffer, the cache and
+	// the orphans keep a copy.
+	evs = slices.Clone(evs)
 	now := s.now()
 	for _, e := range evs {
 		if e.Received.IsZero() {
@@ -268,31 +292,32 @@ func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
 		return err
 	}
 	gen := s.gen
+	s.inflight++
 	s.mu.Unlock()
 
 	r, err := s.runAppend(ctx, s.rdb, b, false)
 	if err == nil && r.dup {
 		// The script ran twice (the client retried after a lost reply):
 		// the batch is in the stream once, as one run from first to last.
-		err = s.idsOf(ctx, b, r)
+		r, err = s.idsOf(ctx, b, r)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inflight--
+	s.wakeTailLocked()
 	switch {
 	case err == nil:
-		s.appended.Add(uint64(len(evs)))
+		s.nAppended.Add(uint64(len(evs)))
 		s.writeErr.Store(false)
 		for i, e := range evs {
 			e.ID = r.ids[i]
 		}
-		s.mu.Lock()
-		s.addOwnLocked(gen, r.prev, evs)
-		s.mu.Unlock()
+		s.addOwnLocked(gen, r, evs)
 		return nil
 	case ctx.Err() != nil:
 		// The caller gave up; the events may have been written.
 		return ctx.Err()
 	case unavailable(err):
-		s.mu.Lock()
-		defer s.mu.Unlock()
 		if s.closed {
 			return store.ErrClosed
 		}
@@ -310,34 +335,35 @@ func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
 
 // idsOf fills r.ids for a batch the script had already written, from the
 // stream between its first and last IDs.
-func (s *Store) idsOf(ctx context.Context, b *batch, r result) error {
+func (s *Store) idsOf(ctx context.Context, b *batch, r result) (result, error) {
 	msgs, err := s.rdb.XRangeN(ctx, s.kEvents, r.first.String(), r.last.String(), int64(len(b.evs))+1).Result()
 	if err != nil {
-		return err
+		return r, err
 	}
 	if len(msgs) != len(b.evs) {
-		return fmt.Errorf("redisstore: batch %d written once already, but %d of its %d events are in the stream",
+		return r, fmt.Errorf("redisstore: batch %d written once already, but %d of its %d events are in the stream",
 			b.seq, len(msgs), len(b.evs))
 	}
 	r.ids = make([]protocol.ID, len(msgs))
 	for i, m := range msgs {
 		if r.ids[i], err = protocol.ParseID(m.ID); err != nil {
-			return err
+			return r, err
 		}
 	}
-	r.prev, r.dup = protocol.ID{}, false // unknown: the tail fetches them
-	return nil
+	r.dup = false // r.prevOK is false: the tail fetches them
+	return r, nil
 }
 
 // addOwnLocked puts events this process wrote into the cache if they
 // directly follow its newest entry (prev, the stream's newest before them),
 // or keeps them for when their predecessor arrives; the tail fetches what
 // does not fit.
-func (s *Store) addOwnLocked(gen uint64, prev protocol.ID, evs []*protocol.Event) {
+func (s *Store) addOwnLocked(gen uint64, r result, evs []*protocol.Event) {
 	s.top = maxID(s.top, evs[len(evs)-1].ID)
-	if s.degraded || gen != s.gen || !s.cache.valid {
+	if s.degraded || gen != s.gen || !s.cache.valid || !r.prevOK {
 		return
 	}
+	prev := r.prev
 	if prev != s.cache.newest() {
 		if s.cache.newest().Less(prev) && len(s.orphans) < 64 {
 			s.orphans[prev] = orphan{evs: evs}
@@ -391,9 +417,11 @@ func (s *Store) Read(ctx context.Context, after protocol.ID, max int, dst []*pro
 		s.mu.Unlock()
 		return dst, store.Gap{}, store.ErrClosed
 	}
-	// A reader beyond the cache's newest entry goes to Redis: that may be an
-	// ID the tail has not fetched yet.
-	if s.cache.covers(after) && (!s.cache.newest().Less(after) || s.degraded) {
+	// The cache serves readers inside it, and those at its newest entry
+	// unless a newer one is known to exist. Readers beyond it go to Redis:
+	// theirs may be an ID the tail has not fetched yet.
+	if newest := s.cache.newest(); s.cache.covers(after) &&
+		(after.Less(newest) || after == newest && !after.Less(s.last) || s.degraded) {
 		var gap store.Gap
 		if !after.IsZero() && after.Less(s.born) {
 			gap = store.Gap{Missed: true, Through: s.born}
@@ -430,7 +458,8 @@ func (s *Store) readRedis(ctx context.Context, after protocol.ID, max int, dst [
 	}
 	var gap store.Gap
 	if !after.IsZero() {
-		// Trimmed first, as the memstore does: it is the later of the two.
+		// Trimmed first, as in the memstore: when both apply, it is the
+		// later.
 		for _, v := range marks.Val() {
 			x, _ := v.(string)
 			if id, err := protocol.ParseID(x); err == nil && after.Less(id) {
@@ -508,7 +537,7 @@ func (s *Store) Stats(ctx context.Context) (store.StreamStats, error) {
 		st.Last = maxID(st.Last, s.last)
 		st.Count += int64(s.bufN)
 		st.Bytes = st.Count * s.meanSize()
-		st.Appended = s.appended.Load()
+		st.Appended = s.nAppended.Load()
 		if st.First.IsZero() {
 			if e := s.cache.oldest(); e != nil {
 				st.First = e.ID
@@ -520,7 +549,8 @@ func (s *Store) Stats(ctx context.Context) (store.StreamStats, error) {
 	s.mu.Unlock()
 	var info *redis.XInfoStreamCmd
 	var trimmed *redis.StringCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// Each command's own error counts (a missing stream is no error).
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		info = p.XInfoStream(ctx, s.kEvents)
 		trimmed = p.Get(ctx, s.kTrimmed)
 		return nil
@@ -531,7 +561,6 @@ func (s *Store) Stats(ctx context.Context) (store.StreamStats, error) {
 	if err := trimmed.Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return store.StreamStats{}, wrap("stats", err)
 	}
-	_ = err
 	var st store.StreamStats
 	if info.Err() == nil {
 		v := info.Val()
@@ -547,7 +576,7 @@ func (s *Store) Stats(ctx context.Context) (store.StreamStats, error) {
 		st.Trimmed = maxID(st.Trimmed, t)
 	}
 	st.Bytes = st.Count * s.meanSize()
-	st.Appended = s.appended.Load()
+	st.Appended = s.nAppended.Load()
 	s.mu.Lock()
 	s.stats = st
 	s.mu.Unlock()

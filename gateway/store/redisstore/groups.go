@@ -11,8 +11,8 @@ import (
 )
 
 // positionScript sets a position unless it would move it backwards (see
-// lessLua). KEYS: the position. ARGV: the ID.
-var positionScript = redis.NewScript(lessLua + `
+// idLua). KEYS: the position. ARGV: the ID.
+var positionScript = redis.NewScript(idLua + `
 local cur = redis.call('GET', KEYS[1])
 if cur and not less(cur, ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])

@@ -76,7 +76,9 @@ type Config struct {
 
 	// TailBlock is how long one blocking read of the tail waits for new
 	// events (DefaultTailBlock if 0). Close waits for the read in flight,
-	// so it also bounds how long Close takes.
+	// so it also bounds how long Close takes while Redis answers; when
+	// Redis hangs (a network partition), go-redis gives a blocking read
+	// 10 seconds more than that before it fails.
 	TailBlock time.Duration
 
 	// Logger receives the store's warnings (required).
@@ -114,7 +116,7 @@ type Store struct {
 	tailWake  chan struct{} // buffered 1: the tail may go on
 
 	// Counters, and the mean event size for MaxBytes and Stats.
-	appended   atomic.Uint64
+	nAppended  atomic.Uint64
 	sizeSum    atomic.Int64
 	sizeN      atomic.Int64
 	cacheHits  atomic.Uint64 // Reads served by the cache
@@ -131,6 +133,8 @@ type Store struct {
 	top      protocol.ID   // newest ID known to be given out, by Redis or provisionally
 	born     protocol.ID   // when the stream began; zero until known
 	seq      uint64        // last batch number given out
+	inflight int           // appends waiting for Redis
+	appended chan struct{} // closed and replaced when an append in flight ends
 	orphans  map[protocol.ID]orphan
 	stats    store.StreamStats // the last read from Redis, for degraded mode
 	degraded bool
@@ -144,11 +148,13 @@ type Store struct {
 	dirty    bool        // degraded: the cache may differ from Redis beyond expect
 	logDrop  bool        // degraded: the first drop was logged
 
-	sessMu   sync.Mutex // serializes session writes; guards mine
-	mine     map[string][]byte
-	groupMu  sync.Mutex // guards janitor
-	janitor  map[string]time.Time
-	writeErr atomic.Bool // a write error was logged since the last success
+	sessMu sync.Mutex        // serializes session writes; guards mine
+	mine   map[string][]byte // this Store's sessions, as written
+
+	groupMu sync.Mutex           // guards janitor
+	janitor map[string]time.Time // when each group's consumers were last tidied
+
+	writeErr atomic.Bool // an append error was logged since the last success
 }
 
 // batch is events given IDs by one Append (or a part of a large one), with
@@ -233,6 +239,7 @@ func New(cfg Config) (*Store, error) {
 		flushWake: make(chan struct{}, 1),
 		tailWake:  make(chan struct{}, 1),
 		notify:    make(chan struct{}),
+		appended:  make(chan struct{}),
 		orphans:   make(map[protocol.ID]orphan),
 		mine:      make(map[string][]byte),
 		janitor:   make(map[string]time.Time),
@@ -336,6 +343,12 @@ func (s *Store) Counters() Counters {
 func (s *Store) wakeLocked() {
 	close(s.notify)
 	s.notify = make(chan struct{})
+}
+
+// wakeTailLocked tells a tail waiting for appends in flight that one ended.
+func (s *Store) wakeTailLocked() {
+	close(s.appended)
+	s.appended = make(chan struct{})
 }
 
 // signal does a non-blocking send on a wake-up channel.

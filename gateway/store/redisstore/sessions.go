@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sort"
 	"time"
 
@@ -123,7 +122,7 @@ func (s *Store) refreshLoop() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, min(s.ttl/3, attemptLimit))
+		ctx, cancel := context.WithTimeout(s.ctx, min(s.ttl, attemptLimit))
 		err := s.refresh(ctx)
 		cancel()
 		switch {
@@ -146,7 +145,7 @@ func (s *Store) refresh(ctx context.Context) error {
 	}
 	ids := make([]string, 0, len(s.mine))
 	exp := make([]*redis.BoolCmd, 0, len(s.mine))
-	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for id := range s.mine {
 			ids = append(ids, id)
 			exp = append(exp, p.PExpire(ctx, s.sessionKey(id), s.ttl))
@@ -157,7 +156,6 @@ func (s *Store) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_ = cmds
 	var lost []string
 	for i, c := range exp {
 		if !c.Val() {
@@ -173,8 +171,5 @@ func (s *Store) refresh(ctx context.Context) error {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return err
-	}
-	return nil
+	return err
 }

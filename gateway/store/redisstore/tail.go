@@ -21,17 +21,19 @@ const (
 	maxBackoff   = 5 * time.Second       // longest wait between attempts
 	attemptLimit = 10 * time.Second      // bound on one attempt of background work
 	flushParts   = 16                    // buffered batches written per round trip
+	ownWait      = 20 * time.Millisecond // how long the tail waits for appends in flight
 )
 
 // headScript reads what the Store needs to know about the stream in one
 // step, and records when the stream began (the born key) if nobody has:
 // now by Redis's clock, or, for a stream that exists and never lost an
-// entry, just before its first entry. It answers {born,
+// entry, just before its first entry; for one that lost entries, 0-0
+// (unknown: the trimmed key tells readers what they missed). It answers {born,
 // last-generated-id, newest entry, max-deleted-entry-id, 1 if the server
 // reports max-deleted-entry-id (Redis 7) else 0}.
 //
 // KEYS: the stream, the born key.
-var headScript = redis.NewScript(`
+var headScript = redis.NewScript(idLua + `
 local h = nil
 if redis.call('EXISTS', KEYS[1]) == 1 then
   h = {}
@@ -43,13 +45,8 @@ if not born then
   local t = redis.call('TIME')
   born = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) .. '-0'
   if h and h['length'] > 0 then
-    if h['max-deleted-entry-id'] == '0-0' and h['first-entry'] then
-      local ms, seq = string.match(h['first-entry'][1], '^(%d+)-(%d+)$')
-      if seq ~= '0' then
-        born = ms .. '-' .. string.format('%.0f', tonumber(seq) - 1)
-      else
-        born = string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615'
-      end
+    if h['entries-added'] == h['length'] and h['first-entry'] then
+      born = pred(h['first-entry'][1])
     else
       born = '0-0'
     end
@@ -110,6 +107,8 @@ func (s *Store) initTail(ctx context.Context) error {
 	s.gen++
 	s.cache.reset(h.lastGen)
 	clear(s.orphans)
+	// Waiters go and read what came while the cache was not valid.
+	s.wakeLocked()
 	return nil
 }
 
@@ -204,10 +203,15 @@ func (s *Store) sleep(delay *time.Duration) bool {
 // cache's newest, which may have moved on by this process's own appends.
 // A read begun before the cache was reset (gen) is dropped.
 func (s *Store) feed(gen uint64, msgs []redis.XMessage) {
+	if len(msgs) == 0 {
+		return
+	}
+	lastID, _ := protocol.ParseID(msgs[len(msgs)-1].ID)
 	s.mu.Lock()
+	s.waitOwnLocked(gen, lastID)
 	newest, ok := s.cache.newest(), gen == s.gen && !s.degraded
 	s.mu.Unlock()
-	if !ok || len(msgs) == 0 {
+	if !ok {
 		return
 	}
 	evs := make([]*protocol.Event, 0, len(msgs))
@@ -235,6 +239,31 @@ func (s *Store) feed(gen uint64, msgs []redis.XMessage) {
 	}
 }
 
+// waitOwnLocked waits, up to ownWait, while appends of this process are
+// in flight and the cache has not reached id: the entries a tail read
+// returns are often this process's own, whose replies are on their way,
+// and it is cheaper to wait for those to fill the cache than to decode the
+// entries again. It releases s.mu while it waits.
+func (s *Store) waitOwnLocked(gen uint64, id protocol.ID) {
+	var timeout <-chan time.Time
+	for s.inflight > 0 && s.cache.newest().Less(id) && gen == s.gen && !s.closed {
+		if timeout == nil {
+			t := time.NewTimer(ownWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		ch := s.appended
+		s.mu.Unlock()
+		select {
+		case <-ch:
+			s.mu.Lock()
+		case <-timeout:
+			s.mu.Lock()
+			return
+		}
+	}
+}
+
 // checkStream warns when the stream's newest ID is before the cache's: Redis
 // lost data (it restarted without persistence, or failed over to a replica
 // that lagged). The cache is then dropped and the tail starts again from the
@@ -255,6 +284,7 @@ func (s *Store) checkStream() {
 	s.log.WithFields(logrus.Fields{"redis_newest": h.lastGen.String(), "cached_newest": s.cache.newest().String()}).
 		Warn("redis store: the event stream went back: redis lost events (restarted without persistence, or failed over to a replica that lagged); following the stream as it is now")
 	s.born = h.born
+	s.last = h.newest
 	s.gen++
 	s.cache.invalidate()
 	clear(s.orphans)
@@ -310,7 +340,7 @@ func (s *Store) bufferLocked(b *batch) error {
 	s.buf = append(s.buf, b)
 	s.bufN += len(b.evs)
 	s.bufSize += size
-	s.appended.Add(uint64(len(b.evs)))
+	s.nAppended.Add(uint64(len(b.evs)))
 	if !s.cache.valid {
 		// Started degraded: the cache begins here, for live readers.
 		first := b.evs[0].ID
@@ -381,6 +411,7 @@ func (s *Store) recoverOnce() error {
 	s.born = h.born
 	s.mu.Unlock()
 	var written, fell, found int
+	top := h.newest // the newest entry in the stream as far as known
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -388,20 +419,26 @@ func (s *Store) recoverOnce() error {
 			return nil
 		}
 		if len(s.buf) == 0 {
-			s.leaveDegradedLocked(written, fell, found)
+			s.leaveDegradedLocked(written, fell, found, top)
 			s.mu.Unlock()
 			return nil
 		}
 		parts := s.buf[:min(len(s.buf), flushParts)]
 		s.mu.Unlock()
 
+		var born *redis.StringCmd // the first batch may move it back
 		cmds, _ := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, b := range parts {
 				p.EvalSha(ctx, appendScript.Hash(), s.appendKeys(), s.appendArgs(b, true)...)
 			}
+			born = p.Get(ctx, s.kBorn)
 			return nil
 		})
+		cmds = cmds[:len(parts)]
 		s.mu.Lock()
+		if id, err := protocol.ParseID(born.Val()); born.Err() == nil && err == nil {
+			s.born = id
+		}
 		var failed error
 		for i, cmd := range cmds {
 			b := parts[i]
@@ -423,6 +460,11 @@ func (s *Store) recoverOnce() error {
 			} else {
 				written += len(b.evs)
 				n := len(b.evs)
+				if r.dup {
+					top = maxID(top, r.last)
+				} else {
+					top = maxID(top, r.ids[n-1])
+				}
 				switch {
 				case r.dup:
 					s.dirty = true
@@ -459,9 +501,12 @@ func (s *Store) recoverOnce() error {
 // Redis did not take every buffered event as the cache has it (IDs changed,
 // or other entries came in between), the cache keeps only what is known to
 // match, and the tail fetches the rest.
-func (s *Store) leaveDegradedLocked(written, fell, found int) {
+func (s *Store) leaveDegradedLocked(written, fell, found int, top protocol.ID) {
 	if s.dirty {
 		s.cache.dropAfter(s.expect)
+		// Provisional IDs beyond expect may not be in the stream: Wait
+		// goes by what is.
+		s.last = maxID(s.cache.newest(), top)
 	}
 	f := logrus.Fields{"written": written, "dropped": s.dropped}
 	if fell > 0 {
@@ -478,4 +523,5 @@ func (s *Store) leaveDegradedLocked(written, fell, found int) {
 	s.buf = nil
 	s.log.WithFields(f).Info("redis store: redis is back; buffered events written")
 	signal(s.tailWake)
+	s.wakeLocked()
 }

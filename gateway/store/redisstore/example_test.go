@@ -1,0 +1,37 @@
+package redisstore_test
+
+import (
+	"fmt"
+
+	"github.com/zbridge/zbridge/gateway/store/redisstore"
+)
+
+func ExampleParseURL() {
+	for _, u := range []string{
+		"redis://:secret@10.0.0.5:6379/2",
+		"rediss://sentinel1,sentinel2:26380/0?master=zbridge",
+		"redis://node1:7000,node2:7000,node3:7000",
+	} {
+		o, err := redisstore.ParseURL(u)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Printf("addrs=%v db=%d master=%q cluster=%v tls=%v\n", o.Addrs, o.DB, o.MasterName, o.IsClusterMode, o.TLSConfig != nil)
+	}
+	_, err := redisstore.ParseURL("redis://:secret@10.0.0.5:0")
+	fmt.Println(err)
+	// Output:
+	// addrs=[10.0.0.5:6379] db=2 master="" cluster=false tls=false
+	// addrs=[sentinel1:26379 sentinel2:26380] db=0 master="zbridge" cluster=false tls=true
+	// addrs=[node1:7000 node2:7000 node3:7000] db=0 master="" cluster=true tls=false
+	// redisstore: bad Redis URL: address 1: "10.0.0.5:0": bad port "0"
+}
+
+func ExampleKey() {
+	fmt.Println(redisstore.Key("zbridge", "events"))
+	fmt.Println(redisstore.Key("zbridge", "region", "R1"))
+	// Output:
+	// {zbridge}:events
+	// {zbridge}:region:R1
+}
