@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,7 +35,10 @@ type Console interface {
 
 // Config configures an Agent.
 type Config struct {
-	VMMon  string      // the region's VMMON address
+	// VMMon is the region's VMMON address, or a comma-separated list of
+	// the VMMON addresses of regions sharing one Redis: the agent logs on
+	// to the first and, when a session ends, tries the next.
+	VMMon  string
 	System string      // the z/VM system name: the agent's identity at logon
 	Secret string      // the agent's secret in the region's clients file
 	TLS    *tls.Config // set to speak TLS to VMMON
@@ -61,7 +65,7 @@ type Agent struct {
 // New returns an agent for cfg running commands on console.
 func New(cfg Config, console Console) (*Agent, error) {
 	switch {
-	case cfg.VMMon == "", cfg.System == "":
+	case strings.Trim(cfg.VMMon, ", ") == "", cfg.System == "":
 		return nil, errors.New("vmagent: config: VMMon and System are required")
 	case cfg.Spool == nil:
 		return nil, errors.New("vmagent: config: Spool is required")
@@ -91,9 +95,15 @@ func New(cfg Config, console Console) (*Agent, error) {
 // not speak).
 func (a *Agent) Run(ctx context.Context) error {
 	wait := a.cfg.ReconnectMin
-	for {
+	var addrs []string
+	for _, x := range strings.Split(a.cfg.VMMon, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			addrs = append(addrs, x)
+		}
+	}
+	for i := 0; ; i = (i + 1) % len(addrs) {
 		start := time.Now()
-		err := a.session(ctx)
+		err := a.session(ctx, addrs[i])
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -105,7 +115,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			wait = a.cfg.ReconnectMin
 		}
 		d := wait/2 + rand.N(wait/2+1)
-		a.log.WithError(err).Warnf("VMMON session ended; reconnecting in %v", d.Round(time.Millisecond))
+		if len(addrs) > 1 && time.Since(start) > a.cfg.ReconnectMax {
+			d = 0 // a session that ran for a while ended: try the next region at once
+		}
+		a.log.WithError(err).Warnf("VMMON session with %s ended; reconnecting to %s in %v", addrs[i], addrs[(i+1)%len(addrs)], d.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -148,9 +161,9 @@ func (c *conn) send(f *protocol.Frame) error {
 
 // session runs one VMMON session: logon, then the event sender and the
 // frame reader, until either fails or ctx ends.
-func (a *Agent) session(ctx context.Context) error {
+func (a *Agent) session(ctx context.Context, addr string) error {
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", a.cfg.VMMon)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("vmagent: %w", err)
 	}

@@ -535,3 +535,71 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 	}
 	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestZVMAgentFailover: a z/VM agent given both regions' VMMON addresses
+// works through RA; RA is SIGKILLed; the agent logs on to RB and carries
+// on: console messages sent while RA is dead reach a subscriber once each,
+// and a zvm: command entering either surviving port is answered.
+func TestZVMAgentFailover(t *testing.T) {
+	e2e(t)
+	redisAddr, _ := peer.StartRedis(t)
+	e := startZVMSim(t)
+	a := startRegion(t, "--redis", redisURL(redisAddr), "--name", "RA")
+	b := startRegion(t, "--redis", redisURL(redisAddr), "--name", "RB")
+	e.startAgent(t, a.vmmon+","+b.vmmon)
+	waitZVM(t, a)
+	// RA announces the agent when it logs on, not at its next refresh.
+	if !waitUntil(10*time.Second, func() bool {
+		for _, f := range operatorLines(t, b, "AGENTS") {
+			if len(f) > 0 && f[0] == "VMSYS1" && slices.Contains(f, "RA") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("RB's AGENTS did not list VMSYS1 in RA within 10s of its logon:\n%v", operatorLines(t, b, "AGENTS"))
+	}
+	// Through RB while the agent is on RA: forwarded.
+	if res := runCmdProc(t, b, "zvm:VMSYS1", "--", "QUERY", "TIME"); res.code != 0 || !strings.Contains(res.stdout, "TIME IS") {
+		t.Fatalf("QUERY TIME through RB while the agent is on RA: exit %d stdout %q stderr %q", res.code, res.stdout, res.stderr)
+	}
+	lines := func(from, to int) []string {
+		var m []string
+		for i := from; i < to; i++ {
+			m = append(m, fmt.Sprintf("failover line %03d", i))
+		}
+		return m
+	}
+	sendMessages(t, e, lines(0, 5))
+	a.Kill()
+	<-a.Done()
+	waitZVM(t, b) // the agent logged on to RB
+	sendMessages(t, e, lines(5, 15))
+
+	tp := startTail(t, "--unsolmsg", b.unsolmsg, "--after", "0", "--format", "json", "--timeout", "90s")
+	var got []string
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		got = got[:0]
+		for _, ev := range tp.events(t) {
+			if i := strings.Index(ev.Text, "failover line"); i >= 0 {
+				got = append(got, ev.Text[i:])
+			}
+		}
+		if len(got) >= 15 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // any duplicate right behind
+	stopTail(t, tp)
+	got = got[:0]
+	for _, ev := range tp.events(t) {
+		if i := strings.Index(ev.Text, "failover line"); i >= 0 {
+			got = append(got, ev.Text[i:])
+		}
+	}
+	if want := lines(0, 15); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("console lines across the agent's failover:\n got %d %q\nwant %d %q", len(got), got, len(want), want)
+	}
+}

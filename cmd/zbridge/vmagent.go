@@ -33,7 +33,7 @@ func runVMAgent(args []string, stdout, stderr io.Writer) int {
 		heartbeat                       time.Duration
 		logLevel, logFormat             string
 	)
-	fs.StringVar(&vmmon, "vmmon", defaultVMMon, "the region's VMMON address")
+	fs.StringVar(&vmmon, "vmmon", defaultVMMon, "the region's VMMON address; a comma-separated list to fail over between regions sharing one Redis")
 	fs.StringVar(&system, "system", "", "the z/VM system name (the agent's identity at the region); required")
 	fs.StringVar(&tn3270Addr, "tn3270", "", "the z/VM system's TN3270 server, host:port; required")
 	fs.StringVar(&user, "user", "", "the z/VM userid whose console the agent logs on to; required")

@@ -216,7 +216,7 @@ func New(cfg Config) (*Region, error) {
 	vc.Name, vc.Region, vc.Auth, vc.TLSConfig = "vmmon", cfg.Name, r.auth, r.tls
 	vc.Logger = r.log.WithField("component", "vmmon")
 	vc.Store = r.store
-	r.vmmon, err = vmmon.New(vmmon.Config{Session: vc, Store: r.store, Logger: vc.Logger})
+	r.vmmon, err = vmmon.New(vmmon.Config{Session: vc, Store: r.store, Logger: vc.Logger, OnChange: r.agentsChanged})
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
 	}

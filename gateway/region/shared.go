@@ -175,6 +175,13 @@ func (r *Region) hasZVM(t commands.Target) bool {
 	return false
 }
 
+// agentsChanged tells the other regions at once that an agent came or went.
+func (r *Region) agentsChanged() {
+	if c := r.clusterOrNil(); c != nil {
+		c.Touch()
+	}
+}
+
 // clusterAgents lists the agents this region holds, for the registry.
 func (r *Region) clusterAgents() []cluster.Agent {
 	var out []cluster.Agent

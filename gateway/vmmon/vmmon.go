@@ -46,6 +46,10 @@ type Config struct {
 	Store store.Store
 	// MaxBatch is the most events one events frame may carry (default 1000).
 	MaxBatch int
+	// OnChange, when set, is called (without locks held) after a z/VM
+	// system's agent logged on or its session ended: the region announces
+	// its agents to the regions it shares Redis with at once.
+	OnChange func()
 	// Logger is required.
 	Logger logrus.FieldLogger
 }
@@ -151,8 +155,8 @@ func systemName(s string) string { return strings.ToUpper(strings.TrimSpace(s)) 
 func (h *handler) Admit(sess *session.Session) *protocol.Frame {
 	name := systemName(sess.Client)
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if old, ok := h.systems[name]; ok {
+		defer h.mu.Unlock()
 		return &protocol.Frame{Reason: protocol.RefuseInUse, Message: fmt.Sprintf(
 			"z/VM system %s already has an agent session (from %s since %s)", name, old.sess.Remote,
 			old.since.UTC().Format(time.RFC3339)), RetryAfter: 10}
@@ -161,6 +165,10 @@ func (h *handler) Admit(sess *session.Session) *protocol.Frame {
 	h.systems[name] = a
 	sess.State = a
 	sess.Log = sess.Log.WithField("system", name)
+	h.mu.Unlock()
+	if h.cfg.OnChange != nil {
+		h.cfg.OnChange()
+	}
 	return nil
 }
 
@@ -176,6 +184,9 @@ func (h *handler) Ended(sess *session.Session) {
 	}
 	h.seen[a.system] = time.Now()
 	h.mu.Unlock()
+	if h.cfg.OnChange != nil {
+		h.cfg.OnChange()
+	}
 	a.mu.Lock()
 	for req, p := range a.pending {
 		close(p.reply)
