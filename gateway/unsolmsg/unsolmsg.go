@@ -335,26 +335,9 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 			}
 			continue
 		}
-		buf, skip = buf[:0], skip[:0]
-		n := 0
-		for i, e := range evs {
-			if sub.filter.Match(e) {
-				n++
-				if sub.format == FormatLX {
-					buf = protocol.AppendLineFrame(buf, e.ID, lx.Format(e))
-				} else {
-					buf = protocol.AppendEventFrame(buf, e)
-				}
-			} else {
-				skip = append(skip, e.ID)
-			}
-			if n > 0 && (len(buf) >= maxWrite || i == len(evs)-1) {
-				if err := sess.Write(buf); err != nil {
-					return
-				}
-				s.sent.Add(uint64(n))
-				buf, n = buf[:0], 0
-			}
+		skip = skip[:0]
+		if buf, err = s.send(sess, sub, evs, buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
+			return
 		}
 		if len(skip) > 0 {
 			if err := s.cfg.Store.GroupAck(ctx, sub.group, skip); err != nil && ctx.Err() == nil {
@@ -413,33 +396,48 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 			}
 			continue
 		}
-		buf = buf[:0]
-		n := 0
-		for i, e := range evs {
-			cursor = e.ID
-			if sub.filter.Match(e) {
-				n++
-				if sub.format == FormatLX {
-					buf = protocol.AppendLineFrame(buf, e.ID, lx.Format(e))
-				} else {
-					buf = protocol.AppendEventFrame(buf, e)
-				}
-			}
-			// Write when the buffer is full or the batch done: a batch of
-			// large events must not grow one subscriber's buffer without bound.
-			if n > 0 && (len(buf) >= maxWrite || i == len(evs)-1) {
-				if err := sess.Write(buf); err != nil {
-					return
-				}
-				s.sent.Add(uint64(n))
-				buf, n = buf[:0], 0
-			}
+		if buf, err = s.send(sess, sub, evs, buf, nil); err != nil {
+			return
 		}
-		if cap(buf) > 2*maxWrite { // one huge event: do not keep its buffer
-			buf = make([]byte, 0, maxWrite)
-		}
+		cursor = evs[len(evs)-1].ID
 		clear(evs) // the store trims them; this reader must not keep them alive
 	}
+}
+
+// send writes the events of evs that sub's filter matches to sess, in
+// sub's format, encoding into buf (returned for reuse); excluded, if set, is
+// called for each event the filter excludes.
+func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.Event, buf []byte,
+	excluded func(*protocol.Event)) ([]byte, error) {
+	buf = buf[:0]
+	n := 0
+	for i, e := range evs {
+		switch {
+		case !sub.filter.Match(e):
+			if excluded != nil {
+				excluded(e)
+			}
+		case sub.format == FormatLX:
+			n++
+			buf = protocol.AppendLineFrame(buf, e.ID, lx.Format(e))
+		default:
+			n++
+			buf = protocol.AppendEventFrame(buf, e)
+		}
+		// Write when the buffer is full or the batch done: a batch of
+		// large events must not grow one subscriber's buffer without bound.
+		if n > 0 && (len(buf) >= maxWrite || i == len(evs)-1) {
+			if err := sess.Write(buf); err != nil {
+				return buf, err
+			}
+			s.sent.Add(uint64(n))
+			buf, n = buf[:0], 0
+		}
+	}
+	if cap(buf) > 2*maxWrite { // one huge event: do not keep its buffer
+		buf = make([]byte, 0, maxWrite)
+	}
+	return buf, nil
 }
 
 // maxWrite is how much a subscriber's stream encodes before it writes.
