@@ -25,7 +25,11 @@
 //     as soon as it is accepted, logged and counted.
 //   - ReadTimeout (default 5 minutes): a connection silent that long is closed.
 //   - BatchSize (default 256): the events parsed from one read of a
-//     connection (64 KiB) go to one Append, up to BatchSize at a time.
+//     connection (64 KiB) go to one Append, up to BatchSize at a time;
+//     while an Append is in progress, the batches a connection's next reads
+//     make wait and go to the next Append together (group commit, up to
+//     8192 events or 4 MiB), so that an Appender that costs a round trip per
+//     call (Redis) keeps up with a busy sender.
 //
 // # Parsing
 //

@@ -73,9 +73,13 @@ type Config struct {
 	// the listener is wrapped with tls.NewListener. New clones it and makes
 	// TLS 1.2 the minimum; it must provide a certificate.
 	TLSConfig *tls.Config
-	// BatchSize is the most events handed to one Append (default 256). A
+	// BatchSize is the most events of a batch (default 256). A TCP or TLS
 	// batch holds the events parsed from one read, so fewer when the read
-	// held fewer.
+	// held fewer, and is handed to one Append; but while an Append is in
+	// progress, the connection's batches parsed meanwhile wait and go to the
+	// next Append together (up to 8192 events), so that an Appender with a
+	// cost per call (a round trip) keeps up with a busy connection. A UDP
+	// Append takes at most BatchSize events.
 	BatchSize int
 	// OnSender, when set, is called once per connection with the host name
 	// of the connection's first message (its HOSTNAME, or the sender's
@@ -346,13 +350,21 @@ func (r *connReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Bounds of a connection's parse pipeline: at most maxParseWorkers
-// parsers, and a job is sent on once it holds maxJobBytes, so a connection
-// holds at most about (2*workers+2)*maxJobBytes of frames in flight
-// (plus one frame of up to MaxFrame).
+// Bounds of a connection's pipeline. At most maxParseWorkers parsers; a job
+// is sent on once it holds maxJobBytes; up to queuedPerWorker*workers jobs
+// are read ahead, waiting in order. The jobs of the Append in progress were
+// taken from order, so a connection holds at most about
+// 2*(queuedPerWorker*workers+2) jobs of frames (plus one frame of up to
+// MaxFrame): 9 MiB with 4 workers. The queue is that deep so that what is
+// read during a slow Append (a store's round trip of a few ms) fits in it
+// and goes to the next one. One Append takes at most maxAppendEvents events
+// or maxAppendBytes of frames, but always a whole job.
 const (
 	maxParseWorkers = 4
 	maxJobBytes     = 256 << 10
+	queuedPerWorker = 4
+	maxAppendEvents = 8192
+	maxAppendBytes  = 4 << 20
 )
 
 // parseJob is a batch of frames from one connection, parsed by a worker
@@ -371,6 +383,19 @@ type parseJob struct {
 	offset  int64
 
 	done chan struct{} // closed by the worker
+}
+
+// size is what the job holds of frames, in bytes.
+func (j *parseJob) size() int { return len(j.buf) + len(j.partial) }
+
+// parsed reports, without waiting, whether a worker has parsed j.
+func (j *parseJob) parsed() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (j *parseJob) reset() {
@@ -430,9 +455,10 @@ func (s *Server) serveConn(c *conn) {
 
 	addr := c.remote.Addr()
 	workers := min(max(1, runtime.GOMAXPROCS(0)), maxParseWorkers)
+	queued := queuedPerWorker * workers
 	jobs := make(chan *parseJob)
-	order := make(chan *parseJob, 2*workers)
-	free := make(chan *parseJob, 2*workers+2) // recycled jobs
+	order := make(chan *parseJob, queued)
+	free := make(chan *parseJob, 2*queued+2) // recycled jobs, as many as may be in flight
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -453,36 +479,115 @@ func (s *Server) serveConn(c *conn) {
 		s.readFrames(c, jobs, order, free)
 	}()
 
-	b := batcher{s: s, log: c.log}
-	notify := s.cfg.OnSender
-	failed := false
-	for j := range order {
-		<-j.done
-		if !failed {
-			if notify != nil && len(j.evs) > 0 {
-				notify(j.evs[0].Origin.Host, addr)
-				notify = nil
-			}
-			b.evs, b.failures = j.evs, j.failures
-			if j.err != nil {
-				s.logEnd(c, j.offset, j.err)
-			}
-			if err := b.flush(); err != nil {
-				// Stop reading; the jobs already read are dropped.
-				failed = true
-				c.nc.Close()
-			}
-			j.evs = b.evs
+	a := committer{s: s, c: c, order: order, free: free, notify: s.cfg.OnSender, b: batcher{s: s, log: c.log}}
+	for a.gather() {
+		a.commit()
+		a.recycle()
+	}
+	wg.Wait()
+}
+
+// committer appends a connection's jobs in the order they were read, with
+// group commit: it takes the next job together with the jobs behind it that
+// are parsed already and appends all their events at once. While a slow
+// Append (a store's round trip) is in flight the reader and the workers go
+// on, and the next Append carries all that piled up meanwhile, so a busy
+// connection is not held to one job per round trip. When the Appender keeps
+// up, there is nothing behind the job and it is appended alone, at once.
+type committer struct {
+	s      *Server
+	c      *conn
+	order  <-chan *parseJob
+	free   chan<- *parseJob
+	notify func(host string, addr netip.Addr) // OnSender, until it has been called
+	b      batcher
+
+	group  []*parseJob // the jobs of the next Append, in order
+	held   *parseJob   // taken from order but not fit to join group: it heads the next one
+	failed bool        // an Append failed: what is left is dropped
+}
+
+// gather waits for the next job to be parsed and puts it in a.group with
+// the jobs queued behind it that are parsed already, without waiting for
+// more, up to maxAppendEvents and maxAppendBytes. A job that ended the
+// connection starts a group of its own, so that its error is logged after
+// the events before it were appended (see commit). gather reports false
+// when order is closed and every job has been through it.
+func (a *committer) gather() bool {
+	j := a.held
+	a.held = nil
+	if j == nil {
+		var ok bool
+		if j, ok = <-a.order; !ok {
+			return false
 		}
+	}
+	<-j.done
+	a.group = append(a.group[:0], j)
+	events, size := len(j.evs), j.size()
+	for {
+		var next *parseJob
+		select {
+		case next = <-a.order: // nil once order is closed; the next gather sees it
+		default:
+		}
+		if next == nil {
+			return true
+		}
+		// parsed first: the worker owns next.evs until then.
+		if !next.parsed() || next.err != nil ||
+			events+len(next.evs) > maxAppendEvents || size+next.size() > maxAppendBytes {
+			a.held = next
+			return true
+		}
+		a.group = append(a.group, next)
+		events += len(next.evs)
+		size += next.size()
+	}
+}
+
+// commit appends the group's events in one Append, unless an Append of the
+// connection failed before. It calls OnSender before the connection's first
+// event is appended. When the group is the connection's last job, it logs
+// what ended the connection before appending the job's events (the events
+// read before it went in earlier Appends). An Append error stops the
+// reading: the jobs already read are dropped.
+func (a *committer) commit() {
+	if a.failed {
+		return
+	}
+	for _, j := range a.group {
+		a.b.evs = append(a.b.evs, j.evs...)
+		a.b.failures += j.failures
+	}
+	if a.notify != nil && len(a.b.evs) > 0 {
+		a.notify(a.b.evs[0].Origin.Host, a.c.remote.Addr())
+		a.notify = nil
+	}
+	if last := a.group[len(a.group)-1]; last.err != nil {
+		a.s.logEnd(a.c, last.offset, last.err)
+	}
+	if err := a.b.flush(); err != nil {
+		a.failed = true
+		a.c.nc.Close()
+	}
+}
+
+// recycle hands the group's jobs back to the reader.
+func (a *committer) recycle() {
+	for i, j := range a.group {
+		clear(j.evs) // the Appender has the events now, or they were dropped
+		j.evs = j.evs[:0]
 		if cap(j.buf) > 2*maxJobBytes { // one huge frame: do not keep its buffer
 			j.buf = nil
 		}
 		select {
-		case free <- j:
+		case a.free <- j:
 		default:
 		}
+		a.group[i] = nil
 	}
-	wg.Wait()
+	a.group = a.group[:0]
 }
 
 // readFrames frames c's stream into jobs, sent to the workers and, in
