@@ -18,7 +18,7 @@ import (
 const field = "e"
 
 // Batches are written in parts of at most this many events or bytes of
-// JSON, each one script call.
+// JSON, each one transaction or script call.
 const (
 	partEvents = 1024
 	partBytes  = 4 << 20
@@ -31,40 +31,118 @@ const writerKeep = 4096
 // writerTTL is how long a writer's batch records outlive its last write.
 const writerTTL = 24 * 60 * 60 * 1000 // ms
 
-// appendScript adds a batch of events to the stream at once, so that the
-// batch is contiguous in the stream, and records the batch number in the
-// writer's hash in the same step, so that running the script again for the
-// same batch (a retry after a lost reply, or a buffered batch written after
-// an outage) adds nothing: it answers {'dup', 'FIRST LAST'}. Otherwise it
-// answers {prev, fallbacks, id...}: prev is the stream's newest entry
-// before the batch, so the caller knows whether the batch directly follows
-// what it has cached. An event with an explicit ID that Redis refuses (not
-// above the stream's top: another region wrote meanwhile) is added with a
-// new ID and counted in fallbacks.
+// Both ways of writing a batch run in one step on the server, so that the
+// batch is contiguous in the stream, and record the batch's number in the
+// writer's hash, mapped to its first ID, in the same step: a batch sent
+// again (a buffered batch whose first attempt had no reply) is found there
+// and not written twice.
 //
-// Retention: when the stream is longer than MAXLEN plus a slack, the
-// oldest entries beyond MAXLEN are removed (at most 4096 at a time), and
-// entries before MINID are removed; the newest ID removed is recorded in
-// the trimmed key, which is how readers behind retention learn that they
-// missed events (XTRIM does not set XINFO's max-deleted-entry-id).
+// The usual way is a transaction (MULTI/EXEC): beginScript, which adds the
+// batch's first event and does the bookkeeping, then one plain XADD for
+// each other event. A transaction costs Redis about half the CPU of a
+// script calling XADD once per event. It does not look for the record
+// first: go-redis never sends a transaction again once it was written
+// whole (an error reading the reply is returned, not retried), so the
+// batch is new. The way with the check is appendScript, which the flusher
+// uses for buffered batches.
+
+// batchLua defines, for beginScript and appendScript, functions on the
+// same KEYS (the stream, the writer's hash, the trimmed key, the born key)
+// and ARGV[1] to ARGV[6]: the batch number, the batch number to forget
+// (empty: none), MAXLEN (0: none), the slack, MINID (empty: none), the
+// hash's TTL in ms.
 //
-// A batch that starts the stream (as after Redis lost it) moves the born key
-// back to just before it if needed: buffered events keep their provisional
-// IDs, from before Redis came back.
+// newest returns the stream's newest ID, nil if it is empty.
 //
-// KEYS: the stream, the writer's hash, the trimmed key, the born key. ARGV:
-// batch number,
-// batch number to forget (or ”), MAXLEN ('0': none), slack, MINID (”:
-// none), hash TTL in ms, then an ID ('*' or explicit) and the JSON of each
-// event.
-var appendScript = redis.NewScript(idLua + `
+// started records that the stream begins with the entry first (as after
+// Redis lost it): the born key moves back to just before it if needed, as
+// buffered events keep their provisional IDs, from before Redis came back.
+//
+// finish records the batch's first ID under its number and applies
+// retention. more is how many of the batch's events are still to be added
+// (beginScript runs before them): trimming counts them and never removes
+// the newest entry. When the stream would be longer than MAXLEN plus the
+// slack, the oldest entries beyond MAXLEN are removed; entries before MINID
+// are removed. The newest ID removed is recorded in the trimmed key, which
+// is how readers behind retention learn that they missed events (XTRIM does
+// not move XINFO's max-deleted-entry-id). To learn that ID without reading
+// every removed entry, trimming by count stops one entry short, reads the
+// oldest entry left, and removes it.
+const batchLua = idLua + `
+local function newest()
+  local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if top[1] then return top[1][1] end
+  return nil
+end
+local function started(first)
+  local born = redis.call('GET', KEYS[4])
+  local before = pred(first)
+  if not born or less(before, born) then redis.call('SET', KEYS[4], before) end
+end
+local function finish(first, more)
+  redis.call('HSET', KEYS[2], ARGV[1], first)
+  if ARGV[2] ~= '' then redis.call('HDEL', KEYS[2], ARGV[2]) end
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  local trimmed = nil
+  local n = tonumber(ARGV[3])
+  if n > 0 then
+    local len = redis.call('XLEN', KEYS[1])
+    local k = math.min(len + more - n, len - 1)
+    if len + more > n + tonumber(ARGV[4]) and k > 0 then
+      if k > 1 then redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', len - k + 1) end
+      trimmed = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1][1]
+      redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', len - k)
+    end
+  end
+  if ARGV[5] ~= '' then
+    local old = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[5], '-', 'COUNT', 1)
+    if old[1] then
+      if not trimmed or less(trimmed, old[1][1]) then trimmed = old[1][1] end
+      redis.call('XTRIM', KEYS[1], 'MINID', '=', ARGV[5])
+    end
+  end
+  if trimmed then
+    local cur = redis.call('GET', KEYS[3])
+    if not cur or less(cur, trimmed) then redis.call('SET', KEYS[3], trimmed) end
+  end
+end
+`
+
+// beginScript starts a batch inside the append transaction: it adds the
+// first event (XADD *) and runs finish, and answers {prev, first}: prev is
+// the stream's newest entry before the batch ('0-0' if none), so that the
+// caller knows whether the batch directly follows what it has cached.
+//
+// KEYS and ARGV[1] to ARGV[6]: see batchLua. ARGV[7]: how many events the
+// transaction adds after this one; ARGV[8]: the first event's JSON.
+var beginScript = redis.NewScript(batchLua + `
+local prev = newest()
+local first = redis.call('XADD', KEYS[1], '*', 'e', ARGV[8])
+if not prev then started(first) end
+finish(first, tonumber(ARGV[7]))
+return {prev or '0-0', first}
+`)
+
+// appendScript adds a batch of events at once, unless the writer's hash
+// has its number: it then answers {'dup', 'FIRST LAST'}, the IDs of the
+// batch's first and last entries (both FIRST if retention removed the
+// first). Otherwise it answers {prev, fallbacks, id...}: prev is the
+// stream's newest entry before the batch. An event with an explicit ID
+// that Redis refuses (not above the stream's top: another region wrote
+// meanwhile) is added with a new ID and counted in fallbacks.
+//
+// KEYS and ARGV[1] to ARGV[6]: see batchLua. Then an ID ('*' or explicit)
+// and the JSON of each event.
+var appendScript = redis.NewScript(batchLua + `
 local rec = redis.call('HGET', KEYS[2], ARGV[1])
-if rec then return {'dup', rec} end
-local fresh = redis.call('EXISTS', KEYS[1]) == 0
-local prev = '0-0'
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if top[1] then prev = top[1][1] end
-local out = {prev, 0}
+if rec then
+  local got = redis.call('XRANGE', KEYS[1], rec, '+', 'COUNT', (#ARGV - 6) / 2)
+  local last = rec
+  if got[1] and got[1][1] == rec then last = got[#got][1] end
+  return {'dup', rec .. ' ' .. last}
+end
+local prev = newest()
+local out = {prev or '0-0', 0}
 local fell = 0
 for i = 7, #ARGV, 2 do
   local id
@@ -80,36 +158,8 @@ for i = 7, #ARGV, 2 do
   out[#out+1] = id
 end
 out[2] = fell
-if fresh then
-  local born = redis.call('GET', KEYS[4])
-  local before = pred(out[3])
-  if not born or less(before, born) then redis.call('SET', KEYS[4], before) end
-end
-local trimmed = nil
-local n = tonumber(ARGV[3])
-if n > 0 then
-  local len = redis.call('XLEN', KEYS[1])
-  if len > n + tonumber(ARGV[4]) then
-    local k = math.min(len - n, 4096)
-    local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', k)
-    trimmed = gone[#gone][1]
-    redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', len - k)
-  end
-end
-if ARGV[5] ~= '' then
-  local old = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[5], '-', 'COUNT', 1)
-  if old[1] then
-    if not trimmed or less(trimmed, old[1][1]) then trimmed = old[1][1] end
-    redis.call('XTRIM', KEYS[1], 'MINID', '=', ARGV[5])
-  end
-end
-if trimmed then
-  local cur = redis.call('GET', KEYS[3])
-  if not cur or less(cur, trimmed) then redis.call('SET', KEYS[3], trimmed) end
-end
-redis.call('HSET', KEYS[2], ARGV[1], out[3] .. ' ' .. out[#out])
-if ARGV[2] ~= '' then redis.call('HDEL', KEYS[2], ARGV[2]) end
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+if not prev then started(out[3]) end
+finish(out[3], 0)
 return out
 `)
 
@@ -135,7 +185,7 @@ local function pred(id)
 end
 `
 
-// result is what appendScript answered.
+// result is what writing a batch answered.
 type result struct {
 	dup       bool
 	first     protocol.ID // dup: the batch's first and last IDs
@@ -146,9 +196,9 @@ type result struct {
 	ids       []protocol.ID
 }
 
-// appendArgs returns the script's ARGV for b. explicit says whether the
-// events' own IDs are asked for.
-func (s *Store) appendArgs(b *batch, explicit bool) []any {
+// batchArgs returns ARGV[1] to ARGV[6] of beginScript and appendScript,
+// with room for n more.
+func (s *Store) batchArgs(b *batch, n int) []any {
 	forget := ""
 	if b.seq > writerKeep {
 		forget = strconv.FormatUint(b.seq-writerKeep, 10)
@@ -157,29 +207,40 @@ func (s *Store) appendArgs(b *batch, explicit bool) []any {
 	if s.maxAge > 0 {
 		minID = strconv.FormatInt(s.now().Add(-s.maxAge).UnixMilli(), 10) + "-0"
 	}
-	n := s.trimLen()
-	args := make([]any, 0, 6+2*len(b.evs))
-	args = append(args, b.seq, forget, n, min(max(n/16, 64), 1024), minID, writerTTL)
+	maxLen := s.trimLen()
+	args := make([]any, 0, 6+n)
+	return append(args, b.seq, forget, maxLen, min(max(maxLen/16, 64), 1024), minID, writerTTL)
+}
+
+// eventsJSON returns the JSON of each event, in one buffer.
+func eventsJSON(evs []*protocol.Event) [][]byte {
 	var buf []byte
-	ends := make([]int, len(b.evs))
-	for i, e := range b.evs {
+	ends := make([]int, len(evs))
+	for i, e := range evs {
 		buf = protocol.AppendEventJSON(buf, e)
 		ends[i] = len(buf)
 	}
+	out := make([][]byte, len(evs))
 	start := 0
-	for i, e := range b.evs {
-		id := "*"
-		if explicit {
-			id = e.ID.String()
-		}
-		args = append(args, id, buf[start:ends[i]])
+	for i := range evs {
+		out[i] = buf[start:ends[i]:ends[i]]
 		start = ends[i]
+	}
+	return out
+}
+
+// appendArgs returns appendScript's ARGV for b, with the events' own IDs
+// (provisional ones, for buffered batches).
+func (s *Store) appendArgs(b *batch) []any {
+	args := s.batchArgs(b, 2*len(b.evs))
+	for i, js := range eventsJSON(b.evs) {
+		args = append(args, b.evs[i].ID.String(), js)
 	}
 	return args
 }
 
-// appendKeys are appendScript's KEYS.
-func (s *Store) appendKeys() []string { return []string{s.kEvents, s.kWriter, s.kTrimmed, s.kBorn} }
+// batchKeys are the KEYS of beginScript and appendScript.
+func (s *Store) batchKeys() []string { return []string{s.kEvents, s.kWriter, s.kTrimmed, s.kBorn} }
 
 // trimLen is the MAXLEN for the next append: MaxEvents, or MaxBytes over
 // the mean event size if less; 0 for no limit.
@@ -194,15 +255,47 @@ func (s *Store) trimLen() int64 {
 	return n
 }
 
-// runAppend runs appendScript for b.
-func (s *Store) runAppend(ctx context.Context, rdb redis.Scripter, b *batch, explicit bool) (result, error) {
-	v, err := appendScript.Run(ctx, rdb, s.appendKeys(), s.appendArgs(b, explicit)...).Slice()
+// runAppend writes b, a batch never sent before, in one transaction:
+// beginScript, then an XADD for each other event. Redis gives the IDs.
+func (s *Store) runAppend(ctx context.Context, rdb redis.Cmdable, b *batch) (result, error) {
+	js := eventsJSON(b.evs)
+	var begin *redis.Cmd
+	adds := make([]*redis.StringCmd, len(js)-1)
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		begin = beginScript.Eval(ctx, p, s.batchKeys(), append(s.batchArgs(b, 2), len(js)-1, js[0])...)
+		for i, j := range js[1:] {
+			adds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: s.kEvents, ID: "*", Values: []any{field, j}})
+		}
+		return nil
+	})
 	if err != nil {
 		return result{}, err
 	}
-	return parseResult(v, len(b.evs))
+	bad := func() (result, error) {
+		return result{}, fmt.Errorf("redisstore: unexpected append reply %v", begin.Val())
+	}
+	v, _ := begin.Slice()
+	if len(v) != 2 {
+		return bad()
+	}
+	r := result{prevOK: true, ids: make([]protocol.ID, len(js))}
+	prev, _ := v[0].(string)
+	first, _ := v[1].(string)
+	if r.prev, err = protocol.ParseID(prev); err != nil {
+		return bad()
+	}
+	if r.ids[0], err = protocol.ParseID(first); err != nil {
+		return bad()
+	}
+	for i, c := range adds {
+		if r.ids[i+1], err = protocol.ParseID(c.Val()); err != nil {
+			return bad()
+		}
+	}
+	return r, nil
 }
 
+// parseResult parses appendScript's answer for a batch of n events.
 func parseResult(v []any, n int) (result, error) {
 	var r result
 	bad := func() (result, error) { return result{}, fmt.Errorf("redisstore: unexpected append reply %v", v) }
@@ -277,7 +370,7 @@ func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
 	return nil
 }
 
-// appendPart appends at most one script call's worth of events.
+// appendPart appends at most one transaction's worth of events.
 func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
 	s.mu.Lock()
 	if s.closed {
@@ -295,12 +388,7 @@ func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
 	s.inflight++
 	s.mu.Unlock()
 
-	r, err := s.runAppend(ctx, s.rdb, b, false)
-	if err == nil && r.dup {
-		// The script ran twice (the client retried after a lost reply):
-		// the batch is in the stream once, as one run from first to last.
-		r, err = s.idsOf(ctx, b, r)
-	}
+	r, err := s.runAppend(ctx, s.rdb, b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inflight--
@@ -322,8 +410,8 @@ func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
 			return store.ErrClosed
 		}
 		s.enterDegradedLocked(err)
-		// Written or not, the batch is buffered: writing it again is
-		// harmless, as the script knows the batch number.
+		// Written or not, the batch is buffered: the flusher writes it
+		// with appendScript, which finds its record if it was written.
 		return s.bufferLocked(b)
 	default:
 		if !s.writeErr.Swap(true) {
@@ -331,27 +419,6 @@ func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
 		}
 		return wrap("append", err)
 	}
-}
-
-// idsOf fills r.ids for a batch the script had already written, from the
-// stream between its first and last IDs.
-func (s *Store) idsOf(ctx context.Context, b *batch, r result) (result, error) {
-	msgs, err := s.rdb.XRangeN(ctx, s.kEvents, r.first.String(), r.last.String(), int64(len(b.evs))+1).Result()
-	if err != nil {
-		return r, err
-	}
-	if len(msgs) != len(b.evs) {
-		return r, fmt.Errorf("redisstore: batch %d written once already, but %d of its %d events are in the stream",
-			b.seq, len(msgs), len(b.evs))
-	}
-	r.ids = make([]protocol.ID, len(msgs))
-	for i, m := range msgs {
-		if r.ids[i], err = protocol.ParseID(m.ID); err != nil {
-			return r, err
-		}
-	}
-	r.dup = false // r.prevOK is false: the tail fetches them
-	return r, nil
 }
 
 // addOwnLocked puts events this process wrote into the cache if they

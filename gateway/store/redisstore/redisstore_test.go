@@ -834,7 +834,7 @@ func TestLostReply(t *testing.T) {
 	// before replying; a few milliseconds on, so that Redis's IDs differ
 	// from the provisional ones.
 	time.Sleep(5 * time.Millisecond)
-	if _, err := s.runAppend(ctx, admin, &batch{seq: b.seq, evs: copyEvents(b.evs)}, false); err != nil {
+	if _, err := s.runAppend(ctx, admin, &batch{seq: b.seq, evs: copyEvents(b.evs)}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond)
@@ -909,6 +909,56 @@ func TestRetentionByAge(t *testing.T) {
 		t.Fatalf("reader at the last trimmed event: %v, gap %+v", err, gap)
 	}
 	sameEvents(t, "read after the last trimmed", got, fresh, 0)
+}
+
+// TestRetentionByCount: batches of all sizes, over the limit. Once the
+// stream is longer than the limit plus the slack, it is cut back to the
+// limit, and the trimmed key holds exactly the newest entry removed, so
+// that a reader at that entry is told of no gap and one before it is.
+func TestRetentionByCount(t *testing.T) {
+	srv := startServer(t, peer.RedisOptions{})
+	c := srv.client(t)
+	prefix := srv.prefix()
+	const limit, slack = 100, 64
+	s := newStore(t, Config{Client: c, Prefix: prefix, MaxEvents: limit})
+	ctx := ctxT(t)
+	var all []*protocol.Event
+	trims := 0
+	for i := range 40 {
+		evs := storetest.Events(fmt.Sprint("b", i), 1+i%30)
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+		kept := streamEvents(t, c, prefix)
+		if len(kept) > limit+slack || len(kept) < min(limit, len(all)) {
+			t.Fatalf("after batch %d: %d entries kept, want %d to %d", i, len(kept), limit, limit+slack)
+		}
+		sameEvents(t, "kept", kept, all[len(all)-len(kept):], 0)
+		trimmed, err := c.Get(ctx, Key(prefix, "trimmed")).Result()
+		if len(kept) == len(all) {
+			if !errors.Is(err, redis.Nil) {
+				t.Fatalf("after batch %d: nothing trimmed, but the trimmed key is %q (%v)", i, trimmed, err)
+			}
+			continue
+		}
+		if len(kept) == limit {
+			trims++
+		}
+		removed := all[len(all)-len(kept)-1]
+		if trimmed != removed.ID.String() {
+			t.Fatalf("after batch %d: trimmed key %q, want %v, the newest entry removed", i, trimmed, removed.ID)
+		}
+		if _, gap, err := s.Read(ctx, removed.ID, 1, nil); err != nil || gap.Missed {
+			t.Fatalf("reader at the newest entry removed: %v, gap %+v", err, gap)
+		}
+		if _, gap, err := s.Read(ctx, all[0].ID, 1, nil); err != nil || !gap.Missed || gap.Through != removed.ID {
+			t.Fatalf("reader behind retention: %v, gap %+v, want through %v", err, gap, removed.ID)
+		}
+	}
+	if trims < 2 {
+		t.Fatalf("the stream was cut back %d times, want at least 2", trims)
+	}
 }
 
 // recorder is a logrus hook that keeps the messages logged.

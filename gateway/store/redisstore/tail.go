@@ -118,6 +118,7 @@ func (s *Store) tailLoop() {
 	defer s.wg.Done()
 	delay := minBackoff
 	lastCheck := time.Now()
+	count := int64(tailCount) // of the next read
 	for {
 		s.mu.Lock()
 		closed, degraded, valid, gen, from := s.closed, s.degraded, s.cache.valid, s.gen, s.cache.newest()
@@ -139,11 +140,12 @@ func (s *Store) tailLoop() {
 			if err != nil && !s.tailFailed(err, &delay) {
 				return
 			}
+			count = tailCount
 			continue
 		}
 		res, err := s.rdb.XRead(s.ctx, &redis.XReadArgs{
 			Streams: []string{s.kEvents, from.String()},
-			Count:   tailCount,
+			Count:   count,
 			Block:   s.block,
 		}).Result()
 		if errors.Is(err, redis.Nil) {
@@ -161,8 +163,15 @@ func (s *Store) tailLoop() {
 			continue
 		}
 		delay = minBackoff
+		// A read that brought only this process's own appends, which
+		// were in the cache by then, served to wake the tail: the next
+		// one asks for a single entry, until one brings something new,
+		// so that Redis does not send back every event the Store writes.
+		count = 1
 		for _, st := range res {
-			s.feed(gen, st.Messages)
+			if !s.feed(gen, st.Messages) {
+				count = tailCount
+			}
 		}
 	}
 }
@@ -201,10 +210,11 @@ func (s *Store) sleep(delay *time.Duration) bool {
 
 // feed adds what a tail read returned to the cache: the entries after the
 // cache's newest, which may have moved on by this process's own appends.
-// A read begun before the cache was reset (gen) is dropped.
-func (s *Store) feed(gen uint64, msgs []redis.XMessage) {
+// A read begun before the cache was reset (gen) is dropped. It reports
+// whether the cache had every entry already.
+func (s *Store) feed(gen uint64, msgs []redis.XMessage) (had bool) {
 	if len(msgs) == 0 {
-		return
+		return true
 	}
 	lastID, _ := protocol.ParseID(msgs[len(msgs)-1].ID)
 	s.mu.Lock()
@@ -212,7 +222,7 @@ func (s *Store) feed(gen uint64, msgs []redis.XMessage) {
 	newest, ok := s.cache.newest(), gen == s.gen && !s.degraded
 	s.mu.Unlock()
 	if !ok {
-		return
+		return false
 	}
 	evs := make([]*protocol.Event, 0, len(msgs))
 	for _, m := range msgs {
@@ -222,11 +232,14 @@ func (s *Store) feed(gen uint64, msgs []redis.XMessage) {
 		}
 		evs = append(evs, s.decode(m))
 	}
+	if len(evs) == 0 {
+		return true
+	}
 	s.noteSize(evs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen != s.gen || s.degraded {
-		return
+		return false
 	}
 	newest = s.cache.newest()
 	i := 0
@@ -237,6 +250,7 @@ func (s *Store) feed(gen uint64, msgs []redis.XMessage) {
 		s.top = maxID(s.top, evs[len(evs)-1].ID)
 		s.addLocked(evs)
 	}
+	return len(evs) == 0
 }
 
 // waitOwnLocked waits, up to ownWait, while appends of this process are
@@ -429,7 +443,7 @@ func (s *Store) recoverOnce() error {
 		var born *redis.StringCmd // the first batch may move it back
 		cmds, _ := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, b := range parts {
-				p.EvalSha(ctx, appendScript.Hash(), s.appendKeys(), s.appendArgs(b, true)...)
+				p.EvalSha(ctx, appendScript.Hash(), s.batchKeys(), s.appendArgs(b)...)
 			}
 			born = p.Get(ctx, s.kBorn)
 			return nil
