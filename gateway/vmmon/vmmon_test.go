@@ -1,0 +1,155 @@
+package vmmon_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/gateway/store/memstore"
+	"github.com/zbridge/zbridge/gateway/vmmon"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// serve starts a VMMON server over st; cleanup closes it.
+func serve(t *testing.T, st store.Store) string {
+	t.Helper()
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	s, err := vmmon.New(vmmon.Config{Store: st, Logger: l, Session: sessionConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() { s.Close(); <-done })
+	return ln.Addr().String()
+}
+
+// agent is a raw VMMON session: the frames a z/VM agent sends.
+type agent struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func logon(t *testing.T, addr, system, spool string) *agent {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	a := &agent{c: c, br: bufio.NewReader(c)}
+	a.send(t, protocol.Frame{Type: protocol.TypeLogon, Req: 1, Client: system, Version: protocol.Version,
+		Options: map[string]string{"kind": "zvm-agent", "spool": spool}})
+	if f := a.read(t); f.Type != protocol.TypeAccept {
+		t.Fatalf("logon answered %+v", f)
+	}
+	return a
+}
+
+func (a *agent) send(t *testing.T, f protocol.Frame) {
+	t.Helper()
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := a.c.Write(append(b, '\n')); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (a *agent) read(t *testing.T) protocol.Frame {
+	t.Helper()
+	a.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		line, err := a.br.ReadBytes('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f protocol.Frame
+		if err := json.Unmarshal(line, &f); err != nil {
+			t.Fatal(err)
+		}
+		if f.Type != protocol.TypeHeartbeat {
+			return f
+		}
+	}
+}
+
+// events sends the events with sequences first.. and returns the region's
+// stored mark from the reply.
+func (a *agent) events(t *testing.T, req uint64, first uint64, texts ...string) uint64 {
+	t.Helper()
+	var evs []*protocol.Event
+	for _, x := range texts {
+		evs = append(evs, &protocol.Event{Source: protocol.SourceZVMConsole, Text: x, Severity: protocol.SevInfo})
+	}
+	a.send(t, protocol.Frame{Type: protocol.TypeEvents, Req: req, Seq: first, Events: evs})
+	f := a.read(t)
+	if f.Type != protocol.TypeReply || f.Error != nil {
+		t.Fatalf("events answered %+v", f)
+	}
+	return f.Seq
+}
+
+func texts(t *testing.T, st store.Store) []string {
+	t.Helper()
+	evs, _, err := st.Read(context.Background(), protocol.ID{}, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Text)
+	}
+	return out
+}
+
+// TestSpoolMarkSharedThroughStore: the mark of what an agent's spool has
+// had stored is kept in the store, so a second VMMON server over the same
+// store (a restarted region, or another region on one Redis) does not store
+// a replayed batch again but does store what follows it.
+func TestSpoolMarkSharedThroughStore(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+
+	a := logon(t, serve(t, st), "VMSYS1", "spool-1")
+	if mark := a.events(t, 2, 1, "one", "two", "three"); mark != 3 {
+		t.Fatalf("mark after 3 events = %d", mark)
+	}
+	a.c.Close() // the agent did not see the acknowledgement: it replays
+
+	b := logon(t, serve(t, st), "VMSYS1", "spool-1")
+	if mark := b.events(t, 2, 1, "one", "two", "three", "four"); mark != 4 {
+		t.Fatalf("mark after the replay plus one = %d", mark)
+	}
+	if got, want := fmt.Sprint(texts(t, st)), fmt.Sprint([]string{"one", "two", "three", "four"}); got != want {
+		t.Fatalf("stored %s, want %s", got, want)
+	}
+
+	// Another spool (the agent started over with a new one) is numbered
+	// afresh.
+	c := logon(t, serve(t, st), "VMSYS1", "spool-2")
+	if mark := c.events(t, 2, 1, "five"); mark != 1 {
+		t.Fatalf("mark of a new spool = %d", mark)
+	}
+	if n := len(texts(t, st)); n != 5 {
+		t.Fatalf("%d events stored, want 5", n)
+	}
+}
+
+func sessionConfig() session.Config { return session.Config{Region: "TEST"} }
