@@ -60,12 +60,19 @@ type Agent struct {
 	console Console
 	log     logrus.FieldLogger
 	cmdMu   sync.Mutex // one CP command at a time on the console
+	addrs   []string   // cfg.VMMon's addresses, at least one
 }
 
 // New returns an agent for cfg running commands on console.
 func New(cfg Config, console Console) (*Agent, error) {
+	var addrs []string
+	for _, x := range strings.Split(cfg.VMMon, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			addrs = append(addrs, x)
+		}
+	}
 	switch {
-	case strings.Trim(cfg.VMMon, ", ") == "", cfg.System == "":
+	case len(addrs) == 0, cfg.System == "":
 		return nil, errors.New("vmagent: config: VMMon and System are required")
 	case cfg.Spool == nil:
 		return nil, errors.New("vmagent: config: Spool is required")
@@ -86,7 +93,7 @@ func New(cfg Config, console Console) (*Agent, error) {
 	if cfg.ReconnectMax <= 0 {
 		cfg.ReconnectMax = 30 * time.Second
 	}
-	return &Agent{cfg: cfg, console: console, log: cfg.Logger.WithFields(logrus.Fields{"component": "vmagent", "system": cfg.System})}, nil
+	return &Agent{cfg: cfg, console: console, addrs: addrs, log: cfg.Logger.WithFields(logrus.Fields{"component": "vmagent", "system": cfg.System})}, nil
 }
 
 // Run keeps a VMMON session to the region until ctx ends, reconnecting
@@ -95,12 +102,7 @@ func New(cfg Config, console Console) (*Agent, error) {
 // not speak).
 func (a *Agent) Run(ctx context.Context) error {
 	wait := a.cfg.ReconnectMin
-	var addrs []string
-	for _, x := range strings.Split(a.cfg.VMMon, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			addrs = append(addrs, x)
-		}
-	}
+	addrs := a.addrs
 	for i := 0; ; i = (i + 1) % len(addrs) {
 		start := time.Now()
 		err := a.session(ctx, addrs[i])

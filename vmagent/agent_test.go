@@ -299,3 +299,29 @@ func TestNewSpoolNotTakenForReplay(t *testing.T) {
 	}
 	checkLines(t, waitStored(t, r.st, 15), 15)
 }
+
+// TestNewRefusesNoAddress: a VMMon list that names no address (blank
+// entries only) is refused by New, not a panic in Run.
+func TestNewRefusesNoAddress(t *testing.T) {
+	sp, err := OpenSpool(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	for _, vmmon := range []string{"", ",", " , ", "\t", " ,\t, "} {
+		a, err := New(Config{VMMon: vmmon, System: "VMSYS1", Spool: sp, Logger: quiet()}, lineConsole{})
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Errorf("VMMon %q: New accepted it and Run panicked: %v", vmmon, p)
+					}
+				}()
+				a.Run(ctx)
+			}()
+			cancel()
+			t.Errorf("VMMon %q accepted", vmmon)
+		}
+	}
+}

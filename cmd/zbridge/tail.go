@@ -155,7 +155,7 @@ type tailer struct {
 	stderr io.Writer
 
 	printed int
-	last    string   // the last event printed: where a plain subscription resumes
+	last    string   // the last event printed (or where the first stream started): where a plain subscription resumes
 	unacked []string // events printed since the last ack
 }
 
@@ -163,11 +163,16 @@ type tailer struct {
 // and no durable subscription or group) the session ends.
 func (t *tailer) run(ctx context.Context) error {
 	failover := len(t.cfgs) > 1 || t.sub.Name != "" || t.sub.Group != ""
-	backoff := 200 * time.Millisecond
+	const minBackoff = 200 * time.Millisecond
+	backoff := minBackoff
 	for i := 0; ; i = (i + 1) % len(t.cfgs) {
+		began := time.Now()
 		err := t.session(ctx, t.cfgs[i])
 		if err == nil || !failover || ctx.Err() != nil || permanent(err) {
 			return err
+		}
+		if time.Since(began) > time.Minute {
+			backoff = minBackoff // a session that ran a while: this is a new outage
 		}
 		next := t.cfgs[(i+1)%len(t.cfgs)].Addr
 		fmt.Fprintf(t.stderr, "zbridge tail: %s: %v; trying %s\n", t.cfgs[i].Addr, err, next)
@@ -204,8 +209,14 @@ func (t *tailer) session(ctx context.Context, cfg client.Config) error {
 	if t.last != "" && sub.Name == "" && sub.Group == "" {
 		sub.After = t.last // a plain subscription resumes after what was printed
 	}
-	if _, err := c.SubscribeWith(ctx, sub); err != nil {
+	start, err := c.SubscribeWith(ctx, sub)
+	if err != nil {
 		return err
+	}
+	if t.last == "" && sub.Name == "" && sub.Group == "" {
+		// Nothing printed yet: a failover resumes where this stream
+		// started, not at the next region's newest event.
+		t.last = start
 	}
 	acking := sub.Name != "" || sub.Group != ""
 	// flush prints what is buffered and then acknowledges it: an event is

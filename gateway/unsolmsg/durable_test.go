@@ -228,3 +228,17 @@ func TestGroupShares(t *testing.T) {
 	a.Close()
 	expectEvents(t, b, orphans)
 }
+
+// TestGroupNewAfterZero: a new group subscribed with after "0" starts with
+// every retained event, as after "0" means everywhere else; it does not
+// start at the newest.
+func TestGroupNewAfterZero(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	addr := startOn(t, st, 0)
+	old := syslogEvents(3, "retained")
+	appendTo(t, st, old)
+	c := dial(t, addr)
+	subscribeWith(t, c, client.Subscription{Group: "from-start", After: "0"})
+	expectEvents(t, c, old)
+}

@@ -208,6 +208,12 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 			return badRequest(err.Error())
 		}
 		sub.after = id
+		if sub.group != "" && id.IsZero() {
+			// "0": every retained event. To the store the zero ID means a
+			// new group starts at the newest; 0-1 is before every ID a
+			// store assigns.
+			sub.after = protocol.ID{Seq: 1}
+		}
 	} else if !resumed {
 		// New events only: those after the newest now. A new group starts
 		// there too (an existing group goes on from its own position).
@@ -308,6 +314,13 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 	var skip []protocol.ID
 	buf := make([]byte, 0, maxWrite)
 	for {
+		if sess.StopContext().Err() != nil {
+			// Stopping: this member takes no more; what it holds
+			// unacknowledged goes to the group's other members.
+			sess.End(&protocol.Frame{Reason: protocol.ByeShutdown,
+				Message: "the region is shutting down; unacknowledged events go to the group's other members"})
+			return
+		}
 		var last protocol.ID
 		var err error
 		evs, last, err = s.cfg.Store.GroupRead(ctx, sub.group, sess.ID, sub.after, s.cfg.GroupClaimAfter, s.cfg.Batch, evs[:0])

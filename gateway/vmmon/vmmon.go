@@ -74,6 +74,9 @@ type agent struct {
 	sess   *session.Session
 	system string
 	since  time.Time
+	// markRead is set once events read the spool's mark from the store in
+	// this session (the request goroutine's alone).
+	markRead bool
 
 	mu      sync.Mutex // guards pending
 	pending map[uint64]*pendingCmd
@@ -246,12 +249,13 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 	}
 	key := a.system + "/" + sess.Options["spool"] // the numbering is the spool's
 	h.mu.Lock()
-	last, known := h.lastSeq[key]
+	last := h.lastSeq[key]
 	h.mu.Unlock()
-	if !known {
+	if !a.markRead {
 		// The mark is kept in the store too: with a store that outlives the
 		// region (Redis), a batch stored before a restart or by another
-		// region is not stored again.
+		// region is not stored again. It is read once a session: the agent
+		// may have been on another region since this one last saw it.
 		pos, ok, err := h.cfg.Store.Position(sess.Context(), markName(key))
 		if err != nil {
 			sess.Log.WithError(err).Warn("reading the stored spool mark failed")
@@ -259,8 +263,9 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 				Message: "the region could not read its store; send the events again"})
 		}
 		if ok {
-			last = pos.Ms
+			last = max(last, pos.Ms)
 		}
+		a.markRead = true
 	}
 	var fresh []*protocol.Event
 	for i, e := range f.Events {

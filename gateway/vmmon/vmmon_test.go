@@ -153,3 +153,51 @@ func TestSpoolMarkSharedThroughStore(t *testing.T) {
 }
 
 func sessionConfig() session.Config { return session.Config{Region: "TEST"} }
+
+// TestSpoolMarkAfterFailBack: an agent that moves from region A to B and
+// back to A does not have A store again what B stored: A reads the mark
+// from the store when the agent comes back, not only the first time it
+// saw the spool.
+func TestSpoolMarkAfterFailBack(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	addrA, addrB := serve(t, st), serve(t, st)
+
+	a := logon(t, addrA, "VMSYS1", "spool-1")
+	if mark := a.events(t, 2, 1, "one", "two"); mark != 2 {
+		t.Fatalf("mark on A = %d", mark)
+	}
+	a.c.Close()
+	b := logon(t, addrB, "VMSYS1", "spool-1")
+	if mark := b.events(t, 2, 3, "three", "four"); mark != 4 {
+		t.Fatalf("mark on B = %d", mark)
+	}
+	b.c.Close() // the agent did not see B's acknowledgement: it replays on A
+
+	var a2 *agent
+	for i := 0; ; i++ { // A may not have seen the first session end yet
+		c, err := net.DialTimeout("tcp", addrA, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := &agent{c: c, br: bufio.NewReader(c)}
+		x.send(t, protocol.Frame{Type: protocol.TypeLogon, Req: 1, Client: "VMSYS1", Version: protocol.Version,
+			Options: map[string]string{"kind": "zvm-agent", "spool": "spool-1"}})
+		if f := x.read(t); f.Type == protocol.TypeAccept {
+			a2 = x
+			t.Cleanup(func() { c.Close() })
+			break
+		}
+		c.Close()
+		if i > 100 {
+			t.Fatal("A does not take the agent back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if mark := a2.events(t, 2, 3, "three", "four", "five"); mark != 5 {
+		t.Fatalf("mark on A again = %d", mark)
+	}
+	if got, want := fmt.Sprint(texts(t, st)), fmt.Sprint([]string{"one", "two", "three", "four", "five"}); got != want {
+		t.Fatalf("stored %s, want %s", got, want)
+	}
+}
