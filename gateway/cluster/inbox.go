@@ -110,8 +110,22 @@ func (c *Cluster) serve(ctx context.Context, cancel context.CancelCauseFunc, m r
 	n, err := c.rdb.Exists(octx, c.keys.command(m.FID)).Result()
 	ocancel()
 	c.note(err)
-	if err != nil || n == 0 {
-		log.WithError(err).Debug("forwarded command dropped: its forwarder no longer waits for it")
+	if err == nil && n == 0 {
+		log.Debug("forwarded command dropped: its forwarder no longer waits for it")
+		return
+	}
+	if err != nil {
+		// The forwarder may well be waiting: tell it, rather than leave
+		// it waiting out the command's timeout. The writer retries for
+		// Timeout; if Redis stays down, the forwarder fails by itself.
+		msg := fmt.Sprintf("cross-region routing unavailable: region %s could not start the command: %v", c.cfg.Region, err)
+		if errors.Is(context.Cause(ctx), errClosing) {
+			msg = fmt.Sprintf("region %s shut down before the command could run", c.cfg.Region)
+		}
+		log.WithError(err).Debug("forwarded command not run: checking its forwarder failed")
+		w := c.newWriter(m.FID, commandMargin+m.Timeout, cancel)
+		w.end(commands.Result{}, &commands.Error{Code: commands.CodeFailed, Message: msg})
+		w.wait()
 		return
 	}
 	c.forwardedIn.Add(1)

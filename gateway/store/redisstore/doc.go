@@ -113,6 +113,12 @@
 //     below the provisional ones they had passed.
 //   - After either, the cache keeps only what is known to match Redis, and
 //     the tail fetches the rest.
+//   - Provisional IDs are given only once no append of the Store is in
+//     flight any more (Append waits for those, which go-redis may retry on
+//     a Redis already back): they come after every ID Redis gave it. If the
+//     cache then lacks some of the Store's own appends (the tail was still
+//     fetching them), buffered events are not put in the cache: live
+//     readers receive them, after those, when Redis is back.
 //   - The buffer lives in memory: events buffered when the Store is closed,
 //     or the process ends, are lost (Close logs how many).
 //   - Session and position writes and group reads are not buffered: they

@@ -377,6 +377,10 @@ func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
 		s.mu.Unlock()
 		return store.ErrClosed
 	}
+	if err := s.waitInflightLocked(ctx); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	s.seq++
 	b := &batch{seq: s.seq, evs: evs}
 	if s.degraded {
@@ -409,9 +413,16 @@ func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
 		if s.closed {
 			return store.ErrClosed
 		}
-		s.enterDegradedLocked(err)
 		// Written or not, the batch is buffered: the flusher writes it
-		// with appendScript, which finds its record if it was written.
+		// with appendScript, which finds its record if it was written
+		// (also if Redis came back while this waited for the appends in
+		// flight, and the flusher left degraded mode).
+		for !s.degraded || !s.provisional && s.inflight > 0 {
+			s.enterDegradedLocked(err)
+			if err := s.waitInflightLocked(context.WithoutCancel(ctx)); err != nil {
+				return err
+			}
+		}
 		return s.bufferLocked(b)
 	default:
 		if !s.writeErr.Swap(true) {
@@ -421,13 +432,43 @@ func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
 	}
 }
 
+// waitInflightLocked waits, while the Store is degraded and has given no
+// provisional ID yet, until no append is in flight: one that was in flight
+// when Redis went away may still succeed (go-redis retries it, maybe on a
+// Redis already back), with IDs Redis gives it then, and provisional IDs
+// must come after those, or live readers that passed the provisional IDs
+// would miss those events. It releases s.mu while it waits; it returns
+// ctx.Err() if ctx ends first, store.ErrClosed if the Store closes.
+func (s *Store) waitInflightLocked(ctx context.Context) error {
+	for s.degraded && !s.provisional && s.inflight > 0 {
+		if s.closed {
+			return store.ErrClosed
+		}
+		ch := s.appended
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		case <-s.done:
+		}
+		s.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if s.closed {
+		return store.ErrClosed
+	}
+	return nil
+}
+
 // addOwnLocked puts events this process wrote into the cache if they
 // directly follow its newest entry (prev, the stream's newest before them),
 // or keeps them for when their predecessor arrives; the tail fetches what
 // does not fit.
 func (s *Store) addOwnLocked(gen uint64, r result, evs []*protocol.Event) {
 	s.top = maxID(s.top, evs[len(evs)-1].ID)
-	if s.degraded || gen != s.gen || !s.cache.valid || !r.prevOK {
+	if s.provisional || gen != s.gen || !s.cache.valid || !r.prevOK {
 		return
 	}
 	prev := r.prev

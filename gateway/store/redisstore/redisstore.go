@@ -147,6 +147,13 @@ type Store struct {
 	expect   protocol.ID // degraded: the newest cached entry known to be in Redis
 	dirty    bool        // degraded: the cache may differ from Redis beyond expect
 	logDrop  bool        // degraded: the first drop was logged
+	// degraded: provisional IDs were given. Until then appends in flight
+	// when Redis went away may still succeed, and are cached as usual.
+	provisional bool
+	// degraded: the cache lacked entries Redis has when the first
+	// provisional ID was given; buffered events are then kept out of it
+	// (live readers would skip what is missing) until Redis is back.
+	hidden bool
 
 	sessMu sync.Mutex        // serializes session writes; guards mine
 	mine   map[string][]byte // this Store's sessions, as written

@@ -312,14 +312,15 @@ func (s *Store) enterDegradedLocked(err error) {
 	}
 	s.degraded = true
 	s.reason = "redis unreachable: " + err.Error()
-	s.gen++
+	// The cache stays as it is (gen too): appends still in flight may
+	// succeed (go-redis retries them), and go into it as usual until the
+	// first provisional ID is given (see bufferLocked).
 	// One millisecond past anything known: a batch whose reply was lost may
 	// have been written with an ID of this millisecond.
 	s.floor = max(uint64(max(s.now().UnixMilli(), 0)), s.top.Ms, s.last.Ms, s.cache.newest().Ms) + 1
 	s.expect = s.cache.newest()
 	s.dirty = !s.cache.valid
 	s.logDrop = false
-	clear(s.orphans)
 	s.log.WithError(err).Warn("redis store degraded: redis unreachable; accepting events with provisional IDs until it is back")
 	signal(s.flushWake)
 }
@@ -340,6 +341,26 @@ func (s *Store) bufferLocked(b *batch) error {
 		}
 		return ErrBufferFull
 	}
+	if !s.provisional {
+		// The first provisional ID. No append is in flight (see
+		// waitInflightLocked): the cache now holds what Redis took from
+		// this Store, unless some of it could not go in (an orphan, or
+		// another writer's entry in between), which the tail fetches
+		// after the outage.
+		s.provisional = true
+		s.floor = max(s.floor, uint64(max(s.now().UnixMilli(), 0))+1, s.top.Ms+1)
+		if s.cache.valid {
+			s.expect = s.cache.newest()
+			if s.expect.Less(s.top) {
+				// Entries this Store wrote are not in the cache yet
+				// (the tail was catching up): readers would pass
+				// over them to the provisional IDs.
+				s.dirty, s.hidden = true, true
+			}
+		}
+		s.gen++
+		clear(s.orphans)
+	}
 	id := maxID(maxID(s.last, s.top), s.cache.newest())
 	ms := max(uint64(max(s.now().UnixMilli(), 0)), s.floor)
 	for _, e := range b.evs {
@@ -350,11 +371,16 @@ func (s *Store) bufferLocked(b *batch) error {
 		}
 		e.ID = id
 	}
-	s.top, s.last = id, id
+	s.top = id
 	s.buf = append(s.buf, b)
 	s.bufN += len(b.evs)
 	s.bufSize += size
 	s.nAppended.Add(uint64(len(b.evs)))
+	signal(s.flushWake)
+	if s.hidden {
+		return nil
+	}
+	s.last = id
 	if !s.cache.valid {
 		// Started degraded: the cache begins here, for live readers.
 		first := b.evs[0].ID
@@ -368,7 +394,6 @@ func (s *Store) bufferLocked(b *batch) error {
 	}
 	s.cache.add(b.evs)
 	s.wakeLocked()
-	signal(s.flushWake)
 	return nil
 }
 
@@ -531,7 +556,7 @@ func (s *Store) leaveDegradedLocked(written, fell, found int, top protocol.ID) {
 		f["already_written"] = found
 		s.log.WithField("events", found).Warn("redis store: events whose write had no reply when redis went away were written after all; they keep the IDs redis gave them, which live readers did not see")
 	}
-	s.degraded, s.reason, s.dirty = false, "", false
+	s.degraded, s.reason, s.dirty, s.provisional, s.hidden = false, "", false, false, false
 	s.gen++
 	clear(s.orphans)
 	s.buf = nil
