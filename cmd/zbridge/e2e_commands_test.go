@@ -420,12 +420,9 @@ func TestAgentOnS390x(t *testing.T) {
 	e2e(t)
 	qemu := peer.Require(t, "qemu-s390x-static")
 	s390xOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "zbridge-s390x")
-		if err != nil {
-			s390xErr = err
-			return
-		}
-		s390xBin = filepath.Join(dir, "zbridge")
+		// In the e2e binary's folder, which TestMain removes: the build
+		// serves every run of this test (-count).
+		s390xBin = filepath.Join(filepath.Dir(zbridgeBin), "zbridge-s390x")
 		c := exec.Command("go", "build", "-o", s390xBin, ".")
 		c.Env = append(os.Environ(), "GOOS=linux", "GOARCH=s390x", "CGO_ENABLED=0")
 		if out, err := c.CombinedOutput(); err != nil {
@@ -435,7 +432,6 @@ func TestAgentOnS390x(t *testing.T) {
 	if s390xErr != nil {
 		t.Fatalf("building for s390x: %v", s390xErr)
 	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(s390xBin)) })
 	e := newAgentEnv(t)
 	agent := e.startAgent(t, "lnxz01", s390xBin, qemu)
 	r := startRegion(t, e.regionArgs("--linux", "lnxz01="+agent)...)

@@ -544,8 +544,10 @@ func TestForwardCancel(t *testing.T) {
 		if ce.Message != "the client went away" {
 			t.Errorf("message %q", ce.Message)
 		}
-		if len(got.out) == 0 || string(got.out[0].Data) != "started "+id {
-			t.Errorf("output %s, want the line written before the cancel", fmtOutput(got.out))
+		// The line A wrote before the cancel may or may not have crossed
+		// Redis before B stopped reading; if it did, it is that line.
+		if len(got.out) > 1 || (len(got.out) == 1 && string(got.out[0].Data) != "started "+id) {
+			t.Errorf("output %s, want at most the line written before the cancel", fmtOutput(got.out))
 		}
 		if ended := waitID(t, a.exec.ended, "A's command saw its context end"); ended != id {
 			t.Errorf("ended %s, want %s", ended, id)
