@@ -230,6 +230,11 @@ func (c *Cluster) await(ctx context.Context, holder Region, fid string, out func
 				case typeResult:
 					return e.Res, nil
 				case typeError:
+					if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+						// The holder's answer to our own cancel: the local
+						// router says why (client gone or cancelled by ID).
+						return e.Res, err
+					}
 					return e.Res, e.Err
 				}
 			}

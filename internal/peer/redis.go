@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // RedisOptions configure [StartRedisOpts].
@@ -36,6 +39,7 @@ func StartRedis(t testing.TB) (addr string, p *Process) {
 // append-only file.
 func StartRedisOpts(t testing.TB, o RedisOptions) (addr string, p *Process) {
 	t.Helper()
+	quietClientOnce.Do(func() { redis.SetLogger(quietClient{}) })
 	path := Require(t, "redis-server")
 	port := FreePort(t)
 	addr = Addr(port)
@@ -94,3 +98,13 @@ func RedisPing(ctx context.Context, addr string) error {
 	}
 	return nil
 }
+
+// quietClient drops go-redis's own log lines ("failed to dial after 5
+// attempts"), which the tests that stop Redis provoke by the hundred and
+// which go to stderr outside any test's log. The tests check the errors
+// the code under test reports instead.
+type quietClient struct{}
+
+func (quietClient) Printf(context.Context, string, ...any) {}
+
+var quietClientOnce sync.Once
