@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/zbridge/zbridge/protocol"
@@ -78,6 +79,42 @@ type Store interface {
 
 	// Close releases the store; Wait calls return ErrClosed.
 	Close() error
+}
+
+// MarkedAppender is implemented by stores that can append events and move
+// a position in one step, so that a crash never leaves the events stored
+// without the position moved, or the other way round. VMMON keeps the mark
+// of the agent's spool this way: a batch the agent sends again after the
+// region died is then either stored and marked, or neither.
+type MarkedAppender interface {
+	// AppendMarked is Append followed by SetPosition(name, id), done
+	// together. An error means neither may have happened, or both.
+	AppendMarked(ctx context.Context, evs []*protocol.Event, name string, id protocol.ID) error
+}
+
+// ErrNotMarked is wrapped by the error of AppendMarked on a store that is
+// not a MarkedAppender when the events were stored but the position could
+// not be set.
+var ErrNotMarked = errors.New("store: events stored, position not set")
+
+// AppendMarked appends evs to st and moves the position name to id: in one
+// step when st is a MarkedAppender, else Append and then SetPosition (an
+// error wrapping ErrNotMarked then says the events were stored). With no
+// events it only sets the position.
+func AppendMarked(ctx context.Context, st Store, evs []*protocol.Event, name string, id protocol.ID) error {
+	if len(evs) == 0 {
+		return st.SetPosition(ctx, name, id)
+	}
+	if m, ok := st.(MarkedAppender); ok {
+		return m.AppendMarked(ctx, evs, name, id)
+	}
+	if err := st.Append(ctx, evs); err != nil {
+		return err
+	}
+	if err := st.SetPosition(ctx, name, id); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNotMarked, name, err)
+	}
+	return nil
 }
 
 // HealthReporter is implemented by stores that can be degraded (Redis

@@ -8,7 +8,12 @@
 // numbered by the agent's spool sequence; the region stores them, answers
 // with the last sequence stored, and drops a batch's events it has already
 // stored (an agent replaying its spool after a lost acknowledgement), so
-// each console line is stored once while the region runs. Commands go
+// each console line is stored once while the region runs. The last
+// sequence stored (the spool's mark) is kept in the store as a position,
+// written with the events in one step where the store can (Redis): with a
+// store that outlives the region, a batch is stored once also across a
+// region restart, a region killed mid-batch, and an agent failing over to
+// another region. Commands go
 // down as "command" requests from the region, answered by the agent with
 // "output" frames and a reply, exactly as on COMMANDS (see protocol/SPEC.md).
 package vmmon
@@ -289,25 +294,28 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 		}
 		fresh = append(fresh, &ev)
 	}
-	if len(fresh) > 0 {
-		if err := h.cfg.Store.Append(sess.Context(), fresh); err != nil {
+	newLast := last
+	if n := f.Seq + uint64(len(f.Events)); len(f.Events) > 0 && n-1 > last {
+		newLast = n - 1
+	}
+	if newLast > last {
+		// The events and the mark are stored in one step where the store
+		// can (Redis): a region killed in between would otherwise store the
+		// batch the agent sends again.
+		err := store.AppendMarked(sess.Context(), h.cfg.Store, fresh, markName(key), protocol.ID{Ms: newLast})
+		switch {
+		case errors.Is(err, store.ErrNotMarked):
+			// Stored: a failure here only risks storing a replayed batch again.
+			sess.Log.WithError(err).Warn("recording the spool mark failed")
+		case err != nil:
 			sess.Log.WithError(err).Warn("storing z/VM events failed")
 			return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal,
 				Message: "the region could not store the events; keep them and send them again"})
 		}
-	}
-	if n := f.Seq + uint64(len(f.Events)); len(f.Events) > 0 && n-1 > last {
-		last = n - 1
 		h.mu.Lock()
-		if last > h.lastSeq[key] {
-			h.lastSeq[key] = last
-		}
+		h.lastSeq[key] = max(h.lastSeq[key], newLast)
 		last = h.lastSeq[key]
 		h.mu.Unlock()
-		// A failure here only risks storing a replayed batch again.
-		if err := h.cfg.Store.SetPosition(sess.Context(), markName(key), protocol.ID{Ms: last}); err != nil {
-			sess.Log.WithError(err).Warn("recording the spool mark failed")
-		}
 	}
 	return &protocol.Frame{Type: protocol.TypeReply, Seq: last}
 }

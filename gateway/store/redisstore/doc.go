@@ -122,7 +122,8 @@
 //   - The buffer lives in memory: events buffered when the Store is closed,
 //     or the process ends, are lost (Close logs how many).
 //   - Session and position writes and group reads are not buffered: they
-//     fail while Redis is unreachable. A session put then is written by the
+//     fail while Redis is unreachable, except the position of an
+//     AppendMarked, which is buffered with its events and written with them. A session put then is written by the
 //     Store's heartbeat once Redis is back.
 //
 // Redis restarting empty (no persistence), or a failover to a replica that
@@ -142,7 +143,10 @@
 // # Positions and groups
 //
 // SetPosition is a script that compares IDs as numbers, so a position
-// never moves backwards. GroupRead creates the group on first use (XGROUP
+// never moves backwards. AppendMarked (store.MarkedAppender) runs the same
+// script in the transaction that writes the events (the last part's, for a
+// batch written in parts; in appendScript for a buffered batch, also when
+// the batch is found written already), so that both happen or neither. GroupRead creates the group on first use (XGROUP
 // CREATE MKSTREAM, at $ for a zero start), claims entries idle for
 // claimAfter (XAUTOCLAIM, idle time by Redis's clock; entries retention
 // removed leave the pending list) and then reads new ones (XREADGROUP,

@@ -129,14 +129,17 @@ return {prev or '0-0', first}
 // first). Otherwise it answers {prev, fallbacks, id...}: prev is the
 // stream's newest entry before the batch. An event with an explicit ID
 // that Redis refuses (not above the stream's top: another region wrote
-// meanwhile) is added with a new ID and counted in fallbacks.
+// meanwhile) is added with a new ID and counted in fallbacks. Either way it
+// sets the batch's mark, if it has one (positions never move back).
 //
-// KEYS and ARGV[1] to ARGV[6]: see batchLua. Then an ID ('*' or explicit)
-// and the JSON of each event.
-var appendScript = redis.NewScript(batchLua + `
+// KEYS and ARGV[1] to ARGV[6]: see batchLua; KEYS[5]: the mark's position
+// (any key of the prefix when there is none); ARGV[7]: the mark's ID (empty
+// for none). Then an ID ('*' or explicit) and the JSON of each event.
+var appendScript = redis.NewScript(batchLua + positionLua + `
+if ARGV[7] ~= '' then setpos(KEYS[5], ARGV[7]) end
 local rec = redis.call('HGET', KEYS[2], ARGV[1])
 if rec then
-  local got = redis.call('XRANGE', KEYS[1], rec, '+', 'COUNT', (#ARGV - 6) / 2)
+  local got = redis.call('XRANGE', KEYS[1], rec, '+', 'COUNT', (#ARGV - 7) / 2)
   local last = rec
   if got[1] and got[1][1] == rec then last = got[#got][1] end
   return {'dup', rec .. ' ' .. last}
@@ -144,7 +147,7 @@ end
 local prev = newest()
 local out = {prev or '0-0', 0}
 local fell = 0
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   local id
   if ARGV[i] == '*' then
     id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i+1])
@@ -232,15 +235,29 @@ func eventsJSON(evs []*protocol.Event) [][]byte {
 // appendArgs returns appendScript's ARGV for b, with the events' own IDs
 // (provisional ones, for buffered batches).
 func (s *Store) appendArgs(b *batch) []any {
-	args := s.batchArgs(b, 2*len(b.evs))
+	args := s.batchArgs(b, 1+2*len(b.evs))
+	markID := ""
+	if b.mark != nil {
+		markID = b.mark.id.String()
+	}
+	args = append(args, markID)
 	for i, js := range eventsJSON(b.evs) {
 		args = append(args, b.evs[i].ID.String(), js)
 	}
 	return args
 }
 
-// batchKeys are the KEYS of beginScript and appendScript.
+// batchKeys are the KEYS of beginScript.
 func (s *Store) batchKeys() []string { return []string{s.kEvents, s.kWriter, s.kTrimmed, s.kBorn} }
+
+// appendKeys are the KEYS of appendScript for b.
+func (s *Store) appendKeys(b *batch) []string {
+	markKey := s.kBorn // not used: no mark
+	if b.mark != nil {
+		markKey = b.mark.key
+	}
+	return []string{s.kEvents, s.kWriter, s.kTrimmed, s.kBorn, markKey}
+}
 
 // trimLen is the MAXLEN for the next append: MaxEvents, or MaxBytes over
 // the mean event size if less; 0 for no limit.
@@ -256,7 +273,8 @@ func (s *Store) trimLen() int64 {
 }
 
 // runAppend writes b, a batch never sent before, in one transaction:
-// beginScript, then an XADD for each other event. Redis gives the IDs.
+// beginScript, then an XADD for each other event, then its mark if it has
+// one. Redis gives the IDs.
 func (s *Store) runAppend(ctx context.Context, rdb redis.Cmdable, b *batch) (result, error) {
 	js := eventsJSON(b.evs)
 	var begin *redis.Cmd
@@ -265,6 +283,9 @@ func (s *Store) runAppend(ctx context.Context, rdb redis.Cmdable, b *batch) (res
 		begin = beginScript.Eval(ctx, p, s.batchKeys(), append(s.batchArgs(b, 2), len(js)-1, js[0])...)
 		for i, j := range js[1:] {
 			adds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: s.kEvents, ID: "*", Values: []any{field, j}})
+		}
+		if b.mark != nil {
+			positionScript.Eval(ctx, p, []string{b.mark.key}, b.mark.id.String())
 		}
 		return nil
 	})
@@ -342,6 +363,20 @@ func parseResult(v []any, n int) (result, error) {
 // accepted with provisional IDs (see the package documentation); when the
 // write buffer is full they are dropped and the error wraps ErrBufferFull.
 func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
+	return s.appendMarked(ctx, evs, nil)
+}
+
+// AppendMarked implements store.MarkedAppender: the position is set in the
+// transaction that writes the events (the last one, for a batch written in
+// parts), or with the buffered events while Redis is unreachable.
+func (s *Store) AppendMarked(ctx context.Context, evs []*protocol.Event, name string, id protocol.ID) error {
+	if len(evs) == 0 {
+		return s.SetPosition(ctx, name, id)
+	}
+	return s.appendMarked(ctx, evs, &mark{key: s.positionKey(name), id: id})
+}
+
+func (s *Store) appendMarked(ctx context.Context, evs []*protocol.Event, mk *mark) error {
 	if len(evs) == 0 {
 		return ctx.Err()
 	}
@@ -362,7 +397,11 @@ func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
 			size += evs[n].Size()
 			n++
 		}
-		if err := s.appendPart(ctx, evs[:n]); err != nil {
+		var m *mark
+		if n == len(evs) {
+			m = mk
+		}
+		if err := s.appendPart(ctx, evs[:n], m); err != nil {
 			return err
 		}
 		evs = evs[n:]
@@ -371,7 +410,7 @@ func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
 }
 
 // appendPart appends at most one transaction's worth of events.
-func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
+func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event, mk *mark) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -382,7 +421,7 @@ func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event) error {
 		return err
 	}
 	s.seq++
-	b := &batch{seq: s.seq, evs: evs}
+	b := &batch{seq: s.seq, evs: evs, mark: mk}
 	if s.degraded {
 		err := s.bufferLocked(b)
 		s.mu.Unlock()

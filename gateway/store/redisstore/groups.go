@@ -10,21 +10,30 @@ import (
 	"github.com/zbridge/zbridge/protocol"
 )
 
-// positionScript sets a position unless it would move it backwards (see
-// idLua). KEYS: the position. ARGV: the ID.
-var positionScript = redis.NewScript(idLua + `
-local cur = redis.call('GET', KEYS[1])
-if cur and not less(cur, ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
-`)
+// positionLua defines setpos(key, id), which sets a position unless it
+// would move it backwards (see idLua) and answers 1 if it set it.
+const positionLua = `
+local function setpos(key, id)
+  local cur = redis.call('GET', key)
+  if cur and not less(cur, id) then return 0 end
+  redis.call('SET', key, id)
+  return 1
+end
+`
+
+// positionScript sets a position unless it would move it backwards. KEYS:
+// the position. ARGV: the ID.
+var positionScript = redis.NewScript(idLua + positionLua + `return setpos(KEYS[1], ARGV[1])`)
+
+// positionKey is the key of a durable subscription's (or a spool's) position.
+func (s *Store) positionKey(name string) string { return Key(s.prefix, "position", name) }
 
 // SetPosition implements store.Store.
 func (s *Store) SetPosition(ctx context.Context, name string, id protocol.ID) error {
 	if err := s.checkClosed(); err != nil {
 		return err
 	}
-	err := positionScript.Run(ctx, s.rdb, []string{Key(s.prefix, "position", name)}, id.String()).Err()
+	err := positionScript.Run(ctx, s.rdb, []string{s.positionKey(name)}, id.String()).Err()
 	if err != nil {
 		return wrap("set position", err)
 	}
@@ -36,7 +45,7 @@ func (s *Store) Position(ctx context.Context, name string) (protocol.ID, bool, e
 	if err := s.checkClosed(); err != nil {
 		return protocol.ID{}, false, err
 	}
-	v, err := s.rdb.Get(ctx, Key(s.prefix, "position", name)).Result()
+	v, err := s.rdb.Get(ctx, s.positionKey(name)).Result()
 	if errors.Is(err, redis.Nil) {
 		return protocol.ID{}, false, nil
 	}

@@ -167,8 +167,15 @@ type Store struct {
 // batch is events given IDs by one Append (or a part of a large one), with
 // the number that makes writing them idempotent.
 type batch struct {
-	seq uint64
-	evs []*protocol.Event
+	seq  uint64
+	evs  []*protocol.Event
+	mark *mark // set with the batch (AppendMarked), or nil
+}
+
+// mark is a position to set in the same step as a batch is written.
+type mark struct {
+	key string // the position's key
+	id  protocol.ID
 }
 
 // orphan is a batch Redis took while an earlier batch of this process had
@@ -180,6 +187,7 @@ type orphan struct {
 var (
 	_ store.Store          = (*Store)(nil)
 	_ store.HealthReporter = (*Store)(nil)
+	_ store.MarkedAppender = (*Store)(nil)
 )
 
 // Key returns the Redis key "{prefix}:part1:part2...". The braces make the

@@ -468,7 +468,7 @@ func (s *Store) recoverOnce() error {
 		var born *redis.StringCmd // the first batch may move it back
 		cmds, _ := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, b := range parts {
-				p.EvalSha(ctx, appendScript.Hash(), s.batchKeys(), s.appendArgs(b)...)
+				p.EvalSha(ctx, appendScript.Hash(), s.appendKeys(b), s.appendArgs(b)...)
 			}
 			born = p.Get(ctx, s.kBorn)
 			return nil

@@ -54,6 +54,7 @@ func Run(t *testing.T, o Options) {
 		{"Sessions", testSessions},
 		{"Stats", testStats},
 		{"Positions", testPositions},
+		{"AppendMarked", testAppendMarked},
 		{"GroupNewOnly", testGroupNewOnly},
 		{"GroupStartAfter", testGroupStartAfter},
 		{"GroupSharesExactlyOnce", testGroupShares},
@@ -502,6 +503,38 @@ func testPositions(t *testing.T, o Options) {
 				t.Fatalf("step %d (set %q to %v): Position(%q) = %v, %v, %v; want %v, %v",
 					i, step.name, step.set, name, id, ok, err, w, set)
 			}
+		}
+	}
+}
+
+// testAppendMarked checks store.AppendMarked (in one step where the store
+// is a MarkedAppender): the events are stored in order, the position moves
+// with them, never backwards, and a call without events only moves it.
+func testAppendMarked(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	const name = "vmmon:SYS1/spool"
+	// Large enough that a store writing in parts writes several.
+	big := Events("big", 3000)
+	for i, step := range []struct {
+		evs  []*protocol.Event
+		mark uint64
+		want uint64
+	}{
+		{Events("one", 1), 1, 1},
+		{Events("three", 3), 4, 4},
+		{Events("back", 2), 2, 4}, // a mark behind: the events are stored, the mark stays
+		{nil, 9, 9},
+		{big, 3009, 3009},
+	} {
+		before := readAll(t, s, protocol.ID{})
+		if err := store.AppendMarked(ctx(t), s, step.evs, name, protocol.ID{Ms: step.mark}); err != nil {
+			t.Fatalf("step %d: AppendMarked: %v", i, err)
+		}
+		got := readAll(t, s, protocol.ID{})
+		wantEvents(t, fmt.Sprintf("step %d: events after", i), got[len(before):], step.evs)
+		id, ok, err := s.Position(ctx(t), name)
+		if err != nil || !ok || id != (protocol.ID{Ms: step.want}) {
+			t.Fatalf("step %d: Position = %v, %v, %v; want %d-0", i, id, ok, err, step.want)
 		}
 	}
 }

@@ -1,0 +1,173 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/gateway/store/storetest"
+	"github.com/zbridge/zbridge/internal/peer"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// plainStore hides AppendMarked, so that store.AppendMarked falls back to
+// Append and then SetPosition.
+type plainStore struct{ store.Store }
+
+// TestAppendMarkedAtomic watches the stream's length and the mark together
+// (in one MULTI/EXEC of another client) while batches are appended with a
+// mark that counts the events: with AppendMarked they never disagree. The
+// two-step fallback is watched the same way and must be caught disagreeing,
+// which shows the watch can see the difference.
+func TestAppendMarkedAtomic(t *testing.T) {
+	srv := startServer(t, peer.RedisOptions{})
+	for _, tc := range []struct {
+		name   string
+		wrap   func(*Store) store.Store
+		atomic bool
+	}{
+		{"AppendMarked", func(s *Store) store.Store { return s }, true},
+		{"two steps", func(s *Store) store.Store { return plainStore{s} }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := srv.client(t)
+			s := newStore(t, Config{Client: c, Prefix: srv.prefix()})
+			st := tc.wrap(s)
+			const name, batch = "vmmon:SYS1/spool", 5
+			watcher := srv.client(t)
+			ctx := ctxT(t)
+
+			var (
+				wg       sync.WaitGroup
+				mu       sync.Mutex
+				seen     int // snapshots with events in the stream
+				disagree []string
+			)
+			done := make(chan struct{})
+			wg.Go(func() {
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					var xlen *redis.IntCmd
+					var pos *redis.StringCmd
+					_, err := watcher.TxPipelined(ctx, func(p redis.Pipeliner) error {
+						xlen = p.XLen(ctx, s.kEvents)
+						pos = p.Get(ctx, s.positionKey(name))
+						return nil
+					})
+					if err != nil && !errors.Is(err, redis.Nil) {
+						t.Errorf("watch: %v", err)
+						return
+					}
+					var mark uint64
+					if v, err := pos.Result(); err == nil {
+						id, err := protocol.ParseID(v)
+						if err != nil {
+							t.Errorf("mark %q: %v", v, err)
+							return
+						}
+						mark = id.Ms
+					}
+					mu.Lock()
+					if xlen.Val() > 0 {
+						seen++
+					}
+					if uint64(xlen.Val()) != mark && len(disagree) < 5 {
+						disagree = append(disagree, fmt.Sprintf("%d events, mark %d", xlen.Val(), mark))
+					}
+					stop := !tc.atomic && len(disagree) > 0
+					mu.Unlock()
+					if stop {
+						return
+					}
+				}
+			})
+			for i := 1; i <= 2000; i++ {
+				evs := storetest.Events(fmt.Sprint("b", i), batch)
+				if err := store.AppendMarked(ctx, st, evs, name, protocol.ID{Ms: uint64(i * batch)}); err != nil {
+					t.Fatalf("AppendMarked %d: %v", i, err)
+				}
+				mu.Lock()
+				caught := !tc.atomic && len(disagree) > 0
+				mu.Unlock()
+				if caught {
+					break
+				}
+			}
+			close(done)
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("%d snapshots with events; disagreements %q", seen, disagree)
+			if seen == 0 {
+				t.Fatal("the watcher never saw events: it checked nothing")
+			}
+			if tc.atomic && len(disagree) > 0 {
+				t.Errorf("the stream and the mark disagreed: %q", disagree)
+			}
+			if !tc.atomic && len(disagree) == 0 {
+				t.Errorf("the two-step fallback was never seen between its steps in %d snapshots; the watch proves nothing", seen)
+			}
+		})
+	}
+}
+
+// TestAppendMarkedWhileDown: a batch appended with a mark while Redis is
+// unreachable is buffered with its mark, and both are written when Redis is
+// back.
+func TestAppendMarkedWhileDown(t *testing.T) {
+	srv := startServer(t, peer.RedisOptions{AppendOnly: true})
+	c := srv.client(t, func(o *redis.UniversalOptions) { o.ContextTimeoutEnabled = true })
+	prefix := srv.prefix()
+	s := newStore(t, Config{Client: c, Prefix: prefix, TailBlock: 200 * time.Millisecond})
+	ctx := ctxT(t)
+	const name = "vmmon:SYS1/spool"
+	first := storetest.Events("up", 3)
+	if err := s.AppendMarked(ctx, first, name, protocol.ID{Ms: 3}); err != nil {
+		t.Fatal(err)
+	}
+	srv.p.Stop()
+	down := storetest.Events("down", 4)
+	if err := s.AppendMarked(ctx, down, name, protocol.ID{Ms: 7}); err != nil {
+		t.Fatalf("AppendMarked with redis down: %v (want it buffered)", err)
+	}
+	if h := s.Health(); !h.Degraded || h.Buffered != len(down) {
+		t.Fatalf("health %+v, want degraded with %d buffered", h, len(down))
+	}
+	if _, _, err := s.Position(ctx, name); err == nil {
+		t.Error("Position with redis down: no error")
+	}
+	srv.p.Restart()
+	waitFor(t, "the store to recover", 60*time.Second, func() bool {
+		h := s.Health()
+		return !h.Degraded && h.Buffered == 0
+	})
+	id, ok, err := s.Position(ctx, name)
+	if err != nil || !ok || id != (protocol.ID{Ms: 7}) {
+		t.Errorf("Position after recovery = %v, %v, %v; want 7-0", id, ok, err)
+	}
+	sameEvents(t, "redis", streamEvents(t, c, prefix), append(first, down...), int(s.Counters().Reconciled))
+
+	// A buffered batch found written (its first reply lost) still sets its
+	// mark: appendScript's duplicate branch.
+	b := &batch{seq: 1 << 40, evs: storetest.Events("again", 2), mark: &mark{key: s.positionKey(name), id: protocol.ID{Ms: 9}}}
+	if _, err := s.runAppend(ctx, c, &batch{seq: b.seq, evs: copyEvents(b.evs)}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := appendScript.Run(context.Background(), c, s.appendKeys(b), s.appendArgs(b)...).Slice()
+	if err != nil || len(v) != 2 || v[0] != "dup" {
+		t.Fatalf("appendScript on a batch written before = %v, %v; want dup", v, err)
+	}
+	if id, _, err := s.Position(ctx, name); err != nil || id != (protocol.ID{Ms: 9}) {
+		t.Errorf("Position after the duplicate = %v, %v; want 9-0", id, err)
+	}
+}
