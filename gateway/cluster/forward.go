@@ -96,8 +96,10 @@ func (c *Cluster) forward(ctx context.Context, holder Region, req *commands.Requ
 		Deadline: deadline, Requester: req.Requester, From: c.cfg.Region, FromInstance: c.instance}
 
 	sctx, cancel := c.opContext(context.WithoutCancel(ctx))
+	// No DEL of the output stream first: fid is new (this process's
+	// instance and count), and a DEL sent again by a go-redis retry could
+	// remove output the holder had already written.
 	pipe := c.rdb.Pipeline()
-	pipe.Del(sctx, c.keys.output(fid))
 	pipe.Set(sctx, c.keys.command(fid), rec, life)
 	pipe.XAdd(sctx, &redis.XAddArgs{Stream: c.keys.inbox(holder.Name), MaxLen: inboxMaxLen, Approx: true, Values: msg.values()})
 	_, err := pipe.Exec(sctx)

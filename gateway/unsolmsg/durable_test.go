@@ -144,6 +144,72 @@ func TestAckErrors(t *testing.T) {
 	}
 }
 
+// TestAckNotSent: an ack naming an event this subscription was never sent
+// (an ID past every event stored) is refused with bad-request and does not
+// move the position; an ack of what was sent, or of what was stored before
+// a resumed session began (received by an earlier session), is recorded.
+func TestAckNotSent(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	addr := startOn(t, st, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	position := func() protocol.ID {
+		t.Helper()
+		id, ok, err := st.Position(ctx, "unsolmsg:auto")
+		if err != nil || !ok {
+			t.Fatalf("Position: %v, %v", ok, err)
+		}
+		return id
+	}
+
+	c := dial(t, addr)
+	start, err := protocol.ParseID(subscribeWith(t, c, client.Subscription{Name: "auto"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := syslogEvents(3, "keep")
+	appendTo(t, st, sent)
+	for i := range sent {
+		sameEvent(t, nextEvent(t, c), sent[i])
+	}
+	future := protocol.ID{Ms: sent[2].ID.Ms + 1_000_000}
+	var re *client.ReplyError
+	if err := c.AckWait(ctx, sent[0].ID.String(), future.String()); !errors.As(err, &re) || re.Code != protocol.ErrCodeBadRequest {
+		t.Fatalf("ack of an ID never sent: %v, want a bad-request reply", err)
+	}
+	if got := position(); got != start {
+		t.Fatalf("position %v after a refused ack, want the start %v", got, start)
+	}
+	if err := c.AckWait(ctx, sent[1].ID.String()); err != nil {
+		t.Fatalf("ack of a sent event: %v", err)
+	}
+	if got := position(); got != sent[1].ID {
+		t.Fatalf("position %v, want %v", got, sent[1].ID)
+	}
+	c.Close()
+
+	// A new session of the same subscription may ack what the last one
+	// received (stored before it subscribed), before it is sent again;
+	// not an event after every one stored.
+	c2 := dial(t, addr)
+	subscribeWith(t, c2, client.Subscription{Name: "auto"})
+	if err := c2.AckWait(ctx, future.String()); !errors.As(err, &re) || re.Code != protocol.ErrCodeBadRequest {
+		t.Fatalf("resumed session, ack of an ID never sent: %v, want a bad-request reply", err)
+	}
+	if err := c2.AckWait(ctx, sent[2].ID.String()); err != nil {
+		t.Fatalf("resumed session acking what the last one received: %v", err)
+	}
+	if got := position(); got != sent[2].ID {
+		t.Fatalf("position %v, want %v", got, sent[2].ID)
+	}
+	// The session goes on: the event after the ack arrives.
+	late := syslogEvents(1, "late")
+	appendTo(t, st, late)
+	sameEvent(t, nextEvent(t, c2), sent[2])
+	sameEvent(t, nextEvent(t, c2), late[0])
+}
+
 // TestGroupShares: two members of a group together get every event exactly
 // once, each some; a member that dies holding unacknowledged events has
 // them delivered to the other after the claim timeout.

@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -150,6 +151,38 @@ type subscription struct {
 	after   protocol.ID
 	durable string // durable subscription name, or ""
 	group   string // consumer group name, or ""
+
+	// An ack may name events up to the newer of known (the store's newest
+	// when the session subscribed: a resumed subscription may ack what an
+	// earlier session received) and sent (the newest event handed to this
+	// session's stream). An ack past both names an event this subscription
+	// never had, and would skip events not yet sent.
+	known protocol.ID
+	mu    sync.Mutex // guards sent
+	sent  protocol.ID
+}
+
+// markSent records that events up to id are being sent.
+func (sub *subscription) markSent(id protocol.ID) {
+	sub.mu.Lock()
+	if sub.sent.Less(id) {
+		sub.sent = id
+	}
+	sub.mu.Unlock()
+}
+
+// ackable is the newest ID an ack may name.
+func (sub *subscription) ackable() protocol.ID {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return maxID(sub.known, sub.sent)
+}
+
+func maxID(a, b protocol.ID) protocol.ID {
+	if a.Less(b) {
+		return b
+	}
+	return a
 }
 
 // validName is what a subscription or group name may look like.
@@ -214,14 +247,19 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 			// store assigns.
 			sub.after = protocol.ID{Seq: 1}
 		}
-	} else if !resumed {
-		// New events only: those after the newest now. A new group starts
-		// there too (an existing group goes on from its own position).
+	}
+	if sub.durable != "" || sub.group != "" || !resumed && f.After == "" {
 		st, err := h.cfg.Store.Stats(ctx)
 		if err != nil {
 			return unavailable
 		}
-		sub.after = st.Last
+		sub.known = st.Last
+		if !resumed && f.After == "" {
+			// New events only: those after the newest now. A new group
+			// starts there too (an existing group goes on from its own
+			// position).
+			sub.after = st.Last
+		}
 	}
 	if sub.durable != "" && !resumed {
 		// Record the new subscription's start at once: a client that goes
@@ -287,6 +325,10 @@ func (s *Server) ack(sess *session.Session, f *protocol.Frame) *protocol.Frame {
 			newest = id
 		}
 	}
+	if limit := sub.ackable(); limit.Less(newest) {
+		sess.Log.WithFields(logrus.Fields{"ack": newest.String(), "sent": limit.String()}).Warn("ack of an event not sent refused")
+		return fail(protocol.ErrCodeBadRequest, fmt.Sprintf("ack of %s: no event after %s was sent to this subscription", newest, limit))
+	}
 	ctx, cancel := context.WithTimeout(sess.Context(), 10*time.Second)
 	defer cancel()
 	var err error
@@ -349,6 +391,9 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 			continue
 		}
 		skip = skip[:0]
+		for _, e := range evs { // claimed events come first, older
+			sub.markSent(e.ID) // before the client can see them
+		}
 		if buf, err = s.send(sess, sub, evs, buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
 			return
 		}
@@ -409,6 +454,7 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 			}
 			continue
 		}
+		sub.markSent(evs[len(evs)-1].ID) // before the client can see them
 		if buf, err = s.send(sess, sub, evs, buf, nil); err != nil {
 			return
 		}

@@ -285,6 +285,30 @@ func (c *Conn) Ack(ids ...string) error {
 	return err
 }
 
+// AckWait is Ack that waits for the region's answer: nil once the ack is
+// recorded, a *ReplyError if the region refused it (no durable or group
+// subscription, an ID of an event never sent) or could not record it.
+// Events arriving meanwhile are kept for Next.
+func (c *Conn) AckWait(ctx context.Context, ids ...string) error {
+	if dl, ok := ctx.Deadline(); ok {
+		c.nc.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+	c.req++
+	f, err := c.call(&protocol.Frame{Type: protocol.TypeAck, Req: c.req, IDs: ids})
+	if !stop() || ctx.Err() != nil {
+		return fmt.Errorf("client: ack: %w", ctx.Err())
+	}
+	c.nc.SetDeadline(time.Time{})
+	if err != nil {
+		return err
+	}
+	if f.Error != nil {
+		return &ReplyError{Code: f.Error.Code, Message: f.Error.Message}
+	}
+	return nil
+}
+
 // Logoff ends the session cleanly and closes the connection.
 func (c *Conn) Logoff(ctx context.Context) error {
 	defer c.nc.Close()
