@@ -81,6 +81,12 @@
 // one entry at a time, as a wake-up, until a read brings something new:
 // Redis does not send back every event the Store writes.
 //
+// Before each read the tail looks at {p}:trimmed: if retention (another
+// region's, which may keep less than this one) removed entries after the
+// cache's newest before the tail fetched them, the cache starts again after
+// the last one removed (logged, Counters().Behind), so that readers in the
+// old run read from Redis and are told of the gap rather than pass over it.
+//
 // # Degraded mode
 //
 // Redis down or restarting neither stops nor wedges the region. New does

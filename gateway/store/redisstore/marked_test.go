@@ -171,3 +171,62 @@ func TestAppendMarkedWhileDown(t *testing.T) {
 		t.Errorf("Position after the duplicate = %v, %v; want 9-0", id, err)
 	}
 }
+
+// TestTailBehindRetention: a region's tail that falls so far behind that
+// another region's appends trim events it had not fetched must not let its
+// live readers skip them silently: they are told of the gap (and get every
+// event kept after it).
+func TestTailBehindRetention(t *testing.T) {
+	srv := startServer(t, peer.RedisOptions{})
+	prefix := srv.prefix()
+	const limit = 50
+	writer := newStore(t, Config{Client: srv.client(t), Prefix: prefix, MaxEvents: limit})
+	// Its own retention is the default: its cache keeps far more than the
+	// writer's retention keeps in Redis.
+	lagging := newStore(t, Config{Client: srv.client(t), Prefix: prefix, TailBlock: 100 * time.Millisecond})
+	ctx := ctxT(t)
+	first := storetest.Events("before", 5)
+	if err := writer.Append(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the lagging store's tail to fetch the first events", 10*time.Second, func() bool {
+		lagging.mu.Lock()
+		defer lagging.mu.Unlock()
+		return !lagging.cache.newest().Less(first[4].ID)
+	})
+	live := follow(ctx, lagging, first[4].ID)
+
+	// Stall the lagging store (its tail needs the mutex) while the writer
+	// appends enough to trim what the tail has not fetched.
+	lagging.mu.Lock()
+	var all []*protocol.Event
+	for i := range 20 {
+		evs := storetest.Events(fmt.Sprint("b", i), 20)
+		if err := writer.Append(ctx, evs); err != nil {
+			lagging.mu.Unlock()
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+	}
+	lagging.mu.Unlock()
+	kept := streamEvents(t, srv.client(t), prefix)
+	if len(kept) >= len(all) {
+		t.Fatalf("%d of %d kept: nothing was trimmed", len(kept), len(all))
+	}
+	last := all[len(all)-1].ID
+	waitFor(t, "the live reader to reach the newest event", 10*time.Second, func() bool {
+		got, _ := live.events()
+		return len(got) > 0 && !got[len(got)-1].ID.Less(last)
+	})
+	got, _ := live.events()
+	if k := lagging.Counters(); k.Behind == 0 {
+		t.Errorf("counters %+v: the tail did not notice it fell behind", k)
+	}
+	if live.gapCount() == 0 && len(got) != len(all) {
+		t.Fatalf("the live reader got %d of %d events and was told of no gap", len(got), len(all))
+	}
+	t.Logf("live reader: %d of %d events, %d gap notices %+v; cache hits %d misses %d", len(got), len(all), live.gapCount(), live.gaps, lagging.cacheHits.Load(), lagging.cacheMiss.Load())
+	if live.gapCount() > 0 {
+		sameEvents(t, "after the gap", got[len(got)-len(kept):], kept, 0)
+	}
+}

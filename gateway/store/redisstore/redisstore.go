@@ -123,6 +123,7 @@ type Store struct {
 	cacheMiss  atomic.Uint64 // Reads that went to Redis
 	fallbacks  atomic.Uint64 // buffered events Redis took under a new ID
 	reconciled atomic.Uint64 // buffered events found already written
+	behind     atomic.Uint64 // times retention removed entries before the tail fetched them
 
 	mu       sync.Mutex // guards the following fields
 	closed   bool
@@ -346,12 +347,13 @@ type Counters struct {
 	CacheMiss  uint64 // Reads that went to Redis
 	Fallbacks  uint64 // buffered events Redis took only under a new ID
 	Reconciled uint64 // buffered events found already in Redis, under their first ID
+	Behind     uint64 // times retention removed entries before the tail fetched them
 }
 
 // Counters returns the Store's counters.
 func (s *Store) Counters() Counters {
 	return Counters{CacheHits: s.cacheHits.Load(), CacheMiss: s.cacheMiss.Load(),
-		Fallbacks: s.fallbacks.Load(), Reconciled: s.reconciled.Load()}
+		Fallbacks: s.fallbacks.Load(), Reconciled: s.reconciled.Load(), Behind: s.behind.Load()}
 }
 
 // wakeLocked wakes the waiters.

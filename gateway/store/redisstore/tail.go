@@ -143,6 +143,18 @@ func (s *Store) tailLoop() {
 			count = tailCount
 			continue
 		}
+		// Retention (another region's, maybe shorter than this one's) may
+		// have removed entries after the cache's newest that the tail had
+		// not fetched: the next read would skip them unseen.
+		if behind, err := s.trimmedPast(from); err != nil {
+			if !s.tailFailed(err, &delay) {
+				return
+			}
+			continue
+		} else if !behind.IsZero() {
+			s.fellBehind(gen, from, behind)
+			continue
+		}
 		res, err := s.rdb.XRead(s.ctx, &redis.XReadArgs{
 			Streams: []string{s.kEvents, from.String()},
 			Count:   count,
@@ -174,6 +186,44 @@ func (s *Store) tailLoop() {
 			}
 		}
 	}
+}
+
+// trimmedPast returns the newest entry retention removed if it is after
+// from, else the zero ID.
+func (s *Store) trimmedPast(from protocol.ID) (protocol.ID, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, attemptLimit)
+	defer cancel()
+	v, err := s.rdb.Get(ctx, s.kTrimmed).Result()
+	if errors.Is(err, redis.Nil) {
+		return protocol.ID{}, nil
+	}
+	if err != nil {
+		return protocol.ID{}, err
+	}
+	id, err := protocol.ParseID(v)
+	if err != nil || !from.Less(id) {
+		return protocol.ID{}, nil
+	}
+	return id, nil
+}
+
+// fellBehind restarts the cache after through, the newest entry retention
+// removed before the tail fetched it: readers inside the old cache then
+// read from Redis, which tells them of the gap, instead of passing over
+// the removed entries in the cache.
+func (s *Store) fellBehind(gen uint64, from, through protocol.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen || s.degraded || s.cache.newest() != from {
+		return // the cache moved meanwhile: look again
+	}
+	s.log.WithFields(logrus.Fields{"cached_newest": from.String(), "trimmed_through": through.String()}).
+		Warn("redis store: retention removed events before this region fetched them; its readers are told of the gap")
+	s.behind.Add(1)
+	s.gen++
+	s.cache.reset(through)
+	clear(s.orphans)
+	s.wakeLocked()
 }
 
 // tailFailed handles an error of the tail: Redis unreachable makes the
