@@ -262,15 +262,18 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 		// region is not stored again. It is read once a session: the agent
 		// may have been on another region since this one last saw it.
 		pos, ok, err := h.cfg.Store.Position(sess.Context(), markName(key))
-		if err != nil {
-			sess.Log.WithError(err).Warn("reading the stored spool mark failed")
-			return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal,
-				Message: "the region could not read its store; send the events again"})
-		}
-		if ok {
+		switch {
+		case err != nil:
+			// Store unreachable (Redis down): the console's events matter
+			// more now than a possible repeat. Go on with this region's
+			// own mark, and read the stored one again with the next batch.
+			sess.Log.WithError(err).Warn("reading the stored spool mark failed; going on with this region's own (a batch stored by another region may be stored again)")
+		case ok:
 			last = max(last, pos.Ms)
+			a.markRead = true
+		default:
+			a.markRead = true
 		}
-		a.markRead = true
 	}
 	var fresh []*protocol.Event
 	for i, e := range f.Events {

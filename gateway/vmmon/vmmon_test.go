@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,6 +200,52 @@ func TestSpoolMarkAfterFailBack(t *testing.T) {
 		t.Fatalf("mark on A again = %d", mark)
 	}
 	if got, want := fmt.Sprint(texts(t, st)), fmt.Sprint([]string{"one", "two", "three", "four", "five"}); got != want {
+		t.Fatalf("stored %s, want %s", got, want)
+	}
+}
+
+// positionFails is a store whose Position fails while fail is set, as a
+// Redis-backed store's does while Redis is down.
+type positionFails struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *positionFails) Position(ctx context.Context, name string) (protocol.ID, bool, error) {
+	if s.fail.Load() {
+		return protocol.ID{}, false, errors.New("redis store: position: connection refused")
+	}
+	return s.Store.Position(ctx, name)
+}
+
+// TestSpoolMarkUnreadable: while the stored mark cannot be read (Redis
+// down), an agent's events are still stored and acknowledged, with the
+// region's own mark; the stored mark is read with a later batch once it can
+// be, and a replay is then dropped.
+func TestSpoolMarkUnreadable(t *testing.T) {
+	mem := memstore.New(memstore.Config{})
+	defer mem.Close()
+	st := &positionFails{Store: mem}
+	addr := serve(t, st)
+
+	// Another region stored 1..2 before this one saw the spool.
+	if err := store.AppendMarked(context.Background(), mem, []*protocol.Event{
+		{Source: protocol.SourceZVMConsole, Text: "one"}, {Source: protocol.SourceZVMConsole, Text: "two"},
+	}, "vmmon:VMSYS1/spool-1", protocol.ID{Ms: 2}); err != nil {
+		t.Fatal(err)
+	}
+	st.fail.Store(true)
+	a := logon(t, addr, "VMSYS1", "spool-1")
+	if mark := a.events(t, 2, 3, "three"); mark != 3 {
+		t.Fatalf("mark with the stored one unreadable = %d, want 3", mark)
+	}
+	st.fail.Store(false)
+	// The agent replays from 1 (it lost the acknowledgements): the stored
+	// mark, now read, says 3.
+	if mark := a.events(t, 3, 1, "one", "two", "three", "four"); mark != 4 {
+		t.Fatalf("mark after the replay = %d, want 4", mark)
+	}
+	if got, want := fmt.Sprint(texts(t, mem)), fmt.Sprint([]string{"one", "two", "three", "four"}); got != want {
 		t.Fatalf("stored %s, want %s", got, want)
 	}
 }
