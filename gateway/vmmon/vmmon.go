@@ -13,9 +13,13 @@
 // written with the events in one step where the store can (Redis): with a
 // store that outlives the region, a batch is stored once also across a
 // region restart, a region killed mid-batch, and an agent failing over to
-// another region. Commands go
-// down as "command" requests from the region, answered by the agent with
-// "output" frames and a reply, exactly as on COMMANDS (see protocol/SPEC.md).
+// another region. While the store cannot give the mark (Redis down),
+// events are still stored, with the region's own mark: the console's events
+// then matter more than a batch another region stored being stored again.
+//
+// Commands go down as "command" requests from the region, answered by the
+// agent with "output" frames and a reply, exactly as on COMMANDS (see
+// protocol/SPEC.md).
 package vmmon
 
 import (
