@@ -82,10 +82,11 @@ type Store interface {
 }
 
 // MarkedAppender is implemented by stores that can append events and move
-// a position in one step, so that a crash never leaves the events stored
-// without the position moved, or the other way round. VMMON keeps the mark
-// of the agent's spool this way: a batch the agent sends again after the
-// region died is then either stored and marked, or neither.
+// a position in one step, so that a crash of the writer never leaves the
+// events stored without the position moved, or the other way round. VMMON
+// keeps the mark of the agent's spool this way: a batch the agent sends
+// again after the region died is then either stored and marked, or
+// neither. It is not a compare-and-set: the position is not checked first.
 type MarkedAppender interface {
 	// AppendMarked is Append followed by SetPosition(name, id), done
 	// together. An error means neither may have happened, or both.

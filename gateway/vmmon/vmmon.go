@@ -13,7 +13,9 @@
 // written with the events in one step where the store can (Redis): with a
 // store that outlives the region, a batch is stored once also across a
 // region restart, a region killed mid-batch, and an agent failing over to
-// another region. While the store cannot give the mark (Redis down),
+// another region. (Not when the region the agent left is still alive and
+// its write of the batch reaches Redis only after the next region read the
+// mark, as after a network partition: then the batch is stored twice.) While the store cannot give the mark (Redis down),
 // events are still stored, with the region's own mark: the console's events
 // then matter more than a batch another region stored being stored again.
 //
@@ -54,6 +56,9 @@ type Config struct {
 	// Store receives the agents' events (required).
 	Store store.Store
 	// MaxBatch is the most events one events frame may carry (default 1000).
+	// The Redis store writes a batch and its spool mark in one transaction
+	// up to 1024 events and 4 MiB; a larger one in parts, the mark with the
+	// last.
 	MaxBatch int
 	// OnChange, when set, is called (without locks held) after a z/VM
 	// system's agent logged on or its session ended: the region announces
@@ -315,6 +320,9 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 			// Stored: a failure here only risks storing a replayed batch again.
 			sess.Log.WithError(err).Warn("recording the spool mark failed")
 		case err != nil:
+			// Maybe stored all the same (a reply lost): read the stored
+			// mark again before taking the agent's resend.
+			a.markRead = false
 			sess.Log.WithError(err).Warn("storing z/VM events failed")
 			return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal,
 				Message: "the region could not store the events; keep them and send them again"})

@@ -206,16 +206,8 @@ type Subscription struct {
 // SubscribeWith asks for events as s says and returns the ID the stream
 // starts after ("" for a group).
 func (c *Conn) SubscribeWith(ctx context.Context, s Subscription) (string, error) {
-	if dl, ok := ctx.Deadline(); ok {
-		c.nc.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
-	f, err := c.call(&protocol.Frame{Type: protocol.TypeSubscribe, Filter: s.Filter, After: s.After, Format: s.Format,
+	f, err := c.callCtx(ctx, &protocol.Frame{Type: protocol.TypeSubscribe, Filter: s.Filter, After: s.After, Format: s.Format,
 		Subscription: s.Name, Group: s.Group})
-	if !stop() || ctx.Err() != nil {
-		return "", fmt.Errorf("client: subscribe: %w", ctx.Err())
-	}
-	c.nc.SetDeadline(time.Time{})
 	if err != nil {
 		return "", err
 	}
@@ -223,6 +215,29 @@ func (c *Conn) SubscribeWith(ctx context.Context, s Subscription) (string, error
 		return "", &ReplyError{Code: f.Error.Code, Message: f.Error.Message}
 	}
 	return f.After, nil
+}
+
+// callCtx is call bounded by ctx: the connection's deadline follows ctx
+// while it waits and is cleared after. An answer that arrived is returned
+// even if ctx ended meanwhile.
+func (c *Conn) callCtx(ctx context.Context, f *protocol.Frame) (*protocol.Frame, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.nc.SetDeadline(dl)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		c.nc.SetDeadline(time.Unix(1, 0))
+	})
+	reply, err := c.call(f)
+	if !stop() {
+		<-fired
+	}
+	c.nc.SetDeadline(time.Time{})
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("client: %s: %w", f.Type, ctx.Err())
+	}
+	return reply, err
 }
 
 // Next returns the next event or notice frame. It answers heartbeats and
@@ -290,16 +305,8 @@ func (c *Conn) Ack(ids ...string) error {
 // subscription, an ID of an event never sent) or could not record it.
 // Events arriving meanwhile are kept for Next.
 func (c *Conn) AckWait(ctx context.Context, ids ...string) error {
-	if dl, ok := ctx.Deadline(); ok {
-		c.nc.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
 	c.req++
-	f, err := c.call(&protocol.Frame{Type: protocol.TypeAck, Req: c.req, IDs: ids})
-	if !stop() || ctx.Err() != nil {
-		return fmt.Errorf("client: ack: %w", ctx.Err())
-	}
-	c.nc.SetDeadline(time.Time{})
+	f, err := c.callCtx(ctx, &protocol.Frame{Type: protocol.TypeAck, Req: c.req, IDs: ids})
 	if err != nil {
 		return err
 	}

@@ -128,9 +128,9 @@
 //   - The buffer lives in memory: events buffered when the Store is closed,
 //     or the process ends, are lost (Close logs how many).
 //   - Session and position writes and group reads are not buffered: they
-//     fail while Redis is unreachable, except the position of an
-//     AppendMarked, which is buffered with its events and written with them. A session put then is written by the
-//     Store's heartbeat once Redis is back.
+//     fail while Redis is unreachable (the position of an AppendMarked
+//     with events is buffered with them and written with them). A session
+//     put then is written by the Store's heartbeat once Redis is back.
 //
 // Redis restarting empty (no persistence), or a failover to a replica that
 // lagged, makes the stream go back: the Store logs a warning and starts its
@@ -150,15 +150,16 @@
 //
 // SetPosition is a script that compares IDs as numbers, so a position
 // never moves backwards. AppendMarked (store.MarkedAppender) runs the same
-// script in the transaction that writes the events (the last part's, for a
-// batch written in parts; in appendScript for a buffered batch, also when
-// the batch is found written already), so that both happen or neither. GroupRead creates the group on first use (XGROUP
-// CREATE MKSTREAM, at $ for a zero start), claims entries idle for
-// claimAfter (XAUTOCLAIM, idle time by Redis's clock; entries retention
-// removed leave the pending list) and then reads new ones (XREADGROUP,
-// without blocking: callers Wait on the last ID). Each subscriber session
-// is a Redis consumer; consumers with nothing pending and idle for a day
-// are deleted.
+// script in the transaction that writes the events, after them (the last
+// part's, for a batch written in parts; in appendScript for a buffered
+// batch, also when the batch is found written already): a crash of the
+// region leaves both done or neither. It does not check the position
+// first. GroupRead creates the group on first use (XGROUP CREATE MKSTREAM,
+// at $ for a zero start), claims entries idle for claimAfter (XAUTOCLAIM,
+// idle time by Redis's clock; entries retention removed leave the pending
+// list) and then reads new ones (XREADGROUP, without blocking: callers
+// Wait on the last ID). Each subscriber session is a Redis consumer;
+// consumers with nothing pending and idle for a day are deleted.
 //
 // # Sentinel and Cluster
 //

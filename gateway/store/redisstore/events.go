@@ -130,18 +130,21 @@ return {prev or '0-0', first}
 // stream's newest entry before the batch. An event with an explicit ID
 // that Redis refuses (not above the stream's top: another region wrote
 // meanwhile) is added with a new ID and counted in fallbacks. Either way it
-// sets the batch's mark, if it has one (positions never move back).
+// then sets the batch's mark, if it has one (positions never move back).
 //
 // KEYS and ARGV[1] to ARGV[6]: see batchLua; KEYS[5]: the mark's position
 // (any key of the prefix when there is none); ARGV[7]: the mark's ID (empty
 // for none). Then an ID ('*' or explicit) and the JSON of each event.
 var appendScript = redis.NewScript(batchLua + positionLua + `
-if ARGV[7] ~= '' then setpos(KEYS[5], ARGV[7]) end
+local function mark()
+  if ARGV[7] ~= '' then setpos(KEYS[5], ARGV[7]) end
+end
 local rec = redis.call('HGET', KEYS[2], ARGV[1])
 if rec then
   local got = redis.call('XRANGE', KEYS[1], rec, '+', 'COUNT', (#ARGV - 7) / 2)
   local last = rec
   if got[1] and got[1][1] == rec then last = got[#got][1] end
+  mark()
   return {'dup', rec .. ' ' .. last}
 end
 local prev = newest()
@@ -163,6 +166,7 @@ end
 out[2] = fell
 if not prev then started(out[3]) end
 finish(out[3], 0)
+mark() -- last: a script that fails before here has not moved the mark
 return out
 `)
 

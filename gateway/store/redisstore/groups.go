@@ -30,7 +30,7 @@ func (s *Store) positionKey(name string) string { return Key(s.prefix, "position
 
 // SetPosition implements store.Store.
 func (s *Store) SetPosition(ctx context.Context, name string, id protocol.ID) error {
-	if err := s.checkClosed(); err != nil {
+	if err := s.checkReachable("set position"); err != nil {
 		return err
 	}
 	err := positionScript.Run(ctx, s.rdb, []string{s.positionKey(name)}, id.String()).Err()
@@ -42,7 +42,7 @@ func (s *Store) SetPosition(ctx context.Context, name string, id protocol.ID) er
 
 // Position implements store.Store.
 func (s *Store) Position(ctx context.Context, name string) (protocol.ID, bool, error) {
-	if err := s.checkClosed(); err != nil {
+	if err := s.checkReachable("position"); err != nil {
 		return protocol.ID{}, false, err
 	}
 	v, err := s.rdb.Get(ctx, s.positionKey(name)).Result()

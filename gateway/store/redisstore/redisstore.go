@@ -449,6 +449,21 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("redisstore: %s: %w", op, err)
 }
 
+// checkReachable returns store.ErrClosed after Close, and an error wrapping
+// ErrUnavailable at once while the Store is degraded: operations that are
+// not buffered do not wait out go-redis's dial timeouts and retries then.
+func (s *Store) checkReachable(op string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return store.ErrClosed
+	case s.degraded:
+		return fmt.Errorf("redisstore: %s: %w", op, ErrUnavailable)
+	}
+	return nil
+}
+
 // checkClosed returns store.ErrClosed after Close.
 func (s *Store) checkClosed() error {
 	s.mu.Lock()

@@ -143,31 +143,11 @@ func (s *Store) tailLoop() {
 			count = tailCount
 			continue
 		}
-		// Retention (another region's, maybe shorter than this one's) may
-		// have removed entries after the cache's newest that the tail had
-		// not fetched: the next read would skip them unseen.
-		if behind, err := s.trimmedPast(from); err != nil {
-			if !s.tailFailed(err, &delay) {
-				return
-			}
-			continue
-		} else if !behind.IsZero() {
-			s.fellBehind(gen, from, behind)
-			continue
-		}
-		res, err := s.rdb.XRead(s.ctx, &redis.XReadArgs{
-			Streams: []string{s.kEvents, from.String()},
-			Count:   count,
-			Block:   s.block,
-		}).Result()
-		if errors.Is(err, redis.Nil) {
-			delay = minBackoff
-			if time.Since(lastCheck) >= checkEvery {
-				lastCheck = time.Now()
-				s.checkStream()
-			}
-			continue
-		}
+		// The entries after the cache's newest and the trimming state,
+		// read in one transaction: if retention (another region's, maybe
+		// shorter than this one's) removed entries after the newest that
+		// the tail had not fetched, the read would skip them unseen.
+		msgs, trimmed, err := s.readAfter(from, count)
 		if err != nil {
 			if !s.tailFailed(err, &delay) {
 				return
@@ -175,36 +155,76 @@ func (s *Store) tailLoop() {
 			continue
 		}
 		delay = minBackoff
-		// A read that brought only this process's own appends, which
-		// were in the cache by then, served to wake the tail: the next
-		// one asks for a single entry, until one brings something new,
-		// so that Redis does not send back every event the Store writes.
-		count = 1
-		for _, st := range res {
-			if !s.feed(gen, st.Messages) {
+		if from.Less(trimmed) {
+			s.fellBehind(gen, from, trimmed)
+			continue
+		}
+		if len(msgs) > 0 {
+			// A read that brought only this process's own appends, which
+			// were in the cache by then, served to wake the tail: the next
+			// one asks for a single entry, until one brings something new,
+			// so that Redis does not send back every event the Store
+			// writes; and it waits for it first.
+			if !s.feed(gen, msgs) {
 				count = tailCount
+				continue // there may be more
+			}
+			count = 1
+			s.mu.Lock()
+			from = s.cache.newest()
+			s.mu.Unlock()
+		}
+		// Nothing new (or only this process's own): wait for the next
+		// entry. What this read returns is read again by the transaction.
+		_, err = s.rdb.XRead(s.ctx, &redis.XReadArgs{
+			Streams: []string{s.kEvents, from.String()},
+			Count:   1,
+			Block:   s.block,
+		}).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			if time.Since(lastCheck) >= checkEvery {
+				lastCheck = time.Now()
+				s.checkStream()
+			}
+		case err != nil:
+			if !s.tailFailed(err, &delay) {
+				return
 			}
 		}
 	}
 }
 
-// trimmedPast returns the newest entry retention removed if it is after
-// from, else the zero ID.
-func (s *Store) trimmedPast(from protocol.ID) (protocol.ID, error) {
+// readAfter reads up to count entries after from, and the newest entry
+// retention removed (zero if none), in one transaction.
+func (s *Store) readAfter(from protocol.ID, count int64) ([]redis.XMessage, protocol.ID, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, attemptLimit)
 	defer cancel()
-	v, err := s.rdb.Get(ctx, s.kTrimmed).Result()
-	if errors.Is(err, redis.Nil) {
-		return protocol.ID{}, nil
+	var get *redis.StringCmd
+	var read *redis.XStreamSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, s.kTrimmed)
+		read = p.XRead(ctx, &redis.XReadArgs{Streams: []string{s.kEvents, from.String()}, Count: count, Block: -1})
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, protocol.ID{}, err
 	}
-	if err != nil {
-		return protocol.ID{}, err
+	var trimmed protocol.ID
+	if v, err := get.Result(); err == nil {
+		trimmed, _ = protocol.ParseID(v)
+	} else if !errors.Is(err, redis.Nil) {
+		return nil, protocol.ID{}, err
 	}
-	id, err := protocol.ParseID(v)
-	if err != nil || !from.Less(id) {
-		return protocol.ID{}, nil
+	res, err := read.Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, protocol.ID{}, err
 	}
-	return id, nil
+	var msgs []redis.XMessage
+	for _, st := range res {
+		msgs = append(msgs, st.Messages...)
+	}
+	return msgs, trimmed, nil
 }
 
 // fellBehind restarts the cache after through, the newest entry retention
