@@ -157,9 +157,10 @@ type subscription struct {
 	// earlier session received) and sent (the newest event handed to this
 	// session's stream). An ack past both names an event this subscription
 	// never had, and would skip events not yet sent.
-	known protocol.ID
-	mu    sync.Mutex // guards sent
-	sent  protocol.ID
+	known   protocol.ID
+	mu      sync.Mutex // guards sent, refused
+	sent    protocol.ID
+	refused int // acks refused, logged once
 }
 
 // markSent records that events up to id are being sent.
@@ -176,6 +177,14 @@ func (sub *subscription) ackable() protocol.ID {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	return maxID(sub.known, sub.sent)
+}
+
+// refuse counts a refused ack and reports whether it is the first.
+func (sub *subscription) refuse() bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	sub.refused++
+	return sub.refused == 1
 }
 
 func maxID(a, b protocol.ID) protocol.ID {
@@ -326,7 +335,10 @@ func (s *Server) ack(sess *session.Session, f *protocol.Frame) *protocol.Frame {
 		}
 	}
 	if limit := sub.ackable(); limit.Less(newest) {
-		sess.Log.WithFields(logrus.Fields{"ack": newest.String(), "sent": limit.String()}).Warn("ack of an event not sent refused")
+		if sub.refuse() { // a client that does this once does it often
+			sess.Log.WithFields(logrus.Fields{"ack": newest.String(), "sent": limit.String()}).
+				Warn("ack of an event this subscription was never sent refused (logged once a session)")
+		}
 		return fail(protocol.ErrCodeBadRequest, fmt.Sprintf("ack of %s: no event after %s was sent to this subscription", newest, limit))
 	}
 	ctx, cancel := context.WithTimeout(sess.Context(), 10*time.Second)
