@@ -501,8 +501,10 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 	stopTail(t, live)
 	stopTail(t, durable)
 
-	if v, ok := metric(t, a.http, "zbridge_store_dropped_events_total"); !ok || v != 0 {
-		t.Errorf("zbridge_store_dropped_events_total = %v (present %v), want 0", v, ok)
+	for _, name := range []string{"zbridge_store_dropped_events_total", "zbridge_store_renumbered_events_total", "zbridge_store_tail_behind_total"} {
+		if v, ok := metric(t, a.http, name); !ok || v != 0 {
+			t.Errorf("%s = %v (present %v), want 0", name, v, ok)
+		}
 	}
 	var buffered float64
 	if !waitUntil(30*time.Second, func() bool {

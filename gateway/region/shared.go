@@ -231,6 +231,14 @@ func (r *Region) registerSharedMetrics() {
 	if r.redis == nil {
 		return
 	}
+	if rs, ok := r.store.(*redisstore.Store); ok {
+		reg.NewCounterFunc("zbridge_store_renumbered_events_total",
+			"Events buffered while Redis was unreachable that Redis took only under a new ID (another region wrote meanwhile).",
+			func() float64 { return float64(rs.Counters().Fallbacks) })
+		reg.NewCounterFunc("zbridge_store_tail_behind_total",
+			"Times retention removed events before this region fetched them (its live subscribers were told of a gap).",
+			func() float64 { return float64(rs.Counters().Behind) })
+	}
 	stat := func(f func(cluster.Stats) uint64) func() float64 {
 		return func() float64 {
 			if c := r.clusterOrNil(); c != nil {
