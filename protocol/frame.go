@@ -47,6 +47,7 @@ const (
 	ByeLifetime      = "lifetime"     // the session reached its maximum lifetime
 	ByeShutdown      = "shutdown"     // the region is shutting down
 	ByeBehind        = "behind"       // the client fell behind; resume_after says from where
+	ByeReplaced      = "replaced"     // a newer session took over the durable subscription
 	ByeFrameTooLarge = "frame-too-large"
 	ByeBadFrame      = "bad-frame" // a frame that is not valid JSON or lacks a type
 )

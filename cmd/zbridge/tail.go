@@ -188,11 +188,17 @@ func (t *tailer) run(ctx context.Context) error {
 }
 
 // permanent reports whether err would recur on any region: bad
-// credentials, an unknown version, a bad request.
+// credentials, an unknown version, a bad request; or whether going on
+// would do harm: another client took the durable subscription over (two
+// that each reconnect would take it from each other in turn).
 func permanent(err error) bool {
 	var ref *client.RefusedError
 	if errors.As(err, &ref) {
 		return ref.Reason == protocol.RefuseAuth || ref.Reason == protocol.RefuseVersion || ref.Reason == protocol.RefuseBadRequest
+	}
+	var bye *client.ByeError
+	if errors.As(err, &bye) && bye.Reason == protocol.ByeReplaced {
+		return true
 	}
 	var rep *client.ReplyError
 	return errors.As(err, &rep) && rep.Code == protocol.ErrCodeBadRequest

@@ -101,3 +101,64 @@ func TestTailFailoverBeforeFirstEvent(t *testing.T) {
 		t.Fatal("timed out")
 	}
 }
+
+// TestTailReplacedStops: a `tail --subscription S` whose subscription a
+// newer session takes over stops with the region's bye replaced, rather
+// than failing over and taking it back (two tails would take it from each
+// other in turn).
+func TestTailReplacedStops(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	srv, err := unsolmsg.New(unsolmsg.Config{Store: st, Logger: log, TakeoverCheck: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	defer func() { srv.Close(); <-done }()
+
+	var out, stderr bytes.Buffer
+	cfg := client.Config{Addr: ln.Addr().String(), Client: "t"}
+	tl := &tailer{cfgs: []client.Config{cfg}, sub: client.Subscription{Format: "json", Name: "S"}, format: "json",
+		out: bufio.NewWriter(&out), stderr: &stderr}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	runDone := make(chan error, 1)
+	go func() { runDone <- tl.run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); len(srv.Sessions()) != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the tail did not log on")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // its subscribe was taken
+
+	other, err := client.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.SubscribeWith(ctx, client.Subscription{Name: "S"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-runDone:
+		var bye *client.ByeError
+		if !errors.As(err, &bye) || bye.Reason != protocol.ByeReplaced {
+			t.Fatalf("tail ended with %v, want bye %s", err, protocol.ByeReplaced)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the replaced tail did not stop; stderr: %s", stderr.String())
+	}
+	// The newer session keeps the subscription.
+	time.Sleep(200 * time.Millisecond)
+	if ss := srv.Sessions(); len(ss) != 1 {
+		t.Fatalf("%d sessions after the tail stopped, want the newer one only", len(ss))
+	}
+}

@@ -24,7 +24,7 @@ func startOn(t *testing.T, st store.Store, claimAfter time.Duration) string {
 	t.Helper()
 	l := logrus.New()
 	l.SetOutput(io.Discard)
-	srv, err := unsolmsg.New(unsolmsg.Config{Store: st, Logger: l, GroupClaimAfter: claimAfter})
+	srv, err := unsolmsg.New(unsolmsg.Config{Store: st, Logger: l, GroupClaimAfter: claimAfter, TakeoverCheck: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +208,71 @@ func TestAckNotSent(t *testing.T) {
 	appendTo(t, st, late)
 	sameEvent(t, nextEvent(t, c2), sent[2])
 	sameEvent(t, nextEvent(t, c2), late[0])
+}
+
+// TestDurableTakeover: a durable subscription has one session at a time.
+// A second session of the name, on another server over the same store (as
+// on another region sharing Redis), takes it over: the first ends with bye
+// replaced, the second gets the events, and acks of the first no longer
+// matter to anyone. Subscribing again takes it back.
+func TestDurableTakeover(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	addrA, addrB := startOn(t, st, 0), startOn(t, st, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+
+	first := dial(t, addrA)
+	subscribeWith(t, first, client.Subscription{Name: "auto"})
+	evs := syslogEvents(2, "a")
+	appendTo(t, st, evs)
+	sameEvent(t, nextEvent(t, first), evs[0])
+
+	second := dial(t, addrB)
+	subscribeWith(t, second, client.Subscription{Name: "auto"})
+	// first gets what is left and then the bye.
+	var bye *client.ByeError
+	for {
+		f, err := first.Next(ctx)
+		if errors.As(err, &bye) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("first session: %v, want bye %s", err, protocol.ByeReplaced)
+		}
+		if f.Type == protocol.TypeEvent && f.Event.Text != evs[1].Text {
+			t.Fatalf("first session got %+v", f.Event)
+		}
+	}
+	if bye.Reason != protocol.ByeReplaced {
+		t.Fatalf("first session ended %+v, want reason %s", bye, protocol.ByeReplaced)
+	}
+	more := syslogEvents(3, "b")
+	appendTo(t, st, more)
+	expectEvents(t, second, append(append([]*protocol.Event{}, evs...), more...))
+
+	// The first comes back (on the same server as the second): now the
+	// second is replaced.
+	third := dial(t, addrB)
+	subscribeWith(t, third, client.Subscription{Name: "auto"})
+	for {
+		_, err := second.Next(ctx)
+		if errors.As(err, &bye) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("second session: %v, want bye %s", err, protocol.ByeReplaced)
+		}
+	}
+	if bye.Reason != protocol.ByeReplaced {
+		t.Fatalf("second session ended %+v, want reason %s", bye, protocol.ByeReplaced)
+	}
+	// A group of the same name is another thing: not replaced.
+	g := dial(t, addrA)
+	subscribeWith(t, g, client.Subscription{Group: "auto"})
+	late := syslogEvents(1, "c")
+	appendTo(t, st, late)
+	sameEvent(t, nextEvent(t, g), late[0])
 }
 
 // TestGroupShares: two members of a group together get every event exactly

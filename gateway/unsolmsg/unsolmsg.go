@@ -36,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"regexp"
 	"sync"
@@ -72,6 +73,9 @@ type Config struct {
 	// acknowledging them before they are delivered to another member
 	// (default 30s).
 	GroupClaimAfter time.Duration
+	// TakeoverCheck is how often a durable subscription's session checks
+	// that no newer session took the subscription over (default 2s).
+	TakeoverCheck time.Duration
 	// Logger is required.
 	Logger logrus.FieldLogger
 }
@@ -97,6 +101,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.GroupClaimAfter <= 0 {
 		cfg.GroupClaimAfter = 30 * time.Second
+	}
+	if cfg.TakeoverCheck <= 0 {
+		cfg.TakeoverCheck = 2 * time.Second
 	}
 	if cfg.Session.Name == "" {
 		cfg.Session.Name = "unsolmsg"
@@ -157,6 +164,7 @@ type subscription struct {
 	// earlier session received) and sent (the newest event handed to this
 	// session's stream). An ack past both names an event this subscription
 	// never had, and would skip events not yet sent.
+	claim   protocol.ID // durable: this session's claim (see claim)
 	known   protocol.ID
 	mu      sync.Mutex // guards sent, refused
 	sent    protocol.ID
@@ -278,6 +286,14 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 			return unavailable
 		}
 	}
+	if sub.durable != "" {
+		claim, err := (*Server)(h).claim(ctx, sub.durable)
+		if err != nil {
+			sess.Log.WithError(err).Warn("taking over a durable subscription failed")
+			return unavailable
+		}
+		sub.claim = claim
+	}
 	sess.State = sub
 	// The stream goroutine sends the reply before any event. Only a running
 	// stream acknowledges a subscription: one acknowledged here, before
@@ -300,9 +316,60 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 			(*Server)(h).streamGroup(sess, sub)
 			return
 		}
+		if sub.durable != "" {
+			sess.Go(func(ctx context.Context) { (*Server)(h).watchTakeover(ctx, sess, sub) })
+		}
 		(*Server)(h).stream(sess, sub)
 	})
 	return nil
+}
+
+// A durable subscription has one session at a time: the newest. Each
+// session that subscribes takes the subscription over by raising its claim,
+// a position of its own that never moves back (so regions sharing a store
+// agree on it); a session whose claim was raised past its own ends with bye
+// replaced within TakeoverCheck. The claim is above both the clock and the
+// last claim, so a region whose clock is behind still takes over; two
+// sessions subscribing at once end up with one of them.
+
+// claimKey is the store's name for a durable subscription's claim.
+func claimKey(name string) string { return "unsolmsg-claim:" + name }
+
+// claim takes the durable subscription name over and returns the claim.
+func (s *Server) claim(ctx context.Context, name string) (protocol.ID, error) {
+	cur, _, err := s.cfg.Store.Position(ctx, claimKey(name))
+	if err != nil {
+		return protocol.ID{}, err
+	}
+	id := protocol.ID{Ms: max(uint64(time.Now().UnixMilli()), cur.Ms+1), Seq: rand.Uint64N(1 << 32)}
+	if err := s.cfg.Store.SetPosition(ctx, claimKey(name), id); err != nil {
+		return protocol.ID{}, err
+	}
+	return id, nil
+}
+
+// watchTakeover ends sess with bye replaced once a newer session claimed
+// its durable subscription. A store it cannot read is asked again later.
+func (s *Server) watchTakeover(ctx context.Context, sess *session.Session, sub *subscription) {
+	t := time.NewTicker(s.cfg.TakeoverCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sess.StopContext().Done():
+			return
+		case <-t.C:
+		}
+		cur, _, err := s.cfg.Store.Position(ctx, claimKey(sub.durable))
+		if err != nil || !sub.claim.Less(cur) {
+			continue
+		}
+		sess.Log.WithField("subscription", sub.durable).Info("durable subscription taken over by a newer session")
+		sess.End(&protocol.Frame{Reason: protocol.ByeReplaced,
+			Message: fmt.Sprintf("subscription %s was taken over by a newer session", sub.durable)})
+		return
+	}
 }
 
 // positionKey is the store's name for a durable subscription's position.
