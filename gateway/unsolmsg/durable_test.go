@@ -3,6 +3,7 @@ package unsolmsg_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -273,6 +274,24 @@ func TestDurableTakeover(t *testing.T) {
 	late := syslogEvents(1, "c")
 	appendTo(t, st, late)
 	sameEvent(t, nextEvent(t, g), late[0])
+}
+
+// TestGroupNewOnEmptyStore: a new group subscribed without after starts at
+// the newest event when the subscribe is answered, also on an empty store:
+// an event appended right after the reply reaches the member (it used to be
+// skipped when the group was created by the member's first read, after it).
+func TestGroupNewOnEmptyStore(t *testing.T) {
+	for i := range 30 {
+		st := memstore.New(memstore.Config{})
+		addr := startOn(t, st, 0)
+		c := dial(t, addr)
+		subscribeWith(t, c, client.Subscription{Group: fmt.Sprint("g", i)})
+		evs := syslogEvents(1, "first")
+		appendTo(t, st, evs)
+		sameEvent(t, nextEvent(t, c), evs[0])
+		c.Close()
+		st.Close()
+	}
 }
 
 // TestGroupShares: two members of a group together get every event exactly

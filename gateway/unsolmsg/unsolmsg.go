@@ -276,6 +276,12 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 			// starts there too (an existing group goes on from its own
 			// position).
 			sub.after = st.Last
+			if sub.group != "" && sub.after.IsZero() {
+				// An empty store: to the store the zero ID would mean the
+				// newest when the member first reads, which may be after
+				// events stored once this subscribe is answered.
+				sub.after = protocol.ID{Seq: 1}
+			}
 		}
 	}
 	if sub.durable != "" && !resumed {
