@@ -179,12 +179,23 @@ func TestSIGTERMDrains(t *testing.T) {
 	// A live subscriber; then a burst of messages; then SIGTERM at once.
 	tp := startTail(t, "--unsolmsg", r.unsolmsg, "--format", "json", "--timeout", "60s")
 	waitSessions(t, r.http, 1)
+	if !waitUntil(30*time.Second, func() bool { return strings.Contains(r.Log(), "subscribed") }) {
+		t.Fatalf("the tail did not subscribe:\n%s", r.Log())
+	}
 	var data strings.Builder
 	const n = 2000
 	for i := 0; i < n; i++ {
 		data.WriteString(octet(msg5424("lnxterm", fmt.Sprintf("burst %d", i))))
 	}
 	sendSyslog(t, r.syslog, data.String())
+	// SIGTERM once the region has the connection (not while it waits in
+	// the listen backlog: that one is the kernel's, refused at shutdown).
+	if !waitUntil(30*time.Second, func() bool {
+		v, ok := metric(t, r.http, "zbridge_syslog_connections_total")
+		return ok && v >= 1
+	}) {
+		t.Fatal("the region did not accept the syslog connection")
+	}
 	if err := r.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

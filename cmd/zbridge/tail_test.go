@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,8 @@ func TestTailFailoverBeforeFirstEvent(t *testing.T) {
 	defer st.Close()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
+	subscribed := &msgHook{msg: "subscribed", seen: make(chan struct{})}
+	log.AddHook(subscribed)
 	newSrv := func() *unsolmsg.Server {
 		srv, err := unsolmsg.New(unsolmsg.Config{Store: st, Logger: log})
 		if err != nil {
@@ -60,14 +63,10 @@ func TestTailFailoverBeforeFirstEvent(t *testing.T) {
 	go func() { runDone <- tl.run(ctx) }()
 
 	// Wait until the tail is subscribed on A, then take A away.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if ss := a.Sessions(); len(ss) == 1 && a.EventsSent() == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the tail did not subscribe on A")
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-subscribed.seen:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the tail did not subscribe on A")
 	}
 	time.Sleep(100 * time.Millisecond) // the subscribe's reply has been read
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -131,13 +130,16 @@ func TestTailReplacedStops(t *testing.T) {
 	defer cancel()
 	runDone := make(chan error, 1)
 	go func() { runDone <- tl.run(ctx) }()
-	for deadline := time.Now().Add(10 * time.Second); len(srv.Sessions()) != 1; {
+	// Subscribed: its claim on S is recorded.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if _, ok, _ := st.Position(ctx, "unsolmsg-claim:S"); ok {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("the tail did not log on")
+			t.Fatal("the tail did not subscribe")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // its subscribe was taken
 
 	other, err := client.Dial(ctx, cfg)
 	if err != nil {
@@ -161,4 +163,20 @@ func TestTailReplacedStops(t *testing.T) {
 	if ss := srv.Sessions(); len(ss) != 1 {
 		t.Fatalf("%d sessions after the tail stopped, want the newer one only", len(ss))
 	}
+}
+
+// msgHook is a logrus hook that closes seen when msg is first logged.
+type msgHook struct {
+	msg  string
+	once sync.Once
+	seen chan struct{}
+}
+
+func (h *msgHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *msgHook) Fire(e *logrus.Entry) error {
+	if e.Message == h.msg {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -514,10 +515,16 @@ func (s *Store) addOwnLocked(gen uint64, r result, evs []*protocol.Event) {
 	if s.provisional || gen != s.gen || !s.cache.valid || !r.prevOK {
 		return
 	}
-	prev := r.prev
-	if prev != s.cache.newest() {
-		if s.cache.newest().Less(prev) && len(s.orphans) < 64 {
+	prev, newest := r.prev, s.cache.newest()
+	if prev != newest {
+		if newest.Less(prev) && len(s.orphans) < 64 {
 			s.orphans[prev] = orphan{evs: evs}
+		}
+		// The tail may have fetched the start of this batch before the
+		// reply came: the rest follows the cache's newest.
+		i := sort.Search(len(evs), func(i int) bool { return !evs[i].ID.Less(newest) })
+		if prev.Less(newest) && i < len(evs)-1 && evs[i].ID == newest {
+			s.addLocked(evs[i+1:])
 		}
 		return
 	}

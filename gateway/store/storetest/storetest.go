@@ -514,7 +514,7 @@ func testAppendMarked(t *testing.T, o Options) {
 	s := newStore(t, o, Retention{})
 	const name = "vmmon:SYS1/spool"
 	// Large enough that a store writing in parts writes several.
-	big := Events("big", 3000)
+	big := Events("big", 2100)
 	for i, step := range []struct {
 		evs  []*protocol.Event
 		mark uint64
@@ -524,7 +524,7 @@ func testAppendMarked(t *testing.T, o Options) {
 		{Events("three", 3), 4, 4},
 		{Events("back", 2), 2, 4}, // a mark behind: the events are stored, the mark stays
 		{nil, 9, 9},
-		{big, 3009, 3009},
+		{big, 2109, 2109},
 	} {
 		before := readAll(t, s, protocol.ID{})
 		if err := store.AppendMarked(ctx(t), s, step.evs, name, protocol.ID{Ms: step.mark}); err != nil {
