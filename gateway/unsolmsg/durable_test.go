@@ -298,6 +298,9 @@ func TestGroupNewOnEmptyStore(t *testing.T) {
 // once, each some; a member that dies holding unacknowledged events has
 // them delivered to the other after the claim timeout.
 func TestGroupShares(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a group claim timeout (seconds); runs without -short")
+	}
 	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	// Long enough that no event is reclaimed from a live member that is
