@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/zbridge/zbridge/gateway/store/storetest"
-	"github.com/zbridge/zbridge/internal/peer"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -22,16 +19,10 @@ import (
 // cache lacking this Store's newest appends (the tail catching up) when
 // provisional events were put in it after them (readers skipped the hole).
 func TestRedisDownConcurrent(t *testing.T) {
-	srv := startServer(t, peer.RedisOptions{AppendOnly: true})
-	c := srv.client(t, func(o *redis.UniversalOptions) { o.ContextTimeoutEnabled = true })
-	prefix := srv.prefix()
-	s := newStore(t, Config{Client: c, Prefix: prefix, TailBlock: 100 * time.Millisecond})
+	o := startOutage(t, 100*time.Millisecond)
+	srv, c, prefix, s := o.srv, o.c, o.prefix, o.s
 	ctx := ctxT(t)
-	st, err := s.Stats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	live := follow(ctx, s, st.Last)
+	live := followNew(t, ctx, s)
 	var (
 		mu       sync.Mutex
 		appended = map[string]protocol.ID{}

@@ -126,10 +126,8 @@ func TestAppendMarkedAtomic(t *testing.T) {
 // unreachable is buffered with its mark, and both are written when Redis is
 // back.
 func TestAppendMarkedWhileDown(t *testing.T) {
-	srv := startServer(t, peer.RedisOptions{AppendOnly: true})
-	c := srv.client(t, func(o *redis.UniversalOptions) { o.ContextTimeoutEnabled = true })
-	prefix := srv.prefix()
-	s := newStore(t, Config{Client: c, Prefix: prefix, TailBlock: 200 * time.Millisecond})
+	o := startOutage(t, 200*time.Millisecond)
+	srv, c, prefix, s := o.srv, o.c, o.prefix, o.s
 	ctx := ctxT(t)
 	const name = "vmmon:SYS1/spool"
 	first := storetest.Events("up", 3)

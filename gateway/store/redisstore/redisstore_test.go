@@ -231,16 +231,10 @@ func TestRedisDown(t *testing.T) {
 		{"stop", (*peer.Process).Stop},
 	} {
 		t.Run(how.name, func(t *testing.T) {
-			srv := startServer(t, peer.RedisOptions{AppendOnly: true})
-			c := srv.client(t, func(o *redis.UniversalOptions) { o.ContextTimeoutEnabled = true })
-			prefix := srv.prefix()
-			s := newStore(t, Config{Client: c, Prefix: prefix, TailBlock: 200 * time.Millisecond})
+			o := startOutage(t, 200*time.Millisecond)
+			srv, c, prefix, s := o.srv, o.c, o.prefix, o.s
 			ctx := ctxT(t)
-			st, err := s.Stats(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			live := follow(ctx, s, st.Last)
+			live := followNew(t, ctx, s)
 
 			var (
 				mu       sync.Mutex // guards appended, appendErr
@@ -310,7 +304,7 @@ func TestRedisDown(t *testing.T) {
 
 			mu.Lock()
 			all := appended
-			err = appendEr
+			err := appendEr
 			mu.Unlock()
 			if err != nil {
 				t.Fatalf("Append: %v", err)
@@ -334,6 +328,35 @@ func TestRedisDown(t *testing.T) {
 			sameEvents(t, "redis", streamEvents(t, c, prefix), all, int(k.Reconciled))
 		})
 	}
+}
+
+// outageSetup is what the tests that take Redis away start from.
+type outageSetup struct {
+	srv    *server
+	c      redis.UniversalClient
+	prefix string
+	s      *Store
+}
+
+// startOutage starts a redis-server with an append-only file (it keeps
+// what it acknowledged across Kill and Restart), a client with context
+// deadlines, and a Store with the given tail block.
+func startOutage(t *testing.T, tailBlock time.Duration) outageSetup {
+	t.Helper()
+	srv := startServer(t, peer.RedisOptions{AppendOnly: true})
+	c := srv.client(t, func(o *redis.UniversalOptions) { o.ContextTimeoutEnabled = true })
+	prefix := srv.prefix()
+	return outageSetup{srv: srv, c: c, prefix: prefix, s: newStore(t, Config{Client: c, Prefix: prefix, TailBlock: tailBlock})}
+}
+
+// followNew follows s from its newest event now.
+func followNew(t *testing.T, ctx context.Context, s *Store) *reader {
+	t.Helper()
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return follow(ctx, s, st.Last)
 }
 
 // sameEvents fails the test unless got are the events want, in order, with
