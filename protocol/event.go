@@ -91,12 +91,13 @@ const (
 	SourceZVMEvent   Source = "zvm-event"   // a z/VM event (guest logon/logoff, ...)
 	SourceAgent      Source = "agent"       // an agent about itself
 	SourceRegion     Source = "region"      // the region about itself
+	SourceAudit      Source = "audit"       // an audit record (a command, a refused logon)
 )
 
 // Valid reports whether s is one of the defined source kinds.
 func (s Source) Valid() bool {
 	switch s {
-	case SourceSyslog, SourceZVMConsole, SourceZVMEvent, SourceAgent, SourceRegion:
+	case SourceSyslog, SourceZVMConsole, SourceZVMEvent, SourceAgent, SourceRegion, SourceAudit:
 		return true
 	}
 	return false

@@ -38,6 +38,9 @@ const (
 	RefuseBusy       = "busy"
 	RefuseBadRequest = "bad-request"
 	RefuseInUse      = "in-use" // VMMON: that system already has an agent session
+	// RefuseNotPermitted: the credentials are good but no role of the
+	// client grants this port (or, on VMMON, this system name).
+	RefuseNotPermitted = "not-permitted"
 )
 
 // Reasons in a bye frame.
@@ -50,6 +53,7 @@ const (
 	ByeReplaced      = "replaced"     // a newer session took over the durable subscription
 	ByeFrameTooLarge = "frame-too-large"
 	ByeBadFrame      = "bad-frame" // a frame that is not valid JSON or lacks a type
+	ByeRevoked       = "revoked"   // the client's access was withdrawn (config refreshed)
 )
 
 // Error codes in a reply's error.
@@ -58,6 +62,9 @@ const (
 	ErrCodeUnknownType = "unknown-type"
 	ErrCodeState       = "state" // the request does not fit the session's state
 	ErrCodeInternal    = "internal"
+	// ErrCodeNotPermitted: no role of the client grants the request; the
+	// message names the grant that is missing.
+	ErrCodeNotPermitted = "not-permitted"
 )
 
 // Secret is a credential. It prints as "[redacted]" so that a frame logged by
