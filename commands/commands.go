@@ -11,11 +11,12 @@ package commands
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
-	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -97,13 +98,15 @@ type Config struct {
 
 // Router sends requests to executors. It is safe for concurrent use.
 type Router struct {
-	cfg  Config
-	next atomic.Uint64
+	cfg Config
 
 	mu       sync.Mutex // guards the following fields
 	perTgt   map[string]int
-	inflight map[string]*flight
+	inflight map[flightKey]*flight
 }
+
+// flightKey names a command in flight: its client's name and its ID.
+type flightKey struct{ requester, id string }
 
 type flight struct {
 	req    *Request
@@ -130,7 +133,7 @@ func NewRouter(cfg Config) *Router {
 	if cfg.IDPrefix == "" {
 		cfg.IDPrefix = "CMD"
 	}
-	return &Router{cfg: cfg, perTgt: map[string]int{}, inflight: map[string]*flight{}}
+	return &Router{cfg: cfg, perTgt: map[string]int{}, inflight: map[flightKey]*flight{}}
 }
 
 // Run routes req (assigning req.ID when empty) and runs it. It returns an
@@ -158,8 +161,11 @@ func (r *Router) Run(ctx context.Context, req *Request, out func(Output)) (Resul
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	f := &flight{req: req, start: time.Now(), cancel: cancel}
+	// A command ID is its client's: two clients using the same ID are two
+	// commands, and neither learns of the other's.
+	fk := flightKey{req.Requester, req.ID}
 	r.mu.Lock()
-	if _, dup := r.inflight[req.ID]; dup {
+	if _, dup := r.inflight[fk]; dup {
 		r.mu.Unlock()
 		return Result{}, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("a command with ID %q is already in flight", req.ID)}
 	}
@@ -169,14 +175,14 @@ func (r *Router) Run(ctx context.Context, req *Request, out func(Output)) (Resul
 			Message: fmt.Sprintf("%d commands already in flight to %s (the most allowed)", r.cfg.MaxPerTarget, key)}
 	}
 	r.perTgt[key]++
-	r.inflight[req.ID] = f
+	r.inflight[fk] = f
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
 		if r.perTgt[key]--; r.perTgt[key] == 0 {
 			delete(r.perTgt, key)
 		}
-		delete(r.inflight, req.ID)
+		delete(r.inflight, fk)
 		r.mu.Unlock()
 	}()
 
@@ -204,16 +210,19 @@ func (r *Router) Run(ctx context.Context, req *Request, out func(Output)) (Resul
 	return res, ce
 }
 
-// NewID returns a command ID unique in this router: the prefix and a count.
+// NewID returns a new command ID: the prefix and 80 random bits, so that
+// an ID the region assigns cannot be guessed by another client.
 func (r *Router) NewID() string {
-	return r.cfg.IDPrefix + "-" + strconv.FormatUint(r.next.Add(1), 10)
+	var b [10]byte
+	rand.Read(b[:])
+	return r.cfg.IDPrefix + "-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
-// Cancel stops the command with the given ID. It reports whether one was
-// in flight.
-func (r *Router) Cancel(id string) bool {
+// Cancel stops the command that requester sent with the given ID. It
+// reports whether one was in flight.
+func (r *Router) Cancel(requester, id string) bool {
 	r.mu.Lock()
-	f := r.inflight[id]
+	f := r.inflight[flightKey{requester, id}]
 	r.mu.Unlock()
 	if f != nil {
 		f.cancel(ErrCancelled)

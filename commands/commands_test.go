@@ -295,14 +295,14 @@ func TestRouterCancel(t *testing.T) {
 	r := commands.NewRouter(commands.Config{Executors: map[commands.Kind]commands.Executor{commands.KindLinux: ex}})
 	tgt := mustTarget(t, "linux:web1")
 
-	if r.Cancel("no-such-id") {
+	if r.Cancel("", "no-such-id") {
 		t.Error("Cancel of an unknown ID reported a command")
 	}
 
 	t.Run("by ID", func(t *testing.T) {
 		ch := runAsync(context.Background(), r, &commands.Request{ID: "c1", Target: tgt, Command: "sleep 1000"})
 		ex.waitStarted(t, 1)
-		if !r.Cancel("c1") {
+		if !r.Cancel("", "c1") {
 			t.Fatal("Cancel(c1) found no command")
 		}
 		res := await(t, ch)
@@ -313,7 +313,7 @@ func TestRouterCancel(t *testing.T) {
 		if len(res.out) != 1 {
 			t.Errorf("output %+v, want the line written before the cancel", res.out)
 		}
-		if r.Cancel("c1") {
+		if r.Cancel("", "c1") {
 			t.Error("Cancel(c1) after it ended reported a command")
 		}
 	})
@@ -349,12 +349,12 @@ func TestRouterCancel(t *testing.T) {
 		a := runAsync(context.Background(), r, &commands.Request{ID: "a", Target: tgt, Command: "sleep 1000"})
 		b := runAsync(context.Background(), r, &commands.Request{ID: "b", Target: tgt, Command: "sleep 1000"})
 		ex.waitStarted(t, 2)
-		r.Cancel("a")
+		r.Cancel("", "a")
 		wantError(t, await(t, a).err, commands.CodeCancelled)
 		if ids := inFlightIDs(r); !slices.Equal(ids, []string{"b"}) {
 			t.Errorf("in flight %q, want [b]", ids)
 		}
-		r.Cancel("b")
+		r.Cancel("", "b")
 		wantError(t, await(t, b).err, commands.CodeCancelled)
 	})
 }
@@ -396,7 +396,7 @@ func TestRouterMaxPerTarget(t *testing.T) {
 	}
 
 	// A slot that frees is taken again.
-	r.Cancel("a")
+	r.Cancel("", "a")
 	wantError(t, await(t, a).err, commands.CodeCancelled)
 	c := runAsync(context.Background(), r, &commands.Request{ID: "c", Target: web1, Command: "sleep"})
 	ex.waitStarted(t, 1)
@@ -474,7 +474,7 @@ func TestRouterDuplicateID(t *testing.T) {
 	if ids := inFlightIDs(r); !slices.Equal(ids, []string{"dup"}) {
 		t.Errorf("in flight %q, want [dup]", ids)
 	}
-	r.Cancel("dup")
+	r.Cancel("", "dup")
 	wantError(t, await(t, first).err, commands.CodeCancelled)
 
 	// Once it ended, the ID may be used again.
@@ -512,7 +512,7 @@ func TestRouterInFlight(t *testing.T) {
 			t.Errorf("InFlight[%d].Since = %v, not when it started", i, since)
 		}
 	}
-	r.Cancel("a")
+	r.Cancel("ops", "a")
 	wantError(t, await(t, a).err, commands.CodeCancelled)
 	if ids := inFlightIDs(r); !slices.Equal(ids, []string{"b"}) {
 		t.Errorf("in flight %q after a ended, want [b]", ids)
@@ -570,4 +570,40 @@ func TestRouterExecutorErrors(t *testing.T) {
 			t.Errorf("message %q", ce.Message)
 		}
 	})
+}
+
+// TestRouterIDsPerClient: a command ID belongs to its client. Another
+// client's command with the same ID runs (it is not refused as a
+// duplicate, which would tell it the ID is in use), and cancelling by ID
+// reaches only the client's own command.
+func TestRouterIDsPerClient(t *testing.T) {
+	ex := newBlockExec()
+	r := commands.NewRouter(commands.Config{Executors: map[commands.Kind]commands.Executor{commands.KindLinux: ex}})
+	mine := runAsync(context.Background(), r, &commands.Request{ID: "job", Target: mustTarget(t, "linux:web1"), Command: "sleep", Requester: "alice"})
+	ex.waitStarted(t, 1)
+	theirs := runAsync(context.Background(), r, &commands.Request{ID: "job", Target: mustTarget(t, "linux:web1"), Command: "sleep", Requester: "mallory"})
+	ex.waitStarted(t, 1)
+	if r.Cancel("mallory", "other") {
+		t.Error("cancelled an ID nobody used")
+	}
+	if !r.Cancel("mallory", "job") {
+		t.Fatal("mallory could not cancel its own command")
+	}
+	wantError(t, await(t, theirs).err, commands.CodeCancelled)
+	close(ex.release)
+	if res := await(t, mine); res.err != nil {
+		t.Errorf("alice's command: %v", res.err)
+	}
+}
+
+// TestRouterIDsNotGuessable: assigned IDs carry 80 random bits, not a count.
+func TestRouterIDsNotGuessable(t *testing.T) {
+	r := commands.NewRouter(commands.Config{IDPrefix: "ZBR1"})
+	a, b := r.NewID(), r.NewID()
+	if !strings.HasPrefix(a, "ZBR1-") || len(a) != len("ZBR1-")+16 {
+		t.Fatalf("ID %q: want ZBR1- and 16 base32 characters", a)
+	}
+	if a == b || a[:len(a)-1] == b[:len(b)-1] {
+		t.Errorf("IDs %q and %q look sequential", a, b)
+	}
 }

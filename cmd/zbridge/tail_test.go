@@ -132,7 +132,7 @@ func TestTailReplacedStops(t *testing.T) {
 	go func() { runDone <- tl.run(ctx) }()
 	// Subscribed: its claim on S is recorded.
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if _, ok, _ := st.Position(ctx, "unsolmsg-claim:S"); ok {
+		if _, ok, _ := st.Position(ctx, "unsolmsg-claim:t:S"); ok {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -105,6 +106,23 @@ func (c *Clients) Reload() error {
 
 // Len returns the number of clients.
 func (c *Clients) Len() int { return len(c.tab.Load().clients) }
+
+// Names returns the client names, sorted.
+func (c *Clients) Names() []string {
+	t := c.tab.Load()
+	out := make([]string, 0, len(t.clients))
+	for n := range t.clients {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Has reports whether a client called name is in the file.
+func (c *Clients) Has(name string) bool {
+	_, ok := c.tab.Load().clients[name]
+	return ok
+}
 
 // Warnings returns the warnings from the last successful load, such as an
 // error wrapping [ErrFilePermissions]. They are meant for the operator's log.

@@ -85,7 +85,7 @@ func TestDurableSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the ack to be recorded", func() bool {
-		id, ok, _ := st.Position(context.Background(), "unsolmsg:ops-auto")
+		id, ok, _ := st.Position(context.Background(), "unsolmsg:tester:ops-auto")
 		return ok && id == first[5].ID
 	})
 	c.Close()
@@ -157,7 +157,7 @@ func TestAckNotSent(t *testing.T) {
 	defer cancel()
 	position := func() protocol.ID {
 		t.Helper()
-		id, ok, err := st.Position(ctx, "unsolmsg:auto")
+		id, ok, err := st.Position(ctx, "unsolmsg:tester:auto")
 		if err != nil || !ok {
 			t.Fatalf("Position: %v, %v", ok, err)
 		}

@@ -21,7 +21,9 @@
 // can drop a repeat. A subscription first named starts where the subscribe
 // says (after, or the newest event) and is recorded at once, so a client
 // that disconnects before its first ack misses nothing either. One session
-// at a time should use a name; sharing is what groups are for.
+// at a time should use a name; sharing is what groups are for. A name
+// belongs to the client that uses it: another client subscribing with the
+// same name gets a subscription of its own (the store keeps CLIENT:NAME).
 //
 // Consumer groups: sessions that subscribe with the same group name share
 // the events, each event delivered to one member at a time. A member
@@ -29,7 +31,13 @@
 // does not acknowledge them within Config.GroupClaimAfter (it died, or its
 // region did) are delivered again to a member that reads next. Members of
 // one group should use one filter: events a member's filter excludes are
-// acknowledged for the group without being sent.
+// acknowledged for the group without being sent. A group name belongs to
+// the client that uses it, unless Config.Access shares it (the region's
+// roles: groups = [...]); members sharing a group should see the same
+// events.
+//
+// Access: with Config.Access set, a subscriber sees only the events its
+// client may see (the region's roles), and its own filter narrows that.
 package unsolmsg
 
 import (
@@ -76,8 +84,24 @@ type Config struct {
 	// TakeoverCheck is how often a durable subscription's session checks
 	// that no newer session took the subscription over (default 2s).
 	TakeoverCheck time.Duration
+	// Access, when set, limits what each client may subscribe to and see
+	// (the region's roles); nil: everything.
+	Access Access
 	// Logger is required.
 	Logger logrus.FieldLogger
+}
+
+// Access decides what a client may subscribe to and see.
+type Access interface {
+	// Subscribe returns nil if sess may subscribe with f, or an error
+	// whose text says what was missing (the subscriber is answered
+	// not-permitted with it).
+	Subscribe(sess *session.Session, f *protocol.Frame) error
+	// Visible reports whether client may see e.
+	Visible(client string, e *protocol.Event) bool
+	// SharedGroup reports whether the consumer group name is shared with
+	// other clients (true) or is client's own (false).
+	SharedGroup(client, group string) bool
 }
 
 // Server is the UNSOLMSG server.
@@ -158,6 +182,10 @@ type subscription struct {
 	after   protocol.ID
 	durable string // durable subscription name, or ""
 	group   string // consumer group name, or ""
+	// The store's names for them: a durable subscription belongs to its
+	// client (CLIENT:NAME), and so does a group unless Access shares it.
+	durableKey, groupKey string
+	client               string // the session's client, for Access.Visible
 
 	// An ack may name events up to the newer of known (the store's newest
 	// when the session subscribed: a resumed subscription may ack what an
@@ -234,6 +262,21 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 			return badRequest(fmt.Sprintf("name %q: 1 to 64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit", n))
 		}
 	}
+	sub.client = sess.Client
+	if sub.durable != "" {
+		sub.durableKey = sess.Client + ":" + sub.durable
+	}
+	if sub.group != "" {
+		sub.groupKey = sess.Client + ":" + sub.group
+		if h.cfg.Access == nil || h.cfg.Access.SharedGroup(sess.Client, sub.group) {
+			sub.groupKey = sub.group
+		}
+	}
+	if h.cfg.Access != nil {
+		if err := h.cfg.Access.Subscribe(sess, f); err != nil {
+			return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeNotPermitted, Message: err.Error()})
+		}
+	}
 	switch sub.format {
 	case "":
 		sub.format = FormatJSON
@@ -245,7 +288,7 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 	unavailable := protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal, Message: "event store unavailable"})
 	resumed := false
 	if sub.durable != "" {
-		pos, ok, err := h.cfg.Store.Position(ctx, positionKey(sub.durable))
+		pos, ok, err := h.cfg.Store.Position(ctx, positionKey(sub.durableKey))
 		if err != nil {
 			sess.Log.WithError(err).Warn("reading a durable subscription's position failed")
 			return unavailable
@@ -287,13 +330,13 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 	if sub.durable != "" && !resumed {
 		// Record the new subscription's start at once: a client that goes
 		// away before its first ack resumes here, missing nothing.
-		if err := h.cfg.Store.SetPosition(ctx, positionKey(sub.durable), sub.after); err != nil {
+		if err := h.cfg.Store.SetPosition(ctx, positionKey(sub.durableKey), sub.after); err != nil {
 			sess.Log.WithError(err).Warn("recording a durable subscription failed")
 			return unavailable
 		}
 	}
 	if sub.durable != "" {
-		claim, err := (*Server)(h).claim(ctx, sub.durable)
+		claim, err := (*Server)(h).claim(ctx, sub.durableKey)
 		if err != nil {
 			sess.Log.WithError(err).Warn("taking over a durable subscription failed")
 			return unavailable
@@ -367,7 +410,7 @@ func (s *Server) watchTakeover(ctx context.Context, sess *session.Session, sub *
 			return
 		case <-t.C:
 		}
-		cur, _, err := s.cfg.Store.Position(ctx, claimKey(sub.durable))
+		cur, _, err := s.cfg.Store.Position(ctx, claimKey(sub.durableKey))
 		if err != nil || !sub.claim.Less(cur) {
 			continue
 		}
@@ -378,7 +421,8 @@ func (s *Server) watchTakeover(ctx context.Context, sess *session.Session, sub *
 	}
 }
 
-// positionKey is the store's name for a durable subscription's position.
+// positionKey is the store's name for a durable subscription's position;
+// name is the subscription's key (CLIENT:NAME).
 func positionKey(name string) string { return "unsolmsg:" + name }
 
 // ack records what a durable or group subscriber has handled. It answers
@@ -418,9 +462,9 @@ func (s *Server) ack(sess *session.Session, f *protocol.Frame) *protocol.Frame {
 	defer cancel()
 	var err error
 	if sub.group != "" {
-		err = s.cfg.Store.GroupAck(ctx, sub.group, ids)
+		err = s.cfg.Store.GroupAck(ctx, sub.groupKey, ids)
 	} else {
-		err = s.cfg.Store.SetPosition(ctx, positionKey(sub.durable), newest)
+		err = s.cfg.Store.SetPosition(ctx, positionKey(sub.durableKey), newest)
 	}
 	if err != nil {
 		sess.Log.WithError(err).Warn("recording an ack failed; the events will be delivered again")
@@ -450,7 +494,7 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 		}
 		var last protocol.ID
 		var err error
-		evs, last, err = s.cfg.Store.GroupRead(ctx, sub.group, sess.ID, sub.after, s.cfg.GroupClaimAfter, s.cfg.Batch, evs[:0])
+		evs, last, err = s.cfg.Store.GroupRead(ctx, sub.groupKey, sess.ID, sub.after, s.cfg.GroupClaimAfter, s.cfg.Batch, evs[:0])
 		if err != nil {
 			if ctx.Err() == nil {
 				sess.Log.WithError(err).Warn("group read failed; ending the subscription")
@@ -483,7 +527,7 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 			return
 		}
 		if len(skip) > 0 {
-			if err := s.cfg.Store.GroupAck(ctx, sub.group, skip); err != nil && ctx.Err() == nil {
+			if err := s.cfg.Store.GroupAck(ctx, sub.groupKey, skip); err != nil && ctx.Err() == nil {
 				sess.Log.WithError(err).Warn("acknowledging filtered-out events failed; they will be offered again")
 			}
 		}
@@ -557,7 +601,7 @@ func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.
 	n := 0
 	for i, e := range evs {
 		switch {
-		case !sub.filter.Match(e):
+		case !sub.filter.Match(e) || s.cfg.Access != nil && !s.cfg.Access.Visible(sub.client, e):
 			if excluded != nil {
 				excluded(e)
 			}

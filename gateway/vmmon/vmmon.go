@@ -64,6 +64,11 @@ type Config struct {
 	// system's agent logged on or its session ended: the region announces
 	// its agents to the regions it shares Redis with at once.
 	OnChange func()
+	// Permit, when set, decides whether the client that logged on may be
+	// the agent of a z/VM system (the region asks its roles); a non-nil
+	// error refuses the logon with reason not-permitted and the error's
+	// text.
+	Permit func(client, system string) error
 	// Logger is required.
 	Logger logrus.FieldLogger
 }
@@ -168,9 +173,41 @@ type handler Server
 
 func systemName(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
 
-// Admit implements session.Admitter: one session per z/VM system.
+// validSystem reports whether s is a z/VM system name: 1 to 8 characters
+// of A-Z 0-9 @ # $ (z/VM SYSTEM_IDENTIFIER).
+func validSystem(s string) bool {
+	if len(s) == 0 || len(s) > 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '@' || c == '#' || c == '$') {
+			return false
+		}
+	}
+	return true
+}
+
+// SystemOption is the logon option naming the z/VM system an agent speaks
+// for; without it the client name is the system name.
+const SystemOption = "system"
+
+// Admit implements session.Admitter: a client permitted to speak for the
+// system, and one session per z/VM system.
 func (h *handler) Admit(sess *session.Session) *protocol.Frame {
 	name := systemName(sess.Client)
+	if s := sess.Options[SystemOption]; s != "" {
+		name = systemName(s)
+	}
+	if !validSystem(name) {
+		return &protocol.Frame{Reason: protocol.RefuseBadRequest, Message: fmt.Sprintf(
+			"z/VM system name %q: 1 to 8 of A-Z 0-9 @ # $", name)}
+	}
+	if h.cfg.Permit != nil {
+		if err := h.cfg.Permit(sess.Client, name); err != nil {
+			return &protocol.Frame{Reason: protocol.RefuseNotPermitted, Message: err.Error()}
+		}
+	}
 	h.mu.Lock()
 	if old, ok := h.systems[name]; ok {
 		defer h.mu.Unlock()
@@ -285,6 +322,10 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 		}
 	}
 	var fresh []*protocol.Event
+	remoteHost, _, err := net.SplitHostPort(sess.Remote)
+	if err != nil {
+		remoteHost = sess.Remote
+	}
 	for i, e := range f.Events {
 		seq := f.Seq + uint64(i)
 		if seq <= last || e == nil {
@@ -292,12 +333,10 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 		}
 		ev := *e
 		ev.ID, ev.Received = protocol.ID{}, time.Time{}
-		ev.Origin.System = a.system
-		if ev.Origin.Addr == "" {
-			if host, _, err := net.SplitHostPort(sess.Remote); err == nil {
-				ev.Origin.Addr = host
-			}
-		}
+		// Where an event comes from is the session's to say, not the
+		// frame's: an agent speaks for the system it logged on as, from
+		// the address it connected from, and for nothing else.
+		ev.Origin = protocol.Origin{System: a.system, Addr: remoteHost}
 		if ev.Source != protocol.SourceZVMConsole && ev.Source != protocol.SourceZVMEvent && ev.Source != protocol.SourceAgent {
 			ev.Source = protocol.SourceZVMConsole
 		}

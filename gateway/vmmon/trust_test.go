@@ -1,0 +1,90 @@
+package vmmon_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/store/memstore"
+	"github.com/zbridge/zbridge/gateway/vmmon"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// TestForgedOrigin: an agent's events carry the system it logged on as and
+// the address it connected from, whatever origin its frames claim.
+func TestForgedOrigin(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	addr := serve(t, st)
+	a := logon(t, addr, "VMSYS1", "s1")
+	forged := &protocol.Event{Source: protocol.SourceZVMConsole, Text: "HCPMSG I am VMSYS2", Severity: protocol.SevInfo,
+		Origin: protocol.Origin{System: "VMSYS2", Node: "VMSYS2", Host: "vmsys2.example", Addr: "10.9.9.9"}}
+	a.send(t, protocol.Frame{Type: protocol.TypeEvents, Req: 2, Seq: 1, Events: []*protocol.Event{forged}})
+	if f := a.read(t); f.Type != protocol.TypeReply || f.Error != nil {
+		t.Fatalf("events answered %+v", f)
+	}
+	evs, _, err := st.Read(context.Background(), protocol.ID{}, 10, nil)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("stored %d events, %v", len(evs), err)
+	}
+	want := protocol.Origin{System: "VMSYS1", Addr: "127.0.0.1"}
+	if evs[0].Origin != want {
+		t.Errorf("stored origin %+v, want %+v", evs[0].Origin, want)
+	}
+}
+
+// TestPermit: a VMMON logon must be permitted for the system it names.
+func TestPermit(t *testing.T) {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	s, err := vmmon.New(vmmon.Config{Store: memstore.New(memstore.Config{}), Logger: l, Session: sessionConfig(),
+		Permit: func(client, system string) error {
+			if client == "agent1" && system == "VMSYS1" {
+				return nil
+			}
+			return fmt.Errorf("client %s may not log on to VMMON as system %s", client, system)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() { s.Close(); <-done })
+
+	try := func(client, system string) protocol.Frame {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		a := &agent{c: c, br: bufio.NewReader(c)}
+		opts := map[string]string{"kind": "zvm-agent", "spool": "x"}
+		if system != "" {
+			opts[vmmon.SystemOption] = system
+		}
+		a.send(t, protocol.Frame{Type: protocol.TypeLogon, Req: 1, Client: client, Version: protocol.Version, Options: opts})
+		return a.read(t)
+	}
+	if f := try("agent1", "VMSYS1"); f.Type != protocol.TypeAccept {
+		t.Errorf("permitted logon answered %+v", f)
+	}
+	for _, c := range []struct{ client, system string }{{"agent1", "VMSYS2"}, {"VMSYS1", ""}, {"agent2", "VMSYS1"}} {
+		f := try(c.client, c.system)
+		if f.Type != protocol.TypeRefuse || f.Reason != protocol.RefuseNotPermitted || !strings.Contains(f.Message, "may not log on") {
+			t.Errorf("logon of %s as %q answered %+v", c.client, c.system, f)
+		}
+	}
+	if f := try("agent1", "NOT A NAME"); f.Type != protocol.TypeRefuse || f.Reason != protocol.RefuseBadRequest {
+		t.Errorf("a bad system name answered %+v", f)
+	}
+}
