@@ -47,6 +47,9 @@ type Request struct {
 	Timeout time.Duration
 	// Requester is the client that asked (for logs and the agent).
 	Requester string
+	// Grant is the rule of the region's roles that allowed the request,
+	// set by the region when it authorized it (for the audit log).
+	Grant string
 	// Via is the region that forwarded the request to this one (several
 	// regions sharing Redis); a forwarded request is run here or fails
 	// here, never forwarded again.

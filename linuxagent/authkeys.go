@@ -43,9 +43,12 @@ func (k *authorizedKey) permits(addr netip.Addr) bool {
 // keySet is the parsed content of an authorized_keys file.
 type keySet map[string][]*authorizedKey // by the key's wire form
 
-// authorizedKeys is an authorized_keys file, read again whenever it changes.
+// authorizedKeys is an authorized_keys file, read again whenever it
+// changes, and used only while only the agent's user and root can change
+// it (checkTrusted, at every read and every authentication).
 type authorizedKeys struct {
 	path string
+	uid  int // the agent's effective user ID, which may own the file
 	log  logrus.FieldLogger
 
 	mu    sync.Mutex // guards the following fields
@@ -68,9 +71,10 @@ func stampOf(fi os.FileInfo) fileStamp {
 	return st
 }
 
-// newAuthorizedKeys reads path once; it fails if the file cannot be read.
+// newAuthorizedKeys reads path once; it fails if the file cannot be read
+// or others than the agent's user and root could change it.
 func newAuthorizedKeys(path string, log logrus.FieldLogger) (*authorizedKeys, error) {
-	a := &authorizedKeys{path: path, log: log}
+	a := &authorizedKeys{path: path, uid: os.Geteuid(), log: log}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.reloadLocked()
@@ -81,26 +85,32 @@ func newAuthorizedKeys(path string, log logrus.FieldLogger) (*authorizedKeys, er
 }
 
 // current returns the keys, reading the file again first if it changed.
-// If it cannot be read no key is accepted (fail closed) until it can.
+// If it cannot be read, or others could change it, no key is accepted
+// (fail closed) until that is mended. The check of who could change it is
+// made every time: a directory's mode changes nothing in the file's stamp.
 func (a *authorizedKeys) current() (keySet, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	fi, err := os.Stat(a.path)
-	if err != nil || a.err != nil || stampOf(fi) != a.stamp {
+	if err != nil || a.err != nil || stampOf(fi) != a.stamp || checkTrusted(a.path, a.uid) != nil {
 		a.reloadLocked()
 	}
 	return a.keys, a.err
 }
 
 func (a *authorizedKeys) reloadLocked() {
-	fi, err := os.Stat(a.path)
+	err := checkTrusted(a.path, a.uid)
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = os.Stat(a.path)
+	}
 	var data []byte
 	if err == nil {
 		data, err = os.ReadFile(a.path)
 	}
 	if err != nil {
 		if a.err == nil {
-			a.log.WithError(err).Error("cannot read authorized_keys; refusing every key until it can be read")
+			a.log.WithError(err).Error("cannot use authorized_keys; refusing every key until it is mended")
 		}
 		a.keys, a.stamp, a.err = nil, fileStamp{}, fmt.Errorf("%w: %w", ErrAuthorizedKeys, err)
 		return

@@ -3,6 +3,7 @@ package linuxagent
 import (
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/zbridge/zbridge/internal/peer"
+	"github.com/zbridge/zbridge/protocol/agentproto"
 )
 
 // buildTimeout bounds one build of the zbridge binary; a first build for
@@ -111,6 +113,15 @@ func (f *agentFiles) hostPublicKey(t *testing.T) ssh.PublicKey {
 	return pk
 }
 
+// rootArgs returns --allow-root when the tests run as root (as CI does),
+// which the agent refuses without it.
+func rootArgs() []string {
+	if os.Geteuid() == 0 {
+		return []string{"--allow-root"}
+	}
+	return nil
+}
+
 // processAgent is a `zbridge linuxagent` process, reached like an
 // in-process one.
 func processAgent(t *testing.T, f *agentFiles, port int) *testAgent {
@@ -124,9 +135,10 @@ func TestBinaryStopsOnSIGTERM(t *testing.T) {
 	f := newAgentFiles(t)
 	port := peer.FreePort(t)
 	p := peer.Start(t, peer.Command{
-		Name:  "zbridge-linuxagent",
-		Path:  bin,
-		Args:  []string{"linuxagent", "--listen", peer.Addr(port), "--authorized-keys", f.authFile, "--host-key", f.hostKey, "--name", "native", "--shutdown-timeout", "10s"},
+		Name: "zbridge-linuxagent",
+		Path: bin,
+		Args: append([]string{"linuxagent", "--listen", peer.Addr(port), "--authorized-keys", f.authFile, "--host-key", f.hostKey,
+			"--name", "native", "--shutdown-timeout", "10s"}, rootArgs()...),
 		Ready: peer.TCPReady(peer.Addr(port)),
 	})
 	a := processAgent(t, f, port)
@@ -181,8 +193,8 @@ func TestS390x(t *testing.T) {
 	p := peer.Start(t, peer.Command{
 		Name: "zbridge-linuxagent-s390x",
 		Path: qemu,
-		Args: []string{bin, "linuxagent", "--listen", peer.Addr(port), "--authorized-keys", f.authFile,
-			"--host-key", f.hostKey, "--name", "lnxz01", "--log-level", "debug"},
+		Args: append([]string{bin, "linuxagent", "--listen", peer.Addr(port), "--authorized-keys", f.authFile,
+			"--host-key", f.hostKey, "--name", "lnxz01", "--log-level", "debug"}, rootArgs()...),
 		Ready:        peer.TCPReady(peer.Addr(port)),
 		ReadyTimeout: 60 * time.Second,
 	})
@@ -210,12 +222,12 @@ func TestS390x(t *testing.T) {
 	if v := string(c.ServerVersion()); v != ServerVersion {
 		t.Errorf("server version %q", v)
 	}
-	res := runCommand(t, c, "echo result", map[string]string{EnvCommandID: "s390x-1"})
+	res := runCommand(t, c, "echo result", map[string]string{agentproto.EnvCommandID: "s390x-1"})
 	if res.result == nil || res.result.Platform != "linux/s390x" || res.result.Agent != "lnxz01" || res.result.CommandID != "s390x-1" {
 		t.Errorf("result %+v: want platform linux/s390x from agent lnxz01", res.result)
 	}
 	// A timeout still kills the whole group under emulation.
-	tr := runCommand(t, c, `sh -c 'sleep 1000 & sleep 1000'`, map[string]string{EnvTimeout: "1"})
+	tr := runCommand(t, c, `sh -c 'sleep 1000 & sleep 1000'`, map[string]string{agentproto.EnvTimeout: "1"})
 	if tr.result == nil || !tr.result.TimedOut || tr.result.PID == 0 {
 		t.Fatalf("timeout under qemu: %+v", tr.result)
 	}
@@ -229,4 +241,104 @@ func TestS390x(t *testing.T) {
 	if err := p.Wait(); err != nil {
 		t.Errorf("s390x agent exit after SIGTERM: %v", err)
 	}
+}
+
+// TestBinaryHardening runs `zbridge linuxagent` as it is deployed and
+// checks what it does to protect the system from its own circumstances:
+// it refuses root without --allow-root and a policy file others could
+// change, and the commands it runs inherit none of the descriptors its
+// parent left open and run with no_new_privs (in this CGO_ENABLED=0 build;
+// TestNoNewPrivs runs in the test binary, with cgo).
+func TestBinaryHardening(t *testing.T) {
+	bin := buildZbridge(t, runtime.GOARCH)
+	f := newAgentFiles(t)
+	// agent runs the agent to its exit, which must come soon: it is one
+	// that refuses to start.
+	agent := func(t *testing.T, args ...string) (int, string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+		defer cancel()
+		args = append([]string{"linuxagent", "--listen", peer.Addr(peer.FreePort(t)), "--authorized-keys", f.authFile,
+			"--host-key", f.hostKey}, args...)
+		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("zbridge %s: %v, want a refusal\n%s", strings.Join(args, " "), err, out)
+		}
+		return ee.ExitCode(), string(out)
+	}
+
+	t.Run("root", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("not root here: TestCheckUser plays root")
+		}
+		code, out := agent(t)
+		if code != 1 || !strings.Contains(out, "refusing to run as root") || !strings.Contains(out, "--allow-root") {
+			t.Errorf("as root without --allow-root: exit %d, %q; want 1 and a message naming --allow-root", code, out)
+		}
+	})
+	t.Run("unsafe policy", func(t *testing.T) {
+		policy := filepath.Join(f.dir, "policy")
+		if err := os.WriteFile(policy, []byte("default allow\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(policy, 0o646); err != nil {
+			t.Fatal(err)
+		}
+		code, out := agent(t, append(rootArgs(), "--policy", policy)...)
+		if want := "--policy: " + policy + " (mode 0646"; code != 2 || !strings.Contains(out, want) {
+			t.Errorf("policy writable by others: exit %d, %q; want 2 and %q", code, out, want)
+		}
+	})
+	t.Run("commands", func(t *testing.T) {
+		secret := filepath.Join(f.dir, "inherited-secret")
+		if err := os.WriteFile(secret, []byte("the parent's\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sf, err := os.Open(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sf.Close()
+		port := peer.FreePort(t)
+		var log syncBuffer
+		cmd := exec.Command(bin, append([]string{"linuxagent", "--listen", peer.Addr(port), "--authorized-keys", f.authFile,
+			"--host-key", f.hostKey}, rootArgs()...)...)
+		cmd.ExtraFiles = []*os.File{sf} // descriptor 3 of the agent, not close-on-exec
+		cmd.Stdout, cmd.Stderr = &log, &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(waitTimeout):
+				cmd.Process.Kill()
+				<-exited
+			}
+			if t.Failed() {
+				t.Logf("agent log:\n%s", log.String())
+			}
+		})
+		peer.WaitTCP(t, peer.Addr(port), 60*time.Second)
+		if got, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", cmd.Process.Pid)); err != nil || got != secret {
+			t.Fatalf("the agent's descriptor 3 is %q, %v; want %s", got, err, secret)
+		}
+
+		c := processAgent(t, f, port).dial(t, f.client.signer)
+		r := runCommand(t, c, "ls -l /proc/self/fd", nil)
+		if r.exitStatus != 0 || !strings.Contains(string(r.stdout), " 0 -> /dev/null") {
+			t.Fatalf("ls -l /proc/self/fd: status %d, %q", r.exitStatus, r.stdout)
+		}
+		if strings.Contains(string(r.stdout), secret) {
+			t.Errorf("the command inherited the agent's descriptor of %s:\n%s", secret, r.stdout)
+		}
+		r = runCommand(t, c, "grep NoNewPrivs /proc/self/status", nil)
+		if got := strings.Join(strings.Fields(string(r.stdout)), " "); got != "NoNewPrivs: 1" {
+			t.Errorf("a command of the CGO_ENABLED=0 agent: %q, want NoNewPrivs: 1", r.stdout)
+		}
+	})
 }

@@ -6,10 +6,15 @@
 //
 // # What the agent accepts
 //
+// The agent is one side of the contract that package agentproto defines
+// (request and environment names, limits, the result, reason codes); the
+// region's side is package gateway/agentssh.
+//
 // Authentication is by public key only (no password, no
 // keyboard-interactive, no "none"), against an OpenSSH authorized_keys file
 // that is read again when it changes (see Config.AuthorizedKeys for the
-// options supported). The SSH user name is logged and otherwise ignored:
+// options supported), and refused while others could change it (see
+// Hardening below). The SSH user name is logged and otherwise ignored:
 // every command runs as the user the agent runs as.
 //
 // Only "session" channels are accepted, at most Config.MaxSessions at once
@@ -23,15 +28,24 @@
 //
 // On a session channel the agent accepts one "exec" request, and before it
 // "env" requests for ZBRIDGE_TIMEOUT (seconds, decimals allowed, capped by
-// the policy's max-timeout) and ZBRIDGE_COMMAND_ID (1-128 printable ASCII
-// characters without spaces); any other env request is refused. It refuses
-// "shell" (with a line on standard error), "pty-req", "subsystem" (sftp),
-// "x11-req", "auth-agent-req@openssh.com", "signal" and everything else. A
-// session that asked for a pty has its exec refused as well (exit status
-// 126, not-permitted): the region never asks for one. A session with no
-// exec request within 30 seconds is closed.
+// the policy's max-timeout), ZBRIDGE_COMMAND_ID (1-128 printable ASCII
+// characters without spaces) and ZBRIDGE_CLIENT (the client of the region
+// the command runs for: 1-256 bytes of UTF-8 without control characters);
+// any other env request, or a value breaking these rules, is refused. The
+// command ID and the client name are logged with every line about the
+// command. The client name is informational: the agent trusts the region's
+// key, not this field, which whoever holds the key may set to anything. It
+// refuses "shell" (with a line on standard error), "pty-req", "subsystem"
+// (sftp), "x11-req", "auth-agent-req@openssh.com", "signal" and everything
+// else. A session that asked for a pty has its exec refused as well (exit
+// status 126, not-permitted): the region never asks for one. A session
+// with no exec request within 30 seconds is closed.
 //
 // # Running a command
+//
+// A command line longer than agentproto.MaxCommand (64 KiB with the ID and
+// the client name) is refused (exit status 2, bad-command); the region
+// refuses to send one.
 //
 // Unless the policy allows the shell, the command line is split into argv
 // by SplitCommand, which follows POSIX shell quoting (single quotes, double
@@ -50,7 +64,8 @@
 // ZBRIDGE_COMMAND_ID when the region sent one. Standard input is
 // /dev/null; the working directory and HOME are the agent user's home
 // directory, or / when it has none. It runs in a process group of its
-// own.
+// own, with no_new_privs set (see Hardening), and inherits no other file
+// descriptor from the agent.
 //
 // A command ends when its first process exits; whatever it left running
 // in its group (background jobs) is then killed with SIGKILL. On timeout,
@@ -71,39 +86,24 @@
 //
 // # What the region is told
 //
-// After the output, on the session channel, the agent sends, in order:
-//
-//  1. for a refused, timed-out or truncated command, one line on standard
-//     error: "zbridge-agent: " and the Result's Message;
-//  2. a channel request of type "zbridge-result@zbridge" (ResultRequest),
-//     want-reply false, whose payload is one SSH string (uint32 big-endian
-//     length, then that many bytes; ssh.Marshal(struct{ JSON string }))
-//     holding a JSON object, Result (below);
-//  3. "exit-status" (uint32), or for a command killed by a signal
-//     "exit-signal" (RFC 4254 6.10: "TERM", "KILL", ...; a signal the RFC
-//     does not name as "NUMBER@zbridge");
-//  4. EOF, and close.
-//
-// The Result of a command that ran:
-//
-//	{"command_id":"c-42","exit_status":0,"timed_out":false,"truncated":false,
-//	 "output_bytes":1234,"duration_ms":12,"timeout_ms":60000,"pid":4711,
-//	 "agent":"lnx01","platform":"linux/s390x"}
-//
-// A command killed by a signal has "exit_status":-1 and "signal":"TERM"; a
-// timed-out or truncated one has "timed_out" or "truncated" true and a
-// "message"; one the agent refused or could not start has "error"
-// (not-permitted, not-found, cannot-execute, bad-command) and "message",
-// and no "pid". Fields may be added; readers ignore unknown ones.
-// ParseResultPayload decodes the payload. Stock OpenSSH clients ignore the
-// request. A client built on x/crypto/ssh must read the channel's requests
-// itself (Conn.OpenChannel("session", nil)), since ssh.Session discards
-// requests it does not know.
+// After the output the agent sends, as package agentproto describes: for
+// a refused, timed-out or truncated command one line on standard error,
+// "zbridge-agent: " and the result's message; the agentproto.ResultRequest
+// channel request with an agentproto.Result in JSON (command ID, exit
+// status or signal, timed_out, truncated, reason code and message, output
+// bytes, duration, timeout, pid, agent name, platform); "exit-status", or
+// "exit-signal" for a command killed by a signal ("TERM", "KILL", ...; a
+// signal RFC 4254 does not name as "NUMBER@zbridge"); EOF, and close.
+// Stock OpenSSH clients ignore the result request. A client built on
+// x/crypto/ssh must read the channel's requests itself
+// (Conn.OpenChannel("session", nil)), since ssh.Session discards requests
+// it does not know.
 //
 // Exit statuses of refusals follow /bin/sh: 126 not-permitted (policy,
 // shell syntax, pty) and cannot-execute, 127 not-found, 2 bad-command (an
-// empty line, an unterminated quote, a NUL byte). If the region closes the
-// channel first, the command is terminated and nothing more is sent.
+// empty line, an unterminated quote, a NUL byte, a line over
+// agentproto.MaxCommand). If the region closes the channel first, the
+// command is terminated and nothing more is sent.
 //
 // # Policy file
 //
@@ -125,14 +125,24 @@
 //	                     default: 1MiB
 //
 // Rules (allow, deny) are tried in file order and the first that matches
-// decides. Every other directive may appear once. PATTERN is the rest of
-// the line, surrounding blanks removed; it must match the whole subject:
-// * matches any run of characters (blanks and slashes included), ? one
-// character, and \ makes the next character literal. The subject is, with
-// "shell no", argv joined by single spaces, argv[0] as the region wrote it
-// (after quote removal, so quoting cannot dodge a rule: 'rm' -rf is "rm
-// -rf"); with "shell yes", the command line itself, surrounding blanks
-// removed. A parse error names the line ("policy FILE:3: ...").
+// decides. Every other directive may appear once. A parse error names the
+// line ("policy FILE:3: ...").
+//
+// PATTERN is the rest of the line, surrounding blanks removed: a
+// command-line pattern of package commands/cmdpattern, matched word by
+// word against the command's words. Within a word * matches any run of
+// characters (slashes included, blanks never: a * stays within its word),
+// ? matches one character, and everything else matches itself; a word
+// that is exactly ** matches any number of whole words, none included. A
+// command word with a ".." path element ("..", "../x", "a/../b") is
+// matched only by an equal literal word, never by *, ? or **. There is no
+// quoting: a pattern holding a backslash is refused. A pattern has at most
+// 64 words and 4096 bytes.
+//
+// The command's words are, with "shell no", its argv after quote removal
+// (quoting cannot dodge a rule: 'rm' -rf is "rm" "-rf"), argv[0] as the
+// region wrote it; with "shell yes", the command line itself split on
+// blanks.
 //
 //	# Read-only diagnostics, nothing else.
 //	timeout 30s
@@ -140,14 +150,37 @@
 //	allow uname
 //	allow uname -?
 //	allow df -h
-//	allow systemctl status *
-//	deny *
+//	allow systemctl status **
+//	allow cat /var/log/*.log
+//	deny **
 //
-// Name a program the way the region will (rm and /bin/rm are different
-// subjects: "deny rm *" does not stop "/bin/rm -rf x"), which is why an
-// allow list ending in "default deny" is the safe form. With "shell yes"
-// deny rules are advice, not a boundary: sh can spell any command in many
-// ways; allow the shell only to a region trusted with everything.
+// Here "systemctl status sshd --no-pager" is allowed, "cat
+// /var/log/kern.log /etc/shadow" (two words for one *) and "cat
+// /var/log/../../etc/shadow.log" (a ".." element) are not.
+//
+// A deny rule also matches when its pattern, read as one glob over the
+// whole line (* spanning blanks, no ".." rule; cmdpattern.Glob), matches
+// the words joined by single spaces. Deny rules written before patterns
+// were word by word thus still deny everything they did ("deny rm *"
+// denies "rm -rf /"), and deny rules err towards denying.
+//
+// Changes from the whole-line patterns of earlier versions: in allow
+// rules * and ? no longer match across words, and no wildcard matches a
+// ".." element, so "allow systemctl status *" now allows one argument
+// (write ** for any); a backslash, which used to quote the next
+// character, makes the policy file fail to load rather than change
+// meaning.
+//
+// A wildcard still matches words the program takes as options ("allow grep
+// * /var/log/syslog" allows "grep --file=/etc/shadow /var/log/syslog"),
+// and a path under an allowed directory may be a symbolic link out of it:
+// name arguments as narrowly as the program requires. Name a program the
+// way the region will (rm and /bin/rm are different words: "deny rm **"
+// does not stop "/bin/rm -rf x"), which is why an allow list ending in
+// "default deny" is the safe form. With "shell yes" deny rules are advice,
+// not a boundary: sh can spell any command in many ways, and a * word
+// matches "$(reboot)"; allow the shell only to a region trusted with
+// everything.
 //
 // Without a policy (Config.Policy nil, no --policy) every command is
 // allowed, none through the shell, with Config's timeout and output cap.
@@ -158,4 +191,35 @@
 // it) on first start and kept; a key file group or other may access is
 // refused, as sshd refuses one. The agent logs the host key's SHA256
 // fingerprint when it starts, for pinning on the region.
+//
+// # Hardening
+//
+// The agent protects the system from its own circumstances:
+//
+//   - It refuses to run as root (effective user ID 0): every command would
+//     run as root. Hardening.Apply, which `zbridge linuxagent` calls first,
+//     refuses with ErrRunAsRoot unless Hardening.AllowRoot (--allow-root).
+//     New does not check: a program embedding a Server decides for itself.
+//   - It refuses an authorized_keys file or a policy file that someone
+//     other than the agent's user and root could change, as sshd's
+//     StrictModes does: one that group or other may write, or whose
+//     directory they may write (after following symbolic links, and also
+//     the directory holding a link), or that is owned by neither the
+//     agent's user nor root, or that is not a regular file; the error, an
+//     *UnsafeFileError, names the path, its mode and owner. New refuses
+//     such an authorized_keys file, and a running agent refuses every key
+//     from the moment the file or its directory becomes unsafe until that
+//     is undone (checked at each authentication). The policy file is
+//     checked by `zbridge linuxagent` (Hardening.CheckFile) before it is
+//     loaded.
+//   - At start (Hardening.Apply) it makes every file descriptor above 2
+//     close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC, or one by one
+//     from /proc/self/fd on kernels before 5.11), so that no command
+//     inherits what the agent's parent left open. Descriptors the agent
+//     opens itself are close-on-exec already, as Go opens every file.
+//   - Every command runs with no_new_privs set (prctl
+//     PR_SET_NO_NEW_PRIVS): neither it nor anything it runs gains
+//     privileges through set-user-ID or set-group-ID programs (sudo, su) or
+//     file capabilities. The attribute is set on the thread that starts
+//     the command, which works in every build, cgo or not.
 package linuxagent

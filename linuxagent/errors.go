@@ -14,8 +14,14 @@ var (
 	// ErrHostKey wraps a host key file that cannot be used: unreadable,
 	// not a private key, or readable by group or other.
 	ErrHostKey = errors.New("linuxagent: unusable host key")
-	// ErrAuthorizedKeys wraps an authorized_keys file that cannot be read.
+	// ErrAuthorizedKeys wraps an authorized_keys file that cannot be read,
+	// or that others could change (an *UnsafeFileError).
 	ErrAuthorizedKeys = errors.New("linuxagent: unusable authorized_keys")
+	// ErrUnsafeFile is wrapped by every *UnsafeFileError.
+	ErrUnsafeFile = errors.New("linuxagent: file others could change")
+	// ErrRunAsRoot is returned by Hardening.Apply when the agent runs as
+	// root and Hardening.AllowRoot is not set.
+	ErrRunAsRoot = errors.New("linuxagent: refusing to run as root")
 	// ErrPolicy is wrapped by every *PolicyError.
 	ErrPolicy = errors.New("linuxagent: invalid policy")
 	// ErrShellSyntax is wrapped by a *SplitError for a command line that

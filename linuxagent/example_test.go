@@ -48,14 +48,3 @@ deny *
 	// reboot                deny (line 6)
 	// linuxagent: policy line 2: timeout "soon": want a positive duration such as 30s, 10m or 1h30m
 }
-
-func ExampleParseResultPayload() {
-	// What a region reads from a zbridge-result@zbridge channel request.
-	payload := linuxagent.MarshalResultPayload(&linuxagent.Result{
-		CommandID: "c-42", ExitStatus: -1, Signal: "TERM", TimedOut: true,
-		Message: "timed out after 30s; the command's process group was terminated",
-	})
-	r, err := linuxagent.ParseResultPayload(payload)
-	fmt.Println(r.CommandID, r.Signal, r.TimedOut, err)
-	// Output: c-42 TERM true <nil>
-}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/zbridge/zbridge/protocol/agentproto"
 )
 
 // waitTimeout bounds every wait in these tests.
@@ -185,10 +187,10 @@ func (a *testAgent) tryDial(auth ...ssh.Signer) (*ssh.Client, error) {
 }
 
 // run is one command run over a raw session channel, so that the
-// agent's ResultRequest is seen.
+// agent's result request (agentproto.ResultRequest) is seen.
 type run struct {
 	stdout, stderr []byte
-	result         *Result
+	result         *agentproto.Result
 	exitStatus     int    // -1 if none was sent
 	exitSignal     string // "" if none was sent
 	requests       []string
@@ -235,11 +237,11 @@ func execOn(t testing.TB, ch ssh.Channel, reqs <-chan *ssh.Request, line string)
 			}
 			r.requests = append(r.requests, req.Type)
 			switch req.Type {
-			case ResultRequest:
+			case agentproto.ResultRequest:
 				if req.WantReply {
-					t.Errorf("%s wants a reply", ResultRequest)
+					t.Errorf("%s wants a reply", agentproto.ResultRequest)
 				}
-				if r.result, err = ParseResultPayload(req.Payload); err != nil {
+				if r.result, err = agentproto.ParseResultPayload(req.Payload); err != nil {
 					t.Errorf("result payload: %v", err)
 				}
 			case "exit-status":

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/zbridge/zbridge/commands/cmdpattern"
 )
 
 // Defaults of a Policy (and of Config) when nothing sets them.
@@ -39,9 +41,13 @@ func (a Action) String() string {
 
 // Rule is one allow or deny line of a policy.
 type Rule struct {
-	Action  Action
-	Pattern string // glob: * any run of characters, ? one character, \ quotes the next
-	Line    int    // line in the policy file; 0 for a rule built in Go
+	Action Action
+	// Pattern is a cmdpattern pattern, matched word by word: * any run of
+	// characters within one word, ? one character, ** any number of whole
+	// words. A deny rule also matches as a whole-line cmdpattern.Glob. See
+	// the package documentation.
+	Pattern string
+	Line    int // line in the policy file; 0 for a rule built in Go
 }
 
 // Policy decides which commands the agent runs and how. See the package
@@ -54,9 +60,8 @@ type Policy struct {
 	// Default decides a command no rule matches. The zero value is Deny.
 	Default Action
 	// Shell runs every command line as `/bin/sh -c LINE`, matching rules
-	// against the line as written; otherwise the line is split into argv
-	// (SplitCommand), run directly, and rules match the argv joined by
-	// single spaces.
+	// against the line as written, split on blanks; otherwise the line is
+	// split into argv (SplitCommand), run directly, and rules match argv.
 	Shell bool
 	// Timeout is a command's time limit when the region asks for none; 0
 	// means Config.Timeout.
@@ -67,25 +72,95 @@ type Policy struct {
 	// OutputCap is how many bytes of standard output and error together a
 	// command may send; 0 means Config.OutputCap.
 	OutputCap int64
+
+	// compiled are Rules' patterns, compiled by ParsePolicy and clone;
+	// Decide compiles a rule's pattern itself when it is missing here or
+	// the rule was changed since.
+	compiled []compiledRule
+}
+
+// compiledRule is a Rule's Pattern compiled.
+type compiledRule struct {
+	src    string              // the Pattern compiled
+	action Action              // the Action it was compiled for
+	pat    *cmdpattern.Pattern // nil when src does not compile
+	glob   *cmdpattern.Glob    // deny rules: src as a whole-line glob
 }
 
 // DefaultPolicy is the policy of an agent given none: every command is
 // allowed, none runs through the shell, the limits are Config's.
 func DefaultPolicy() *Policy { return &Policy{Default: Allow} }
 
-// clone returns a deep copy of p.
+// clone returns a deep copy of p, its patterns compiled.
 func (p *Policy) clone() *Policy {
 	q := *p
 	q.Rules = append([]Rule(nil), p.Rules...)
+	q.compile()
 	return &q
 }
 
-// Decide returns the action for a command whose subject (see Policy.Shell)
-// is subject, and the rule that decided it (nil for the default).
+// compile compiles the rules' patterns into p.compiled.
+func (p *Policy) compile() {
+	p.compiled = make([]compiledRule, len(p.Rules))
+	for i, r := range p.Rules {
+		p.compiled[i] = compileRule(r)
+	}
+}
+
+func compileRule(r Rule) compiledRule {
+	c := compiledRule{src: r.Pattern, action: r.Action}
+	if checkGlob(r.Pattern) == nil {
+		c.pat, _ = cmdpattern.Compile(r.Pattern, cmdpattern.Options{})
+		if r.Action == Deny {
+			c.glob, _ = cmdpattern.CompileGlob(r.Pattern, cmdpattern.Options{})
+		}
+	}
+	return c
+}
+
+// DecideArgv returns the action for a command line split into argv by
+// SplitCommand (a policy without "shell yes"), and the rule that decided it
+// (nil for the default). Allow rules match argv word by word; deny rules
+// match word by word or, as a whole-line glob, argv joined by single
+// spaces.
+func (p *Policy) DecideArgv(argv []string) (Action, *Rule) {
+	return p.decide(argv, strings.Join(argv, " "))
+}
+
+// Decide returns the action for a command whose subject is subject, and
+// the rule that decided it (nil for the default). The subject is split
+// into words on blanks (cmdpattern.Fields) for the rules to match: with
+// "shell yes" the subject is the command line as written; without it,
+// DecideArgv judges argv itself, while Decide of argv joined by single
+// spaces cannot tell an argument holding a blank from two arguments.
 func (p *Policy) Decide(subject string) (Action, *Rule) {
+	return p.decide(cmdpattern.Fields(subject), subject)
+}
+
+// decide tries the rules in order on a command's words and, for deny
+// rules' whole-line globs, its subject. A rule whose pattern does not
+// compile fails closed: as a deny rule it matches every command, as an
+// allow rule none.
+func (p *Policy) decide(words []string, subject string) (Action, *Rule) {
 	for i := range p.Rules {
-		if globMatch(p.Rules[i].Pattern, subject) {
-			return p.Rules[i].Action, &p.Rules[i]
+		r := &p.Rules[i]
+		var c compiledRule
+		if i < len(p.compiled) && p.compiled[i].src == r.Pattern && p.compiled[i].action == r.Action {
+			c = p.compiled[i]
+		} else {
+			c = compileRule(*r)
+		}
+		var match bool
+		switch {
+		case c.pat == nil:
+			match = r.Action == Deny
+		case c.pat.Match(words):
+			match = true
+		case r.Action == Deny:
+			match = c.glob == nil || c.glob.Match(subject)
+		}
+		if match {
+			return r.Action, r
 		}
 	}
 	return p.Default, nil
@@ -227,6 +302,7 @@ func ParsePolicy(r io.Reader) (*Policy, error) {
 	if p.Timeout > 0 && p.MaxTimeout > 0 && p.Timeout > p.MaxTimeout {
 		return nil, &PolicyError{Line: timeoutLine, Msg: fmt.Sprintf("timeout %s is longer than max-timeout %s", p.Timeout, p.MaxTimeout)}
 	}
+	p.compile()
 	return p, nil
 }
 
@@ -279,24 +355,24 @@ func formatSize(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// checkGlob reports a malformed pattern: one ending in a lone backslash.
+// checkGlob reports a malformed rule pattern: one cmdpattern.Compile
+// refuses, or one with a backslash. Patterns once had \ quote the next
+// character; word patterns have no quoting, and a silent change of what
+// "allow echo \*" allows would be worse than a policy file refused.
 func checkGlob(pattern string) error {
-	for i := 0; i < len(pattern); i++ {
-		if pattern[i] == '\\' {
-			if i+1 == len(pattern) {
-				return fmt.Errorf("trailing backslash")
-			}
-			i++
-		}
+	if i := strings.IndexByte(pattern, '\\'); i >= 0 {
+		return fmt.Errorf("backslash at offset %d: patterns have no quoting (* and ? are always wildcards)", i)
 	}
-	return nil
+	_, err := cmdpattern.Compile(pattern, cmdpattern.Options{})
+	return err
 }
 
 // globMatch reports whether s matches pattern as a whole: * matches any
 // run of characters (spaces and slashes included), ? matches one
 // character, \ makes the next character literal, everything else matches
 // itself. It backtracks only to the last *, so it runs in O(len(pattern) ×
-// len(s)) at worst.
+// len(s)) at worst. authkeys.go matches from= address patterns with it;
+// policy rules use cmdpattern.
 func globMatch(pattern, s string) bool {
 	var (
 		px, sx         int

@@ -57,7 +57,7 @@ func TestParsePolicy(t *testing.T) {
 		{"df -h /", Deny, 0},
 		{"systemctl status sshd.service", Allow, 9},
 		{"systemctl status", Deny, 0},
-		{"echo a; rm -rf /", Allow, 10}, // * spans everything: a literal argument without the shell
+		{"echo a; rm -rf /", Deny, 0}, // * matches one word, not five
 		{"rm -rf /", Deny, 11},
 		{"/bin/rm -rf /", Deny, 0},
 		{"id", Deny, 0},
@@ -105,7 +105,10 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"unknown directive", "allow ls\nalow ls\n", 2, `unknown directive "alow"`},
 		{"allow without pattern", "\n\nallow\n", 3, "allow needs a pattern"},
 		{"deny blank pattern", "deny   \t\n", 1, "deny needs a pattern"},
-		{"trailing backslash", "allow ls \\\n", 1, "trailing backslash"},
+		{"trailing backslash", "allow ls \\\n", 1, "backslash at offset 3"},
+		{"backslash escape", "allow echo \\*\n", 1, "patterns have no quoting"},
+		{"control character", "allow ls\x01\n", 1, "control character"},
+		{"too many words", "deny" + strings.Repeat(" x", 65) + "\n", 1, "more than 64 words"},
 		{"shell value", "shell maybe\n", 1, `want yes or no`},
 		{"default value", "default permit\n", 1, "want allow or deny"},
 		{"timeout unit", "timeout 30\n", 1, "positive duration"},
@@ -220,7 +223,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add(samplePolicy)
 	f.Add("shell yes\ndefault allow\n")
 	f.Add("timeout 1h30m\nmax-timeout 2h\noutput-cap 1 MiB\n")
-	f.Add("allow \\*\ndeny a\\\\b*?\n")
+	f.Add("allow systemctl status **\ndeny cat /var/log/../*\n")
 	f.Add("allow\tls -l\r\ndeny *\r\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		p, err := ParsePolicy(strings.NewReader(text))
@@ -239,8 +242,109 @@ func FuzzParsePolicy(f *testing.F) {
 		if !policyEqual(p, again) {
 			t.Fatalf("round trip of %q: %+v became %+v", text, p, again)
 		}
-		for _, r := range p.Rules {
-			globMatch(r.Pattern, text) // must not panic or hang
-		}
+		p.Decide(text) // must not panic or hang
+		p.DecideArgv(strings.Fields(text))
 	})
+}
+
+// TestPolicyHoles shows each way a command got past an allow rule of the
+// whole-line matcher policies had before word patterns (globMatch, kept
+// for authorized_keys): the old matcher allowed the command (checked
+// here, so that the test shows the hole), the policy now does not.
+func TestPolicyHoles(t *testing.T) {
+	for _, tt := range []struct {
+		name, rule string
+		argv       []string // the command as SplitCommand gives it
+		shell      bool     // the policy says "shell yes": the subject is the line
+	}{
+		{"dotdot escapes the directory", "cat /var/log/*", []string{"cat", "/var/log/../../etc/shadow"}, false},
+		{"dotdot at the end", "ls -l /srv/*", []string{"ls", "-l", "/srv/x/.."}, false},
+		{"star spans a second argument", "cat /var/log/*", []string{"cat", "/var/log/syslog", "/etc/shadow"}, false},
+		{"star spans options", "systemctl status *", []string{"systemctl", "status", "sshd", "--root=/"}, false},
+		{"question marks span a blank", "cat /tmp/???", []string{"cat", "/tmp/a", "b"}, false},
+		{"star spans a second shell command", "systemctl status *", []string{"systemctl status sshd; reboot"}, true},
+		{"star spans a pipe", "echo *", []string{"echo x | sh"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustPolicy(t, "allow "+tt.rule+"\n")
+			p.Shell = tt.shell
+			subject := strings.Join(tt.argv, " ")
+			if !globMatch(tt.rule, subject) {
+				t.Fatalf("the old matcher did not allow %q by %q either: no hole shown", subject, tt.rule)
+			}
+			if a, r := p.Decide(subject); a != Deny || r != nil {
+				t.Errorf("Decide(%q) = %v by %+v, want the default deny", subject, a, r)
+			}
+			if !tt.shell {
+				if a, r := p.DecideArgv(tt.argv); a != Deny || r != nil {
+					t.Errorf("DecideArgv(%q) = %v by %+v, want the default deny", tt.argv, a, r)
+				}
+			}
+		})
+	}
+	// An argument holding a blank matched two pattern words: DecideArgv
+	// sees argv's words as they are (Decide of the joined argv cannot).
+	p := mustPolicy(t, "allow echo a b\n")
+	if a, _ := p.DecideArgv([]string{"echo", "a b"}); a != Deny {
+		t.Error(`DecideArgv(["echo" "a b"]) allowed by "echo a b": one argument matched two pattern words`)
+	}
+	if a, _ := p.DecideArgv([]string{"echo", "a", "b"}); a != Allow {
+		t.Error(`DecideArgv(["echo" "a" "b"]) not allowed by "echo a b"`)
+	}
+}
+
+// TestPolicyDenyKeepsDenying: deny rules written for the whole-line
+// matcher deny at least what they denied, though word patterns match less:
+// a deny rule matches word by word or as a whole-line glob.
+func TestPolicyDenyKeepsDenying(t *testing.T) {
+	for _, tt := range []struct {
+		rule, subject string
+		shell         bool
+	}{
+		{"rm *", "rm -rf /nonexistent", false},
+		{"*", "cat /etc/passwd", false},
+		{"*reboot*", "echo x; reboot", true},
+		{"cat /etc/*", "cat /etc/../etc/shadow", false},
+		{"systemctl * sshd", "systemctl stop --now sshd", false},
+		{"rm **", "rm", false}, // ** matches no word; the glob "rm **" would not
+	} {
+		p := mustPolicy(t, "default allow\ndeny "+tt.rule+"\n")
+		p.Shell = tt.shell
+		if a, r := p.Decide(tt.subject); a != Deny || r == nil || r.Line != 2 {
+			t.Errorf("deny %s: Decide(%q) = %v by %+v, want deny by line 2", tt.rule, tt.subject, a, r)
+		}
+		if !tt.shell {
+			if a, _ := p.DecideArgv(strings.Fields(tt.subject)); a != Deny {
+				t.Errorf("deny %s: DecideArgv(%q) = %v, want deny", tt.rule, tt.subject, a)
+			}
+		}
+	}
+}
+
+// TestPolicyRulesChanged: a rule changed or added after ParsePolicy is
+// matched as it is now, and one whose pattern does not compile fails
+// closed.
+func TestPolicyRulesChanged(t *testing.T) {
+	p := mustPolicy(t, "allow ls\n")
+	p.Rules[0].Pattern = "id"
+	if a, _ := p.Decide("ls"); a != Deny {
+		t.Error("the old pattern still allows ls")
+	}
+	if a, _ := p.Decide("id"); a != Allow {
+		t.Error("the new pattern does not allow id")
+	}
+	p = mustPolicy(t, "default allow\nallow rm *\n")
+	p.Rules[0].Action = Deny
+	if a, _ := p.Decide("rm -rf /"); a != Deny {
+		t.Error("a rule turned from allow to deny does not deny as a whole-line glob")
+	}
+	bad := strings.Repeat("x ", 65)
+	p = &Policy{Rules: []Rule{{Allow, bad, 0}}, Default: Allow}
+	if a, r := p.Decide("x"); a != Allow || r != nil {
+		t.Errorf("an allow rule that does not compile matched: %v by %+v", a, r)
+	}
+	p = &Policy{Rules: []Rule{{Deny, bad, 0}, {Allow, "**", 0}}}
+	if a, r := p.Decide("ls"); a != Deny || r != &p.Rules[0] {
+		t.Errorf("a deny rule that does not compile did not deny: %v by %+v", a, r)
+	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/zbridge/zbridge/protocol/agentproto"
 )
 
 // commandPath is the only PATH commands are looked up in and run with.
@@ -39,7 +41,7 @@ const (
 // outcome is how a command ended: the Result sent to the region and what
 // only the agent needs.
 type outcome struct {
-	Result
+	agentproto.Result
 	note       string // the agent's own line for the region's standard error
 	coreDumped bool
 	cancelled  bool // terminated because the region closed the channel
@@ -50,7 +52,7 @@ type outcome struct {
 // comes. Closing cancel terminates it, as does Server.kill.
 func (s *Server) runCommand(sess *session, line string, cancel <-chan struct{}) *outcome {
 	start := time.Now()
-	o := &outcome{Result: Result{CommandID: sess.commandID, Agent: s.cfg.Name, Platform: s.platform}}
+	o := &outcome{Result: agentproto.Result{CommandID: sess.commandID, Agent: s.cfg.Name, Platform: s.platform}}
 	timeout := s.policy.Timeout
 	if sess.timeout > 0 {
 		timeout = min(sess.timeout, s.policy.MaxTimeout)
@@ -64,8 +66,12 @@ func (s *Server) runCommand(sess *session, line string, cancel <-chan struct{}) 
 		return o
 	}
 
+	if err := agentproto.CheckCommand(line); err != nil {
+		// The region checks first: only a client of its own sends this.
+		return refuse(agentproto.CodeBadCommand, agentproto.ExitBadCommand, "%v", err)
+	}
 	if sess.ptyRequested {
-		return refuse(ErrorNotPermitted, ExitNotPermitted, "not permitted: a terminal (pty) was requested; the agent runs commands without one")
+		return refuse(agentproto.CodeNotPermitted, agentproto.ExitNotPermitted, "not permitted: a terminal (pty) was requested; the agent runs commands without one")
 	}
 	var argv []string
 	var subject string
@@ -73,9 +79,9 @@ func (s *Server) runCommand(sess *session, line string, cancel <-chan struct{}) 
 		subject = strings.TrimSpace(line)
 		switch {
 		case subject == "":
-			return refuse(ErrorBadCommand, ExitBadCommand, "malformed command line: empty command")
+			return refuse(agentproto.CodeBadCommand, agentproto.ExitBadCommand, "malformed command line: empty command")
 		case strings.IndexByte(line, 0) >= 0:
-			return refuse(ErrorBadCommand, ExitBadCommand, "malformed command line: NUL byte")
+			return refuse(agentproto.CodeBadCommand, agentproto.ExitBadCommand, "malformed command line: NUL byte")
 		}
 		argv = []string{"/bin/sh", "-c", line}
 	} else {
@@ -84,45 +90,51 @@ func (s *Server) runCommand(sess *session, line string, cancel <-chan struct{}) 
 		var se *SplitError
 		switch {
 		case errors.As(err, &se) && se.Kind == ErrShellSyntax:
-			return refuse(ErrorNotPermitted, ExitNotPermitted,
+			return refuse(agentproto.CodeNotPermitted, agentproto.ExitNotPermitted,
 				"not permitted: shell syntax (%s at offset %d); policy does not allow sh -c", se.Detail, se.Offset)
 		case errors.As(err, &se):
-			return refuse(ErrorBadCommand, ExitBadCommand, "malformed command line: %s at offset %d", se.Detail, se.Offset)
+			return refuse(agentproto.CodeBadCommand, agentproto.ExitBadCommand, "malformed command line: %s at offset %d", se.Detail, se.Offset)
 		case err != nil:
-			return refuse(ErrorBadCommand, ExitBadCommand, "malformed command line: %v", err)
+			return refuse(agentproto.CodeBadCommand, agentproto.ExitBadCommand, "malformed command line: %v", err)
 		}
 		subject = strings.Join(argv, " ")
 	}
-	if action, rule := s.policy.Decide(subject); action != Allow {
+	decide := func() (Action, *Rule) { return s.policy.Decide(subject) }
+	if !s.policy.Shell {
+		// The words are the argv: an argument with a blank in it is one
+		// word, as the program will see it.
+		decide = func() (Action, *Rule) { return s.policy.DecideArgv(argv) }
+	}
+	if action, rule := decide(); action != Allow {
 		switch {
 		case rule == nil:
-			return refuse(ErrorNotPermitted, ExitNotPermitted, "not permitted: no policy rule allows %q", subject)
+			return refuse(agentproto.CodeNotPermitted, agentproto.ExitNotPermitted, "not permitted: no policy rule allows %q", subject)
 		case rule.Line > 0:
-			return refuse(ErrorNotPermitted, ExitNotPermitted, "not permitted: %q is denied by the policy (line %d)", subject, rule.Line)
+			return refuse(agentproto.CodeNotPermitted, agentproto.ExitNotPermitted, "not permitted: %q is denied by the policy (line %d)", subject, rule.Line)
 		default:
-			return refuse(ErrorNotPermitted, ExitNotPermitted, "not permitted: %q is denied by the policy", subject)
+			return refuse(agentproto.CodeNotPermitted, agentproto.ExitNotPermitted, "not permitted: %q is denied by the policy", subject)
 		}
 	}
 	path, err := s.lookPath(argv[0])
 	if errors.Is(err, fs.ErrNotExist) {
-		return refuse(ErrorNotFound, ExitNotFound, "not found: %s", argv[0])
+		return refuse(agentproto.CodeNotFound, agentproto.ExitNotFound, "not found: %s", argv[0])
 	} else if err != nil {
-		return refuse(ErrorCannotExecute, ExitCannotExecute, "cannot execute %s: %v", argv[0], err)
+		return refuse(agentproto.CodeCannotExecute, agentproto.ExitCannotExecute, "cannot execute %s: %v", argv[0], err)
 	}
 
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return refuse(ErrorCannotExecute, ExitCannotExecute, "cannot execute %s: %v", argv[0], err)
+		return refuse(agentproto.CodeCannotExecute, agentproto.ExitCannotExecute, "cannot execute %s: %v", argv[0], err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		return refuse(ErrorCannotExecute, ExitCannotExecute, "cannot execute %s: %v", argv[0], err)
+		return refuse(agentproto.CodeCannotExecute, agentproto.ExitCannotExecute, "cannot execute %s: %v", argv[0], err)
 	}
 	env := []string{"PATH=" + strings.Join(commandPath, ":"), "LANG=C.UTF-8", "HOME=" + s.home}
 	if sess.commandID != "" {
-		env = append(env, EnvCommandID+"="+sess.commandID)
+		env = append(env, agentproto.EnvCommandID+"="+sess.commandID)
 	}
 	cmd := &exec.Cmd{
 		Path:   path,
@@ -134,16 +146,16 @@ func (s *Server) runCommand(sess *session, line string, cancel <-chan struct{}) 
 		// Stdin nil: /dev/null.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}, // a group of its own: pgid = pid
 	}
-	err = cmd.Start()
+	err = startNoNewPrivs(cmd)
 	outW.Close()
 	errW.Close()
 	if err != nil {
 		outR.Close()
 		errR.Close()
 		if errors.Is(err, fs.ErrNotExist) { // e.g. a script's interpreter
-			return refuse(ErrorNotFound, ExitNotFound, "not found: %s: %v", argv[0], unwrapPathError(err))
+			return refuse(agentproto.CodeNotFound, agentproto.ExitNotFound, "not found: %s: %v", argv[0], unwrapPathError(err))
 		}
-		return refuse(ErrorCannotExecute, ExitCannotExecute, "cannot execute %s: %v", argv[0], unwrapPathError(err))
+		return refuse(agentproto.CodeCannotExecute, agentproto.ExitCannotExecute, "cannot execute %s: %v", argv[0], unwrapPathError(err))
 	}
 	pgid := cmd.Process.Pid
 	o.PID = pgid
@@ -224,7 +236,7 @@ wait:
 			o.ExitStatus = ws.ExitStatus()
 		}
 	} else {
-		o.ExitStatus, o.Error = ExitCannotExecute, ErrorCannotExecute
+		o.ExitStatus, o.Error = agentproto.ExitCannotExecute, agentproto.CodeCannotExecute
 		o.Message = fmt.Sprintf("lost track of the command: %v", waitErr)
 		o.note = o.Message
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/zbridge/zbridge/internal/acceptretry"
+	"github.com/zbridge/zbridge/internal/acceptloop"
 )
 
 // Defaults of Config.
@@ -39,8 +39,6 @@ const (
 	// keepAliveMissed is how many keepalive intervals may pass without an
 	// answer before the connection is closed.
 	keepAliveMissed = 3
-	// maxCommandLine bounds an exec request's command line.
-	maxCommandLine = 64 << 10
 )
 
 // Config configures a Server. New copies it.
@@ -119,11 +117,12 @@ type Server struct {
 	shutdownOnce   sync.Once
 	shuttingDownCh chan struct{} // closed when shutdown begins
 
-	mu        sync.Mutex // guards the following fields
-	shutdown  bool       // Shutdown or Close was called: start nothing new
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	sessions  int // open session channels, over all connections
+	loop *acceptloop.Loop // every listener's accept loop
+
+	mu       sync.Mutex // guards the following fields
+	shutdown bool       // Shutdown or Close was called: start nothing new
+	conns    map[*conn]struct{}
+	sessions int // open session channels, over all connections
 }
 
 // New checks cfg, fills in its defaults, loads (or generates) the host key
@@ -217,7 +216,6 @@ func New(cfg Config) (*Server, error) {
 		drainTimeout:   drainTimeout,
 		killNow:        make(chan struct{}),
 		shuttingDownCh: make(chan struct{}),
-		listeners:      make(map[net.Listener]struct{}),
 		conns:          make(map[*conn]struct{}),
 	}
 	s.sshCfg = &ssh.ServerConfig{
@@ -227,6 +225,7 @@ func New(cfg Config) (*Server, error) {
 		ServerVersion:     ServerVersion,
 	}
 	s.sshCfg.AddHostKey(hostKey)
+	s.loop = acceptloop.New(acceptloop.Config{Logger: log})
 	return s, nil
 }
 
@@ -301,45 +300,27 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return ErrServerClosed
 	}
-	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-		l.Close()
-		s.wg.Done()
-	}()
-
+	defer s.wg.Done()
 	log := s.log.WithField("listen", l.Addr().String())
 	log.WithField("host_key", ssh.FingerprintSHA256(s.HostKey())).Info("linux agent serving")
-	var backoff acceptretry.Backoff
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.shuttingDown() {
-				return ErrServerClosed
-			}
-			if acceptretry.Retryable(err) {
-				d := backoff.Next()
-				log.WithError(err).Warnf("accept failed; retrying in %v", d)
-				time.Sleep(d)
-				continue
-			}
-			return fmt.Errorf("linuxagent: accept: %w", err)
-		}
-		backoff.Reset()
+	err := s.loop.Serve(l, func(nc net.Conn, a *acceptloop.Admission) {
+		a.Release() // the agent limits sessions, not connections per address
 		c := &conn{s: s, nc: nc, log: log.WithField("remote", nc.RemoteAddr().String())}
 		s.mu.Lock()
 		if !s.startLocked() {
 			s.mu.Unlock()
 			nc.Close()
-			return ErrServerClosed
+			return
 		}
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
 		go c.serve()
+	})
+	if errors.Is(err, acceptloop.ErrStopped) || s.shuttingDown() {
+		return ErrServerClosed
 	}
+	return fmt.Errorf("linuxagent: %w", err)
 }
 
 func (s *Server) shuttingDown() bool {
@@ -356,9 +337,7 @@ func (s *Server) beginShutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.shutdown = true
-	for l := range s.listeners {
-		l.Close()
-	}
+	s.loop.Stop() // closes the listeners, interrupts an accept back-off
 	for c := range s.conns {
 		if c.channels == 0 {
 			c.nc.Close()

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/zbridge/zbridge/protocol/agentproto"
 )
 
 func TestRunResults(t *testing.T) {
@@ -43,17 +45,21 @@ func TestRunResults(t *testing.T) {
 		{name: "absolute path", line: "/bin/echo x", stdout: "x\n", wantPID: true, outputBytes: 2},
 		{name: "stdin is /dev/null", line: "cat", wantPID: true},
 		{name: "working directory", line: "pwd", stdout: home + "\n", wantPID: true, outputBytes: int64(len(home) + 1)},
-		{name: "not found", line: "no-such-program-zbridge arg", status: 127, errCode: ErrorNotFound,
+		{name: "not found", line: "no-such-program-zbridge arg", status: 127, errCode: agentproto.CodeNotFound,
 			stderrHas: "zbridge-agent: not found: no-such-program-zbridge\n", messageHas: "not found"},
-		{name: "not found path", line: "/no/such/program", status: 127, errCode: ErrorNotFound, stderrHas: "zbridge-agent: not found: /no/such/program"},
-		{name: "not executable", line: "/etc/passwd", status: 126, errCode: ErrorCannotExecute, stderrHas: "zbridge-agent: cannot execute /etc/passwd"},
-		{name: "directory", line: "/etc", status: 126, errCode: ErrorCannotExecute, stderrHas: "is a directory"},
-		{name: "pipe refused", line: "ls | wc -l", status: 126, errCode: ErrorNotPermitted,
+		{name: "not found path", line: "/no/such/program", status: 127, errCode: agentproto.CodeNotFound, stderrHas: "zbridge-agent: not found: /no/such/program"},
+		{name: "not executable", line: "/etc/passwd", status: 126, errCode: agentproto.CodeCannotExecute, stderrHas: "zbridge-agent: cannot execute /etc/passwd"},
+		{name: "directory", line: "/etc", status: 126, errCode: agentproto.CodeCannotExecute, stderrHas: "is a directory"},
+		{name: "pipe refused", line: "ls | wc -l", status: 126, errCode: agentproto.CodeNotPermitted,
 			stderrHas: `zbridge-agent: not permitted: shell syntax (unquoted "|" at offset 3); policy does not allow sh -c` + "\n"},
-		{name: "expansion refused", line: `echo "$HOME"`, status: 126, errCode: ErrorNotPermitted, stderrHas: "policy does not allow sh -c"},
-		{name: "glob refused", line: "ls /etc/*.conf", status: 126, errCode: ErrorNotPermitted, stderrHas: "pathname expansion"},
-		{name: "unterminated quote", line: "echo 'abc", status: 2, errCode: ErrorBadCommand, stderrHas: "zbridge-agent: malformed command line: unterminated single quote"},
-		{name: "empty", line: "   ", status: 2, errCode: ErrorBadCommand, stderrHas: "empty command"},
+		{name: "expansion refused", line: `echo "$HOME"`, status: 126, errCode: agentproto.CodeNotPermitted, stderrHas: "policy does not allow sh -c"},
+		{name: "glob refused", line: "ls /etc/*.conf", status: 126, errCode: agentproto.CodeNotPermitted, stderrHas: "pathname expansion"},
+		{name: "unterminated quote", line: "echo 'abc", status: 2, errCode: agentproto.CodeBadCommand, stderrHas: "zbridge-agent: malformed command line: unterminated single quote"},
+		{name: "empty", line: "   ", status: 2, errCode: agentproto.CodeBadCommand, stderrHas: "empty command"},
+		{name: "longest line", line: "echo " + strings.Repeat("x", agentproto.MaxCommand-5), stdout: strings.Repeat("x", agentproto.MaxCommand-5) + "\n",
+			wantPID: true, outputBytes: agentproto.MaxCommand - 4},
+		{name: "line too long", line: "echo " + strings.Repeat("x", agentproto.MaxCommand-4), status: 2, errCode: agentproto.CodeBadCommand,
+			stderrHas: "zbridge-agent: command is 65153 bytes; the most a Linux agent takes is 65152\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := runCommand(t, c, tt.line, nil)
@@ -66,7 +72,7 @@ func TestRunResults(t *testing.T) {
 			if r.exitStatus != tt.status || r.exitSignal != "" {
 				t.Errorf("exit-status %d, exit-signal %q; want status %d", r.exitStatus, r.exitSignal, tt.status)
 			}
-			if want := []string{ResultRequest, "exit-status"}; !slices.Equal(r.requests, want) {
+			if want := []string{agentproto.ResultRequest, "exit-status"}; !slices.Equal(r.requests, want) {
 				t.Errorf("requests %q, want %q", r.requests, want)
 			}
 			res := r.result
@@ -93,9 +99,33 @@ func TestRunResults(t *testing.T) {
 	}
 	// Each command is logged with who ran it and how it ended.
 	log := a.log.String()
-	for _, want := range []string{`command="echo hello world"`, "exit_status=0", "key=\"" + ssh.FingerprintSHA256(a.client.signer.PublicKey()) + "\"", "user=zbridge", "duration=", `error=not-permitted`} {
+	for _, want := range []string{`command="echo hello world"`, "exit_status=0", `command="echo xxx`, "... (65153 bytes)", "key=\"" + ssh.FingerprintSHA256(a.client.signer.PublicKey()) + "\"", "user=zbridge", "duration=", `error=not-permitted`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+// TestLogNamesClient checks that the agent's line for a command names the
+// client the region ran it for and the command ID, and that the client
+// name goes no further: not into the command's environment, not into the
+// result.
+func TestLogNamesClient(t *testing.T) {
+	a := startAgent(t, nil)
+	c := a.dial(t, a.client.signer)
+	r := runCommand(t, c, "env", map[string]string{agentproto.EnvCommandID: "CMD-7", agentproto.EnvClient: "ops desk (Zürich)"})
+	if r.exitStatus != 0 || strings.Contains(string(r.stdout), "Zürich") || r.result.CommandID != "CMD-7" {
+		t.Errorf("status %d, environment %q, result %+v", r.exitStatus, r.stdout, r.result)
+	}
+	var line string
+	for _, l := range strings.Split(a.log.String(), "\n") {
+		if strings.Contains(l, "command finished") {
+			line = l
+		}
+	}
+	for _, want := range []string{`client="ops desk (Zürich)"`, "command_id=CMD-7", `command=env`, "user=zbridge"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log line %q lacks %q", line, want)
 		}
 	}
 }
@@ -104,7 +134,7 @@ func TestCleanEnvironment(t *testing.T) {
 	t.Setenv("ZBRIDGE_TEST_SECRET", "agent-environment-must-not-leak")
 	a := startAgent(t, nil)
 	c := a.dial(t, a.client.signer)
-	r := runCommand(t, c, "env", map[string]string{EnvCommandID: "cmd-42"})
+	r := runCommand(t, c, "env", map[string]string{agentproto.EnvCommandID: "cmd-42"})
 	got := strings.Split(strings.TrimSpace(string(r.stdout)), "\n")
 	slices.Sort(got)
 	want := []string{"HOME=" + homeDir(), "LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin", "ZBRIDGE_COMMAND_ID=cmd-42"}
@@ -134,7 +164,7 @@ func TestPolicyEnforced(t *testing.T) {
 	for _, line := range []string{"rm -rf /nonexistent-zbridge", `'rm' -rf /nonexistent-zbridge`, `r\m -rf /nonexistent-zbridge`} {
 		r = runCommand(t, c, line, nil)
 		want := `zbridge-agent: not permitted: "rm -rf /nonexistent-zbridge" is denied by the policy (line 3)` + "\n"
-		if r.exitStatus != 126 || string(r.stderr) != want || r.result.Error != ErrorNotPermitted {
+		if r.exitStatus != 126 || string(r.stderr) != want || r.result.Error != agentproto.CodeNotPermitted {
 			t.Errorf("%s: status %d, stderr %q, result %+v; want 126 and %q", line, r.exitStatus, r.stderr, r.result, want)
 		}
 	}
@@ -172,7 +202,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 		if !r.result.TimedOut || r.result.PID == 0 || r.exitSignal != "TERM" || r.result.Signal != "TERM" || r.result.ExitStatus != -1 {
 			t.Errorf("result %+v, exit-signal %q: want timed out by TERM", r.result, r.exitSignal)
 		}
-		if want := []string{ResultRequest, "exit-signal"}; !slices.Equal(r.requests, want) {
+		if want := []string{agentproto.ResultRequest, "exit-signal"}; !slices.Equal(r.requests, want) {
 			t.Errorf("requests %q, want %q", r.requests, want)
 		}
 		if !strings.Contains(string(r.stderr), "zbridge-agent: timed out after 1s") {
@@ -194,13 +224,13 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	})
 	t.Run("region asks for less", func(t *testing.T) {
 		start := time.Now()
-		r := runCommand(t, c, "sleep 1000", map[string]string{EnvTimeout: "0.2"})
+		r := runCommand(t, c, "sleep 1000", map[string]string{agentproto.EnvTimeout: "0.2"})
 		if d := time.Since(start); d > 900*time.Millisecond || !r.result.TimedOut || r.result.TimeoutMS != 200 {
 			t.Errorf("took %v, result %+v: want a 200 ms timeout", d, r.result)
 		}
 	})
 	t.Run("region asks for more than the max", func(t *testing.T) {
-		r := runCommand(t, c, "true", map[string]string{EnvTimeout: "86400"})
+		r := runCommand(t, c, "true", map[string]string{agentproto.EnvTimeout: "86400"})
 		if r.result.TimeoutMS != 3000 {
 			t.Errorf("timeout_ms %d, want the policy's max-timeout 3000", r.result.TimeoutMS)
 		}
@@ -397,11 +427,14 @@ func TestRefusedRequests(t *testing.T) {
 			{"signal", ssh.Marshal(struct{ Name string }{"TERM"})},
 			{"env", ssh.Marshal(struct{ Name, Value string }{"LD_PRELOAD", "/tmp/evil.so"})},
 			{"env", ssh.Marshal(struct{ Name, Value string }{"PATH", "/tmp"})},
-			{"env", ssh.Marshal(struct{ Name, Value string }{EnvTimeout, "soon"})},
-			{"env", ssh.Marshal(struct{ Name, Value string }{EnvTimeout, "-1"})},
-			{"env", ssh.Marshal(struct{ Name, Value string }{EnvTimeout, "NaN"})},
-			{"env", ssh.Marshal(struct{ Name, Value string }{EnvCommandID, "has space"})},
-			{"env", ssh.Marshal(struct{ Name, Value string }{EnvCommandID, strings.Repeat("x", 129)})},
+			{"env", ssh.Marshal(struct{ Name, Value string }{agentproto.EnvTimeout, "soon"})},
+			{"env", ssh.Marshal(struct{ Name, Value string }{agentproto.EnvTimeout, "-1"})},
+			{"env", ssh.Marshal(struct{ Name, Value string }{agentproto.EnvTimeout, "NaN"})},
+			{"env", ssh.Marshal(struct{ Name, Value string }{agentproto.EnvCommandID, "has space"})},
+			{"env", ssh.Marshal(struct{ Name, Value string }{agentproto.EnvCommandID, strings.Repeat("x", 129)})},
+			{"env", ssh.Marshal(struct{ Name, Value string }{agentproto.EnvClient, ""})},
+			{"env", ssh.Marshal(struct{ Name, Value string }{agentproto.EnvClient, "ops\nsoon"})},
+			{"env", ssh.Marshal(struct{ Name, Value string }{agentproto.EnvClient, strings.Repeat("c", agentproto.MaxClient+1)})},
 			{"exec", []byte("not an ssh string")},
 		} {
 			if ok, err := ch.SendRequest(req.typ, true, req.payload); ok || err != nil {
@@ -429,7 +462,7 @@ func TestRefusedRequests(t *testing.T) {
 			t.Fatal("pty-req accepted")
 		}
 		r := execOn(t, ch, reqs, "echo hi")
-		if r.exitStatus != 126 || r.result.Error != ErrorNotPermitted || !strings.Contains(string(r.stderr), "pty") || len(r.stdout) > 0 {
+		if r.exitStatus != 126 || r.result.Error != agentproto.CodeNotPermitted || !strings.Contains(string(r.stderr), "pty") || len(r.stdout) > 0 {
 			t.Errorf("exec after pty-req: status %d, stderr %q, result %+v", r.exitStatus, r.stderr, r.result)
 		}
 	})

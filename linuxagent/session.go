@@ -1,23 +1,13 @@
 package linuxagent
 
 import (
-	"math"
-	"strconv"
+	"fmt"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/ssh"
-)
 
-// Names of the env requests the agent accepts.
-const (
-	// EnvTimeout asks for a shorter (or, up to the policy's max-timeout,
-	// longer) time limit: seconds, a positive decimal number.
-	EnvTimeout = "ZBRIDGE_TIMEOUT"
-	// EnvCommandID labels the command: 1 to 128 printable ASCII characters,
-	// no spaces. It is logged, returned in the Result and passed to the
-	// command in its environment.
-	EnvCommandID = "ZBRIDGE_COMMAND_ID"
+	"github.com/zbridge/zbridge/protocol/agentproto"
 )
 
 // session is one session channel.
@@ -28,6 +18,7 @@ type session struct {
 
 	// Set by env requests before exec.
 	commandID string
+	client    string        // informational: who the region runs the command for
 	timeout   time.Duration // asked for by the region; 0: the policy's
 
 	ptyRequested bool // a pty-req was refused: exec is refused too
@@ -82,10 +73,12 @@ func (c *conn) serveSession(nch ssh.NewChannel) {
 			switch req.Type {
 			case "exec":
 				var p struct{ Command string }
-				if err := ssh.Unmarshal(req.Payload, &p); err != nil || len(p.Command) > maxCommandLine {
-					refuseRequest(sess, req, "malformed or longer than 64 KiB")
+				if err := ssh.Unmarshal(req.Payload, &p); err != nil {
+					refuseRequest(sess, req, "malformed")
 					continue
 				}
+				// A line over agentproto.MaxCommand is accepted here and
+				// refused by runCommand, with a result saying why.
 				req.Reply(true, nil)
 				started, line, begun = true, p.Command, time.Now()
 				execTimer.Stop()
@@ -96,7 +89,8 @@ func (c *conn) serveSession(nch ssh.NewChannel) {
 			case "env":
 				var e struct{ Name, Value string }
 				if ssh.Unmarshal(req.Payload, &e) != nil || !sess.setEnv(e.Name, e.Value) {
-					refuseRequest(sess, req, "only "+EnvTimeout+" and "+EnvCommandID+" with valid values are accepted")
+					refuseRequest(sess, req, "only "+agentproto.EnvTimeout+", "+agentproto.EnvCommandID+" and "+
+						agentproto.EnvClient+" with valid values are accepted")
 					continue
 				}
 				req.Reply(true, nil)
@@ -148,32 +142,30 @@ func refuseRequest(sess *session, req *ssh.Request, why string) {
 }
 
 // setEnv takes an env request; it reports false for a name the agent does
-// not accept or a bad value. Values are never logged.
+// not accept or a bad value (which is not logged). The command ID and the
+// client name are added to the session's log fields.
 func (sess *session) setEnv(name, value string) bool {
 	switch name {
-	case EnvTimeout:
-		f, err := strconv.ParseFloat(value, 64)
-		if err != nil || !(f > 0) || math.IsInf(f, 0) {
+	case agentproto.EnvTimeout:
+		d, err := agentproto.ParseTimeout(value)
+		if err != nil {
 			return false
 		}
-		maxT := sess.c.s.policy.MaxTimeout
-		if f >= maxT.Seconds() {
-			sess.timeout = maxT
-		} else {
-			sess.timeout = max(time.Duration(f*float64(time.Second)), time.Millisecond)
-		}
+		sess.timeout = min(d, sess.c.s.policy.MaxTimeout)
 		return true
-	case EnvCommandID:
-		if len(value) == 0 || len(value) > 128 {
+	case agentproto.EnvCommandID:
+		if agentproto.CheckCommandID(value) != nil {
 			return false
-		}
-		for i := 0; i < len(value); i++ {
-			if value[i] <= ' ' || value[i] > '~' {
-				return false
-			}
 		}
 		sess.commandID = value
 		sess.log = sess.log.WithField("command_id", value)
+		return true
+	case agentproto.EnvClient:
+		if agentproto.CheckClient(value) != nil {
+			return false
+		}
+		sess.client = value
+		sess.log = sess.log.WithField("client", value)
 		return true
 	}
 	return false
@@ -195,7 +187,7 @@ func (sess *session) finish(o *outcome) {
 	if o.note != "" {
 		ch.Stderr().Write([]byte("zbridge-agent: " + o.note + "\n"))
 	}
-	ch.SendRequest(ResultRequest, false, MarshalResultPayload(&o.Result))
+	ch.SendRequest(agentproto.ResultRequest, false, agentproto.MarshalResultPayload(&o.Result))
 	if o.Signal != "" {
 		ch.SendRequest("exit-signal", false, ssh.Marshal(exitSignalMsg{Signal: o.Signal, CoreDumped: o.coreDumped}))
 	} else {
@@ -205,9 +197,14 @@ func (sess *session) finish(o *outcome) {
 	ch.Close()
 }
 
-// logOutcome logs a command: who ran it, what, how it ended, how long it
-// took. Environment values are not logged.
+// logOutcome logs a command: who ran it (the connection's user and key,
+// and the command ID and client name the region sent, in sess.log), what,
+// how it ended, how long it took. The timeout is not logged; a command
+// line over agentproto.MaxCommand only in part.
 func (sess *session) logOutcome(line string, o *outcome, d time.Duration) {
+	if len(line) > agentproto.MaxCommand {
+		line = fmt.Sprintf("%.200s... (%d bytes)", line, len(line))
+	}
 	f := logrus.Fields{
 		"command":      line,
 		"duration":     d.Round(time.Millisecond).String(),

@@ -2,9 +2,14 @@ package linuxagent
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // statStamp adds the inode and change time to st, so that a file replaced
@@ -64,4 +69,74 @@ func procStat(pid int) (pgid int, state byte, ok bool) {
 		return 0, 0, false
 	}
 	return pgid, f[0][0], true
+}
+
+// fileOwner returns the user ID owning a file.
+func fileOwner(fi os.FileInfo) int {
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(sys.Uid)
+	}
+	return -1
+}
+
+// closeOnExecFrom marks every file descriptor from first up close-on-exec:
+// with one close_range(2) and CLOSE_RANGE_CLOEXEC (Linux 5.11), or, on an
+// older kernel, one by one as /proc/self/fd lists them.
+func closeOnExecFrom(first int) error {
+	err := unix.CloseRange(uint(first), uint(^uint32(0)), unix.CLOSE_RANGE_CLOEXEC)
+	if err == unix.ENOSYS || err == unix.EINVAL || err == unix.EPERM { // EPERM: some seccomp filters
+		return closeOnExecProc(first)
+	}
+	return err
+}
+
+// closeOnExecProc is closeOnExecFrom by /proc/self/fd.
+func closeOnExecProc(first int) error {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < first {
+			continue
+		}
+		// EBADF: the descriptor ReadDir used, closed since.
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && err != unix.EBADF {
+			return fmt.Errorf("fcntl(%d, F_SETFD, FD_CLOEXEC): %w", fd, err)
+		}
+	}
+	return nil
+}
+
+// startNoNewPrivs starts cmd with no_new_privs set (prctl
+// PR_SET_NO_NEW_PRIVS): neither the command nor anything it runs can gain
+// privileges through execve (set-user-ID or set-group-ID programs such as
+// sudo or su, file capabilities).
+//
+// Go's SysProcAttr has no field for it. The attribute belongs to a thread
+// and a child inherits it from the thread that forks it, and keeps it
+// across execve. syscall.AllThreadsSyscall could set it on every thread of
+// the agent once, at start, but fails (ENOTSUP) in a binary linked with
+// cgo, which a plain `go build` gives wherever a C compiler is installed
+// (os/user and net use cgo then); a re-exec through a helper would cost an
+// exec per command. So it is set here, in every build: a goroutine locks
+// itself to its thread, sets the attribute there, and starts the command
+// from it (os/exec forks from the calling thread). The goroutine ends
+// without unlocking, so the runtime retires that thread rather than
+// handing it to other goroutines: it ends it, or, if it was the main
+// thread, parks it for good (so /proc/PID/status, which shows the main
+// thread, may say NoNewPrivs 1 for the agent itself). The runtime never
+// creates a thread from a locked one, so the attribute spreads no further.
+func startNoNewPrivs(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	go func() { // owned here: its one result is received below
+		runtime.LockOSThread()
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			errc <- fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
 }

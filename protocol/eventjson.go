@@ -6,8 +6,9 @@ import (
 )
 
 // AppendEventJSON appends e as a JSON object to b. It writes the same object
-// encoding/json writes for an Event (bar HTML escaping, which it does not do)
-// without reflection or allocation: events are the region's hot path.
+// encoding/json writes for an Event (bar HTML escaping, which it does not do,
+// and C1 controls, which it escapes; see appendString) without reflection or
+// allocation: events are the region's hot path.
 func AppendEventJSON(b []byte, e *Event) []byte {
 	b = append(b, `{"id":"`...)
 	b = e.ID.Append(b)
@@ -109,7 +110,10 @@ const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
 // encoding/json does; U+2028 and U+2029 are escaped so the output is safe to
-// embed in JavaScript, also as encoding/json does.
+// embed in JavaScript, also as encoding/json does. Unlike encoding/json it
+// also escapes the C1 controls (U+0080-U+009F: a terminal that shows the
+// JSON may take U+009B for CSI and U+0085 for a line end), so that the
+// output holds no control character but DEL; the string is the same.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -158,9 +162,9 @@ func appendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		if r == '\u2028' || r == '\u2029' {
+		if r == '\u2028' || r == '\u2029' || r <= 0x9f {
 			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			b = append(b, '\\', 'u', hexDigits[r>>12], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF])
 			i += size
 			start = i
 			continue

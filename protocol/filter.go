@@ -20,11 +20,28 @@ type Filter struct {
 	Severity *Severity `json:"severity,omitempty"`
 }
 
-// Validate reports a filter that can never be used: an unknown source kind
-// or a severity out of range.
+// Limits on the globs of a Filter (Origin, MsgID), which Validate checks.
+// Glob takes time linear in the length of the name it matches whatever the
+// pattern; the limits keep the constant small (each star can cost a search
+// a table of its own) and say plainly where a client's pattern is out of
+// all reason.
+const (
+	MaxGlobLen   = 256 // bytes in one glob
+	MaxGlobStars = 16  // stars in one glob
+)
+
+// Validate reports a filter that can never be used: an unknown source kind,
+// a severity out of range, or a glob longer than MaxGlobLen bytes or with
+// more than MaxGlobStars stars.
 func (f *Filter) Validate() error {
 	if f == nil {
 		return nil
+	}
+	if err := checkGlob("origin", f.Origin); err != nil {
+		return err
+	}
+	if err := checkGlob("msgid", f.MsgID); err != nil {
+		return err
 	}
 	for _, s := range f.Source {
 		if !s.Valid() {
@@ -33,6 +50,17 @@ func (f *Filter) Validate() error {
 	}
 	if f.Severity != nil && *f.Severity > SevDebug {
 		return fmt.Errorf("%w: severity %d out of range", ErrBadFilter, *f.Severity)
+	}
+	return nil
+}
+
+// checkGlob checks the glob of the filter's key against the limits.
+func checkGlob(key, pattern string) error {
+	if len(pattern) > MaxGlobLen {
+		return fmt.Errorf("%w: %s glob of %d bytes (at most %d)", ErrBadFilter, key, len(pattern), MaxGlobLen)
+	}
+	if n := strings.Count(pattern, "*"); n > MaxGlobStars {
+		return fmt.Errorf("%w: %s glob with %d stars (at most %d)", ErrBadFilter, key, n, MaxGlobStars)
 	}
 	return nil
 }
@@ -107,35 +135,183 @@ func ParseFilter(s string) (*Filter, error) {
 
 // Glob reports whether name matches pattern, where * matches any run of
 // characters and ? any one byte, ignoring ASCII case.
+//
+// Glob does not backtrack. The run of the pattern before its first star
+// must begin the name and the run after its last star must end it (one
+// comparison each); every run between two stars is matched where it first
+// can be after the run before it (a later match only leaves the runs after
+// it less room), found in one pass over the rest of the name by the
+// shift-and algorithm, which keeps one bit for each byte of the run (or,
+// where trying the run at every offset takes at most plainSearchSteps
+// comparisons, by doing that). The searches look at each byte of the name
+// at most once between them, so Glob takes O(len(pattern) + len(name))
+// steps, each of at most MaxGlobLen/64 word operations, for every pattern
+// whose runs are at most MaxGlobLen bytes long: every pattern Validate
+// accepts. A longer run (possible only by calling Glob with an unvalidated
+// pattern) is searched for offset by offset: O(len(run) * len(name)).
 func Glob(pattern, name string) bool {
-	// Iterative matcher with single backtrack point for the last star.
-	p, n := 0, 0
-	star, mark := -1, 0
-	for n < len(name) {
-		// A star first: a '*' in the pattern is never a literal, even
-		// against a '*' in the name.
-		if p < len(pattern) && pattern[p] == '*' {
-			star, mark = p, n
-			p++
-			continue
-		}
-		if p < len(pattern) && (pattern[p] == '?' || foldEq(pattern[p], name[n])) {
-			p++
-			n++
-			continue
-		}
-		if star >= 0 {
-			p = star + 1
-			mark++
-			n = mark
-			continue
-		}
-		return false
+	ok, _ := glob(pattern, name)
+	return ok
+}
+
+// glob is Glob, also counting its steps: the bytes of the pattern
+// compared or prepared, one for each byte of the name a search looks at
+// (times the words of the search's state), one for each byte compared by a
+// plain search. The tests hold it to its bound.
+func glob(pattern, name string) (match bool, steps int) {
+	first := strings.IndexByte(pattern, '*')
+	steps = 2 * len(pattern) // the scans for stars
+	if first < 0 {
+		return len(pattern) == len(name) && runEq(pattern, name), steps + len(pattern)
 	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
+	// The run before the first star begins the name, the one after the
+	// last star ends it.
+	head, rest := pattern[:first], pattern[first+1:]
+	last := strings.LastIndexByte(rest, '*')
+	tail, middle := rest, ""
+	if last >= 0 {
+		tail, middle = rest[last+1:], rest[:last]
 	}
-	return p == len(pattern)
+	steps += len(head) + len(tail)
+	end := len(name) - len(tail)
+	if end < len(head) || !runEq(head, name[:len(head)]) || !runEq(tail, name[end:]) {
+		return false, steps
+	}
+	// The runs between stars, each where it first fits after the one
+	// before; all of them between head and tail.
+	pos := len(head)
+	for middle != "" {
+		var run string
+		run, middle, _ = strings.Cut(middle, "*")
+		if run == "" {
+			continue
+		}
+		i, n := findRun(run, name[pos:end])
+		steps += n
+		if i < 0 {
+			return false, steps
+		}
+		pos += i + len(run)
+	}
+	return true, steps
+}
+
+// runEq reports whether run (a pattern without stars) matches s, of the
+// same length.
+func runEq(run, s string) bool {
+	for i := 0; i < len(run); i++ {
+		if run[i] != '?' && !foldEq(run[i], s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// plainSearchSteps is the most steps a byte-by-byte search may take before
+// the shift-and search, which first builds a table, is the cheaper one.
+const plainSearchSteps = 256
+
+// findRun returns the index of the first match of run (a pattern without
+// stars, not empty) in s, or -1, and the steps taken.
+func findRun(run, s string) (index, steps int) {
+	m := len(run)
+	switch {
+	case m > len(s):
+		return -1, 0
+	case (len(s)-m+1)*m <= plainSearchSteps || m > MaxGlobLen:
+		return findPlain(run, s)
+	case m <= 64:
+		return findShiftAnd1(run, s)
+	}
+	return findShiftAnd4(run, s)
+}
+
+// findPlain tries run at each offset of s in turn: (len(s)-len(run)+1)*len(run)
+// steps at most.
+func findPlain(run, s string) (index, steps int) {
+	for i := 0; i+len(run) <= len(s); i++ {
+		j := 0
+		for j < len(run) && (run[j] == '?' || foldEq(run[j], s[i+j])) {
+			j++
+		}
+		steps += min(j+1, len(run))
+		if j == len(run) {
+			return i, steps
+		}
+	}
+	return -1, steps
+}
+
+// findShiftAnd1 is the shift-and search for a run of at most 64 bytes: bit
+// j of state is set after the byte s[i] when run[:j+1] matches the bytes
+// of s ending at i. One step for each byte of s looked at.
+func findShiftAnd1(run string, s string) (index, steps int) {
+	var masks [256]uint64 // bit j set in masks[c]: run[j] matches byte c
+	var any uint64        // the ? positions
+	for j := 0; j < len(run); j++ {
+		c := run[j]
+		if c == '?' {
+			any |= 1 << j
+			continue
+		}
+		masks[c] |= 1 << j
+		if o := otherCase(c); o != c {
+			masks[o] |= 1 << j
+		}
+	}
+	found := uint64(1) << (len(run) - 1)
+	var state uint64
+	for i := 0; i < len(s); i++ {
+		state = (state<<1 | 1) & (masks[s[i]] | any)
+		if state&found != 0 {
+			return i + 1 - len(run), len(run) + i + 1
+		}
+	}
+	return -1, len(run) + len(s)
+}
+
+// findShiftAnd4 is findShiftAnd1 for runs of 65 to MaxGlobLen (256) bytes:
+// the state is four words, word 0 holding bits 0-63. Four steps for each
+// byte of s looked at.
+func findShiftAnd4(run string, s string) (index, steps int) {
+	var masks [256][4]uint64
+	var any [4]uint64
+	for j := 0; j < len(run); j++ {
+		w, bit := j/64, uint64(1)<<(j%64)
+		c := run[j]
+		if c == '?' {
+			any[w] |= bit
+			continue
+		}
+		masks[c][w] |= bit
+		if o := otherCase(c); o != c {
+			masks[o][w] |= bit
+		}
+	}
+	fw, fbit := (len(run)-1)/64, uint64(1)<<((len(run)-1)%64)
+	var st [4]uint64
+	for i := 0; i < len(s); i++ {
+		mk := &masks[s[i]]
+		st[3] = (st[3]<<1 | st[2]>>63) & (mk[3] | any[3])
+		st[2] = (st[2]<<1 | st[1]>>63) & (mk[2] | any[2])
+		st[1] = (st[1]<<1 | st[0]>>63) & (mk[1] | any[1])
+		st[0] = (st[0]<<1 | 1) & (mk[0] | any[0])
+		if st[fw]&fbit != 0 {
+			return i + 1 - len(run), len(run) + 4*(i+1)
+		}
+	}
+	return -1, len(run) + 4*len(s)
+}
+
+// otherCase returns c's other ASCII case, or c.
+func otherCase(c byte) byte {
+	switch {
+	case 'a' <= c && c <= 'z':
+		return c - ('a' - 'A')
+	case 'A' <= c && c <= 'Z':
+		return c + ('a' - 'A')
+	}
+	return c
 }
 
 func foldEq(a, b byte) bool {

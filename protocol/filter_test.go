@@ -78,9 +78,32 @@ func TestGlob(t *testing.T) {
 		{"a*c", "a*c", true},
 		{"x", "*", false},
 		{"x", "?", false},
+		// Long names: the runs between stars are found by the shift-and
+		// search (one word up to 64 bytes, four words up to 256).
+		{"*HCP003E*", strings.Repeat("x", 500) + "hcp003e" + strings.Repeat("y", 500), true},
+		{"*HCP003E*", strings.Repeat("x", 500) + "hcp003" + strings.Repeat("y", 500), false},
+		{"*HC?003E*", strings.Repeat("x", 500) + "hcX003e", true},
+		{"*a*b*", strings.Repeat("b", 400) + "a" + strings.Repeat("c", 400), false},
+		{"*a*b*", strings.Repeat("b", 400) + "a" + strings.Repeat("c", 400) + "B", true},
+		{"*" + strings.Repeat("ab", 32) + "*", strings.Repeat("ab", 300), true},             // 64 bytes: the top bit of one word
+		{"*" + strings.Repeat("ab", 32) + "*", strings.Repeat("aB", 31) + "a" + "x", false}, // one short
+		{"*" + strings.Repeat("ab", 33) + "*", strings.Repeat("AB", 300), true},             // 66: two words
+		{"*" + strings.Repeat("?", 200) + "z*", strings.Repeat("a", 200) + "z", true},
+		{"*" + strings.Repeat("?", 200) + "z*", strings.Repeat("a", 199) + "z", false},
+		{"*" + strings.Repeat("a", 255) + "*", strings.Repeat("a", 254) + "b" + strings.Repeat("a", 255), true}, // four words, found late
+		{"*" + strings.Repeat("a", 255) + "*", strings.Repeat("a", 254) + "b" + strings.Repeat("a", 254), false},
+		{"*" + strings.Repeat("a", 300) + "*", strings.Repeat("a", 600), true}, // over MaxGlobLen: the plain search
+		{"*" + strings.Repeat("a", 300) + "*", strings.Repeat("a", 299), false},
+		{"*a*" + strings.Repeat("b", 70) + "*c", "a" + strings.Repeat("b", 69) + "c" + strings.Repeat("b", 70) + "c", true},
+		// The head and the tail are anchored, and do not overlap.
+		{"ab*ba", "aba", false},
+		{"ab*ba", "abba", true},
+		{"a*a", "a", false},
+		{"*aa*aa", "aaa", false},
+		{"*aa*aa", "aaaa", true},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%q~%q", tt.pattern, tt.name), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%.40q~%.40q", tt.pattern, tt.name), func(t *testing.T) {
 			if got := Glob(tt.pattern, tt.name); got != tt.want {
 				t.Errorf("Glob(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
 			}
@@ -168,6 +191,12 @@ func TestFilterValidate(t *testing.T) {
 		{"unknown source", &Filter{Source: []Source{SourceSyslog, "mail"}}, true},
 		{"empty source", &Filter{Source: []Source{""}}, true},
 		{"severity out of range", &Filter{Severity: sevPtr(8)}, true},
+		{"longest globs", &Filter{Origin: strings.Repeat("o", MaxGlobLen), MsgID: strings.Repeat("m", MaxGlobLen)}, false},
+		{"most stars", &Filter{Origin: strings.Repeat("*a", MaxGlobStars), MsgID: strings.Repeat("*", MaxGlobStars)}, false},
+		{"origin glob too long", &Filter{Origin: strings.Repeat("o", MaxGlobLen+1)}, true},
+		{"msgid glob too long", &Filter{MsgID: "*" + strings.Repeat("a", MaxGlobLen) + "*"}, true},
+		{"origin too many stars", &Filter{Origin: strings.Repeat("*a", MaxGlobStars+1)}, true},
+		{"msgid too many stars", &Filter{MsgID: strings.Repeat("*", MaxGlobStars+1)}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,9 +247,11 @@ func TestParseFilter(t *testing.T) {
 		{in: "severity=loud", wantErr: []error{ErrBadFilter, ErrBadSeverity}},
 		{in: "severity=8", wantErr: []error{ErrBadFilter, ErrBadSeverity}},
 		{in: "severity=", wantErr: []error{ErrBadFilter, ErrBadSeverity}},
+		{in: "origin=" + strings.Repeat("*a", 200) + "*b", wantErr: []error{ErrBadFilter}},
+		{in: "msgid=*" + strings.Repeat("a", 300) + "b*", wantErr: []error{ErrBadFilter}},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%q", tt.in), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%.60q", tt.in), func(t *testing.T) {
 			got, err := ParseFilter(tt.in)
 			if len(tt.wantErr) > 0 {
 				if err == nil {
@@ -271,16 +302,138 @@ func TestFilterJSON(t *testing.T) {
 	}
 }
 
-// FuzzGlob checks that Glob never panics and holds its simplest promises.
+// pathologicalGlobs are patterns a backtracking matcher takes
+// O(len(pattern)*len(name)) or worse on against a long run of "a", each as
+// long as Validate allows in its kind.
+func pathologicalGlobs() map[string]string {
+	return map[string]string{
+		"many stars":      strings.Repeat("*a", MaxGlobStars-1) + "*b",
+		"long run":        "*" + strings.Repeat("a", MaxGlobLen-3) + "b*",
+		"long run, ?":     "*" + strings.Repeat("a?", (MaxGlobLen-3)/2) + "b*",
+		"one-word run":    strings.Repeat("*"+strings.Repeat("a", 63)+"b", 3) + "*",
+		"stars and runs":  strings.Repeat("*"+strings.Repeat("a", 14)+"b", MaxGlobStars-1) + "*",
+		"anchored ends":   strings.Repeat("a", 100) + "*" + strings.Repeat("a", 50) + "b*" + strings.Repeat("a", 100),
+		"matches at last": "*" + strings.Repeat("a", MaxGlobLen-3) + "b",
+	}
+}
+
+// globBound is the most steps glob may take for a pattern with runs
+// between stars of at most MaxGlobLen bytes (see Glob).
+func globBound(pattern, name string) int {
+	return 4*len(pattern) + 4*len(name) + plainSearchSteps*strings.Count(pattern, "*")
+}
+
+// TestGlobLinear matches the pathological patterns against a 64 KiB field:
+// every pattern Validate accepts takes steps linear in the lengths, where
+// a backtracking matcher takes about len(pattern)*len(name) (16 M here);
+// BenchmarkGlob measures the time.
+func TestGlobLinear(t *testing.T) {
+	name := strings.Repeat("a", 64<<10)
+	for what, p := range pathologicalGlobs() {
+		t.Run(what, func(t *testing.T) {
+			if err := (&Filter{Origin: p, MsgID: p}).Validate(); err != nil {
+				t.Fatalf("the pattern does not validate: %v", err)
+			}
+			for _, n := range []string{name, name + "b", "b" + name} {
+				got, steps := glob(p, n)
+				if want := globBound(p, n); steps > want {
+					t.Errorf("glob(%.20q…, %d bytes) took %d steps, more than %d", p, len(n), steps, want)
+				}
+				if want := globSlow(p, n); got != want {
+					t.Errorf("glob(%.20q…, %.10q… of %d bytes) = %v, want %v", p, n, len(n), got, want)
+				}
+			}
+		})
+	}
+}
+
+// globSlow is a backtracking matcher (the one Glob used to be), for the
+// tests' answers on inputs too long for globRef.
+func globSlow(pattern, name string) bool {
+	p, n := 0, 0
+	star, mark := -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, n
+			p++
+		case p < len(pattern) && (pattern[p] == '?' || foldEq(pattern[p], name[n])):
+			p++
+			n++
+		case star >= 0:
+			p = star + 1
+			mark++
+			n = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+func BenchmarkGlob(b *testing.B) {
+	long := strings.Repeat("a", 64<<10)
+	cases := []struct{ name, pattern, s string }{
+		{"literal", "HCP003E", "HCP003E"},
+		{"prefix", "lnx*", "lnx01"},
+		{"suffix", "*.example.com", "lnx01.example.com"},
+		{"middle", "*nx0*", "lnx01.example.com"},
+		{"three runs", "*a*b*c*", "xxaxxbxxcxx"},
+	}
+	for what, p := range pathologicalGlobs() {
+		cases = append(cases, struct{ name, pattern, s string }{"64KiB/" + what, p, long})
+	}
+	for _, c := range cases {
+		b.Run(strings.ReplaceAll(c.name, " ", "_"), func(b *testing.B) {
+			b.SetBytes(int64(len(c.s)))
+			for b.Loop() {
+				Glob(c.pattern, c.s)
+			}
+		})
+	}
+}
+
+// FuzzGlob checks that Glob never panics and holds its simplest promises,
+// that it agrees with a plainly correct matcher, that its three searches
+// agree, and that it keeps to its bound on steps.
 func FuzzGlob(f *testing.F) {
 	for _, s := range [][2]string{
 		{"lnx*", "lnx01"}, {"a*b*c", "aXbYbZc"}, {"VMSYS?", "vmsys1"}, {"", ""},
 		{"*", "*x"}, {"a*", "a*b"}, {"*.example.com", "lnx01.example.com"}, {"HCP???E", "HCP003E"},
+		{"ab*ba", "aba"}, {"*aa*aa", "aaa"},
+		// Small kin of the pathological globs (long inputs make the
+		// fuzzer's minimizing slow; 40 bytes of name already take the
+		// shift-and searches).
+		{"*a*a*a*a*a*a*a*b", strings.Repeat("a", 40)},
+		{"*HCP0?3E*", strings.Repeat("x", 40) + "hcp003E"},
+		{"*" + strings.Repeat("a", 20) + "b*", strings.Repeat("a", 60) + "b"},
+		{"*" + strings.Repeat("a?", 35) + "b*", strings.Repeat("ab", 40) + "b"},
+		{"*" + strings.Repeat("ab", 32) + "*", strings.Repeat("aB", 31) + "axab"},
 	} {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, pattern, name string) {
-		got := Glob(pattern, name)
+		got, steps := glob(pattern, name)
+		if len(pattern) <= MaxGlobLen {
+			if bound := globBound(pattern, name); steps > bound {
+				t.Errorf("glob(%q, %q) took %d steps, more than %d", pattern, name, steps, bound)
+			}
+		}
+		// The searches, each on the pattern's stars taken out.
+		if run := strings.ReplaceAll(pattern, "*", ""); run != "" && len(run) <= MaxGlobLen {
+			want, _ := findPlain(run, name)
+			if len(run) <= 64 {
+				if i, _ := findShiftAnd1(run, name); i != want {
+					t.Errorf("findShiftAnd1(%q, %q) = %d, findPlain says %d", run, name, i, want)
+				}
+			}
+			if i, _ := findShiftAnd4(run, name); i != want {
+				t.Errorf("findShiftAnd4(%q, %q) = %d, findPlain says %d", run, name, i, want)
+			}
+		}
 		if !strings.ContainsAny(pattern, "*?") {
 			if !Glob(pattern, pattern) {
 				t.Errorf("Glob(%q, itself) = false", pattern)
@@ -318,6 +471,14 @@ func asciiLower(s string) string {
 	return string(b)
 }
 
+// lowerByte lowers an ASCII letter.
+func lowerByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
 // globRef is a plainly correct glob matcher by dynamic programming:
 // m[i][j] says whether p[i:] matches n[j:].
 func globRef(p, n string) bool {
@@ -331,7 +492,7 @@ func globRef(p, n string) bool {
 			switch {
 			case p[i] == '*':
 				m[i][j] = m[i+1][j] || (j < len(n) && m[i][j+1])
-			case j < len(n) && (p[i] == '?' || asciiLower(p[i:i+1]) == asciiLower(n[j:j+1])):
+			case j < len(n) && (p[i] == '?' || lowerByte(p[i]) == lowerByte(n[j])):
 				m[i][j] = m[i+1][j+1]
 			}
 		}

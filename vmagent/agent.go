@@ -4,6 +4,18 @@
 // This file is its link to the region: a VMMON session that sends the
 // spooled events and serves the region's commands, reconnecting with
 // backoff while the region is away (events wait in the Spool meanwhile).
+//
+// A CP command from the region is typed only if the agent's Policy
+// (Config.Policy, `zbridge vmagent --policy FILE`) allows it; a refused one
+// is answered with code not-permitted and a sentence naming the rule, and
+// never reaches the console. An agent without a policy types every
+// command, as agents did before policies: CP's privilege classes of the
+// console's userid are then the only limit, so give an agent a policy
+// ending in "default deny" unless the region is trusted with that userid.
+// The policy refuses outright any command holding CP's line end (#),
+// character delete (@) or escape ("), or a character outside printable
+// ASCII, and takes the command name as CP does, abbreviations included
+// (see Policy).
 package vmagent
 
 import (
@@ -39,9 +51,12 @@ type Config struct {
 	// the VMMON addresses of regions sharing one Redis: the agent logs on
 	// to the first and, when a session ends, tries the next.
 	VMMon  string
-	System string      // the z/VM system name: the agent's identity at logon
-	Secret string      // the agent's secret in the region's clients file
-	TLS    *tls.Config // set to speak TLS to VMMON
+	System string // the z/VM system name: the agent's identity at logon
+	Secret string // the agent's secret in the region's clients file
+	// TLS, when set, makes the agent speak TLS to VMMON (the region
+	// serves TLS on VMMON when it has a certificate). An empty ServerName
+	// is taken from the host of each VMMON address.
+	TLS *tls.Config
 	// Spool keeps events until the region acknowledges them (required).
 	Spool *Spool
 	// Batch is the most events per events frame (default 500).
@@ -51,7 +66,10 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the backoff between attempts
 	// (defaults 500ms and 30s).
 	ReconnectMin, ReconnectMax time.Duration
-	Logger                     logrus.FieldLogger // required
+	// Policy decides which CP commands are typed; nil types every one.
+	// New copies it.
+	Policy *Policy
+	Logger logrus.FieldLogger // required
 }
 
 // Agent is the z/VM agent's VMMON side.
@@ -80,6 +98,13 @@ func New(cfg Config, console Console) (*Agent, error) {
 		return nil, errors.New("vmagent: config: Logger is required")
 	case console == nil:
 		return nil, errors.New("vmagent: no console")
+	}
+	if cfg.Policy != nil {
+		p, err := cfg.Policy.clone()
+		if err != nil {
+			return nil, fmt.Errorf("vmagent: config: %w", err)
+		}
+		cfg.Policy = p
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
@@ -170,10 +195,18 @@ func (a *Agent) session(ctx context.Context, addr string) error {
 		return fmt.Errorf("vmagent: %w", err)
 	}
 	if a.cfg.TLS != nil {
-		tc := tls.Client(nc, a.cfg.TLS)
+		cfg := a.cfg.TLS
+		if cfg.ServerName == "" {
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				cfg = cfg.Clone()
+				cfg.ServerName = host
+			}
+		}
+		tc := tls.Client(nc, cfg)
+		nc.SetDeadline(time.Now().Add(30 * time.Second)) // a peer that never answers the handshake
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
-			return fmt.Errorf("vmagent: TLS: %w", err)
+			return fmt.Errorf("vmagent: TLS handshake with VMMON %s: %w", addr, err)
 		}
 		nc = tc
 	}
@@ -341,6 +374,12 @@ func (c *conn) runCommand(ctx context.Context, f *protocol.Frame) {
 	reply := &protocol.Frame{Type: protocol.TypeReply, Req: f.Req, ID: f.ID}
 	if len(f.Command) > 240 {
 		reply.Error = &protocol.Error{Code: commands.CodeBadRequest, Message: "CP commands are at most 240 characters"}
+		c.send(reply)
+		return
+	}
+	if ce := a.cfg.Policy.Check(f.Command); ce != nil {
+		reply.Error = &protocol.Error{Code: ce.Code, Message: ce.Message}
+		a.log.WithFields(logrus.Fields{"id": f.ID, "command": f.Command}).Warn("CP command refused: " + ce.Message)
 		c.send(reply)
 		return
 	}

@@ -79,6 +79,10 @@ func (e *agentEnv) startAgent(t *testing.T, name string, bin, emulator string, e
 	addr := peer.Addr(peer.FreePort(t))
 	args := append([]string{"linuxagent", "--listen", addr, "--authorized-keys", e.authorizedKeys,
 		"--host-key", filepath.Join(e.dir, name+"_host_key"), "--name", name}, extra...)
+	if os.Geteuid() == 0 {
+		// CI runs the tests as root; the agent refuses root unless told.
+		args = append(args, "--allow-root")
+	}
 	path := bin
 	if emulator != "" {
 		args = append([]string{bin}, args...)
@@ -330,8 +334,11 @@ func TestAgentFromSyslogConnection(t *testing.T) {
 	// The agent listens on the region's agent port, on loopback, where the
 	// syslog sender below connects from.
 	addr := peer.Addr(agentPort)
-	peer.Start(t, peer.Command{Name: "linuxagent", Path: zbridgeBin, Args: []string{"linuxagent", "--listen", addr,
-		"--authorized-keys", e.authorizedKeys, "--host-key", filepath.Join(e.dir, "host_key")}, Ready: peer.TCPReady(addr)})
+	args := []string{"linuxagent", "--listen", addr, "--authorized-keys", e.authorizedKeys, "--host-key", filepath.Join(e.dir, "host_key")}
+	if os.Geteuid() == 0 {
+		args = append(args, "--allow-root")
+	}
+	peer.Start(t, peer.Command{Name: "linuxagent", Path: zbridgeBin, Args: args, Ready: peer.TCPReady(addr)})
 	r := startRegion(t, e.regionArgs("--agent-port", strconv.Itoa(agentPort))...)
 	host, port, _ := net.SplitHostPort(r.syslog)
 	out, err := exec.Command(peer.Require(t, "logger"), "--server", host, "--port", port, "--tcp", "--octet-count",

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,9 @@ import (
 )
 
 var zbridgeBin string
+
+// clusterKeyFile is the cluster key every test region on Redis shares.
+var clusterKeyFile string
 
 // e2e skips an end-to-end test under -short (the quick pass before a
 // commit); CI and `go test ./...` run them all.
@@ -46,6 +50,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	zbridgeBin = filepath.Join(dir, "zbridge")
+	clusterKeyFile = filepath.Join(dir, "cluster.key")
+	if err := os.WriteFile(clusterKeyFile, []byte("e2e-test-cluster-key-0123456789abcdef\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	out, err := exec.Command("go", "build", "-o", zbridgeBin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building zbridge: %v\n%s", err, out)
@@ -72,6 +81,9 @@ func startRegion(t *testing.T, extra ...string) *testRegion {
 		commands: peer.Addr(peer.FreePort(t)),
 		vmmon:    peer.Addr(peer.FreePort(t)),
 		http:     peer.Addr(peer.FreePort(t)),
+	}
+	if slices.Contains(extra, "--redis") && !slices.Contains(extra, "--cluster-key-file") {
+		extra = append(extra, "--cluster-key-file", clusterKeyFile)
 	}
 	args := append([]string{"region", "--name", "TEST1", "--syslog", r.syslog, "--syslog-udp", r.syslog,
 		"--unsolmsg", r.unsolmsg, "--commands", r.commands, "--vmmon", r.vmmon, "--http", r.http, "--log-level", "debug"}, extra...)

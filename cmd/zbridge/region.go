@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +18,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/gateway/region"
+	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/gateway/syslog"
+	"github.com/zbridge/zbridge/gateway/trust"
 )
 
 // Default addresses, all loopback: the region is reachable only from this
@@ -70,6 +74,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 type regionFlags struct {
 	cfg             region.Config
+	configFile      string
 	allow           prefixList
 	linux           stringList
 	logLevel        string
@@ -92,10 +97,16 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.SSHUser, "ssh-user", "zbridge", "user name the region logs on to agents and sshd as")
 	fs.Var(&f.linux, "linux", "a static Linux target NAME=HOST:PORT (repeatable)")
 	fs.IntVar(&c.AgentPort, "agent-port", region.DefaultAgentPort, "the port every Linux agent listens on")
+	fs.IntVar(&c.Learn.MaxNames, "max-learned", region.DefaultMaxLearned, "Linux target names learned from syslog senders at most (negative: learn none)")
+	fs.IntVar(&c.Learn.MaxNamesPerAddr, "max-names-per-addr", region.DefaultMaxNamesPerAddr, "names one syslog sender address may claim at most")
+	fs.DurationVar(&c.Learn.TTL, "learn-ttl", region.DefaultLearnTTL, "a learned name unused this long is forgotten (and may then be claimed from another address)")
 	fs.DurationVar(&c.CommandTimeout, "command-timeout", 60*time.Second, "a command's timeout when its request gives none")
 	fs.IntVar(&c.MaxPerTarget, "max-per-target", 8, "commands in flight to one target at most")
 	fs.IntVar(&c.MaxPerSession, "max-per-session", 16, "commands in flight per COMMANDS session at most")
-	fs.StringVar(&c.ClientsFile, "clients", "", "file of named clients with hashed secrets (see 'zbridge passwd'); required off loopback")
+	fs.StringVar(&f.configFile, "config", "", "region config file (TOML): clients, roles and any of these flags in [region] (a flag given here overrides the file); reread on SIGHUP and REFRESH")
+	fs.StringVar(&c.ClientsFile, "clients", "", "file of named clients with hashed secrets (see 'zbridge passwd'); clients (here or in --config) are required off loopback")
+	fs.StringVar(&c.AuditLog, "audit-log", "", "append-only audit log (JSON lines): every command, refused logon and refused subscription; reopened on SIGHUP")
+	fs.StringVar(&c.SyslogClientCA, "syslog-client-ca", "", "PEM CA file: SYSLOG over TLS requires client certificates issued by it")
 	fs.Var(&f.allow, "allow", "networks (CIDR, comma-separated, repeatable) that may send SYSLOG and reach HTTP; required off loopback")
 	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "PEM certificate: every TCP listener speaks TLS 1.2/1.3")
 	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "PEM private key for --tls-cert")
@@ -108,9 +119,12 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Session.WriteTimeout, "write-timeout", 30*time.Second, "end a session whose client reads nothing this long")
 	fs.IntVar(&c.SyslogMaxFrame, "syslog-max-frame", 200000, "largest syslog message in bytes")
 	fs.IntVar(&c.SyslogMaxSessions, "syslog-max-sessions", 200, "SYSLOG TCP connections at most")
+	fs.IntVar(&c.SyslogMaxSessionsPerAddr, "syslog-max-sessions-per-addr", syslog.DefaultMaxSessionsPerAddr, "SYSLOG TCP connections from one address at most")
+	fs.IntVar(&c.Session.MaxPerAddr, "max-per-addr", session.DefaultMaxPerAddr, "connections from one address at most, on UNSOLMSG, COMMANDS and VMMON each (logged on or waiting to)")
 	fs.DurationVar(&c.SyslogReadTimeout, "syslog-read-timeout", 5*time.Minute, "close a SYSLOG connection silent this long")
 	fs.StringVar(&c.RedisURL, "redis", "", "keep session state in Redis: redis[s]://[user@]host:port[,host:port...][/db][?master=NAME|cluster=1]; regions sharing it share events, subscriptions, agents and commands (default: the embedded store)")
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", "", "file holding the Redis password (kept out of the command line)")
+	fs.StringVar(&c.ClusterKeyFile, "cluster-key-file", "", "with --redis: the key (a file of 32 or more bytes, mode 0600) every region sharing Redis signs forwarded commands with; make one with: umask 077; head -c 32 /dev/urandom | base64 > cluster.key")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "zbridge", "prefix of every Redis key (one Cluster hash tag)")
 	fs.DurationVar(&c.MaxAge, "max-age", 0, "with --redis: events older than this are trimmed (0: by count and bytes only)")
 	fs.DurationVar(&c.PeerTTL, "peer-ttl", 15*time.Second, "with --redis: a region, and its agents, not heard of for this long is taken for dead")
@@ -169,6 +183,11 @@ func runRegion(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zbridge region: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
+	if err := applyConfigFile(fs, f.configFile); err != nil {
+		fmt.Fprintln(stderr, "zbridge region:", err)
+		return 2
+	}
+	f.cfg.ConfigFile = f.configFile
 	log, err := newLogger(f.logLevel, f.logFormat, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "zbridge region:", err)
@@ -184,11 +203,75 @@ func runRegion(args []string, stdout, stderr io.Writer) int {
 	redis.SetLogger(redisLogger{log.WithField("component", "go-redis")})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serveRegion(ctx, f.cfg, f.shutdownTimeout, nil); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := serveRegion(ctx, f.cfg, f.shutdownTimeout, func(r *region.Region) { go refreshOnHUP(ctx, r, hup) }); err != nil {
 		fmt.Fprintln(stderr, "zbridge region:", err)
 		return 1
 	}
 	return 0
+}
+
+// refreshOnHUP refreshes the region on each SIGHUP until ctx ends (the
+// region logs what it did).
+func refreshOnHUP(ctx context.Context, r *region.Region, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			r.Refresh()
+		}
+	}
+}
+
+// applyConfigFile sets every flag that the [region] table of the config
+// file names and the command line did not set. A value may be a string,
+// number, boolean or duration string; an array sets a repeatable flag once
+// per element.
+func applyConfigFile(fs *flag.FlagSet, path string) error {
+	if path == "" {
+		return nil
+	}
+	file, err := trust.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	keys := make([]string, 0, len(file.Region))
+	for k := range file.Region {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "config" || fs.Lookup(k) == nil {
+			return fmt.Errorf("config file %s: [region] %s is not a region flag", path, k)
+		}
+		if set[k] {
+			continue // the command line wins
+		}
+		vals := []any{file.Region[k]}
+		if arr, ok := file.Region[k].([]any); ok {
+			vals = arr
+		}
+		for _, v := range vals {
+			var s string
+			switch v := v.(type) {
+			case string:
+				s = v
+			case int64, float64, bool:
+				s = fmt.Sprint(v)
+			default:
+				return fmt.Errorf("config file %s: [region] %s: a %T is not a flag value", path, k, v)
+			}
+			if err := fs.Set(k, s); err != nil {
+				return fmt.Errorf("config file %s: [region] %s = %q: %w", path, k, s, err)
+			}
+		}
+	}
+	return nil
 }
 
 // redisLogger passes go-redis's log lines to logrus at debug level.

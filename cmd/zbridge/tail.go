@@ -16,6 +16,7 @@ import (
 
 	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/protocol/client"
+	"github.com/zbridge/zbridge/protocol/lx"
 )
 
 // clientFlags are how a command logs on to one of the region's ports.
@@ -71,7 +72,7 @@ func runTail(args []string, stdout, stderr io.Writer) int {
 	cf.register(fs)
 	addrs := fs.String("unsolmsg", defaultUnsolMsg, "the region's UNSOLMSG address; a comma-separated list to fail over between regions")
 	filterS := fs.String("filter", "", "filter: origin=GLOB,source=KIND|KIND,msgid=GLOB,severity=LEVEL")
-	format := fs.String("format", "text", "output: json (one event object a line), lx (CA layout), text")
+	format := fs.String("format", "text", `output: json (one event object a line), lx (CA layout), text; one line an event, with control characters, line separators and invalid UTF-8 in lx and text escaped (\x1b, \n, \u2028, \\ for \)`)
 	count := fs.Int("count", 0, "exit 0 after this many events (0: run until interrupted)")
 	timeout := fs.Duration("timeout", 0, "fail if this passes first (0: no limit)")
 	after := fs.String("after", "", "resume after this event ID (0: everything retained); default: new events only")
@@ -190,18 +191,20 @@ func (t *tailer) run(ctx context.Context) error {
 // permanent reports whether err would recur on any region: bad
 // credentials, an unknown version, a bad request; or whether going on
 // would do harm: another client took the durable subscription over (two
-// that each reconnect would take it from each other in turn).
+// that each reconnect would take it from each other in turn); or the
+// client's access was refused or revoked.
 func permanent(err error) bool {
 	var ref *client.RefusedError
 	if errors.As(err, &ref) {
-		return ref.Reason == protocol.RefuseAuth || ref.Reason == protocol.RefuseVersion || ref.Reason == protocol.RefuseBadRequest
+		return ref.Reason == protocol.RefuseAuth || ref.Reason == protocol.RefuseVersion || ref.Reason == protocol.RefuseBadRequest ||
+			ref.Reason == protocol.RefuseNotPermitted
 	}
 	var bye *client.ByeError
-	if errors.As(err, &bye) && bye.Reason == protocol.ByeReplaced {
+	if errors.As(err, &bye) && (bye.Reason == protocol.ByeReplaced || bye.Reason == protocol.ByeRevoked) {
 		return true
 	}
 	var rep *client.ReplyError
-	return errors.As(err, &rep) && rep.Code == protocol.ErrCodeBadRequest
+	return errors.As(err, &rep) && (rep.Code == protocol.ErrCodeBadRequest || rep.Code == protocol.ErrCodeNotPermitted)
 }
 
 // session runs one session; nil means count events were printed.
@@ -265,7 +268,7 @@ func (t *tailer) session(ctx context.Context, cfg client.Config) error {
 		id := f.ID
 		switch {
 		case f.Event == nil:
-			buf = append(buf, f.Line...)
+			buf = appendLine(buf, f.Line)
 		case t.format == "json":
 			id = f.Event.ID.String()
 			buf = protocol.AppendEventJSON(buf, f.Event)
@@ -293,6 +296,8 @@ func (t *tailer) session(ctx context.Context, cfg client.Config) error {
 }
 
 // appendText is the human layout: time origin facility.severity app[pid]: text.
+// Every field from the event is escaped as in the lx layout (lx.AppendEscaped),
+// so that what a sender put in them cannot act on the terminal or start a line.
 func appendText(b []byte, e *protocol.Event) []byte {
 	b = e.Time.AppendFormat(b, time.RFC3339)
 	b = append(b, ' ')
@@ -300,36 +305,40 @@ func appendText(b []byte, e *protocol.Event) []byte {
 	if origin == "" {
 		origin = e.Origin.System
 	}
-	b = append(b, origin...)
+	b = lx.AppendEscaped(b, origin)
 	b = append(b, ' ')
 	b = append(b, e.Facility.String()...)
 	b = append(b, '.')
 	b = append(b, e.Severity.String()...)
 	b = append(b, ' ')
 	if e.App != "" {
-		b = append(b, e.App...)
+		b = lx.AppendEscaped(b, e.App)
 		if e.ProcID != "" {
 			b = append(b, '[')
-			b = append(b, e.ProcID...)
+			b = lx.AppendEscaped(b, e.ProcID)
 			b = append(b, ']')
 		}
 		b = append(b, ": "...)
 	}
 	if e.MsgID != "" {
-		b = append(b, e.MsgID...)
+		b = lx.AppendEscaped(b, e.MsgID)
 		b = append(b, ' ')
 	}
-	for i := 0; i < len(e.Text); i++ {
-		c := e.Text[i]
-		if c == '\n' || c == '\r' {
-			c = ' '
-		}
-		b = append(b, c)
-	}
+	b = lx.AppendEscaped(b, e.Text)
 	if !e.Parsed {
 		b = append(b, " [unparsed: "...)
-		b = append(b, e.ParseError...)
+		b = lx.AppendEscaped(b, e.ParseError)
 		b = append(b, ']')
 	}
 	return b
+}
+
+// appendLine appends a line the region formatted (the lx layout). A region
+// escapes its lines' fields; one that does not (an older version) has the
+// whole line escaped here rather than written to the terminal as it came.
+func appendLine(b []byte, line string) []byte {
+	if lx.NeedsEscape(line) {
+		return lx.AppendEscaped(b, line)
+	}
+	return append(b, line...)
 }

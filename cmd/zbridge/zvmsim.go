@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,8 +23,9 @@ const defaultZVMSimListen = "127.0.0.1:3270"
 // runZVMSim is `zbridge zvmsim`: a simulated z/VM system whose TN3270
 // consoles behave as CP does (logo screen, LOGON, CP READ, MORE...,
 // HOLDING, QUERY, MSG, XAUTOLOG, FORCE; see package vmagent/zvmsim). Every
-// simulated userid logs on with the password in --password-file. It stops
-// on SIGINT or SIGTERM.
+// simulated userid logs on with the password in --password-file. With
+// --tls-cert and --tls-key it serves TN3270 over TLS. It stops on SIGINT or
+// SIGTERM.
 func runZVMSim(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("zbridge zvmsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -46,6 +48,9 @@ func runZVMSim(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
 	fs.StringVar(&logFormat, "log-format", "text", "log format (text, json)")
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 5*time.Second, "on SIGINT/SIGTERM, how long to wait for sessions to end")
+	var tlsCert, tlsKey string
+	fs.StringVar(&tlsCert, "tls-cert", "", "PEM certificate: serve TN3270 over TLS 1.2/1.3 from the first byte, as z/VM's secure port (x3270: L:host:port)")
+	fs.StringVar(&tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -58,6 +63,17 @@ func runZVMSim(args []string, stdout, stderr io.Writer) int {
 	}
 	if passwordFile == "" {
 		return fail(2, errors.New("--password-file is required"))
+	}
+	var tlsConfig *tls.Config
+	if tlsCert != "" || tlsKey != "" {
+		if tlsCert == "" || tlsKey == "" {
+			return fail(2, errors.New("--tls-cert and --tls-key go together"))
+		}
+		cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+		if err != nil {
+			return fail(2, fmt.Errorf("TLS certificate: %w", err))
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tls12AEADSuites()}
 	}
 	password, err := zvmsimReadPassword(passwordFile)
 	if err != nil {
@@ -94,8 +110,16 @@ func runZVMSim(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(1, err)
 	}
-	fmt.Fprintf(stdout, "z/VM console simulator %s on %s: connect a 3270 emulator (x3270 -model 3278-2 %s) and log on as OPERATOR\n",
-		sim.System(), l.Addr(), l.Addr())
+	how, emulatorAddr := "", l.Addr().String()
+	if tlsConfig != nil {
+		// The simulator serves whatever listener it is given: TLS is the
+		// listener's, each connection's handshake done on its first read
+		// or write, in the session's goroutine.
+		l = tls.NewListener(l, tlsConfig)
+		how, emulatorAddr = " (TLS)", "L:"+emulatorAddr
+	}
+	fmt.Fprintf(stdout, "z/VM console simulator %s on %s%s: connect a 3270 emulator (x3270 -model 3278-2 %s) and log on as OPERATOR\n",
+		sim.System(), l.Addr(), how, emulatorAddr)
 
 	ctx, stop := signalContext()
 	defer stop()

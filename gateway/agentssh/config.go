@@ -63,10 +63,14 @@ type Config struct {
 	// Without AcceptNew it must exist; with AcceptNew it is created (mode
 	// 0600) if missing.
 	KnownHostsFile string
-	// AcceptNew is OpenSSH's StrictHostKeyChecking=accept-new: the key of a
-	// host with no entry is recorded (appended as a plain, unhashed line,
-	// "[host]:port" for ports other than 22) and accepted. A host whose key
-	// differs from the recorded one is always refused (ErrHostKeyMismatch).
+	// AcceptNew is OpenSSH's StrictHostKeyChecking=accept-new, applied to
+	// names: the key of a host whose name has no pin, at an address with
+	// no entry, is recorded (appended as a plain, unhashed line
+	// "name@zbridge,[host]:port key"; see the package doc) and accepted. A
+	// name already pinned never gets another key, at any address: a host
+	// whose key differs from the one pinned for its name (or, for a name
+	// without a pin, for its address) is always refused
+	// (ErrHostKeyMismatch).
 	AcceptNew bool
 	// DialTimeout bounds a TCP connect plus the SSH handshake; default
 	// DefaultDialTimeout.

@@ -24,24 +24,59 @@
 //
 // Host keys are pinned in an OpenSSH known_hosts file, checked with
 // golang.org/x/crypto/ssh/knownhosts (hashed names, "[host]:port" entries,
-// @revoked). Host certificates are not used: keys are pinned one by one. A
-// host without an entry is refused with
-// [ErrHostKeyUnknown], or in accept-new mode ([Config.AcceptNew], OpenSSH's
-// StrictHostKeyChecking=accept-new) has its key appended to the file as a
-// plain line and accepted. A host presenting a key other than the one(s)
-// recorded, of any type, is refused with [ErrHostKeyMismatch] in either mode,
-// and logged at error level; the operator removes the stale line to accept a
-// deliberate change (the file is re-read whenever it changes). When dialling
-// a host with entries, the key types recorded for it are asked for first, so
-// that a server holding several host keys presents the recorded one.
+// @revoked). Host certificates are not used: keys are pinned one by one.
+//
+// A key is pinned to the name the host was added under, not only to the
+// address it is dialled at, so that a name cannot be re-pointed at another
+// machine by moving it to another address (the region learns names from
+// syslog senders, which authenticate with nothing). The name is written as
+// the host pattern NAME@zbridge ([NameSuffix]; lower case, since names are
+// compared case-insensitively; [CheckName] says which names can be
+// written), which no host name or address can match, beside the address in
+// one line of the multiple-pattern form:
+//
+//	web1@zbridge,[10.0.0.5]:7022 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5...
+//
+// An operator may pin a name alone ("web1@zbridge ssh-ed25519 ..."), an
+// address alone (as OpenSSH and earlier versions of this package write it,
+// "[10.0.0.5]:7022 ssh-ed25519 ..."), or both. When the pool connects to
+// the host added as NAME at ADDR:
+//
+//   - a key marked @revoked is refused ([ErrHostKeyMismatch]);
+//   - when lines pin keys to NAME, the host must present one of them,
+//     whatever the address; any other key is refused as a mismatch, also in
+//     accept-new mode. Accept-new records the address beside the name when
+//     no line holds the key for it yet, so that a name new at that address
+//     later must present the same key;
+//   - when none pins NAME, lines for ADDR decide: a key other than theirs is
+//     refused as a mismatch; theirs is accepted, and accept-new pins NAME to
+//     it (the upgrade of a file written before names were pinned);
+//   - when no line names either, the host is refused with
+//     [ErrHostKeyUnknown], or in accept-new mode ([Config.AcceptNew],
+//     OpenSSH's StrictHostKeyChecking=accept-new) its key is appended as
+//     "NAME@zbridge,[ADDR]:PORT key" and accepted.
+//
+// So accept-new trusts the first key a name presents, once; a name already
+// pinned cannot take a new key by appearing at a new address, and a name
+// that moves must bring its key. A mismatch is logged at error level; the
+// operator removes the stale lines to accept a deliberate change (the file
+// is re-read whenever it changes). When dialling, the key types pinned for
+// the name (or, without a pin, for the address) are asked for first, so that
+// a server holding several host keys presents the recorded one.
 //
 // # Commands
 //
 // [Pool.Run] opens a session channel itself rather than using x/crypto's
 // Session, which drops channel requests it does not know, such as the
-// agent's [AgentResultRequest]. Before "exec" it sends "env" requests for
-// [EnvTimeout] and [EnvCommandID] without asking for a reply: a stock sshd
-// ignores them unless its AcceptEnv lists them, and nothing depends on them.
+// agent's result request ([agentproto.ResultRequest]; the region ↔ agent
+// contract is package protocol/agentproto). Before "exec" it sends "env"
+// requests for [agentproto.EnvTimeout], [agentproto.EnvCommandID] and
+// [agentproto.EnvClient] (the client the command runs for, which the agent
+// logs) without asking for a reply: a stock sshd ignores them unless its
+// AcceptEnv lists them, and nothing depends on them. A command whose line,
+// ID or client is longer than an agent takes ([agentproto.MaxExec]) is
+// refused with [ErrBadCommand] before anything is sent, so that it cannot
+// break the connection other commands share.
 // Standard input is closed at once. Standard output and error (the extended
 // data stream) are cut into lines ([Output]); "exit-status", "exit-signal"
 // and the agent's result request fill the [Result].

@@ -16,8 +16,9 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// hostKeys checks host keys against a known_hosts file, and in accept-new
-// mode records the keys of hosts it has no entry for.
+// hostKeys checks host keys against a known_hosts file, pinned to each
+// host's name and address (see check), and in accept-new mode records the
+// keys of names it has no entry for.
 type hostKeys struct {
 	path      string
 	acceptNew bool
@@ -70,50 +71,144 @@ func (k *hostKeys) callbackLocked() (ssh.HostKeyCallback, error) {
 	return cb, nil
 }
 
-// check is the ssh.HostKeyCallback for a connection to addr (host:port, as
-// dialled). It returns nil to accept key, or an error wrapping
-// ErrHostKeyUnknown or ErrHostKeyMismatch.
-func (k *hostKeys) check(log logrus.FieldLogger, addr string, remote net.Addr, key ssh.PublicKey) error {
+// NameSuffix ends the known_hosts host pattern that pins a host key to a
+// host's name in the pool: the name "web1" is written "web1@zbridge". No
+// DNS name or address holds an "@", so the pattern never matches a host
+// that ssh(1) or an address lookup asks for, and a name that happens to be
+// an address ("10.0.0.5", a syslog sender that named no host) is not
+// confused with the address.
+const NameSuffix = "@zbridge"
+
+// maxName bounds a name: a DNS name's length.
+const maxName = 253
+
+// CheckName reports whether name can be pinned in known_hosts, which every
+// name given to Add must be: 1 to 253 ASCII letters, digits, '.', '-' and
+// '_' (no pattern characters such as '*', ',' or '!', no spaces). Names
+// are compared case-insensitively, as DNS names are: "WEB1" and "web1"
+// share one pin.
+func CheckName(name string) error {
+	if name == "" || len(name) > maxName {
+		return fmt.Errorf("agentssh: name of %d bytes: want 1 to %d", len(name), maxName)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return fmt.Errorf("agentssh: name %q: character %q at offset %d (letters, digits, '.', '-' and '_' only)", name, c, i)
+		}
+	}
+	return nil
+}
+
+// namePattern is the known_hosts host pattern of a name.
+func namePattern(name string) (string, error) {
+	if err := CheckName(name); err != nil {
+		return "", err
+	}
+	return strings.ToLower(name) + NameSuffix, nil
+}
+
+// patternQuery is the address to give a knownhosts callback so that it
+// looks up the lines holding pattern (a pattern without "[", which
+// knownhosts reads as that host on port 22).
+func patternQuery(pattern string) string { return "[" + pattern + "]:22" }
+
+// check is the ssh.HostKeyCallback for a connection to the host added as
+// name, dialled at addr (host:port). It returns nil to accept key, or an
+// error wrapping ErrHostKeyUnknown or ErrHostKeyMismatch.
+//
+// The name is the identity: once known_hosts pins a key to the name (a
+// line holding its NameSuffix pattern), the host must present that key
+// wherever the name is dialled, and accept-new never records another one
+// for it. Only for a name with no pin do the address's lines decide: a key
+// pinned for the address (by an operator, by an earlier version, or for
+// another name seen there) must match, and accept-new records a key for an
+// address with no line at all. Whatever accept-new records, it records as
+// one line for the name and the address: "name@zbridge,[host]:port key".
+func (k *hostKeys) check(log logrus.FieldLogger, name, addr string, remote net.Addr, key ssh.PublicKey) error {
+	pattern, err := namePattern(name)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrHostKeyUnknown, err)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	cb, err := k.callbackLocked()
 	if err != nil {
 		return fmt.Errorf("known hosts: %w", err)
 	}
-	err = cb(addr, remote, key)
+	fp := ssh.FingerprintSHA256(key)
+	log = log.WithFields(logrus.Fields{"fingerprint": fp, "key_type": key.Type()})
+
+	// The name's pin.
+	err = cb(patternQuery(pattern), remote, key)
 	if err == nil {
+		if k.acceptNew && cb(addr, remote, key) != nil {
+			// The name's key at an address not recorded with it: note
+			// the address, so that a new name there later must present
+			// this key too.
+			if err := k.appendLocked(knownhosts.Line([]string{pattern, addr}, key)); err != nil {
+				log.WithError(err).Warn("recording a pinned name's new address failed")
+			} else {
+				log.Info("pinned name seen at a new address with its pinned key: recorded the address")
+			}
+		}
 		return nil
 	}
-	fp := ssh.FingerprintSHA256(key)
+	if refusal := k.refusal(log, err, name, addr, "the name "+name, key, fp); refusal != nil {
+		return refusal
+	}
+
+	// No pin for the name: the address's lines.
+	err = cb(addr, remote, key)
+	if err == nil {
+		if k.acceptNew {
+			if err := k.appendLocked(knownhosts.Line([]string{pattern, addr}, key)); err != nil {
+				return fmt.Errorf("%w: %s (%s) presented %s key %s, pinned for its address; pinning it for the name in %s failed: %w",
+					ErrHostKeyUnknown, name, addr, key.Type(), fp, k.path, err)
+			}
+			log.WithField("known_hosts", k.path).Info("pinned the name to the key known_hosts holds for its address (accept-new)")
+		}
+		return nil
+	}
+	if refusal := k.refusal(log, err, name, addr, "its address "+addr, key, fp); refusal != nil {
+		return refusal
+	}
+	if !k.acceptNew {
+		return fmt.Errorf("%w: %s (%s) presented %s key %s, which is not in %s (accept-new is off)",
+			ErrHostKeyUnknown, name, addr, key.Type(), fp, k.path)
+	}
+	if err := k.appendLocked(knownhosts.Line([]string{pattern, addr}, key)); err != nil {
+		return fmt.Errorf("%w: %s (%s) presented %s key %s; recording it in %s failed: %w",
+			ErrHostKeyUnknown, name, addr, key.Type(), fp, k.path, err)
+	}
+	log.WithField("known_hosts", k.path).Warn("accepted and recorded the key of a new host (accept-new)")
+	return nil
+}
+
+// refusal turns what a knownhosts callback said about key into the error
+// that refuses the host, logged; nil when the callback found no line for
+// what it was asked (a *knownhosts.KeyError listing no key). pinned names
+// what was looked up, for the messages.
+func (k *hostKeys) refusal(log logrus.FieldLogger, err error, name, addr, pinned string, key ssh.PublicKey, fp string) error {
 	var keyErr *knownhosts.KeyError
 	var revoked *knownhosts.RevokedError
 	switch {
 	case errors.As(err, &revoked):
-		log.WithFields(logrus.Fields{"fingerprint": fp, "known_hosts": revoked.Revoked.String()}).
+		log.WithField("known_hosts", revoked.Revoked.String()).
 			Error("host presented a REVOKED host key: refusing to connect")
-		return fmt.Errorf("%w: %s presented %s key %s, which %s:%d marks @revoked",
-			ErrHostKeyMismatch, addr, key.Type(), fp, revoked.Revoked.Filename, revoked.Revoked.Line)
+		return fmt.Errorf("%w: %s (%s) presented %s key %s, which %s:%d marks @revoked",
+			ErrHostKeyMismatch, name, addr, key.Type(), fp, revoked.Revoked.Filename, revoked.Revoked.Line)
 	case errors.As(err, &keyErr) && len(keyErr.Want) > 0:
 		known := make([]string, len(keyErr.Want))
 		for i, w := range keyErr.Want {
 			known[i] = fmt.Sprintf("%s:%d %s %s", w.Filename, w.Line, w.Key.Type(), ssh.FingerprintSHA256(w.Key))
 		}
-		log.WithFields(logrus.Fields{"fingerprint": fp, "key_type": key.Type(), "known": strings.Join(known, "; ")}).
-			Error("HOST KEY CHANGED: refusing to connect; someone may be intercepting the connection. " +
-				"If the host's key was replaced on purpose, remove its old entry from the known_hosts file")
-		return fmt.Errorf("%w: %s presented %s key %s, known_hosts has %s",
-			ErrHostKeyMismatch, addr, key.Type(), fp, strings.Join(known, ", "))
+		log.WithFields(logrus.Fields{"pinned_for": pinned, "known": strings.Join(known, "; ")}).
+			Error("HOST KEY CHANGED: refusing to connect; the host presented a key other than the one pinned for " + pinned +
+				", and someone may be impersonating it. If the key was replaced on purpose, remove the old lines from the known_hosts file")
+		return fmt.Errorf("%w: %s (%s) presented %s key %s; known_hosts pins %s to %s",
+			ErrHostKeyMismatch, name, addr, key.Type(), fp, pinned, strings.Join(known, ", "))
 	case errors.As(err, &keyErr):
-		if !k.acceptNew {
-			return fmt.Errorf("%w: %s presented %s key %s, which is not in %s (accept-new is off)",
-				ErrHostKeyUnknown, addr, key.Type(), fp, k.path)
-		}
-		if err := k.appendLocked(knownhosts.Line([]string{addr}, key)); err != nil {
-			return fmt.Errorf("%w: %s presented %s key %s; recording it in %s failed: %w",
-				ErrHostKeyUnknown, addr, key.Type(), fp, k.path, err)
-		}
-		log.WithFields(logrus.Fields{"fingerprint": fp, "key_type": key.Type(), "known_hosts": k.path}).
-			Warn("accepted and recorded the key of a new host (accept-new)")
 		return nil
 	default:
 		return fmt.Errorf("known hosts: %w", err)
@@ -148,23 +243,31 @@ func (k *hostKeys) appendLocked(line string) error {
 	return f.Sync()
 }
 
-// algorithms returns the host key algorithms to offer when dialling addr:
-// those of the key types known_hosts holds for it first, so that a server
+// algorithms returns the host key algorithms to offer when dialling the
+// host added as name at addr: those of the key types known_hosts pins for
+// the name, or when it pins none for the address, first, so that a server
 // with several host keys presents one we can check rather than another
-// type it prefers, then every other supported one, so that a server which
+// type it prefers; then every other supported one, so that a server which
 // no longer has a recorded type is refused as changed rather than with "no
 // common algorithm". Host certificates are not asked for: keys are pinned
 // one by one (a server with a certificate still offers its plain key).
-func (k *hostKeys) algorithms(addr string) []string {
+func (k *hostKeys) algorithms(name, addr string) []string {
 	var algos []string
 	k.mu.Lock()
 	cb, err := k.callbackLocked()
 	k.mu.Unlock()
 	if err == nil {
-		// A key that matches nothing makes the callback list every key
-		// known for addr in KeyError.Want.
-		var keyErr *knownhosts.KeyError
-		if errors.As(cb(addr, addrString(addr), probeKey{}), &keyErr) {
+		queries := []string{addr}
+		if pattern, err := namePattern(name); err == nil {
+			queries = []string{patternQuery(pattern), addr}
+		}
+		for _, q := range queries {
+			// A key that matches nothing makes the callback list every
+			// key known for q in KeyError.Want.
+			var keyErr *knownhosts.KeyError
+			if !errors.As(cb(q, addrString(addr), probeKey{}), &keyErr) || len(keyErr.Want) == 0 {
+				continue
+			}
 			for _, w := range keyErr.Want {
 				for _, a := range algorithmsForKeyType(w.Key.Type()) {
 					if !slices.Contains(algos, a) {
@@ -172,6 +275,7 @@ func (k *hostKeys) algorithms(addr string) []string {
 					}
 				}
 			}
+			break // the name's pins decide when there are any
 		}
 	}
 	for _, a := range ssh.SupportedAlgorithms().HostKeys {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -72,6 +73,9 @@ type HostInfo struct {
 	// LastKeepAlive is when the current connection last answered a
 	// keepalive; zero before the first answer.
 	LastKeepAlive time.Time
+	// Remote is the IP address the last connection reached (Addr may name
+	// the host by its DNS name); invalid before the first connection.
+	Remote netip.Addr
 	// HostKeyFingerprint is the SHA256 fingerprint of the host key last
 	// presented, also when it was refused.
 	HostKeyFingerprint string
@@ -104,6 +108,7 @@ type host struct {
 	lastErr       error
 	lastKeepAlive time.Time
 	fingerprint   string
+	remote        netip.Addr
 	serverVersion string
 	platform      string
 	conn          *hostConn     // non-nil while connected
@@ -180,6 +185,12 @@ func New(cfg Config) (*Pool, error) {
 // background. Adding a name again with the same address does nothing; with
 // another address it replaces the host, closing the old connection (commands
 // running on it fail with ErrConnLost). Add after Close does nothing.
+//
+// The name is the host's identity for its host key (see the package doc):
+// at a new address the host must present the key pinned for the name, and
+// accept-new records a key only for a name that has none. A name that
+// CheckName refuses cannot be pinned: its connections fail with
+// ErrHostKeyUnknown.
 func (p *Pool) Add(name, addr string) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(strings.Trim(addr, "[]"), DefaultPort)
@@ -241,6 +252,18 @@ func (p *Pool) Hosts() []HostInfo {
 	}
 	slices.SortFunc(infos, func(a, b HostInfo) int { return strings.Compare(a.Name, b.Name) })
 	return infos
+}
+
+// Host describes the host registered under name; ok is false when there is
+// none.
+func (p *Pool) Host(name string) (info HostInfo, ok bool) {
+	p.mu.Lock()
+	h := p.hosts[name]
+	p.mu.Unlock()
+	if h == nil {
+		return HostInfo{}, false
+	}
+	return h.info(), true
 }
 
 // Close closes every connection, which makes running commands fail, and
@@ -367,9 +390,9 @@ func (p *Pool) dial(h *host) (*hostConn, error) {
 		Auth: []ssh.AuthMethod{ssh.PublicKeys(p.cfg.Signer)},
 		HostKeyCallback: func(_ string, remote net.Addr, key ssh.PublicKey) error {
 			h.setFingerprint(ssh.FingerprintSHA256(key))
-			return p.keys.check(h.log, h.addr, remote, key)
+			return p.keys.check(h.log, h.name, h.addr, remote, key)
 		},
-		HostKeyAlgorithms: p.keys.algorithms(h.addr),
+		HostKeyAlgorithms: p.keys.algorithms(h.name, h.addr),
 		ClientVersion:     ClientVersion,
 	}
 	conn, chans, reqs, err := ssh.NewClientConn(nc, h.addr, cfg)
@@ -483,6 +506,9 @@ func (h *host) setConnected(c *hostConn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.conn = c
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		h.remote = ap.Addr().Unmap()
+	}
 	h.serverVersion = string(c.ServerVersion())
 	h.lastKeepAlive = time.Time{}
 	h.setStateLocked(StateConnected)
@@ -512,6 +538,7 @@ func (h *host) info() HostInfo {
 		Since:              h.since,
 		LastError:          h.lastErr,
 		LastKeepAlive:      h.lastKeepAlive,
+		Remote:             h.remote,
 		HostKeyFingerprint: h.fingerprint,
 		ServerVersion:      h.serverVersion,
 		Agent:              strings.HasPrefix(h.serverVersion, AgentVersionPrefix),

@@ -1,59 +1,20 @@
 package agentssh
 
 import (
-	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/zbridge/zbridge/protocol/agentproto"
 )
-
-// lengthOf returns the length field of an SSH string holding s.
-func lengthOf(s string) []byte { return binary.BigEndian.AppendUint32(nil, uint32(len(s))) }
-
-// agentPayload encodes s as an SSH string, as the agent sends its result.
-func agentPayload(s string) []byte { return append(lengthOf(s), s...) }
-
-func TestParseAgentResult(t *testing.T) {
-	tests := []struct {
-		name    string
-		payload []byte
-		want    agentResult
-		wantErr string
-	}{
-		{"all fields", agentPayload(`{"truncated":true,"timed_out":true,"error":"not-permitted","message":"rm is not allowed"}`),
-			agentResult{Truncated: true, TimedOut: true, Error: "not-permitted", Message: "rm is not allowed"}, ""},
-		{"no fields", agentPayload(`{}`), agentResult{}, ""},
-		{"unknown fields", agentPayload(`{"exit_reason":"x","truncated":true,"nested":{"a":[1]}}`), agentResult{Truncated: true}, ""},
-		{"trailing bytes", append(agentPayload(`{"error":"e"}`), 0, 0, 0, 0), agentResult{Error: "e"}, ""},
-		{"empty", nil, agentResult{}, "shorter than a string length"},
-		{"short length", []byte{0, 0, 1}, agentResult{}, "shorter than a string length"},
-		{"length too large", append(lengthOf("{}}"), "{}"...), agentResult{}, "exceeds"},
-		{"not JSON", agentPayload(`{"truncated":tru}`), agentResult{}, "JSON at offset"},
-		{"not an object", agentPayload(`[1]`), agentResult{}, "JSON"},
-		{"wrong type", agentPayload(`{"truncated":"yes"}`), agentResult{}, "JSON"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseAgentResult(tt.payload)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
-			}
-		})
-	}
-}
 
 func TestHandleRequest(t *testing.T) {
 	res := Result{ExitStatus: -1}
 	reqs := []*ssh.Request{
-		{Type: AgentResultRequest, Payload: agentPayload(`{"truncated":true,"error":"not-permitted","message":"no"}`)},
+		{Type: agentproto.ResultRequest, Payload: agentproto.MarshalResultPayload(&agentproto.Result{
+			Truncated: true, Error: agentproto.CodeNotPermitted, Message: "no", Platform: "linux/s390x"})},
 		{Type: "exit-status", Payload: ssh.Marshal(struct{ Status uint32 }{126})},
 		{Type: "keepalive@openssh.com"},
 	}
@@ -62,7 +23,7 @@ func TestHandleRequest(t *testing.T) {
 			t.Fatalf("%s: %v", req.Type, err)
 		}
 	}
-	want := Result{ExitStatus: 126, Truncated: true, AgentError: "not-permitted", AgentMessage: "no"}
+	want := Result{ExitStatus: 126, Truncated: true, AgentError: "not-permitted", AgentMessage: "no", Platform: "linux/s390x"}
 	if res != want {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
@@ -84,7 +45,7 @@ func TestHandleRequest(t *testing.T) {
 	for _, req := range []*ssh.Request{
 		{Type: "exit-status", Payload: []byte{0, 1}},
 		{Type: "exit-signal", Payload: []byte{0, 0, 0, 9, 'K'}},
-		{Type: AgentResultRequest, Payload: []byte("{}")},
+		{Type: agentproto.ResultRequest, Payload: []byte("{}")},
 	} {
 		res := Result{ExitStatus: 7}
 		if err := handleRequest(&res, req); err == nil || !strings.Contains(err.Error(), req.Type) {
@@ -96,25 +57,43 @@ func TestHandleRequest(t *testing.T) {
 	}
 }
 
-// FuzzParseAgentResult checks that any payload decodes or fails without
-// panicking, and that what decodes encodes and decodes to the same.
-func FuzzParseAgentResult(f *testing.F) {
-	f.Add(agentPayload(`{"truncated":true,"timed_out":false,"error":"not-permitted","message":"..."}`))
-	f.Add(agentPayload(`{}`))
-	f.Add([]byte{0, 0, 0, 0})
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, '{'})
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		r, err := parseAgentResult(payload)
-		if err != nil {
-			return
-		}
-		js, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		again, err := parseAgentResult(agentPayload(string(js)))
-		if err != nil || again != r {
-			t.Fatalf("round trip of %+v: %+v, %v", r, again, err)
-		}
-	})
+// TestCheckCommand checks the Commands Run refuses before sending
+// anything: each error wraps ErrBadCommand, and for a value over a limit
+// of the agent contract an *agentproto.FieldError whose sentence is for
+// the client.
+func TestCheckCommand(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("x", n) }
+	tests := []struct {
+		name string
+		cmd  Command
+		want string // "" for a command that may be sent
+	}{
+		{"plain", Command{ID: "CMD-1", Line: "uptime", Client: "ops"}, ""},
+		{"no ID or client", Command{Line: "uptime"}, ""},
+		{"longest everything", Command{ID: long(agentproto.MaxCommandID), Line: long(agentproto.MaxCommand), Client: long(agentproto.MaxClient)}, ""},
+		{"empty line", Command{Line: ""}, "empty command line"},
+		{"line too long", Command{Line: long(300 << 10)}, "command is 307200 bytes; the most a Linux agent takes is 65152"},
+		{"ID too long", Command{ID: long(300 << 10), Line: "uptime"}, "command ID is 307200 bytes; the most a Linux agent takes is 128"},
+		{"ID with a space", Command{ID: "my id", Line: "uptime"}, "command ID has a space at offset 2"},
+		{"client too long", Command{Line: "uptime", Client: long(300 << 10)}, "client name is 307200 bytes; the most a Linux agent takes is 256"},
+		{"client with a newline", Command{Line: "uptime", Client: "ops\nadmin"}, "client name has a control character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkCommand(tt.cmd)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrBadCommand) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one wrapping ErrBadCommand saying %q", err, tt.want)
+			}
+			var fe *agentproto.FieldError
+			if tt.cmd.Line != "" && !errors.As(err, &fe) {
+				t.Errorf("error %v holds no *agentproto.FieldError", err)
+			}
+		})
+	}
 }

@@ -3,29 +3,15 @@ package agentssh
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/ssh"
-)
 
-// Names of the SSH requests of the agent contract.
-const (
-	// EnvTimeout is the environment variable, sent in an "env" request
-	// before "exec", holding the command's timeout in whole seconds.
-	EnvTimeout = "ZBRIDGE_TIMEOUT"
-	// EnvCommandID is the environment variable holding Command.ID.
-	EnvCommandID = "ZBRIDGE_COMMAND_ID"
-	// AgentResultRequest is the channel request the agent may send before
-	// exit-status or exit-signal: want-reply false, its payload an SSH
-	// string holding a JSON object (see Result).
-	AgentResultRequest = "zbridge-result@zbridge"
+	"github.com/zbridge/zbridge/protocol/agentproto"
 )
 
 const (
@@ -43,20 +29,30 @@ const (
 	readBuf = 32 << 10
 )
 
-// Command is a command to run on a host.
+// Command is a command to run on a host. What it holds goes to the host as
+// package agentproto describes, within its limits: Run refuses a Command
+// that breaks them with ErrBadCommand, before it sends anything.
 type Command struct {
-	// ID identifies the command in logs and, sent as ZBRIDGE_COMMAND_ID, on
-	// the host. Optional.
+	// ID identifies the command in logs and, sent as
+	// agentproto.EnvCommandID, on the host. Optional; if set, 1 to
+	// agentproto.MaxCommandID printable ASCII characters without spaces.
 	ID string
 	// Line is the command line. A plain sshd runs it with the user's login
-	// shell; the agent applies its own policy. Required.
+	// shell; the agent applies its own policy. Required; at most
+	// agentproto.MaxCommand bytes.
 	Line string
+	// Client names the client the command runs for (the region's
+	// commands.Request.Requester), sent as agentproto.EnvClient for the
+	// agent to log. Informational: the agent trusts the region's key, not
+	// this name. Optional; if set, at most agentproto.MaxClient bytes of
+	// UTF-8 without control characters.
+	Client string
 	// Timeout, if positive, bounds the command's run time. It is sent as
-	// ZBRIDGE_TIMEOUT (whole seconds, rounded up; the context's deadline
-	// when that is sooner) for the agent to enforce, and is enforced here as
-	// well: at once on a plain sshd, after a grace period on an agent so
-	// that the agent's own report arrives first. A command stopped for its
-	// Timeout is not an error: its Result says TimedOut.
+	// agentproto.EnvTimeout (whole seconds, rounded up; the context's
+	// deadline when that is sooner) for the agent to enforce, and is
+	// enforced here as well: at once on a plain sshd, after a grace period
+	// on an agent so that the agent's own report arrives first. A command
+	// stopped for its Timeout is not an error: its Result says TimedOut.
 	Timeout time.Duration
 }
 
@@ -133,8 +129,8 @@ func (p *Pool) Run(ctx context.Context, name string, cmd Command, out func(Outpu
 
 func (p *Pool) run(ctx context.Context, name string, cmd Command, out func(Output)) (Result, error) {
 	res := Result{ExitStatus: -1}
-	if cmd.Line == "" {
-		return res, fmt.Errorf("%w: empty command line", ErrBadCommand)
+	if err := checkCommand(cmd); err != nil {
+		return res, err
 	}
 	if ctx.Err() != nil {
 		return res, ctxError(ctx)
@@ -165,6 +161,9 @@ func (p *Pool) run(ctx context.Context, name string, cmd Command, out func(Outpu
 		expired = t.C
 	}
 	log := h.log.WithField("command_id", cmd.ID)
+	if cmd.Client != "" {
+		log = log.WithField("client", cmd.Client)
+	}
 	ch, reqs, err := p.open(ctx, h, c, cmd, remoteTimeout(ctx, cmd.Timeout))
 	if err != nil {
 		log.WithError(err).Info("command not started")
@@ -181,6 +180,30 @@ func (p *Pool) run(ctx context.Context, name string, cmd Command, out func(Outpu
 		entry.Debug("command ended")
 	}
 	return res, err
+}
+
+// checkCommand returns an error wrapping ErrBadCommand (and, for a value
+// over a limit of the agent contract, an *agentproto.FieldError) for a
+// Command that Run must not send. Sent, a value larger than an SSH packet
+// would end the connection, and every other command running over it.
+func checkCommand(cmd Command) error {
+	if cmd.Line == "" {
+		return fmt.Errorf("%w: empty command line", ErrBadCommand)
+	}
+	if err := agentproto.CheckCommand(cmd.Line); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadCommand, err)
+	}
+	if cmd.ID != "" {
+		if err := agentproto.CheckCommandID(cmd.ID); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadCommand, err)
+		}
+	}
+	if cmd.Client != "" {
+		if err := agentproto.CheckClient(cmd.Client); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadCommand, err)
+		}
+	}
+	return nil
 }
 
 // remoteTimeout returns the timeout to send to the host: cmd's, or what is
@@ -257,15 +280,19 @@ func startCommand(ch ssh.Channel, cmd Command, timeout time.Duration) error {
 	type env struct{ Name, Value string }
 	// A plain sshd refuses or ignores env requests it has no AcceptEnv
 	// for: they ask for no reply, and nothing depends on them.
+	var envs []env
 	if timeout > 0 {
-		secs := int64((timeout + time.Second - 1) / time.Second)
-		if _, err := ch.SendRequest("env", false, ssh.Marshal(env{EnvTimeout, strconv.FormatInt(secs, 10)})); err != nil {
-			return fmt.Errorf("env request: %w", err)
-		}
+		envs = append(envs, env{agentproto.EnvTimeout, agentproto.FormatTimeout(timeout)})
 	}
 	if cmd.ID != "" {
-		if _, err := ch.SendRequest("env", false, ssh.Marshal(env{EnvCommandID, cmd.ID})); err != nil {
-			return fmt.Errorf("env request: %w", err)
+		envs = append(envs, env{agentproto.EnvCommandID, cmd.ID})
+	}
+	if cmd.Client != "" {
+		envs = append(envs, env{agentproto.EnvClient, cmd.Client})
+	}
+	for _, e := range envs {
+		if _, err := ch.SendRequest("env", false, ssh.Marshal(e)); err != nil {
+			return fmt.Errorf("env request %s: %w", e.Name, err)
 		}
 	}
 	ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{cmd.Line}))
@@ -462,9 +489,9 @@ func handleRequest(res *Result, req *ssh.Request) error {
 			res.Signal = m.Signal
 			res.ExitStatus = -1
 		}
-	case AgentResultRequest:
-		var r agentResult
-		if r, err = parseAgentResult(req.Payload); err == nil {
+	case agentproto.ResultRequest:
+		var r *agentproto.Result
+		if r, err = agentproto.ParseResultPayload(req.Payload); err == nil {
 			res.Truncated = res.Truncated || r.Truncated
 			res.TimedOut = res.TimedOut || r.TimedOut
 			res.AgentError = r.Error
@@ -479,38 +506,6 @@ func handleRequest(res *Result, req *ssh.Request) error {
 		req.Reply(false, nil)
 	}
 	return err
-}
-
-// agentResult is the JSON object of an AgentResultRequest. Unknown fields
-// are ignored.
-type agentResult struct {
-	Truncated bool   `json:"truncated"`
-	TimedOut  bool   `json:"timed_out"`
-	Error     string `json:"error"`
-	Message   string `json:"message"`
-	Platform  string `json:"platform"` // the agent's GOOS/GOARCH
-}
-
-// parseAgentResult decodes the payload of an AgentResultRequest: an SSH
-// string (uint32 length, bytes) holding a JSON object. Bytes after the
-// string are ignored, for requests that may grow.
-func parseAgentResult(payload []byte) (agentResult, error) {
-	var r agentResult
-	if len(payload) < 4 {
-		return r, fmt.Errorf("payload of %d bytes is shorter than a string length", len(payload))
-	}
-	n := binary.BigEndian.Uint32(payload)
-	if uint64(n) > uint64(len(payload)-4) {
-		return r, fmt.Errorf("string length %d at offset 0 exceeds the %d bytes that follow", n, len(payload)-4)
-	}
-	if err := json.Unmarshal(payload[4:4+n], &r); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return agentResult{}, fmt.Errorf("JSON at offset %d: %w", 4+se.Offset, err)
-		}
-		return agentResult{}, fmt.Errorf("JSON: %w", err)
-	}
-	return r, nil
 }
 
 // ctxError returns the error for a done ctx: ErrTimeout or ErrCancelled,

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -89,6 +90,11 @@ type Config struct {
 	Prefix string
 	// Region is this region's name (required).
 	Region string
+	// Key is the cluster key (required, at least MinKeySize bytes), the
+	// same in every region: it signs the entries that carry authority
+	// between regions (see the package doc). LoadKey reads it from a file.
+	// New copies it.
+	Key []byte
 	// Addrs are announced for operators and clients.
 	Addrs Addrs
 	// TTL is how long an announcement lives; it is refreshed every TTL/3
@@ -113,6 +119,7 @@ type Stats struct {
 	ForwardedOut uint64 // commands sent to another region
 	ForwardedIn  uint64 // commands run for another region
 	PeersLost    uint64 // times a live peer region stopped announcing
+	Rejected     uint64 // stream entries refused: see RejectedEntries
 }
 
 // Cluster is a region's membership of a shared Redis. Its methods are safe
@@ -122,6 +129,7 @@ type Cluster struct {
 	rdb      redis.UniversalClient
 	log      logrus.FieldLogger
 	keys     keys
+	signer   signer
 	instance string
 	started  time.Time
 
@@ -133,21 +141,27 @@ type Cluster struct {
 	touch      chan struct{} // wakes the refresh loop; capacity 1
 	inboxReady chan struct{} // closed once the inbox loop knows where to start
 
-	seq                                  atomic.Uint64 // forwarding IDs
-	forwardedOut, forwardedIn, peersLost atomic.Uint64
-	health                               atomic.Pointer[healthState]
+	seq                                            atomic.Uint64 // forwarding IDs
+	forwardedOut, forwardedIn, peersLost, rejected atomic.Uint64
+	health                                         atomic.Pointer[healthState]
 
 	mu       sync.Mutex // guards the following fields
 	running  bool       // Start was called
 	closed   bool
 	closeErr error
-	runs     map[string]context.CancelCauseFunc // forwarded here, by FID
-	wg       sync.WaitGroup                     // loops, runs, forwards; Add under mu while !closed
+	runs     map[string]inRun // forwarded here, by FID
+	wg       sync.WaitGroup   // loops, runs, forwards; Add under mu while !closed
 
 	// Owned by the refresh loop (and Close, after the loop ended).
 	peers     map[string]peerState
 	announced map[string]bool // agent index members written at the last refresh
 	everWrote bool            // the region's key was written at least once
+
+	// Owned by the inbox loop: the FIDs of the run entries accepted, with
+	// their send times, for MaxEntryAge past the send time (a replay of one
+	// is refused; after that, it is stale), and when they were last pruned.
+	accepted   map[string]time.Time
+	lastPruned time.Time
 }
 
 type healthState struct{ err error }
@@ -171,6 +185,11 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.Region == "" || strings.ContainsFunc(cfg.Region, isSpaceOrControl) {
 		return nil, fmt.Errorf("%w: Region %q: a name without blanks is required", ErrConfig, cfg.Region)
 	}
+	if len(cfg.Key) < MinKeySize {
+		return nil, fmt.Errorf("%w: Key has %d bytes: a cluster key of at least %d bytes is required (see LoadKey)",
+			ErrConfig, len(cfg.Key), MinKeySize)
+	}
+	cfg.Key = bytes.Clone(cfg.Key)
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
@@ -194,15 +213,17 @@ func New(cfg Config) (*Cluster, error) {
 		rdb:        cfg.Client,
 		log:        cfg.Logger,
 		keys:       keys{"{" + cfg.Prefix + "}"},
+		signer:     signer{cfg.Key},
 		instance:   hex.EncodeToString(id[:]),
 		started:    time.Now(),
 		ctx:        ctx,
 		cancel:     cancel,
 		touch:      make(chan struct{}, 1),
 		inboxReady: make(chan struct{}),
-		runs:       map[string]context.CancelCauseFunc{},
+		runs:       map[string]inRun{},
 		peers:      map[string]peerState{},
 		announced:  map[string]bool{},
+		accepted:   map[string]time.Time{},
 	}, nil
 }
 
@@ -229,6 +250,8 @@ func agentMember(kind commands.Kind, name string) string {
 	}
 	if kind == commands.KindZVM {
 		name = strings.ToUpper(name)
+	} else {
+		name = strings.ToLower(name) // learned Linux names are kept in lower case
 	}
 	return string(kind) + ":" + name
 }
@@ -310,8 +333,19 @@ func (c *Cluster) Health() error {
 
 // Stats returns the counters.
 func (c *Cluster) Stats() Stats {
-	return Stats{ForwardedOut: c.forwardedOut.Load(), ForwardedIn: c.forwardedIn.Load(), PeersLost: c.peersLost.Load()}
+	return Stats{ForwardedOut: c.forwardedOut.Load(), ForwardedIn: c.forwardedIn.Load(), PeersLost: c.peersLost.Load(),
+		Rejected: c.rejected.Load()}
 }
+
+// RejectedEntries returns how many stream entries the region has refused
+// since New: inbox entries and entries of its forwarded commands' output
+// streams that were not signed with the cluster key, were stale or
+// replayed, or claimed to come from this region. Each is logged at warn.
+// Anything above zero means that something other than a region of the
+// cluster writes to its streams, or that a region's key or clock is wrong
+// (or, rarely, that a forwarder's XADD was sent twice after a network
+// error: the second copy counts as a replay).
+func (c *Cluster) RejectedEntries() uint64 { return c.rejected.Load() }
 
 // Name returns the region's name.
 func (c *Cluster) Name() string { return c.cfg.Region }

@@ -32,6 +32,9 @@ const waitTimeout = 30 * time.Second
 // testTTL is the regions' announcement TTL: refreshed every second.
 const testTTL = 3 * time.Second
 
+// testKey is the cluster key of the tests' regions.
+var testKey = []byte("test cluster key, 32 bytes or more")
+
 // startRedis starts a redis-server and returns a client for it.
 func startRedis(t *testing.T) (*redis.Client, *peer.Process) {
 	t.Helper()
@@ -101,21 +104,24 @@ func (r *region) waitLog(t *testing.T, msg, peer string) {
 //	echo rc=N WORDS   several lines of stdout and stderr, binary bytes, RC N
 //	fail CODE [RETRY] MESSAGE    answers that *commands.Error
 //	block             waits until its context ends
+//	hold              like block, but release ends it: one more line
+//	                  of output, "released", and RC 7
 //
 // A target the region does not hold is answered unknown-target.
 type testExec struct {
 	region string
 	has    func(commands.Target) bool
 
-	started chan string // the IDs of block commands that began
-	ended   chan string // the IDs of block commands whose context ended
+	started chan string   // the IDs of block and hold commands that began
+	ended   chan string   // the IDs of block and hold commands whose context ended
+	release chan struct{} // ends a hold command
 
 	mu   sync.Mutex // guards reqs
 	reqs []commands.Request
 }
 
 func newTestExec(region string) *testExec {
-	return &testExec{region: region, started: make(chan string, 16), ended: make(chan string, 16)}
+	return &testExec{region: region, started: make(chan string, 16), ended: make(chan string, 16), release: make(chan struct{})}
 }
 
 // echoOutput is what "echo" writes, in order.
@@ -161,6 +167,17 @@ func (e *testExec) Run(ctx context.Context, req *commands.Request, out func(comm
 		<-ctx.Done()
 		e.ended <- req.ID
 		return commands.Result{RC: 137, Signal: "KILL"}, errors.New("signal: killed")
+	case "hold":
+		out(commands.Output{Stream: commands.Stdout, Data: []byte("started " + req.ID), EOL: true})
+		e.started <- req.ID
+		select {
+		case <-e.release:
+			out(commands.Output{Stream: commands.Stdout, Data: []byte("released"), EOL: true})
+			return commands.Result{RC: 7}, nil
+		case <-ctx.Done():
+			e.ended <- req.ID
+			return commands.Result{RC: 137, Signal: "KILL"}, errors.New("signal: killed")
+		}
 	}
 	return commands.Result{}, &commands.Error{Code: commands.CodeNotFound, Message: "no program " + word}
 }
@@ -187,6 +204,7 @@ type region struct {
 type regionOpts struct {
 	ttl    time.Duration
 	prefix string
+	key    []byte // default testKey
 }
 
 func newRegion(t *testing.T, rdb redis.UniversalClient, name string, agents []cluster.Agent, opts ...regionOpts) *region {
@@ -197,6 +215,9 @@ func newRegion(t *testing.T, rdb redis.UniversalClient, name string, agents []cl
 	}
 	if o.ttl == 0 {
 		o.ttl = testTTL
+	}
+	if o.key == nil {
+		o.key = testKey
 	}
 	r := &region{name: name, agents: agents, exec: newTestExec(name)}
 	r.exec.has = r.has
@@ -210,6 +231,7 @@ func newRegion(t *testing.T, rdb redis.UniversalClient, name string, agents []cl
 		Client:      rdb,
 		Prefix:      o.prefix,
 		Region:      name,
+		Key:         o.key,
 		Addrs:       cluster.Addrs{Commands: "127.0.0.1:1" + strconv.Itoa(len(name)), HTTP: "127.0.0.1:8080"},
 		TTL:         o.ttl,
 		LocalAgents: r.localAgents,
@@ -557,7 +579,7 @@ func TestForwardCancel(t *testing.T) {
 		req := &commands.Request{ID: "stop-me", Target: mustTarget(t, "linux:web1"), Command: "block"}
 		ch := b.runAsync(t.Context(), req)
 		waitID(t, a.exec.started, "A's command started")
-		if !b.router.Cancel("stop-me") {
+		if !b.router.Cancel("", "stop-me") {
 			t.Fatal("Cancel: not in flight")
 		}
 		ce := wantError(t, await(t, ch).err, commands.CodeCancelled)
@@ -672,8 +694,15 @@ func TestHolderVanishes(t *testing.T) {
 	}
 	run, cancel := msgs[0].Values, msgs[1].Values
 	if run["type"] != "run" || run["command"] != "uptime" || run["target"] != "linux:ghost" || run["via"] != "B" ||
-		run["timeout"] != "600000" || cancel["type"] != "cancel" || cancel["fid"] != run["fid"] {
+		run["timeout"] != "600000" || run["to"] != "c0ffee" || cancel["type"] != "cancel" || cancel["fid"] != run["fid"] ||
+		cancel["via"] != "B" {
 		t.Errorf("C's inbox: %v", msgs)
+	}
+	// Both are signed as the package doc says.
+	for _, m := range msgs {
+		if want := entryMAC(testKey, "inbox", "{zbridge}:inbox:C", nil, m.Values); m.Values["mac"] != want {
+			t.Errorf("%s entry: mac %v, want %s", m.Values["type"], m.Values["mac"], want)
+		}
 	}
 }
 
@@ -712,7 +741,7 @@ func TestAgentsAndRegions(t *testing.T) {
 	}
 	for _, tt := range []struct{ target, want string }{
 		{"zvm:VMSYS1", "A"}, {"zvm:vmsys1", "A"}, {"linux:ADDR=10.1.0.2", "B"}, {"linux:ADDR=::ffff:10.1.0.1", "A"},
-		{"linux:web2,NODE=X", "B"}, {"linux:WEB1", ""}, {"linux:ADDR=10.1.0.3", ""}, {"region", ""},
+		{"linux:web2,NODE=X", "B"}, {"linux:WEB1", "A"}, {"linux:ADDR=10.1.0.3", ""}, {"region", ""},
 	} {
 		got, ok, err := a.c.Lookup(ctx, mustTarget(t, tt.target))
 		if err != nil || got != tt.want || ok != (tt.want != "") {
@@ -851,7 +880,7 @@ func TestNewConfig(t *testing.T) {
 	run := func(context.Context, *commands.Request, func(commands.Output)) (commands.Result, error) {
 		return commands.Result{}, nil
 	}
-	ok := cluster.Config{Client: rdb, Region: "A", Run: run, Logger: logrus.New()}
+	ok := cluster.Config{Client: rdb, Region: "A", Key: testKey, Run: run, Logger: logrus.New()}
 	tests := []struct {
 		name string
 		edit func(*cluster.Config)
@@ -863,6 +892,8 @@ func TestNewConfig(t *testing.T) {
 		{"no logger", func(c *cluster.Config) { c.Logger = nil }},
 		{"prefix with a brace", func(c *cluster.Config) { c.Prefix = "a}b" }},
 		{"TTL under a second", func(c *cluster.Config) { c.TTL = time.Millisecond }},
+		{"no key", func(c *cluster.Config) { c.Key = nil }},
+		{"short key", func(c *cluster.Config) { c.Key = testKey[:cluster.MinKeySize-1] }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

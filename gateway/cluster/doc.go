@@ -47,25 +47,31 @@
 // field), and the forwarding region, F, and the holder, H, exchange:
 //
 //  1. F picks a forwarding ID, FID = F.INSTANCE.N, and in one pipeline
-//     deletes {P}:output:FID, sets {P}:command:FID and adds to
-//     {P}:inbox:H an entry type=run with fid, id (the client's command ID),
-//     target, command, timeout and deadline (ms), requester and via=F.
+//     sets {P}:command:FID and adds to {P}:inbox:H an entry type=run with
+//     fid, id (the client's command ID), target, command, timeout and
+//     deadline (ms), requester (the client's authenticated name), via=F,
+//     instance (F's), to (H's instance, from H's announcement), sent (Unix
+//     ms) and mac (see Signed entries).
 //  2. H's inbox loop reads its inbox with XREAD BLOCK, from the last entry
 //     present when it started (requests sent to an earlier process are not
-//     run). A run entry whose command key no longer exists is dropped (F
-//     stopped waiting). H runs the request through Config.Run (its
-//     Router.Run) with Via=F, under its own timeout rules.
+//     run). It refuses an entry that does not verify or is not fresh (see
+//     Signed entries). A run entry whose command key no longer exists is
+//     dropped (F stopped waiting). H runs the request through Config.Run
+//     (its Router.Run) with Via=F and the signed requester, under its own
+//     timeout rules.
 //  3. H adds to {P}:output:FID, in order, an entry type=out per piece of
 //     output (stream, data, eol) and then one type=result (rc, signal,
 //     truncated, duration) or type=error (code, message, retry after, and
 //     the result fields): a *commands.Error keeps its code and message.
 //     Every entry carries a sequence number n from 1, so that an XADD
-//     retried by the client is not seen twice.
+//     retried by the client is not seen twice, and a mac.
 //  4. F reads {P}:output:FID with XREAD BLOCK (at most 500ms at a time),
-//     calls out for each piece in order, and returns the result or error.
+//     skips the entries that do not verify, calls out for each piece in
+//     order, and returns the result or error.
 //  5. When F's context is cancelled (the client cancelled the command or
-//     went away), F adds type=cancel fid=FID to {P}:inbox:H at once and
-//     returns; H cancels the run's context with commands.ErrCancelled.
+//     went away), F adds type=cancel with fid, via=F, sent and mac to
+//     {P}:inbox:H at once and returns; H cancels the run's context with
+//     commands.ErrCancelled, if F is the region that forwarded it.
 //     When F's deadline passes, F waits up to 2s more for H's own answer
 //     (H's timer started a little later and answers timeout with H's
 //     message), then cancels likewise.
@@ -104,4 +110,92 @@
 // for the loops.
 //
 // The package never closes the Redis client: its owner does, after Close.
+//
+// # Signed entries
+//
+// Every region holds the same cluster key (Config.Key, at least 32 bytes,
+// read by LoadKey from a file only the region's user may read). Make one
+// and copy it to each region's host:
+//
+//	(umask 077; head -c 32 /dev/urandom | base64 > cluster.key)
+//
+// Each inbox and output entry has a field mac: the hex HMAC-SHA256, keyed
+// with the cluster key, of
+//
+//	lp("zbridge cluster entry v1") lp(DOMAIN) lp(STREAM)
+//	u64(len(BIND)) lp(BIND[0]) ...
+//	u64(number of fields) lp(NAME) lp(VALUE) ...
+//
+// where u64 is 8 bytes big endian, lp(s) is u64(len(s)) followed by s,
+// and the fields are all the entry's fields but mac, sorted by name (a field
+// name written twice counts once, as Redis clients read it). DOMAIN is
+// "inbox" or "output"; STREAM the full key of the stream the entry is in;
+// BIND is empty for inbox entries and, for output entries, the holder's
+// region name and the client's command ID, which the reader knows without
+// the entry. An entry is thus bound to its stream (an inbox to its region,
+// an output stream to its forwarded command, FID, which names F and its
+// process), to its fields, all of them, and output entries to their holder,
+// command and place in the sequence (n).
+//
+// H refuses an inbox entry whose mac does not verify (hmac.Equal); that
+// says it comes from H itself (via=H); whose sent time is more than
+// MaxEntryAge (2 minutes) from H's clock, either way; a run entry for
+// another process of H (to is not H's instance: a replay into a restarted
+// region); a run entry whose FID H already received in that window (a
+// replay); and a cancel entry from a region other than the one that
+// forwarded the run. Nothing is run or cancelled for such an entry and
+// nothing is written to its output stream. F skips an output entry whose
+// mac does not verify and goes on waiting for the genuine one. Either way
+// the region logs a warning (the entry's claimed fields, command text
+// included; never the key or the mac) and counts it in
+// [Cluster.RejectedEntries]. Regions' clocks must agree within
+// MaxEntryAge (run NTP): a region whose clock is off has its forwarded
+// commands refused, and their forwarders wait until their timeout.
+//
+// All regions of a cluster need the same key and this version of the
+// entries: regions of an earlier version, which do not sign, and regions
+// holding another key cannot forward commands to each other (the entries
+// are refused, and the forwarder waits until the command's timeout). To
+// change the key, or upgrade, restart every region; commands forwarded
+// between regions already restarted and the others fail meanwhile.
+//
+// # What Redis access still allows
+//
+// Signing covers the entries that carry authority between regions, nothing
+// else. Whoever can write to the Redis, without the key, can still:
+//
+//   - delete or trim the event stream, and forge, change or delete
+//     events: events are not signed, so what UNSOLMSG clients receive is
+//     only as trustworthy as the Redis;
+//   - move or delete durable subscription positions and consumer groups
+//     (clients miss or receive again events), and forge or delete session
+//     records;
+//   - forge or delete region announcements and the agent registry: make
+//     regions look dead or alive, and so send a command for a target to a
+//     region the writer chooses (which runs it only if it holds a system by
+//     that name, as the client's command; or, for a region that does not
+//     exist, the command waits until its timeout) — a denial of service,
+//     or a command run on a same-named system elsewhere;
+//   - drop forwarded commands, cancels and output (delete or trim the
+//     inbox and output streams, delete the command key, which makes the
+//     holder stop the run), or flood the streams with junk, which costs
+//     CPU and a warning per entry: denial of service, not execution;
+//   - read everything: command lines, requesters, output, events.
+//
+// Whoever has the key (any region's host, or a copy of the file) can do
+// everything a region can: run any command on any target in any region, as
+// any requester. Keep the key as the regions' SSH keys are kept.
+//
+// So limit who can reach the Redis. Give the regions their own Redis ACL
+// user, limited to the keys of their prefix and without the dangerous
+// commands (FLUSHALL, KEYS, CONFIG, DEBUG, ACL, CLIENT KILL, ...); the
+// braces are part of the key names:
+//
+//	ACL SETUSER zbridge reset on >PASSWORD ~{zbridge}:* resetchannels +@all -@dangerous
+//
+// (the region's --redis URL then names the user: redis://zbridge@host,
+// with the password in --redis-password-file), keep other applications out
+// of that user and prefix, and use TLS (rediss://) wherever the network
+// between the regions and Redis is not trusted: without it, the password
+// and everything above cross the network in clear.
 package cluster

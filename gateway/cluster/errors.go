@@ -9,6 +9,13 @@ var (
 	// ErrBadEntry is wrapped by the errors about a malformed stream entry
 	// or JSON record read from Redis.
 	ErrBadEntry = errors.New("cluster: bad entry")
+	// ErrKeyFile is wrapped by LoadKey's errors about the key file's mode,
+	// type or size.
+	ErrKeyFile = errors.New("cluster: bad key file")
+	// ErrRejected is wrapped by the errors about a stream entry refused
+	// because it is not signed with the cluster key, is stale or replayed,
+	// or claims to come from the region reading it.
+	ErrRejected = errors.New("cluster: entry rejected")
 )
 
 // Causes with which the package cancels a run's context.

@@ -25,9 +25,15 @@ func Example() {
 		router  *commands.Router           // built below
 		logger  = logrus.New().WithField("component", "cluster")
 	)
+	// The same key in every region, in a file only the region can read.
+	key, err := cluster.LoadKey("/etc/zbridge/cluster.key")
+	if err != nil {
+		log.Fatal(err)
+	}
 	c, err := cluster.New(cluster.Config{
 		Client:      rdb,
 		Region:      "REGION1",
+		Key:         key,
 		Addrs:       cluster.Addrs{Commands: "zbridge1.example.com:7050"},
 		LocalAgents: agents,
 		Run: func(ctx context.Context, req *commands.Request, out func(commands.Output)) (commands.Result, error) {

@@ -93,7 +93,9 @@ func (c *Cluster) forward(ctx context.Context, holder Region, req *commands.Requ
 	rec, _ := json.Marshal(commandRecord{FID: fid, ID: req.ID, Target: req.Target.String(), Command: req.Command,
 		Requester: req.Requester, From: c.cfg.Region, To: holder.Name, Started: now, Deadline: deadline})
 	msg := runMsg{FID: fid, ID: req.ID, Target: req.Target.String(), Command: req.Command, Timeout: req.Timeout,
-		Deadline: deadline, Requester: req.Requester, From: c.cfg.Region, FromInstance: c.instance}
+		Deadline: deadline, Requester: req.Requester, From: c.cfg.Region, FromInstance: c.instance,
+		ToInstance: holder.Instance, Sent: now}
+	inbox := c.keys.inbox(holder.Name)
 
 	sctx, cancel := c.opContext(context.WithoutCancel(ctx))
 	// No DEL of the output stream first: fid is new (this process's
@@ -101,7 +103,8 @@ func (c *Cluster) forward(ctx context.Context, holder Region, req *commands.Requ
 	// remove output the holder had already written.
 	pipe := c.rdb.Pipeline()
 	pipe.Set(sctx, c.keys.command(fid), rec, life)
-	pipe.XAdd(sctx, &redis.XAddArgs{Stream: c.keys.inbox(holder.Name), MaxLen: inboxMaxLen, Approx: true, Values: msg.values()})
+	pipe.XAdd(sctx, &redis.XAddArgs{Stream: inbox, MaxLen: inboxMaxLen, Approx: true,
+		Values: c.signer.sign(domainInbox, inbox, nil, msg.values())})
 	_, err := pipe.Exec(sctx)
 	cancel()
 	c.note(err)
@@ -131,7 +134,7 @@ func (c *Cluster) forward(ctx context.Context, holder Region, req *commands.Requ
 			<-cancelled
 		}
 	}()
-	res, err := c.await(ctx, holder, fid, out)
+	res, err := c.await(ctx, holder, fid, req.ID, out)
 	if err != nil {
 		log.WithError(err).Debug("forwarded command ended")
 	}
@@ -142,17 +145,22 @@ func (c *Cluster) forward(ctx context.Context, holder Region, req *commands.Requ
 func (c *Cluster) sendCancel(holder, fid string) {
 	ctx, cancel := c.opContext(context.Background())
 	defer cancel()
-	err := c.rdb.XAdd(ctx, &redis.XAddArgs{Stream: c.keys.inbox(holder), MaxLen: inboxMaxLen, Approx: true,
-		Values: cancelValues(fid)}).Err()
+	inbox := c.keys.inbox(holder)
+	msg := cancelMsg{FID: fid, From: c.cfg.Region, Sent: time.Now()}
+	err := c.rdb.XAdd(ctx, &redis.XAddArgs{Stream: inbox, MaxLen: inboxMaxLen, Approx: true,
+		Values: c.signer.sign(domainInbox, inbox, nil, msg.values())}).Err()
 	c.note(err)
 	if err != nil {
 		c.log.WithError(err).WithFields(logrus.Fields{"fid": fid, "to": holder}).Warn("could not cancel a forwarded command")
 	}
 }
 
-// await reads the output stream of a forwarded command until its end.
-func (c *Cluster) await(ctx context.Context, holder Region, fid string, out func(commands.Output)) (commands.Result, error) {
+// await reads the output stream of a forwarded command until its end. It
+// skips the entries that are not signed by the holder for this command
+// (see the package doc, "Signed entries"); id is the client's command ID.
+func (c *Cluster) await(ctx context.Context, holder Region, fid, id string, out func(commands.Output)) (commands.Result, error) {
 	key := c.keys.output(fid)
+	bind := []string{holder.Name, id}
 	last, want := "0-0", uint64(1)
 	checkEvery := c.cfg.TTL / 3
 	nextCheck := time.Now().Add(checkEvery)
@@ -215,6 +223,10 @@ func (c *Cluster) await(ctx context.Context, holder Region, fid string, out func
 		for _, s := range streams {
 			for _, m := range s.Messages {
 				last = m.ID
+				if err := c.signer.verify(domainOut, key, bind, m.Values); err != nil {
+					c.reject(key, m, err)
+					continue
+				}
 				e, err := decodeOut(m.Values)
 				if err != nil {
 					return fail("region %s answered with a bad entry: %v", holder.Name, err)

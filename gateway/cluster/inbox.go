@@ -59,18 +59,34 @@ func (c *Cluster) inboxLoop() {
 	}
 }
 
+// handleInbox acts on one inbox entry, if it verifies: see the package
+// doc, "Signed entries".
 func (c *Cluster) handleInbox(m redis.XMessage) {
+	key := c.keys.inbox(c.cfg.Region)
+	if err := c.signer.verify(domainInbox, key, nil, m.Values); err != nil {
+		c.reject(key, m, err)
+		return
+	}
 	e, err := decodeInbox(m.Values)
 	if err != nil {
+		// Signed with the key, so from a region: one of another version?
 		c.log.WithError(err).WithField("entry", m.ID).Warn("inbox entry ignored")
+		return
+	}
+	if err := c.admit(e, time.Now()); err != nil {
+		c.reject(key, m, err)
 		return
 	}
 	if e.Type == typeCancel {
 		c.mu.Lock()
-		cancel := c.runs[e.FID]
+		r, ok := c.runs[e.FID]
 		c.mu.Unlock()
-		if cancel != nil {
-			cancel(commands.ErrCancelled)
+		switch {
+		case !ok:
+		case r.from != e.Cancel.From:
+			c.reject(key, m, fmt.Errorf("%w: region %s cancels a command region %s forwarded", ErrRejected, e.Cancel.From, r.from))
+		default:
+			r.cancel(commands.ErrCancelled)
 		}
 		return
 	}
@@ -86,10 +102,69 @@ func (c *Cluster) handleInbox(m redis.XMessage) {
 		cancel(nil)
 		return
 	}
-	c.runs[e.FID] = cancel
+	c.runs[e.FID] = inRun{cancel: cancel, from: e.Run.From}
 	c.wg.Add(1)
 	c.mu.Unlock()
 	go c.serve(ctx, cancel, e.Run)
+}
+
+// inRun is a run forwarded here.
+type inRun struct {
+	cancel context.CancelCauseFunc
+	from   string // the forwarding region, the only one that may cancel it
+}
+
+// admit checks a verified inbox entry against replay: it must come from
+// another region, have been sent within MaxEntryAge of now, and a run must
+// be for this process and not have been admitted before. It records the
+// runs it admits. Called by the inbox loop only.
+func (c *Cluster) admit(e inboxEntry, now time.Time) error {
+	if e.from() == c.cfg.Region {
+		return fmt.Errorf("%w: it claims to come from this region", ErrRejected)
+	}
+	if d := now.Sub(e.sent()); d > MaxEntryAge || d < -MaxEntryAge {
+		when := d.Round(time.Millisecond).String() + " ago"
+		if d < 0 {
+			when = (-d).Round(time.Millisecond).String() + " in the future"
+		}
+		return fmt.Errorf("%w: sent %s by its signed time, more than %v from now: replayed, or the regions' clocks disagree",
+			ErrRejected, when, MaxEntryAge)
+	}
+	if e.Type != typeRun {
+		return nil
+	}
+	if e.Run.ToInstance != c.instance {
+		return fmt.Errorf("%w: sent to another process of this region (instance %q)", ErrRejected, e.Run.ToInstance)
+	}
+	if _, seen := c.accepted[e.FID]; seen {
+		// Or go-redis sent the XADD again after a network error: either
+		// way, the command was received once and runs once.
+		return fmt.Errorf("%w: a second copy of a command already received (a replay)", ErrRejected)
+	}
+	if now.Sub(c.lastPruned) > MaxEntryAge {
+		for fid, sent := range c.accepted {
+			if now.Sub(sent) > MaxEntryAge {
+				delete(c.accepted, fid)
+			}
+		}
+		c.lastPruned = now
+	}
+	c.accepted[e.FID] = e.Run.Sent
+	return nil
+}
+
+// reject counts and logs a stream entry refused. The fields logged are the
+// entry's claims, not established facts.
+func (c *Cluster) reject(stream string, m redis.XMessage, why error) {
+	c.rejected.Add(1)
+	f := fields(m.Values)
+	log := c.log.WithError(why).WithFields(logrus.Fields{"stream": stream, "entry": m.ID, "type": f.str("type")})
+	for _, name := range []string{"fid", "via", "target", "command", "requester", "n"} {
+		if v := f.str(name); v != "" {
+			log = log.WithField(name, v)
+		}
+	}
+	log.Warn("stream entry refused: it is not a genuine entry of a region of the cluster")
 }
 
 // serve runs a forwarded request and writes its output and end to the
@@ -123,7 +198,7 @@ func (c *Cluster) serve(ctx context.Context, cancel context.CancelCauseFunc, m r
 			msg = fmt.Sprintf("region %s shut down before the command could run", c.cfg.Region)
 		}
 		log.WithError(err).Debug("forwarded command not run: checking its forwarder failed")
-		w := c.newWriter(m.FID, commandMargin+m.Timeout, cancel)
+		w := c.newWriter(m.FID, m.ID, commandMargin+m.Timeout, cancel)
 		w.end(commands.Result{}, &commands.Error{Code: commands.CodeFailed, Message: msg})
 		w.wait()
 		return
@@ -142,7 +217,7 @@ func (c *Cluster) serve(ctx context.Context, cancel context.CancelCauseFunc, m r
 		defer close(watched)
 		c.watchForwarder(ctx, cancel, m, log)
 	}()
-	w := c.newWriter(m.FID, ttl, cancel)
+	w := c.newWriter(m.FID, m.ID, ttl, cancel)
 
 	var res commands.Result
 	tgt, err := commands.ParseTarget(m.Target)
@@ -223,25 +298,26 @@ func (c *Cluster) watchForwarder(ctx context.Context, stop context.CancelCauseFu
 type writer struct {
 	c    *Cluster
 	key  string
+	id   string // the client's command ID, which the entries' MACs bind
 	ttl  time.Duration
 	stop context.CancelCauseFunc // stops the run when output cannot be written
 
 	n    uint64        // last sequence number given; used by out and end only
-	ch   chan []any    // entries to write
+	ch   chan []string // entries to write
 	dead chan struct{} // closed when the writer gave up
 	done chan struct{} // closed when the writer goroutine has returned
 }
 
-func (c *Cluster) newWriter(fid string, ttl time.Duration, stop context.CancelCauseFunc) *writer {
-	w := &writer{c: c, key: c.keys.output(fid), ttl: ttl, stop: stop,
-		ch: make(chan []any, 256), dead: make(chan struct{}), done: make(chan struct{})}
+func (c *Cluster) newWriter(fid, id string, ttl time.Duration, stop context.CancelCauseFunc) *writer {
+	w := &writer{c: c, key: c.keys.output(fid), id: id, ttl: ttl, stop: stop,
+		ch: make(chan []string, 256), dead: make(chan struct{}), done: make(chan struct{})}
 	go w.loop() // waited for by serve, through wait
 	return w
 }
 
 func (w *writer) out(o commands.Output) {
 	w.n++
-	w.send(outEntry{N: w.n, Type: typeOut, Out: o}.values())
+	w.send(outEntry{N: w.n, Type: typeOut, Out: o})
 }
 
 // end writes the run's end and closes the stream of entries.
@@ -255,16 +331,17 @@ func (w *writer) end(res commands.Result, err error) {
 		}
 		e.Type, e.Err = typeError, ce
 	}
-	w.send(e.values())
+	w.send(e)
 	close(w.ch)
 }
 
-func (w *writer) send(v []any) {
+func (w *writer) send(e outEntry) {
 	select {
 	case <-w.dead: // nobody will read it
 		return
 	default:
 	}
+	v := w.c.signer.sign(domainOut, w.key, []string{w.c.cfg.Region, w.id}, e.values())
 	select {
 	case w.ch <- v:
 	case <-w.dead:
@@ -277,7 +354,7 @@ func (w *writer) wait() { <-w.done }
 func (w *writer) loop() {
 	defer close(w.done)
 	for v := range w.ch {
-		batch := [][]any{v}
+		batch := [][]string{v}
 	drain:
 		for len(batch) < 64 {
 			select {
@@ -302,7 +379,7 @@ func (w *writer) loop() {
 
 // write adds the entries, retrying for up to the cluster's Timeout. A
 // retried XADD may add an entry twice; the reader skips it by its number.
-func (w *writer) write(batch [][]any) bool {
+func (w *writer) write(batch [][]string) bool {
 	start := time.Now()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.Timeout)

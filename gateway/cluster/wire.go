@@ -9,7 +9,8 @@ import (
 )
 
 // The stream entries and their fields (see the package doc). Values are
-// strings; data is binary.
+// strings; data is binary. The entries' values methods give the fields
+// without mac, which signer.sign adds.
 const (
 	typeRun    = "run"
 	typeCancel = "cancel"
@@ -30,24 +31,60 @@ type runMsg struct {
 	From      string
 	// FromInstance is the forwarding process's instance.
 	FromInstance string
+	// ToInstance is the instance of the holder the request is for: a
+	// request is not run by another process of the holder's region.
+	ToInstance string
+	// Sent is when the forwarder sent the request (Unix ms on the wire).
+	Sent time.Time
 }
 
-func (m runMsg) values() []any {
+func (m runMsg) values() []string {
 	var dl int64
 	if !m.Deadline.IsZero() {
 		dl = m.Deadline.UnixMilli()
 	}
-	return []any{"type", typeRun, "fid", m.FID, "id", m.ID, "target", m.Target, "command", m.Command,
-		"timeout", m.Timeout.Milliseconds(), "deadline", dl, "requester", m.Requester, "via", m.From, "instance", m.FromInstance}
+	return []string{"type", typeRun, "fid", m.FID, "id", m.ID, "target", m.Target, "command", m.Command,
+		"timeout", itoa(m.Timeout.Milliseconds()), "deadline", itoa(dl), "requester", m.Requester,
+		"via", m.From, "instance", m.FromInstance, "to", m.ToInstance, "sent", itoa(m.Sent.UnixMilli())}
 }
 
-func cancelValues(fid string) []any { return []any{"type", typeCancel, "fid", fid} }
-
-// inboxEntry is a decoded inbox entry: a run (Run set) or a cancel.
-type inboxEntry struct {
-	Type string
+// cancelMsg is a type=cancel inbox entry: region From stops waiting for
+// the command it forwarded as FID.
+type cancelMsg struct {
 	FID  string
-	Run  runMsg
+	From string
+	Sent time.Time // Unix ms on the wire
+}
+
+func (m cancelMsg) values() []string {
+	return []string{"type", typeCancel, "fid", m.FID, "via", m.From, "sent", itoa(m.Sent.UnixMilli())}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// inboxEntry is a decoded inbox entry: a run (Run set) or a cancel
+// (Cancel set).
+type inboxEntry struct {
+	Type   string
+	FID    string
+	Run    runMsg
+	Cancel cancelMsg
+}
+
+// from returns the region the entry says it comes from.
+func (e inboxEntry) from() string {
+	if e.Type == typeRun {
+		return e.Run.From
+	}
+	return e.Cancel.From
+}
+
+// sent returns when the entry says it was sent.
+func (e inboxEntry) sent() time.Time {
+	if e.Type == typeRun {
+		return e.Run.Sent
+	}
+	return e.Cancel.Sent
 }
 
 func decodeInbox(v map[string]any) (inboxEntry, error) {
@@ -56,20 +93,23 @@ func decodeInbox(v map[string]any) (inboxEntry, error) {
 	if e.FID == "" {
 		return e, fmt.Errorf("%w: inbox entry without fid", ErrBadEntry)
 	}
+	from, sent := f.str("via"), time.UnixMilli(f.int("sent"))
 	switch e.Type {
 	case typeCancel:
+		e.Cancel = cancelMsg{FID: e.FID, From: from, Sent: sent}
 	case typeRun:
 		e.Run = runMsg{FID: e.FID, ID: f.str("id"), Target: f.str("target"), Command: f.str("command"),
-			Requester: f.str("requester"), From: f.str("via"), FromInstance: f.str("instance")}
+			Requester: f.str("requester"), From: from, FromInstance: f.str("instance"),
+			ToInstance: f.str("to"), Sent: sent}
 		e.Run.Timeout = time.Duration(f.int("timeout")) * time.Millisecond
 		if dl := f.int("deadline"); dl > 0 {
 			e.Run.Deadline = time.UnixMilli(dl)
 		}
-		if e.Run.From == "" {
-			f.err = fmt.Errorf("%w: run entry without via", ErrBadEntry)
-		}
 	default:
 		return e, fmt.Errorf("%w: inbox entry of type %q", ErrBadEntry, e.Type)
+	}
+	if from == "" && f.err == nil {
+		f.err = fmt.Errorf("%w: %s entry without via", ErrBadEntry, e.Type)
 	}
 	return e, f.err
 }
@@ -84,23 +124,24 @@ type outEntry struct {
 	Err  *commands.Error // type=error
 }
 
-func (e outEntry) values() []any {
-	v := []any{"n", e.N, "type", e.Type}
+func (e outEntry) values() []string {
+	v := []string{"n", strconv.FormatUint(e.N, 10), "type", e.Type}
 	switch e.Type {
 	case typeOut:
 		eol := "0"
 		if e.Out.EOL {
 			eol = "1"
 		}
-		return append(v, "stream", int(e.Out.Stream), "data", string(e.Out.Data), "eol", eol)
+		return append(v, "stream", itoa(int64(e.Out.Stream)), "data", string(e.Out.Data), "eol", eol)
 	case typeError:
-		v = append(v, "code", e.Err.Code, "message", e.Err.Message, "retry", e.Err.RetryAfter)
+		v = append(v, "code", e.Err.Code, "message", e.Err.Message, "retry", itoa(int64(e.Err.RetryAfter)))
 	}
 	trunc := "0"
 	if e.Res.Truncated {
 		trunc = "1"
 	}
-	return append(v, "rc", e.Res.RC, "signal", e.Res.Signal, "truncated", trunc, "duration", e.Res.Duration.Nanoseconds())
+	return append(v, "rc", itoa(int64(e.Res.RC)), "signal", e.Res.Signal, "truncated", trunc,
+		"duration", itoa(e.Res.Duration.Nanoseconds()))
 }
 
 func decodeOut(v map[string]any) (outEntry, error) {

@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -11,24 +10,26 @@ import (
 )
 
 // asStored turns XADD values into what XREAD returns: a map of strings.
-func asStored(v []any) map[string]any {
+func asStored(v []string) map[string]any {
 	m := map[string]any{}
 	for i := 0; i+1 < len(v); i += 2 {
-		m[v[i].(string)] = fmt.Sprint(v[i+1])
+		m[v[i]] = v[i+1]
 	}
 	return m
 }
 
 func TestWireRoundTrip(t *testing.T) {
 	run := runMsg{FID: "B.1234.7", ID: "B-7", Target: "linux:web1", Command: "ls -l", Timeout: 90 * time.Second,
-		Deadline: time.UnixMilli(1800000000123), Requester: "ops", From: "B", FromInstance: "1234"}
+		Deadline: time.UnixMilli(1800000000123), Requester: "ops", From: "B", FromInstance: "1234",
+		ToInstance: "5678", Sent: time.UnixMilli(1800000000001)}
 	e, err := decodeInbox(asStored(run.values()))
-	if err != nil || e.Type != typeRun || e.FID != run.FID || e.Run != run {
+	if err != nil || e.Type != typeRun || e.FID != run.FID || e.Run != run || e.from() != "B" || !e.sent().Equal(run.Sent) {
 		t.Errorf("run: %+v, %v; want %+v", e, err, run)
 	}
-	e, err = decodeInbox(asStored(cancelValues("B.1234.7")))
-	if err != nil || e.Type != typeCancel || e.FID != "B.1234.7" {
-		t.Errorf("cancel: %+v, %v", e, err)
+	cancel := cancelMsg{FID: "B.1234.7", From: "B", Sent: time.UnixMilli(1800000000002)}
+	e, err = decodeInbox(asStored(cancel.values()))
+	if err != nil || e.Type != typeCancel || e.FID != "B.1234.7" || e.Cancel != cancel || e.from() != "B" {
+		t.Errorf("cancel: %+v, %v; want %+v", e, err, cancel)
 	}
 	for _, want := range []outEntry{
 		{N: 1, Type: typeOut, Out: commands.Output{Stream: commands.Stdout, Data: []byte("line"), EOL: true}},
@@ -46,11 +47,13 @@ func TestWireRoundTrip(t *testing.T) {
 
 func TestWireErrors(t *testing.T) {
 	for name, v := range map[string]map[string]any{
-		"no fid":       {"type": "run", "via": "B"},
-		"no via":       {"type": "run", "fid": "x"},
-		"unknown type": {"type": "frob", "fid": "x"},
-		"bad timeout":  {"type": "run", "fid": "x", "via": "B", "timeout": "soon"},
-		"not a string": {"type": "run", "fid": "x", "via": "B", "command": 7},
+		"no fid":        {"type": "run", "via": "B"},
+		"no via":        {"type": "run", "fid": "x"},
+		"cancel no via": {"type": "cancel", "fid": "x"},
+		"bad sent":      {"type": "cancel", "fid": "x", "via": "B", "sent": "now"},
+		"unknown type":  {"type": "frob", "fid": "x"},
+		"bad timeout":   {"type": "run", "fid": "x", "via": "B", "timeout": "soon"},
+		"not a string":  {"type": "run", "fid": "x", "via": "B", "command": 7},
 	} {
 		if _, err := decodeInbox(v); !errors.Is(err, ErrBadEntry) {
 			t.Errorf("inbox %s: %v, want ErrBadEntry", name, err)

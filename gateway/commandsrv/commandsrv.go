@@ -39,8 +39,22 @@ type Config struct {
 	// MaxPerSession is the most commands in flight per session (default
 	// 16); more are answered busy.
 	MaxPerSession int
+	// Guard, when set, authorizes each command before it runs and is told
+	// how it ended (the region's roles and audit log).
+	Guard Guard
 	// Logger is required.
 	Logger logrus.FieldLogger
+}
+
+// Guard authorizes and records commands.
+type Guard interface {
+	// Begin is called before req runs, in the goroutine that will run it.
+	// It may lower req.Timeout; a non-nil error (a *commands.Error is
+	// passed on as it is) refuses the command, and End is not called.
+	Begin(sess *session.Session, req *commands.Request) error
+	// End is called once a command Begin accepted has ended, with the
+	// bytes of output sent and the router's error.
+	End(sess *session.Session, req *commands.Request, res commands.Result, outBytes int64, err error)
 }
 
 // Server is the COMMANDS server.
@@ -85,6 +99,13 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.ss.Shutdown(ctx)
 
 // Close stops at once, cancelling commands in flight.
 func (s *Server) Close() error { return s.ss.Close() }
+
+// EndClients ends the session of every client for which match returns
+// true with a bye of the reason given (the region revoking access), and
+// returns how many it ended.
+func (s *Server) EndClients(match func(client string) bool, reason string) int {
+	return s.ss.EndClients(match, reason)
+}
 
 // Stats returns the session counters.
 func (s *Server) Stats() session.Stats { return s.ss.Stats() }
@@ -182,11 +203,20 @@ func (h *handler) command(sess *session.Session, st *state, f *protocol.Frame) *
 func (h *handler) run(ctx context.Context, sess *session.Session, st *state, reqNo uint64, req *commands.Request) {
 	log := sess.Log.WithFields(logrus.Fields{"target": req.Target.String(), "id": req.ID})
 	var buf []byte
+	var outBytes int64
 	out := func(o commands.Output) {
+		outBytes += int64(len(o.Data))
 		buf = appendOutput(buf[:0], reqNo, req.ID, o)
 		sess.Write(buf)
 	}
-	res, err := h.cfg.Router.Run(ctx, req, out)
+	var res commands.Result
+	err := h.begin(sess, req)
+	if err == nil {
+		res, err = h.cfg.Router.Run(ctx, req, out)
+		if h.cfg.Guard != nil {
+			h.cfg.Guard.End(sess, req, res, outBytes, err)
+		}
+	}
 	st.mu.Lock()
 	st.ids[req.ID](nil) // release the command's context
 	delete(st.ids, req.ID)
@@ -204,6 +234,19 @@ func (h *handler) run(ctx context.Context, sess *session.Session, st *state, req
 		log.WithFields(logrus.Fields{"rc": rc, "ms": reply.DurationMS}).Info("command completed")
 	}
 	sess.Send(reply)
+}
+
+// begin asks the Guard, if any, whether req may run.
+func (h *handler) begin(sess *session.Session, req *commands.Request) error {
+	if h.cfg.Guard == nil {
+		return nil
+	}
+	err := h.cfg.Guard.Begin(sess, req)
+	var ce *commands.Error
+	if err != nil && !errors.As(err, &ce) {
+		err = &commands.Error{Code: commands.CodeFailed, Message: err.Error()}
+	}
+	return err
 }
 
 // appendOutput appends an output frame. Text carries valid UTF-8; other

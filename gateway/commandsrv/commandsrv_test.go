@@ -573,7 +573,7 @@ func TestMaxPerSession(t *testing.T) {
 	}
 
 	// When one ends, the session may run another.
-	if !ts.router.Cancel("s1") {
+	if !ts.router.Cancel("tester", "s1") {
 		t.Fatal("s1 is not in flight")
 	}
 	for {

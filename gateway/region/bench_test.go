@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -43,7 +44,11 @@ func BenchmarkRelayStore(b *testing.B) {
 	b.Run("embedded", func(b *testing.B) { benchZbridgeWith(b, "5424", nil) })
 	b.Run("redis", func(b *testing.B) {
 		addr, _ := peer.StartRedis(b)
-		benchZbridgeWith(b, "5424", func(c *Config) { c.RedisURL = "redis://" + addr + "/0" })
+		key := filepath.Join(b.TempDir(), "cluster.key")
+		if err := os.WriteFile(key, []byte("bench-cluster-key-0123456789abcdef"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		benchZbridgeWith(b, "5424", func(c *Config) { c.RedisURL, c.ClusterKeyFile = "redis://"+addr+"/0", key })
 	})
 }
 

@@ -53,6 +53,31 @@ func (r *Region) registerMetrics() {
 		}
 	})
 	r.registerSyslogMetrics()
+	r.registerLearnMetrics()
+}
+
+// registerLearnMetrics counts the Linux target names learned from syslog
+// senders and the claims refused (see linuxAgents).
+func (r *Region) registerLearnMetrics() {
+	r.reg.Collect("zbridge_learned_name_conflicts_total",
+		"Claims to a Linux target name by a syslog sender that were refused, by reason: static (a --linux target's), "+
+			"learned (held by another address), cap-total, cap-addr (too many names), invalid.",
+		metrics.TypeCounter, func(emit func(float64, ...string)) {
+			var counts map[string]uint64
+			if r.linux != nil {
+				counts = r.linux.conflictCounts()
+			}
+			for _, reason := range refusalReasons() {
+				emit(float64(counts[reason]), "reason", reason)
+			}
+		})
+	r.reg.NewGaugeFunc("zbridge_learned_names", "Linux target names learned from syslog senders and held now.",
+		func() float64 {
+			if r.linux == nil {
+				return 0
+			}
+			return float64(r.linux.learnedCount())
+		})
 }
 
 func (r *Region) sessionStats() map[string]session.Stats {

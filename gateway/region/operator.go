@@ -3,6 +3,7 @@ package region
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,7 +21,8 @@ var operatorHelp = []string{
 	"AGENTS    the agents of every region sharing the store: kind, address, state, since, last heartbeat, region",
 	"REGIONS   the regions sharing this region's Redis, alive or dead",
 	"CLIENTS   the client sessions on UNSOLMSG and COMMANDS",
-	"COMMANDS  the commands in flight",
+	"COMMANDS  the commands in flight (the client's own, or every client's with see-others)",
+	"REFRESH   read the config file and the clients file again (as SIGHUP does); reopen the audit log",
 	"HELP      this list",
 }
 
@@ -41,7 +43,13 @@ func (o operator) Run(ctx context.Context, req *commands.Request, out func(comma
 	case "CLIENTS":
 		lines = o.clients()
 	case "COMMANDS":
-		lines = o.inflight()
+		lines = o.inflight(req.Requester)
+	case "REFRESH":
+		msg, err := o.r.Refresh()
+		if err != nil {
+			return commands.Result{}, &commands.Error{Code: commands.CodeFailed, Message: err.Error()}
+		}
+		lines = []string{msg}
 	case "HELP":
 		lines = operatorHelp
 	default:
@@ -147,9 +155,12 @@ func (o operator) clients() []string {
 	return lines
 }
 
-func (o operator) inflight() []string {
+// inflight lists the commands in flight: those of client, or everyone's if
+// a role lets client see others'.
+func (o operator) inflight(client string) []string {
 	lines := []string{fmt.Sprintf("%-20s %-24s %-16s %-20s %s", "ID", "TARGET", "CLIENT", "SINCE", "COMMAND")}
-	fl := o.r.router.InFlight()
+	all := o.r.guard.authz.Policy().SeeOthers(client)
+	fl := slices.DeleteFunc(o.r.router.InFlight(), func(f commands.InFlight) bool { return !all && f.Requester != client })
 	sort.Slice(fl, func(i, j int) bool { return fl[i].Since.Before(fl[j].Since) })
 	for _, f := range fl {
 		lines = append(lines, fmt.Sprintf("%-20s %-24s %-16s %-20s %s", f.ID, f.Target, f.Requester, stamp(f.Since), f.Command))

@@ -1,16 +1,22 @@
 // Package region is the zbridge region: it opens the listeners, starts the
-// SYSLOG, UNSOLMSG, COMMANDS and HTTP servers over one session store and
-// one command router (Linux targets over SSH, the region's own operator
-// commands), and stops them in order (SYSLOG drains into the store first,
-// COMMANDS lets commands finish, UNSOLMSG sends every subscriber what it is
-// owed, then HTTP).
+// SYSLOG, UNSOLMSG, COMMANDS, VMMON and HTTP servers over one session store
+// and one command router (Linux targets over SSH, z/VM targets through
+// VMMON, the region's own operator commands), and stops them in order
+// (SYSLOG drains into the store first, COMMANDS lets commands finish,
+// UNSOLMSG sends every subscriber what it is owed, then HTTP).
+//
+// Trust (trust.go): one guard holds the clients and roles of the config
+// file and the clients file (package trust) and checks every logon (secret
+// and port), every VMMON system name, every subscription (what a client may
+// see) and every command (target, command line, limits) against them; it
+// writes the audit log (package audit) and applies a Refresh (SIGHUP,
+// REFRESH) to the next request, ending revoked clients' sessions.
 //
 // Protected mode: the region refuses to start a server on a non-loopback
-// address with no authentication configured. UNSOLMSG needs a clients file
-// (named clients with hashed secrets) there, and so does COMMANDS; SYSLOG
-// and HTTP, which have no logon, need an allow list of sender networks
-// (Config.Allow): a syslog sender has nothing but its address to
-// authenticate with.
+// address with no authentication configured. UNSOLMSG, COMMANDS and VMMON
+// need clients there; SYSLOG and HTTP, which have no logon, need an allow
+// list of sender networks (Config.Allow): a syslog sender has nothing but
+// its address (or a client certificate) to authenticate with.
 package region
 
 import (
@@ -28,7 +34,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/commands"
-	"github.com/zbridge/zbridge/gateway/auth"
 	"github.com/zbridge/zbridge/gateway/cluster"
 	"github.com/zbridge/zbridge/gateway/commandsrv"
 	"github.com/zbridge/zbridge/gateway/metrics"
@@ -36,6 +41,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/gateway/syslog"
+	"github.com/zbridge/zbridge/gateway/trust"
 	"github.com/zbridge/zbridge/gateway/unsolmsg"
 	"github.com/zbridge/zbridge/gateway/vmmon"
 )
@@ -54,12 +60,20 @@ type Config struct {
 	// ClientsFile holds the named clients allowed to log on (see package
 	// auth); empty means no authentication, allowed on loopback only.
 	ClientsFile string
+	// ConfigFile holds clients and the roles that say what each may do
+	// (see package trust); read again by Refresh.
+	ConfigFile string
+	// AuditLog is the audit log file (see package audit); empty: none.
+	AuditLog string
 	// Allow lists the networks SYSLOG and HTTP accept connections and
 	// datagrams from; empty means any, allowed on loopback only.
 	Allow []netip.Prefix
 	// TLSCertFile and TLSKeyFile, when set, make every TCP listener speak
-	// TLS 1.2 or 1.3 (SYSLOG as RFC 5425).
+	// TLS 1.2 (AEAD suites only) or 1.3 (SYSLOG as RFC 5425).
 	TLSCertFile, TLSKeyFile string
+	// SyslogClientCA, with a certificate, makes SYSLOG over TLS require a
+	// client certificate issued by a CA in this PEM file.
+	SyslogClientCA string
 
 	// Retention of the embedded store.
 	MaxEvents int
@@ -70,7 +84,9 @@ type Config struct {
 	// Syslog settings (zero: the syslog package defaults).
 	SyslogMaxFrame    int
 	SyslogMaxSessions int
-	SyslogReadTimeout time.Duration
+	// SyslogMaxSessionsPerAddr: see syslog.Config.MaxSessionsPerAddr.
+	SyslogMaxSessionsPerAddr int
+	SyslogReadTimeout        time.Duration
 
 	// Store overrides the store (tests).
 	Store store.Store
@@ -80,6 +96,10 @@ type Config struct {
 	// sharing it route commands to each other's agents. The password may
 	// come from RedisPasswordFile instead of the URL.
 	RedisURL, RedisPasswordFile string
+	// ClusterKeyFile holds the key (32 bytes or more) with which regions
+	// sharing Redis sign the commands they forward to each other and the
+	// answers; every region reads the same file. Required with RedisURL.
+	ClusterKeyFile string
 	// RedisPrefix starts every key (default "zbridge").
 	RedisPrefix string
 	// MaxAge trims events older than it (Redis only; 0: no age limit).
@@ -92,16 +112,20 @@ type Config struct {
 
 	// Linux agents. SSHKeyFile is the region's private key (OpenSSH
 	// format); without it Linux targets cannot be reached. Host keys are
-	// pinned in KnownHostsFile; AcceptNewHostKeys records the key of a host
-	// not yet in it (a changed key is always refused). Linux lists static
-	// targets; others are learned from syslog connections and reached at
-	// their address and AgentPort.
+	// pinned per target name in KnownHostsFile; AcceptNewHostKeys records
+	// the key of a name that has no pin yet (a name keeps its key at any
+	// address, and a changed key is always refused; see package agentssh).
+	// Linux lists static targets; others are learned from syslog TCP/TLS
+	// connections (never UDP) and reached at their address and AgentPort,
+	// within Learn's bounds: a learned name never replaces a static target
+	// or a name another address holds.
 	SSHKeyFile        string
 	KnownHostsFile    string
 	AcceptNewHostKeys bool
 	SSHUser           string
 	Linux             []LinuxTarget
 	AgentPort         int
+	Learn             LearnConfig // zero: DefaultLearnConfig
 	// Commands limits (zero: the commands package defaults).
 	CommandTimeout, MaxCommandTimeout time.Duration
 	MaxPerTarget, MaxPerSession       int
@@ -117,7 +141,7 @@ type Region struct {
 	log    logrus.FieldLogger
 	store  store.Store
 	tls    *tls.Config
-	auth   session.Authenticator
+	guard  *guard
 	reg    *metrics.Registry
 	syslog *syslog.Server
 	unsol  *unsolmsg.Server
@@ -127,6 +151,8 @@ type Region struct {
 	linux  *linuxAgents // nil without an SSH key
 	http   *http.Server
 	redis  redis.UniversalClient // nil without --redis
+	// clusterKey signs what regions sharing Redis forward to each other.
+	clusterKey []byte
 
 	mu      sync.Mutex // guards addrs and cluster
 	addrs   map[string]net.Addr
@@ -149,26 +175,32 @@ func New(cfg Config) (*Region, error) {
 	}
 	r := &Region{cfg: cfg, log: cfg.Logger.WithField("region", cfg.Name), addrs: map[string]net.Addr{},
 		errc: make(chan error, 4), reg: metrics.NewRegistry()}
-	if err := r.checkProtectedMode(); err != nil {
+	var err error
+	if r.guard, err = newGuard(r); err != nil {
+		return nil, err
+	}
+	if err := r.checkProtectedMode(r.guard.authz.Policy().HasClients()); err != nil {
+		r.guard.close()
 		return nil, err
 	}
 	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
+			r.guard.close()
 			return nil, fmt.Errorf("region: TLS certificate: %w", err)
 		}
-		r.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		r.tls = serverTLS(cert)
 	}
-	if cfg.ClientsFile != "" {
-		clients, err := auth.Load(cfg.ClientsFile)
-		if err != nil {
-			return nil, fmt.Errorf("region: clients file: %w", err)
+	syslogTLS := r.tls
+	if cfg.SyslogClientCA != "" {
+		if r.tls == nil {
+			r.guard.close()
+			return nil, errors.New("region: a syslog client CA needs a TLS certificate (--tls-cert)")
 		}
-		for _, w := range clients.Warnings() {
-			r.log.Warn(w.Error())
+		if syslogTLS, err = requireClientCerts(r.tls, cfg.SyslogClientCA); err != nil {
+			r.guard.close()
+			return nil, err
 		}
-		r.log.Infof("%d clients loaded from %s", clients.Len(), cfg.ClientsFile)
-		r.auth = clients
 	}
 	r.store = cfg.Store
 	switch {
@@ -184,25 +216,28 @@ func New(cfg Config) (*Region, error) {
 	defer func() {
 		if !ok {
 			r.closeShared()
+			r.guard.close()
 		}
 	}()
-	var err error
 	r.syslog, err = syslog.New(syslog.Config{
-		Appender:    r.store,
-		Logger:      r.log.WithField("component", "syslog"),
-		MaxFrame:    cfg.SyslogMaxFrame,
-		MaxSessions: cfg.SyslogMaxSessions,
-		ReadTimeout: cfg.SyslogReadTimeout,
-		TLSConfig:   r.tls,
-		OnSender:    r.onSender,
+		Appender:           r.store,
+		Logger:             r.log.WithField("component", "syslog"),
+		MaxFrame:           cfg.SyslogMaxFrame,
+		MaxSessions:        cfg.SyslogMaxSessions,
+		MaxSessionsPerAddr: cfg.SyslogMaxSessionsPerAddr,
+		ReadTimeout:        cfg.SyslogReadTimeout,
+		TLSConfig:          syslogTLS,
+		OnSender:           r.onSender,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
 	}
 	sc := cfg.Session
-	sc.Name, sc.Region, sc.Auth, sc.TLSConfig = "unsolmsg", cfg.Name, r.auth, r.tls
+	sc.Name, sc.Region, sc.Auth, sc.TLSConfig = "unsolmsg", cfg.Name, r.guard.authz.ForPort(trust.PortUnsolMsg), r.tls
 	sc.Logger = r.log.WithField("component", "unsolmsg")
-	r.unsol, err = unsolmsg.New(unsolmsg.Config{Session: sc, Store: r.store, Logger: sc.Logger, GroupClaimAfter: cfg.GroupClaimAfter})
+	sc.OnRefuse = r.guard.refused
+	r.unsol, err = unsolmsg.New(unsolmsg.Config{Session: sc, Store: r.store, Logger: sc.Logger, GroupClaimAfter: cfg.GroupClaimAfter,
+		Access: r.guard})
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
 	}
@@ -213,20 +248,24 @@ func New(cfg Config) (*Region, error) {
 		}
 	}
 	vc := cfg.CommandsSession
-	vc.Name, vc.Region, vc.Auth, vc.TLSConfig = "vmmon", cfg.Name, r.auth, r.tls
+	vc.Name, vc.Region, vc.Auth, vc.TLSConfig = "vmmon", cfg.Name, r.guard.authz.ForPort(trust.PortVMMon), r.tls
 	vc.Logger = r.log.WithField("component", "vmmon")
+	vc.OnRefuse = r.guard.refused
 	vc.Store = r.store
-	r.vmmon, err = vmmon.New(vmmon.Config{Session: vc, Store: r.store, Logger: vc.Logger, OnChange: r.agentsChanged})
+	r.vmmon, err = vmmon.New(vmmon.Config{Session: vc, Store: r.store, Logger: vc.Logger, OnChange: r.agentsChanged,
+		Permit: r.guard.permitVMMon})
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
 	}
 	r.router = commands.NewRouter(commands.Config{Executors: r.executors(), DefaultTimeout: cfg.CommandTimeout,
 		MaxTimeout: cfg.MaxCommandTimeout, MaxPerTarget: cfg.MaxPerTarget, IDPrefix: cfg.Name})
 	cc := cfg.CommandsSession
-	cc.Name, cc.Region, cc.Auth, cc.TLSConfig = "commands", cfg.Name, r.auth, r.tls
+	cc.Name, cc.Region, cc.Auth, cc.TLSConfig = "commands", cfg.Name, r.guard.authz.ForPort(trust.PortCommands), r.tls
 	cc.Logger = r.log.WithField("component", "commands")
+	cc.OnRefuse = r.guard.refused
 	cc.Store = r.store
-	r.cmds, err = commandsrv.New(commandsrv.Config{Session: cc, Router: r.router, MaxPerSession: cfg.MaxPerSession, Logger: cc.Logger})
+	r.cmds, err = commandsrv.New(commandsrv.Config{Session: cc, Router: r.router, MaxPerSession: cfg.MaxPerSession, Logger: cc.Logger,
+		Guard: r.guard})
 	if err != nil {
 		if r.linux != nil {
 			r.linux.Close()
@@ -283,12 +322,15 @@ func isLoopback(addr string) (bool, error) {
 	return ip.IsLoopback(), nil
 }
 
-func (r *Region) checkProtectedMode() error {
+// checkProtectedMode refuses a server on a non-loopback address with no
+// authentication: hasClients says whether logons are checked.
+func (r *Region) checkProtectedMode(hasClients bool) error {
 	type listener struct{ name, addr, need string }
 	var ls []listener
-	if r.cfg.ClientsFile == "" {
-		ls = append(ls, listener{"UNSOLMSG", r.cfg.UnsolMsg, "--clients FILE"},
-			listener{"COMMANDS", r.cfg.Commands, "--clients FILE"}, listener{"VMMON", r.cfg.VMMon, "--clients FILE"})
+	if !hasClients {
+		ls = append(ls, listener{"UNSOLMSG", r.cfg.UnsolMsg, "clients (--config or --clients)"},
+			listener{"COMMANDS", r.cfg.Commands, "clients (--config or --clients)"},
+			listener{"VMMON", r.cfg.VMMon, "clients (--config or --clients)"})
 	}
 	if len(r.cfg.Allow) == 0 {
 		ls = append(ls, listener{"SYSLOG", r.cfg.SyslogTCP, "--allow CIDR"},
@@ -474,6 +516,7 @@ func (r *Region) Shutdown(ctx context.Context) error {
 		errs = append(errs, r.linux.Close())
 	}
 	r.closeShared()
+	errs = append(errs, r.guard.close())
 	r.log.Info("region stopped")
 	return errors.Join(errs...)
 }
@@ -486,5 +529,6 @@ func (r *Region) Close() error {
 		r.linux.Close()
 	}
 	r.closeShared()
+	r.guard.close()
 	return err
 }

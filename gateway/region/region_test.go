@@ -39,7 +39,7 @@ func TestProtectedMode(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Region{cfg: tc.cfg}
-			err := r.checkProtectedMode()
+			err := r.checkProtectedMode(tc.cfg.ClientsFile != "")
 			if got := errors.Is(err, ErrProtected); got != tc.refused {
 				t.Fatalf("checkProtectedMode() = %v, want refused=%v", err, tc.refused)
 			}

@@ -2,6 +2,7 @@ package region
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -25,6 +26,14 @@ import (
 
 // openRedis builds the Redis client, store and cluster for cfg.RedisURL.
 func (r *Region) openRedis() error {
+	if r.cfg.ClusterKeyFile == "" {
+		return errors.New("region: --redis needs --cluster-key-file: regions sharing Redis sign what they forward to each other with it, so that writing to Redis is not a way to run commands (make one with: umask 077; head -c 32 /dev/urandom | base64 > cluster.key)")
+	}
+	key, err := cluster.LoadKey(r.cfg.ClusterKeyFile)
+	if err != nil {
+		return fmt.Errorf("region: --cluster-key-file: %w", err)
+	}
+	r.clusterKey = key
 	opts, err := redisstore.ParseURL(r.cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("region: --redis: %w", err)
@@ -71,13 +80,14 @@ func (r *Region) openCluster() error {
 		return ""
 	}
 	c, err := cluster.New(cluster.Config{
+		Key:         r.clusterKey,
 		Client:      r.redis,
 		Prefix:      r.cfg.RedisPrefix,
 		Region:      r.cfg.Name,
 		Addrs:       cluster.Addrs{Commands: addr("commands"), UnsolMsg: addr("unsolmsg"), HTTP: addr("http")},
 		TTL:         r.cfg.PeerTTL,
 		LocalAgents: r.clusterAgents,
-		Run:         r.router.Run,
+		Run:         r.guard.runForwarded,
 		Logger:      r.log.WithField("component", "cluster"),
 	})
 	if err != nil {
@@ -186,6 +196,9 @@ func (r *Region) agentsChanged() {
 func (r *Region) clusterAgents() []cluster.Agent {
 	var out []cluster.Agent
 	for _, a := range r.Agents() {
+		if a.State == StateRefused {
+			continue // a refused claim is shown locally, never announced
+		}
 		kind := commands.KindLinux
 		if a.Kind == "zvm" {
 			kind = commands.KindZVM
@@ -222,6 +235,16 @@ func (r *Region) registerSharedMetrics() {
 		}
 		return 0
 	})
+	if r.redis != nil {
+		reg.NewCounterFunc("zbridge_cluster_rejected_entries_total",
+			"Entries in Redis streams refused because their cluster-key signature did not verify, or they were stale or replayed.",
+			func() float64 {
+				if c := r.clusterOrNil(); c != nil {
+					return float64(c.RejectedEntries())
+				}
+				return 0
+			})
+	}
 	if _, ok := r.store.(store.HealthReporter); ok {
 		reg.NewGaugeFunc("zbridge_store_buffered_events", "Events accepted while Redis was unreachable and not yet written to it.",
 			func() float64 { _, _, h := r.health(); return float64(h.Buffered) })

@@ -1,9 +1,41 @@
 // Package session runs the sessions of the region's protocol servers
-// (UNSOLMSG now; COMMANDS and VMMON use it too): it accepts connections,
-// performs the LOGON exchange (version, credentials, heartbeat negotiation,
-// session limit), answers heartbeats, polices idle time and lifetime, and ends
+// (UNSOLMSG, COMMANDS and VMMON): it accepts connections, performs the
+// LOGON exchange (version, credentials, heartbeat negotiation, session
+// limit), answers heartbeats, polices idle time and lifetime, and ends
 // every session with a bye frame that says why. What a session does after
 // logon is up to a Handler.
+//
+// # Trust boundaries
+//
+// Everything before a successful logon comes from an unknown peer, so it is
+// bounded: a TLS handshake must finish within HandshakeTimeout and the
+// LOGON frame arrive within LogonTimeout; at most MaxPending connections
+// wait to log on, at most MaxPendingPerAddr of them from one source IP
+// address, and one address holds at most MaxPerAddr connections, logged on
+// or not, so that one host cannot take the port from the others. Those
+// refusals are written by goroutines of their own, at most MaxPending at
+// once (a TLS refusal waits for the handshake); beyond that a connection
+// is closed without an answer, so that the accept loop never waits. Failed
+// logons are throttled per source address and per client name (see
+// MaxLogonFailures): a blocked address or name is refused busy, with
+// retry_after, before its secret is checked, so that a brute force costs
+// neither the Authenticator's time (argon2) nor its memory. The throttle
+// tables have a fixed capacity (ThrottleEntries each, the least recently
+// failed key forgotten when full): about 200 bytes an entry plus the client
+// name, so under 2 MiB with the defaults. Every refused logon is logged,
+// counted in Stats.Refused by reason and passed to Config.OnRefuse;
+// failed logons are logged at warning level with the client name and the
+// remote address, never the secret.
+//
+// # Goroutines
+//
+// Serve runs the accept loop (package internal/acceptloop) on the caller's
+// goroutine. Each accepted connection gets one goroutine, counted in the
+// Server's WaitGroup, which Shutdown and Close wait for: it runs the logon
+// and then the session (or writes a refusal and closes). A session adds its
+// timers goroutine and the handler's goroutines started with Session.Go;
+// the connection's goroutine waits for them before it returns. EndClients
+// waits for the goroutines it starts to send the byes.
 //
 // See protocol/SPEC.md for the frames.
 package session
@@ -11,11 +43,15 @@ package session
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +59,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/gateway/store"
-	"github.com/zbridge/zbridge/internal/acceptretry"
+	"github.com/zbridge/zbridge/internal/acceptloop"
+	"github.com/zbridge/zbridge/internal/throttle"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -34,6 +71,15 @@ var ErrServerClosed = errors.New("session: server closed")
 // error for a refusal; the error text is not shown to the client.
 type Authenticator interface {
 	Authenticate(ctx context.Context, name, secret string) error
+}
+
+// refuseReasoner is an Authenticator's error that is not about the
+// credentials (they were good) but about what the client may do: the logon
+// is refused with its reason and the error's text as the message (package
+// trust's *Denial: reason not-permitted).
+type refuseReasoner interface {
+	error
+	RefuseReason() string
 }
 
 // Handler serves requests after LOGON.
@@ -65,7 +111,40 @@ type Ender interface {
 	Ended(s *Session)
 }
 
-// Config configures a Server. Zero fields take the defaults given.
+// Defaults of Config: what a zero field becomes.
+const (
+	DefaultMaxSessions       = 100
+	DefaultMaxPending        = 64
+	DefaultMaxPerAddr        = 16
+	DefaultMaxPendingPerAddr = 8
+	DefaultRetryAfter        = 5 * time.Second
+	DefaultHeartbeat         = 30 * time.Second
+	DefaultMinHeartbeat      = time.Second
+	DefaultMaxHeartbeat      = 300 * time.Second
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultLogonTimeout      = 10 * time.Second
+	DefaultMaxLogonFrame     = 16 << 10
+	DefaultWriteTimeout      = 30 * time.Second
+
+	DefaultMaxLogonFailures       = 5
+	DefaultMaxClientLogonFailures = 20
+	DefaultLogonFailureWindow     = 5 * time.Minute
+	DefaultLogonBlock             = time.Second
+	DefaultMaxLogonBlock          = 5 * time.Minute
+	DefaultThrottleEntries        = 4096
+)
+
+// Refusal describes a refused logon, for Config.OnRefuse.
+type Refusal struct {
+	Server  string // Config.Name
+	Remote  string // the client's address, host:port
+	Client  string // the client name of the LOGON frame; "" when refused before it was read
+	Reason  string // the refuse frame's reason (protocol.RefuseBusy, ...)
+	Message string // the sentence the client was told
+}
+
+// Config configures a Server. Zero fields take the defaults given (the
+// Default constants).
 type Config struct {
 	// Name is the server's name in logs, metrics and session records
 	// ("unsolmsg").
@@ -77,6 +156,9 @@ type Config struct {
 	Auth Authenticator
 	// TLSConfig, when set, makes Serve speak TLS.
 	TLSConfig *tls.Config
+	// HandshakeTimeout bounds the TLS handshake of a new connection
+	// (default 10s); a client that does not complete it in time is closed.
+	HandshakeTimeout time.Duration
 	// MaxSessions is the most sessions at once (default 100); a LOGON past
 	// it is refused with reason busy and RetryAfter.
 	MaxSessions int
@@ -92,12 +174,46 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Lifetime ends a session this long after logon (default 0: never).
 	Lifetime time.Duration
-	// LogonTimeout bounds the wait for the LOGON frame (default 10s).
+	// LogonTimeout bounds the wait for the LOGON frame, after the TLS
+	// handshake (default 10s).
 	LogonTimeout time.Duration
 	// MaxPending is the most connections waiting to log on at once
 	// (default 64); more are refused busy at once, so that a flood of
 	// silent connections cannot hold the server's memory.
 	MaxPending int
+	// MaxPendingPerAddr is the most connections from one source IP address
+	// waiting to log on at once (default 8), so that one host's silent
+	// connections cannot take all of MaxPending; more are refused busy.
+	MaxPendingPerAddr int
+	// MaxPerAddr is the most connections from one source IP address, logged
+	// on or waiting to log on (default 16); more are refused busy. Raise it
+	// when many clients share one address (behind NAT).
+	MaxPerAddr int
+	// MaxLogonFailures is how many failed logons (a wrong client name or
+	// secret) one source IP address may have before it is blocked (default
+	// 5). A blocked address's logons are refused busy, with retry_after,
+	// without checking the secret; the block lasts LogonBlock (default 1s)
+	// and doubles with each further failure, up to MaxLogonBlock (default
+	// 5m). A successful logon, or LogonFailureWindow (default 5m) without
+	// failure or block, forgets the address.
+	MaxLogonFailures int
+	// MaxClientLogonFailures is the same for one client name, whichever
+	// address the logons come from (default 20; higher than per address,
+	// so that one address cannot lock a client out: its own block stops it
+	// first).
+	MaxClientLogonFailures int
+	// LogonFailureWindow, LogonBlock and MaxLogonBlock: see MaxLogonFailures.
+	LogonFailureWindow, LogonBlock, MaxLogonBlock time.Duration
+	// ThrottleEntries is how many addresses, and how many client names,
+	// the logon throttle remembers (default 4096 each); when full, the one
+	// that failed least recently is forgotten.
+	ThrottleEntries int
+	// OnRefuse, when set, is called for every refused logon (any reason,
+	// connections refused before their LOGON included), before the client
+	// is told. It is called on the connection's goroutine, or on the accept
+	// loop's for a connection closed without an answer: it must not block
+	// for long.
+	OnRefuse func(Refusal)
 	// MaxLogonFrame bounds the LOGON frame (default 16 KiB); MaxFrame
 	// applies once the session is accepted.
 	MaxLogonFrame int
@@ -124,26 +240,35 @@ func (c *Config) setDefaults() error {
 			*d = v
 		}
 	}
-	if c.MaxSessions <= 0 {
-		c.MaxSessions = 100
+	defInt := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
 	}
-	if c.MaxPending <= 0 {
-		c.MaxPending = 64
-	}
-	if c.MaxLogonFrame <= 0 {
-		c.MaxLogonFrame = 16 << 10
-	}
-	def(&c.RetryAfter, 5*time.Second)
-	def(&c.Heartbeat, 30*time.Second)
-	def(&c.MinHeartbeat, time.Second)
-	def(&c.MaxHeartbeat, 300*time.Second)
-	def(&c.LogonTimeout, 10*time.Second)
-	def(&c.WriteTimeout, 30*time.Second)
-	if c.MaxFrame <= 0 {
-		c.MaxFrame = protocol.DefaultMaxFrame
-	}
+	defInt(&c.MaxSessions, DefaultMaxSessions)
+	defInt(&c.MaxPending, DefaultMaxPending)
+	defInt(&c.MaxPendingPerAddr, DefaultMaxPendingPerAddr)
+	defInt(&c.MaxPerAddr, DefaultMaxPerAddr)
+	defInt(&c.MaxLogonFrame, DefaultMaxLogonFrame)
+	defInt(&c.MaxFrame, protocol.DefaultMaxFrame)
+	defInt(&c.MaxLogonFailures, DefaultMaxLogonFailures)
+	defInt(&c.MaxClientLogonFailures, DefaultMaxClientLogonFailures)
+	defInt(&c.ThrottleEntries, DefaultThrottleEntries)
+	def(&c.RetryAfter, DefaultRetryAfter)
+	def(&c.Heartbeat, DefaultHeartbeat)
+	def(&c.MinHeartbeat, DefaultMinHeartbeat)
+	def(&c.MaxHeartbeat, DefaultMaxHeartbeat)
+	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	def(&c.LogonTimeout, DefaultLogonTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.LogonFailureWindow, DefaultLogonFailureWindow)
+	def(&c.LogonBlock, DefaultLogonBlock)
+	def(&c.MaxLogonBlock, max(DefaultMaxLogonBlock, c.LogonBlock))
 	if c.MinHeartbeat > c.MaxHeartbeat {
 		return fmt.Errorf("session: config: MinHeartbeat %v above MaxHeartbeat %v", c.MinHeartbeat, c.MaxHeartbeat)
+	}
+	if c.MaxLogonBlock < c.LogonBlock {
+		return fmt.Errorf("session: config: MaxLogonBlock %v below LogonBlock %v", c.MaxLogonBlock, c.LogonBlock)
 	}
 	return nil
 }
@@ -151,9 +276,13 @@ func (c *Config) setDefaults() error {
 // Stats are a server's counters.
 type Stats struct {
 	Active   int64
+	Pending  int64             // connections waiting to log on
 	Accepted uint64            // sessions that logged on
 	Refused  map[string]uint64 // refusals by reason
 	Ended    map[string]uint64 // sessions ended, by reason
+	// Throttled is how many source addresses and client names the logon
+	// throttle remembers (at most 2*ThrottleEntries).
+	Throttled int
 }
 
 // Server accepts connections and runs their sessions.
@@ -162,13 +291,21 @@ type Server struct {
 	h     Handler
 	log   logrus.FieldLogger
 	start string // start time, making session IDs unique across restarts
+	loop  *acceptloop.Loop
+
+	// The logon throttle: failures per source address and per client name
+	// (clientKey). Nil without Auth.
+	addrFails   *throttle.Table[netip.Addr]
+	clientFails *throttle.Table[string]
 
 	nextID atomic.Uint64
 
 	mu        sync.Mutex // guards the following fields
-	listeners map[net.Listener]struct{}
 	sessions  map[*Session]struct{}
-	conns     map[net.Conn]struct{} // connections not yet ended, logged on or not
+	conns     map[net.Conn]struct{} // connections not yet ended: logged on, pending or being refused
+	pending   int                   // connections waiting to log on
+	pendingAt map[netip.Addr]int    // pending, by source address
+	refusing  int                   // goroutines writing a refusal from accept (at most MaxPending)
 	shutdown  bool
 	refused   map[string]uint64
 	ended     map[string]uint64
@@ -185,17 +322,31 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		cfg:       cfg,
 		h:         h,
 		log:       cfg.Logger,
 		start:     strconv.FormatInt(time.Now().UnixMilli(), 36),
-		listeners: make(map[net.Listener]struct{}),
+		loop:      acceptloop.New(acceptloop.Config{MaxPerAddr: cfg.MaxPerAddr, Logger: cfg.Logger}),
 		sessions:  make(map[*Session]struct{}),
 		conns:     make(map[net.Conn]struct{}),
+		pendingAt: make(map[netip.Addr]int),
 		refused:   make(map[string]uint64),
 		ended:     make(map[string]uint64),
-	}, nil
+	}
+	if cfg.Auth != nil {
+		tc := throttle.Config{MaxFailures: cfg.MaxLogonFailures, Window: cfg.LogonFailureWindow,
+			Block: cfg.LogonBlock, MaxBlock: cfg.MaxLogonBlock, Capacity: cfg.ThrottleEntries}
+		var err error
+		if s.addrFails, err = throttle.New[netip.Addr](tc); err != nil {
+			return nil, fmt.Errorf("session: config: %w", err)
+		}
+		tc.MaxFailures = cfg.MaxClientLogonFailures
+		if s.clientFails, err = throttle.New[string](tc); err != nil {
+			return nil, fmt.Errorf("session: config: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // Serve accepts connections on l until Shutdown or Close, and always
@@ -204,55 +355,84 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.cfg.TLSConfig != nil {
 		l = tls.NewListener(l, s.cfg.TLSConfig)
 	}
+	err := s.loop.Serve(l, s.accept)
+	if errors.Is(err, acceptloop.ErrStopped) {
+		return ErrServerClosed
+	}
+	return fmt.Errorf("session: %s: %w", s.cfg.Name, err)
+}
+
+// accept starts the goroutine that serves c, or the one that refuses it:
+// when its address has MaxPerAddr connections, or MaxPending connections
+// (MaxPendingPerAddr from its address) wait to log on.
+func (s *Server) accept(c net.Conn, a *acceptloop.Admission) {
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
+		c.Close()
+		a.Release()
+		return
 	}
-	s.listeners[l] = struct{}{}
+	var msg string
+	switch {
+	case a.Over:
+		msg = fmt.Sprintf("%d connections from %s already (the most allowed from one address)", s.cfg.MaxPerAddr, a.Addr)
+	case s.pending >= s.cfg.MaxPending:
+		msg = fmt.Sprintf("%d connections already waiting to log on", s.pending)
+	case s.pendingAt[a.Addr] >= s.cfg.MaxPendingPerAddr:
+		msg = fmt.Sprintf("%d connections from %s already waiting to log on (the most allowed from one address)", s.pendingAt[a.Addr], a.Addr)
+	}
+	if msg != "" && s.refusing >= s.cfg.MaxPending {
+		// A flood: no goroutine to tell this one why.
+		s.mu.Unlock()
+		s.countRefusal(protocol.RefuseBusy)
+		s.reportRefusal(c.RemoteAddr().String(), "", protocol.RefuseBusy, msg+" (closed without an answer: too many refusals in progress)")
+		c.Close()
+		a.Release()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	if msg != "" {
+		s.refusing++
+		s.mu.Unlock()
+		// On a goroutine of its own: writing the refusal may wait (for a
+		// TLS handshake), and the accept loop must not.
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.forget(c, a)
+				s.mu.Lock()
+				s.refusing--
+				s.mu.Unlock()
+			}()
+			s.refuse(c, 0, "", protocol.RefuseBusy, msg, s.cfg.RetryAfter)
+		}()
+		return
+	}
+	s.pending++
+	s.pendingAt[a.Addr]++
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-		l.Close()
-	}()
-	var delay acceptretry.Backoff
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			down := s.shutdown
-			s.mu.Unlock()
-			if down {
-				return ErrServerClosed
-			}
-			if acceptretry.Retryable(err) {
-				d := delay.Next()
-				s.log.WithError(err).Warnf("accept failed; retrying in %v", d)
-				time.Sleep(d)
-				continue
-			}
-			return fmt.Errorf("session: %s: accept: %w", s.cfg.Name, err)
-		}
-		delay.Reset()
-		s.mu.Lock()
-		if s.shutdown {
-			s.mu.Unlock()
-			c.Close()
-			return ErrServerClosed
-		}
-		if pending := len(s.conns) - len(s.sessions); pending >= s.cfg.MaxPending {
-			s.mu.Unlock()
-			s.refuse(c, 0, protocol.RefuseBusy, fmt.Sprintf("%d connections already waiting to log on", pending), s.cfg.RetryAfter)
-			c.Close()
-			continue
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serveConn(c)
+	go s.serveConn(c, a)
+}
+
+// forget closes c and drops it from the server's connections.
+func (s *Server) forget(c net.Conn, a *acceptloop.Admission) {
+	c.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	a.Release()
+}
+
+// notPendingLocked takes a connection from addr off the pending counts: it
+// logged on, or ended before.
+func (s *Server) notPendingLocked(addr netip.Addr) {
+	s.pending--
+	if n := s.pendingAt[addr]; n > 1 {
+		s.pendingAt[addr] = n - 1
+	} else {
+		delete(s.pendingAt, addr)
 	}
 }
 
@@ -260,11 +440,9 @@ func (s *Server) Serve(l net.Listener) error {
 // Session.Stopping and flush what they owe), ends each with bye shutdown,
 // and waits for them until ctx ends, when it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.loop.Stop()
 	s.mu.Lock()
 	s.shutdown = true
-	for l := range s.listeners {
-		l.Close()
-	}
 	logged := make(map[net.Conn]bool, len(s.sessions))
 	for sess := range s.sessions {
 		sess.stop()
@@ -291,11 +469,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close stops at once: listeners and connections are closed. It waits for
 // the connection goroutines to return. It is safe to call more than once.
 func (s *Server) Close() error {
+	s.loop.Stop()
 	s.mu.Lock()
 	s.shutdown = true
-	for l := range s.listeners {
-		l.Close()
-	}
 	for sess := range s.sessions {
 		sess.stop()
 	}
@@ -310,14 +486,17 @@ func (s *Server) Close() error {
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := Stats{Active: int64(len(s.sessions)), Accepted: s.accepted,
+	st := Stats{Active: int64(len(s.sessions)), Pending: int64(s.pending), Accepted: s.accepted,
 		Refused: make(map[string]uint64, len(s.refused)), Ended: make(map[string]uint64, len(s.ended))}
 	for k, v := range s.refused {
 		st.Refused[k] = v
 	}
 	for k, v := range s.ended {
 		st.Ended[k] = v
+	}
+	s.mu.Unlock()
+	if s.addrFails != nil {
+		st.Throttled = s.addrFails.Len() + s.clientFails.Len()
 	}
 	return st
 }
@@ -340,30 +519,135 @@ func (s *Server) Sessions() []Info {
 	return out
 }
 
-func (s *Server) refuse(c net.Conn, req uint64, reason, msg string, retry time.Duration) {
+// EndClients ends every live session whose client name matches with a bye
+// of reason (protocol.ByeRevoked when a client's access was withdrawn), and
+// returns how many it ended. It returns once each was sent its bye or
+// could not be (a client that takes no data holds it for the bye's short
+// write deadline); the sessions' goroutines finish on their own. A session
+// that logs on while EndClients runs is not ended: the caller withdraws
+// access first (from the Authenticator), then calls EndClients.
+func (s *Server) EndClients(match func(client string) bool, reason string) int {
 	s.mu.Lock()
-	s.refused[reason]++
+	var end []*Session
+	for sess := range s.sessions {
+		if match(sess.Client) {
+			end = append(end, sess)
+		}
+	}
 	s.mu.Unlock()
+	msg := "ended by the region: " + reason
+	if reason == protocol.ByeRevoked {
+		msg = "the client's access was withdrawn"
+	}
+	var wg sync.WaitGroup
+	for _, sess := range end {
+		wg.Add(1)
+		go func() { // End may wait for a write in progress: one at a time would add up
+			defer wg.Done()
+			sess.End(&protocol.Frame{Reason: reason, Message: msg})
+		}()
+	}
+	wg.Wait()
+	return len(end)
+}
+
+// refuse writes a refuse frame to c, counts, logs and reports it. It does
+// not close c. client is the LOGON's client name, if it was read.
+func (s *Server) refuse(c net.Conn, req uint64, client, reason, msg string, retry time.Duration) {
+	// Counted and reported before the client can see it.
+	s.countRefusal(reason)
+	s.reportRefusal(c.RemoteAddr().String(), client, reason, msg)
 	f := &protocol.Frame{Type: protocol.TypeRefuse, Req: req, Reason: reason, Message: msg}
 	if retry > 0 {
 		f.RetryAfter = int((retry + time.Second - 1) / time.Second)
 	}
 	b, _ := protocol.AppendFrame(nil, f)
-	c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	// Both deadlines: on a TLS connection the write may first have to
+	// complete the handshake.
+	c.SetDeadline(time.Now().Add(2 * time.Second))
 	c.Write(b)
-	s.log.WithFields(logrus.Fields{"remote": c.RemoteAddr().String(), "reason": reason}).Info("logon refused: " + msg)
 }
 
-// serveConn runs one connection from LOGON to its end.
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) countRefusal(reason string) {
+	s.mu.Lock()
+	s.refused[reason]++
+	s.mu.Unlock()
+}
+
+// reportRefusal logs a refused logon and passes it on to OnRefuse.
+func (s *Server) reportRefusal(remote, client, reason, msg string) {
+	log := s.log.WithFields(logrus.Fields{"remote": remote, "reason": reason})
+	if client != "" {
+		log = log.WithField("client", clip(client))
+	}
+	log.Info("logon refused: " + msg)
+	if s.cfg.OnRefuse != nil {
+		s.cfg.OnRefuse(Refusal{Server: s.cfg.Name, Remote: remote, Client: client, Reason: reason, Message: msg})
+	}
+}
+
+// clip shortens a client name from an unknown peer for the log.
+func clip(name string) string {
+	const n = 128
+	if len(name) <= n {
+		return name
+	}
+	return strings.ToValidUTF8(name[:n], "") + "..."
+}
+
+// clientKey is a client name's key in the throttle table: the name itself,
+// or a digest of a long one, so that an entry's size is bounded.
+func clientKey(name string) string {
+	if len(name) <= 64 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// throttled reports, when addr or client is blocked for failed logons, the
+// sentence to refuse the logon with and how long to wait.
+func (s *Server) throttled(addr netip.Addr, client string) (string, time.Duration) {
+	if s.addrFails == nil {
+		return "", 0
+	}
+	if d := s.addrFails.Wait(addr); d > 0 {
+		return fmt.Sprintf("too many failed logons from %s; try again in %v", addr, roundUp(d)), d
+	}
+	if d := s.clientFails.Wait(clientKey(client)); d > 0 {
+		return fmt.Sprintf("too many failed logons for this client name; try again in %v", roundUp(d)), d
+	}
+	return "", 0
+}
+
+func roundUp(d time.Duration) time.Duration {
+	return (d + time.Second - 1).Truncate(time.Second)
+}
+
+// serveConn runs one connection from LOGON to its end. It is pending until
+// it logs on; a.Addr is its source address.
+func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 	defer s.wg.Done()
+	addr := a.Addr
+	pending := true
 	defer func() {
 		s.mu.Lock()
-		delete(s.conns, c)
+		if pending {
+			s.notPendingLocked(addr)
+		}
 		s.mu.Unlock()
-		c.Close()
+		s.forget(c, a)
 	}()
 	remote := c.RemoteAddr().String()
+	if tc, ok := c.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.log.WithField("remote", remote).WithError(err).Info("TLS handshake failed; connection closed")
+			return
+		}
+	}
 	r := protocol.NewReader(c, min(s.cfg.MaxLogonFrame, s.cfg.MaxFrame))
 	c.SetReadDeadline(time.Now().Add(s.cfg.LogonTimeout))
 	var f protocol.Frame
@@ -371,42 +655,66 @@ func (s *Server) serveConn(c net.Conn) {
 		var ne net.Error
 		switch {
 		case errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrFrameTooLarge):
-			s.refuse(c, 0, protocol.RefuseBadRequest, "first frame is not a valid logon: "+err.Error(), 0)
+			s.refuse(c, 0, "", protocol.RefuseBadRequest, "first frame is not a valid logon: "+err.Error(), 0)
 		case errors.As(err, &ne) && ne.Timeout():
-			s.refuse(c, 0, protocol.RefuseBadRequest, fmt.Sprintf("no logon within %v", s.cfg.LogonTimeout), 0)
+			s.refuse(c, 0, "", protocol.RefuseBadRequest, fmt.Sprintf("no logon within %v", s.cfg.LogonTimeout), 0)
 		default:
 			s.log.WithField("remote", remote).WithError(err).Debug("connection ended before logon")
 		}
 		return
 	}
 	if f.Type != protocol.TypeLogon {
-		s.refuse(c, f.Req, protocol.RefuseBadRequest, fmt.Sprintf("first frame must be logon, not %q", f.Type), 0)
+		s.refuse(c, f.Req, "", protocol.RefuseBadRequest, fmt.Sprintf("first frame must be logon, not %q", f.Type), 0)
 		return
 	}
 	if f.Version != protocol.Version {
-		s.refuse(c, f.Req, protocol.RefuseVersion, fmt.Sprintf("protocol version %d is not supported; this server speaks version %d", f.Version, protocol.Version), 0)
+		s.refuse(c, f.Req, f.Client, protocol.RefuseVersion, fmt.Sprintf("protocol version %d is not supported; this server speaks version %d", f.Version, protocol.Version), 0)
 		return
 	}
 	if f.Client == "" {
-		s.refuse(c, f.Req, protocol.RefuseBadRequest, "logon needs a client name", 0)
+		s.refuse(c, f.Req, "", protocol.RefuseBadRequest, "logon needs a client name", 0)
+		return
+	}
+	// Before the costly secret check: a blocked address or name costs
+	// nothing more.
+	if msg, wait := s.throttled(addr, f.Client); msg != "" {
+		s.refuse(c, f.Req, f.Client, protocol.RefuseBusy, msg, wait)
 		return
 	}
 	s.mu.Lock()
 	full := len(s.sessions) >= s.cfg.MaxSessions
 	s.mu.Unlock()
 	if full { // before the costly secret check; checked again below
-		s.refuse(c, f.Req, protocol.RefuseBusy, fmt.Sprintf("%d sessions already (the most allowed)", s.cfg.MaxSessions), s.cfg.RetryAfter)
+		s.refuse(c, f.Req, f.Client, protocol.RefuseBusy, fmt.Sprintf("%d sessions already (the most allowed)", s.cfg.MaxSessions), s.cfg.RetryAfter)
 		return
 	}
 	if s.cfg.Auth != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LogonTimeout)
 		err := s.cfg.Auth.Authenticate(ctx, f.Client, string(f.Secret))
 		cancel()
-		if err != nil {
-			s.log.WithFields(logrus.Fields{"remote": remote, "client": f.Client}).WithError(err).Debug("authentication failed")
-			s.refuse(c, f.Req, protocol.RefuseAuth, "bad client name or secret", 0)
+		var rr refuseReasoner
+		if errors.As(err, &rr) {
+			// Good credentials, but no grant of this port: not a failed
+			// logon to throttle; the client is told what is missing.
+			s.addrFails.Success(addr)
+			s.clientFails.Success(clientKey(f.Client))
+			s.log.WithFields(logrus.Fields{"remote": remote, "client": clip(f.Client)}).Warn("logon refused: " + err.Error())
+			s.refuse(c, f.Req, f.Client, rr.RefuseReason(), err.Error(), 0)
 			return
 		}
+		if err != nil {
+			log := s.log.WithFields(logrus.Fields{"remote": remote, "client": clip(f.Client)}).WithError(err)
+			blockAddr := s.addrFails.Failure(addr)
+			blockClient := s.clientFails.Failure(clientKey(f.Client))
+			if b := max(blockAddr, blockClient); b > 0 {
+				log = log.WithField("blocked_for", b.String())
+			}
+			log.Warn("authentication failed")
+			s.refuse(c, f.Req, f.Client, protocol.RefuseAuth, "bad client name or secret", 0)
+			return
+		}
+		s.addrFails.Success(addr)
+		s.clientFails.Success(clientKey(f.Client))
 	}
 	hb := s.cfg.Heartbeat
 	if f.Heartbeat > 0 {
@@ -444,15 +752,17 @@ func (s *Server) serveConn(c net.Conn) {
 	switch {
 	case s.shutdown:
 		s.mu.Unlock()
-		s.refuse(c, f.Req, protocol.RefuseBusy, "the region is shutting down", s.cfg.RetryAfter)
+		s.refuse(c, f.Req, f.Client, protocol.RefuseBusy, "the region is shutting down", s.cfg.RetryAfter)
 		return
 	case len(s.sessions) >= s.cfg.MaxSessions:
 		s.mu.Unlock()
-		s.refuse(c, f.Req, protocol.RefuseBusy, fmt.Sprintf("%d sessions already (the most allowed)", s.cfg.MaxSessions), s.cfg.RetryAfter)
+		s.refuse(c, f.Req, f.Client, protocol.RefuseBusy, fmt.Sprintf("%d sessions already (the most allowed)", s.cfg.MaxSessions), s.cfg.RetryAfter)
 		return
 	}
 	s.sessions[sess] = struct{}{}
 	s.accepted++
+	s.notPendingLocked(addr)
+	pending = false
 	s.mu.Unlock()
 	if a, ok := s.h.(Admitter); ok {
 		if refusal := a.Admit(sess); refusal != nil {
@@ -461,7 +771,7 @@ func (s *Server) serveConn(c net.Conn) {
 			s.accepted--
 			s.mu.Unlock()
 			sess.cancel()
-			s.refuse(c, f.Req, refusal.Reason, refusal.Message, time.Duration(refusal.RetryAfter)*time.Second)
+			s.refuse(c, f.Req, f.Client, refusal.Reason, refusal.Message, time.Duration(refusal.RetryAfter)*time.Second)
 			return
 		}
 	}

@@ -23,7 +23,13 @@
 //     flagged with the error. A larger datagram is kept truncated, flagged.
 //   - MaxSessions (default 200, like imtcp): a connection beyond it is closed
 //     as soon as it is accepted, logged and counted.
-//   - ReadTimeout (default 5 minutes): a connection silent that long is closed.
+//   - MaxSessionsPerAddr (default 32): the same for the connections from one
+//     source IP address, so that one host cannot take every session.
+//   - ReadTimeout (default 5 minutes): a connection silent that long is
+//     closed, and so is one whose frame is not complete that long after its
+//     first byte (a trickle); what was received of the frame is kept.
+//   - HandshakeTimeout (default 10 seconds): a TLS client that has not
+//     completed its handshake by then is closed.
 //   - BatchSize (default 256): the events parsed from one read of a
 //     connection (64 KiB) go to one Append, up to BatchSize at a time;
 //     while an Append is in progress, the batches a connection's next reads
@@ -56,7 +62,8 @@
 //
 // Origin.Host is the message's HOSTNAME, or the sender's address when it
 // gives none; Origin.System is the same; Origin.Addr is the sender's IP
-// address without port. MsgID, App and ProcID are empty for the NILVALUE "-".
+// address without port. Config.OnSender learns (host, address) pairs from
+// TCP and TLS connections only: a UDP datagram's source can be forged. MsgID, App and ProcID are empty for the NILVALUE "-".
 //
 // # Bad input is never dropped
 //
@@ -80,8 +87,11 @@
 // and ServePacket (UDP). Shutdown stops accepting, lets every connection
 // read for 100 ms more (what the kernel has already received and
 // acknowledged), delivers it and closes, then waits for every goroutine.
-// Close stops at once and cancels Appends in progress. The server starts
-// one goroutine per connection and waits for all of them.
+// Close stops at once and cancels Appends in progress. Serve runs the
+// accept loop (package internal/acceptloop, whose back-off after an accept
+// error Shutdown cuts short) on the caller's goroutine; the server starts
+// one goroutine per connection, which starts its parse workers and reader
+// and waits for them, and Shutdown and Close wait for every connection's.
 //
 // # Cost
 //

@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/gateway/syslog/framing"
+	"github.com/zbridge/zbridge/internal/acceptloop"
 	"github.com/zbridge/zbridge/internal/acceptretry"
 	"github.com/zbridge/zbridge/protocol"
 )
@@ -34,6 +35,10 @@ const (
 	DefaultMaxSessions = 200                     // rsyslog imtcp's MaxSessions
 	DefaultReadTimeout = 5 * time.Minute
 	DefaultBatchSize   = 256
+	// DefaultMaxSessionsPerAddr is the default of Config.MaxSessionsPerAddr.
+	DefaultMaxSessionsPerAddr = 32
+	// DefaultHandshakeTimeout is the default of Config.HandshakeTimeout.
+	DefaultHandshakeTimeout = 10 * time.Second
 )
 
 const (
@@ -46,9 +51,6 @@ const (
 	udpLinger = time.Millisecond
 	// maxDatagram is the largest UDP payload.
 	maxDatagram = 65535
-	// maxUDPSenders bounds the set of (host, address) pairs OnSender has
-	// been called for on a packet listener; when full it is forgotten.
-	maxUDPSenders = 4096
 )
 
 // Config configures a Server. New copies it.
@@ -66,9 +68,19 @@ type Config struct {
 	// MaxSessions is how many TCP/TLS connections are served at once
 	// (default 200, like rsyslog imtcp). A connection over it is closed at once.
 	MaxSessions int
+	// MaxSessionsPerAddr is how many of them may come from one source IP
+	// address (default 32), so that one host cannot take all MaxSessions. A
+	// connection over it is closed at once. Raise it for a relay that opens
+	// many connections, or for senders behind one NAT address.
+	MaxSessionsPerAddr int
 	// ReadTimeout is how long a connection may stay silent before it is
-	// closed (default 5 minutes).
+	// closed (default 5 minutes), and also how long a frame may take to
+	// arrive from its first byte: a sender that trickles a frame byte by
+	// byte is closed too (what it sent of the frame is kept as an event).
 	ReadTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake of a new connection
+	// (default 10 seconds); a client that does not complete it is closed.
+	HandshakeTimeout time.Duration
 	// TLSConfig, when set, makes Serve speak syslog over TLS (RFC 5425):
 	// the listener is wrapped with tls.NewListener. New clones it and makes
 	// TLS 1.2 the minimum; it must provide a certificate.
@@ -81,10 +93,11 @@ type Config struct {
 	// cost per call (a round trip) keeps up with a busy connection. A UDP
 	// Append takes at most BatchSize events.
 	BatchSize int
-	// OnSender, when set, is called once per connection with the host name
-	// of the connection's first message (its HOSTNAME, or the sender's
-	// address when it names none) and the sender's address; for UDP, on the
-	// first datagram of each new (host, address) pair. It is called on the
+	// OnSender, when set, is called once per TCP or TLS connection with the
+	// host name of the connection's first message (its HOSTNAME, or the
+	// sender's address when it names none) and the sender's address. It is
+	// never called for UDP datagrams: their source address can be forged,
+	// so they must not teach the region where a host is. It is called on the
 	// connection's goroutine, before that message is appended: it must not
 	// block for long.
 	OnSender func(host string, addr netip.Addr)
@@ -96,7 +109,7 @@ type Config struct {
 // Stats are the server's counters since New.
 type Stats struct {
 	Connections   uint64 // TCP/TLS connections accepted, refused ones included
-	Refused       uint64 // connections closed at once because MaxSessions were open
+	Refused       uint64 // connections closed at once: MaxSessions, or MaxSessionsPerAddr from the address, were open
 	Active        int    // connections being served now
 	Frames        uint64 // messages received (frames and datagrams); each became an event
 	ParseFailures uint64 // events with Parsed false, incomplete frames included
@@ -124,10 +137,10 @@ type Server struct {
 	running atomic.Int64 // goroutines counted in wg, for Shutdown to poll
 	wg      sync.WaitGroup
 	stats   counters
+	loop    *acceptloop.Loop // every TCP/TLS listener's accept loop
 
 	mu          sync.Mutex // guards the following fields
 	shutdown    bool       // Shutdown or Close was called: start nothing new
-	listeners   map[net.Listener]struct{}
 	packetConns map[net.PacketConn]struct{}
 	conns       map[*conn]struct{}
 }
@@ -139,8 +152,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: no Appender", ErrConfig)
 	case cfg.Logger == nil:
 		return nil, fmt.Errorf("%w: no Logger", ErrConfig)
-	case cfg.MaxFrame < 0, cfg.MaxSessions < 0, cfg.ReadTimeout < 0, cfg.BatchSize < 0:
-		return nil, fmt.Errorf("%w: negative MaxFrame, MaxSessions, ReadTimeout or BatchSize", ErrConfig)
+	case cfg.MaxFrame < 0, cfg.MaxSessions < 0, cfg.MaxSessionsPerAddr < 0, cfg.ReadTimeout < 0,
+		cfg.HandshakeTimeout < 0, cfg.BatchSize < 0:
+		return nil, fmt.Errorf("%w: negative MaxFrame, MaxSessions, MaxSessionsPerAddr, ReadTimeout, HandshakeTimeout or BatchSize", ErrConfig)
 	}
 	if cfg.MaxFrame == 0 {
 		cfg.MaxFrame = DefaultMaxFrame
@@ -148,8 +162,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
+	if cfg.MaxSessionsPerAddr == 0 {
+		cfg.MaxSessionsPerAddr = DefaultMaxSessionsPerAddr
+	}
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
@@ -171,12 +191,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.TLSConfig = tc
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	log := cfg.Logger.WithField("component", "syslog")
 	return &Server{
 		cfg:         cfg,
-		log:         cfg.Logger.WithField("component", "syslog"),
+		log:         log,
 		ctx:         ctx,
 		cancel:      cancel,
-		listeners:   make(map[net.Listener]struct{}),
+		loop:        acceptloop.New(acceptloop.Config{MaxPerAddr: cfg.MaxSessionsPerAddr, Logger: log}),
 		packetConns: make(map[net.PacketConn]struct{}),
 		conns:       make(map[*conn]struct{}),
 	}, nil
@@ -235,57 +256,52 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return ErrServerClosed
 	}
-	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-		l.Close()
-		s.finished()
-	}()
+	defer s.finished()
 
 	log := s.log.WithFields(logrus.Fields{"listen": l.Addr().String(), "transport": transport})
 	log.Info("serving syslog")
-	var backoff acceptretry.Backoff
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.shuttingDown() {
-				return ErrServerClosed
-			}
-			if acceptretry.Retryable(err) {
-				d := backoff.Next()
-				log.WithError(err).Warnf("accept failed; retrying in %v", d)
-				time.Sleep(d)
-				continue
-			}
-			return fmt.Errorf("syslog: accept: %w", err)
-		}
-		backoff.Reset()
-		s.stats.connections.Add(1)
-		remote := addrPortOf(nc.RemoteAddr())
-		clog := log.WithField("remote", remote.String())
-
-		s.mu.Lock()
-		if s.shutdown {
-			s.mu.Unlock()
-			nc.Close()
-			return ErrServerClosed
-		}
-		if len(s.conns) >= s.cfg.MaxSessions {
-			s.mu.Unlock()
-			s.stats.refused.Add(1)
-			clog.WithError(ErrTooManySessions).Warnf("connection refused: %d sessions open", s.cfg.MaxSessions)
-			nc.Close()
-			continue
-		}
-		c := &conn{nc: nc, remote: remote, log: clog}
-		s.conns[c] = struct{}{}
-		s.startLocked()
-		s.mu.Unlock()
-		go s.serveConn(c)
+	err := s.loop.Serve(l, func(nc net.Conn, a *acceptloop.Admission) { s.accept(nc, a, log) })
+	if errors.Is(err, acceptloop.ErrStopped) {
+		return ErrServerClosed
 	}
+	return fmt.Errorf("syslog: %w", err)
+}
+
+// accept starts serving nc, or closes it at once when MaxSessions, or
+// MaxSessionsPerAddr from its address, are open.
+func (s *Server) accept(nc net.Conn, a *acceptloop.Admission, log logrus.FieldLogger) {
+	s.stats.connections.Add(1)
+	remote := addrPortOf(nc.RemoteAddr())
+	clog := log.WithField("remote", remote.String())
+
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		nc.Close()
+		a.Release()
+		return
+	}
+	switch {
+	case a.Over:
+		s.mu.Unlock()
+		s.stats.refused.Add(1)
+		clog.WithError(ErrTooManySessions).Warnf("connection refused: %d sessions open from %s", a.Count, a.Addr)
+		nc.Close()
+		return
+	case len(s.conns) >= s.cfg.MaxSessions:
+		s.mu.Unlock()
+		s.stats.refused.Add(1)
+		clog.WithError(ErrTooManySessions).Warnf("connection refused: %d sessions open", s.cfg.MaxSessions)
+		nc.Close()
+		a.Release()
+		return
+	}
+	c := &conn{nc: nc, remote: remote, log: clog, adm: a}
+	s.conns[c] = struct{}{}
+	s.startLocked()
+	s.mu.Unlock()
+	go s.serveConn(c)
 }
 
 func (s *Server) shuttingDown() bool {
@@ -299,6 +315,12 @@ type conn struct {
 	nc     net.Conn
 	remote netip.AddrPort
 	log    logrus.FieldLogger
+	adm    *acceptloop.Admission // its place in the per-address count
+
+	// frameTimedOut: the connection ended because a frame was not complete
+	// ReadTimeout after its first byte. Set by the reading goroutine before
+	// it hands over its last job; read after that job is received.
+	frameTimedOut bool
 
 	mu         sync.Mutex // guards the following fields and the setting of nc's read deadline
 	draining   bool       // Shutdown: read for drainWindow more, then stop
@@ -317,12 +339,20 @@ func (c *conn) drain() {
 	}
 }
 
-// connReader reads from a connection, pushing the idle deadline forward on
-// every read (unless the connection is draining) and counting bytes.
+// connReader reads from a connection for its Scanner, with the read
+// deadline (unless the connection is draining): ReadTimeout from now while
+// no byte of the next frame has arrived, ReadTimeout from the first byte of
+// the frame once one has, so that a frame trickled byte by byte does not
+// keep the connection forever. It counts bytes.
 type connReader struct {
 	c       *conn
 	timeout time.Duration
 	bytes   *atomic.Uint64
+
+	// Used by the reading goroutine only.
+	read       int64     // bytes read from the connection
+	lastRead   time.Time // when the last read that returned bytes returned
+	frameStart time.Time // when the first byte of the unfinished frame arrived; zero when none has
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
@@ -330,8 +360,10 @@ func (r *connReader) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	draining := c.draining
 	switch {
-	case !draining:
+	case !draining && r.frameStart.IsZero():
 		c.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	case !draining:
+		c.nc.SetReadDeadline(r.frameStart.Add(r.timeout))
 	case !c.drainArmed:
 		c.drainArmed = true
 		c.nc.SetReadDeadline(time.Now().Add(drainWindow))
@@ -339,15 +371,37 @@ func (r *connReader) Read(p []byte) (int, error) {
 	c.mu.Unlock()
 	n, err := c.nc.Read(p)
 	r.bytes.Add(uint64(n))
+	if n > 0 {
+		r.read += int64(n)
+		r.lastRead = time.Now()
+		if r.frameStart.IsZero() {
+			r.frameStart = r.lastRead
+		}
+	}
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		c.mu.Lock()
 		draining = c.draining
 		c.mu.Unlock()
-		if draining {
+		switch {
+		case draining:
 			err = ErrShutdown
+		case !r.frameStart.IsZero():
+			c.frameTimedOut = true
+			err = fmt.Errorf("frame not complete %v after its first byte: %w", r.timeout, err)
 		}
 	}
 	return n, err
+}
+
+// frameDone is told, after the Scanner returned a frame, how much of the
+// stream it has consumed. What was read beyond it belongs to the next
+// frames, and arrived with the last read.
+func (r *connReader) frameDone(consumed int64) {
+	if r.read > consumed {
+		r.frameStart = r.lastRead
+	} else {
+		r.frameStart = time.Time{}
+	}
 }
 
 // Bounds of a connection's pipeline. At most maxParseWorkers parsers; a job
@@ -437,20 +491,20 @@ func (s *Server) serveConn(c *conn) {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		c.adm.Release()
 		s.finished()
 	}()
 	c.log.Debug("connection open")
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		c.mu.Lock()
-		if !c.draining {
-			tc.SetDeadline(time.Now().Add(s.cfg.ReadTimeout))
-		}
-		c.mu.Unlock()
-		if err := tc.HandshakeContext(s.ctx); err != nil {
+		// Bounded by HandshakeTimeout, cut short by Close (s.ctx) and by
+		// Shutdown (the drain deadline on the connection).
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HandshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
 			c.log.WithError(err).Warn("TLS handshake failed; connection closed")
 			return
 		}
-		tc.SetWriteDeadline(time.Time{})
 	}
 
 	addr := c.remote.Addr()
@@ -593,7 +647,8 @@ func (a *committer) recycle() {
 // readFrames frames c's stream into jobs, sent to the workers and, in
 // order, to the appender, until the stream ends.
 func (s *Server) readFrames(c *conn, jobs, order chan<- *parseJob, free chan *parseJob) {
-	sc := framing.NewScanner(&connReader{c: c, timeout: s.cfg.ReadTimeout, bytes: &s.stats.bytes}, s.cfg.MaxFrame)
+	cr := &connReader{c: c, timeout: s.cfg.ReadTimeout, bytes: &s.stats.bytes}
+	sc := framing.NewScanner(cr, s.cfg.MaxFrame)
 	next := func() *parseJob {
 		var j *parseJob
 		select {
@@ -624,6 +679,7 @@ func (s *Server) readFrames(c *conn, jobs, order chan<- *parseJob, free chan *pa
 			dispatch(j)
 			return
 		}
+		cr.frameDone(sc.Offset())
 		j.buf = append(j.buf, frame...)
 		j.ends = append(j.ends, len(j.buf))
 		j.received = append(j.received, received)
@@ -651,6 +707,8 @@ func (s *Server) logEnd(c *conn, offset int64, err error) {
 		log.WithError(err).Debug("connection closed for shutdown")
 	case errors.Is(err, net.ErrClosed) || s.ctx.Err() != nil:
 		log.Debug("connection closed by Close")
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.frameTimedOut:
+		log.WithError(err).Warn("frame not complete in time; what was received of it is kept, connection closed")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		log.WithError(err).Infof("nothing received for %v; connection closed", s.cfg.ReadTimeout)
 	case errors.Is(err, framing.ErrPartialFrame):
@@ -702,8 +760,9 @@ func (b *batcher) flush() error {
 // is one message, trailing LF, CR and NUL bytes dropped. Datagrams are
 // appended in batches of what arrives within a millisecond (at most
 // BatchSize). An Append error is logged and the batch dropped (UDP has no
-// sender to push back on). ServePacket always returns a non-nil error and
-// closes pc; after Shutdown or Close the error is ErrServerClosed.
+// sender to push back on). Config.OnSender is not called for datagrams.
+// ServePacket always returns a non-nil error and closes pc; after Shutdown
+// or Close the error is ErrServerClosed.
 func (s *Server) ServePacket(pc net.PacketConn) error {
 	s.mu.Lock()
 	if !s.startLocked() {
@@ -726,11 +785,6 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 	buf := make([]byte, maxDatagram+1)
 	p := NewParser(s.cfg.Location)
 	b := batcher{s: s, log: log, evs: make([]*protocol.Event, 0, s.cfg.BatchSize)}
-	type sender struct {
-		host string
-		addr netip.Addr
-	}
-	seen := make(map[sender]struct{})
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
@@ -767,16 +821,6 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 		} else {
 			ev = p.Parse(d, received)
 		}
-		if s.cfg.OnSender != nil {
-			k := sender{ev.Origin.Host, addr}
-			if _, ok := seen[k]; !ok {
-				if len(seen) >= maxUDPSenders {
-					clear(seen)
-				}
-				seen[k] = struct{}{}
-				s.cfg.OnSender(k.host, addr)
-			}
-		}
 		b.add(ev)
 		switch {
 		case len(b.evs) >= s.cfg.BatchSize:
@@ -795,11 +839,9 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 // goroutine. If ctx ends first, Shutdown returns ctx.Err() and the rest
 // goes on; call Close to stop it at once.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.loop.Stop()
 	s.mu.Lock()
 	s.shutdown = true
-	for l := range s.listeners {
-		l.Close()
-	}
 	for pc := range s.packetConns {
 		pc.Close()
 	}
@@ -828,15 +870,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // cancels Appends in progress, drops the events not yet appended, and waits
 // for the server's goroutines to end. It is safe to call more than once.
 func (s *Server) Close() error {
+	s.loop.Stop()
 	s.mu.Lock()
 	s.shutdown = true
 	s.cancel()
-	var errs []error
-	for l := range s.listeners {
-		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, err)
-		}
-	}
 	for pc := range s.packetConns {
 		pc.Close()
 	}
@@ -845,7 +882,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
-	return errors.Join(errs...)
+	return nil
 }
 
 // addrPortOf returns the address and port of a TCP or UDP address, or the

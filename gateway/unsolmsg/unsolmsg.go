@@ -159,6 +159,13 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.ss.Shutdown(ctx)
 // Close stops at once.
 func (s *Server) Close() error { return s.ss.Close() }
 
+// EndClients ends the session of every client for which match returns
+// true with a bye of the reason given (the region revoking access), and
+// returns how many it ended.
+func (s *Server) EndClients(match func(client string) bool, reason string) int {
+	return s.ss.EndClients(match, reason)
+}
+
 // Stats returns the session counters.
 func (s *Server) Stats() session.Stats { return s.ss.Stats() }
 

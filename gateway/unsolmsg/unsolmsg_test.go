@@ -274,7 +274,7 @@ func TestFormatLX(t *testing.T) {
 	}
 	lines := []string{
 		"LXLOG001I host - daemon info text",
-		"LXMSG001I ZVM002 MSG POLLGEN two lines",
+		`LXMSG001I ZVM002 MSG POLLGEN two\nlines`,
 		"LXEVT001I ZVM002 LINUX113 LOGOFF",
 	}
 	ts.append(t, evs...)

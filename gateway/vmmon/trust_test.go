@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,5 +87,43 @@ func TestPermit(t *testing.T) {
 	}
 	if f := try("agent1", "NOT A NAME"); f.Type != protocol.TypeRefuse || f.Reason != protocol.RefuseBadRequest {
 		t.Errorf("a bad system name answered %+v", f)
+	}
+}
+
+// TestRecheck: an agent whose permission was withdrawn is ended with bye
+// revoked; one still permitted keeps its session.
+func TestRecheck(t *testing.T) {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	var allowed atomic.Value
+	allowed.Store("VMSYS1 VMSYS2")
+	s, err := vmmon.New(vmmon.Config{Store: memstore.New(memstore.Config{}), Logger: l, Session: sessionConfig(),
+		Permit: func(client, system string) error {
+			if strings.Contains(allowed.Load().(string), system) {
+				return nil
+			}
+			return fmt.Errorf("client %s may not log on to VMMON as system %s", client, system)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() { s.Close(); <-done })
+	one := logon(t, ln.Addr().String(), "VMSYS1", "a")
+	two := logon(t, ln.Addr().String(), "VMSYS2", "b")
+	allowed.Store("VMSYS1")
+	if n := s.Recheck(); n != 1 {
+		t.Fatalf("Recheck ended %d sessions, want 1", n)
+	}
+	if f := two.read(t); f.Type != protocol.TypeBye || f.Reason != protocol.ByeRevoked {
+		t.Fatalf("VMSYS2 got %+v, want bye revoked", f)
+	}
+	if mark := one.events(t, 2, 1, "still here"); mark != 1 {
+		t.Errorf("VMSYS1's events after the recheck: mark %d", mark)
 	}
 }

@@ -144,6 +144,37 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.ss.Shutdown(ctx)
 // Close stops at once.
 func (s *Server) Close() error { return s.ss.Close() }
 
+// EndClients ends the session of every client for which match returns
+// true with a bye of the reason given (the region revoking access), and
+// returns how many it ended.
+func (s *Server) EndClients(match func(client string) bool, reason string) int {
+	return s.ss.EndClients(match, reason)
+}
+
+// Recheck asks Config.Permit again for every z/VM agent's session (after
+// the region's roles changed) and ends those no longer permitted with bye
+// revoked. It returns how many it ended.
+func (s *Server) Recheck() int {
+	if s.cfg.Permit == nil {
+		return 0
+	}
+	s.mu.Lock()
+	agents := make([]*agent, 0, len(s.systems))
+	for _, a := range s.systems {
+		agents = append(agents, a)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, a := range agents {
+		if err := s.cfg.Permit(a.sess.Client, a.system); err != nil {
+			a.sess.Log.Warn("access revoked: " + err.Error())
+			a.sess.End(&protocol.Frame{Reason: protocol.ByeRevoked, Message: err.Error()})
+			n++
+		}
+	}
+	return n
+}
+
 // Stats returns the session counters.
 func (s *Server) Stats() session.Stats { return s.ss.Stats() }
 

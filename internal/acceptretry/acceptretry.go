@@ -1,6 +1,8 @@
 // Package acceptretry is the one rule the project's servers follow when
 // Accept (or a datagram read) fails: which errors pass, so the server
-// keeps serving, and how long to wait before trying again.
+// keeps serving, and how long to wait before trying again. Stream servers
+// use it through package acceptloop, whose loop also makes the wait
+// interruptible by shutdown; a datagram server calls Retryable itself.
 package acceptretry
 
 import (

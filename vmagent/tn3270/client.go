@@ -2,6 +2,7 @@ package tn3270
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,12 @@ type Config struct {
 	// MaxRecord bounds one record from the host; 0 means
 	// DefaultMaxRecord. A longer record ends the session.
 	MaxRecord int
+	// TLS, when set, makes Dial speak TLS to the server from the first
+	// byte, as to the secure port of z/VM's TN3270 server (s3270's "L:"
+	// prefix; TELNET STARTTLS is not spoken). An empty ServerName is taken
+	// from the host of Dial's address. Dial uses a copy; New takes its
+	// connection as it is and ignores TLS.
+	TLS *tls.Config
 	// Trace, if set, is called with every 3270 record, telnet framing
 	// removed: fromHost is true for the records the host sends (before
 	// they are processed) and false for those the client sends, which
@@ -107,8 +114,12 @@ type Client struct {
 	closing bool          // Close was called
 }
 
-// Dial connects to the TN3270 server at addr (host:port) and starts a
-// session (see New). ctx bounds the connection attempt only.
+// Dial connects to the TN3270 server at addr (host:port), with TLS when
+// cfg.TLS is set, and starts a session (see New). ctx bounds the connection
+// attempt (and the TLS handshake) only. A server that fails the TLS
+// handshake or the certificate check gives an error that says so and wraps
+// crypto/tls's (and, for a certificate, crypto/x509's: test with
+// errors.As for x509.UnknownAuthorityError, say).
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -118,6 +129,20 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("tn3270: dial %s: %w", addr, err)
+	}
+	if cfg.TLS != nil {
+		tc := cfg.TLS.Clone()
+		if tc.ServerName == "" {
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				tc.ServerName = host
+			}
+		}
+		tconn := tls.Client(conn, tc)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("tn3270: TLS handshake with %s: %w", addr, err)
+		}
+		conn = tconn
 	}
 	c, err := New(conn, cfg)
 	if err != nil {

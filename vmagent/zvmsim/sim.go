@@ -3,6 +3,7 @@ package zvmsim
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/zbridge/zbridge/internal/acceptretry"
+	"github.com/zbridge/zbridge/internal/acceptloop"
 )
 
 // Defaults of a [Config].
@@ -87,13 +88,13 @@ type Sim struct {
 	ipl  time.Time
 	quit chan struct{} // closed by Shutdown and Close
 	wg   sync.WaitGroup
+	loop *acceptloop.Loop // the listeners' accept loop
 
-	mu        sync.Mutex // guards the following fields
-	closing   bool
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]bool  // true once the connection has a session
-	users     map[string]*vmUser // logged-on users
-	nextDev   int                // next logical device number (L0004 first)
+	mu      sync.Mutex // guards the following fields
+	closing bool
+	conns   map[net.Conn]bool  // true once the connection has a session
+	users   map[string]*vmUser // logged-on users
+	nextDev int                // next logical device number (L0004 first)
 }
 
 // vmUser is a logged-on user. Its fields are guarded by Sim.mu.
@@ -164,15 +165,15 @@ func New(cfg Config) (*Sim, error) {
 	}
 	log = log.WithFields(logrus.Fields{"component": "zvmsim", "system": cfg.System})
 	s := &Sim{
-		cfg:       cfg,
-		log:       log,
-		now:       cfg.Clock,
-		dir:       dir,
-		quit:      make(chan struct{}),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[net.Conn]bool),
-		users:     make(map[string]*vmUser),
-		nextDev:   4,
+		cfg:     cfg,
+		log:     log,
+		now:     cfg.Clock,
+		dir:     dir,
+		quit:    make(chan struct{}),
+		loop:    acceptloop.New(acceptloop.Config{Logger: log}),
+		conns:   make(map[net.Conn]bool),
+		users:   make(map[string]*vmUser),
+		nextDev: 4,
 	}
 	s.ipl = s.now()
 	for _, u := range cfg.Autolog {
@@ -204,46 +205,19 @@ func (s *Sim) System() string { return s.cfg.System }
 // always returns a non-nil error and closes l; after Shutdown or Close it
 // is ErrServerClosed.
 func (s *Sim) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-		l.Close()
-	}()
 	s.log.WithField("addr", l.Addr().String()).Info("z/VM console simulator listening")
-	var backoff acceptretry.Backoff
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			if s.isClosing() {
-				return ErrServerClosed
-			}
-			if acceptretry.Retryable(err) {
-				s.log.WithError(err).Warn("accept failed; retrying")
-				select {
-				case <-time.After(backoff.Next()):
-					continue
-				case <-s.quit:
-					return ErrServerClosed
-				}
-			}
-			return err
-		}
-		backoff.Reset()
+	err := s.loop.Serve(l, func(conn net.Conn, a *acceptloop.Admission) {
+		a.Release() // the simulator sets no per-address limit
 		if !s.track(conn) {
 			conn.Close()
-			return ErrServerClosed
+			return
 		}
 		go s.serveConn(conn)
+	})
+	if errors.Is(err, acceptloop.ErrStopped) {
+		return ErrServerClosed
 	}
+	return fmt.Errorf("zvmsim: %w", err)
 }
 
 // track registers conn and counts its goroutine in wg, unless the
@@ -278,12 +252,6 @@ func (s *Sim) untrack(conn net.Conn) {
 	s.mu.Unlock()
 }
 
-func (s *Sim) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
-
 // beginClose stops new connections and tells every session to end. It
 // reports whether this call began closing.
 func (s *Sim) beginClose() bool {
@@ -294,9 +262,7 @@ func (s *Sim) beginClose() bool {
 	}
 	s.closing = true
 	close(s.quit)
-	for l := range s.listeners {
-		l.Close()
-	}
+	s.loop.Stop()
 	// Sessions end on quit; a connection still negotiating has none to
 	// notice, so it is closed here.
 	for c, hasSession := range s.conns {

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -92,6 +95,54 @@ func TestServeAfterClose(t *testing.T) {
 	}
 	if _, err := l.Accept(); err == nil {
 		t.Error("Serve left the listener open")
+	}
+}
+
+// flakyListener fails its first fail Accepts with EMFILE, an error the
+// accept loop rides out, then accepts for real.
+type flakyListener struct {
+	net.Listener
+	mu   sync.Mutex
+	fail int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	failing := l.fail > 0
+	if failing {
+		l.fail--
+	}
+	l.mu.Unlock()
+	if failing {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestServeRetriesAccept: Accept errors that pass are retried, and a
+// terminal is served after them; Close ends Serve with ErrServerClosed.
+func TestServeRetriesAccept(t *testing.T) {
+	s, err := New(Config{System: "S", Password: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(&flakyListener{Listener: ln, fail: 3}) }()
+	rawTerminal(t, ln.Addr().String()) // the logo screen came
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if err != ErrServerClosed {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after Close")
 	}
 }
 

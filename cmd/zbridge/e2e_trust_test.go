@@ -1,0 +1,227 @@
+package main
+
+// End-to-end tests of the trust boundary: a region started with the
+// example config file (testdata/config/zbridge.toml), real Linux agents, the
+// z/VM simulator and agent, and `zbridge cmd` / `zbridge tail` as clients.
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zbridge/zbridge/internal/peer"
+)
+
+// exampleConfig copies the example config file into dir (mode 0600, as a
+// site keeps it) and returns its path.
+func exampleConfig(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/config/zbridge.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "zbridge.toml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// rewrite replaces old by new in the file at path (which must hold old).
+func rewrite(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not hold %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// secretFile writes a client's example secret to a file of its own.
+func secretFile(t *testing.T, dir, client string) string {
+	t.Helper()
+	path := filepath.Join(dir, client+".secret")
+	if err := os.WriteFile(path, []byte(client+"-example-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// auditLine is the part of an audit record the test looks at.
+type auditLine struct {
+	Kind, Phase, Client, Target, Command, Outcome, Code, Message, Rule string
+	RC                                                                 *int
+}
+
+func readAudit(t *testing.T, path string) []auditLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []auditLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var l auditLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// findAudit returns the end record of the command line sent by client.
+func findAudit(lines []auditLine, client, target, command string) (auditLine, bool) {
+	for _, l := range lines {
+		if l.Kind == "command" && l.Phase == "end" && l.Client == client && l.Target == target && l.Command == command {
+			return l, true
+		}
+	}
+	return auditLine{}, false
+}
+
+func TestAuthorizationEndToEnd(t *testing.T) {
+	e2e(t)
+	e := newAgentEnv(t)
+	web1 := e.startAgent(t, "web1", zbridgeBin, "")
+	db1 := e.startAgent(t, "db1", zbridgeBin, "")
+	config := exampleConfig(t, e.dir)
+	auditLog := filepath.Join(e.dir, "audit.log")
+	r := startRegion(t, e.regionArgs("--config", config, "--audit-log", auditLog,
+		"--linux", "web1="+web1, "--linux", "db1="+db1)...)
+
+	z := startZVMSim(t)
+	peer.Start(t, peer.Command{Name: "vmagent", Path: zbridgeBin, Args: []string{"vmagent", "--vmmon", r.vmmon,
+		"--system", "VMSYS1", "--secret-file", secretFile(t, e.dir, "VMSYS1"), "--tn3270", z.sim, "--user", "OPERATOR",
+		"--password-file", z.pwFile, "--spool", z.spool, "--log-level", "debug"}})
+
+	webops := []string{"--client", "webops", "--secret-file", secretFile(t, e.dir, "webops")}
+	admin := []string{"--client", "admin", "--secret-file", secretFile(t, e.dir, "admin")}
+	as := func(who []string, args ...string) cmdResult {
+		t.Helper()
+		return runCmdProc(t, r, append(append([]string{}, who...), args...)...)
+	}
+	// The agents and the z/VM agent are up.
+	waitUntilOK := func(what string, f func() cmdResult) {
+		t.Helper()
+		var last cmdResult
+		for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			if last = f(); last.code == 0 {
+				return
+			}
+		}
+		t.Fatalf("%s: exit %d, %s", what, last.code, last.stderr)
+	}
+	waitUntilOK("uptime on web1", func() cmdResult { return as(webops, "linux:web1", "--", "uptime") })
+	waitUntilOK("QUERY TIME on VMSYS1", func() cmdResult { return as(webops, "zvm:VMSYS1", "--", "QUERY", "TIME") })
+
+	refused := func(res cmdResult, want string) {
+		t.Helper()
+		if res.code != 255 || !strings.Contains(res.stderr, "not-permitted") || !strings.Contains(res.stderr, want) {
+			t.Errorf("want a not-permitted refusal saying %q; exit %d, stdout %q, stderr %q", want, res.code, res.stdout, res.stderr)
+		}
+	}
+	t.Run("Refusals", func(t *testing.T) {
+		refused(as(webops, "linux:web1", "--", "id"), `client webops may not run "id" on linux:web1`)
+		refused(as(webops, "linux:db1", "--", "uptime"), "no role grants that target")
+		refused(as(webops, "zvm:VMSYS1", "--", "FORCE", "LINUX01"), `may not run "FORCE LINUX01" on zvm:VMSYS1`)
+		refused(as(webops, "region", "--", "REFRESH"), "no role grants that target")
+		if res := as(admin, "linux:web1", "--", "uptime"); res.code != 255 {
+			t.Errorf("admin ran uptime on web1: exit %d", res.code)
+		}
+	})
+	t.Run("AuditLog", func(t *testing.T) {
+		lines := readAudit(t, auditLog)
+		for _, c := range []struct{ client, target, command, outcome string }{
+			{"webops", "linux:web1", "uptime", "ok"},
+			{"webops", "zvm:VMSYS1", "QUERY TIME", "ok"},
+			{"webops", "linux:web1", "id", "refused"},
+			{"webops", "linux:db1", "uptime", "refused"},
+			{"webops", "zvm:VMSYS1", "FORCE LINUX01", "refused"},
+			{"webops", "region", "REFRESH", "refused"},
+		} {
+			l, ok := findAudit(lines, c.client, c.target, c.command)
+			if !ok || l.Outcome != c.outcome {
+				t.Errorf("audit record of %s %s %q: %+v (found %v), want outcome %s", c.client, c.target, c.command, l, ok, c.outcome)
+				continue
+			}
+			if c.outcome == "refused" && (l.Code != "not-permitted" || l.Message == "") {
+				t.Errorf("refusal record %+v lacks its code or sentence", l)
+			}
+			if c.outcome == "ok" && (l.RC == nil || l.Rule == "") {
+				t.Errorf("success record %+v lacks rc or rule", l)
+			}
+		}
+	})
+	t.Run("RefreshAppliesNewRole", func(t *testing.T) {
+		refused(as(webops, "linux:web1", "--", "id"), "no command pattern")
+		rewrite(t, config, `commands = ["uptime", "df -h **", "systemctl status *"]`, `commands = ["uptime", "id"]`)
+		if res := as(admin, "region", "--", "REFRESH"); res.code != 0 || !strings.Contains(res.stdout, "config refreshed") {
+			t.Fatalf("REFRESH: exit %d %q %q", res.code, res.stdout, res.stderr)
+		}
+		if res := as(webops, "linux:web1", "--", "id"); res.code != 0 || !strings.Contains(res.stdout, "uid=") {
+			t.Fatalf("id after REFRESH: exit %d %q %q", res.code, res.stdout, res.stderr)
+		}
+		// A file that does not parse changes nothing, and says why.
+		rewrite(t, config, `[[role]]`, `[[role]`)
+		if res := as(admin, "region", "--", "REFRESH"); res.code != 255 || !strings.Contains(res.stderr, "nothing changed") {
+			t.Fatalf("REFRESH of a broken file: exit %d %q %q", res.code, res.stdout, res.stderr)
+		}
+		if res := as(webops, "linux:web1", "--", "id"); res.code != 0 {
+			t.Fatalf("id after a failed REFRESH: exit %d %q", res.code, res.stderr)
+		}
+		rewrite(t, config, `[[role]`, `[[role]]`)
+	})
+	t.Run("SIGHUPRevokes", func(t *testing.T) {
+		tp := startTail(t, append([]string{"--unsolmsg", r.unsolmsg, "--timeout", "120s"}, webops...)...)
+		waitSessions(t, r.http, 1)
+		rewrite(t, config, `name = "webops"`, `name = "webops-retired"`)
+		if err := r.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		tp.wait(t, 60*time.Second)
+		if !strings.Contains(tp.stderr.String(), "revoked") {
+			t.Errorf("tail ended without bye revoked: %q", tp.stderr.String())
+		}
+		res := as(webops, "linux:web1", "--", "uptime")
+		if res.code != 255 || !strings.Contains(res.stderr, "auth") {
+			t.Errorf("a removed client logged on: exit %d %q", res.code, res.stderr)
+		}
+		found := false
+		for _, l := range readAudit(t, auditLog) {
+			found = found || l.Kind == "logon" && l.Client == "webops" && l.Outcome == "refused" && l.Code == "auth"
+		}
+		if !found {
+			t.Error("the refused logon is not in the audit log")
+		}
+	})
+}
+
+// TestReadmeQuotesExampleConfig: the README's Security section shows the
+// example config file that TestAuthorizationEndToEnd loads, exactly.
+func TestReadmeQuotesExampleConfig(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := os.ReadFile("../../testdata/config/zbridge.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```toml\n"+string(ex)+"```\n") {
+		t.Error("README does not quote testdata/config/zbridge.toml exactly")
+	}
+}

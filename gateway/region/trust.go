@@ -1,0 +1,316 @@
+package region
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/commands"
+	"github.com/zbridge/zbridge/gateway/audit"
+	"github.com/zbridge/zbridge/gateway/auth"
+	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/gateway/trust"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// guard is the region's trust boundary: it holds the current policy
+// (clients and roles from the config file and the clients file), checks
+// every logon, subscription and command against it, keeps each client's
+// limits, and writes the audit log.
+type guard struct {
+	r       *Region
+	authz   *trust.Authorizer
+	clients *auth.Clients // the --clients file, if any
+	audit   *audit.Log    // nil without --audit-log
+	log     logrus.FieldLogger
+
+	refreshMu sync.Mutex // serialises refresh
+
+	mu       sync.Mutex // guards inflight
+	inflight map[string]int
+}
+
+// loadPolicy reads the config file and the clients file (again, on a
+// refresh) and compiles them. It changes nothing.
+func (g *guard) loadPolicy(reload bool) (*trust.Policy, error) {
+	var f *trust.File
+	if g.r.cfg.ConfigFile != "" {
+		var err error
+		if f, err = trust.ReadFile(g.r.cfg.ConfigFile); err != nil {
+			return nil, err
+		}
+	}
+	if g.r.cfg.ClientsFile != "" {
+		if g.clients == nil {
+			c, err := auth.Load(g.r.cfg.ClientsFile)
+			if err != nil {
+				return nil, fmt.Errorf("region: clients file: %w", err)
+			}
+			g.clients = c
+		} else if reload {
+			if err := g.clients.Reload(); err != nil {
+				return nil, fmt.Errorf("region: clients file: %w", err)
+			}
+		}
+		for _, w := range g.clients.Warnings() {
+			g.log.Warn(w.Error())
+		}
+	}
+	p, err := trust.NewPolicy(f, trust.Options{Clients: g.clients})
+	if err != nil {
+		return nil, fmt.Errorf("region: %w", err)
+	}
+	return p, nil
+}
+
+func newGuard(r *Region) (*guard, error) {
+	g := &guard{r: r, log: r.log.WithField("component", "trust"), inflight: map[string]int{}}
+	p, err := g.loadPolicy(false)
+	if err != nil {
+		return nil, err
+	}
+	g.authz = trust.NewAuthorizer(p)
+	switch {
+	case !p.HasClients():
+		g.log.Info("no clients configured: any client name logs on without a secret (loopback only)")
+	case p.Open():
+		g.log.Warnf("%d clients, no roles configured: every client may use every port, target and command (put roles in --config)", len(p.Clients()))
+	default:
+		g.log.Infof("%d clients and their roles loaded", len(p.Clients()))
+	}
+	if r.cfg.AuditLog != "" {
+		g.audit, err = audit.New(audit.Config{Path: r.cfg.AuditLog, Region: r.cfg.Name, Logger: g.log,
+			Publish: func(ctx context.Context, rec audit.Record) error {
+				return r.store.Append(ctx, []*protocol.Event{rec.Event()})
+			}})
+		if err != nil {
+			return nil, fmt.Errorf("region: audit log: %w", err)
+		}
+	}
+	return g, nil
+}
+
+func (g *guard) close() error {
+	if g.audit != nil {
+		return g.audit.Close()
+	}
+	return nil
+}
+
+// record writes rec to the audit log, if there is one, and waits until it
+// is on disk.
+func (g *guard) record(ctx context.Context, rec audit.Record) error {
+	if g.audit == nil {
+		return nil
+	}
+	rec.Time = time.Now()
+	// A record is written even when its session has gone away.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := g.audit.Write(ctx, rec)
+	if err != nil {
+		g.log.WithError(err).Error("writing the audit log failed")
+	}
+	return err
+}
+
+func sessionRecord(kind audit.Kind, server string, sess *session.Session) audit.Record {
+	return audit.Record{Kind: kind, Server: server, Client: sess.Client, Remote: sess.Remote, Session: sess.ID}
+}
+
+// Begin implements commandsrv.Guard: the client's roles must grant the
+// command, its limits must allow it, and its start must be in the audit
+// log before it runs.
+func (g *guard) Begin(sess *session.Session, req *commands.Request) error {
+	rec := sessionRecord(audit.KindCommand, "commands", sess)
+	return g.begin(sess.Context(), rec, req)
+}
+
+func (g *guard) begin(ctx context.Context, rec audit.Record, req *commands.Request) error {
+	rec.Target, rec.Command, rec.ID, rec.Via = req.Target.String(), req.Command, req.ID, req.Via
+	p := g.authz.Policy()
+	refuse := func(ce *commands.Error) error {
+		rec.Phase, rec.Outcome, rec.Code, rec.Message = audit.PhaseEnd, audit.OutcomeOf(ce.Code), ce.Code, ce.Message
+		g.record(ctx, rec)
+		return ce
+	}
+	grant, err := p.Command(req.Requester, req.Target, req.Command)
+	if err != nil {
+		g.log.WithFields(logrus.Fields{"client": req.Requester, "target": rec.Target, "id": req.ID}).Warn("command refused: " + err.Error())
+		return refuse(&commands.Error{Code: commands.CodeNotPermitted, Message: err.Error()})
+	}
+	rec.Rule, req.Grant = grant.Rule, grant.Rule
+	lim := p.Limits(req.Requester)
+	if lim.MaxTimeout > 0 {
+		switch {
+		case req.Timeout > lim.MaxTimeout:
+			return refuse(&commands.Error{Code: commands.CodeNotPermitted, Message: fmt.Sprintf(
+				"client %s may not ask for a timeout of %v: its roles' max-timeout is %v", req.Requester, req.Timeout, lim.MaxTimeout)})
+		case req.Timeout == 0 && g.defaultTimeout() > lim.MaxTimeout:
+			req.Timeout = lim.MaxTimeout
+		}
+	}
+	if !g.acquire(req.Requester, lim.MaxInFlight) {
+		ce := &commands.Error{Code: commands.CodeBusy, RetryAfter: 1, Message: fmt.Sprintf(
+			"client %s has %d commands in flight already (its roles' max-in-flight)", req.Requester, lim.MaxInFlight)}
+		return refuse(ce)
+	}
+	rec.Phase = audit.PhaseStart
+	if err := g.record(ctx, rec); err != nil {
+		g.release(req.Requester)
+		return &commands.Error{Code: commands.CodeFailed, Message: "the region cannot write its audit log; no command runs unrecorded"}
+	}
+	return nil
+}
+
+func (g *guard) defaultTimeout() time.Duration {
+	if d := g.r.cfg.CommandTimeout; d > 0 {
+		return d
+	}
+	return 60 * time.Second
+}
+
+// End implements commandsrv.Guard.
+func (g *guard) End(sess *session.Session, req *commands.Request, res commands.Result, outBytes int64, err error) {
+	rec := sessionRecord(audit.KindCommand, "commands", sess)
+	g.end(context.Background(), rec, req, res, outBytes, err)
+}
+
+func (g *guard) end(ctx context.Context, rec audit.Record, req *commands.Request, res commands.Result, outBytes int64, err error) {
+	g.release(req.Requester)
+	rec.Target, rec.Command, rec.ID, rec.Via = req.Target.String(), req.Command, req.ID, req.Via
+	rec.Phase, rec.OutputBytes, rec.Rule = audit.PhaseEnd, outBytes, req.Grant
+	rec.SetResult(res, err)
+	g.record(ctx, rec)
+}
+
+func (g *guard) acquire(client string, limit int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if limit > 0 && g.inflight[client] >= limit {
+		return false
+	}
+	g.inflight[client]++
+	return true
+}
+
+func (g *guard) release(client string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.inflight[client]--; g.inflight[client] <= 0 {
+		delete(g.inflight, client)
+	}
+}
+
+// runForwarded runs a command another region forwarded (its requester is
+// the client that region authenticated, carried in an entry signed with
+// the cluster key): this region's own roles must grant it too, and it is
+// in this region's audit log.
+func (g *guard) runForwarded(ctx context.Context, req *commands.Request, out func(commands.Output)) (commands.Result, error) {
+	rec := audit.Record{Kind: audit.KindCommand, Server: "cluster", Client: req.Requester}
+	if err := g.begin(ctx, rec, req); err != nil {
+		return commands.Result{}, err
+	}
+	var n int64
+	res, err := g.r.router.Run(ctx, req, func(o commands.Output) { n += int64(len(o.Data)); out(o) })
+	g.end(context.Background(), rec, req, res, n, err)
+	return res, err
+}
+
+// Subscribe implements unsolmsg.Access.
+func (g *guard) Subscribe(sess *session.Session, f *protocol.Frame) error {
+	err := g.authz.Policy().Subscribe(sess.Client)
+	rec := sessionRecord(audit.KindSubscribe, "unsolmsg", sess)
+	rec.ID = f.Subscription + f.Group
+	if err != nil {
+		rec.Outcome, rec.Code, rec.Message = audit.OutcomeRefused, protocol.ErrCodeNotPermitted, err.Error()
+		g.log.WithFields(logrus.Fields{"client": sess.Client, "remote": sess.Remote}).Warn("subscription refused: " + err.Error())
+		g.record(sess.Context(), rec)
+	}
+	return err
+}
+
+// Visible implements unsolmsg.Access.
+func (g *guard) Visible(client string, e *protocol.Event) bool {
+	return g.authz.Policy().Visible(client, e)
+}
+
+// SharedGroup implements unsolmsg.Access.
+func (g *guard) SharedGroup(client, group string) bool {
+	return g.authz.Policy().SharedGroup(client, group)
+}
+
+// permitVMMon is the VMMON server's Permit.
+func (g *guard) permitVMMon(client, system string) error {
+	return g.authz.Policy().VMMon(client, system)
+}
+
+// refused is the session servers' OnRefuse: a logon refused for its
+// credentials or its grants is in the audit log. Refusals for load (busy)
+// or a malformed logon are only counted (/metrics): a flood of them must
+// not turn into a flood of synced audit records.
+func (g *guard) refused(rf session.Refusal) {
+	if rf.Reason != protocol.RefuseAuth && rf.Reason != protocol.RefuseNotPermitted {
+		return
+	}
+	g.record(context.Background(), audit.Record{Kind: audit.KindLogon, Server: rf.Server, Remote: rf.Remote,
+		Client: rf.Client, Outcome: audit.OutcomeRefused, Code: rf.Reason, Message: rf.Message})
+}
+
+// ErrRefresh wraps a refresh that changed nothing.
+var ErrRefresh = errors.New("region: refresh")
+
+// Refresh reads the config file and the clients file again. If both
+// parse, the new clients and roles apply to every request from now on,
+// and the sessions of clients that were removed, or whose roles no longer
+// grant their port, end with bye revoked; otherwise nothing changes and
+// the error says why. It also reopens the audit log (for rotation).
+func (r *Region) Refresh() (string, error) {
+	g := r.guard
+	g.refreshMu.Lock()
+	defer g.refreshMu.Unlock()
+	var reopenErr error
+	if g.audit != nil {
+		reopenErr = g.audit.Reopen()
+	}
+	p, err := g.loadPolicy(true)
+	if err != nil {
+		g.log.WithError(err).Warn("refresh: the config was not changed")
+		return "", errors.Join(fmt.Errorf("%w: nothing changed: %w", ErrRefresh, err), reopenErr)
+	}
+	g.authz.Store(p)
+	ended := 0
+	revoked := func(port string) func(string) bool {
+		return func(client string) bool {
+			if !p.HasClients() {
+				return false
+			}
+			if !p.Known(client) {
+				return true
+			}
+			if port == trust.PortVMMon {
+				return false // checked per system by vmmon.Recheck
+			}
+			return p.Port(client, port) != nil
+		}
+	}
+	ended += r.unsol.EndClients(revoked(trust.PortUnsolMsg), protocol.ByeRevoked)
+	ended += r.cmds.EndClients(revoked(trust.PortCommands), protocol.ByeRevoked)
+	ended += r.vmmon.EndClients(revoked(trust.PortVMMon), protocol.ByeRevoked)
+	ended += r.vmmon.Recheck() // a known client that may no longer be its system's agent
+	msg := fmt.Sprintf("config refreshed: %d clients, roles %s; %d sessions revoked", len(p.Clients()), openWord(p), ended)
+	g.log.Info(msg)
+	g.record(context.Background(), audit.Record{Kind: audit.KindRefresh, Outcome: audit.OutcomeOK, Message: msg})
+	return msg, reopenErr
+}
+
+func openWord(p *trust.Policy) string {
+	if p.Open() {
+		return "none (open)"
+	}
+	return "applied"
+}

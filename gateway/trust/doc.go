@@ -1,0 +1,78 @@
+// Package trust decides who may do what in a region: which clients exist
+// (named, with hashed secrets), which roles they hold, and what each role
+// grants — ports, the events it may see, the targets and, per target, the
+// commands it may run, and its limits. It reads the region's config file
+// (TOML) and answers the servers' questions from one immutable [Policy]
+// that an [Authorizer] swaps atomically when the file is read again.
+//
+// # The config file
+//
+//	[region]                      # any `zbridge region` flag, by its name
+//	name = "ZBR1"
+//	unsolmsg = "0.0.0.0:7002"
+//	audit-log = "/var/log/zbridge/audit.log"
+//
+//	[[client]]
+//	name = "OPSAUTO"
+//	secret-hash = "$argon2id$v=19$m=19456,t=2,p=1$...$..."   # zbridge passwd
+//	roles = ["automation"]
+//
+//	[[role]]
+//	name = "automation"
+//	ports = ["unsolmsg", "commands"]        # unsolmsg, commands
+//	events = ["source=syslog", "source=zvm-console,origin=VMSYS*"]
+//	groups = ["OPS*"]                       # consumer groups shared with other clients
+//	max-timeout = "5m"
+//	max-in-flight = 4
+//	  [[role.target]]
+//	  pattern = "linux:web*"
+//	  commands = ["uptime", "df -h **"]
+//	  [[role.target]]
+//	  pattern = "zvm:VMSYS1"
+//	  commands = ["QUERY **"]
+//
+//	[[role]]
+//	name = "vmsys1-agent"
+//	vmmon = ["VMSYS1"]                      # may log on to VMMON as this system
+//
+// Keys not listed here are errors (a typo in a security file must not go
+// unnoticed). The [region] table is read by the zbridge command, not by
+// this package: it holds flag values, and a flag given on the command line
+// overrides the file.
+//
+// # What a role grants
+//
+//   - ports: "unsolmsg" and "commands" may be logged on to. VMMON is
+//     granted per system name by vmmon (patterns): a z/VM agent logs on as
+//     its system, and only a client granted that name may.
+//   - events: filters in the `zbridge tail --filter` syntax (terms joined by
+//     commas must all hold); a subscriber sees an event that any filter of
+//     any of its roles matches, and its own filter narrows that further.
+//     Audit records (source=audit) are seen only through a filter that
+//     names source=audit. A role with no events sees none.
+//   - target: a target pattern (linux:NAME, linux:ADDR=IP, zvm:SYSTEM,
+//     region; `*` and `?` within the name) and the command patterns allowed
+//     there. Command patterns match word by word (package
+//     commands/cmdpattern): `*` never spans words, `**` as a whole word
+//     matches any words, a word with a `..` path element matches no
+//     wildcard. A Linux command is split as /bin/sh would split it, and a
+//     line with shell syntax (| ; & $ ` > …) matches no pattern — except
+//     the pattern `**` alone, which grants any command line as typed. A
+//     z/VM line is read as CP reads it (cmdpattern.SplitCP): a leading CP
+//     dropped, a known abbreviation written in full (`QUERY **` allows
+//     `Q N`), and a line with CP's line-editing characters (# @ ") refused.
+//     z/VM and region commands match without regard to case.
+//   - groups: consumer-group names (patterns) that clients holding the
+//     role share; other group names, and every durable subscription name,
+//     belong to the client that uses them.
+//   - see-others: the COMMANDS display lists every client's commands, not
+//     only the client's own.
+//   - max-timeout and max-in-flight: limits on the client's commands
+//     (across its sessions); the loosest of its roles' limits applies.
+//
+// Anything not granted is refused with a sentence that names what was
+// missing. With no roles configured at all (no config file, or one without
+// roles), the region runs open as before this package existed: every
+// client that authenticates may do everything. [Policy.Open] tells, and the
+// region says so in its log at startup.
+package trust
