@@ -160,7 +160,7 @@ func (r *Router) Run(ctx context.Context, req *Request, out func(Output)) (Resul
 	if req.ID == "" {
 		req.ID = r.NewID()
 	}
-	key := req.Target.String()
+	key := limitKey(req.Target)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	f := &flight{req: req, start: time.Now(), cancel: cancel}
@@ -211,6 +211,20 @@ func (r *Router) Run(ctx context.Context, req *Request, out func(Output)) (Resul
 		ce = &Error{Code: CodeFailed, Message: err.Error()}
 	}
 	return res, ce
+}
+
+// limitKey names the system a target reaches, for MaxPerTarget: the forms
+// that reach one system (case, ",NODE=") share one limit.
+func limitKey(t Target) string {
+	switch {
+	case t.Kind == KindRegion:
+		return string(KindRegion)
+	case t.Addr.IsValid():
+		return string(t.Kind) + ":ADDR=" + t.Addr.Unmap().String()
+	case t.Kind == KindZVM:
+		return string(t.Kind) + ":" + strings.ToUpper(t.Name)
+	}
+	return string(t.Kind) + ":" + strings.ToLower(t.Name)
 }
 
 // NewID returns a new command ID: the prefix and 80 random bits, so that

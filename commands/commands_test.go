@@ -384,6 +384,12 @@ func TestRouterMaxPerTarget(t *testing.T) {
 	if ce.RetryAfter != 2 { // 1.5s rounded up
 		t.Errorf("RetryAfter = %d, want 2", ce.RetryAfter)
 	}
+	// Other spellings of the same system share its limit.
+	for i, alias := range []string{"linux:WEB1", "linux:web1,NODE=X", "linux:NAME=Web1,NODE=Y"} {
+		_, err := r.Run(context.Background(), &commands.Request{ID: fmt.Sprintf("alias%d", i), Target: mustTarget(t, alias), Command: "sleep"},
+			func(commands.Output) {})
+		wantError(t, err, commands.CodeBusy)
+	}
 
 	// Another target, and the region itself, are not limited by web1's.
 	other := runAsync(context.Background(), r, &commands.Request{ID: "other", Target: web2, Command: "sleep"})

@@ -6,15 +6,20 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/zbridge/zbridge/gateway/auth"
 	"github.com/zbridge/zbridge/internal/peer"
+	"github.com/zbridge/zbridge/protocol"
+	"github.com/zbridge/zbridge/protocol/client"
 )
 
 // exampleConfig copies the example config file into dir (mode 0600, as a
@@ -168,7 +173,7 @@ func TestAuthorizationEndToEnd(t *testing.T) {
 	})
 	t.Run("RefreshAppliesNewRole", func(t *testing.T) {
 		refused(as(webops, "linux:web1", "--", "id"), "no command pattern")
-		rewrite(t, config, `commands = ["uptime", "df -h **", "systemctl status *"]`, `commands = ["uptime", "id"]`)
+		rewrite(t, config, `commands = ["uptime", "df -h **", "systemctl status *"]`, `commands = ["uptime", "id", "sleep *"]`)
 		if res := as(admin, "region", "--", "REFRESH"); res.code != 0 || !strings.Contains(res.stdout, "config refreshed") {
 			t.Fatalf("REFRESH: exit %d %q %q", res.code, res.stdout, res.stderr)
 		}
@@ -184,6 +189,30 @@ func TestAuthorizationEndToEnd(t *testing.T) {
 			t.Fatalf("id after a failed REFRESH: exit %d %q", res.code, res.stderr)
 		}
 		rewrite(t, config, `[[role]`, `[[role]]`)
+
+		// A command in flight that the new roles no longer allow is
+		// cancelled by the refresh.
+		done := make(chan cmdResult, 1)
+		go func() { done <- as(webops, "--timeout", "90s", "linux:web1", "--", "sleep", "60") }()
+		waitUntilOK("sleep to be in flight", func() cmdResult {
+			res := as(admin, "region", "--", "COMMANDS")
+			if !strings.Contains(res.stdout, "sleep 60") {
+				res.code = 1
+			}
+			return res
+		})
+		rewrite(t, config, `commands = ["uptime", "id", "sleep *"]`, `commands = ["uptime", "id"]`)
+		if res := as(admin, "region", "--", "REFRESH"); res.code != 0 || !strings.Contains(res.stdout, "1 commands in flight cancelled") {
+			t.Fatalf("REFRESH: exit %d %q %q", res.code, res.stdout, res.stderr)
+		}
+		select {
+		case res := <-done:
+			if res.code != 255 || !strings.Contains(res.stderr, "cancelled") {
+				t.Errorf("sleep after its grant was withdrawn: exit %d %q", res.code, res.stderr)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("the sleep was not cancelled by the refresh")
+		}
 	})
 	t.Run("SIGHUPRevokes", func(t *testing.T) {
 		tp := startTail(t, append([]string{"--unsolmsg", r.unsolmsg, "--timeout", "120s"}, webops...)...)
@@ -223,5 +252,75 @@ func TestReadmeQuotesExampleConfig(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), "```toml\n"+string(ex)+"```\n") {
 		t.Error("README does not quote testdata/config/zbridge.toml exactly")
+	}
+}
+
+// TestPatternGrantRunsItsWords: a line a command pattern allowed runs with
+// exactly the words it was matched against, also where a login shell with
+// more expansions than /bin/sh reads it: on an agentless sshd, root's
+// login shell is bash, which would expand {a,b} (and so could reach
+// /var/log/../../etc/shadow through cat /var/log/.{.,x}/.{.,x}/etc/shadow).
+func TestPatternGrantRunsItsWords(t *testing.T) {
+	e2e(t)
+	e := newAgentEnv(t)
+	line, _ := os.ReadFile(e.authorizedKeys)
+	addr := startSSHD(t, string(line))
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := auth.Hash("narrow-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(e.dir, "narrow.toml")
+	os.WriteFile(config, []byte(`
+[[client]]
+name = "narrow"
+secret-hash = "`+hash+`"
+roles = ["echo"]
+[[role]]
+name = "echo"
+ports = ["commands"]
+  [[role.target]]
+  pattern = "linux:plain*"
+  commands = ["echo *", "echo ** x"]
+`), 0o600)
+	os.WriteFile(filepath.Join(e.dir, "narrow.secret"), []byte("narrow-secret\n"), 0o600)
+	r := startRegion(t, e.regionArgs("--ssh-user", u.Username, "--linux", "plain1="+addr, "--config", config)...)
+	narrow := []string{"--client", "narrow", "--secret-file", filepath.Join(e.dir, "narrow.secret")}
+	var res cmdResult
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if res = runCmdProc(t, r, append(narrow, "linux:plain1", "--", "echo", "ready")...); res.code == 0 {
+			break
+		}
+	}
+	if res.code != 0 || res.stdout != "ready\n" {
+		t.Fatalf("echo ready: exit %d %q %q", res.code, res.stdout, res.stderr)
+	}
+	// The lines go as typed, through the protocol (zbridge cmd would
+	// quote its arguments itself).
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{Addr: r.commands, Client: "narrow", Secret: "narrow-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct{ line, want string }{
+		{"echo {a,b}", "{a,b}\n"},
+		{"echo =ls x", "=ls x\n"},
+		{"echo 'two words' x", "two words x\n"},
+	} {
+		var out strings.Builder
+		reply, err := c.Command(ctx, client.CommandRequest{Target: "linux:plain1", Command: tc.line}, func(f *protocol.Frame) {
+			out.WriteString(f.Text)
+			if f.EOL {
+				out.WriteByte('\n')
+			}
+		})
+		if err != nil || reply.RC == nil || *reply.RC != 0 || out.String() != tc.want {
+			t.Errorf("%s: %v, %+v, stdout %q (want %q)", tc.line, err, reply, out.String(), tc.want)
+		}
 	}
 }

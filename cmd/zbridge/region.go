@@ -221,7 +221,7 @@ func refreshOnHUP(ctx context.Context, r *region.Region, hup <-chan os.Signal) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			r.Refresh()
+			r.Refresh("SIGHUP")
 		}
 	}
 }

@@ -201,7 +201,8 @@ func Quote(argv ...string) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		if a != "" && isSafeWord(a) && !(i == 0 && (reservedWords[a] || strings.Contains(a, "="))) {
+		// A word starting with = is quoted too: zsh expands =cmd to a path.
+		if a != "" && isSafeWord(a) && a[0] != '=' && !(i == 0 && (reservedWords[a] || strings.Contains(a, "="))) {
 			b.WriteString(a)
 			continue
 		}

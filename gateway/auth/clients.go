@@ -124,6 +124,15 @@ func (c *Clients) Has(name string) bool {
 	return ok
 }
 
+// SameSecret reports whether name has the same hashed secret in c and in
+// other (false when either lacks name): a client whose secret changed
+// between two readings of a file is told apart from one that kept it.
+func (c *Clients) SameSecret(other *Clients, name string) bool {
+	a, ok1 := c.tab.Load().clients[name]
+	b, ok2 := other.tab.Load().clients[name]
+	return ok1 && ok2 && a.params == b.params && bytes.Equal(a.salt, b.salt) && bytes.Equal(a.key, b.key)
+}
+
 // Warnings returns the warnings from the last successful load, such as an
 // error wrapping [ErrFilePermissions]. They are meant for the operator's log.
 func (c *Clients) Warnings() []error {

@@ -55,6 +55,10 @@ type Guard interface {
 	// End is called once a command Begin accepted has ended, with the
 	// bytes of output sent and the router's error.
 	End(sess *session.Session, req *commands.Request, res commands.Result, outBytes int64, err error)
+	// Refused is told of a command the server answered before Begin (a
+	// malformed target or timeout, a duplicate ID, the session's limit);
+	// target is the target as the client wrote it.
+	Refused(sess *session.Session, req *commands.Request, target string, ce *commands.Error)
 }
 
 // Server is the COMMANDS server.
@@ -153,12 +157,24 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 }
 
 func (h *handler) command(sess *session.Session, st *state, f *protocol.Frame) *protocol.Frame {
+	// refused answers a command refused before it reached the Guard, and
+	// tells the Guard (the audit log).
+	refused := func(req *commands.Request, ce *commands.Error) *protocol.Frame {
+		if h.cfg.Guard != nil {
+			h.cfg.Guard.Refused(sess, req, f.Target, ce)
+		}
+		r := errReply(ce.Code, ce.Message)
+		r.RetryAfter = ce.RetryAfter
+		return r
+	}
 	tgt, err := commands.ParseTarget(f.Target)
 	if err != nil {
-		return errReply(commands.CodeBadRequest, err.Error())
+		return refused(&commands.Request{ID: f.ID, Command: f.Command, Requester: sess.Client},
+			&commands.Error{Code: commands.CodeBadRequest, Message: err.Error()})
 	}
 	if f.Timeout < 0 {
-		return errReply(commands.CodeBadRequest, "timeout must not be negative")
+		return refused(&commands.Request{ID: f.ID, Target: tgt, Command: f.Command, Requester: sess.Client},
+			&commands.Error{Code: commands.CodeBadRequest, Message: "timeout must not be negative"})
 	}
 	// A timeout too long for a Duration is longer than any maximum: the
 	// router refuses it (converted, it could overflow to the default).
@@ -174,12 +190,11 @@ func (h *handler) command(sess *session.Session, st *state, f *protocol.Frame) *
 	switch {
 	case len(st.ids) >= h.cfg.MaxPerSession:
 		st.mu.Unlock()
-		r := errReply(commands.CodeBusy, fmt.Sprintf("%d commands of this session already in flight (the most allowed)", h.cfg.MaxPerSession))
-		r.RetryAfter = 1
-		return r
+		return refused(req, &commands.Error{Code: commands.CodeBusy, RetryAfter: 1,
+			Message: fmt.Sprintf("%d commands of this session already in flight (the most allowed)", h.cfg.MaxPerSession)})
 	case st.ids[req.ID] != nil:
 		st.mu.Unlock()
-		return errReply(commands.CodeBadRequest, fmt.Sprintf("command ID %q is already in flight", req.ID))
+		return refused(req, &commands.Error{Code: commands.CodeBadRequest, Message: fmt.Sprintf("command ID %q is already in flight", req.ID)})
 	}
 	// The session's Go runs fn with sess.Context(); the command's context
 	// is made here so that a cancel can stop it before it starts.

@@ -615,3 +615,19 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestAddressAsHostName: a sender may call itself by its own address, but
+// not by another's: linux:10.1.2.3 must not reach whoever claims that name.
+func TestAddressAsHostName(t *testing.T) {
+	e := newIdentityEnv(t)
+	e.start()
+	e.sendTCP(attackerAddr, "127.0.0.1")
+	e.sendTCP(attackerAddr, "127.0.0.2")
+	e.waitStored(2)
+	if a, ok := e.row("127.0.0.1", StateRefused); !ok || !strings.Contains(a.Detail, "another address") {
+		t.Errorf("a sender at %s claiming the name 127.0.0.1: row %+v, %v; want refused", attackerAddr, a, ok)
+	}
+	if _, ok := e.row("127.0.0.2", ""); !ok {
+		t.Errorf("a sender claiming its own address as its name was not learned: %+v", e.r.Agents())
+	}
+}

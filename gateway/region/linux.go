@@ -240,6 +240,12 @@ func (l *linuxAgents) learnFrom(host string, addr netip.Addr) {
 		l.refuseLocked(now, name, addr, RefusedInvalid, "", err.Error())
 		return
 	}
+	if ip, err := netip.ParseAddr(name); err == nil && ip.Unmap() != addr {
+		// An address is a name only for the sender that has it: another
+		// sender calling itself 10.1.2.3 would take linux:10.1.2.3.
+		l.refuseLocked(now, name, addr, RefusedInvalid, "", "a host name that is another address")
+		return
+	}
 	if t, ok := l.static[name]; ok {
 		if l.isStaticAt(t, addr) {
 			return // the static target's own syslog

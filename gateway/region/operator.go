@@ -10,6 +10,7 @@ import (
 
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/protocol/lx"
 )
 
 // operator runs the region's own commands (target "region"), as an
@@ -45,7 +46,7 @@ func (o operator) Run(ctx context.Context, req *commands.Request, out func(comma
 	case "COMMANDS":
 		lines = o.inflight(req.Requester)
 	case "REFRESH":
-		msg, err := o.r.Refresh()
+		msg, err := o.r.Refresh(req.Requester)
 		if err != nil {
 			return commands.Result{}, &commands.Error{Code: commands.CodeFailed, Message: err.Error()}
 		}
@@ -57,7 +58,10 @@ func (o operator) Run(ctx context.Context, req *commands.Request, out func(comma
 			Message: fmt.Sprintf("unknown region command %q; HELP lists them", req.Command)}
 	}
 	for _, l := range lines {
-		out(commands.Output{Stream: commands.Stdout, Data: []byte(l), EOL: true})
+		// Fields come from peers (an SSH banner, another region's registry
+		// entry in Redis): escaped, so that none can drive the operator's
+		// terminal.
+		out(commands.Output{Stream: commands.Stdout, Data: lx.AppendEscaped(nil, l), EOL: true})
 	}
 	return commands.Result{}, ctx.Err()
 }

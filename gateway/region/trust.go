@@ -24,7 +24,6 @@ import (
 type guard struct {
 	r       *Region
 	authz   *trust.Authorizer
-	clients *auth.Clients // the --clients file, if any
 	audit   *audit.Log    // nil without --audit-log
 	log     logrus.FieldLogger
 
@@ -36,7 +35,7 @@ type guard struct {
 
 // loadPolicy reads the config file and the clients file (again, on a
 // refresh) and compiles them. It changes nothing.
-func (g *guard) loadPolicy(reload bool) (*trust.Policy, error) {
+func (g *guard) loadPolicy() (*trust.Policy, error) {
 	var f *trust.File
 	if g.r.cfg.ConfigFile != "" {
 		var err error
@@ -44,23 +43,20 @@ func (g *guard) loadPolicy(reload bool) (*trust.Policy, error) {
 			return nil, err
 		}
 	}
+	var clients *auth.Clients
 	if g.r.cfg.ClientsFile != "" {
-		if g.clients == nil {
-			c, err := auth.Load(g.r.cfg.ClientsFile)
-			if err != nil {
-				return nil, fmt.Errorf("region: clients file: %w", err)
-			}
-			g.clients = c
-		} else if reload {
-			if err := g.clients.Reload(); err != nil {
-				return nil, fmt.Errorf("region: clients file: %w", err)
-			}
+		// A new reading each time (not Reload): the policy it replaces
+		// keeps the old one, so that a changed secret can be told.
+		c, err := auth.Load(g.r.cfg.ClientsFile)
+		if err != nil {
+			return nil, fmt.Errorf("region: clients file: %w", err)
 		}
-		for _, w := range g.clients.Warnings() {
+		for _, w := range c.Warnings() {
 			g.log.Warn(w.Error())
 		}
+		clients = c
 	}
-	p, err := trust.NewPolicy(f, trust.Options{Clients: g.clients})
+	p, err := trust.NewPolicy(f, trust.Options{Clients: clients})
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
 	}
@@ -69,7 +65,7 @@ func (g *guard) loadPolicy(reload bool) (*trust.Policy, error) {
 
 func newGuard(r *Region) (*guard, error) {
 	g := &guard{r: r, log: r.log.WithField("component", "trust"), inflight: map[string]int{}}
-	p, err := g.loadPolicy(false)
+	p, err := g.loadPolicy()
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +140,11 @@ func (g *guard) begin(ctx context.Context, rec audit.Record, req *commands.Reque
 		return refuse(&commands.Error{Code: commands.CodeNotPermitted, Message: err.Error()})
 	}
 	rec.Rule, req.Grant = grant.Rule, grant.Rule
+	if grant.Line != "" && grant.Line != req.Command {
+		// What runs is the line quoted word by word: the audit log says so.
+		req.Command = grant.Line
+		rec.Command = req.Command
+	}
 	lim := p.Limits(req.Requester)
 	if lim.MaxTimeout > 0 {
 		switch {
@@ -186,6 +187,15 @@ func (g *guard) end(ctx context.Context, rec audit.Record, req *commands.Request
 	rec.Phase, rec.OutputBytes, rec.Rule = audit.PhaseEnd, outBytes, req.Grant
 	rec.SetResult(res, err)
 	g.record(ctx, rec)
+}
+
+// Refused implements commandsrv.Guard: a command answered before Begin is
+// in the audit log too.
+func (g *guard) Refused(sess *session.Session, req *commands.Request, target string, ce *commands.Error) {
+	rec := sessionRecord(audit.KindCommand, "commands", sess)
+	rec.Target, rec.Command, rec.ID = target, req.Command, req.ID
+	rec.Phase, rec.Outcome, rec.Code, rec.Message = audit.PhaseEnd, audit.OutcomeOf(ce.Code), ce.Code, ce.Message
+	g.record(sess.Context(), rec)
 }
 
 func (g *guard) acquire(client string, limit int) bool {
@@ -239,9 +249,9 @@ func (g *guard) Visible(client string, e *protocol.Event) bool {
 	return g.authz.Policy().Visible(client, e)
 }
 
-// SharedGroup implements unsolmsg.Access.
-func (g *guard) SharedGroup(client, group string) bool {
-	return g.authz.Policy().SharedGroup(client, group)
+// GroupKey implements unsolmsg.Access.
+func (g *guard) GroupKey(client, group string) string {
+	return g.authz.Policy().GroupKey(client, group)
 }
 
 // permitVMMon is the VMMON server's Permit.
@@ -269,7 +279,9 @@ var ErrRefresh = errors.New("region: refresh")
 // and the sessions of clients that were removed, or whose roles no longer
 // grant their port, end with bye revoked; otherwise nothing changes and
 // the error says why. It also reopens the audit log (for rotation).
-func (r *Region) Refresh() (string, error) {
+// by names who asked (a client, or "SIGHUP"), for the log and the audit
+// record.
+func (r *Region) Refresh(by string) (string, error) {
 	g := r.guard
 	g.refreshMu.Lock()
 	defer g.refreshMu.Unlock()
@@ -277,9 +289,21 @@ func (r *Region) Refresh() (string, error) {
 	if g.audit != nil {
 		reopenErr = g.audit.Reopen()
 	}
-	p, err := g.loadPolicy(true)
+	p, err := g.loadPolicy()
+	old := g.authz.Policy()
+	switch {
+	case err != nil:
+	case !old.Open() && p.Open():
+		// A file that lost its roles would let every client do
+		// everything: that takes a restart, not a refresh.
+		err = errors.New("the new config has no roles, which would let every client do everything; restart the region to run without roles")
+	case old.HasClients() && !p.HasClients():
+		err = errors.New("the new config has no clients, which would let anyone log on without a secret; restart the region to run without clients")
+	}
 	if err != nil {
-		g.log.WithError(err).Warn("refresh: the config was not changed")
+		g.log.WithError(err).WithField("by", by).Warn("refresh: the config was not changed")
+		g.record(context.Background(), audit.Record{Kind: audit.KindRefresh, Client: by, Outcome: audit.OutcomeFailed,
+			Message: "nothing changed: " + err.Error()})
 		return "", errors.Join(fmt.Errorf("%w: nothing changed: %w", ErrRefresh, err), reopenErr)
 	}
 	g.authz.Store(p)
@@ -289,8 +313,8 @@ func (r *Region) Refresh() (string, error) {
 			if !p.HasClients() {
 				return false
 			}
-			if !p.Known(client) {
-				return true
+			if !p.Known(client) || old.Known(client) && !p.SameSecret(old, client) {
+				return true // removed, or its secret changed
 			}
 			if port == trust.PortVMMon {
 				return false // checked per system by vmmon.Recheck
@@ -302,9 +326,21 @@ func (r *Region) Refresh() (string, error) {
 	ended += r.cmds.EndClients(revoked(trust.PortCommands), protocol.ByeRevoked)
 	ended += r.vmmon.EndClients(revoked(trust.PortVMMon), protocol.ByeRevoked)
 	ended += r.vmmon.Recheck() // a known client that may no longer be its system's agent
-	msg := fmt.Sprintf("config refreshed: %d clients, roles %s; %d sessions revoked", len(p.Clients()), openWord(p), ended)
-	g.log.Info(msg)
-	g.record(context.Background(), audit.Record{Kind: audit.KindRefresh, Outcome: audit.OutcomeOK, Message: msg})
+	cancelled := 0
+	for _, f := range r.router.InFlight() {
+		tgt, err := commands.ParseTarget(f.Target)
+		if err != nil {
+			continue
+		}
+		if _, err := p.Command(f.Requester, tgt, f.Command); err != nil && r.router.Cancel(f.Requester, f.ID) {
+			g.log.WithFields(logrus.Fields{"client": f.Requester, "target": f.Target, "id": f.ID}).Warn("command in flight cancelled: " + err.Error())
+			cancelled++
+		}
+	}
+	msg := fmt.Sprintf("config refreshed: %d clients, roles %s; %d sessions revoked, %d commands in flight cancelled",
+		len(p.Clients()), openWord(p), ended, cancelled)
+	g.log.WithField("by", by).Info(msg)
+	g.record(context.Background(), audit.Record{Kind: audit.KindRefresh, Client: by, Outcome: audit.OutcomeOK, Message: msg})
 	return msg, reopenErr
 }
 

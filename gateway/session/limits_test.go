@@ -233,8 +233,12 @@ func TestLogonThrottle(t *testing.T) {
 		{"127.0.0.3", "ops", "wrong-7", protocol.RefuseAuth, "", 7},
 		{"127.0.0.4", "ops", "wrong-8", protocol.RefuseAuth, "", 8},
 		{"127.0.0.5", "ops", "wrong-9", protocol.RefuseAuth, "", 9},
-		{"127.0.0.6", "ops", "right-secret", protocol.RefuseBusy, "too many failed logons for this client name", 9},
-		{"127.0.0.6", "dev", "dev-secret", "", "", 10}, // the address is not blocked
+		// A blocked name is still checked: the right secret logs on (no
+		// one can lock a client out by failing with its name), and a
+		// wrong one is refused busy.
+		{"127.0.0.7", "ops", "wrong-10", protocol.RefuseBusy, "too many failed logons for this client name", 10},
+		{"127.0.0.6", "ops", "right-secret", "", "", 11},
+		{"127.0.0.6", "dev", "dev-secret", "", "", 12}, // the address is not blocked
 	}
 	for i, st := range steps {
 		_, f := logonFrom(t, st.src, ts.addr, withSecret(st.client, st.secret))

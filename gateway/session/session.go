@@ -16,10 +16,13 @@
 // refusals are written by goroutines of their own, at most MaxPending at
 // once (a TLS refusal waits for the handshake); beyond that a connection
 // is closed without an answer, so that the accept loop never waits. Failed
-// logons are throttled per source address and per client name (see
-// MaxLogonFailures): a blocked address or name is refused busy, with
-// retry_after, before its secret is checked, so that a brute force costs
-// neither the Authenticator's time (argon2) nor its memory. The throttle
+// logons are throttled per source address (an IPv6 address by its /64) and
+// per client name (see MaxLogonFailures): a blocked address is refused
+// busy, with retry_after, before its secret is checked, so that a brute
+// force costs neither the Authenticator's time (argon2) nor its memory; a
+// blocked name is still checked, so that the right secret logs on (others
+// failing with a client's name cannot lock it out), and a wrong one is
+// refused busy. The throttle
 // tables have a fixed capacity (ThrottleEntries each, the least recently
 // failed key forgotten when full): about 200 bytes an entry plus the client
 // name, so under 2 MiB with the defaults. Every refused logon is logged,
@@ -197,10 +200,10 @@ type Config struct {
 	// 5m). A successful logon, or LogonFailureWindow (default 5m) without
 	// failure or block, forgets the address.
 	MaxLogonFailures int
-	// MaxClientLogonFailures is the same for one client name, whichever
-	// address the logons come from (default 20; higher than per address,
-	// so that one address cannot lock a client out: its own block stops it
-	// first).
+	// MaxClientLogonFailures is how many failed logons one client name
+	// may have, whichever address they come from, before it is blocked
+	// (default 20): a blocked name's logons are still checked, the right
+	// secret logs on and a wrong one is refused busy.
 	MaxClientLogonFailures int
 	// LogonFailureWindow, LogonBlock and MaxLogonBlock: see MaxLogonFailures.
 	LogonFailureWindow, LogonBlock, MaxLogonBlock time.Duration
@@ -607,17 +610,33 @@ func clientKey(name string) string {
 
 // throttled reports, when addr or client is blocked for failed logons, the
 // sentence to refuse the logon with and how long to wait.
-func (s *Server) throttled(addr netip.Addr, client string) (string, time.Duration) {
+//
+// A blocked address is refused before its secret is checked. A blocked
+// name is not: its secret is still checked (each address trying it is
+// throttled on its own), a right one logs on, and only a wrong one is
+// refused busy, so that others failing with a client's name cannot lock
+// the client out.
+func (s *Server) throttled(addr netip.Addr, client string) (msg string, wait time.Duration, byName bool) {
 	if s.addrFails == nil {
-		return "", 0
+		return "", 0, false
 	}
-	if d := s.addrFails.Wait(addr); d > 0 {
-		return fmt.Sprintf("too many failed logons from %s; try again in %v", addr, roundUp(d)), d
+	if d := s.addrFails.Wait(throttleAddr(addr)); d > 0 {
+		return fmt.Sprintf("too many failed logons from %s; try again in %v", addr, roundUp(d)), d, false
 	}
 	if d := s.clientFails.Wait(clientKey(client)); d > 0 {
-		return fmt.Sprintf("too many failed logons for this client name; try again in %v", roundUp(d)), d
+		return fmt.Sprintf("too many failed logons for this client name; try again in %v", roundUp(d)), d, true
 	}
-	return "", 0
+	return "", 0, false
+}
+
+// throttleAddr is an address's key in the failed-logon table: an IPv6
+// address counts as its /64, which one host or site usually holds whole.
+func throttleAddr(a netip.Addr) netip.Addr {
+	if a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 func roundUp(d time.Duration) time.Duration {
@@ -677,8 +696,9 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 	}
 	// Before the costly secret check: a blocked address or name costs
 	// nothing more.
-	if msg, wait := s.throttled(addr, f.Client); msg != "" {
-		s.refuse(c, f.Req, f.Client, protocol.RefuseBusy, msg, wait)
+	nameMsg, nameWait, byName := s.throttled(addr, f.Client)
+	if nameMsg != "" && !byName {
+		s.refuse(c, f.Req, f.Client, protocol.RefuseBusy, nameMsg, nameWait)
 		return
 	}
 	s.mu.Lock()
@@ -694,26 +714,29 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 		cancel()
 		var rr refuseReasoner
 		if errors.As(err, &rr) {
-			// Good credentials, but no grant of this port: not a failed
-			// logon to throttle; the client is told what is missing.
-			s.addrFails.Success(addr)
-			s.clientFails.Success(clientKey(f.Client))
+			// Good credentials, but no grant of this port: the client is
+			// told what is missing. It resets no failure count (an
+			// insider could clear its address's count between guesses).
 			s.log.WithFields(logrus.Fields{"remote": remote, "client": clip(f.Client)}).Warn("logon refused: " + err.Error())
 			s.refuse(c, f.Req, f.Client, rr.RefuseReason(), err.Error(), 0)
 			return
 		}
 		if err != nil {
 			log := s.log.WithFields(logrus.Fields{"remote": remote, "client": clip(f.Client)}).WithError(err)
-			blockAddr := s.addrFails.Failure(addr)
+			blockAddr := s.addrFails.Failure(throttleAddr(addr))
 			blockClient := s.clientFails.Failure(clientKey(f.Client))
 			if b := max(blockAddr, blockClient); b > 0 {
 				log = log.WithField("blocked_for", b.String())
 			}
 			log.Warn("authentication failed")
+			if byName {
+				s.refuse(c, f.Req, f.Client, protocol.RefuseBusy, nameMsg, nameWait)
+				return
+			}
 			s.refuse(c, f.Req, f.Client, protocol.RefuseAuth, "bad client name or secret", 0)
 			return
 		}
-		s.addrFails.Success(addr)
+		s.addrFails.Success(throttleAddr(addr))
 		s.clientFails.Success(clientKey(f.Client))
 	}
 	hb := s.cfg.Heartbeat

@@ -49,7 +49,9 @@
 //     commas must all hold); a subscriber sees an event that any filter of
 //     any of its roles matches, and its own filter narrows that further.
 //     Audit records (source=audit) are seen only through a filter that
-//     names source=audit. A role with no events sees none.
+//     names source=audit. A role with no events sees none. An origin= term
+//     also matches a syslog event's host name, which the sender chose:
+//     pair it with source= where that matters.
 //   - target: a target pattern (linux:NAME, linux:ADDR=IP, zvm:SYSTEM,
 //     region; `*` and `?` within the name) and the command patterns allowed
 //     there. Command patterns match word by word (package
@@ -58,6 +60,8 @@
 //     wildcard. A Linux command is split as /bin/sh would split it, and a
 //     line with shell syntax (| ; & $ ` > …) matches no pattern — except
 //     the pattern `**` alone, which grants any command line as typed. A
+//     Linux line a pattern allowed is sent re-quoted word by word
+//     (Grant.Line), so that no login shell expands it further. A
 //     z/VM line is read as CP reads it (cmdpattern.SplitCP): a leading CP
 //     dropped, a known abbreviation written in full (`QUERY **` allows
 //     `Q N`), and a line with CP's line-editing characters (# @ ") refused.

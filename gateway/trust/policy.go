@@ -30,6 +30,8 @@ type Policy struct {
 	open    bool // no roles configured: every authenticated client may do everything
 	auth    auth.Authenticator
 	clients map[string][]*role // by client name; nil slice for a client without roles
+	hashes  map[string]string  // the config file's clients' secret hashes
+	legacy  *auth.Clients      // the clients file's, if any
 }
 
 type role struct {
@@ -62,7 +64,7 @@ func NewPolicy(f *File, opts Options) (*Policy, error) {
 	if f == nil {
 		f = &File{}
 	}
-	p := &Policy{open: len(f.Roles) == 0, clients: map[string][]*role{}}
+	p := &Policy{open: len(f.Roles) == 0, clients: map[string][]*role{}, hashes: map[string]string{}, legacy: opts.Clients}
 	roles := map[string]*role{}
 	for i, rs := range f.Roles {
 		r, err := compileRole(rs)
@@ -94,6 +96,7 @@ func NewPolicy(f *File, opts Options) (*Policy, error) {
 			rs = append(rs, r)
 		}
 		p.clients[cs.Name] = rs
+		p.hashes[cs.Name] = strings.TrimSpace(cs.SecretHash)
 		lines.WriteString(cs.Name + ":" + cs.SecretHash + "\n")
 	}
 	var auths multiAuth
@@ -207,6 +210,19 @@ func (p *Policy) Clients() []string {
 	return out
 }
 
+// SameSecret reports whether client has the same secret in p and in old:
+// false for a client whose secret hash changed (its sessions should end),
+// or that is missing from either.
+func (p *Policy) SameSecret(old *Policy, client string) bool {
+	if h, ok := p.hashes[client]; ok {
+		return h == old.hashes[client]
+	}
+	if p.legacy == nil || old.legacy == nil {
+		return false
+	}
+	return p.legacy.SameSecret(old.legacy, client)
+}
+
 // Known reports whether client is configured.
 func (p *Policy) Known(client string) bool {
 	_, ok := p.clients[client]
@@ -301,21 +317,25 @@ func namesSource(f *protocol.Filter, s protocol.Source) bool {
 	return false
 }
 
-// SharedGroup reports whether a consumer group of this name is shared by
-// the clients holding one of client's roles granting it (true), or belongs
-// to client alone (false).
-func (p *Policy) SharedGroup(client, group string) bool {
+// GroupKey returns the store's name for client's consumer group called
+// group. A group that one of client's roles shares (groups = [...]) is
+// that role's: every client holding the role gets the key
+// "role/ROLE:GROUP", and clients of other roles cannot join it (they would
+// take its events, and acknowledge for it events they may not see). Any
+// other group is client's own: "CLIENT:GROUP". With no roles (open) the
+// name is global, as it was before roles.
+func (p *Policy) GroupKey(client, group string) string {
 	if p.open {
-		return true // as before: group names are global
+		return group
 	}
 	for _, r := range p.clients[client] {
 		for _, pat := range r.groups {
 			if protocol.Glob(pat, group) {
-				return true
+				return "role/" + r.name + ":" + group
 			}
 		}
 	}
-	return false
+	return client + ":" + group
 }
 
 // SeeOthers reports whether client may see other clients' commands.
@@ -365,9 +385,16 @@ func (p *Policy) Limits(client string) Limits {
 	return l
 }
 
-// Grant says why a command was allowed.
+// Grant says why a command was allowed, and what to run.
 type Grant struct {
 	Rule string // "role ops: linux:web* uptime", or "open" with no roles
+	// Line, when set, is the command line to send instead of the one
+	// asked for: for a Linux command a pattern allowed, its words quoted
+	// for /bin/sh (cmdpattern.Quote), so that whatever shell reads it on
+	// the target (an agentless sshd runs the user's login shell, and bash
+	// expands {a,b} where /bin/sh does not) it runs with exactly the words
+	// the pattern was matched against.
+	Line string
 }
 
 // targetName is the form target patterns match: kind:NAME,
@@ -401,6 +428,9 @@ func (p *Policy) Command(client string, t commands.Target, line string) (Grant, 
 			if !protocol.Glob(g.pattern, tn) {
 				continue
 			}
+			if t.Addr.IsValid() && !strings.Contains(strings.ToUpper(g.pattern), ":ADDR=") {
+				continue // a name pattern (linux:*1) never grants a system by its address
+			}
 			granting = append(granting, fmt.Sprintf("role %s grants %s", r.name, g.pattern))
 			if g.any {
 				return Grant{Rule: fmt.Sprintf("role %s: %s %s", r.name, g.pattern, AnyCommand)}, nil
@@ -414,7 +444,11 @@ func (p *Policy) Command(client string, t commands.Target, line string) (Grant, 
 			}
 			for _, c := range g.commands {
 				if c.Match(words) {
-					return Grant{Rule: fmt.Sprintf("role %s: %s %s", r.name, g.pattern, c)}, nil
+					gr := Grant{Rule: fmt.Sprintf("role %s: %s %s", r.name, g.pattern, c)}
+					if t.Kind == commands.KindLinux {
+						gr.Line = cmdpattern.Quote(words...)
+					}
+					return gr, nil
 				}
 			}
 		}

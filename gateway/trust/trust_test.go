@@ -60,6 +60,9 @@ see-others = true
   [[role.target]]
   pattern = "linux:lab*"
   commands = ["**"]
+  [[role.target]]
+  pattern = "linux:ADDR=10.9.*"
+  commands = ["uptime"]
 
 [[role]]
 name = "agent-vmsys1"
@@ -117,6 +120,8 @@ func TestCommand(t *testing.T) {
 		{"web-ops", "linux:web1", "cat /var/log/a /etc/shadow", false, "no command pattern"},
 		{"web-ops", "linux:db1", "uptime", false, "no role grants that target (roles: web)"},
 		{"web-ops", "linux:ADDR=10.1.2.3", "uptime", false, "no role grants that target"},
+		{"auditor", "linux:ADDR=10.1.2.3", "uptime", false, "no role grants that target"}, // linux:lab* is a name pattern
+		{"auditor", "linux:ADDR=10.9.0.1", "uptime", true, ""},
 		{"web-ops", "zvm:VMSYS1", "QUERY NAMES", true, ""},
 		{"web-ops", "zvm:VMSYS1", "query names", true, ""},
 		{"web-ops", "zvm:VMSYS1", "FORCE LINUX01", false, "no command pattern"},
@@ -236,8 +241,14 @@ func TestLimitsAndSharing(t *testing.T) {
 	if l := p.Limits("auditor"); l != (Limits{}) {
 		t.Errorf("auditor limits %+v, want none", l)
 	}
-	if !p.SharedGroup("web-ops", "WEBOPS-1") || p.SharedGroup("web-ops", "DBOPS") {
-		t.Error("group sharing does not follow groups =")
+	for _, c := range []struct{ client, group, want string }{
+		{"web-ops", "WEBOPS-1", "role/web:WEBOPS-1"},
+		{"web-ops", "DBOPS", "web-ops:DBOPS"},
+		{"auditor", "WEBOPS-1", "auditor:WEBOPS-1"}, // not its role's: its own
+	} {
+		if got := p.GroupKey(c.client, c.group); got != c.want {
+			t.Errorf("GroupKey(%s, %s) = %q, want %q", c.client, c.group, got, c.want)
+		}
 	}
 	if p.SeeOthers("web-ops") || !p.SeeOthers("auditor") {
 		t.Error("see-others")

@@ -35,7 +35,12 @@ func (testAccess) Visible(client string, e *protocol.Event) bool {
 	return client != "web" || strings.HasPrefix(e.Origin.System, "web")
 }
 
-func (testAccess) SharedGroup(client, group string) bool { return strings.HasPrefix(group, "SHARED") }
+func (testAccess) GroupKey(client, group string) string {
+	if strings.HasPrefix(group, "SHARED") {
+		return group
+	}
+	return client + ":" + group
+}
 
 func startWithAccess(t *testing.T, st store.Store) string {
 	t.Helper()

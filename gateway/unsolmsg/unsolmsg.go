@@ -99,9 +99,10 @@ type Access interface {
 	Subscribe(sess *session.Session, f *protocol.Frame) error
 	// Visible reports whether client may see e.
 	Visible(client string, e *protocol.Event) bool
-	// SharedGroup reports whether the consumer group name is shared with
-	// other clients (true) or is client's own (false).
-	SharedGroup(client, group string) bool
+	// GroupKey returns the store's name for client's consumer group: the
+	// client's own ("CLIENT:GROUP") unless the group is shared with other
+	// clients, whose sessions then get the same key.
+	GroupKey(client, group string) string
 }
 
 // Server is the UNSOLMSG server.
@@ -274,9 +275,9 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 		sub.durableKey = sess.Client + ":" + sub.durable
 	}
 	if sub.group != "" {
-		sub.groupKey = sess.Client + ":" + sub.group
-		if h.cfg.Access == nil || h.cfg.Access.SharedGroup(sess.Client, sub.group) {
-			sub.groupKey = sub.group
+		sub.groupKey = sub.group
+		if h.cfg.Access != nil {
+			sub.groupKey = h.cfg.Access.GroupKey(sess.Client, sub.group)
 		}
 	}
 	if h.cfg.Access != nil {

@@ -127,3 +127,22 @@ func TestRecheck(t *testing.T) {
 		t.Errorf("VMSYS1's events after the recheck: mark %d", mark)
 	}
 }
+
+// TestBadSpoolID: the spool option names the store's marks, so it is
+// bounded in length and characters.
+func TestBadSpoolID(t *testing.T) {
+	addr := serve(t, memstore.New(memstore.Config{}))
+	for _, spool := range []string{strings.Repeat("x", 65), "a/b", "white space", "\x1b[2J"} {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &agent{c: c, br: bufio.NewReader(c)}
+		a.send(t, protocol.Frame{Type: protocol.TypeLogon, Req: 1, Client: "VMSYS1", Version: protocol.Version,
+			Options: map[string]string{"kind": "zvm-agent", "spool": spool}})
+		if f := a.read(t); f.Type != protocol.TypeRefuse || f.Reason != protocol.RefuseBadRequest {
+			t.Errorf("spool %q: got %+v, want refuse bad-request", spool, f)
+		}
+		c.Close()
+	}
+}

@@ -234,6 +234,9 @@ func (h *handler) Admit(sess *session.Session) *protocol.Frame {
 		return &protocol.Frame{Reason: protocol.RefuseBadRequest, Message: fmt.Sprintf(
 			"z/VM system name %q: 1 to 8 of A-Z 0-9 @ # $", name)}
 	}
+	if sp := sess.Options["spool"]; sp != "" && !validSpool(sp) {
+		return &protocol.Frame{Reason: protocol.RefuseBadRequest, Message: "options.spool: 1 to 64 of A-Z a-z 0-9 . _ -"}
+	}
 	if h.cfg.Permit != nil {
 		if err := h.cfg.Permit(sess.Client, name); err != nil {
 			return &protocol.Frame{Reason: protocol.RefuseNotPermitted, Message: err.Error()}
@@ -398,11 +401,47 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 				Message: "the region could not store the events; keep them and send them again"})
 		}
 		h.mu.Lock()
+		if _, known := h.lastSeq[key]; !known {
+			h.forgetSpoolsLocked(a.system, maxSpoolsPerSystem-1)
+		}
 		h.lastSeq[key] = max(h.lastSeq[key], newLast)
 		last = h.lastSeq[key]
 		h.mu.Unlock()
 	}
 	return &protocol.Frame{Type: protocol.TypeReply, Seq: last}
+}
+
+// maxSpoolsPerSystem bounds the spool marks the region keeps in memory for
+// one system: an agent keeps one spool, so more are old ones (or an agent
+// inventing spool names, which must not grow the region).
+const maxSpoolsPerSystem = 16
+
+// forgetSpoolsLocked drops system's spool marks beyond keep (any of them:
+// the store keeps each, and a spool that comes back reads its mark there).
+func (h *handler) forgetSpoolsLocked(system string, keep int) {
+	n := 0
+	for k := range h.lastSeq {
+		if strings.HasPrefix(k, system+"/") {
+			if n++; n > keep {
+				delete(h.lastSeq, k)
+			}
+		}
+	}
+}
+
+// validSpool reports whether s is a spool ID a region keeps: 1 to 64 of
+// A-Z a-z 0-9 . _ - (an agent's spool IDs are hex).
+func validSpool(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // markName is the store's name for the mark of one system's spool: the

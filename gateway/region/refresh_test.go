@@ -1,0 +1,104 @@
+package region
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zbridge/zbridge/gateway/auth"
+	"github.com/zbridge/zbridge/protocol"
+	"github.com/zbridge/zbridge/protocol/client"
+)
+
+// TestRefreshRefusesToOpen: a refresh never turns a region with roles into
+// one without (every client could do everything) nor one with clients into
+// one without (anyone could log on); and a client whose secret changed has
+// its sessions ended.
+func TestRefreshRefusesToOpen(t *testing.T) {
+	dir := t.TempDir()
+	h1, err := auth.Hash("one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := auth.Hash("two")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "zbridge.toml")
+	write := func(text string) {
+		if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withRoles := func(hash string) string {
+		return `
+[[client]]
+name = "ops"
+secret-hash = "` + hash + `"
+roles = ["reader"]
+[[role]]
+name = "reader"
+ports = ["unsolmsg"]
+events = ["severity=debug"]
+`
+	}
+	write(withRoles(h1))
+	r, err := New(Config{Name: "T", UnsolMsg: "127.0.0.1:0", ConfigFile: config, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+
+	for _, c := range []struct{ name, text, want string }{
+		{"no roles", "[[client]]\nname = \"ops\"\nsecret-hash = \"" + h1 + "\"\n", "has no roles"},
+		{"nothing", "[region]\nname = \"T\"\n", "has no roles"},
+	} {
+		write(c.text)
+		if _, err := r.Refresh("test"); !errors.Is(err, ErrRefresh) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Refresh = %v, want a refusal saying %q", c.name, err, c.want)
+		}
+		if r.guard.authz.Policy().Open() {
+			t.Fatalf("%s: the region runs open after a refused refresh", c.name)
+		}
+	}
+
+	write(withRoles(h1))
+	if _, err := r.Refresh("test"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{Addr: r.Addr("unsolmsg").String(), Client: "ops", Secret: "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Subscribe(ctx, nil, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	write(withRoles(h2)) // the same client and role, a new secret
+	msg, err := r.Refresh("test")
+	if err != nil || !strings.Contains(msg, "1 sessions revoked") {
+		t.Fatalf("Refresh = %q, %v; want 1 session revoked", msg, err)
+	}
+	var bye *client.ByeError
+	for {
+		_, err := c.Next(ctx)
+		if errors.As(err, &bye) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the session of a client whose secret changed: %v, want bye %s", err, protocol.ByeRevoked)
+		}
+	}
+	if bye.Reason != protocol.ByeRevoked {
+		t.Errorf("bye %+v, want %s", bye, protocol.ByeRevoked)
+	}
+}
