@@ -22,10 +22,10 @@ import (
 // every logon, subscription and command against it, keeps each client's
 // limits, and writes the audit log.
 type guard struct {
-	r       *Region
-	authz   *trust.Authorizer
-	audit   *audit.Log    // nil without --audit-log
-	log     logrus.FieldLogger
+	r     *Region
+	authz *trust.Authorizer
+	audit *audit.Log // nil without --audit-log
+	log   logrus.FieldLogger
 
 	refreshMu sync.Mutex // serialises refresh
 
