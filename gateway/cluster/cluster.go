@@ -75,6 +75,12 @@ type Agent struct {
 	State  string        `json:"state"`
 	Since  time.Time     `json:"since"`
 	Detail string        `json:"detail,omitempty"`
+	// Static says the region was configured with this name (--linux); a
+	// name it learned (from a syslog sender) is not. A learned name is
+	// announced only while no other region holds it, and never over
+	// another region's static name; a static one takes a name over from
+	// another region's learned one.
+	Static bool `json:"static,omitempty"`
 	// Region holds the agent; the package sets it.
 	Region string `json:"region"`
 }
@@ -447,7 +453,11 @@ func (c *Cluster) announce(ctx context.Context) error {
 			a.Name = strings.ToUpper(a.Name)
 		}
 		b, _ := json.Marshal(a)
-		pipe.Set(ctx, c.keys.agent(m), b, c.cfg.TTL)
+		static := "0"
+		if a.Static || a.Kind == commands.KindZVM { // a z/VM system's agent proved its name at logon
+			static = "1"
+		}
+		pipe.Eval(ctx, claimAgentScript, []string{c.keys.agent(m)}, b, c.cfg.Region, static, c.cfg.TTL.Milliseconds())
 		pipe.ZAdd(ctx, c.keys.agents(), redis.Z{Score: score, Member: m})
 	}
 	for m := range c.announced {
@@ -464,6 +474,22 @@ func (c *Cluster) announce(ctx context.Context) error {
 	c.announced, c.everWrote = members, true
 	return nil
 }
+
+// claimAgentScript writes an agent's entry KEYS[1] (ARGV[1], for ARGV[4]
+// ms) for region ARGV[2] unless another region holds the name: a static
+// name (ARGV[3] = "1") takes it from another region's learned one, a
+// learned name never takes it from anyone. Returns 1 when written.
+const claimAgentScript = `
+local v = redis.call('GET', KEYS[1])
+if v then
+  local ok, d = pcall(cjson.decode, v)
+  if ok and type(d) == 'table' and d['region'] ~= ARGV[2] then
+    if d['static'] or ARGV[3] ~= '1' then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+return 1
+`
 
 // deleteIfScript deletes KEYS[1] if it holds a JSON object whose field
 // ARGV[1] is ARGV[2]: a key of this region (or process), not one another

@@ -953,3 +953,35 @@ func TestNameConflict(t *testing.T) {
 		return nil
 	})
 }
+
+// TestLearnedNameNotTakenOver: a name one region learned (from a syslog
+// sender) never takes the entry of a name another region holds, and a
+// static name takes the entry from a learned one.
+func TestLearnedNameNotTakenOver(t *testing.T) {
+	rdb, _ := startRedis(t)
+	static := linux("web1", "10.1.0.1:7022")
+	static.Static = true
+	a := newRegion(t, rdb, "A", []cluster.Agent{static})
+	b := newRegion(t, rdb, "B", []cluster.Agent{linux("web2", "10.1.0.2:7022")})
+	waitHolder(t, b, "linux:web1", "A")
+	// B learns web1 (an attacker's syslog line) and announces it, often.
+	b.setAgents([]cluster.Agent{linux("web2", "10.1.0.2:7022"), linux("web1", "10.6.6.6:7022")})
+	for range 5 {
+		b.c.Touch()
+		a.c.Touch()
+	}
+	waitHolder(t, b, "linux:web2", "B")
+	time.Sleep(200 * time.Millisecond) // more announcements
+	if got, ok, err := a.c.Lookup(t.Context(), mustTarget(t, "linux:web1")); err != nil || !ok || got != "A" {
+		t.Fatalf("after B learned web1: Lookup = %q, %v, %v; want A's static web1", got, ok, err)
+	}
+	// A learned name held first is taken over by another region's static one.
+	b.setAgents([]cluster.Agent{linux("web2", "10.1.0.2:7022"), linux("lab1", "10.6.6.7:7022")})
+	b.c.Touch()
+	waitHolder(t, a, "linux:lab1", "B")
+	lab := linux("lab1", "10.1.0.9:7022")
+	lab.Static = true
+	a.setAgents([]cluster.Agent{static, lab})
+	a.c.Touch()
+	waitHolder(t, b, "linux:lab1", "A")
+}

@@ -496,11 +496,20 @@ func (l *linuxAgents) commandError(req *commands.Request, err error) error {
 
 func (l *linuxAgents) Close() error { return l.pool.Close() }
 
+// isStatic reports whether name is a static (--linux) target.
+func (l *linuxAgents) isStatic(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.static[strings.ToLower(name)]
+	return ok
+}
+
 // AgentInfo is a row of the AGENTS display.
 type AgentInfo struct {
 	Name, Kind, Addr, State string
 	Since, LastHeartbeat    time.Time
 	Detail                  string
+	Static                  bool // a --linux target (not learned)
 }
 
 // Agents lists the agents the region knows, and the latest refused claims
@@ -517,7 +526,7 @@ func (r *Region) Agents() []AgentInfo {
 				detail = h.LastError.Error()
 			}
 			out = append(out, AgentInfo{Name: h.Name, Kind: kind, Addr: h.Addr, State: h.State.String(),
-				Since: h.Since, LastHeartbeat: h.LastKeepAlive, Detail: detail})
+				Since: h.Since, LastHeartbeat: h.LastKeepAlive, Detail: detail, Static: r.linux.isStatic(h.Name)})
 		}
 		out = append(out, r.linux.refusalRows()...)
 	}

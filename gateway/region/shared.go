@@ -199,11 +199,15 @@ func (r *Region) clusterAgents() []cluster.Agent {
 		if a.State == StateRefused {
 			continue // a refused claim is shown locally, never announced
 		}
+		if a.Kind != "zvm" && !a.Static && a.State != agentssh.StateConnected.String() {
+			continue // a learned name is announced only while its system answers
+		}
 		kind := commands.KindLinux
 		if a.Kind == "zvm" {
 			kind = commands.KindZVM
 		}
-		out = append(out, cluster.Agent{Kind: kind, Name: a.Name, Addr: a.Addr, State: a.State, Since: a.Since, Detail: a.Detail})
+		out = append(out, cluster.Agent{Kind: kind, Name: a.Name, Addr: a.Addr, State: a.State, Since: a.Since, Detail: a.Detail,
+			Static: a.Static})
 	}
 	return out
 }
