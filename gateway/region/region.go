@@ -235,7 +235,7 @@ func New(cfg Config) (*Region, error) {
 	sc := cfg.Session
 	sc.Name, sc.Region, sc.Auth, sc.TLSConfig = "unsolmsg", cfg.Name, r.guard.authz.ForPort(trust.PortUnsolMsg), r.tls
 	sc.Logger = r.log.WithField("component", "unsolmsg")
-	sc.OnRefuse = r.guard.refused
+	sc.OnRefuse, sc.Recheck = r.guard.refused, r.guard.recheck(trust.PortUnsolMsg)
 	r.unsol, err = unsolmsg.New(unsolmsg.Config{Session: sc, Store: r.store, Logger: sc.Logger, GroupClaimAfter: cfg.GroupClaimAfter,
 		Access: r.guard})
 	if err != nil {
@@ -250,7 +250,7 @@ func New(cfg Config) (*Region, error) {
 	vc := cfg.CommandsSession
 	vc.Name, vc.Region, vc.Auth, vc.TLSConfig = "vmmon", cfg.Name, r.guard.authz.ForPort(trust.PortVMMon), r.tls
 	vc.Logger = r.log.WithField("component", "vmmon")
-	vc.OnRefuse = r.guard.refused
+	vc.OnRefuse, vc.Recheck = r.guard.refused, r.guard.recheck(trust.PortVMMon)
 	vc.Store = r.store
 	r.vmmon, err = vmmon.New(vmmon.Config{Session: vc, Store: r.store, Logger: vc.Logger, OnChange: r.agentsChanged,
 		Permit: r.guard.permitVMMon})
@@ -262,7 +262,7 @@ func New(cfg Config) (*Region, error) {
 	cc := cfg.CommandsSession
 	cc.Name, cc.Region, cc.Auth, cc.TLSConfig = "commands", cfg.Name, r.guard.authz.ForPort(trust.PortCommands), r.tls
 	cc.Logger = r.log.WithField("component", "commands")
-	cc.OnRefuse = r.guard.refused
+	cc.OnRefuse, cc.Recheck = r.guard.refused, r.guard.recheck(trust.PortCommands)
 	cc.Store = r.store
 	r.cmds, err = commandsrv.New(commandsrv.Config{Session: cc, Router: r.router, MaxPerSession: cfg.MaxPerSession, Logger: cc.Logger,
 		Guard: r.guard})

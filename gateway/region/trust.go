@@ -254,6 +254,22 @@ func (g *guard) GroupKey(client, group string) string {
 	return g.authz.Policy().GroupKey(client, group)
 }
 
+// recheck is a session server's Recheck for port: the client must still be
+// known to the current policy and granted the port (VMMON's system is
+// checked by its Admit).
+func (g *guard) recheck(port string) func(client string) error {
+	return func(client string) error {
+		p := g.authz.Policy()
+		if p.HasClients() && !p.Known(client) {
+			return fmt.Errorf("client %s was removed from the region's config while it logged on", client)
+		}
+		if port == trust.PortVMMon {
+			return nil
+		}
+		return p.Port(client, port)
+	}
+}
+
 // permitVMMon is the VMMON server's Permit.
 func (g *guard) permitVMMon(client, system string) error {
 	return g.authz.Policy().VMMon(client, system)

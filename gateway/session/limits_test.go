@@ -520,3 +520,30 @@ func TestShutdownInterruptsAcceptBackoff(t *testing.T) {
 		t.Errorf("%d Accept calls after Shutdown: the back-off was not interrupted", l.lateCalls)
 	}
 }
+
+// TestRecheck: a logon whose access was withdrawn while its secret was
+// checked is refused once registered, with the reason Recheck gives.
+func TestRecheck(t *testing.T) {
+	var withdrawn atomic.Bool
+	ts := startServer(t, session.Config{Recheck: func(client string) error {
+		if withdrawn.Load() {
+			return notPermitted("client " + client + " may no longer use this port")
+		}
+		return nil
+	}})
+	if _, f := logonFrom(t, "127.0.0.1", ts.addr, logonFrame("before")); f.Type != protocol.TypeAccept {
+		t.Fatalf("logon: %+v", f)
+	}
+	withdrawn.Store(true)
+	_, f := logonFrom(t, "127.0.0.1", ts.addr, logonFrame("after"))
+	expectRefusal(t, f, protocol.RefuseNotPermitted, "may no longer use this port")
+	if st := ts.srv.Stats(); st.Active != 1 {
+		t.Errorf("%d sessions active, want the first only", st.Active)
+	}
+}
+
+// notPermitted is an error with a refusal reason, as package trust's are.
+type notPermitted string
+
+func (e notPermitted) Error() string        { return string(e) }
+func (e notPermitted) RefuseReason() string { return protocol.RefuseNotPermitted }

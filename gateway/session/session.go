@@ -217,6 +217,12 @@ type Config struct {
 	// loop's for a connection closed without an answer: it must not block
 	// for long.
 	OnRefuse func(Refusal)
+	// Recheck, when set, is asked once a logon has passed Auth and its
+	// session is registered whether client may still log on (the region's
+	// roles may have changed while its secret was checked): an error
+	// refuses the logon, with the reason of an error that has a
+	// RefuseReason method (not-permitted), else auth.
+	Recheck func(client string) error
 	// MaxLogonFrame bounds the LOGON frame (default 16 KiB); MaxFrame
 	// applies once the session is accepted.
 	MaxLogonFrame int
@@ -639,6 +645,28 @@ func throttleAddr(a netip.Addr) netip.Addr {
 	return a
 }
 
+// admit asks Config.Recheck and then the Handler's Admit, if any, about a
+// session that logged on and is registered; a non-nil frame refuses it.
+// Recheck is asked here rather than with the secret: access withdrawn
+// while the secret was being checked either ended the session (EndClients
+// saw it registered) or is seen now.
+func (s *Server) admit(sess *Session) *protocol.Frame {
+	if s.cfg.Recheck != nil {
+		if err := s.cfg.Recheck(sess.Client); err != nil {
+			reason := protocol.RefuseAuth
+			var rr refuseReasoner
+			if errors.As(err, &rr) {
+				reason = rr.RefuseReason()
+			}
+			return &protocol.Frame{Reason: reason, Message: err.Error()}
+		}
+	}
+	if a, ok := s.h.(Admitter); ok {
+		return a.Admit(sess)
+	}
+	return nil
+}
+
 func roundUp(d time.Duration) time.Duration {
 	return (d + time.Second - 1).Truncate(time.Second)
 }
@@ -787,16 +815,14 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 	s.notPendingLocked(addr)
 	pending = false
 	s.mu.Unlock()
-	if a, ok := s.h.(Admitter); ok {
-		if refusal := a.Admit(sess); refusal != nil {
-			s.mu.Lock()
-			delete(s.sessions, sess)
-			s.accepted--
-			s.mu.Unlock()
-			sess.cancel()
-			s.refuse(c, f.Req, f.Client, refusal.Reason, refusal.Message, time.Duration(refusal.RetryAfter)*time.Second)
-			return
-		}
+	if refusal := s.admit(sess); refusal != nil {
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.accepted--
+		s.mu.Unlock()
+		sess.cancel()
+		s.refuse(c, f.Req, f.Client, refusal.Reason, refusal.Message, time.Duration(refusal.RetryAfter)*time.Second)
+		return
 	}
 
 	sess.Log = sess.Log.WithField("session", sess.ID)
