@@ -400,7 +400,11 @@ func TestTLSAndAuth(t *testing.T) {
 	}
 	clients := filepath.Join(dir, "clients")
 	os.WriteFile(clients, line, 0o600)
-	r := startRegion(t, "--tls-cert", cert, "--tls-key", key, "--clients", clients)
+	// The clients file holds the secret; the config file the role.
+	config := filepath.Join(dir, "zbridge.toml")
+	os.WriteFile(config, []byte("[[client]]\nname = \"ops\"\nroles = [\"reader\"]\n"+
+		"[[role]]\nname = \"reader\"\nports = [\"unsolmsg\"]\nevents = [\"source=syslog\"]\n"), 0o600)
+	r := startRegion(t, "--tls-cert", cert, "--tls-key", key, "--clients", clients, "--config", config)
 
 	// Syslog over TLS (RFC 5425: octet counting inside TLS).
 	pem, _ := os.ReadFile(cert)

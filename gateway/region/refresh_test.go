@@ -14,10 +14,9 @@ import (
 	"github.com/zbridge/zbridge/protocol/client"
 )
 
-// TestRefreshRefusesToOpen: a refresh never turns a region with roles into
-// one without (every client could do everything) nor one with clients into
-// one without (anyone could log on); and a client whose secret changed has
-// its sessions ended.
+// TestRefreshRefusesToOpen: a refresh never turns a region with clients
+// into one without (anyone could log on, and without roles do anything);
+// and a client whose secret changed has its sessions ended.
 func TestRefreshRefusesToOpen(t *testing.T) {
 	dir := t.TempDir()
 	h1, err := auth.Hash("one")
@@ -57,8 +56,8 @@ events = ["severity=debug"]
 	t.Cleanup(func() { r.Close() })
 
 	for _, c := range []struct{ name, text, want string }{
-		{"no roles", "[[client]]\nname = \"ops\"\nsecret-hash = \"" + h1 + "\"\n", "has no roles"},
-		{"nothing", "[region]\nname = \"T\"\n", "has no roles"},
+		{"nothing", "[region]\nname = \"T\"\n", "neither clients nor roles"},
+		{"roles only", "[[role]]\nname = \"x\"\nports = [\"unsolmsg\"]\n", "no clients"},
 	} {
 		write(c.text)
 		if _, err := r.Refresh("test"); !errors.Is(err, ErrRefresh) || !strings.Contains(err.Error(), c.want) {

@@ -71,10 +71,10 @@ func newGuard(r *Region) (*guard, error) {
 	}
 	g.authz = trust.NewAuthorizer(p)
 	switch {
-	case !p.HasClients():
-		g.log.Info("no clients configured: any client name logs on without a secret (loopback only)")
 	case p.Open():
-		g.log.Warnf("%d clients, no roles configured: every client may use every port, target and command (put roles in --config)", len(p.Clients()))
+		g.log.Info("no clients configured: any client name logs on without a secret and may do everything (loopback only)")
+	case !p.HasRoles():
+		g.log.Warnf("%d clients but no roles: every request is refused until --config gives them roles", len(p.Clients()))
 	default:
 		g.log.Infof("%d clients and their roles loaded", len(p.Clients()))
 	}
@@ -310,9 +310,9 @@ func (r *Region) Refresh(by string) (string, error) {
 	switch {
 	case err != nil:
 	case !old.Open() && p.Open():
-		// A file that lost its roles would let every client do
+		// A file that lost its clients and roles would let anyone do
 		// everything: that takes a restart, not a refresh.
-		err = errors.New("the new config has no roles, which would let every client do everything; restart the region to run without roles")
+		err = errors.New("the new config has neither clients nor roles, which would let anyone log on and do everything; restart the region to run so (on loopback only)")
 	case old.HasClients() && !p.HasClients():
 		err = errors.New("the new config has no clients, which would let anyone log on without a secret; restart the region to run without clients")
 	}
@@ -361,8 +361,11 @@ func (r *Region) Refresh(by string) (string, error) {
 }
 
 func openWord(p *trust.Policy) string {
-	if p.Open() {
+	switch {
+	case p.Open():
 		return "none (open)"
+	case !p.HasRoles():
+		return "none (everything refused)"
 	}
 	return "applied"
 }

@@ -17,6 +17,10 @@
 //	secret-hash = "$argon2id$v=19$m=19456,t=2,p=1$...$..."   # zbridge passwd
 //	roles = ["automation"]
 //
+//	[[client]]
+//	name = "jane.doe@ops"           # in the clients file: only its roles here
+//	roles = ["automation"]
+//
 //	[[role]]
 //	name = "automation"
 //	ports = ["unsolmsg", "commands"]        # unsolmsg, commands
@@ -75,8 +79,10 @@
 //     (across its sessions); the loosest of its roles' limits applies.
 //
 // Anything not granted is refused with a sentence that names what was
-// missing. With no roles configured at all (no config file, or one without
-// roles), the region runs open as before this package existed: every
-// client that authenticates may do everything. [Policy.Open] tells, and the
-// region says so in its log at startup.
+// missing. Clients may also come from the clients file (package auth,
+// Options.Clients); a [[client]] entry without secret-hash gives such a
+// client its roles. Only with no clients and no roles at all does the
+// policy run open ([Policy.Open]): anyone may do everything, which the
+// region allows on loopback only. Once any client is configured, a client
+// without roles may do nothing.
 package trust

@@ -27,7 +27,8 @@ const AnyCommand = "**"
 
 // Policy is one reading of the clients and roles. It is never modified.
 type Policy struct {
-	open    bool // no roles configured: every authenticated client may do everything
+	open    bool // no clients and no roles: anyone may do everything (loopback only)
+	roles   int  // how many roles are configured
 	auth    auth.Authenticator
 	clients map[string][]*role // by client name; nil slice for a client without roles
 	hashes  map[string]string  // the config file's clients' secret hashes
@@ -64,7 +65,11 @@ func NewPolicy(f *File, opts Options) (*Policy, error) {
 	if f == nil {
 		f = &File{}
 	}
-	p := &Policy{open: len(f.Roles) == 0, clients: map[string][]*role{}, hashes: map[string]string{}, legacy: opts.Clients}
+	// Open: no clients and no roles anywhere, the loopback-only mode.
+	// Once clients are configured, anything their roles do not grant is
+	// refused, also for clients of the clients file.
+	open := len(f.Roles) == 0 && len(f.Clients) == 0 && (opts.Clients == nil || len(opts.Clients.Names()) == 0)
+	p := &Policy{open: open, clients: map[string][]*role{}, hashes: map[string]string{}, legacy: opts.Clients}
 	roles := map[string]*role{}
 	for i, rs := range f.Roles {
 		r, err := compileRole(rs)
@@ -76,10 +81,15 @@ func NewPolicy(f *File, opts Options) (*Policy, error) {
 		}
 		roles[r.name] = r
 	}
+	p.roles = len(roles)
 	var lines strings.Builder
+	roleOnly := map[string]bool{} // clients of the clients file given roles here
 	for i, cs := range f.Clients {
-		if cs.Name == "" || cs.SecretHash == "" {
-			return nil, fmt.Errorf("%w: client %d: name and secret-hash are required", ErrInvalid, i+1)
+		switch {
+		case cs.Name == "":
+			return nil, fmt.Errorf("%w: client %d: name is required", ErrInvalid, i+1)
+		case cs.SecretHash == "" && (opts.Clients == nil || !opts.Clients.Has(cs.Name)):
+			return nil, fmt.Errorf("%w: client %q: secret-hash is required (or the client must be in the clients file)", ErrInvalid, cs.Name)
 		}
 		if strings.ContainsAny(cs.Name, ":\n\r") || strings.ContainsAny(cs.SecretHash, "\n\r") {
 			return nil, fmt.Errorf("%w: client %d: bad name or secret-hash", ErrInvalid, i+1)
@@ -96,11 +106,15 @@ func NewPolicy(f *File, opts Options) (*Policy, error) {
 			rs = append(rs, r)
 		}
 		p.clients[cs.Name] = rs
+		if cs.SecretHash == "" {
+			roleOnly[cs.Name] = true // its secret is the clients file's
+			continue
+		}
 		p.hashes[cs.Name] = strings.TrimSpace(cs.SecretHash)
 		lines.WriteString(cs.Name + ":" + cs.SecretHash + "\n")
 	}
 	var auths multiAuth
-	if len(f.Clients) > 0 {
+	if lines.Len() > 0 {
 		c, err := auth.Parse(strings.NewReader(lines.String()))
 		if err != nil {
 			return nil, fmt.Errorf("%w: clients: %w", ErrInvalid, err)
@@ -109,6 +123,9 @@ func NewPolicy(f *File, opts Options) (*Policy, error) {
 	}
 	if opts.Clients != nil {
 		for _, name := range opts.Clients.Names() {
+			if roleOnly[name] {
+				continue
+			}
 			if _, dup := p.clients[name]; dup {
 				return nil, fmt.Errorf("%w: client %q is both in the config file and in the clients file", ErrInvalid, name)
 			}
@@ -193,9 +210,12 @@ func (m multiAuth) Authenticate(ctx context.Context, name, secret string) error 
 	return m[0].Authenticate(ctx, name, secret)
 }
 
-// Open reports whether no roles are configured: every client that
-// authenticates (or, without clients, everyone) may do everything.
+// Open reports whether neither clients nor roles are configured: the
+// loopback-only mode in which anyone may do everything.
 func (p *Policy) Open() bool { return p.open }
+
+// HasRoles reports whether any role is configured.
+func (p *Policy) HasRoles() bool { return p.roles > 0 }
 
 // HasClients reports whether any client is configured (logons are checked).
 func (p *Policy) HasClients() bool { return p.auth != nil }

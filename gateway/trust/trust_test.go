@@ -339,3 +339,61 @@ func TestReadFileRefusesWritable(t *testing.T) {
 		t.Errorf("region table %v", f.Region)
 	}
 }
+
+// TestClientsFileNeedsRoles: once clients are configured, a client of the
+// clients file may do nothing until the config file gives it roles (a
+// [[client]] entry without secret-hash), and then what they grant.
+func TestClientsFileNeedsRoles(t *testing.T) {
+	h, err := auth.Hash("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := auth.Parse(strings.NewReader("ops:" + h + "\nother:" + h + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPolicy(nil, Options{Clients: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Open() || p.HasRoles() {
+		t.Fatal("a clients file alone: the policy is open or has roles")
+	}
+	if _, err := p.Command("ops", target(t, "linux:web1"), "uptime"); !errors.Is(err, ErrNotPermitted) {
+		t.Errorf("a clients-file client without roles ran a command: %v", err)
+	}
+	if err := p.Port("ops", PortUnsolMsg); !errors.Is(err, ErrNotPermitted) {
+		t.Errorf("a clients-file client without roles may use UNSOLMSG: %v", err)
+	}
+	f, err := Parse([]byte(`
+[[client]]
+name = "ops"
+roles = ["up"]
+[[role]]
+name = "up"
+ports = ["commands"]
+  [[role.target]]
+  pattern = "linux:*"
+  commands = ["uptime"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = NewPolicy(f, Options{Clients: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Command("ops", target(t, "linux:web1"), "uptime"); err != nil {
+		t.Errorf("ops given a role in the config: %v", err)
+	}
+	if _, err := p.Command("other", target(t, "linux:web1"), "uptime"); !errors.Is(err, ErrNotPermitted) {
+		t.Errorf("other, with no role: %v", err)
+	}
+	if err := p.Authenticate(context.Background(), "ops", "s"); err != nil {
+		t.Errorf("ops's secret (from the clients file): %v", err)
+	}
+	f.Clients[0].Name = "stranger"
+	if _, err := NewPolicy(f, Options{Clients: file}); err == nil || !strings.Contains(err.Error(), "secret-hash is required") {
+		t.Errorf("a role-only entry for a client in no file: %v", err)
+	}
+}
