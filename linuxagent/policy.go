@@ -1,7 +1,7 @@
 package linuxagent
 
 import (
-	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/zbridge/zbridge/commands/cmdpattern"
+	"github.com/zbridge/zbridge/commands/policyfile"
 )
 
 // Defaults of a Policy (and of Config) when nothing sets them.
@@ -20,8 +21,8 @@ const (
 	DefaultOutputCap  = 1 << 20 // 1 MiB
 )
 
-// maxPolicyLine bounds one line of a policy file.
-const maxPolicyLine = 64 << 10
+// maxPolicyLine bounds one line of a policy file: policyfile.MaxLine.
+const maxPolicyLine = policyfile.MaxLine
 
 // Action is what a policy rule does with a command it matches.
 type Action int
@@ -205,99 +206,66 @@ func LoadPolicy(path string) (*Policy, error) {
 // documentation. A parse error is a *PolicyError giving the line.
 func ParsePolicy(r io.Reader) (*Policy, error) {
 	p := &Policy{Default: Deny}
-	seen := map[string]int{} // directive → line, for those allowed once
 	timeoutLine := 0
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), maxPolicyLine)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimRight(sc.Text(), "\r")
-		fail := func(format string, args ...any) error {
-			return &PolicyError{Line: line, Msg: fmt.Sprintf(format, args...)}
-		}
-		if !utf8.ValidString(text) {
-			return nil, fail("not valid UTF-8")
-		}
-		if strings.IndexByte(text, 0) >= 0 {
-			return nil, fail("NUL byte")
-		}
-		text = strings.TrimSpace(text)
-		if text == "" || text[0] == '#' {
-			continue
-		}
-		directive, arg, _ := strings.Cut(text, " ")
-		if d, a, ok := strings.Cut(text, "\t"); ok && len(d) < len(directive) {
-			directive, arg = d, a
-		}
-		arg = strings.TrimSpace(arg)
-		switch directive {
-		case "allow", "deny":
-			if arg == "" {
-				return nil, fail("%s needs a pattern", directive)
-			}
-			if err := checkGlob(arg); err != nil {
-				return nil, fail("pattern %q: %v", arg, err)
-			}
-			a := Deny
-			if directive == "allow" {
-				a = Allow
-			}
-			p.Rules = append(p.Rules, Rule{Action: a, Pattern: arg, Line: line})
-			continue
-		case "default", "shell", "timeout", "max-timeout", "output-cap":
-			if first, dup := seen[directive]; dup {
-				return nil, fail("%s given twice (first on line %d)", directive, first)
-			}
-			seen[directive] = line
-		default:
-			return nil, fail("unknown directive %q (want allow, deny, default, shell, timeout, max-timeout, output-cap)", directive)
-		}
-		if arg == "" {
-			return nil, fail("%s needs a value", directive)
-		}
-		switch directive {
-		case "default":
-			switch arg {
-			case "allow":
-				p.Default = Allow
-			case "deny":
-				p.Default = Deny
-			default:
-				return nil, fail("default %q: want allow or deny", arg)
-			}
-		case "shell":
-			switch arg {
-			case "yes":
-				p.Shell = true
-			case "no":
-				p.Shell = false
-			default:
-				return nil, fail("shell %q: want yes or no", arg)
-			}
-		case "timeout", "max-timeout":
+	// duration reads the value of directive name and sets it.
+	duration := func(name string, set func(time.Duration, int)) func(string, int) error {
+		return func(arg string, line int) error {
 			d, err := time.ParseDuration(arg)
 			if err != nil || d <= 0 {
-				return nil, fail("%s %q: want a positive duration such as 30s, 10m or 1h30m", directive, arg)
+				return fmt.Errorf("%s %q: want a positive duration such as 30s, 10m or 1h30m", name, arg)
 			}
-			if directive == "timeout" {
-				p.Timeout, timeoutLine = d, line
-			} else {
-				p.MaxTimeout = d
-			}
-		case "output-cap":
-			n, err := parseSize(arg)
-			if err != nil {
-				return nil, fail("output-cap %q: %v", arg, err)
-			}
-			p.OutputCap = n
+			set(d, line)
+			return nil
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if err == bufio.ErrTooLong {
-			return nil, &PolicyError{Line: line + 1, Msg: fmt.Sprintf("line longer than %d bytes", maxPolicyLine)}
-		}
+	f, err := policyfile.Parse(r, policyfile.Syntax{
+		Directives: []policyfile.Directive{
+			{Name: "shell", Set: func(arg string, _ int) error {
+				switch arg {
+				case "yes":
+					p.Shell = true
+				case "no":
+					p.Shell = false
+				default:
+					return fmt.Errorf("shell %q: want yes or no", arg)
+				}
+				return nil
+			}},
+			{Name: "timeout", Set: duration("timeout", func(d time.Duration, line int) { p.Timeout, timeoutLine = d, line })},
+			{Name: "max-timeout", Set: duration("max-timeout", func(d time.Duration, _ int) { p.MaxTimeout = d })},
+			{Name: "output-cap", Set: func(arg string, _ int) error {
+				n, err := parseSize(arg)
+				if err != nil {
+					return fmt.Errorf("output-cap %q: %w", arg, err)
+				}
+				p.OutputCap = n
+				return nil
+			}},
+		},
+		CheckRule: func(r policyfile.Rule) error {
+			if err := checkGlob(r.Pattern); err != nil {
+				return fmt.Errorf("pattern %q: %w", r.Pattern, err)
+			}
+			return nil
+		},
+		StrictText: true,
+	})
+	var le *policyfile.Error
+	switch {
+	case errors.As(err, &le):
+		return nil, &PolicyError{Line: le.Line, Msg: le.Msg}
+	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	if f.DefaultAllow {
+		p.Default = Allow
+	}
+	for _, r := range f.Rules {
+		a := Deny
+		if r.Allow {
+			a = Allow
+		}
+		p.Rules = append(p.Rules, Rule{Action: a, Pattern: r.Pattern, Line: r.Line})
 	}
 	if p.Timeout > 0 && p.MaxTimeout > 0 && p.Timeout > p.MaxTimeout {
 		return nil, &PolicyError{Line: timeoutLine, Msg: fmt.Sprintf("timeout %s is longer than max-timeout %s", p.Timeout, p.MaxTimeout)}

@@ -4,7 +4,6 @@ package vmagent
 // on the console. See Policy.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/commands/cmdpattern"
+	"github.com/zbridge/zbridge/commands/policyfile"
 )
 
 // ErrPolicy is wrapped by every *PolicyError. (It belongs in an errors.go
@@ -62,8 +62,8 @@ type Rule struct {
 	Line    int    // line in the policy file; 0 for a rule built in Go
 }
 
-// maxPolicyLine bounds one line of a policy file.
-const maxPolicyLine = 64 << 10
+// maxPolicyLine bounds one line of a policy file: policyfile.MaxLine.
+const maxPolicyLine = policyfile.MaxLine
 
 // Policy decides which CP commands the agent types on the console. A nil
 // *Policy in Config types every command (see the package documentation).
@@ -264,8 +264,9 @@ func LoadPolicy(path string) (*Policy, error) {
 }
 
 // ParsePolicy parses a CP command policy. The format is the Linux agent's
-// (package linuxagent), with fewer directives: blank lines and lines whose
-// first non-blank character is # are ignored; each other line is a
+// (package linuxagent; package commands/policyfile reads both), with fewer
+// directives and no check that lines are UTF-8: blank lines and lines
+// whose first non-blank character is # are ignored; each other line is a
 // directive and its argument, separated by blanks:
 //
 //	allow PATTERN       type the commands PATTERN matches
@@ -276,71 +277,41 @@ func LoadPolicy(path string) (*Policy, error) {
 // A parse error is a *PolicyError giving the line.
 func ParsePolicy(r io.Reader) (*Policy, error) {
 	p := &Policy{Default: Deny}
-	seen := map[string]int{} // directive → line, for those allowed once
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), maxPolicyLine)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(strings.TrimRight(sc.Text(), "\r"))
-		fail := func(format string, args ...any) error {
-			return &PolicyError{Line: line, Msg: fmt.Sprintf(format, args...)}
-		}
-		if text == "" || text[0] == '#' {
-			continue
-		}
-		directive, arg, _ := strings.Cut(text, " ")
-		if d, a, ok := strings.Cut(text, "\t"); ok && len(d) < len(directive) {
-			directive, arg = d, a
-		}
-		arg = strings.TrimSpace(arg)
-		switch directive {
-		case "allow", "deny":
-			if arg == "" {
-				return nil, fail("%s needs a pattern", directive)
-			}
-			rule := Rule{Action: Deny, Pattern: arg, Line: line}
-			if directive == "allow" {
-				rule.Action = Allow
-			}
-			if _, err := compilePattern(rule); err != nil {
-				return nil, fail("%v", err)
-			}
-			p.Rules = append(p.Rules, rule)
-			continue
-		case "default", "special":
-			if first, dup := seen[directive]; dup {
-				return nil, fail("%s given twice (first on line %d)", directive, first)
-			}
-			seen[directive] = line
-		default:
-			return nil, fail("unknown directive %q (want allow, deny, default, special)", directive)
-		}
-		if arg == "" {
-			return nil, fail("%s needs a value", directive)
-		}
-		switch directive {
-		case "default":
-			switch arg {
-			case "allow":
-				p.Default = Allow
-			case "deny":
-				p.Default = Deny
-			default:
-				return nil, fail("default %q: want allow or deny", arg)
-			}
-		case "special":
-			if err := checkSpecial(arg); err != nil {
-				return nil, fail("%v", err)
-			}
-			p.Special = arg
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, &PolicyError{Line: line + 1, Msg: fmt.Sprintf("line longer than %d bytes", maxPolicyLine)}
-		}
+	f, err := policyfile.Parse(r, policyfile.Syntax{
+		Directives: []policyfile.Directive{
+			{Name: "special", Set: func(arg string, _ int) error {
+				if err := checkSpecial(arg); err != nil {
+					return err
+				}
+				p.Special = arg
+				return nil
+			}},
+		},
+		CheckRule: func(r policyfile.Rule) error {
+			_, err := compilePattern(rule(r))
+			return err
+		},
+	})
+	var le *policyfile.Error
+	switch {
+	case errors.As(err, &le):
+		return nil, &PolicyError{Line: le.Line, Msg: le.Msg}
+	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
+	if f.DefaultAllow {
+		p.Default = Allow
+	}
+	for _, r := range f.Rules {
+		p.Rules = append(p.Rules, rule(r))
+	}
 	return p.clone()
+}
+
+// rule returns the Rule of a policy file's allow or deny line.
+func rule(r policyfile.Rule) Rule {
+	if r.Allow {
+		return Rule{Action: Allow, Pattern: r.Pattern, Line: r.Line}
+	}
+	return Rule{Action: Deny, Pattern: r.Pattern, Line: r.Line}
 }
