@@ -204,9 +204,9 @@ func TestStopInterruptsBackoff(t *testing.T) {
 	lp := New(Config{})
 	served := make(chan error, 1)
 	go func() { served <- lp.Serve(l, func(c net.Conn, a *Admission) { c.Close() }) }()
-	// After 12 failures the wait is at its longest, 1 s.
+	// After 7 failures the wait is 320 ms: Stop comes during it.
 	deadline := time.After(waitTimeout)
-	for n := 0; n < 12; {
+	for n := 0; n < 7; {
 		select {
 		case n = <-l.calls:
 		case <-deadline:
