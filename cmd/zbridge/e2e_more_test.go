@@ -144,7 +144,7 @@ func TestProtectedMode(t *testing.T) {
 		{"HTTP", "--http", "[::]:%d", "--allow"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"region", "--syslog", peer.Addr(peer.FreePort(t)), "--syslog-udp", "",
+			args := []string{"region", "--data-dir", "", "--syslog", peer.Addr(peer.FreePort(t)), "--syslog-udp", "",
 				"--unsolmsg", peer.Addr(peer.FreePort(t)), "--commands", peer.Addr(peer.FreePort(t)),
 				"--vmmon", peer.Addr(peer.FreePort(t)), "--http", peer.Addr(peer.FreePort(t))}
 			args = append(args, tc.flag, fmt.Sprintf(tc.addr, peer.FreePort(t)))

@@ -85,6 +85,9 @@ func startRegion(t *testing.T, extra ...string) *testRegion {
 	if slices.Contains(extra, "--redis") && !slices.Contains(extra, "--cluster-key-file") {
 		extra = append(extra, "--cluster-key-file", clusterKeyFile)
 	}
+	if !slices.Contains(extra, "--data-dir") && !slices.Contains(extra, "--redis") {
+		extra = append(extra, "--data-dir", t.TempDir()) // never the user's own state directory
+	}
 	args := append([]string{"region", "--name", "TEST1", "--syslog", r.syslog, "--syslog-udp", r.syslog,
 		"--unsolmsg", r.unsolmsg, "--commands", r.commands, "--vmmon", r.vmmon, "--http", r.http, "--log-level", "debug"}, extra...)
 	r.Process = peer.Start(t, peer.Command{Name: "zbridge-region", Path: zbridgeBin, Args: args,

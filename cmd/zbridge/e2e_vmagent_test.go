@@ -179,13 +179,16 @@ func runOutput(t *testing.T, c *exec.Cmd) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-// TestZVMSpoolAcrossRegionRestart: the region is killed while console
-// messages keep arriving; a region started on the same VMMON address gets
-// every one of them from the agent's spool, once and in order.
+// TestZVMSpoolAcrossRegionRestart: the region, on the default embedded
+// store kept on disk, is killed while console messages keep arriving; a
+// region started on the same VMMON address and data directory has every
+// one of them, those stored before the kill and those from the agent's
+// spool, once and in order.
 func TestZVMSpoolAcrossRegionRestart(t *testing.T) {
 	e2e(t)
 	e := startZVMSim(t)
-	a := startRegion(t)
+	dir := t.TempDir()
+	a := startRegion(t, "--data-dir", dir)
 	e.startAgent(t, a.vmmon)
 	waitZVM(t, a)
 	msg := func(from, to int) []string {
@@ -222,11 +225,13 @@ func TestZVMSpoolAcrossRegionRestart(t *testing.T) {
 	a.Kill() // SIGKILL: no drain
 	<-a.Done()
 	sendMessages(t, e, msg(10, 40)) // while the region is away: into the spool
-	b := startRegion(t, "--vmmon", a.vmmon)
-	after := collect(b, 30)
-	all := append(before, after...)
+	b := startRegion(t, "--vmmon", a.vmmon, "--data-dir", dir)
+	all := collect(b, 40)
 	want := msg(0, 40)
+	if fmt.Sprint(before) != fmt.Sprint(want[:10]) {
+		t.Fatalf("console lines before the kill:\n got %d %q\nwant %q", len(before), before, want[:10])
+	}
 	if fmt.Sprint(all) != fmt.Sprint(want) {
-		t.Fatalf("console lines across the restart:\n got %d %q\nwant %d %q", len(all), all, len(want), want)
+		t.Fatalf("console lines after the restart on the same data directory:\n got %d %q\nwant %d %q", len(all), all, len(want), want)
 	}
 }

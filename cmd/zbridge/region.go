@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/zbridge/zbridge/gateway/region"
 	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/gateway/store/diskstore"
 	"github.com/zbridge/zbridge/gateway/syslog"
 	"github.com/zbridge/zbridge/gateway/trust"
 )
@@ -74,6 +76,8 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 type regionFlags struct {
 	cfg             region.Config
+	dataDir         optionalString
+	sync            string
 	configFile      string
 	allow           prefixList
 	linux           stringList
@@ -112,6 +116,8 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "PEM private key for --tls-cert")
 	fs.IntVar(&c.MaxEvents, "max-events", 1_000_000, "events kept for resuming subscribers")
 	fs.Int64Var(&c.MaxBytes, "max-bytes", 512<<20, "bytes of events kept for resuming subscribers (estimate)")
+	fs.Var(&f.dataDir, "data-dir", "keep the embedded store on disk here (default $STATE_DIRECTORY/NAME, else $XDG_STATE_HOME/zbridge/NAME, else ~/.local/state/zbridge/NAME); \"\": in memory only, lost on restart; unused with --redis")
+	fs.StringVar(&f.sync, "sync", string(diskstore.DefaultSync), "when the on-disk store syncs: batch (fsync at least every 100 ms, and before RELP and VMMON acknowledge), always (before every write returns), os (the kernel decides)")
 	fs.IntVar(&c.Session.MaxSessions, "max-sessions", 100, "sessions at most, on UNSOLMSG and on COMMANDS each")
 	fs.DurationVar(&c.Session.Heartbeat, "heartbeat", 30*time.Second, "heartbeat interval granted when a client asks for none")
 	fs.DurationVar(&c.Session.IdleTimeout, "idle-timeout", 0, "end a session silent this long (0: three heartbeats)")
@@ -126,7 +132,7 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", "", "file holding the Redis password (kept out of the command line)")
 	fs.StringVar(&c.ClusterKeyFile, "cluster-key-file", "", "with --redis: the key (a file of 32 or more bytes, mode 0600) every region sharing Redis signs forwarded commands with; make one with: umask 077; head -c 32 /dev/urandom | base64 > cluster.key")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "zbridge", "prefix of every Redis key (one Cluster hash tag)")
-	fs.DurationVar(&c.MaxAge, "max-age", 0, "with --redis: events older than this are trimmed (0: by count and bytes only)")
+	fs.DurationVar(&c.MaxAge, "max-age", 0, "events received longer ago than this are trimmed (0: by count and bytes only)")
 	fs.DurationVar(&c.PeerTTL, "peer-ttl", 15*time.Second, "with --redis: a region, and its agents, not heard of for this long is taken for dead")
 	fs.DurationVar(&c.GroupClaimAfter, "group-claim-after", 30*time.Second, "a consumer-group member's unacknowledged events go to another member after this long")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -149,7 +155,48 @@ func (f *regionFlags) finish(log logrus.FieldLogger) error {
 	if f.cfg.SSHKeyFile != "" && f.cfg.KnownHostsFile == "" {
 		return errors.New("--ssh-key needs --known-hosts (host keys are always checked)")
 	}
+	sync, err := diskstore.ParseSyncPolicy(f.sync)
+	if err != nil {
+		return fmt.Errorf("--sync: %w", err)
+	}
+	f.cfg.Sync = sync
+	f.cfg.DataDir = f.dataDir.value
+	if !f.dataDir.set && f.cfg.RedisURL == "" {
+		if f.cfg.DataDir, err = defaultDataDir(f.cfg.Name, os.Getenv); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// optionalString is a string flag that knows whether it was given (an
+// empty value is a choice, not the default).
+type optionalString struct {
+	value string
+	set   bool
+}
+
+func (o *optionalString) String() string     { return o.value }
+func (o *optionalString) Set(v string) error { o.value, o.set = v, true; return nil }
+
+// defaultDataDir is where a region named name keeps its store when
+// --data-dir is not given: under systemd's StateDirectory= when the
+// region runs as such a service, else under the XDG state directory.
+func defaultDataDir(name string, getenv func(string) string) (string, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
+		return "", fmt.Errorf("region name %q cannot name a data directory: give --data-dir", name)
+	}
+	if d, _, _ := strings.Cut(getenv("STATE_DIRECTORY"), ":"); d != "" {
+		return filepath.Join(d, name), nil
+	}
+	if d := getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "zbridge", name), nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		return "", errors.New("no $HOME for the default data directory: give --data-dir")
+	}
+	return filepath.Join(home, ".local", "state", "zbridge", name), nil
 }
 
 func newLogger(level, format string, w io.Writer) (*logrus.Logger, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/zbridge/zbridge/gateway/store/diskstore"
 	"github.com/zbridge/zbridge/internal/loadgen"
 	"github.com/zbridge/zbridge/internal/peer"
 )
@@ -35,13 +36,20 @@ func BenchmarkRelay(b *testing.B) {
 }
 
 // BenchmarkRelayStore measures the same relay (RFC 5424, syslog TCP in, one
-// JSON subscriber out) with the events kept in the embedded store and in
-// Redis (a redis-server of the benchmark's own, on loopback), in the same
-// run:
+// JSON subscriber out) with the events kept in the embedded store in
+// memory, on disk under each sync policy (in a directory under $TMPDIR),
+// and in Redis (a redis-server of the benchmark's own, on loopback), in
+// the same run:
 //
 //	go test -run '^$' -bench RelayStore -benchtime 500000x -count 5 ./gateway/region/
 func BenchmarkRelayStore(b *testing.B) {
 	b.Run("embedded", func(b *testing.B) { benchZbridgeWith(b, "5424", nil) })
+	for _, p := range []diskstore.SyncPolicy{diskstore.SyncBatch, diskstore.SyncAlways, diskstore.SyncOS} {
+		b.Run("disk-"+string(p), func(b *testing.B) {
+			dir := b.TempDir()
+			benchZbridgeWith(b, "5424", func(c *Config) { c.DataDir, c.Sync = dir, p })
+		})
+	}
 	b.Run("redis", func(b *testing.B) {
 		addr, _ := peer.StartRedis(b)
 		key := filepath.Join(b.TempDir(), "cluster.key")

@@ -39,6 +39,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/metrics"
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/gateway/store/diskstore"
 	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/gateway/syslog"
 	"github.com/zbridge/zbridge/gateway/trust"
@@ -75,9 +76,16 @@ type Config struct {
 	// client certificate issued by a CA in this PEM file.
 	SyslogClientCA string
 
-	// Retention of the embedded store.
+	// Retention of the event stream (MaxAge is further down).
 	MaxEvents int
 	MaxBytes  int64
+	// DataDir keeps the embedded store on disk there (package diskstore):
+	// a restart loses nothing it acknowledged. Empty: in memory only.
+	// Unused with RedisURL.
+	DataDir string
+	// Sync is the on-disk store's sync policy (diskstore.DefaultSync if
+	// empty).
+	Sync diskstore.SyncPolicy
 
 	// Session settings for UNSOLMSG (zero: the session package defaults).
 	Session session.Config
@@ -102,7 +110,7 @@ type Config struct {
 	ClusterKeyFile string
 	// RedisPrefix starts every key (default "zbridge").
 	RedisPrefix string
-	// MaxAge trims events older than it (Redis only; 0: no age limit).
+	// MaxAge trims events received longer ago than it (0: no age limit).
 	MaxAge time.Duration
 	// PeerTTL is how long a region's announcement lives without being
 	// refreshed (default 15s).
@@ -209,8 +217,20 @@ func New(cfg Config) (*Region, error) {
 		if err := r.openRedis(); err != nil {
 			return nil, err
 		}
+	case cfg.DataDir != "":
+		ds, err := diskstore.Open(diskstore.Config{Dir: cfg.DataDir, Sync: cfg.Sync, MaxEvents: cfg.MaxEvents,
+			MaxBytes: cfg.MaxBytes, MaxAge: cfg.MaxAge, Logger: r.log.WithField("component", "store")})
+		if err != nil {
+			r.guard.close()
+			return nil, fmt.Errorf("region: %w", err)
+		}
+		info := ds.Info()
+		r.log.WithFields(logrus.Fields{"component": "store", "dir": cfg.DataDir, "sync": cfg.Sync,
+			"segments": info.Segments, "records": info.Records, "events": info.Events,
+			"cut_bytes": info.CutBytes, "took": info.Took.Round(time.Millisecond)}).Info("event store opened")
+		r.store = ds
 	default:
-		r.store = memstore.New(memstore.Config{MaxEvents: cfg.MaxEvents, MaxBytes: cfg.MaxBytes})
+		r.store = memstore.New(memstore.Config{MaxEvents: cfg.MaxEvents, MaxBytes: cfg.MaxBytes, MaxAge: cfg.MaxAge})
 	}
 	ok := false
 	defer func() {

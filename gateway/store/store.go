@@ -1,9 +1,11 @@
 // Package store defines the region's session state: the event stream with
 // bounded retention, and the sessions connected to the region's servers.
 //
-// Store is the interface; memstore is the embedded, in-process
-// implementation (the default) and storetest is the conformance suite that
-// every implementation must pass.
+// Store is the interface. diskstore is the embedded implementation (the
+// default: memstore's in-memory state, journalled to files so that a
+// restart loses nothing acknowledged), memstore the same in memory only,
+// redisstore keeps the state in Redis for regions that share it, and
+// storetest is the conformance suite that every implementation must pass.
 package store
 
 import (
@@ -114,6 +116,25 @@ func AppendMarked(ctx context.Context, st Store, evs []*protocol.Event, name str
 	}
 	if err := st.SetPosition(ctx, name, id); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrNotMarked, name, err)
+	}
+	return nil
+}
+
+// Syncer is implemented by stores that keep events on disk under a sync
+// policy (package diskstore). Sync returns once everything the store
+// accepted before the call is as durable as the policy allows: on stable
+// storage under the batch and always policies. Servers that acknowledge
+// events to their sender (RELP, VMMON) call it before they do.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// Sync calls st.Sync when st is a Syncer. Other stores keep events as
+// their own configuration says (Redis: its appendfsync), so for them it
+// returns nil at once.
+func Sync(ctx context.Context, st Store) error {
+	if s, ok := st.(Syncer); ok {
+		return s.Sync(ctx)
 	}
 	return nil
 }

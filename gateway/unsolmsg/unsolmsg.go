@@ -294,50 +294,36 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 	}
 	ctx := sess.Context()
 	unavailable := protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal, Message: "event store unavailable"})
-	resumed := false
-	if sub.durable != "" {
+	in := startInput{kind: startPlain, after: f.After}
+	switch {
+	case sub.durable != "":
+		in.kind = startDurable
 		pos, ok, err := h.cfg.Store.Position(ctx, positionKey(sub.durableKey))
 		if err != nil {
 			sess.Log.WithError(err).Warn("reading a durable subscription's position failed")
 			return unavailable
 		}
-		sub.after, resumed = pos, ok
+		in.position, in.resumed = pos, ok
+	case sub.group != "":
+		in.kind = startGroup
 	}
-	if !resumed && f.After != "" {
-		id, err := protocol.ParseID(f.After)
-		if err != nil {
-			return badRequest(err.Error())
-		}
-		sub.after = id
-		if sub.group != "" && id.IsZero() {
-			// "0": every retained event. To the store the zero ID means a
-			// new group starts at the newest; 0-1 is before every ID a
-			// store assigns.
-			sub.after = protocol.ID{Seq: 1}
-		}
+	needNewest, err := startNeedsNewest(in)
+	if err != nil {
+		return badRequest(err.Error())
 	}
-	if sub.durable != "" || sub.group != "" || !resumed && f.After == "" {
+	if needNewest {
 		st, err := h.cfg.Store.Stats(ctx)
 		if err != nil {
 			return unavailable
 		}
-		sub.known = st.Last
-		if !resumed && f.After == "" {
-			// New events only: those after the newest now. A new group
-			// starts there too (an existing group goes on from its own
-			// position).
-			sub.after = st.Last
-			if sub.group != "" && sub.after.IsZero() {
-				// An empty store: to the store the zero ID would mean the
-				// newest when the member first reads, which may be after
-				// events stored once this subscribe is answered.
-				sub.after = protocol.ID{Seq: 1}
-			}
-		}
+		in.newest = st.Last
 	}
-	if sub.durable != "" && !resumed {
-		// Record the new subscription's start at once: a client that goes
-		// away before its first ack resumes here, missing nothing.
+	start, err := subscriptionStart(in)
+	if err != nil {
+		return badRequest(err.Error())
+	}
+	sub.after, sub.known = start.after, start.known
+	if start.record { // a new durable subscription: recorded before the reply
 		if err := h.cfg.Store.SetPosition(ctx, positionKey(sub.durableKey), sub.after); err != nil {
 			sess.Log.WithError(err).Warn("recording a durable subscription failed")
 			return unavailable

@@ -408,6 +408,14 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 		last = h.lastSeq[key]
 		h.mu.Unlock()
 	}
+	// The agent drops its spool through Seq on this reply: the events must
+	// be as durable as the store's policy makes them first (a store on
+	// disk syncs; one that synced already returns at once).
+	if err := store.Sync(sess.Context(), h.cfg.Store); err != nil {
+		sess.Log.WithError(err).Warn("syncing z/VM events to disk failed")
+		return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal,
+			Message: "the region could not keep the events; keep them and send them again"})
+	}
 	return &protocol.Frame{Type: protocol.TypeReply, Seq: last}
 }
 

@@ -2,9 +2,11 @@
 // store.Store: the region's default, with nothing to install.
 //
 // Events are kept in arrival order in memory and trimmed from the oldest end
-// when there are more than MaxEvents of them or they hold more than MaxBytes
-// (estimated by protocol.Event.Size). State does not survive a restart; use
-// the Redis store for that.
+// when there are more than MaxEvents of them, they hold more than MaxBytes
+// (estimated by protocol.Event.Size), or they were received longer than
+// MaxAge ago. Alone, a Store keeps nothing across a restart; with a Journal
+// (package diskstore keeps one on disk) every change is also recorded, and
+// replayed into a new Store with Apply.
 //
 // # Consumer groups
 //
@@ -42,6 +44,11 @@ const (
 type Config struct {
 	MaxEvents int   // events retained at most; DefaultMaxEvents if 0
 	MaxBytes  int64 // estimated bytes retained at most; DefaultMaxBytes if 0
+	// MaxAge trims events received longer ago than it (0: no age limit).
+	// They are trimmed as events are appended and once a second.
+	MaxAge time.Duration
+	// Journal records every change (nil: the store lives in memory only).
+	Journal Journal
 	// Now is the clock (time.Now if nil); tests pass their own.
 	Now func() time.Time
 }
@@ -50,7 +57,9 @@ type Config struct {
 type Store struct {
 	maxEvents int
 	maxBytes  int64
+	maxAge    time.Duration
 	now       func() time.Time
+	journal   Journal
 
 	mu        sync.RWMutex // guards the following fields
 	evs       []*protocol.Event
@@ -67,6 +76,7 @@ type Store struct {
 	closed    bool
 
 	done chan struct{} // closed by Close
+	aged chan struct{} // closed when the age trimmer has stopped
 }
 
 var _ store.Store = (*Store)(nil)
@@ -76,7 +86,9 @@ func New(cfg Config) *Store {
 	s := &Store{
 		maxEvents: cfg.MaxEvents,
 		maxBytes:  cfg.MaxBytes,
+		maxAge:    cfg.MaxAge,
 		now:       cfg.Now,
+		journal:   cfg.Journal,
 		notify:    make(chan struct{}),
 		sessions:  make(map[string]store.Session),
 		positions: make(map[string]protocol.ID),
@@ -93,7 +105,37 @@ func New(cfg Config) *Store {
 		s.now = time.Now
 	}
 	s.born = protocol.ID{Ms: uint64(s.now().UnixMilli())}
+	s.aged = make(chan struct{})
+	if s.maxAge > 0 {
+		go s.trimByAge()
+	} else {
+		close(s.aged)
+	}
 	return s
+}
+
+// trimByAge trims aged events once a second until Close, so that an idle
+// store lets them go too.
+func (s *Store) trimByAge() {
+	defer close(s.aged)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		if !s.closed {
+			before := s.trimmed
+			s.trimLocked(s.now())
+			if s.trimmed != before {
+				s.recordLocked(&Change{Kind: ChangeTrim, ID: s.trimmed})
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // Append implements store.Store.
@@ -101,13 +143,26 @@ func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
 	if len(evs) == 0 {
 		return ctx.Err()
 	}
+	return s.appendMarked(ctx, evs, "", protocol.ID{})
+}
+
+// AppendMarked implements store.MarkedAppender: the events and the
+// position change together, under one lock and in one journal record.
+func (s *Store) AppendMarked(ctx context.Context, evs []*protocol.Event, name string, id protocol.ID) error {
+	if len(evs) == 0 {
+		return s.SetPosition(ctx, name, id)
+	}
+	return s.appendMarked(ctx, evs, name, id)
+}
+
+func (s *Store) appendMarked(ctx context.Context, evs []*protocol.Event, name string, id protocol.ID) error {
 	now := s.now()
-	ms := max(uint64(now.UnixMilli()), s.born.Ms) // no ID before born, even if the clock went back
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return store.ErrClosed
 	}
+	ms := max(uint64(now.UnixMilli()), s.born.Ms) // no ID before born, even if the clock went back
 	for _, e := range evs {
 		if ms > s.last.Ms {
 			s.last = protocol.ID{Ms: ms}
@@ -122,25 +177,58 @@ func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
 	}
 	s.evs = append(s.evs, evs...)
 	s.appended += uint64(len(evs))
-	s.trimLocked()
+	if name != "" {
+		s.setPositionLocked(name, id)
+	}
+	seq := s.recordLocked(&Change{Kind: ChangeEvents, Events: evs, Name: name, ID: id})
+	before := s.trimmed
+	s.trimLocked(now)
+	if s.trimmed != before {
+		seq = s.recordLocked(&Change{Kind: ChangeTrim, ID: s.trimmed})
+	}
 	ch := s.notify
 	s.notify = make(chan struct{})
 	s.mu.Unlock()
 	close(ch)
-	return nil
+	return s.commit(ctx, seq)
 }
 
 // trimLocked drops the oldest events beyond the retention limits.
-func (s *Store) trimLocked() {
+func (s *Store) trimLocked(now time.Time) {
 	n := len(s.evs) - s.head
-	for n > 0 && (n > s.maxEvents || s.bytes > s.maxBytes) {
-		e := s.evs[s.head]
-		s.bytes -= int64(e.Size())
-		s.trimmed = e.ID
-		s.evs[s.head] = nil
-		s.head++
+	var oldest time.Time
+	if s.maxAge > 0 {
+		oldest = now.Add(-s.maxAge)
+	}
+	for n > 0 && (n > s.maxEvents || s.bytes > s.maxBytes || s.evs[s.head].Received.Before(oldest)) {
+		s.dropHeadLocked()
 		n--
 	}
+	s.compactLocked()
+}
+
+// trimThroughLocked drops the events through id, as a replayed trim.
+func (s *Store) trimThroughLocked(id protocol.ID) {
+	for s.head < len(s.evs) && !id.Less(s.evs[s.head].ID) {
+		s.dropHeadLocked()
+	}
+	if s.trimmed.Less(id) {
+		s.trimmed = id
+	}
+	s.compactLocked()
+}
+
+// dropHeadLocked trims the oldest retained event.
+func (s *Store) dropHeadLocked() {
+	e := s.evs[s.head]
+	s.bytes -= int64(e.Size())
+	s.trimmed = e.ID
+	s.evs[s.head] = nil
+	s.head++
+}
+
+// compactLocked lets the array go of trimmed events.
+func (s *Store) compactLocked() {
 	// Compact when the dead prefix is at least half the slice.
 	if s.head > 0 && s.head >= len(s.evs)/2 && s.head >= 1024 || s.head == len(s.evs) {
 		k := copy(s.evs, s.evs[s.head:])
@@ -267,14 +355,26 @@ func (s *Store) SetPosition(ctx context.Context, name string, id protocol.ID) er
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return store.ErrClosed
 	}
-	if cur, ok := s.positions[name]; !ok || cur.Less(id) {
-		s.positions[name] = id
+	if !s.setPositionLocked(name, id) {
+		s.mu.Unlock()
+		return nil
 	}
-	return nil
+	seq := s.recordLocked(&Change{Kind: ChangePosition, Name: name, ID: id})
+	s.mu.Unlock()
+	return s.commit(ctx, seq)
+}
+
+// setPositionLocked moves a position forward and reports whether it moved.
+func (s *Store) setPositionLocked(name string, id protocol.ID) bool {
+	if cur, ok := s.positions[name]; ok && !cur.Less(id) {
+		return false
+	}
+	s.positions[name] = id
+	return true
 }
 
 // Position implements store.Store.
@@ -344,6 +444,7 @@ func (s *Store) GroupRead(ctx context.Context, name, consumer string, start prot
 			g.cursor = s.last
 		}
 		s.groups[name] = g
+		s.recordLocked(&Change{Kind: ChangeGroupCreate, Name: name, ID: g.cursor})
 	}
 	g.dropTrimmed(s.trimmed)
 	live := s.evs[s.head:]
@@ -352,6 +453,7 @@ func (s *Store) GroupRead(ctx context.Context, name, consumer string, start prot
 
 	// Claim the entries left unacknowledged too long. Every entry's event
 	// is retained, as those trimmed were just dropped.
+	var claimed []protocol.ID
 	for i := 0; i < len(g.pending) && !full(); i++ {
 		p := &g.pending[i]
 		if now.Sub(p.at) < claimAfter {
@@ -363,6 +465,9 @@ func (s *Store) GroupRead(ctx context.Context, name, consumer string, start prot
 		}
 		p.consumer, p.at = consumer, now
 		dst = append(dst, live[j])
+		if s.journal != nil {
+			claimed = append(claimed, p.id)
+		}
 		n++
 	}
 
@@ -375,6 +480,10 @@ func (s *Store) GroupRead(ctx context.Context, name, consumer string, start prot
 		g.cursor = e.ID
 		dst = append(dst, e)
 		n++
+	}
+	if n > 0 {
+		s.recordLocked(&Change{Kind: ChangeGroupDeliver, Name: name, Consumer: consumer, At: now,
+			IDs: claimed, ID: g.cursor})
 	}
 	return dst, s.last, nil
 }
@@ -393,6 +502,14 @@ func (s *Store) GroupAck(ctx context.Context, name string, ids []protocol.ID) er
 	if g == nil {
 		return nil
 	}
+	if g.ack(ids) > 0 {
+		s.recordLocked(&Change{Kind: ChangeGroupAck, Name: name, IDs: ids})
+	}
+	return nil
+}
+
+// ack removes the entries for ids and returns how many there were.
+func (g *group) ack(ids []protocol.ID) int {
 	acked := 0
 	for _, id := range ids {
 		i := sort.Search(len(g.pending), func(i int) bool { return !g.pending[i].id.Less(id) })
@@ -404,16 +521,17 @@ func (s *Store) GroupAck(ctx context.Context, name string, ids []protocol.ID) er
 	if acked > 0 {
 		g.setPending(slices.DeleteFunc(g.pending, func(p pending) bool { return p.acked }))
 	}
-	return nil
+	return acked
 }
 
 // Close implements store.Store. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.closed {
 		s.closed = true
 		close(s.done)
 	}
+	s.mu.Unlock()
+	<-s.aged
 	return nil
 }

@@ -1,0 +1,397 @@
+package diskstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/gateway/store/memstore"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// SyncPolicy says when the store's writes reach stable storage.
+type SyncPolicy string
+
+// The sync policies.
+const (
+	// SyncAlways: every Append, AppendMarked and SetPosition returns once
+	// its change is on stable storage (appends that come together share
+	// one fsync).
+	SyncAlways SyncPolicy = "always"
+	// SyncBatch: changes are written to the operating system as they come
+	// and synced at least every SyncInterval; Sync (what RELP and VMMON
+	// call before they acknowledge) syncs at once.
+	SyncBatch SyncPolicy = "batch"
+	// SyncOS: changes are written as they come and the operating system
+	// decides when they reach the disk; only Close syncs. A process kill
+	// loses nothing written, a power loss may lose anything.
+	SyncOS SyncPolicy = "os"
+)
+
+// ParseSyncPolicy parses "always", "batch" or "os".
+func ParseSyncPolicy(s string) (SyncPolicy, error) {
+	switch p := SyncPolicy(s); p {
+	case SyncAlways, SyncBatch, SyncOS:
+		return p, nil
+	}
+	return "", fmt.Errorf("%w %q (always, batch, os)", ErrBadPolicy, s)
+}
+
+// Defaults for Config.
+const (
+	DefaultSync         = SyncBatch
+	DefaultSyncInterval = 100 * time.Millisecond
+	DefaultSegmentSize  = 64 << 20
+)
+
+// Config configures Open.
+type Config struct {
+	// Dir is the data directory; Open creates it (mode 0700) if needed.
+	Dir string
+	// Sync is the sync policy (DefaultSync if empty) and SyncInterval the
+	// longest time a write waits for its fsync under SyncBatch
+	// (DefaultSyncInterval if 0).
+	Sync         SyncPolicy
+	SyncInterval time.Duration
+	// SegmentSize is the size at which the journal starts a new segment
+	// file (DefaultSegmentSize if 0). Retention deletes whole segments.
+	SegmentSize int64
+	// Retention, as for memstore (the events are kept in memory too).
+	MaxEvents int
+	MaxBytes  int64
+	MaxAge    time.Duration
+	// Logger receives what Open cut or found (logrus.StandardLogger if nil).
+	Logger logrus.FieldLogger
+	// Now is the clock (time.Now if nil); tests pass their own.
+	Now func() time.Time
+}
+
+// Store is the on-disk embedded store. It is a memstore.Store whose every
+// change is journalled; reads never touch the disk.
+type Store struct {
+	ms   *memstore.Store
+	j    *journal
+	lock *os.File // holds the data directory's lock
+	dir  string
+	info OpenInfo
+}
+
+var (
+	_ store.Store          = (*Store)(nil)
+	_ store.MarkedAppender = (*Store)(nil)
+	_ store.Syncer         = (*Store)(nil)
+	_ store.HealthReporter = (*Store)(nil)
+)
+
+// OpenInfo says what Open found in the data directory.
+type OpenInfo struct {
+	Segments int           // segment files read
+	Records  int           // records replayed
+	Events   int           // events retained after the replay
+	CutBytes int64         // bytes of a torn write cut from the newest segment
+	Took     time.Duration // how long the replay took
+}
+
+// segmentFile matches a segment file's name.
+var segmentFile = regexp.MustCompile(`^[0-9a-f]{16}\.seg$`)
+
+// Open opens the store in cfg.Dir, replaying what the directory holds, and
+// locks the directory against other processes until Close.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("diskstore: no data directory")
+	}
+	if cfg.Sync == "" {
+		cfg.Sync = DefaultSync
+	}
+	if _, err := ParseSyncPolicy(string(cfg.Sync)); err != nil {
+		return nil, err
+	}
+	if cfg.SyncInterval <= 0 {
+		cfg.SyncInterval = DefaultSyncInterval
+	}
+	if cfg.SegmentSize <= 0 {
+		cfg.SegmentSize = DefaultSegmentSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.StandardLogger()
+	}
+	jdir := filepath.Join(cfg.Dir, "journal")
+	if err := os.MkdirAll(jdir, 0o700); err != nil {
+		return nil, fmt.Errorf("diskstore: %w", err)
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	j := &journal{dir: jdir, policy: cfg.Sync, interval: cfg.SyncInterval, segSize: cfg.SegmentSize,
+		log: cfg.Logger, stop: make(chan struct{}), flushed: make(chan struct{})}
+	ms := memstore.New(memstore.Config{MaxEvents: cfg.MaxEvents, MaxBytes: cfg.MaxBytes, MaxAge: cfg.MaxAge,
+		Journal: j, Now: cfg.Now})
+	s := &Store{ms: ms, j: j, lock: lock, dir: cfg.Dir}
+	start := time.Now()
+	if err := s.replay(cfg.Logger); err != nil {
+		ms.Close()
+		lock.Close()
+		return nil, err
+	}
+	st, _ := ms.Stats(context.Background())
+	j.trimmed = st.Trimmed
+	s.info.Events = int(st.Count)
+	s.info.Took = time.Since(start)
+	// A new segment starts with the whole state; the older ones are kept
+	// for their events until retention trims them.
+	ms.Checkpoint()
+	j.mu.Lock()
+	seq := j.seq
+	j.mu.Unlock()
+	if err := j.syncThrough(seq); err != nil {
+		ms.Close()
+		lock.Close()
+		return nil, err
+	}
+	go j.flush()
+	return s, nil
+}
+
+// lockDir takes the data directory's lock file, so that two regions never
+// write one journal, and writes the holder's process ID into it.
+func lockDir(dir string) (*os.File, error) {
+	name := filepath.Join(dir, "LOCK")
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("diskstore: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder, _ := io.ReadAll(io.LimitReader(f, 32))
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s is held by process %s", ErrLocked, dir, holder)
+		}
+		return nil, fmt.Errorf("diskstore: lock %s: %w", name, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}
+
+// replay reads every segment, oldest first, into the store.
+func (s *Store) replay(log logrus.FieldLogger) error {
+	entries, err := os.ReadDir(s.j.dir)
+	if err != nil {
+		return fmt.Errorf("diskstore: %w", err)
+	}
+	var nums []uint64
+	for _, e := range entries {
+		if !segmentFile.MatchString(e.Name()) {
+			continue
+		}
+		n, _ := strconv.ParseUint(e.Name()[:16], 16, 64)
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	for i, num := range nums {
+		newest := i == len(nums)-1
+		seg, kept, err := s.replaySegment(num, i == 0, newest, log)
+		if err != nil {
+			return err
+		}
+		s.info.Segments++
+		if kept {
+			s.j.segs = append(s.j.segs, seg)
+		}
+	}
+	return nil
+}
+
+// replaySegment replays one segment file. The first segment must open with
+// a checkpoint; the checkpoints opening later ones repeat what the replay
+// already built and are skipped. Damage in the newest segment is a torn
+// write: the file is cut before it (and deleted when nothing is left). It
+// reports whether the file is kept.
+func (s *Store) replaySegment(num uint64, first, newest bool, log logrus.FieldLogger) (segment, bool, error) {
+	seg := segment{num: num}
+	name := filepath.Join(s.j.dir, segmentName(num))
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return seg, false, fmt.Errorf("diskstore: %w", err)
+	}
+	off, records := 0, 0
+	var bad error
+	if len(data) < len(segmentMagic) || string(data[:len(segmentMagic)]) != segmentMagic {
+		bad = fmt.Errorf("%w: no segment header", ErrCorrupt)
+	} else {
+		off = len(segmentMagic)
+	}
+	for bad == nil && off < len(data) {
+		rest := data[off:]
+		if len(rest) < recordHeader {
+			bad = fmt.Errorf("%w: %d bytes, not a record", ErrCorrupt, len(rest))
+			break
+		}
+		n, err := recordSize(rest)
+		if err != nil {
+			bad = err
+			break
+		}
+		if len(rest) < recordHeader+n {
+			bad = fmt.Errorf("%w: record of %d bytes, %d left", ErrCorrupt, recordHeader+n, len(rest))
+			break
+		}
+		c, err := decodeRecord(rest[:recordHeader+n])
+		if err != nil {
+			bad = err
+			break
+		}
+		if records == 0 && c.Kind != memstore.ChangeCheckpoint {
+			bad = fmt.Errorf("%w: segment does not start with a checkpoint", ErrCorrupt)
+			break
+		}
+		if c.Kind != memstore.ChangeCheckpoint || first && records == 0 {
+			if err := s.ms.Apply(c); err != nil {
+				bad = fmt.Errorf("%w: %w", ErrCorrupt, err)
+				break
+			}
+		}
+		if c.Kind == memstore.ChangeEvents {
+			seg.lastEvent = c.Events[len(c.Events)-1].ID
+		}
+		records++
+		off += recordHeader + n
+	}
+	s.info.Records += records
+	if bad == nil {
+		return seg, true, nil
+	}
+	if !newest {
+		return seg, false, fmt.Errorf("diskstore: %s at offset %d: %w", name, off, bad)
+	}
+	// The newest segment ends in a torn write: cut it.
+	cut := int64(len(data) - off)
+	s.info.CutBytes += cut
+	fields := logrus.Fields{"file": name, "offset": off, "bytes": cut, "reason": bad.Error()}
+	if records == 0 {
+		log.WithFields(fields).Warn("the newest segment holds no whole record (a write torn by a crash): deleted")
+		if err := os.Remove(name); err != nil {
+			return seg, false, fmt.Errorf("diskstore: %w", err)
+		}
+		return seg, false, nil
+	}
+	log.WithFields(fields).Warn("the newest segment ends in a torn write: cut")
+	if err := os.Truncate(name, int64(off)); err != nil {
+		return seg, false, fmt.Errorf("diskstore: cut torn write: %w", err)
+	}
+	return seg, true, nil
+}
+
+// Info says what Open found.
+func (s *Store) Info() OpenInfo { return s.info }
+
+// Dir is the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Sync implements store.Syncer.
+func (s *Store) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.j.syncAll(ctx)
+}
+
+// Health implements store.HealthReporter: the store is degraded once a
+// write or sync failed (it then refuses every change).
+func (s *Store) Health() store.Health {
+	if err := s.j.err(); err != nil {
+		return store.Health{Degraded: true, Reason: err.Error()}
+	}
+	return store.Health{}
+}
+
+// Close closes the store: it syncs what it holds and releases the data
+// directory. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.ms.Close()
+	err := s.j.close()
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+	return err
+}
+
+// Append implements store.Store.
+func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
+	if err := s.j.err(); err != nil {
+		return err
+	}
+	return s.ms.Append(ctx, evs)
+}
+
+// AppendMarked implements store.MarkedAppender.
+func (s *Store) AppendMarked(ctx context.Context, evs []*protocol.Event, name string, id protocol.ID) error {
+	if err := s.j.err(); err != nil {
+		return err
+	}
+	return s.ms.AppendMarked(ctx, evs, name, id)
+}
+
+// Read implements store.Store.
+func (s *Store) Read(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event) ([]*protocol.Event, store.Gap, error) {
+	return s.ms.Read(ctx, after, max, dst)
+}
+
+// Wait implements store.Store.
+func (s *Store) Wait(ctx context.Context, after protocol.ID) error { return s.ms.Wait(ctx, after) }
+
+// Stats implements store.Store.
+func (s *Store) Stats(ctx context.Context) (store.StreamStats, error) { return s.ms.Stats(ctx) }
+
+// PutSession implements store.Store. Sessions are the connections of this
+// process: they are kept in memory only.
+func (s *Store) PutSession(ctx context.Context, sess store.Session) error {
+	return s.ms.PutSession(ctx, sess)
+}
+
+// DeleteSession implements store.Store.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return s.ms.DeleteSession(ctx, id)
+}
+
+// Sessions implements store.Store.
+func (s *Store) Sessions(ctx context.Context) ([]store.Session, error) { return s.ms.Sessions(ctx) }
+
+// SetPosition implements store.Store.
+func (s *Store) SetPosition(ctx context.Context, name string, id protocol.ID) error {
+	if err := s.j.err(); err != nil {
+		return err
+	}
+	return s.ms.SetPosition(ctx, name, id)
+}
+
+// Position implements store.Store.
+func (s *Store) Position(ctx context.Context, name string) (protocol.ID, bool, error) {
+	return s.ms.Position(ctx, name)
+}
+
+// GroupRead implements store.Store.
+func (s *Store) GroupRead(ctx context.Context, group, consumer string, start protocol.ID, claimAfter time.Duration,
+	max int, dst []*protocol.Event) ([]*protocol.Event, protocol.ID, error) {
+	return s.ms.GroupRead(ctx, group, consumer, start, claimAfter, max, dst)
+}
+
+// GroupAck implements store.Store.
+func (s *Store) GroupAck(ctx context.Context, group string, ids []protocol.ID) error {
+	return s.ms.GroupAck(ctx, group, ids)
+}

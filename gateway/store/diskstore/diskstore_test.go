@@ -1,0 +1,455 @@
+package diskstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/gateway/store/storetest"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+func quiet() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}
+
+func open(t testing.TB, cfg Config) *Store {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quiet()
+	}
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	policies := []SyncPolicy{SyncBatch, SyncAlways, SyncOS}
+	if testing.Short() {
+		policies = policies[:1] // the suite takes seconds (consumer-group claim times)
+	}
+	for _, p := range policies {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			storetest.Run(t, storetest.Options{
+				New: func(t *testing.T, r storetest.Retention) store.Store {
+					return open(t, Config{Dir: t.TempDir(), Sync: p, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+				},
+			})
+		})
+	}
+}
+
+// TestConformanceReopened runs the suite on stores that were filled,
+// closed and opened again: a replayed store behaves as a new one.
+func TestConformanceReopened(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the whole suite again: not in -short")
+	}
+	storetest.Run(t, storetest.Options{
+		New: func(t *testing.T, r storetest.Retention) store.Store {
+			dir := t.TempDir()
+			s := open(t, Config{Dir: dir, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+			if err := s.SetPosition(context.Background(), "other", protocol.ID{Ms: 1}); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			return open(t, Config{Dir: dir, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+		},
+	})
+}
+
+var bg = context.Background()
+
+// state is everything a reopen must give back.
+type state struct {
+	events    []protocol.Event
+	stats     store.StreamStats
+	positions map[string]protocol.ID
+}
+
+func snapshot(t *testing.T, s store.Store, names ...string) state {
+	t.Helper()
+	evs, _, err := s.Read(bg, protocol.ID{}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := state{positions: map[string]protocol.ID{}}
+	for _, e := range evs {
+		st.events = append(st.events, *e)
+	}
+	st.stats, _ = s.Stats(bg)
+	st.stats.Appended = 0 // counts this process's appends
+	for _, n := range names {
+		if id, ok, _ := s.Position(bg, n); ok {
+			st.positions[n] = id
+		}
+	}
+	return st
+}
+
+func sameEvents(t *testing.T, got, want []protocol.Event) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if !g.Received.Equal(w.Received) || !g.Time.Equal(w.Time) ||
+			(g.OriginTime == nil) != (w.OriginTime == nil) ||
+			g.OriginTime != nil && !g.OriginTime.Equal(*w.OriginTime) {
+			t.Fatalf("event %d: times %v %v %v, want %v %v %v", i, g.Received, g.Time, g.OriginTime,
+				w.Received, w.Time, w.OriginTime)
+		}
+		if g.OriginTime != nil {
+			_, go1 := g.OriginTime.Zone()
+			_, wo := w.OriginTime.Zone()
+			if go1 != wo {
+				t.Fatalf("event %d: zone offset %d, want %d", i, go1, wo)
+			}
+		}
+		g.Received, g.Time, g.OriginTime = w.Received, w.Time, w.OriginTime
+		if g != w {
+			t.Fatalf("event %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+}
+
+// richEvents are events with every field set, some with an origin time.
+func richEvents(n int) []*protocol.Event {
+	evs := storetest.Events("rich", n)
+	for i, e := range evs {
+		e.Origin = protocol.Origin{System: "VMSYS1", Host: "lnx1", Node: "ZVM002", Addr: "10.0.0.1"}
+		e.MsgID, e.App, e.ProcID, e.Type, e.User = "HCPMSG045I", "app", "42", "MSG", "OPERATOR"
+		e.Facility, e.Severity = protocol.FacLocal0, protocol.SevWarning
+		e.Raw, e.TimeFilled, e.Parsed = "<134>raw "+e.Text, "year", i%2 == 0
+		if i%3 == 0 {
+			ot := time.Date(2026, 11, 22, 13, 2, 41, i, time.FixedZone("", 5*3600+1800))
+			e.OriginTime, e.Time = &ot, ot.UTC()
+			e.ParseError = "bad [col 3]"
+		}
+	}
+	return evs
+}
+
+// TestReopen: close, reopen: same events, same IDs, same positions, same
+// consumer groups, and new IDs after the old ones.
+func TestReopen(t *testing.T) {
+	for _, p := range []SyncPolicy{SyncBatch, SyncAlways, SyncOS} {
+		t.Run(string(p), func(t *testing.T) {
+			dir := t.TempDir()
+			s := open(t, Config{Dir: dir, Sync: p})
+			if err := s.Append(bg, richEvents(50)); err != nil {
+				t.Fatal(err)
+			}
+			all, _, _ := s.Read(bg, protocol.ID{}, 0, nil)
+			if err := s.SetPosition(bg, "c:sub", all[9].ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AppendMarked(bg, richEvents(3), "vmmon:VMSYS1", protocol.ID{Ms: 7, Seq: 3}); err != nil {
+				t.Fatal(err)
+			}
+			// A group: a delivers 5 and acks 2, b delivers 3.
+			start := protocol.ID{Seq: 1}
+			ga, _, _ := s.GroupRead(bg, "g", "a", start, time.Hour, 5, nil)
+			s.GroupAck(bg, "g", []protocol.ID{ga[0].ID, ga[1].ID})
+			s.GroupRead(bg, "g", "b", start, time.Hour, 3, nil)
+			want := snapshot(t, s, "c:sub", "vmmon:VMSYS1")
+			s.Close()
+
+			r := open(t, Config{Dir: dir, Sync: p})
+			defer r.Close()
+			got := snapshot(t, r, "c:sub", "vmmon:VMSYS1")
+			sameEvents(t, got.events, want.events)
+			if got.stats != want.stats {
+				t.Errorf("stats %+v, want %+v", got.stats, want.stats)
+			}
+			if fmt.Sprint(got.positions) != fmt.Sprint(want.positions) {
+				t.Errorf("positions %v, want %v", got.positions, want.positions)
+			}
+			// The group goes on where it was: the next read gets the 9th
+			// event on, and a's 3 unacked ones are claimable by c later.
+			next, _, _ := r.GroupRead(bg, "g", "c", start, time.Hour, 1, nil)
+			if len(next) != 1 || next[0].ID != all[8].ID {
+				t.Fatalf("group resumed at %v, want %s", idsOf(next), all[8].ID)
+			}
+			claimed, _, _ := r.GroupRead(bg, "g", "c", start, 0, 3, nil)
+			if want := []protocol.ID{ga[2].ID, ga[3].ID, ga[4].ID}; fmt.Sprint(idsOf(claimed)) != fmt.Sprint(want) {
+				t.Fatalf("claimed %v, want a's unacked %v", idsOf(claimed), want)
+			}
+			// New events get IDs after every old one.
+			more := storetest.Events("after", 2)
+			if err := r.Append(bg, more); err != nil {
+				t.Fatal(err)
+			}
+			if !want.stats.Last.Less(more[0].ID) {
+				t.Fatalf("new ID %s not after %s", more[0].ID, want.stats.Last)
+			}
+		})
+	}
+}
+
+func idsOf(evs []*protocol.Event) []protocol.ID {
+	out := make([]protocol.ID, len(evs))
+	for i, e := range evs {
+		out[i] = e.ID
+	}
+	return out
+}
+
+// segmentFiles lists the journal's segment files, oldest first.
+func segmentFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "journal", "*.seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(m)
+	return m
+}
+
+// TestTornWrite cuts the newest segment at every offset inside its last
+// record: the reopened store has every earlier event and never a partial
+// one, and the file is cut back to whole records.
+func TestTornWrite(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Config{Dir: dir})
+	if err := s.Append(bg, richEvents(20)); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, s)
+	if err := s.Append(bg, richEvents(5)); err != nil { // the record to tear
+		t.Fatal(err)
+	}
+	s.Close()
+	segs := segmentFiles(t, dir)
+	last := segs[len(segs)-1]
+	whole, err := os.ReadFile(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The torn record is the last one: find where it starts.
+	recStart := lastRecordStart(t, whole)
+	for cut := recStart + 1; cut < len(whole); cut += max(1, (len(whole)-recStart)/37) {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			d := t.TempDir()
+			copyDir(t, dir, d)
+			seg := filepath.Join(d, "journal", filepath.Base(last))
+			if err := os.Truncate(seg, int64(cut)); err != nil {
+				t.Fatal(err)
+			}
+			r := open(t, Config{Dir: d})
+			defer r.Close()
+			got := snapshot(t, r)
+			sameEvents(t, got.events, before.events)
+			if info := r.Info(); info.CutBytes != int64(cut-recStart) {
+				t.Errorf("cut %d bytes, want %d", info.CutBytes, cut-recStart)
+			}
+		})
+	}
+	// A flipped byte inside the last record (bit rot, or a write the disk
+	// half did) is caught by the checksum the same way.
+	d := t.TempDir()
+	copyDir(t, dir, d)
+	seg := filepath.Join(d, "journal", filepath.Base(last))
+	b, _ := os.ReadFile(seg)
+	b[len(b)-10] ^= 0x40
+	os.WriteFile(seg, b, 0o600)
+	r := open(t, Config{Dir: d})
+	defer r.Close()
+	sameEvents(t, snapshot(t, r).events, before.events)
+}
+
+// lastRecordStart walks a segment's records and returns the offset of the
+// last one.
+func lastRecordStart(t *testing.T, b []byte) int {
+	t.Helper()
+	off, last := len(segmentMagic), -1
+	for off < len(b) {
+		n, err := recordSize(b[off:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = off
+		off += recordHeader + n
+	}
+	return last
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCorruptOlderSegment: damage in a segment before the newest is not a
+// torn write: Open refuses, naming the file and offset, and changes
+// nothing.
+func TestCorruptOlderSegment(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Config{Dir: dir, SegmentSize: 4096})
+	for i := 0; i < 10; i++ {
+		if err := s.Append(bg, richEvents(10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	segs := segmentFiles(t, dir)
+	if len(segs) < 3 {
+		t.Fatalf("%d segments, want several", len(segs))
+	}
+	b, _ := os.ReadFile(segs[0])
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(segs[0], b, 0o600)
+	_, err := Open(Config{Dir: dir, Logger: quiet()})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open = %v, want ErrCorrupt", err)
+	}
+	if after, _ := os.ReadFile(segs[0]); len(after) != len(b) {
+		t.Fatal("Open changed the damaged file")
+	}
+}
+
+// TestRetentionDeletesSegments: retention trims whole old segments off the
+// disk, the newest state survives, and what is left replays to the same
+// retained events.
+func TestRetentionDeletesSegments(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Config{Dir: dir, SegmentSize: 16 << 10, MaxEvents: 300, SyncInterval: 10 * time.Millisecond})
+	if err := s.SetPosition(bg, "c:sub", protocol.ID{Ms: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if err := s.Append(bg, richEvents(20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Sync(bg); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var segs []string
+	for {
+		segs = segmentFiles(t, dir)
+		if n := len(segs); n > 0 && n <= 8 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// 2000 events of about 500 bytes in 16 KiB segments is over 60
+	// segments; 300 retained fit in about 10.
+	if len(segs) > 14 {
+		t.Fatalf("%d segments left for 300 retained events", len(segs))
+	}
+	want := snapshot(t, s, "c:sub")
+	s.Close()
+	r := open(t, Config{Dir: dir, SegmentSize: 16 << 10, MaxEvents: 300})
+	defer r.Close()
+	got := snapshot(t, r, "c:sub")
+	sameEvents(t, got.events, want.events)
+	if got.positions["c:sub"] != (protocol.ID{Ms: 5}) {
+		t.Fatalf("position lost with the old segments: %v", got.positions)
+	}
+	if got.stats.Trimmed != want.stats.Trimmed {
+		t.Fatalf("trimmed %s, want %s", got.stats.Trimmed, want.stats.Trimmed)
+	}
+}
+
+// TestMaxAge: events older than MaxAge are trimmed, on append and while
+// idle.
+func TestMaxAge(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := open(t, Config{Dir: t.TempDir(), MaxAge: time.Hour, Now: clock})
+	defer s.Close()
+	if err := s.Append(bg, storetest.Events("old", 3)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := s.Stats(bg)
+		if st.Count == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events older than MaxAge still retained while idle", st.Count)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLocked: a second Open of the same directory fails while the first
+// holds it, and succeeds after Close.
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Config{Dir: dir})
+	if _, err := Open(Config{Dir: dir, Logger: quiet()}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+	s.Close()
+	open(t, Config{Dir: dir}).Close()
+}
+
+// TestCloseTwice: Close is safe twice, and a closed store refuses appends.
+func TestCloseTwice(t *testing.T) {
+	s := open(t, Config{Dir: t.TempDir()})
+	s.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(bg, storetest.Events("x", 1)); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Append after Close = %v", err)
+	}
+}
+
+// TestWriteFailure: when the disk refuses a write, the store says so and
+// refuses what comes after, instead of acknowledging what it cannot keep.
+func TestWriteFailure(t *testing.T) {
+	s := open(t, Config{Dir: t.TempDir()})
+	defer s.Close()
+	s.j.wmu.Lock()
+	s.j.file.Close() // every later write fails
+	s.j.wmu.Unlock()
+	if err := s.Append(bg, storetest.Events("x", 1)); err == nil {
+		t.Fatal("Append succeeded on a closed file")
+	}
+	if h := s.Health(); !h.Degraded {
+		t.Fatal("store not degraded after a write failure")
+	}
+	if err := s.Append(bg, storetest.Events("y", 1)); err == nil {
+		t.Fatal("Append succeeded after a write failure")
+	}
+}

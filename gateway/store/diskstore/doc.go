@@ -1,0 +1,95 @@
+// Package diskstore is the region's default store: the embedded store of
+// package memstore, with every change journalled to files so that a
+// restart, or a kill, loses nothing the store acknowledged.
+//
+// # Design
+//
+// The retained events live in memory as in memstore, so reads, waits and
+// consumer groups cost what they cost there and never touch the disk. Each
+// change (events appended, a position moved, a consumer group's delivery
+// or acknowledgement, retention trimming) is encoded into a buffer under
+// the store's lock, written to the newest segment file outside it, and
+// synced as the policy says. Opening the store replays the segments.
+//
+// Why a journal and not an embedded database: the retained events are in
+// memory anyway (subscribers read them at memory speed), so what the disk
+// has to do is append a log and delete its old files, and retention by
+// deleting whole files needs no compaction.
+//
+// # Sync policies
+//
+//   - SyncBatch (the default): changes are written to the kernel as they
+//     come (an Append returns once written) and fsynced at least every
+//     SyncInterval (100 ms); Sync, which RELP and VMMON call before they
+//     acknowledge events to their sender, fsyncs at once, sharing the
+//     fsync with every caller waiting then (group commit). A process kill
+//     loses nothing an Append returned for; a power loss loses at most the
+//     last interval, and nothing acknowledged to a RELP sender or a z/VM
+//     agent.
+//   - SyncAlways: every Append, AppendMarked and SetPosition returns once
+//     fsynced (appends that come together share one fsync).
+//   - SyncOS: written as they come, fsynced only at Close: the kernel
+//     decides (its dirty-page writeback, about 30 s on Linux by default).
+//     A process kill loses nothing written; a power loss may lose much.
+//
+// A subscriber may be sent an event before it is on disk (events become
+// readable when appended, as in memstore): if the region then dies before
+// the write, the sender was not acknowledged, sends the event again (RELP
+// does), and the subscriber sees it twice with two IDs. IDs assigned after
+// a restart are after every ID assigned before it, as long as the clock
+// does not go back across the restart.
+//
+// A write or fsync that fails stops the store: it refuses every change
+// after it and reports itself degraded (store.HealthReporter), because
+// after a failed fsync the kernel may have dropped the data it could not
+// write, and acknowledging more would be a lie. The region must be
+// restarted once the disk is fixed; the journal then replays what reached
+// it.
+//
+// # Files
+//
+// Dir holds LOCK (flock-ed by the process that has the store open, holding
+// its process ID: a second region on the same directory is refused) and
+// journal/, the segment files, named by number in 16 hex digits
+// (0000000000000001.seg, …). A segment starts with the 8 bytes
+// "ZBRJNL\x00\x01" (format name and version) and a checkpoint record
+// (the whole state but the events: the born ID, newest ID and trimmed ID,
+// every durable position and every consumer group with its pending
+// entries), then records:
+//
+//	u32 payload length, little-endian
+//	u32 CRC-32C (Castagnoli) of the kind byte and the payload
+//	u8  kind: 1 events, 2 position, 3 trim, 4 group created,
+//	        5 group delivery, 6 group acknowledgement, 7 checkpoint
+//	    payload: unsigned varints for numbers and IDs (ms, seq), signed
+//	    varints for times (Unix nanoseconds), length-prefixed strings
+//
+// An events record carries its events with their IDs, and the position it
+// moves with them (AppendMarked: VMMON's spool mark), so that the two are
+// kept together or not at all. A new segment starts when the newest
+// reaches SegmentSize (64 MiB), and at every Open. A segment is deleted
+// when retention has trimmed every event in it and the segment after it,
+// whose checkpoint holds everything else it said, is synced. So the
+// directory holds the retained events plus at most about one segment.
+//
+// Open replays the segments oldest first: the first one's checkpoint, then
+// every record. A damaged end of the newest segment (a record cut short or
+// failing its checksum: a write torn by a crash or power loss) is cut off
+// the file and logged; what it held was never acknowledged under
+// SyncAlways or SyncBatch (under SyncOS it may have been). Damage in any
+// older segment is not a torn write: Open fails with ErrCorrupt naming the
+// file and offset, and changes nothing, for an operator to decide.
+//
+// Backing up: stop the region (or copy while it runs: segments are only
+// appended and deleted, and a copy whose newest segment ends mid-record
+// opens like a crash) and copy Dir. Sessions are not kept: they are this
+// process's connections.
+//
+// # Goroutines
+//
+// Open starts one: the flusher, which writes and (but for SyncOS) syncs
+// every SyncInterval and deletes the segments retention emptied; Close
+// stops it and waits for it. memstore's age trimmer runs when MaxAge is
+// set, owned by the memstore. Writes and fsyncs otherwise run on the
+// goroutines of the callers waiting for them (Append, Sync).
+package diskstore

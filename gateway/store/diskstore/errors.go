@@ -1,0 +1,15 @@
+package diskstore
+
+import "errors"
+
+// Errors Open returns.
+var (
+	// ErrCorrupt is wrapped by the error of Open when a segment file other
+	// than the newest holds damaged data (a damaged end of the newest is a
+	// torn write, and is cut), and by the decoder's errors.
+	ErrCorrupt = errors.New("diskstore: corrupt data")
+	// ErrLocked is wrapped when another process holds the data directory.
+	ErrLocked = errors.New("diskstore: data directory in use")
+	// ErrBadPolicy is wrapped by ParseSyncPolicy's error.
+	ErrBadPolicy = errors.New("diskstore: unknown sync policy")
+)

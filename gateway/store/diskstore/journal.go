@@ -1,0 +1,372 @@
+package diskstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/zbridge/zbridge/gateway/store/memstore"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// segmentMagic starts every segment file: the format's name and version.
+const segmentMagic = "ZBRJNL\x00\x01"
+
+// segmentName is a segment's file name: its number in 16 hex digits.
+func segmentName(num uint64) string { return fmt.Sprintf("%016x.seg", num) }
+
+// segment is what the journal knows of one segment file.
+type segment struct {
+	num       uint64
+	lastEvent protocol.ID // the newest event recorded in it
+	start     uint64      // the sequence number of its opening checkpoint
+}
+
+// piece is recorded data waiting to be written into segment seg.
+type piece struct {
+	seg  uint64
+	data []byte
+}
+
+// journal is the memstore.Journal of the store: it encodes each change
+// into a buffer under the store's lock, and writes and syncs the buffer
+// outside it.
+type journal struct {
+	dir      string // the directory of the segment files
+	policy   SyncPolicy
+	interval time.Duration
+	segSize  int64
+	log      logrus.FieldLogger
+
+	mu      sync.Mutex // guards the following fields: the recording side
+	pieces  []piece    // recorded, not yet taken by the writer
+	spare   []byte     // a buffer the writer gave back
+	seq     uint64     // the sequence number of the last record
+	segs    []segment  // every segment file, oldest first
+	curSize int64      // bytes recorded into the newest segment
+	trimmed protocol.ID
+	started bool // the opening checkpoint is recorded: the replay is over
+
+	wmu     sync.Mutex // guards the following fields: the writing side
+	file    *os.File   // the segment being written, nil before the first
+	fileNum uint64
+	sealed  []*os.File // written full, to be synced and closed
+	created bool       // files created since the last sync of the directory
+
+	smu     sync.Mutex    // held while syncing
+	written atomic.Uint64 // records through this sequence number are written
+	synced  atomic.Uint64 // records through this sequence number are synced
+
+	failed atomic.Pointer[error] // the first write or sync error: the journal stops
+
+	stop      chan struct{} // closed to stop the flusher
+	flushed   chan struct{} // closed when the flusher has stopped
+	closeOnce sync.Once
+}
+
+var _ memstore.Journal = (*journal)(nil)
+
+// Record implements memstore.Journal. A change recorded before the opening
+// checkpoint is a replay's side effect (the age trimmer) and is dropped:
+// the checkpoint holds its result.
+func (j *journal) Record(c *memstore.Change) (uint64, bool) {
+	if j.failed.Load() != nil {
+		return 0, false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if c.Kind == memstore.ChangeCheckpoint {
+		num := uint64(1)
+		if n := len(j.segs); n > 0 {
+			num = j.segs[n-1].num + 1
+		}
+		j.segs = append(j.segs, segment{num: num, start: j.seq + 1})
+		j.pieces = append(j.pieces, piece{seg: num, data: j.takeSpareLocked()})
+		j.curSize = int64(len(segmentMagic))
+		j.started = true
+	} else if !j.started {
+		return 0, false
+	}
+	cur := &j.segs[len(j.segs)-1]
+	if n := len(j.pieces); n == 0 || j.pieces[n-1].seg != cur.num {
+		j.pieces = append(j.pieces, piece{seg: cur.num, data: j.takeSpareLocked()})
+	}
+	p := &j.pieces[len(j.pieces)-1]
+	before := len(p.data)
+	p.data = appendRecord(p.data, c)
+	j.curSize += int64(len(p.data) - before)
+	switch c.Kind {
+	case memstore.ChangeEvents:
+		cur.lastEvent = c.Events[len(c.Events)-1].ID
+	case memstore.ChangeTrim:
+		j.trimmed = c.ID
+	}
+	j.seq++
+	return j.seq, c.Kind != memstore.ChangeCheckpoint && j.curSize >= j.segSize
+}
+
+func (j *journal) takeSpareLocked() []byte {
+	b := j.spare
+	j.spare = nil
+	return b
+}
+
+// Commit implements memstore.Journal: under SyncAlways the records through
+// seq are on stable storage when it returns, under the other policies
+// written to the operating system.
+func (j *journal) Commit(ctx context.Context, seq uint64) error {
+	if j.policy == SyncAlways {
+		return j.syncThrough(seq)
+	}
+	return j.writeThrough(seq)
+}
+
+// syncAll makes everything recorded so far as durable as the policy
+// allows: on stable storage under SyncAlways and SyncBatch.
+func (j *journal) syncAll(ctx context.Context) error {
+	j.mu.Lock()
+	seq := j.seq
+	j.mu.Unlock()
+	if j.policy == SyncOS {
+		return j.writeThrough(seq)
+	}
+	return j.syncThrough(seq)
+}
+
+// err is the journal's failure, if it failed.
+func (j *journal) err() error {
+	if p := j.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail records the journal's first failure and logs it.
+func (j *journal) fail(err error) error {
+	if j.failed.CompareAndSwap(nil, &err) {
+		j.log.WithError(err).Error("the event store cannot write to disk: it accepts nothing more until the region restarts")
+	}
+	return j.err()
+}
+
+// writeThrough writes the recorded data to the segment files, if the
+// records through seq are not written yet.
+func (j *journal) writeThrough(seq uint64) error {
+	if err := j.err(); err != nil {
+		return err
+	}
+	if j.written.Load() >= seq {
+		return nil
+	}
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if j.written.Load() >= seq {
+		return j.err()
+	}
+	return j.writeLocked()
+}
+
+// writeLocked writes every recorded piece, starting new segment files
+// where the pieces say.
+func (j *journal) writeLocked() error {
+	if err := j.err(); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	pieces := j.pieces
+	j.pieces = nil
+	seq := j.seq
+	j.mu.Unlock()
+	for _, p := range pieces {
+		if j.file == nil || p.seg != j.fileNum {
+			f, err := createSegment(j.dir, p.seg)
+			if err != nil {
+				return j.fail(err)
+			}
+			if j.file != nil {
+				j.sealed = append(j.sealed, j.file)
+			}
+			j.file, j.fileNum, j.created = f, p.seg, true
+		}
+		if _, err := j.file.Write(p.data); err != nil {
+			return j.fail(fmt.Errorf("diskstore: write %s: %w", j.file.Name(), err))
+		}
+	}
+	if n := len(pieces); n > 0 && cap(pieces[n-1].data) <= 16<<20 {
+		j.mu.Lock()
+		j.spare = pieces[n-1].data[:0]
+		j.mu.Unlock()
+	}
+	j.written.Store(seq)
+	return nil
+}
+
+// createSegment creates segment num's file and writes its magic.
+func createSegment(dir string, num uint64) (*os.File, error) {
+	name := filepath.Join(dir, segmentName(num))
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("diskstore: create segment: %w", err)
+	}
+	if _, err := f.WriteString(segmentMagic); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("diskstore: write %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// syncThrough writes and syncs the records through seq, if they are not
+// synced yet. Callers that come while a sync runs wait for it and are
+// often covered by it: that is the group commit.
+func (j *journal) syncThrough(seq uint64) error {
+	if err := j.writeThrough(seq); err != nil {
+		return err
+	}
+	if j.synced.Load() >= seq {
+		return nil
+	}
+	j.smu.Lock()
+	defer j.smu.Unlock()
+	if j.synced.Load() >= seq {
+		return j.err()
+	}
+	return j.settleLocked(true)
+}
+
+// settleLocked, with smu held, syncs (when sync is set) what is written,
+// closes the segment files written full, and deletes the segments
+// retention emptied. The fsyncs run without wmu: appends go on writing.
+func (j *journal) settleLocked(sync bool) error {
+	j.wmu.Lock()
+	w := j.written.Load()
+	f, sealed, created := j.file, j.sealed, j.created
+	j.sealed, j.created = nil, false
+	j.wmu.Unlock()
+	for _, s := range sealed {
+		if sync {
+			if err := unix.Fdatasync(int(s.Fd())); err != nil {
+				s.Close()
+				return j.fail(fmt.Errorf("diskstore: sync %s: %w", s.Name(), err))
+			}
+		}
+		if err := s.Close(); err != nil {
+			return j.fail(fmt.Errorf("diskstore: close %s: %w", s.Name(), err))
+		}
+	}
+	if sync && f != nil {
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return j.fail(fmt.Errorf("diskstore: sync %s: %w", f.Name(), err))
+		}
+	}
+	if sync && created {
+		if err := syncDir(j.dir); err != nil {
+			return j.fail(err)
+		}
+	}
+	if sync {
+		j.synced.Store(w)
+	}
+	return j.deleteTrimmed(w)
+}
+
+// deleteTrimmed deletes the oldest segments while every event in them was
+// trimmed and the segment after them starts with a checkpoint that is
+// kept (through seq, written or synced as the policy says).
+func (j *journal) deleteTrimmed(kept uint64) error {
+	j.mu.Lock()
+	var gone []uint64
+	for len(j.segs) > 1 && !j.trimmed.Less(j.segs[0].lastEvent) && j.segs[1].start <= kept {
+		gone = append(gone, j.segs[0].num)
+		j.segs = j.segs[1:]
+	}
+	j.mu.Unlock()
+	for _, num := range gone {
+		if err := os.Remove(filepath.Join(j.dir, segmentName(num))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			j.log.WithError(err).Warn("deleting a trimmed segment failed")
+		}
+	}
+	if len(gone) > 0 && j.policy != SyncOS {
+		if err := syncDir(j.dir); err != nil {
+			j.log.WithError(err).Warn("syncing the journal directory failed")
+		}
+	}
+	return nil
+}
+
+// syncDir syncs a directory, so that the files created or removed in it
+// stay so.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("diskstore: sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("diskstore: sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// flush runs until close: every interval it writes what was recorded and,
+// unless the policy is SyncOS, syncs it. This keeps the changes no caller
+// waits for (consumer groups, retention) and bounds what a power loss can
+// take under SyncBatch to one interval.
+func (j *journal) flush() {
+	defer close(j.flushed)
+	t := time.NewTicker(j.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.stop:
+			return
+		case <-t.C:
+		}
+		j.mu.Lock()
+		seq := j.seq
+		j.mu.Unlock()
+		if j.policy == SyncOS {
+			if j.writeThrough(seq) == nil {
+				j.smu.Lock()
+				j.settleLocked(false)
+				j.smu.Unlock()
+			}
+			continue
+		}
+		j.syncThrough(seq)
+	}
+}
+
+// close stops the flusher, writes and syncs everything recorded (whatever
+// the policy: a clean stop loses nothing), and closes the files.
+func (j *journal) close() error {
+	var err error
+	j.closeOnce.Do(func() {
+		close(j.stop)
+		<-j.flushed
+		j.mu.Lock()
+		seq := j.seq
+		j.mu.Unlock()
+		err = j.syncThrough(seq)
+		j.wmu.Lock()
+		if j.file != nil {
+			if cerr := j.file.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("diskstore: close: %w", cerr)
+			}
+			j.file = nil
+		}
+		for _, s := range j.sealed {
+			s.Close()
+		}
+		j.sealed = nil
+		j.wmu.Unlock()
+	})
+	return err
+}

@@ -1,0 +1,223 @@
+package memstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"time"
+
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// A Journal keeps the store's changes somewhere that outlives the process
+// (package diskstore keeps them in files). The store calls Record with its
+// lock held, once for every change, in the order the changes happen; so
+// Record must not block or do I/O: it encodes the change into a buffer and
+// returns the change's sequence number. Record must not keep c or its
+// slices after it returns, except the events, which are the store's.
+//
+// When Record returns checkpoint true, the store records at once a
+// ChangeCheckpoint with its whole state (Journal uses it to start a new
+// file that does not need the older ones for anything but their events).
+//
+// Append, AppendMarked and SetPosition call Commit after they release the
+// lock and return its error: Commit returns once the changes recorded up to
+// seq are kept as the journal's policy says (written, or on stable
+// storage). The other changes (groups, trimming) are left to the journal
+// to keep in its own time.
+type Journal interface {
+	Record(c *Change) (seq uint64, checkpoint bool)
+	Commit(ctx context.Context, seq uint64) error
+}
+
+// ChangeKind says what a Change does.
+type ChangeKind uint8
+
+// The kinds of change, as Journal records them. The values are written to
+// disk by package diskstore: do not renumber them.
+const (
+	// ChangeEvents: Events were appended with the IDs they carry. With a
+	// Name, the position Name moved to ID in the same step
+	// (AppendMarked).
+	ChangeEvents ChangeKind = 1
+	// ChangePosition: the durable position Name moved to ID.
+	ChangePosition ChangeKind = 2
+	// ChangeTrim: retention trimmed every event through ID.
+	ChangeTrim ChangeKind = 3
+	// ChangeGroupCreate: the group Name was created with its cursor at ID.
+	ChangeGroupCreate ChangeKind = 4
+	// ChangeGroupDeliver: at At, the group Name's entries for IDs were
+	// claimed for Consumer, and the events after the group's cursor through
+	// ID were delivered to Consumer (the cursor moved to ID).
+	ChangeGroupDeliver ChangeKind = 5
+	// ChangeGroupAck: the group Name's entries for IDs were acknowledged.
+	ChangeGroupAck ChangeKind = 6
+	// ChangeCheckpoint: State is the store's whole state but its events.
+	ChangeCheckpoint ChangeKind = 7
+)
+
+// Change is one change to the store, as a Journal records it and Apply
+// replays it. Which fields are set depends on Kind (see the kinds).
+type Change struct {
+	Kind     ChangeKind
+	Events   []*protocol.Event
+	Name     string
+	ID       protocol.ID
+	Consumer string
+	At       time.Time
+	IDs      []protocol.ID
+	State    *State
+}
+
+// State is the store's state apart from its events and sessions: what a
+// checkpoint holds.
+type State struct {
+	Born      protocol.ID // the first ID the store could have assigned
+	Last      protocol.ID // the newest ID assigned
+	Trimmed   protocol.ID // the newest ID trimmed by retention
+	Positions map[string]protocol.ID
+	Groups    map[string]GroupState
+}
+
+// GroupState is a consumer group's state in a checkpoint.
+type GroupState struct {
+	Cursor  protocol.ID // the last event delivered to the group
+	Pending []Pending   // delivered and not acknowledged, in ID order
+}
+
+// Pending is an event delivered to a consumer of a group and not yet
+// acknowledged.
+type Pending struct {
+	ID       protocol.ID
+	Consumer string
+	At       time.Time // when delivered or last claimed
+}
+
+// ErrBadChange is wrapped by the errors of Apply.
+var ErrBadChange = errors.New("memstore: bad change")
+
+// stateLocked returns the state for a checkpoint.
+func (s *Store) stateLocked() *State {
+	st := &State{Born: s.born, Last: s.last, Trimmed: s.trimmed,
+		Positions: maps.Clone(s.positions), Groups: make(map[string]GroupState, len(s.groups))}
+	for name, g := range s.groups {
+		gs := GroupState{Cursor: g.cursor, Pending: make([]Pending, len(g.pending))}
+		for i, p := range g.pending {
+			gs.Pending[i] = Pending{ID: p.id, Consumer: p.consumer, At: p.at}
+		}
+		st.Groups[name] = gs
+	}
+	return st
+}
+
+// record gives c to the journal, if there is one, with the lock held, and
+// records a checkpoint when the journal asks for one. It returns the
+// sequence number to commit.
+func (s *Store) recordLocked(c *Change) uint64 {
+	if s.journal == nil {
+		return 0
+	}
+	seq, cp := s.journal.Record(c)
+	if cp {
+		seq, _ = s.journal.Record(&Change{Kind: ChangeCheckpoint, State: s.stateLocked()})
+	}
+	return seq
+}
+
+// commit waits for the journal to keep what was recorded through seq.
+func (s *Store) commit(ctx context.Context, seq uint64) error {
+	if s.journal == nil {
+		return nil
+	}
+	return s.journal.Commit(ctx, seq)
+}
+
+// Apply replays a change read back from a journal, without recording it
+// again. It is for the journal's owner, before the store is used: the
+// changes must come in the order they were recorded, starting with a
+// checkpoint or with a store that was empty. Events keep the IDs they
+// carry; retention applies as configured now.
+func (s *Store) Apply(c *Change) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch c.Kind {
+	case ChangeEvents:
+		for _, e := range c.Events {
+			if !s.last.Less(e.ID) {
+				return fmt.Errorf("%w: event %s is not after %s", ErrBadChange, e.ID, s.last)
+			}
+			s.last = e.ID
+			s.bytes += int64(e.Size())
+		}
+		s.evs = append(s.evs, c.Events...)
+		if c.Name != "" {
+			s.setPositionLocked(c.Name, c.ID)
+		}
+		s.trimLocked(s.now())
+	case ChangePosition:
+		s.setPositionLocked(c.Name, c.ID)
+	case ChangeTrim:
+		s.trimThroughLocked(c.ID)
+	case ChangeGroupCreate:
+		s.groups[c.Name] = &group{cursor: c.ID}
+	case ChangeGroupDeliver:
+		g := s.groups[c.Name]
+		if g == nil {
+			return fmt.Errorf("%w: delivery to unknown group %q", ErrBadChange, c.Name)
+		}
+		for _, id := range c.IDs {
+			i := sort.Search(len(g.pending), func(i int) bool { return !g.pending[i].id.Less(id) })
+			if i < len(g.pending) && g.pending[i].id == id {
+				g.pending[i].consumer, g.pending[i].at = c.Consumer, c.At
+			}
+		}
+		live := s.evs[s.head:]
+		i := sort.Search(len(live), func(i int) bool { return g.cursor.Less(live[i].ID) })
+		for ; i < len(live) && !c.ID.Less(live[i].ID); i++ {
+			g.pending = append(g.pending, pending{id: live[i].ID, consumer: c.Consumer, at: c.At})
+		}
+		if g.cursor.Less(c.ID) {
+			g.cursor = c.ID
+		}
+	case ChangeGroupAck:
+		if g := s.groups[c.Name]; g != nil {
+			g.ack(c.IDs)
+		}
+	case ChangeCheckpoint:
+		st := c.State
+		if st == nil {
+			return fmt.Errorf("%w: checkpoint without state", ErrBadChange)
+		}
+		s.born, s.trimmed = st.Born, st.Trimmed
+		if s.last.Less(st.Last) {
+			s.last = st.Last
+		}
+		s.trimThroughLocked(st.Trimmed)
+		s.positions = maps.Clone(st.Positions)
+		if s.positions == nil {
+			s.positions = make(map[string]protocol.ID)
+		}
+		clear(s.groups)
+		for name, gs := range st.Groups {
+			g := &group{cursor: gs.Cursor}
+			for _, p := range gs.Pending {
+				g.pending = append(g.pending, pending{id: p.ID, consumer: p.Consumer, at: p.At})
+			}
+			s.groups[name] = g
+		}
+	default:
+		return fmt.Errorf("%w: unknown kind %d", ErrBadChange, c.Kind)
+	}
+	return nil
+}
+
+// Checkpoint records the store's whole state but its events now. A
+// journal's owner calls it once the replay is done, so that the journal
+// starts a new file with everything the older ones said.
+func (s *Store) Checkpoint() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recordLocked(&Change{Kind: ChangeCheckpoint, State: s.stateLocked()})
+}
