@@ -461,4 +461,20 @@ func TestReadmeSnippets(t *testing.T) {
 			t.Errorf("README does not quote the forwarding part of %s exactly:\n%s", cfg.File, s)
 		}
 	}
+	// The RELP configuration the tests run, with the README's placeholders.
+	text, err := peer.RelpConfig(peer.RelpOptions{Target: "@" + peer.VarRegionHost + "@:@" + peer.VarRegionPort + "@"}, 1, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "relp.conf")
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := peer.Snippet(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), s) {
+		t.Errorf("README does not quote the RELP forwarding part exactly:\n%s", s)
+	}
 }

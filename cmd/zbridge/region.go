@@ -91,6 +91,7 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Name, "name", "ZBRIDGE", "region name")
 	fs.StringVar(&c.SyslogTCP, "syslog", defaultSyslog, "SYSLOG TCP address (TLS when --tls-cert is set); empty: off")
 	fs.StringVar(&c.SyslogUDP, "syslog-udp", defaultSyslog, "SYSLOG UDP address; empty: off")
+	fs.StringVar(&c.RELP, "relp", "", "SYSLOG over RELP (rsyslog omrelp; TLS when --tls-cert is set): each message acknowledged once the store has it on disk; empty: off")
 	fs.StringVar(&c.UnsolMsg, "unsolmsg", defaultUnsolMsg, "UNSOLMSG address; empty: off")
 	fs.StringVar(&c.Commands, "commands", defaultCommands, "COMMANDS address; empty: off")
 	fs.StringVar(&c.VMMon, "vmmon", defaultVMMon, "VMMON address (z/VM agents); empty: off")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zbridge/zbridge/gateway/metrics"
+	"github.com/zbridge/zbridge/gateway/relp"
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/gateway/syslog"
@@ -53,6 +54,7 @@ func (r *Region) registerMetrics() {
 		}
 	})
 	r.registerSyslogMetrics()
+	r.registerRELPMetrics()
 	r.registerLearnMetrics()
 }
 
@@ -148,4 +150,25 @@ func (r *Region) registerSyslogMetrics() {
 		st(func(s syslog.Stats) float64 { return float64(s.Datagrams) }))
 	reg.NewCounterFunc("zbridge_syslog_append_errors_total", "Batches of syslog events the store failed to take.",
 		st(func(s syslog.Stats) float64 { return float64(s.AppendErrors) }))
+}
+
+// registerRELPMetrics counts the RELP intake, when it is on.
+func (r *Region) registerRELPMetrics() {
+	if r.relp == nil {
+		return
+	}
+	st := func(f func(s relp.Stats) float64) func() float64 {
+		return func() float64 { return f(r.relp.Stats()) }
+	}
+	reg := r.reg
+	reg.NewCounterFunc("zbridge_relp_sessions_total", "RELP connections accepted, refused ones included.",
+		st(func(s relp.Stats) float64 { return float64(s.Sessions) }))
+	reg.NewGaugeFunc("zbridge_relp_sessions", "RELP sessions being served.",
+		st(func(s relp.Stats) float64 { return float64(s.Active) }))
+	reg.NewCounterFunc("zbridge_relp_messages_total", "Syslog messages received over RELP, stored, synced and acknowledged.",
+		st(func(s relp.Stats) float64 { return float64(s.Messages) }))
+	reg.NewCounterFunc("zbridge_relp_deliver_errors_total", "Batches of RELP messages the store could not take or sync (not acknowledged: the sender sends them again).",
+		st(func(s relp.Stats) float64 { return float64(s.DeliverErrors) }))
+	reg.NewCounterFunc("zbridge_relp_protocol_errors_total", "RELP sessions ended by a malformed or oversized frame.",
+		st(func(s relp.Stats) float64 { return float64(s.ProtocolErrors) }))
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/cluster"
 	"github.com/zbridge/zbridge/gateway/commandsrv"
 	"github.com/zbridge/zbridge/gateway/metrics"
+	"github.com/zbridge/zbridge/gateway/relp"
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/gateway/store/diskstore"
@@ -53,10 +54,14 @@ type Config struct {
 
 	SyslogTCP string // SYSLOG over TCP (or TLS when a certificate is set)
 	SyslogUDP string // SYSLOG over UDP
-	UnsolMsg  string // UNSOLMSG
-	Commands  string // COMMANDS
-	VMMon     string // VMMON (z/VM agents)
-	HTTP      string // /healthz and /metrics
+	// RELP is SYSLOG over RELP, as rsyslog's omrelp sends it (TLS when a
+	// certificate is set): each message is acknowledged once the store
+	// has made it durable.
+	RELP     string
+	UnsolMsg string // UNSOLMSG
+	Commands string // COMMANDS
+	VMMon    string // VMMON (z/VM agents)
+	HTTP     string // /healthz and /metrics
 
 	// ClientsFile holds the named clients allowed to log on (see package
 	// auth); empty means no authentication, allowed on loopback only.
@@ -152,6 +157,7 @@ type Region struct {
 	guard  *guard
 	reg    *metrics.Registry
 	syslog *syslog.Server
+	relp   *relp.Server // nil when RELP is off
 	unsol  *unsolmsg.Server
 	cmds   *commandsrv.Server
 	vmmon  *vmmon.Server
@@ -251,6 +257,14 @@ func New(cfg Config) (*Region, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
+	}
+	if cfg.RELP != "" {
+		r.relp, err = relp.New(relp.Config{Sink: newRELPSink(r), Logger: r.log, TLSConfig: syslogTLS,
+			MaxSessions: cfg.SyslogMaxSessions, MaxSessionsPerAddr: cfg.SyslogMaxSessionsPerAddr,
+			IdleTimeout: cfg.SyslogReadTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("region: %w", err)
+		}
 	}
 	sc := cfg.Session
 	sc.Name, sc.Region, sc.Auth, sc.TLSConfig = "unsolmsg", cfg.Name, r.guard.authz.ForPort(trust.PortUnsolMsg), r.tls
@@ -354,7 +368,8 @@ func (r *Region) checkProtectedMode(hasClients bool) error {
 	}
 	if len(r.cfg.Allow) == 0 {
 		ls = append(ls, listener{"SYSLOG", r.cfg.SyslogTCP, "--allow CIDR"},
-			listener{"SYSLOG UDP", r.cfg.SyslogUDP, "--allow CIDR"}, listener{"HTTP", r.cfg.HTTP, "--allow CIDR"})
+			listener{"SYSLOG UDP", r.cfg.SyslogUDP, "--allow CIDR"}, listener{"RELP", r.cfg.RELP, "--allow CIDR"},
+			listener{"HTTP", r.cfg.HTTP, "--allow CIDR"})
 	}
 	for _, l := range ls {
 		if l.addr == "" {
@@ -393,13 +408,17 @@ func (r *Region) Start() error {
 		}
 		return err
 	}
-	for _, t := range []tcp{
+	servers := []tcp{
 		{"syslog", r.cfg.SyslogTCP, r.syslog.Serve},
 		{"unsolmsg", r.cfg.UnsolMsg, r.unsol.Serve},
 		{"commands", r.cfg.Commands, r.cmds.Serve},
 		{"vmmon", r.cfg.VMMon, r.vmmon.Serve},
 		{"http", r.cfg.HTTP, r.serveHTTP},
-	} {
+	}
+	if r.relp != nil {
+		servers = append(servers, tcp{"relp", r.cfg.RELP, r.relp.Serve})
+	}
+	for _, t := range servers {
 		if t.addr == "" {
 			continue
 		}
@@ -407,7 +426,7 @@ func (r *Region) Start() error {
 		if err != nil {
 			return fail(fmt.Errorf("region: %s: %w", t.name, err))
 		}
-		if (t.name == "syslog" || t.name == "http") && len(r.cfg.Allow) > 0 {
+		if (t.name == "syslog" || t.name == "relp" || t.name == "http") && len(r.cfg.Allow) > 0 {
 			l = &allowListener{Listener: l, allow: r.cfg.Allow, log: r.log.WithField("component", t.name)}
 		}
 		opened = append(opened, l)
@@ -425,13 +444,7 @@ func (r *Region) Start() error {
 		r.setAddr("syslog-udp", pc.LocalAddr())
 	}
 	i := 0
-	for _, t := range []tcp{
-		{"syslog", r.cfg.SyslogTCP, r.syslog.Serve},
-		{"unsolmsg", r.cfg.UnsolMsg, r.unsol.Serve},
-		{"commands", r.cfg.Commands, r.cmds.Serve},
-		{"vmmon", r.cfg.VMMon, r.vmmon.Serve},
-		{"http", r.cfg.HTTP, r.serveHTTP},
-	} {
+	for _, t := range servers {
 		if t.addr == "" {
 			continue
 		}
@@ -465,7 +478,7 @@ func (r *Region) run(name string, l net.Listener, serve func(net.Listener) error
 		defer r.wg.Done()
 		err := serve(l)
 		if err != nil && !errors.Is(err, syslog.ErrServerClosed) && !errors.Is(err, session.ErrServerClosed) &&
-			!errors.Is(err, http.ErrServerClosed) {
+			!errors.Is(err, http.ErrServerClosed) && !errors.Is(err, relp.ErrServerClosed) {
 			select {
 			case r.errc <- fmt.Errorf("region: %s: %w", name, err):
 			default:
@@ -491,7 +504,7 @@ func (r *Region) addrString() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := ""
-	for _, k := range []string{"syslog", "syslog-udp", "unsolmsg", "commands", "vmmon", "http"} {
+	for _, k := range []string{"syslog", "syslog-udp", "relp", "unsolmsg", "commands", "vmmon", "http"} {
 		if a, ok := r.addrs[k]; ok {
 			s += fmt.Sprintf("%s=%s ", k, a)
 		}
@@ -499,7 +512,7 @@ func (r *Region) addrString() string {
 	return s
 }
 
-// Addr returns where a server listens: "syslog", "syslog-udp", "unsolmsg",
+// Addr returns where a server listens: "syslog", "syslog-udp", "relp", "unsolmsg",
 // "commands", "vmmon" or "http"; nil when it is off.
 func (r *Region) Addr(name string) net.Addr {
 	r.mu.Lock()
@@ -524,8 +537,14 @@ func (r *Region) Shutdown(ctx context.Context) error {
 	if serr != nil {
 		r.syslog.Close() // out of time: stop the senders before the store closes
 	}
+	var rerr error
+	if r.relp != nil {
+		if rerr = r.relp.Shutdown(ctx); rerr != nil {
+			r.relp.Close()
+		}
+	}
 	errs := []error{
-		serr,
+		serr, rerr,
 		r.cmds.Shutdown(ctx),
 		r.vmmon.Shutdown(ctx),
 		r.unsol.Shutdown(ctx),
@@ -544,6 +563,9 @@ func (r *Region) Shutdown(ctx context.Context) error {
 // Close stops everything at once.
 func (r *Region) Close() error {
 	err := errors.Join(r.syslog.Close(), r.cmds.Close(), r.vmmon.Close(), r.unsol.Close(), r.http.Close())
+	if r.relp != nil {
+		err = errors.Join(err, r.relp.Close())
+	}
 	r.wg.Wait()
 	if r.linux != nil {
 		r.linux.Close()
