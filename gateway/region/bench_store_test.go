@@ -27,7 +27,8 @@ func BenchmarkStoreAppend(b *testing.B) {
 	})
 	for _, p := range []diskstore.SyncPolicy{diskstore.SyncBatch, diskstore.SyncAlways, diskstore.SyncOS} {
 		b.Run("disk-"+string(p), func(b *testing.B) {
-			s, err := diskstore.Open(diskstore.Config{Dir: b.TempDir(), Sync: p, MaxEvents: 200_000})
+			s, err := diskstore.Open(diskstore.Config{Dir: b.TempDir(), Sync: p, MaxEvents: 200_000,
+				Logger: quietLogger()})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -56,7 +56,7 @@ type Config struct {
 	SyslogUDP string // SYSLOG over UDP
 	// RELP is SYSLOG over RELP, as rsyslog's omrelp sends it (TLS when a
 	// certificate is set): each message is acknowledged once the store
-	// has made it durable.
+	// has made it durable (store.Sync).
 	RELP     string
 	UnsolMsg string // UNSOLMSG
 	Commands string // COMMANDS
@@ -259,6 +259,11 @@ func New(cfg Config) (*Region, error) {
 		return nil, fmt.Errorf("region: %w", err)
 	}
 	if cfg.RELP != "" {
+		if _, ok := r.store.(store.Syncer); !ok && cfg.RedisURL == "" {
+			r.log.Warn("RELP with the event store in memory only (--data-dir \"\"): messages are acknowledged once stored, and a restart loses them")
+		} else if ok && cfg.Sync == diskstore.SyncOS {
+			r.log.Warn("RELP with --sync os: messages are acknowledged once written, and a power loss can lose them")
+		}
 		r.relp, err = relp.New(relp.Config{Sink: newRELPSink(r), Logger: r.log, TLSConfig: syslogTLS,
 			MaxSessions: cfg.SyslogMaxSessions, MaxSessionsPerAddr: cfg.SyslogMaxSessionsPerAddr,
 			IdleTimeout: cfg.SyslogReadTimeout})

@@ -20,10 +20,34 @@ import (
 type relpSink struct {
 	r       *Region
 	parsers sync.Pool // of *syslog.Parser: a parser serves one Deliver at a time
+
+	mu    sync.Mutex        // guards hosts
+	hosts map[string]string // the host each session (by remote address) last named
 }
 
+// maxRELPHosts bounds relpSink.hosts; when it is full it starts again.
+const maxRELPHosts = 4096
+
 func newRELPSink(r *Region) *relpSink {
-	return &relpSink{r: r, parsers: sync.Pool{New: func() any { return syslog.NewParser(nil) }}}
+	return &relpSink{r: r, parsers: sync.Pool{New: func() any { return syslog.NewParser(nil) }},
+		hosts: make(map[string]string)}
+}
+
+// newHost reports whether the session at from names host for the first
+// time, so that the name is learned once a session, as SYSLOG learns it
+// once a connection (and a refused claim is logged once, not per batch).
+func (k *relpSink) newHost(from net.Addr, host string) bool {
+	key := from.String()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.hosts[key] == host {
+		return false
+	}
+	if len(k.hosts) >= maxRELPHosts {
+		clear(k.hosts)
+	}
+	k.hosts[key] = host
+	return true
 }
 
 // Deliver implements relp.Sink.
@@ -43,9 +67,11 @@ func (k *relpSink) Deliver(ctx context.Context, from net.Addr, msgs [][]byte) er
 		evs[i] = p.Parse(m, now) // copies m: the server reuses it
 	}
 	k.parsers.Put(p)
-	// A RELP sender is a TCP sender: its first message names its host as
+	// A RELP sender is a TCP sender: its messages name its host as
 	// SYSLOG's do (learnFrom keeps the same bounds on what it may claim).
-	k.r.onSender(evs[0].Origin.Host, addr)
+	if host := evs[0].Origin.Host; k.newHost(from, host) {
+		k.r.onSender(host, addr)
+	}
 	if err := k.r.store.Append(ctx, evs); err != nil {
 		return fmt.Errorf("storing %d events: %w", len(evs), err)
 	}

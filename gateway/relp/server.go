@@ -71,6 +71,9 @@ const (
 	// refuseTimeout bounds the write of the serverclose hint to a refused
 	// connection, and the last one to a session that ends.
 	refuseTimeout = time.Second
+	// maxBatchBytes bounds the messages of one Deliver (with one frame
+	// more): as the SYSLOG server bounds one Append.
+	maxBatchBytes = 4 << 20
 	// maxKeptArena is the largest batch buffer a session keeps between
 	// batches; a larger one (a window of huge messages) is dropped.
 	maxKeptArena = 1 << 20

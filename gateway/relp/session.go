@@ -176,13 +176,15 @@ func (ss *session) next() (relp.Frame, error) {
 }
 
 // gather puts the syslog frame f in the batch, with the syslog frames
-// received after it that are already in the buffer, up to Window. A frame
+// received after it that are already in the buffer, up to Window frames
+// and maxBatchBytes of messages (so that a window of the largest frames
+// is delivered in parts, not held whole by every session at once). A frame
 // of another command is held for next. It returns what stopped the reading
 // (a malformed frame, a txnr out of sequence), to be reported after the
 // batch is delivered: what the client sent before it is not lost.
 func (ss *session) gather(f relp.Frame) error {
 	ss.add(f)
-	for len(ss.txnrs) < ss.s.cfg.Window && ss.rd.Buffered() {
+	for len(ss.txnrs) < ss.s.cfg.Window && len(ss.arena) < maxBatchBytes && ss.rd.Buffered() {
 		f, err := ss.next()
 		if err != nil {
 			return err

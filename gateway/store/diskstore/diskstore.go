@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -71,7 +72,7 @@ type Config struct {
 	MaxEvents int
 	MaxBytes  int64
 	MaxAge    time.Duration
-	// Logger receives what Open cut or found (logrus.StandardLogger if nil).
+	// Logger receives what Open cut or found, and write failures. Required.
 	Logger logrus.FieldLogger
 	// Now is the clock (time.Now if nil); tests pass their own.
 	Now func() time.Time
@@ -85,6 +86,9 @@ type Store struct {
 	lock *os.File // holds the data directory's lock
 	dir  string
 	info OpenInfo
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var (
@@ -109,8 +113,11 @@ var segmentFile = regexp.MustCompile(`^[0-9a-f]{16}\.seg$`)
 // Open opens the store in cfg.Dir, replaying what the directory holds, and
 // locks the directory against other processes until Close.
 func Open(cfg Config) (*Store, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("diskstore: no data directory")
+	switch {
+	case cfg.Dir == "":
+		return nil, fmt.Errorf("%w: no data directory", ErrConfig)
+	case cfg.Logger == nil:
+		return nil, fmt.Errorf("%w: no Logger", ErrConfig)
 	}
 	if cfg.Sync == "" {
 		cfg.Sync = DefaultSync
@@ -124,12 +131,9 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.SegmentSize <= 0 {
 		cfg.SegmentSize = DefaultSegmentSize
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = logrus.StandardLogger()
-	}
 	jdir := filepath.Join(cfg.Dir, "journal")
-	if err := os.MkdirAll(jdir, 0o700); err != nil {
-		return nil, fmt.Errorf("diskstore: %w", err)
+	if err := makeDirs(jdir); err != nil {
+		return nil, err
 	}
 	lock, err := lockDir(cfg.Dir)
 	if err != nil {
@@ -156,13 +160,38 @@ func Open(cfg Config) (*Store, error) {
 	j.mu.Lock()
 	seq := j.seq
 	j.mu.Unlock()
+	go j.flush()
 	if err := j.syncThrough(seq); err != nil {
 		ms.Close()
+		j.close()
 		lock.Close()
 		return nil, err
 	}
-	go j.flush()
 	return s, nil
+}
+
+// makeDirs creates dir and its missing parents (mode 0700) and syncs each
+// parent it added to, so that the new directories outlast a power loss.
+func makeDirs(dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("diskstore: %w", err)
+	}
+	for _, d := range missing {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lockDir takes the data directory's lock file, so that two regions never
@@ -203,25 +232,50 @@ func (s *Store) replay(log logrus.FieldLogger) error {
 	}
 	slices.Sort(nums)
 	for i, num := range nums {
-		newest := i == len(nums)-1
-		seg, kept, err := s.replaySegment(num, i == 0, newest, log)
+		seg, kept, err := s.replaySegment(num, i == len(nums)-1, log)
 		if err != nil {
 			return err
 		}
-		s.info.Segments++
 		if kept {
+			s.info.Segments++
 			s.j.segs = append(s.j.segs, seg)
 		}
+	}
+	// What was replayed may be in the page cache only (the process before
+	// was killed, or a torn tail was just cut): put it on disk before a
+	// new segment is made on top of it.
+	for _, seg := range s.j.segs {
+		if err := syncFile(filepath.Join(s.j.dir, segmentName(seg.num))); err != nil {
+			return err
+		}
+	}
+	return syncDir(s.j.dir)
+}
+
+// syncFile fsyncs a file by name.
+func syncFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("diskstore: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return fmt.Errorf("diskstore: sync %s: %w", name, err)
 	}
 	return nil
 }
 
-// replaySegment replays one segment file. The first segment must open with
-// a checkpoint; the checkpoints opening later ones repeat what the replay
-// already built and are skipped. Damage in the newest segment is a torn
-// write: the file is cut before it (and deleted when nothing is left). It
-// reports whether the file is kept.
-func (s *Store) replaySegment(num uint64, first, newest bool, log logrus.FieldLogger) (segment, bool, error) {
+// errTorn marks the end of a segment that a crash cut short: a record
+// whose bytes are not all there, or whose checksum fails.
+var errTorn = errors.New("a record cut short or failing its checksum")
+
+// replaySegment replays one segment file, and reports whether the file is
+// kept. Every segment opens with a checkpoint, which is applied: it repeats
+// what the replay built from the segments before (or, when those are gone,
+// restores it). A torn end of the newest segment is cut off the file (and
+// the file deleted when nothing is left); a torn end of an older one, or a
+// record that checks out but makes no sense, is damage that Open reports.
+func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (segment, bool, error) {
 	seg := segment{num: num}
 	name := filepath.Join(s.j.dir, segmentName(num))
 	data, err := os.ReadFile(name)
@@ -230,27 +284,26 @@ func (s *Store) replaySegment(num uint64, first, newest bool, log logrus.FieldLo
 	}
 	off, records := 0, 0
 	var bad error
-	if len(data) < len(segmentMagic) || string(data[:len(segmentMagic)]) != segmentMagic {
+	switch {
+	case len(data) < len(segmentMagic) && string(data) == segmentMagic[:len(data)]:
+		bad = errTorn // created, and cut before its first write was whole
+	case len(data) < len(segmentMagic) || string(data[:len(segmentMagic)]) != segmentMagic:
 		bad = fmt.Errorf("%w: no segment header", ErrCorrupt)
-	} else {
+	default:
 		off = len(segmentMagic)
 	}
 	for bad == nil && off < len(data) {
 		rest := data[off:]
-		if len(rest) < recordHeader {
-			bad = fmt.Errorf("%w: %d bytes, not a record", ErrCorrupt, len(rest))
+		if len(rest) < recordHeader || len(rest) < recordHeader+recordSize(rest) {
+			bad = errTorn
 			break
 		}
-		n, err := recordSize(rest)
-		if err != nil {
-			bad = err
+		rec := rest[:recordHeader+recordSize(rest)]
+		if !checksumOK(rec) {
+			bad = errTorn
 			break
 		}
-		if len(rest) < recordHeader+n {
-			bad = fmt.Errorf("%w: record of %d bytes, %d left", ErrCorrupt, recordHeader+n, len(rest))
-			break
-		}
-		c, err := decodeRecord(rest[:recordHeader+n])
+		c, err := decodeRecord(rec)
 		if err != nil {
 			bad = err
 			break
@@ -259,29 +312,32 @@ func (s *Store) replaySegment(num uint64, first, newest bool, log logrus.FieldLo
 			bad = fmt.Errorf("%w: segment does not start with a checkpoint", ErrCorrupt)
 			break
 		}
-		if c.Kind != memstore.ChangeCheckpoint || first && records == 0 {
-			if err := s.ms.Apply(c); err != nil {
-				bad = fmt.Errorf("%w: %w", ErrCorrupt, err)
-				break
-			}
+		if err := s.ms.Apply(c); err != nil {
+			bad = fmt.Errorf("%w: %w", ErrCorrupt, err)
+			break
 		}
 		if c.Kind == memstore.ChangeEvents {
 			seg.lastEvent = c.Events[len(c.Events)-1].ID
 		}
 		records++
-		off += recordHeader + n
+		off += len(rec)
 	}
 	s.info.Records += records
-	if bad == nil {
+	switch {
+	case bad == nil && records > 0:
 		return seg, true, nil
-	}
-	if !newest {
+	case bad == nil:
+		bad = errTorn // a header and nothing else
+	case !errors.Is(bad, errTorn):
 		return seg, false, fmt.Errorf("diskstore: %s at offset %d: %w", name, off, bad)
+	case !newest:
+		return seg, false, fmt.Errorf("diskstore: %s at offset %d: %w: %w (in a segment that is not the newest)",
+			name, off, ErrCorrupt, bad)
 	}
 	// The newest segment ends in a torn write: cut it.
 	cut := int64(len(data) - off)
 	s.info.CutBytes += cut
-	fields := logrus.Fields{"file": name, "offset": off, "bytes": cut, "reason": bad.Error()}
+	fields := logrus.Fields{"file": name, "offset": off, "bytes": cut}
 	if records == 0 {
 		log.WithFields(fields).Warn("the newest segment holds no whole record (a write torn by a crash): deleted")
 		if err := os.Remove(name); err != nil {
@@ -322,21 +378,36 @@ func (s *Store) Health() store.Health {
 // Close closes the store: it syncs what it holds and releases the data
 // directory. It is safe to call more than once.
 func (s *Store) Close() error {
-	s.ms.Close()
-	err := s.j.close()
-	if s.lock != nil {
+	s.closeOnce.Do(func() {
+		s.ms.Close()
+		s.closeErr = s.j.close()
 		s.lock.Close()
-		s.lock = nil
-	}
-	return err
+	})
+	return s.closeErr
 }
+
+// maxAppendBytes bounds the events of one journal record (by
+// protocol.Event.Size): Append splits a larger batch, so that no record
+// comes near what a record holds.
+const maxAppendBytes = 64 << 20
 
 // Append implements store.Store.
 func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
 	if err := s.j.err(); err != nil {
 		return err
 	}
-	return s.ms.Append(ctx, evs)
+	for len(evs) > 0 {
+		n, size := 0, 0
+		for n < len(evs) && (n == 0 || size+evs[n].Size() <= maxAppendBytes) {
+			size += evs[n].Size()
+			n++
+		}
+		if err := s.ms.Append(ctx, evs[:n]); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	return nil
 }
 
 // AppendMarked implements store.MarkedAppender.

@@ -61,24 +61,36 @@
 //	u32 CRC-32C (Castagnoli) of the kind byte and the payload
 //	u8  kind: 1 events, 2 position, 3 trim, 4 group created,
 //	        5 group delivery, 6 group acknowledgement, 7 checkpoint
-//	    payload: unsigned varints for numbers and IDs (ms, seq), signed
-//	    varints for times (Unix nanoseconds), length-prefixed strings
+//	    payload: unsigned varints for numbers and IDs (ms, seq), times as
+//	    Unix seconds (signed varint) and nanoseconds, length-prefixed
+//	    strings; an event's Text that is a part of its Raw (as the syslog
+//	    parser makes it) is written as an offset and length into Raw
 //
 // An events record carries its events with their IDs, and the position it
 // moves with them (AppendMarked: VMMON's spool mark), so that the two are
-// kept together or not at all. A new segment starts when the newest
-// reaches SegmentSize (64 MiB), and at every Open. A segment is deleted
-// when retention has trimmed every event in it and the segment after it,
-// whose checkpoint holds everything else it said, is synced. So the
-// directory holds the retained events plus at most about one segment.
+// kept together or not at all; Append splits a batch of more than 64 MiB.
+// A new segment starts when the records after the newest checkpoint reach
+// SegmentSize (64 MiB; the checkpoint is not counted, so a big state does
+// not make every change start one), and at every Open; the magic and the
+// checkpoint go out in one write, and the segment before is fsynced first,
+// under every policy, so that only the newest segment can end torn. A
+// segment is deleted when a trim that is kept covers every event in it and
+// the checkpoint opening the next one is kept; a segment whose file cannot
+// be removed stays, with the ones after it. So the directory holds the
+// retained events plus about one segment.
 //
-// Open replays the segments oldest first: the first one's checkpoint, then
-// every record. A damaged end of the newest segment (a record cut short or
-// failing its checksum: a write torn by a crash or power loss) is cut off
-// the file and logged; what it held was never acknowledged under
-// SyncAlways or SyncBatch (under SyncOS it may have been). Damage in any
-// older segment is not a torn write: Open fails with ErrCorrupt naming the
-// file and offset, and changes nothing, for an operator to decide.
+// Open replays the segments oldest first, each opening checkpoint
+// included (it repeats what the replay built, or restores it when an older
+// file is missing), then fsyncs what it replayed and the directory before
+// it starts a new segment. The end of the newest segment that is a record
+// cut short or failing its checksum (a write torn by a crash or power
+// loss), or a segment holding nothing whole, is cut off or deleted and
+// logged; what it held was never acknowledged under SyncAlways or
+// SyncBatch (under SyncOS it may have been). Anything else is damage, not
+// a torn write: a record that checks out but does not decode or apply, or
+// a torn record in an older segment. Open then fails with ErrCorrupt
+// naming the file and offset, and changes nothing, for an operator to
+// decide.
 //
 // Backing up: stop the region (or copy while it runs: segments are only
 // appended and deleted, and a copy whose newest segment ends mid-record

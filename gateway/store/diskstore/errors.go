@@ -13,3 +13,6 @@ var (
 	// ErrBadPolicy is wrapped by ParseSyncPolicy's error.
 	ErrBadPolicy = errors.New("diskstore: unknown sync policy")
 )
+
+// ErrConfig is wrapped by the error of Open for a Config it cannot use.
+var ErrConfig = errors.New("diskstore: bad config")

@@ -30,6 +30,12 @@ type segment struct {
 	start     uint64      // the sequence number of its opening checkpoint
 }
 
+// trim is a trim record: retention trimmed through id.
+type trim struct {
+	seq uint64
+	id  protocol.ID
+}
+
 // piece is recorded data waiting to be written into segment seg.
 type piece struct {
 	seg  uint64
@@ -46,14 +52,15 @@ type journal struct {
 	segSize  int64
 	log      logrus.FieldLogger
 
-	mu      sync.Mutex // guards the following fields: the recording side
-	pieces  []piece    // recorded, not yet taken by the writer
-	spare   []byte     // a buffer the writer gave back
-	seq     uint64     // the sequence number of the last record
-	segs    []segment  // every segment file, oldest first
-	curSize int64      // bytes recorded into the newest segment
-	trimmed protocol.ID
-	started bool // the opening checkpoint is recorded: the replay is over
+	mu      sync.Mutex  // guards the following fields: the recording side
+	pieces  []piece     // recorded, not yet taken by the writer
+	spare   []byte      // a buffer the writer gave back
+	seq     uint64      // the sequence number of the last record
+	segs    []segment   // every segment file, oldest first
+	curSize int64       // bytes recorded into the newest segment, but its checkpoint
+	trims   []trim      // trims recorded and not yet known kept, oldest first
+	trimmed protocol.ID // the newest trim known kept: segments through it may go
+	started bool        // the opening checkpoint is recorded: the replay is over
 
 	wmu     sync.Mutex // guards the following fields: the writing side
 	file    *os.File   // the segment being written, nil before the first
@@ -84,13 +91,16 @@ func (j *journal) Record(c *memstore.Change) (uint64, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if c.Kind == memstore.ChangeCheckpoint {
+		// A checkpoint starts a segment: its magic and the checkpoint go
+		// out in one write, so that no segment is left with a header and
+		// nothing else.
 		num := uint64(1)
 		if n := len(j.segs); n > 0 {
 			num = j.segs[n-1].num + 1
 		}
 		j.segs = append(j.segs, segment{num: num, start: j.seq + 1})
-		j.pieces = append(j.pieces, piece{seg: num, data: j.takeSpareLocked()})
-		j.curSize = int64(len(segmentMagic))
+		j.pieces = append(j.pieces, piece{seg: num, data: append(j.takeSpareLocked(), segmentMagic...)})
+		j.curSize = 0
 		j.started = true
 	} else if !j.started {
 		return 0, false
@@ -102,15 +112,35 @@ func (j *journal) Record(c *memstore.Change) (uint64, bool) {
 	p := &j.pieces[len(j.pieces)-1]
 	before := len(p.data)
 	p.data = appendRecord(p.data, c)
-	j.curSize += int64(len(p.data) - before)
+	if size := len(p.data) - before - recordHeader; size > maxRecord {
+		// Only a checkpoint of billions of positions or pending entries
+		// gets here: stop rather than write what could not be read back.
+		p.data = p.data[:before]
+		j.fail(fmt.Errorf("diskstore: a %s change of %d bytes does not fit in a record", kindName(c.Kind), size))
+		return j.seq, false
+	}
+	j.seq++
 	switch c.Kind {
 	case memstore.ChangeEvents:
 		cur.lastEvent = c.Events[len(c.Events)-1].ID
 	case memstore.ChangeTrim:
-		j.trimmed = c.ID
+		j.trims = append(j.trims, trim{seq: j.seq, id: c.ID})
+	case memstore.ChangeCheckpoint:
+		return j.seq, false // not counted: a big state must not make every change start a segment
 	}
-	j.seq++
-	return j.seq, c.Kind != memstore.ChangeCheckpoint && j.curSize >= j.segSize
+	j.curSize += int64(len(p.data) - before)
+	return j.seq, j.curSize >= j.segSize
+}
+
+// kindName names a change kind in errors.
+func kindName(k memstore.ChangeKind) string {
+	switch k {
+	case memstore.ChangeEvents:
+		return "events"
+	case memstore.ChangeCheckpoint:
+		return "checkpoint"
+	}
+	return fmt.Sprintf("kind %d", k)
 }
 
 func (j *journal) takeSpareLocked() []byte {
@@ -187,12 +217,18 @@ func (j *journal) writeLocked() error {
 	j.mu.Unlock()
 	for _, p := range pieces {
 		if j.file == nil || p.seg != j.fileNum {
+			if j.file != nil {
+				// The segment written full is synced before the next one
+				// exists, whatever the policy: a crash must never leave a
+				// torn record in a segment that is not the newest.
+				if err := unix.Fdatasync(int(j.file.Fd())); err != nil {
+					return j.fail(fmt.Errorf("diskstore: sync %s: %w", j.file.Name(), err))
+				}
+				j.sealed = append(j.sealed, j.file)
+			}
 			f, err := createSegment(j.dir, p.seg)
 			if err != nil {
 				return j.fail(err)
-			}
-			if j.file != nil {
-				j.sealed = append(j.sealed, j.file)
 			}
 			j.file, j.fileNum, j.created = f, p.seg, true
 		}
@@ -209,16 +245,13 @@ func (j *journal) writeLocked() error {
 	return nil
 }
 
-// createSegment creates segment num's file and writes its magic.
+// createSegment creates segment num's file; its first piece of data
+// starts with the magic.
 func createSegment(dir string, num uint64) (*os.File, error) {
 	name := filepath.Join(dir, segmentName(num))
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("diskstore: create segment: %w", err)
-	}
-	if _, err := f.WriteString(segmentMagic); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("diskstore: write %s: %w", name, err)
 	}
 	return f, nil
 }
@@ -242,24 +275,26 @@ func (j *journal) syncThrough(seq uint64) error {
 }
 
 // settleLocked, with smu held, syncs (when sync is set) what is written,
-// closes the segment files written full, and deletes the segments
-// retention emptied. The fsyncs run without wmu: appends go on writing.
+// closes the segment files written full (synced when they were), and
+// deletes the segments retention emptied. The fsyncs run without wmu:
+// appends go on writing.
 func (j *journal) settleLocked(sync bool) error {
 	j.wmu.Lock()
 	w := j.written.Load()
 	f, sealed, created := j.file, j.sealed, j.created
-	j.sealed, j.created = nil, false
+	j.sealed = nil
+	if sync {
+		j.created = false
+	}
 	j.wmu.Unlock()
+	var cerr error
 	for _, s := range sealed {
-		if sync {
-			if err := unix.Fdatasync(int(s.Fd())); err != nil {
-				s.Close()
-				return j.fail(fmt.Errorf("diskstore: sync %s: %w", s.Name(), err))
-			}
+		if err := s.Close(); err != nil && cerr == nil {
+			cerr = fmt.Errorf("diskstore: close %s: %w", s.Name(), err)
 		}
-		if err := s.Close(); err != nil {
-			return j.fail(fmt.Errorf("diskstore: close %s: %w", s.Name(), err))
-		}
+	}
+	if cerr != nil {
+		return j.fail(cerr)
 	}
 	if sync && f != nil {
 		if err := unix.Fdatasync(int(f.Fd())); err != nil {
@@ -278,22 +313,37 @@ func (j *journal) settleLocked(sync bool) error {
 }
 
 // deleteTrimmed deletes the oldest segments while every event in them was
-// trimmed and the segment after them starts with a checkpoint that is
-// kept (through seq, written or synced as the policy says).
+// trimmed by a trim that is kept, and the segment after them starts with a
+// checkpoint that is kept (records through kept are written or synced, as
+// the policy says). A segment whose file cannot be removed stays, and so
+// do the ones after it.
 func (j *journal) deleteTrimmed(kept uint64) error {
 	j.mu.Lock()
+	k := 0
+	for ; k < len(j.trims) && j.trims[k].seq <= kept; k++ {
+		j.trimmed = j.trims[k].id
+	}
+	j.trims = j.trims[k:]
 	var gone []uint64
-	for len(j.segs) > 1 && !j.trimmed.Less(j.segs[0].lastEvent) && j.segs[1].start <= kept {
-		gone = append(gone, j.segs[0].num)
-		j.segs = j.segs[1:]
+	for i := 0; i+1 < len(j.segs) && !j.trimmed.Less(j.segs[i].lastEvent) && j.segs[i+1].start <= kept; i++ {
+		gone = append(gone, j.segs[i].num)
 	}
 	j.mu.Unlock()
+	removed := 0
 	for _, num := range gone {
 		if err := os.Remove(filepath.Join(j.dir, segmentName(num))); err != nil && !errors.Is(err, os.ErrNotExist) {
-			j.log.WithError(err).Warn("deleting a trimmed segment failed")
+			j.log.WithError(err).Warn("deleting a trimmed segment failed; it and the newer ones stay until the next try")
+			break
 		}
+		removed++
 	}
-	if len(gone) > 0 && j.policy != SyncOS {
+	if removed == 0 {
+		return nil
+	}
+	j.mu.Lock()
+	j.segs = j.segs[removed:]
+	j.mu.Unlock()
+	if j.policy != SyncOS {
 		if err := syncDir(j.dir); err != nil {
 			j.log.WithError(err).Warn("syncing the journal directory failed")
 		}
@@ -354,7 +404,11 @@ func (j *journal) close() error {
 		j.mu.Lock()
 		seq := j.seq
 		j.mu.Unlock()
-		err = j.syncThrough(seq)
+		if err = j.writeThrough(seq); err == nil {
+			j.smu.Lock()
+			err = j.settleLocked(true) // under every policy
+			j.smu.Unlock()
+		}
 		j.wmu.Lock()
 		if j.file != nil {
 			if cerr := j.file.Close(); err == nil && cerr != nil {

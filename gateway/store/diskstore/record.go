@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"maps"
+	"math"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/protocol"
@@ -20,9 +22,10 @@ import (
 //	    payload
 const (
 	recordHeader = 9
-	// maxRecord bounds a record's payload: a longer length field is
-	// damage, not data (the SYSLOG server's batches stay under 4 MiB).
-	maxRecord = 256 << 20
+	// maxRecord is the longest payload the length field holds. Store.Append
+	// splits batches far below it; a checkpoint that would not fit stops
+	// the journal rather than write a record it could not read back.
+	maxRecord = math.MaxUint32
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -62,17 +65,12 @@ func appendRecord(b []byte, c *memstore.Change) []byte {
 	return b
 }
 
-// recordSize reads a record's header: the payload's length, or an error
-// when the header cannot start a record.
-func recordSize(h []byte) (int, error) {
-	n := binary.LittleEndian.Uint32(h)
-	if n > maxRecord {
-		return 0, fmt.Errorf("%w: record length %d over %d", ErrCorrupt, n, maxRecord)
-	}
-	if k := memstore.ChangeKind(h[8]); k < memstore.ChangeEvents || k > memstore.ChangeCheckpoint {
-		return 0, fmt.Errorf("%w: record kind %d", ErrCorrupt, k)
-	}
-	return int(n), nil
+// recordSize reads a record's header: the payload's length.
+func recordSize(h []byte) int { return int(binary.LittleEndian.Uint32(h)) }
+
+// checksumOK reports whether a whole record's checksum matches.
+func checksumOK(rec []byte) bool {
+	return crc32.Checksum(rec[8:], castagnoli) == binary.LittleEndian.Uint32(rec[4:])
 }
 
 // decodeRecord decodes one whole record (header and payload). The
@@ -81,25 +79,29 @@ func decodeRecord(rec []byte) (*memstore.Change, error) {
 	if len(rec) < recordHeader {
 		return nil, fmt.Errorf("%w: record of %d bytes", ErrCorrupt, len(rec))
 	}
-	n, err := recordSize(rec)
-	if err != nil {
-		return nil, err
-	}
-	if len(rec) != recordHeader+n {
+	if n := recordSize(rec); len(rec) != recordHeader+n {
 		return nil, fmt.Errorf("%w: record of %d bytes, header says %d", ErrCorrupt, len(rec), recordHeader+n)
 	}
-	if got, want := crc32.Checksum(rec[8:], castagnoli), binary.LittleEndian.Uint32(rec[4:]); got != want {
-		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, want)
+	if !checksumOK(rec) {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
 	d := decoder{s: string(rec[recordHeader:])}
 	c := &memstore.Change{Kind: memstore.ChangeKind(rec[8])}
 	switch c.Kind {
 	case memstore.ChangeEvents:
 		n := d.count(minEvent)
-		c.Events = make([]*protocol.Event, n)
-		evs := make([]protocol.Event, n)
+		if n == 0 && d.err == nil {
+			d.fail("an events record without events")
+		}
+		// The events are allocated together, but no more at once than
+		// the input can hold, whatever its count says.
+		evs := make([]protocol.Event, 0, min(n, 1024))
+		for i := 0; i < n && d.err == nil; i++ {
+			evs = append(evs, protocol.Event{})
+			d.event(&evs[len(evs)-1])
+		}
+		c.Events = make([]*protocol.Event, len(evs))
 		for i := range evs {
-			d.event(&evs[i])
 			c.Events[i] = &evs[i]
 		}
 		c.Name = d.string()
@@ -120,6 +122,8 @@ func decodeRecord(rec []byte) (*memstore.Change, error) {
 		c.IDs = d.ids()
 	case memstore.ChangeCheckpoint:
 		c.State = d.state()
+	default:
+		d.fail("record kind %d", c.Kind)
 	}
 	if d.err == nil && len(d.s) != 0 {
 		d.fail("%d bytes after the record's data", len(d.s))
@@ -136,6 +140,7 @@ const (
 	flagOriginTime             // OriginTime set; its time and zone offset follow
 	flagNoTime                 // Time is the zero time
 	flagNoReceived             // Received is the zero time
+	flagTextInRaw              // Text is a part of Raw: its offset and length stand in its place
 )
 
 // minEvent is the fewest bytes an encoded event takes: two ID varints,
@@ -159,6 +164,11 @@ func appendEvent(b []byte, e *protocol.Event) []byte {
 	if e.Received.IsZero() {
 		flags |= flagNoReceived
 	}
+	// The syslog parser's Text is a substring of Raw: written once.
+	textOff, textInRaw := substringOffset(e.Raw, e.Text)
+	if textInRaw {
+		flags |= flagTextInRaw
+	}
 	b = append(b, flags, byte(e.Facility), byte(e.Severity))
 	if !e.Received.IsZero() {
 		b = appendTime(b, e.Received)
@@ -172,10 +182,31 @@ func appendEvent(b []byte, e *protocol.Event) []byte {
 		b = binary.AppendVarint(b, int64(off))
 	}
 	for _, s := range [...]string{e.TimeFilled, e.Origin.System, e.Origin.Host, e.Origin.Node, e.Origin.Addr,
-		string(e.Source), e.MsgID, e.App, e.ProcID, e.Type, e.User, e.Text, e.Raw, e.ParseError} {
+		string(e.Source), e.MsgID, e.App, e.ProcID, e.Type, e.User} {
 		b = appendString(b, s)
 	}
-	return b
+	if textInRaw {
+		b = binary.AppendUvarint(b, uint64(textOff))
+		b = binary.AppendUvarint(b, uint64(len(e.Text)))
+	} else {
+		b = appendString(b, e.Text)
+	}
+	b = appendString(b, e.Raw)
+	return appendString(b, e.ParseError)
+}
+
+// substringOffset reports whether sub is a part of s in memory (not only
+// equal to one) and where it starts. It compares addresses only: nothing
+// is read through them.
+func substringOffset(s, sub string) (int, bool) {
+	if len(sub) == 0 || len(sub) > len(s) {
+		return 0, false
+	}
+	p, q := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(sub)))
+	if q < p || q-p > uintptr(len(s)-len(sub)) {
+		return 0, false
+	}
+	return int(q - p), true
 }
 
 func (d *decoder) event(e *protocol.Event) {
@@ -212,9 +243,21 @@ func (d *decoder) event(e *protocol.Event) {
 	e.ProcID = d.string()
 	e.Type = d.string()
 	e.User = d.string()
-	e.Text = d.string()
+	var off, n uint64
+	if flags&flagTextInRaw != 0 {
+		off, n = d.uvarint(), d.uvarint()
+	} else {
+		e.Text = d.string()
+	}
 	e.Raw = d.string()
 	e.ParseError = d.string()
+	if flags&flagTextInRaw != 0 && d.err == nil {
+		if off > uint64(len(e.Raw)) || n > uint64(len(e.Raw))-off {
+			d.fail("text at %d+%d outside a raw of %d bytes", off, n, len(e.Raw))
+			return
+		}
+		e.Text = e.Raw[off : off+n]
+	}
 }
 
 // appendState appends a checkpoint's state: born, last, trimmed, the
@@ -281,10 +324,10 @@ func appendIDs(b []byte, ids []protocol.ID) []byte {
 	return b
 }
 
-// appendTime appends a time as nanoseconds since the Unix epoch; times
-// outside what that holds (years before 1678 or after 2261) are clamped.
+// appendTime appends a time as seconds since the Unix epoch and
+// nanoseconds, which holds every time a time.Time does.
 func appendTime(b []byte, t time.Time) []byte {
-	return binary.AppendVarint(b, t.UnixNano())
+	return binary.AppendUvarint(binary.AppendVarint(b, t.Unix()), uint64(t.Nanosecond()))
 }
 
 // decoder reads a payload. The first error sticks: every read after it
@@ -374,7 +417,12 @@ func (d *decoder) ids() []protocol.ID {
 }
 
 func (d *decoder) time() time.Time {
-	return time.Unix(0, d.varint()).UTC()
+	sec, nsec := d.varint(), d.uvarint()
+	if nsec >= 1e9 {
+		d.fail("%d nanoseconds", nsec)
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
 }
 
 // count reads a number of items that take at least min bytes each, so that

@@ -123,6 +123,7 @@ func (s *Store) recordLocked(c *Change) uint64 {
 	if cp {
 		seq, _ = s.journal.Record(&Change{Kind: ChangeCheckpoint, State: s.stateLocked()})
 	}
+	s.lastSeq = max(s.lastSeq, seq)
 	return seq
 }
 

@@ -60,6 +60,7 @@ type Store struct {
 	maxAge    time.Duration
 	now       func() time.Time
 	journal   Journal
+	lastSeq   uint64 // the journal's sequence number of the last change recorded
 
 	mu        sync.RWMutex // guards the following fields
 	evs       []*protocol.Event
@@ -360,8 +361,11 @@ func (s *Store) SetPosition(ctx context.Context, name string, id protocol.ID) er
 		return store.ErrClosed
 	}
 	if !s.setPositionLocked(name, id) {
+		// Already there: return once the change that put it there is
+		// kept, which a caller racing that one must not assume.
+		seq := s.lastSeq
 		s.mu.Unlock()
-		return nil
+		return s.commit(ctx, seq)
 	}
 	seq := s.recordLocked(&Change{Kind: ChangePosition, Name: name, ID: id})
 	s.mu.Unlock()
