@@ -43,6 +43,9 @@ const (
 	forgetAfter = time.Hour
 	// retryPause is the pause between attempts while Redis fails.
 	retryPause = 200 * time.Millisecond
+	// maxAbandoned bounds the command keys kept for deletion once Redis
+	// answers again (see Cluster.abandoned).
+	maxAbandoned = 10000
 )
 
 // Addrs are the addresses a region's clients connect to, as announced.
@@ -157,6 +160,12 @@ type Cluster struct {
 	closeErr error
 	runs     map[string]inRun // forwarded here, by FID
 	wg       sync.WaitGroup   // loops, runs, forwards; Add under mu while !closed
+	// abandoned are the command keys of forwarded commands this region
+	// stopped waiting for while Redis could not be reached, by FID, with
+	// when they expire by themselves: the refresh loop deletes them once
+	// Redis answers (after a Sentinel failover, the new master has them),
+	// so that their holders stop the runs nobody waits for.
+	abandoned map[string]time.Time
 
 	// Owned by the refresh loop (and Close, after the loop ended).
 	peers     map[string]peerState
@@ -227,6 +236,7 @@ func New(cfg Config) (*Cluster, error) {
 		touch:      make(chan struct{}, 1),
 		inboxReady: make(chan struct{}),
 		runs:       map[string]inRun{},
+		abandoned:  map[string]time.Time{},
 		peers:      map[string]peerState{},
 		announced:  map[string]bool{},
 		accepted:   map[string]time.Time{},
@@ -421,11 +431,57 @@ func (c *Cluster) refresh() {
 	default:
 		// Peers may not send requests before the inbox loop reads them.
 	}
+	c.deleteAbandoned(ctx)
 	regions, err := c.Regions(ctx)
 	if err != nil {
 		return
 	}
 	c.watchPeers(regions)
+}
+
+// abandon records the command key of a forwarded command this region
+// stopped waiting for but could not delete, for deleteAbandoned.
+func (c *Cluster) abandon(fid string, expires time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.abandoned) < maxAbandoned {
+		c.abandoned[fid] = expires
+	}
+}
+
+// deleteAbandoned deletes the command keys (and output streams) that
+// abandon recorded, those not expired by now.
+func (c *Cluster) deleteAbandoned(ctx context.Context) {
+	now := time.Now()
+	c.mu.Lock()
+	var keys, fids []string
+	for fid, expires := range c.abandoned {
+		if now.After(expires) {
+			delete(c.abandoned, fid)
+			continue
+		}
+		fids = append(fids, fid)
+		keys = append(keys, c.keys.command(fid), c.keys.output(fid))
+	}
+	c.mu.Unlock()
+	if len(keys) == 0 {
+		return
+	}
+	pipe := c.rdb.Pipeline()
+	for i := 0; i < len(keys); i += 2 {
+		pipe.Del(ctx, keys[i], keys[i+1])
+	}
+	_, err := pipe.Exec(ctx)
+	c.note(err)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	for _, fid := range fids {
+		delete(c.abandoned, fid)
+	}
+	c.mu.Unlock()
+	c.log.WithField("commands", len(fids)).Info("deleted the keys of forwarded commands given up while redis was unreachable; their holders stop them")
 }
 
 // announce writes the region's key and its agents' keys, in one pipeline,

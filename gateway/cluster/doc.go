@@ -87,7 +87,12 @@
 // H, in turn, checks every TTL/3 that F still waits: a run whose command
 // key is gone, whose forwarding region stopped announcing or restarted, or
 // for which Redis has failed for longer than Config.Timeout is cancelled, so
-// that nothing runs on for a forwarder that is no longer there.
+// that nothing runs on for a forwarder that is no longer there. F deletes
+// the command key when it stops waiting; if Redis cannot be reached then,
+// F's refresh loop deletes it once Redis answers again: a Redis that comes
+// back with its data (a Sentinel failover to a replica, or a restart with
+// an append-only file) would otherwise have H run the command on until its
+// timeout, for nobody.
 //
 // When Redis cannot be reached, requests for local targets run as usual
 // (the local check needs no Redis), and every other request fails with

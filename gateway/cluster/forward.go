@@ -116,8 +116,14 @@ func (c *Cluster) forward(ctx context.Context, holder Region, req *commands.Requ
 	log.Debug("command forwarded")
 	defer func() {
 		dctx, cancel := c.opContext(context.Background())
-		c.note(c.rdb.Del(dctx, c.keys.command(fid), c.keys.output(fid)).Err())
+		err := c.rdb.Del(dctx, c.keys.command(fid), c.keys.output(fid)).Err()
 		cancel()
+		c.note(err)
+		if err != nil {
+			// The holder would run on until the command's timeout once
+			// Redis is back with the key (a Sentinel failover keeps it).
+			c.abandon(fid, now.Add(life))
+		}
 	}()
 
 	// A cancelled command is cancelled at the holder at once; the holder's

@@ -34,10 +34,11 @@ func (r *Region) openRedis() error {
 		return fmt.Errorf("region: --cluster-key-file: %w", err)
 	}
 	r.clusterKey = key
-	opts, err := redisstore.ParseURL(r.cfg.RedisURL)
+	u, err := redisstore.ParseURLConfig(r.cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("region: --redis: %w", err)
 	}
+	opts := u.Client
 	if r.cfg.RedisPasswordFile != "" {
 		b, err := os.ReadFile(r.cfg.RedisPasswordFile)
 		if err != nil {
@@ -54,14 +55,16 @@ func (r *Region) openRedis() error {
 		opts.PoolSize = 64
 	}
 	r.redis = redis.NewUniversalClient(opts)
-	st, err := redisstore.New(redisstore.Config{
+	sc := redisstore.Config{
 		Client:    r.redis,
 		Prefix:    r.cfg.RedisPrefix,
 		MaxEvents: r.cfg.MaxEvents,
 		MaxBytes:  r.cfg.MaxBytes,
 		MaxAge:    r.cfg.MaxAge,
 		Logger:    r.log.WithField("component", "redis"),
-	})
+	}
+	u.Apply(&sc) // min_replicas, replica_timeout
+	st, err := redisstore.New(sc)
 	if err != nil {
 		r.redis.Close()
 		return fmt.Errorf("region: %w", err)

@@ -1,6 +1,6 @@
 // Package peer finds and starts the real programs zbridge's tests talk to:
-// rsyslogd, syslog-ng, logger, redis-server, sshd, s3270, hercules and
-// qemu-s390x-static. There are no fakes: a test that needs a peer starts the
+// rsyslogd (with omrelp), syslog-ng, logger, redis-server, redis-sentinel,
+// redis-cli, sshd, s3270, hercules and qemu-s390x-static. There are no fakes: a test that needs a peer starts the
 // real program as its own child process, on 127.0.0.1 ports only, waits
 // until it is ready, and the package stops it (the whole process group) when
 // the test ends.
@@ -18,6 +18,11 @@
 // the foreground, with state files in a temporary directory, touching neither
 // /var nor /dev/log. [StartRedisOpts] can give Redis an append-only file, so
 // that its data survives [Process.Kill] and [Process.Restart].
+// [StartSentinel] runs a master, its replicas and three Sentinels that can
+// fail it over; [StartRedisCluster] runs a three-master Cluster made with
+// `redis-cli --cluster create`. [StartRelpForwarder] runs rsyslogd with an
+// omrelp action, the module directory holding rsyslog's and rsyslog-relp's
+// modules (both unpacked by .ci/run).
 //
 // The syslog daemon configurations live in testdata/syslog at the module
 // root (see [SyslogConfigs]). Each holds, between the [SnippetBegin] and

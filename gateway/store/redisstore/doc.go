@@ -158,15 +158,70 @@
 // at $ for a zero start), claims entries idle for claimAfter (XAUTOCLAIM,
 // idle time by Redis's clock; entries retention removed leave the pending
 // list) and then reads new ones (XREADGROUP, without blocking: callers
-// Wait on the last ID). Each subscriber session is a Redis consumer;
-// consumers with nothing pending and idle for a day are deleted.
+// Wait on the last ID), both in one script. A read delivers as it is
+// done, not as its reply arrives: one whose reply was lost, and that
+// go-redis sent again (as it does after a timeout, a Cluster client a
+// whole pipeline), would leave its entries pending for a consumer that
+// never saw them, until claimAfter. So the script records, for each
+// consumer, a token of the call and the IDs it answered, and a call with
+// the same token (sent again by go-redis, or by the consumer's next
+// GroupRead after an error) gets those entries again. Each subscriber
+// session is a Redis consumer; consumers with nothing pending and idle for
+// a day are deleted, with their records.
 //
 // # Sentinel and Cluster
 //
-// With Sentinel, go-redis follows failovers; writes acknowledged by a
-// master but not yet replicated are lost in a failover, like any Redis
-// write, and appear as the stream going back. With Cluster, all keys of a
-// prefix are on the node that owns its slot, so one prefix does not spread
-// load over the cluster; installations that need more than one node's
-// throughput can give groups of regions their own prefixes.
+// ParseURL makes a Sentinel failover client for a URL with master=NAME and
+// a Cluster client for one with several addresses (or cluster=1); the
+// Store works alike on both. Its tests run the conformance suite on a real
+// Sentinel set-up (a master, two replicas, three Sentinels) and a real
+// three-master Cluster, and kill the master under a stream of appends.
+//
+// In a Cluster, every key of a prefix is in one hash slot (the braces of
+// Key), so the scripts and transactions above, which take several keys,
+// and the blocking XREADs of the tail all go to the master that owns the
+// slot; keys are the same as on a single server. One prefix therefore does
+// not spread load over the cluster; installations that need more than one
+// node's throughput can give groups of regions their own prefixes. The
+// Store uses neither pub/sub nor SCAN (nor does package cluster), which a
+// Cluster would need sent to every master.
+//
+// # Replicas and failover
+//
+// Redis replicates asynchronously: a master that fails before its
+// replicas got a write loses it when a replica is promoted. So with
+// Config.MinReplicas (min_replicas=N in the URL: 1 by default for a
+// Sentinel URL, 0 for others) the transaction of each append is followed,
+// on the same connection to the master (in a Cluster, the master of the
+// prefix's slot), by WAIT N ReplicaTimeout, and the append counts as
+// written only once N replicas acknowledged it. Otherwise (the master
+// died in the middle, or the replicas did not answer within
+// ReplicaTimeout, replica_timeout in the URL, 2s by default) the Store
+// treats Redis as unreachable: the batch goes to the write buffer, with
+// provisional IDs, and the flusher writes the buffer again, each round
+// trip followed by its own WAIT, the batches leaving the buffer only once
+// acknowledged. A batch the new master has (its write was replicated but
+// its reply lost) is found by its record and not added twice; one it
+// lacks is written. Sentinel promotes the replica with the most data, so
+// every append that returned nil is in the stream after a failover, once
+// and in its place. A consumer group's creation waits for the replicas
+// too (a group lost in a failover would come back at the stream's end).
+//
+// A failover is thus a short outage (Degraded mode above): the master
+// killed, the Store is degraded and buffers appends until Sentinel has
+// promoted a replica (a few seconds) and go-redis's failover client
+// reaches it. What does not wait for replicas can be lost in a failover:
+// positions (a durable subscription then resumes a little earlier and
+// receives events again), group deliveries and acknowledgements (events
+// delivered again), and session records (written again by the Store's
+// heartbeat). A live reader may also receive events again across a
+// failover: the tail may have read, from the old master, entries of other
+// writers (or of this Store's append in flight) that no replica had. Each
+// event is delivered at least once, in order.
+//
+// With MinReplicas 1, a Sentinel deployment needs two replicas for
+// appends to go on being acknowledged after one failover (the new master
+// then has the other); with one, appends are buffered until the old
+// master is back as a replica, or the buffer fills. Give min_replicas=0
+// for a master without replicas.
 package redisstore

@@ -12,4 +12,10 @@ var (
 	// ErrBufferFull is returned by Append when Redis is unreachable and the
 	// degraded-mode write buffer has no room: the events were dropped.
 	ErrBufferFull = errors.New("redisstore: redis unavailable and write buffer full; events dropped")
+	// ErrNotReplicated is wrapped by the errors, reported in Health, of
+	// writes that fewer than Config.MinReplicas replicas acknowledged
+	// within Config.ReplicaTimeout. Append does not return it: it keeps
+	// such a batch in its write buffer, as when Redis is unreachable,
+	// until the replicas have it.
+	ErrNotReplicated = errors.New("redisstore: write not acknowledged by enough replicas")
 )

@@ -436,7 +436,7 @@ func (s *Store) appendPart(ctx context.Context, evs []*protocol.Event, mk *mark)
 	s.inflight++
 	s.mu.Unlock()
 
-	r, err := s.runAppend(ctx, s.rdb, b)
+	r, err := s.writeBatch(ctx, b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inflight--

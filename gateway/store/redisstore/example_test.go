@@ -35,3 +35,19 @@ func ExampleKey() {
 	// {zbridge}:events
 	// {zbridge}:region:R1
 }
+
+func ExampleParseURLConfig() {
+	u, err := redisstore.ParseURLConfig("redis://s1,s2,s3?master=zbridge&replica_timeout=1s")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Pass u.Client to redis.NewUniversalClient, and apply u to the
+	// Store's Config.
+	cfg := redisstore.Config{Prefix: "zbridge"}
+	u.Apply(&cfg)
+	fmt.Printf("sentinels=%v master=%s min_replicas=%d replica_timeout=%v\n",
+		u.Client.Addrs, u.Client.MasterName, cfg.MinReplicas, cfg.ReplicaTimeout)
+	// Output:
+	// sentinels=[s1:26379 s2:26379 s3:26379] master=zbridge min_replicas=1 replica_timeout=1s
+}

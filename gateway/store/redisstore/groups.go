@@ -3,6 +3,9 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -68,26 +71,46 @@ const (
 	janitorTimeout = 10 * time.Second // bound on the removal
 )
 
-// GroupRead implements store.Store with XAUTOCLAIM (the idle time is
-// measured by Redis's clock) and XREADGROUP. last is the newest entry in the
-// stream, or newer if the cache knows one.
+// GroupRead implements store.Store with groupReadScript, which claims
+// entries idle for claimAfter (XAUTOCLAIM: the idle time is measured by
+// Redis's clock) and reads new ones (XREADGROUP). last is the newest entry
+// in the stream, or newer if the cache knows one.
+//
+// A read that fails may have been done, its reply lost: its entries are
+// then the consumer's, pending, and nothing would deliver them before
+// claimAfter. So its token is kept, and the consumer's next read sends it
+// again and gets those entries (see groupReadScript), if Redis had done
+// it; go-redis's own attempts after a timeout send the same token.
 func (s *Store) GroupRead(ctx context.Context, group, consumer string, start protocol.ID, claimAfter time.Duration,
 	max int, dst []*protocol.Event) ([]*protocol.Event, protocol.ID, error) {
 	if err := s.checkClosed(); err != nil {
 		return dst, protocol.ID{}, err
 	}
-	evs, last, err := s.groupRead(ctx, group, consumer, claimAfter, max, dst)
+	gc := groupConsumer{group, consumer}
+	s.groupMu.Lock()
+	token, ok := s.unread[gc]
+	delete(s.unread, gc)
+	s.groupMu.Unlock()
+	if !ok {
+		token = strconv.FormatUint(rand.Uint64(), 36)
+	}
+	evs, last, err := s.groupRead(ctx, group, consumer, token, claimAfter, max, dst)
 	if isNoGroup(err) {
 		startID := "$"
 		if !start.IsZero() {
 			startID = start.String()
 		}
-		err = s.rdb.XGroupCreateMkStream(ctx, s.kEvents, group, startID).Err()
+		err = s.createGroup(ctx, group, startID)
 		if err == nil || isBusyGroup(err) {
-			evs, last, err = s.groupRead(ctx, group, consumer, claimAfter, max, dst)
+			evs, last, err = s.groupRead(ctx, group, consumer, token, claimAfter, max, dst)
 		}
 	}
 	if err != nil {
+		s.groupMu.Lock()
+		if len(s.unread) < maxUnread {
+			s.unread[gc] = token
+		}
+		s.groupMu.Unlock()
 		return dst, protocol.ID{}, wrap("group read", err)
 	}
 	s.mu.Lock()
@@ -97,65 +120,164 @@ func (s *Store) GroupRead(ctx context.Context, group, consumer string, start pro
 	return evs, last, nil
 }
 
-func (s *Store) groupRead(ctx context.Context, group, consumer string, claimAfter time.Duration,
+// groupConsumer names a consumer of a group.
+type groupConsumer struct{ group, consumer string }
+
+// maxUnread bounds the tokens of failed group reads a Store keeps: a
+// consumer that never reads again leaves its token behind.
+const maxUnread = 4096
+
+// createGroup creates a consumer group at startID. With MinReplicas it
+// waits for the replicas to have it, as for an append: a group lost in a
+// failover would be made again at the stream's end, skipping what came
+// in between.
+func (s *Store) createGroup(ctx context.Context, group, startID string) error {
+	if s.minReplicas == 0 {
+		return s.rdb.XGroupCreateMkStream(ctx, s.kEvents, group, startID).Err()
+	}
+	conn, err := s.masterConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.XGroupCreateMkStream(ctx, s.kEvents, group, startID).Err(); err != nil {
+		s.clusterMoved(err)
+		return err
+	}
+	return s.waitReplicas(ctx, conn)
+}
+
+// groupReadScript claims and reads a group's entries for a consumer in
+// one step, and makes that step idempotent: a read whose reply is lost
+// (a timeout, a connection reset) has moved its entries to the
+// consumer's pending list, where nothing else delivers them before
+// claimAfter; and go-redis sends a command again after such an error (a
+// Cluster client even a whole pipeline), or the server runs the first
+// attempt late, after the second. So each call carries a token, and the
+// script records under the consumer's name, in a hash of the group's, the
+// token and the IDs it answered: a call with the recorded token answers
+// those entries again (the ones still in the stream) instead of
+// delivering more (at most as many as this call asks for: a later call
+// may send the token of one that failed, see GroupRead, and ask for fewer;
+// the rest then wait for claimAfter).
+//
+// KEYS: the stream, the group's read records. ARGV: the group, the
+// consumer, claimAfter in ms, most entries, XAUTOCLAIM calls at most, the
+// token, the records' TTL in ms. It answers {entries, newest}: the entries
+// as XRANGE has them, and the stream's newest ID ('0-0' if empty); or
+// the NOGROUP error.
+var groupReadScript = redis.NewScript(`
+local stream, reads = KEYS[1], KEYS[2]
+local group, consumer, idle, want, rounds, token = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local function newest()
+  local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if top[1] then return top[1][1] end
+  return '0-0'
+end
+local rec = redis.call('HGET', reads, consumer)
+if rec and string.sub(rec, 1, #token + 1) == token .. ' ' then
+  local out = {}
+  for id in string.gmatch(string.sub(rec, #token + 2), '%S+') do
+    if #out >= want then break end
+    local e = redis.call('XRANGE', stream, id, id)
+    if e[1] then out[#out+1] = e[1] end
+  end
+  return {out, newest()}
+end
+local out, ids = {}, {}
+local function add(e)
+  -- Entries retention trimmed are reported apart (Redis 7) and leave the
+  -- group's pending list: lost to it, as to a reader.
+  if type(e[2]) == 'table' then
+    out[#out+1] = e
+    ids[#ids+1] = e[1]
+  end
+end
+local cursor = '0-0'
+for i = 1, rounds do
+  local r = redis.pcall('XAUTOCLAIM', stream, group, consumer, idle, cursor, 'COUNT', want - #out)
+  if type(r) == 'table' and r.err then return r end
+  for _, e in ipairs(r[2]) do add(e) end
+  cursor = r[1]
+  if cursor == '0-0' or #out >= want then break end
+end
+if #out < want then
+  local r = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want - #out, 'STREAMS', stream, '>')
+  if type(r) == 'table' and r.err then return r end
+  if r then
+    for _, e in ipairs(r[1][2]) do add(e) end
+  end
+end
+redis.call('HSET', reads, consumer, token .. ' ' .. table.concat(ids, ' '))
+redis.call('PEXPIRE', reads, ARGV[7])
+return {out, newest()}
+`)
+
+// groupReadsKey is the key of a group's read records (groupReadScript).
+func (s *Store) groupReadsKey(group string) string { return Key(s.prefix, "groupreads", group) }
+
+// groupRead runs groupReadScript with token.
+func (s *Store) groupRead(ctx context.Context, group, consumer, token string, claimAfter time.Duration,
 	max int, dst []*protocol.Event) ([]*protocol.Event, protocol.ID, error) {
 	want := max
 	if want <= 0 {
 		want = groupNoLimit
 	}
-	first := len(dst)
-	cursor := "0-0"
-	for range claimRounds {
-		msgs, next, _, err := s.rdb.XAutoClaimWithDeleted(ctx, &redis.XAutoClaimArgs{
-			Stream: s.kEvents, Group: group, Consumer: consumer,
-			MinIdle: claimAfter, Start: cursor, Count: int64(want - (len(dst) - first)),
-		}).Result()
-		if err != nil {
-			return dst, protocol.ID{}, err
-		}
-		// Entries retention trimmed are reported apart (Redis 7) and
-		// leave the group's pending list: lost to it, as to a reader.
-		for _, m := range msgs {
-			if m.Values != nil {
-				dst = append(dst, s.decode(m))
-			}
-		}
-		cursor = next
-		if cursor == "0-0" || len(dst)-first >= want {
-			break
-		}
+	idle := claimAfter.Milliseconds()
+	if claimAfter > 0 && idle == 0 {
+		idle = 1 // as go-redis rounds it
 	}
-	var read *redis.XStreamSliceCmd
-	var top *redis.XMessageSliceCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if n := want - (len(dst) - first); n > 0 {
-			read = p.XReadGroup(ctx, &redis.XReadGroupArgs{
-				Group: group, Consumer: consumer, Streams: []string{s.kEvents, ">"},
-				Count: int64(n), Block: -1,
-			})
-		}
-		top = p.XRevRangeN(ctx, s.kEvents, "+", "-", 1)
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	v, err := groupReadScript.Run(ctx, s.rdb, []string{s.kEvents, s.groupReadsKey(group)},
+		group, consumer, idle, want, claimRounds, token, consumerIdle.Milliseconds()).Slice()
+	if err != nil {
 		return dst, protocol.ID{}, err
 	}
-	if read != nil {
-		for _, st := range read.Val() {
-			for _, m := range st.Messages {
-				dst = append(dst, s.decode(m))
-			}
+	bad := func() error { return fmt.Errorf("redisstore: unexpected group read reply %v", v) }
+	if len(v) != 2 {
+		return dst, protocol.ID{}, bad()
+	}
+	entries, ok1 := v[0].([]any)
+	top, ok2 := v[1].(string)
+	if !ok1 || !ok2 {
+		return dst, protocol.ID{}, bad()
+	}
+	first := len(dst)
+	for _, x := range entries {
+		m, ok := xMessage(x)
+		if !ok {
+			return dst[:first], protocol.ID{}, bad()
 		}
+		dst = append(dst, s.decode(m))
 	}
-	var last protocol.ID
-	if t := top.Val(); len(t) > 0 {
-		last, _ = protocol.ParseID(t[0].ID)
-	}
+	last, _ := protocol.ParseID(top)
 	if n := len(dst); n > first {
 		last = maxID(last, dst[n-1].ID)
 	}
 	s.noteSize(dst[first:])
 	return dst, last, nil
+}
+
+// xMessage turns an entry of a script's reply, {id, {field, value, ...}},
+// into a redis.XMessage.
+func xMessage(x any) (redis.XMessage, bool) {
+	e, ok := x.([]any)
+	if !ok || len(e) != 2 {
+		return redis.XMessage{}, false
+	}
+	id, ok1 := e[0].(string)
+	kv, ok2 := e[1].([]any)
+	if !ok1 || !ok2 || len(kv)%2 != 0 {
+		return redis.XMessage{}, false
+	}
+	m := redis.XMessage{ID: id, Values: make(map[string]any, len(kv)/2)}
+	for i := 0; i < len(kv); i += 2 {
+		k, ok := kv[i].(string)
+		if !ok {
+			return redis.XMessage{}, false
+		}
+		m.Values[k] = kv[i+1]
+	}
+	return m, true
 }
 
 // GroupAck implements store.Store.
@@ -198,6 +320,7 @@ func (s *Store) tidyGroup(group string) {
 	for _, c := range cs {
 		if c.Pending == 0 && c.Idle >= consumerIdle {
 			s.rdb.XGroupDelConsumer(ctx, s.kEvents, group, c.Name)
+			s.rdb.HDel(ctx, s.groupReadsKey(group), c.Name)
 		}
 	}
 }

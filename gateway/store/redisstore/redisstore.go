@@ -81,6 +81,24 @@ type Config struct {
 	// 10 seconds more than that before it fails.
 	TailBlock time.Duration
 
+	// MinReplicas is how many replicas must have an append before it
+	// counts as written (Redis WAIT after the write, on the master of the
+	// store's keys). An append Redis took but that fewer replicas
+	// acknowledged within ReplicaTimeout is kept in the write buffer, the
+	// Store degraded, as when Redis is unreachable, and written again (it
+	// is found written, and not added twice) until the replicas have it.
+	// That way an acknowledged append survives the master's failure and
+	// a failover to a replica. 0 means DefaultMinReplicas(Client): 1 for a
+	// Sentinel client, none otherwise; negative means none.
+	//
+	// A Sentinel deployment with MinReplicas 1 needs two replicas for
+	// appends to go on being written after one failover: the new master
+	// then has the other one.
+	MinReplicas int
+	// ReplicaTimeout bounds the wait for MinReplicas
+	// (DefaultReplicaTimeout if 0).
+	ReplicaTimeout time.Duration
+
 	// Logger receives the store's warnings (required).
 	Logger logrus.FieldLogger
 	// Now is the clock (time.Now if nil): Received times, provisional IDs
@@ -102,6 +120,9 @@ type Store struct {
 	bufEvents int
 	bufBytes  int64
 	writer    string // this Store's name in the writer records
+
+	minReplicas    int // replicas an append waits for; 0: none
+	replicaTimeout time.Duration
 
 	// Keys.
 	kEvents, kBorn, kTrimmed, kWriter, kSessions string
@@ -159,8 +180,9 @@ type Store struct {
 	sessMu sync.Mutex        // serializes session writes; guards mine
 	mine   map[string][]byte // this Store's sessions, as written
 
-	groupMu sync.Mutex           // guards janitor
-	janitor map[string]time.Time // when each group's consumers were last tidied
+	groupMu sync.Mutex               // guards janitor and unread
+	janitor map[string]time.Time     // when each group's consumers were last tidied
+	unread  map[groupConsumer]string // token of a group read that failed (see GroupRead)
 
 	writeErr atomic.Bool // an append error was logged since the last success
 }
@@ -227,8 +249,17 @@ func New(cfg Config) (*Store, error) {
 	if strings.ContainsAny(cfg.Prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: prefix %q holds a brace", cfg.Prefix)
 	}
-	if cfg.MaxAge < 0 || cfg.SessionTTL < 0 || cfg.TailBlock < 0 {
+	if cfg.MaxAge < 0 || cfg.SessionTTL < 0 || cfg.TailBlock < 0 || cfg.ReplicaTimeout < 0 {
 		return nil, errors.New("redisstore: negative duration in Config")
+	}
+	switch {
+	case cfg.MinReplicas == 0:
+		cfg.MinReplicas = DefaultMinReplicas(cfg.Client)
+	case cfg.MinReplicas < 0:
+		cfg.MinReplicas = 0
+	}
+	if cfg.MinReplicas > 0 && !supportsWait(cfg.Client) {
+		return nil, fmt.Errorf("redisstore: MinReplicas needs a single-server, Sentinel or Cluster client, not %T", cfg.Client)
 	}
 	var w [8]byte
 	if _, err := rand.Read(w[:]); err != nil {
@@ -246,6 +277,10 @@ func New(cfg Config) (*Store, error) {
 		bufEvents: or(cfg.BufferEvents, DefaultBufferEvents),
 		bufBytes:  or(cfg.BufferBytes, DefaultBufferBytes),
 		writer:    hex.EncodeToString(w[:]),
+
+		minReplicas:    cfg.MinReplicas,
+		replicaTimeout: or(cfg.ReplicaTimeout, DefaultReplicaTimeout),
+
 		prefix:    cfg.Prefix,
 		kEvents:   Key(cfg.Prefix, "events"),
 		kBorn:     Key(cfg.Prefix, "born"),
@@ -259,6 +294,7 @@ func New(cfg Config) (*Store, error) {
 		orphans:   make(map[protocol.ID]orphan),
 		mine:      make(map[string][]byte),
 		janitor:   make(map[string]time.Time),
+		unread:    make(map[groupConsumer]string),
 	}
 	s.kWriter = Key(cfg.Prefix, "writer", s.writer)
 	// The cache keeps no more than retention does, so that it never
@@ -396,11 +432,16 @@ func (s *Store) meanSize() int64 {
 }
 
 // unavailable reports whether err means Redis cannot be used now (as
-// opposed to a request it refused): a network error, or a server that is
-// loading, read-only, out of memory, busy or without a master.
+// opposed to a request it refused): a network error, a server that is
+// loading, read-only, out of memory, busy or without a master, a Cluster
+// slot that moved or has no master known, or a write that not enough
+// replicas acknowledged.
 func unavailable(err error) bool {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return false
+	}
+	if errors.Is(err, ErrNotReplicated) || errors.Is(err, errNoMaster) || isMoved(err) {
+		return true
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return true // as seen by the background work, whose contexts these are

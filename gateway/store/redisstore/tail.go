@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,7 +21,9 @@ const (
 	minBackoff   = 50 * time.Millisecond // first wait after a failure
 	maxBackoff   = 5 * time.Second       // longest wait between attempts
 	attemptLimit = 10 * time.Second      // bound on one attempt of background work
-	flushParts   = 16                    // buffered batches written per round trip
+	flushParts   = 256                   // most buffered batches written per round trip
+	flushEvents  = 16 * partEvents       // most buffered events written per round trip
+	flushBytes   = 4 * partBytes         // most bytes (Event.Size) written per round trip, but one batch
 	ownWait      = 20 * time.Millisecond // how long the tail waits for appends in flight
 )
 
@@ -382,6 +385,9 @@ func (s *Store) enterDegradedLocked(err error) {
 	}
 	s.degraded = true
 	s.reason = "redis unreachable: " + err.Error()
+	if errors.Is(err, ErrNotReplicated) {
+		s.reason = "redis replicas unavailable: " + err.Error()
+	}
 	// The cache stays as it is (gen too): appends still in flight may
 	// succeed (go-redis retries them), and go into it as usual until the
 	// first provisional ID is given (see bufferLocked).
@@ -391,7 +397,7 @@ func (s *Store) enterDegradedLocked(err error) {
 	s.expect = s.cache.newest()
 	s.dirty = !s.cache.valid
 	s.logDrop = false
-	s.log.WithError(err).Warn("redis store degraded: redis unreachable; accepting events with provisional IDs until it is back")
+	s.log.WithError(err).Warn("redis store degraded: " + strings.TrimSuffix(s.reason, ": "+err.Error()) + "; accepting events with provisional IDs until it is back")
 	signal(s.flushWake)
 }
 
@@ -508,7 +514,30 @@ func (s *Store) recoverOnce() error {
 	if err != nil {
 		return err
 	}
-	if err := appendScript.Load(ctx, s.rdb).Err(); err != nil {
+	// With MinReplicas the batches are written on one connection to the
+	// master, each round trip ending with a WAIT: they leave the buffer
+	// only once the replicas have them.
+	var conn *redis.Conn
+	if s.minReplicas > 0 {
+		if conn, err = s.masterConn(ctx); err != nil {
+			return err
+		}
+		defer conn.Close()
+	}
+	// The script goes to the master that runs it only: a Cluster client
+	// would load it on every master, and fail while any is down.
+	var loader redis.Scripter = s.rdb
+	switch {
+	case conn != nil:
+		loader = conn
+	case isCluster(s.rdb):
+		m, err := s.rdb.(*redis.ClusterClient).MasterForKey(ctx, s.kEvents)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errNoMaster, err)
+		}
+		loader = m
+	}
+	if err := appendScript.Load(ctx, loader).Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -532,17 +561,33 @@ func (s *Store) recoverOnce() error {
 			s.mu.Unlock()
 			return nil
 		}
-		parts := s.buf[:min(len(s.buf), flushParts)]
+		parts := s.flushRoundLocked()
 		s.mu.Unlock()
 
 		var born *redis.StringCmd // the first batch may move it back
-		cmds, _ := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, b := range parts {
-				p.EvalSha(ctx, appendScript.Hash(), s.appendKeys(b), s.appendArgs(b)...)
+		var pipe redis.Pipeliner = s.rdb.Pipeline()
+		if conn != nil {
+			pipe = conn.Pipeline()
+		}
+		for _, b := range parts {
+			pipe.EvalSha(ctx, appendScript.Hash(), s.appendKeys(b), s.appendArgs(b)...)
+		}
+		born = pipe.Get(ctx, s.kBorn)
+		cmds, err := pipe.Exec(ctx)
+		if conn != nil {
+			// Exec's error is the first command's that failed; a batch
+			// Redis refused for good is dropped below, after the WAIT for
+			// the others.
+			if err == nil || !unavailable(err) && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+				err = s.waitReplicas(ctx, conn)
 			}
-			born = p.Get(ctx, s.kBorn)
-			return nil
-		})
+			if err != nil {
+				// Written or not, replicated or not: the batches stay in
+				// the buffer, and the next attempt finds those written.
+				s.clusterMoved(err)
+				return err
+			}
+		}
 		cmds = cmds[:len(parts)]
 		s.mu.Lock()
 		if id, err := protocol.ParseID(born.Val()); born.Err() == nil && err == nil {
@@ -559,6 +604,7 @@ func (s *Store) recoverOnce() error {
 			if err != nil {
 				if unavailable(err) || redis.HasErrorPrefix(err, "NOSCRIPT") {
 					failed = err
+					s.clusterMoved(err)
 					break
 				}
 				// Redis refuses this batch for good: drop it rather than
@@ -604,6 +650,26 @@ func (s *Store) recoverOnce() error {
 			return failed
 		}
 	}
+}
+
+// flushRoundLocked returns the buffered batches to write in the next
+// round trip: the oldest, within flushParts, flushEvents and flushBytes,
+// and at least one. Rounds of many small batches make the most of the
+// round trip, and of the WAIT for replicas after it.
+func (s *Store) flushRoundLocked() []*batch {
+	n, events, size := 0, 0, 0
+	for n < len(s.buf) && n < flushParts {
+		b := s.buf[n]
+		bs := 0
+		for _, e := range b.evs {
+			bs += e.Size()
+		}
+		if n > 0 && (events+len(b.evs) > flushEvents || size+bs > flushBytes) {
+			break
+		}
+		n, events, size = n+1, events+len(b.evs), size+bs
+	}
+	return s.buf[:n]
 }
 
 // leaveDegradedLocked ends degraded mode once the buffer is written. If

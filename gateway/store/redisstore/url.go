@@ -32,16 +32,68 @@ const (
 //
 // The options, all optional, are master=NAME, cluster=1 (or 0, true,
 // false), client_name=NAME, pool_size=N, and dial_timeout, read_timeout and
-// write_timeout as Go durations (5s, 500ms). The user name and password are
-// the data nodes'; Sentinels are contacted without credentials.
+// write_timeout as Go durations (5s, 500ms); and two for the Store, which
+// ParseURL checks but leaves out (see [ParseURLConfig]): min_replicas=N
+// and replica_timeout=DURATION. The user name and password are the data
+// nodes'; Sentinels are contacted without credentials.
 //
 // Errors wrap ErrBadURL and name the part at fault, never the password.
 func ParseURL(s string) (*redis.UniversalOptions, error) {
+	u, err := ParseURLConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	return u.Client, nil
+}
+
+// URLConfig is what a Redis URL says: the client's options and the Store's
+// settings (Config fields) the URL carries.
+type URLConfig struct {
+	// Client are the options for redis.NewUniversalClient (see ParseURL).
+	Client *redis.UniversalOptions
+	// MinReplicas is min_replicas=N as Config.MinReplicas takes it: N for
+	// N > 0, -1 (none) for min_replicas=0; when the URL does not say, 1
+	// for a Sentinel URL and 0 (the Store's default) for others.
+	MinReplicas int
+	// ReplicaTimeout is replica_timeout=DURATION (0 when the URL does not
+	// say: DefaultReplicaTimeout).
+	ReplicaTimeout time.Duration
+}
+
+// Apply sets the fields of cfg that the URL carries; the others are left
+// as they are.
+func (u *URLConfig) Apply(cfg *Config) {
+	if u.MinReplicas != 0 {
+		cfg.MinReplicas = u.MinReplicas
+	}
+	if u.ReplicaTimeout != 0 {
+		cfg.ReplicaTimeout = u.ReplicaTimeout
+	}
+}
+
+// maxMinReplicas bounds min_replicas=N.
+const maxMinReplicas = 64
+
+// ParseURLConfig parses a Redis URL (see ParseURL) into the client's
+// options and the Store's settings:
+//
+//   - min_replicas=N: an append counts as written once N replicas have
+//     it (Config.MinReplicas; Redis WAIT). Default: 1 for a Sentinel URL
+//     (master=NAME), whose master has replicas to fail over to, else 0.
+//     Give min_replicas=0 to a Sentinel URL whose master has no replica.
+//   - replica_timeout=DURATION: how long an append waits for them
+//     (Config.ReplicaTimeout; default 2s) before the Store keeps it in its
+//     write buffer, degraded, and writes it again.
+//
+// Pass the result's Client to redis.NewUniversalClient, and Apply it to
+// the Config of the Store.
+func ParseURLConfig(s string) (*URLConfig, error) {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
 		return nil, urlErr("missing scheme: want redis:// or rediss://")
 	}
 	o := &redis.UniversalOptions{}
+	u := &URLConfig{Client: o}
 	switch strings.ToLower(scheme) {
 	case "redis":
 	case "rediss":
@@ -112,6 +164,21 @@ func ParseURL(s string) (*redis.UniversalOptions, error) {
 				return nil, urlErr("pool_size=%q: want a positive number", clip(v))
 			}
 			o.PoolSize = n
+		case "min_replicas":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > maxMinReplicas || v[0] == '+' {
+				return nil, urlErr("min_replicas=%q: want a number from 0 to %d", clip(v), maxMinReplicas)
+			}
+			u.MinReplicas = n
+			if n == 0 {
+				u.MinReplicas = -1
+			}
+		case "replica_timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, urlErr("%s=%q: want a positive duration such as 2s", key, clip(v))
+			}
+			u.ReplicaTimeout = d
 		case "dial_timeout", "read_timeout", "write_timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
@@ -126,11 +193,14 @@ func ParseURL(s string) (*redis.UniversalOptions, error) {
 				o.WriteTimeout = d
 			}
 		default:
-			return nil, urlErr("unknown option %q (known: master, cluster, client_name, pool_size, dial_timeout, read_timeout, write_timeout)", clip(key))
+			return nil, urlErr("unknown option %q (known: master, cluster, client_name, pool_size, dial_timeout, read_timeout, write_timeout, min_replicas, replica_timeout)", clip(key))
 		}
 	}
 	if o.MasterName != "" && cluster {
 		return nil, urlErr("master= (Sentinel) and cluster=1 do not go together")
+	}
+	if o.MasterName != "" && u.MinReplicas == 0 {
+		u.MinReplicas = 1
 	}
 
 	port := DefaultPort
@@ -162,7 +232,7 @@ func ParseURL(s string) (*redis.UniversalOptions, error) {
 		}
 		o.DB = db
 	}
-	return o, nil
+	return u, nil
 }
 
 // hostPort checks one address of a URL and adds the default port.

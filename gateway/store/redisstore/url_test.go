@@ -109,6 +109,15 @@ func TestParseURL(t *testing.T) {
 		{name: "bad timeout", in: "redis://h:1?read_timeout=5", err: "read_timeout"},
 		{name: "unescaped ? in password", in: "redis://:pa?ss@h:1", err: "escaped as %3F"},
 		{name: "bad escape in password", in: "redis://:pa%zzss@h:1", err: "password: bad"},
+		{name: "store options accepted", in: "redis://h:1?min_replicas=2&replica_timeout=500ms", want: func(o *redis.UniversalOptions) string {
+			return check(o.Addrs, []string{"h:1"}, o.IsClusterMode, false, o.MasterName, "", o.DB, 0)
+		}},
+		{name: "min_replicas negative", in: "redis://h:1?min_replicas=-1", err: "min_replicas"},
+		{name: "min_replicas not a number", in: "redis://h:1?min_replicas=one", err: "min_replicas"},
+		{name: "min_replicas too many", in: "redis://h:1?min_replicas=65", err: "min_replicas"},
+		{name: "min_replicas with sign", in: "redis://h:1?min_replicas=+1", err: "min_replicas"},
+		{name: "bad replica_timeout", in: "redis://h:1?replica_timeout=2", err: "replica_timeout"},
+		{name: "zero replica_timeout", in: "redis://h:1?replica_timeout=0s", err: "replica_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := ParseURL(tc.in)
@@ -125,6 +134,77 @@ func TestParseURL(t *testing.T) {
 				t.Fatalf("ParseURL(%q): %s", tc.in, msg)
 			}
 		})
+	}
+}
+
+// TestParseURLConfig: the Store's settings in a URL, their defaults, and
+// Apply.
+func TestParseURLConfig(t *testing.T) {
+	for _, tc := range []struct {
+		in          string
+		minReplicas int
+		timeout     time.Duration
+	}{
+		{"redis://h:1", 0, 0},
+		{"redis://a:1,b:2", 0, 0},
+		{"redis://s1,s2?master=m", 1, 0},
+		{"redis://s1,s2?master=m&min_replicas=0", -1, 0},
+		{"redis://s1,s2?master=m&min_replicas=2&replica_timeout=250ms", 2, 250 * time.Millisecond},
+		{"redis://h:1?min_replicas=1", 1, 0},
+		{"redis://a:1,b:2?min_replicas=1&replica_timeout=3s", 1, 3 * time.Second},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			u, err := ParseURLConfig(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Client == nil || len(u.Client.Addrs) == 0 {
+				t.Fatalf("client options %+v", u.Client)
+			}
+			if u.MinReplicas != tc.minReplicas || u.ReplicaTimeout != tc.timeout {
+				t.Fatalf("MinReplicas %d ReplicaTimeout %v, want %d %v", u.MinReplicas, u.ReplicaTimeout, tc.minReplicas, tc.timeout)
+			}
+			cfg := Config{MinReplicas: 7, ReplicaTimeout: time.Minute, Prefix: "p"}
+			u.Apply(&cfg)
+			want := Config{MinReplicas: 7, ReplicaTimeout: time.Minute, Prefix: "p"}
+			if tc.minReplicas != 0 {
+				want.MinReplicas = tc.minReplicas
+			}
+			if tc.timeout != 0 {
+				want.ReplicaTimeout = tc.timeout
+			}
+			if cfg.MinReplicas != want.MinReplicas || cfg.ReplicaTimeout != want.ReplicaTimeout || cfg.Prefix != "p" {
+				t.Fatalf("Apply gave MinReplicas %d ReplicaTimeout %v, want %d %v", cfg.MinReplicas, cfg.ReplicaTimeout, want.MinReplicas, want.ReplicaTimeout)
+			}
+		})
+	}
+}
+
+// TestDefaultMinReplicas: 1 for a Sentinel client only; New refuses
+// MinReplicas for a client it cannot send WAIT through.
+func TestDefaultMinReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		want int
+	}{
+		{"redis://127.0.0.1:1", 0},
+		{"redis://127.0.0.1:1,127.0.0.1:2", 0},
+		{"redis://127.0.0.1:1?master=m", 1},
+	} {
+		o, err := ParseURL(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := redis.NewUniversalClient(o)
+		if got := DefaultMinReplicas(c); got != tc.want {
+			t.Errorf("DefaultMinReplicas(%s client %T) = %d, want %d", tc.url, c, got, tc.want)
+		}
+		c.Close()
+	}
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
+	defer ring.Close()
+	if _, err := New(Config{Client: ring, MinReplicas: 1, Logger: testLogger(t)}); err == nil {
+		t.Error("New with MinReplicas and a Ring client succeeded")
 	}
 }
 
