@@ -38,10 +38,13 @@ func BenchmarkRelay(b *testing.B) {
 // BenchmarkRelayStore measures the same relay (RFC 5424, syslog TCP in, one
 // JSON subscriber out) with the events kept in the embedded store in
 // memory, on disk under each sync policy (in a directory under $TMPDIR),
-// and in Redis (a redis-server of the benchmark's own, on loopback), in
-// the same run:
+// and in Redis (a redis-server of the benchmark's own, on loopback). The
+// first variant run in a process is slower (heap and allocator warm-up):
+// compare them each in a process of its own, interleaved:
 //
-//	go test -run '^$' -bench RelayStore -benchtime 500000x -count 5 ./gateway/region/
+//	for i in 1 2 3; do for v in embedded disk-batch disk-always; do
+//	  go test -run '^$' -bench "RelayStore/$v\$" -benchtime 1000000x ./gateway/region/
+//	done; done
 func BenchmarkRelayStore(b *testing.B) {
 	b.Run("embedded", func(b *testing.B) { benchZbridgeWith(b, "5424", nil) })
 	for _, p := range []diskstore.SyncPolicy{diskstore.SyncBatch, diskstore.SyncAlways, diskstore.SyncOS} {
