@@ -240,6 +240,9 @@ func TestScraperMsgToSelf(t *testing.T) {
 }
 
 func TestScraperInjected(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out console timing for 5 s: not in -short")
+	}
 	sim, addr := startConsoleSim(t)
 	r := startScraper(t, addr, "OPERATOR", consolePassword)
 	r.ready(t)

@@ -486,6 +486,9 @@ func TestClientHeartbeatAnswered(t *testing.T) {
 // nothing else to send, and that a client that answers them (and sends
 // nothing else) outlives the idle timeout.
 func TestServerHeartbeats(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out heartbeats and the idle timeout for 5 s: not in -short")
+	}
 	const idle = 2500 * time.Millisecond
 	ts := startServer(t, session.Config{Heartbeat: time.Second, MinHeartbeat: time.Second, IdleTimeout: idle})
 	f := logonFrame("hb")

@@ -770,6 +770,9 @@ func TestNoGoroutineLeak(t *testing.T) {
 // region's heartbeats), under events arriving more often than the
 // heartbeat interval, stays logged on well past the idle timeout.
 func TestSteadyTrafficNotIdle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs traffic for 6 s: not in -short")
+	}
 	ts := startServer(t, memstore.Config{}, session.Config{Heartbeat: time.Second, MinHeartbeat: time.Second,
 		IdleTimeout: 2 * time.Second})
 	c, err := client.Dial(context.Background(), client.Config{Addr: ts.addr, Client: "reader", Heartbeat: time.Minute})
