@@ -106,7 +106,7 @@ func benchZbridgeWith(b *testing.B, format string, configure func(*Config)) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	io.WriteString(c, `{"type":"logon","req":1,"client":"bench","version":1}`+"\n"+`{"type":"subscribe","req":2}`+"\n")
+	io.WriteString(c, `{"type":"logon","req":1,"client":"bench","version":1,"heartbeat":300}`+"\n"+`{"type":"subscribe","req":2}`+"\n")
 	br := bufio.NewReaderSize(c, 1<<20)
 	for i := 0; i < 2; i++ { // accept, reply
 		if _, err := br.ReadSlice('\n'); err != nil {
