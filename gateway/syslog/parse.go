@@ -1,6 +1,7 @@
 package syslog
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -153,7 +154,9 @@ func (p *Parser) parse(ev *protocol.Event, frame []byte, received time.Time) {
 	host := p.addrStr
 	text, textOK := "", is5424 // RFC 5424 MSG is optional; RFC 3164 MSG is not
 	if b != nil {
-		if b.Facility != nil && b.Severity != nil {
+		// A priority the machine read part of ("<189 Feb …", no '>') is no
+		// priority: the message keeps user.notice, as one without any.
+		if b.Facility != nil && b.Severity != nil && wellFormedPRI(in) {
 			ev.Facility, ev.Severity = protocol.Facility(*b.Facility), protocol.Severity(*b.Severity)
 		}
 		if b.Hostname != nil {
@@ -181,6 +184,15 @@ func (p *Parser) parse(ev *protocol.Event, frame []byte, received time.Time) {
 			textOK = len(m) <= n && raw[n-len(m):n] == m
 			if textOK {
 				text = raw[n-len(m) : n]
+			}
+		}
+		if !is5424 && err == nil && textOK && b.Appname != nil {
+			// go-syslog's RFC 3164 machine gives an empty MSG a piece of
+			// the tag ("app[1]: " → "1]: ") and keeps a tag whose colon has
+			// no space after it in MSG ("app:x" → "app:x"): MSG is what
+			// follows the tag, its colon and one space, as rsyslog reads it.
+			if at, ok := afterTag(in, deref(b.Hostname), *b.Appname, deref(b.ProcID)); ok {
+				text, textOK = raw[at:n], true
 			}
 		}
 	}
@@ -253,6 +265,50 @@ func shiftColumn(err error, at, add int) error {
 		return err
 	}
 	return errors.New(s[:i] + " [col " + strconv.Itoa(col+add) + "]")
+}
+
+// wellFormedPRI reports whether in starts with "<" one to three digits
+// and ">".
+func wellFormedPRI(in []byte) bool {
+	i := 1
+	for i < len(in) && i <= 3 && isDigit(in[i]) {
+		i++
+	}
+	return len(in) > 0 && in[0] == '<' && i > 1 && i < len(in) && in[i] == '>'
+}
+
+// afterTag returns where MSG starts in an RFC 3164 message whose tag was
+// read as app (with procid, when there is one): after the first "app"
+// that follows the host name, its "[procid]", a colon and one space.
+func afterTag(in []byte, host, app, procid string) (int, bool) {
+	start := 0
+	if host != "" {
+		i := bytes.Index(in, []byte(host+" "))
+		if i < 0 {
+			return 0, false
+		}
+		start = i + len(host) + 1
+	}
+	i := bytes.Index(in[start:], []byte(app))
+	if app == "" || i < 0 {
+		return 0, false
+	}
+	at := start + i + len(app)
+	if procid != "" {
+		tag := "[" + procid + "]"
+		if !bytes.HasPrefix(in[at:], []byte(tag)) {
+			return 0, false
+		}
+		at += len(tag)
+	}
+	if at >= len(in) || in[at] != ':' {
+		return 0, false
+	}
+	at++
+	if at < len(in) && in[at] == ' ' {
+		at++
+	}
+	return at, true
 }
 
 // stoppedError describes a parse that ended with neither a message nor an

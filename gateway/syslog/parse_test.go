@@ -153,6 +153,24 @@ func TestParse(t *testing.T) {
 		{name: "PRI out of range", in: "<192>1 - - - - - - x", want: want{errHas: "priority value",
 			host: "192.0.2.10", fac: protocol.FacUser, sev: protocol.SevNotice, text: "<192>1 - - - - - - x",
 			time: "2026-11-22T03:00:00Z", timeFilled: "all"}},
+		// Issue 11's three bugs: an empty MSG got a piece of the tag, a
+		// colon without a space kept the tag in MSG, and a priority
+		// without its '>' still set facility and severity.
+		{name: "rfc3164 empty MSG after tag with procid", in: "<13>Nov 22 01:00:00 vm app[1]: ", want: want{parsed: true,
+			host: "vm", app: "app", procID: "1", fac: protocol.FacUser, sev: protocol.SevNotice, text: "",
+			origin: "2026-11-22T01:00:00Z", time: "2026-11-22T01:00:00Z", timeFilled: "year,zone"}},
+		{name: "rfc3164 empty MSG after tag", in: "<13>Nov 22 01:00:00 vm app: ", want: want{parsed: true,
+			host: "vm", app: "app", fac: protocol.FacUser, sev: protocol.SevNotice, text: "",
+			origin: "2026-11-22T01:00:00Z", time: "2026-11-22T01:00:00Z", timeFilled: "year,zone"}},
+		{name: "rfc3164 colon without space after procid", in: "<13>Nov 22 01:00:00 vm app[1]:x y", want: want{parsed: true,
+			host: "vm", app: "app", procID: "1", fac: protocol.FacUser, sev: protocol.SevNotice, text: "x y",
+			origin: "2026-11-22T01:00:00Z", time: "2026-11-22T01:00:00Z", timeFilled: "year,zone"}},
+		{name: "rfc3164 colon without space", in: "<13>Nov 22 01:00:00 vm app:x", want: want{parsed: true,
+			host: "vm", app: "app", fac: protocol.FacUser, sev: protocol.SevNotice, text: "x",
+			origin: "2026-11-22T01:00:00Z", time: "2026-11-22T01:00:00Z", timeFilled: "year,zone"}},
+		{name: "PRI without its closing bracket", in: "<189 Feb  1 01:00:00 vm app: hi", want: want{errHas: "priority value",
+			host: "192.0.2.10", fac: protocol.FacUser, sev: protocol.SevNotice, text: "<189 Feb  1 01:00:00 vm app: hi",
+			time: "2026-11-22T03:00:00Z", timeFilled: "all"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
