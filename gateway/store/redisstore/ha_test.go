@@ -374,7 +374,19 @@ func TestMinReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, _ := firstSeen(got)
-	if len(first) != len(all) {
-		t.Fatalf("live reader: %d distinct events, want %d", len(first), len(all))
+	// Known limit (doc.go, "Replicas"): a batch that Redis took but whose
+	// WAIT failed as the Store went degraded is found written when it
+	// recovers, under IDs a live reader may already have passed. Those,
+	// and only those, a live reader may miss; Redis has them (checked
+	// above), and a durable subscription resuming from its position gets
+	// them.
+	reconciled := int(s.Counters().Reconciled)
+	if len(first) < len(all)-reconciled || len(first) > len(all) {
+		t.Fatalf("live reader: %d distinct events, want %d (%d found already written after the outage)",
+			len(first), len(all), reconciled)
+	}
+	if len(first) < len(all) {
+		t.Logf("live reader missed %d of the %d events found already written after the outage (the known limit)",
+			len(all)-len(first), reconciled)
 	}
 }
