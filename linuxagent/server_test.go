@@ -827,7 +827,13 @@ func TestEscapedProcessDoesNotHoldSession(t *testing.T) {
 		}
 	}
 	if pid != 0 {
-		defer syscall.Kill(pid, syscall.SIGKILL)
+		defer func() {
+			// Only if that pid is still the escaped sleep: once it is gone,
+			// its pid may be another process's (another package's peer).
+			if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && string(b) == "sleep\x0030\x00" {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}()
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the command took %v: an escaped process held the session", d)

@@ -106,10 +106,20 @@ func Start(t testing.TB, c Command) *Process {
 		logPath: filepath.Join(t.TempDir(), c.Name+".log"),
 	}
 	t.Cleanup(func() {
+		// A program that ended before the cleanup, and how (a peer killed
+		// by something else shows as "signal: killed" here).
+		ended := ""
+		if r := p.current(); r != nil {
+			select {
+			case <-r.done:
+				ended = fmt.Sprintf(" (pid %d had ended before the cleanup: %v)", r.pid, r.err)
+			default:
+			}
+		}
 		p.Stop()
 		if t.Failed() {
-			t.Logf("%s: log of %s %s:\n%s", p.cmd.Name, p.cmd.Path,
-				strings.Join(p.cmd.Args, " "), tail(p.Log(), 64<<10))
+			t.Logf("%s: log of %s %s%s:\n%s", p.cmd.Name, p.cmd.Path,
+				strings.Join(p.cmd.Args, " "), ended, tail(p.Log(), 64<<10))
 		}
 	})
 	p.start()
