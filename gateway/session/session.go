@@ -449,7 +449,8 @@ func (s *Server) notPendingLocked(addr netip.Addr) {
 // Session.Stopping and flush what they owe), ends each with bye shutdown,
 // and waits for them until ctx ends, when it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.loop.Stop()
+	// The sessions are told to stop before the accept loop, so that once
+	// Serve has returned no session starts a new request's work.
 	s.mu.Lock()
 	s.shutdown = true
 	logged := make(map[net.Conn]bool, len(s.sessions))
@@ -463,6 +464,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
+	s.loop.Stop()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
