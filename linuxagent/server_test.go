@@ -187,6 +187,9 @@ func TestShellPolicy(t *testing.T) {
 }
 
 func TestTimeoutKillsProcessGroup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a command timeout: not in -short")
+	}
 	a := startAgent(t, func(c *Config) {
 		c.Policy = mustPolicy(t, "default allow\ntimeout 1s\nmax-timeout 3s\n")
 		c.KillGrace = 300 * time.Millisecond
@@ -808,6 +811,9 @@ func TestNoGoroutineLeak(t *testing.T) {
 }
 
 func TestEscapedProcessDoesNotHoldSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out an escaped process for seconds: not in -short")
+	}
 	a := startAgent(t, nil)
 	c := a.dial(t, a.client.signer)
 	// setsid -f leaves the group (and session) at once, holding the pipes.
