@@ -589,9 +589,14 @@ func normFrame(f Frame) Frame {
 	if len(f.Options) == 0 {
 		f.Options = nil
 	}
-	if f.Filter != nil && len(f.Filter.Source) == 0 {
+	if f.Filter != nil && (len(f.Filter.Source) == 0 || len(f.Filter.SD) == 0) {
 		g := *f.Filter
-		g.Source = nil
+		if len(g.Source) == 0 {
+			g.Source = nil
+		}
+		if len(g.SD) == 0 {
+			g.SD = nil
+		}
 		f.Filter = &g
 	}
 	return f
@@ -639,6 +644,8 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"event","id":"1700000000000-0","line":"<13>1 2023-11-14T22:13:20Z lnx1 app - - - hi"}`,
 		`{"type":"event","req":5,"event":{"id":"1-2","received":"2024-01-01T00:00:00+05:30","time":"2023-12-31T18:30:00Z","origin":{},"source":"agent","facility":"kern","severity":"emerg","text":"","parsed":false}}`,
 		`{"type":"event","event":{"id":"1-2","received":"2024-01-01T00:00:00.5-00:00","time":"0001-01-01T00:00:00Z"}}`,
+		`{"type":"event","event":{"id":"1-3","received":"2024-01-01T00:00:00Z","time":"2024-01-01T00:00:00Z","origin":{},"source":"syslog","sd":{"exampleSDID@32473":{"iut":"3","eventSource":"Application"},"origin":{"ip":["192.0.2.1","192.0.2.129"],"software":"x"},"e":{}},"facility":"user","severity":"notice","text":"","parsed":true}}`,
+		`{"type":"subscribe","req":2,"filter":{"sd":[{"id":"origin@32473.1.2","param":"ip","glob":"192.0.2.*"}]}}`,
 		`{"TYPE":"Logon","Options":{}}`,
 		"{\"type\":\"notice\",\"message\":\"\\u2028\\ud800\xff<&>\"}",
 		`not json`,

@@ -11,4 +11,7 @@ var (
 	ErrBadSeverity   = errors.New("protocol: bad severity")
 	ErrBadFacility   = errors.New("protocol: bad facility")
 	ErrBadFilter     = errors.New("protocol: bad filter")
+	// ErrBadSD: JSON that is not structured data in the form
+	// StructuredData documents.
+	ErrBadSD = errors.New("protocol: bad structured data")
 )

@@ -134,13 +134,19 @@ type Event struct {
 	// from the receive time: "year", "zone", or "all" (no usable timestamp).
 	TimeFilled string `json:"time_filled,omitempty"`
 
-	Origin   Origin   `json:"origin"`
-	Source   Source   `json:"source"`
-	MsgID    string   `json:"msgid,omitempty"`
-	App      string   `json:"app,omitempty"`
-	ProcID   string   `json:"procid,omitempty"`
-	Facility Facility `json:"facility"`
-	Severity Severity `json:"severity"`
+	Origin Origin `json:"origin"`
+	Source Source `json:"source"`
+	MsgID  string `json:"msgid,omitempty"`
+	App    string `json:"app,omitempty"`
+	ProcID string `json:"procid,omitempty"`
+	// SD is an RFC 5424 message's STRUCTURED-DATA: its elements in
+	// message order, each with its parameters in element order, escapes
+	// undone. Nil for the NILVALUE "-", for other sources, and when the
+	// structured data is malformed (it is then only in Raw). Its JSON form
+	// is an object of objects (see StructuredData).
+	SD       StructuredData `json:"sd,omitempty"`
+	Facility Facility       `json:"facility"`
+	Severity Severity       `json:"severity"`
 	// Type is the event type for zvm-event sources (LOGON, LOGOFF, ...) and
 	// the message type for console messages (MSG, WNG, SMSG, CP).
 	Type string `json:"type,omitempty"`
@@ -154,10 +160,12 @@ type Event struct {
 }
 
 // Size is an estimate of the memory an event holds, used for retention by
-// bytes: the struct and its origin time (about 360 bytes on 64-bit
-// platforms, with allocation rounding) and its strings.
+// bytes: the struct and its origin time (about 380 bytes on 64-bit
+// platforms, with allocation rounding), its strings and its structured
+// data.
 func (e *Event) Size() int {
 	return 400 + len(e.Origin.System) + len(e.Origin.Host) + len(e.Origin.Node) +
 		len(e.Origin.Addr) + len(e.MsgID) + len(e.App) + len(e.ProcID) + len(e.Type) +
-		len(e.User) + len(e.Text) + len(e.Raw) + len(e.ParseError) + len(e.TimeFilled)
+		len(e.User) + len(e.Text) + len(e.Raw) + len(e.ParseError) + len(e.TimeFilled) +
+		e.SD.Size()
 }

@@ -39,6 +39,10 @@ func AppendEventJSON(b []byte, e *Event) []byte {
 	b = appendOptField(b, `,"msgid":`, e.MsgID)
 	b = appendOptField(b, `,"app":`, e.App)
 	b = appendOptField(b, `,"procid":`, e.ProcID)
+	if len(e.SD) > 0 {
+		b = append(b, `,"sd":`...)
+		b = appendSDJSON(b, e.SD)
+	}
 	b = append(b, `,"facility":"`...)
 	b = append(b, e.Facility.String()...)
 	b = append(b, `","severity":"`...)

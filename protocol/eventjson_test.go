@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -127,7 +128,46 @@ func eventJSONCases() []struct {
 			e.ID = ID{Ms: 1<<64 - 1, Seq: 1<<64 - 1}
 			return e
 		}()},
+		{"structured data", withSD(sampleSD())},
+		{"structured data, names repeated together", withSD(StructuredData{
+			{ID: "origin", Params: []SDParam{{"ip", "192.0.2.1"}, {"ip", "192.0.2.129"}, {"software", "rsyslogd"}}},
+		})},
+		{"structured data, a name repeated between others", withSD(StructuredData{
+			{ID: "origin", Params: []SDParam{{"ip", "192.0.2.1"}, {"software", "rsyslogd"}, {"ip", "192.0.2.129"}, {"ip", "::1"}}},
+		})},
+		{"structured data, element without parameters", withSD(StructuredData{{ID: "x@32473"}, {ID: "y@32473", Params: []SDParam{{"a", ""}}}})},
+		{"structured data, escapes", withSD(StructuredData{
+			{ID: `odd\id`, Params: []SDParam{{"q", `say "hi" C:\dir\ a]b`}, {"ctl", "a\tb\x00c\x7f"}, {"html", "<b>&</b>"},
+				{"sep", "a\u2028b\u2029c"}, {"bad", "x\xffy"}, {"utf8", "Grüße 日本語"}, {"\"name\"", "v"}}},
+		})},
+		{"structured data, a big element", withSD(bigSD(40))},
 	}
+}
+
+// sampleSD is the structured data of RFC 5424's fourth example message,
+// and an origin element with a repeated name.
+func sampleSD() StructuredData {
+	return StructuredData{
+		{ID: "exampleSDID@32473", Params: []SDParam{{"iut", "3"}, {"eventSource", "Application"}, {"eventID", "1011"}}},
+		{ID: "examplePriority@32473", Params: []SDParam{{"class", "high"}}},
+		{ID: "origin", Params: []SDParam{{"ip", "192.0.2.1"}, {"ip", "192.0.2.129"}}},
+	}
+}
+
+// bigSD is one element of n parameters (more than smallElement: the
+// encoder's map), names repeated every third, interleaved.
+func bigSD(n int) StructuredData {
+	el := SDElement{ID: "big@32473"}
+	for i := 0; i < n; i++ {
+		el.Params = append(el.Params, SDParam{Name: fmt.Sprint("p", i%(n/3+1)), Value: fmt.Sprint("v", i)})
+	}
+	return StructuredData{el}
+}
+
+func withSD(sd StructuredData) Event {
+	e := sampleEvent()
+	e.SD = sd
+	return e
 }
 
 // stdEvent returns what encoding/json makes of e: marshalled and decoded
@@ -238,13 +278,14 @@ func TestAppendEventJSONAppends(t *testing.T) {
 }
 
 func TestAppendEventJSONAllocs(t *testing.T) {
-	e := sampleEvent()
-	buf := make([]byte, 0, 4096)
-	allocs := testing.AllocsPerRun(100, func() {
-		buf = AppendEventJSON(buf[:0], &e)
-	})
-	if allocs != 0 {
-		t.Errorf("AppendEventJSON into a big enough buffer: %v allocations, want 0", allocs)
+	for _, e := range []Event{sampleEvent(), withSD(sampleSD())} {
+		buf := make([]byte, 0, 4096)
+		allocs := testing.AllocsPerRun(100, func() {
+			buf = AppendEventJSON(buf[:0], &e)
+		})
+		if allocs != 0 {
+			t.Errorf("AppendEventJSON into a big enough buffer, %d SD elements: %v allocations, want 0", len(e.SD), allocs)
+		}
 	}
 }
 
@@ -330,6 +371,17 @@ func TestAppendLineFrame(t *testing.T) {
 
 func BenchmarkAppendEventJSON(b *testing.B) {
 	e := sampleEvent()
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		buf = AppendEventJSON(buf[:0], &e)
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkAppendEventJSONSD is BenchmarkAppendEventJSON with sampleSD.
+func BenchmarkAppendEventJSONSD(b *testing.B) {
+	e := withSD(sampleSD())
 	b.ReportAllocs()
 	var buf []byte
 	for b.Loop() {

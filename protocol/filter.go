@@ -18,9 +18,44 @@ type Filter struct {
 	// Severity, when set, is the least severe severity wanted: "warning"
 	// selects emerg through warning.
 	Severity *Severity `json:"severity,omitempty"`
+	// SD lists conditions on the event's structured data (Event.SD), all
+	// of which must hold; at most MaxSDTerms.
+	SD []SDTerm `json:"sd,omitempty"`
 }
 
-// Limits on the globs of a Filter (Origin, MsgID), which Validate checks.
+// SDTerm is a condition on an event's structured data: the event has an
+// element with SD-ID ID that has a parameter named Param, one of whose
+// values matches Glob. ID and Param are compared exactly (RFC 5424 names
+// are case-sensitive) and must be SD-NAMEs; Glob is a glob as the filter's
+// others ("*" holds for every event that has the parameter, "" for an empty
+// value). In JSON: {"id":"origin","param":"ip","glob":"192.0.2.*"}. The
+// command-line form is sd.ID.PARAM=GLOB (see ParseFilter).
+type SDTerm struct {
+	ID    string `json:"id"`
+	Param string `json:"param"`
+	Glob  string `json:"glob"`
+}
+
+// Match reports whether the term holds for sd.
+func (t *SDTerm) Match(sd []SDElement) bool {
+	for _, el := range sd {
+		if el.ID != t.ID {
+			continue
+		}
+		for _, p := range el.Params {
+			if p.Name == t.Param && Glob(t.Glob, p.Value) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// String returns the command-line form of the term.
+func (t *SDTerm) String() string { return "sd." + t.ID + "." + t.Param + "=" + t.Glob }
+
+// Limits on the globs of a Filter (Origin, MsgID, each SDTerm's Glob) and
+// on its SD terms, which Validate checks.
 // Glob takes time linear in the length of the name it matches whatever the
 // pattern; the limits keep the constant small (each star can cost a search
 // a table of its own) and say plainly where a client's pattern is out of
@@ -28,11 +63,15 @@ type Filter struct {
 const (
 	MaxGlobLen   = 256 // bytes in one glob
 	MaxGlobStars = 16  // stars in one glob
+	// MaxSDTerms is the most structured-data terms in one filter: each
+	// costs a look through an event's structured data.
+	MaxSDTerms = 16
 )
 
 // Validate reports a filter that can never be used: an unknown source kind,
-// a severity out of range, or a glob longer than MaxGlobLen bytes or with
-// more than MaxGlobStars stars.
+// a severity out of range, a glob longer than MaxGlobLen bytes or with
+// more than MaxGlobStars stars, more than MaxSDTerms structured-data terms,
+// or one whose ID or parameter is not an SD-NAME.
 func (f *Filter) Validate() error {
 	if f == nil {
 		return nil
@@ -50,6 +89,23 @@ func (f *Filter) Validate() error {
 	}
 	if f.Severity != nil && *f.Severity > SevDebug {
 		return fmt.Errorf("%w: severity %d out of range", ErrBadFilter, *f.Severity)
+	}
+	if len(f.SD) > MaxSDTerms {
+		return fmt.Errorf("%w: %d sd terms (at most %d)", ErrBadFilter, len(f.SD), MaxSDTerms)
+	}
+	for i := range f.SD {
+		t := &f.SD[i]
+		if !ValidSDName(t.ID) {
+			return fmt.Errorf("%w: sd term %d: SD-ID %q is not 1 to %d printable ASCII characters but '=', ']' and '\"'",
+				ErrBadFilter, i+1, t.ID, MaxSDName)
+		}
+		if !ValidSDName(t.Param) {
+			return fmt.Errorf("%w: sd term %d: parameter name %q is not 1 to %d printable ASCII characters but '=', ']' and '\"'",
+				ErrBadFilter, i+1, t.Param, MaxSDName)
+		}
+		if err := checkGlob("sd."+t.ID+"."+t.Param, t.Glob); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -92,12 +148,26 @@ func (f *Filter) Match(e *Event) bool {
 		!Glob(f.Origin, e.Origin.Node) {
 		return false
 	}
+	for i := range f.SD {
+		if !f.SD[i].Match(e.SD) {
+			return false
+		}
+	}
 	return true
 }
 
 // ParseFilter parses the command-line form of a filter: comma-separated
-// key=value terms, keys origin, source, msgid and severity; several source
-// kinds are separated by "|". Example: "origin=lnx*,source=syslog|region,severity=warning".
+// key=value terms, keys origin, source, msgid, severity and sd.ID.PARAM;
+// several source kinds are separated by "|". Example:
+// "origin=lnx*,source=syslog|region,severity=warning".
+//
+// A key sd.ID.PARAM (the "sd." in any case, ID and PARAM as they are: they
+// are case-sensitive) adds an SDTerm with the value as its glob, e.g.
+// "sd.exampleSDID@32473.eventSource=App*"; each sd key adds a term, all
+// must hold. The key is split at its last '.': an SD-ID may hold dots
+// ("origin@32473.1.2"), a parameter name that holds one can only be asked
+// for in the JSON form. The key ends at the first '=', which an SD-NAME
+// cannot hold; a glob cannot hold ',', which separates the terms.
 func ParseFilter(s string) (*Filter, error) {
 	f := &Filter{}
 	if strings.TrimSpace(s) == "" {
@@ -107,6 +177,15 @@ func ParseFilter(s string) (*Filter, error) {
 		k, v, ok := strings.Cut(strings.TrimSpace(term), "=")
 		if !ok {
 			return nil, fmt.Errorf("%w: term %q is not key=value", ErrBadFilter, term)
+		}
+		if len(k) > 3 && strings.EqualFold(k[:3], "sd.") {
+			name := k[3:]
+			dot := strings.LastIndexByte(name, '.')
+			if dot < 0 {
+				return nil, fmt.Errorf("%w: key %q is not sd.ID.PARAM", ErrBadFilter, k)
+			}
+			f.SD = append(f.SD, SDTerm{ID: name[:dot], Param: name[dot+1:], Glob: v})
+			continue
 		}
 		switch strings.ToLower(k) {
 		case "origin":
@@ -124,7 +203,7 @@ func ParseFilter(s string) (*Filter, error) {
 			}
 			f.Severity = &sev
 		default:
-			return nil, fmt.Errorf("%w: unknown key %q (origin, source, msgid, severity)", ErrBadFilter, k)
+			return nil, fmt.Errorf("%w: unknown key %q (origin, source, msgid, severity, sd.ID.PARAM)", ErrBadFilter, k)
 		}
 	}
 	if err := f.Validate(); err != nil {

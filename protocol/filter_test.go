@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -168,6 +169,31 @@ func TestFilterMatch(t *testing.T) {
 			ev(nil), false},
 		{"all but origin", &Filter{Origin: "zos*", Source: []Source{SourceSyslog}, MsgID: "HCP*", Severity: sevPtr(SevWarning)},
 			ev(nil), false},
+
+		{"sd value", &Filter{SD: []SDTerm{{"exampleSDID@32473", "eventSource", "Application"}}}, ev(withSampleSD), true},
+		{"sd glob, any case", &Filter{SD: []SDTerm{{"exampleSDID@32473", "eventSource", "app*"}}}, ev(withSampleSD), true},
+		{"sd value differs", &Filter{SD: []SDTerm{{"exampleSDID@32473", "eventSource", "Kernel"}}}, ev(withSampleSD), false},
+		{"sd second element", &Filter{SD: []SDTerm{{"examplePriority@32473", "class", "high"}}}, ev(withSampleSD), true},
+		{"sd param of another element", &Filter{SD: []SDTerm{{"examplePriority@32473", "iut", "*"}}}, ev(withSampleSD), false},
+		{"sd ID is case-sensitive", &Filter{SD: []SDTerm{{"EXAMPLESDID@32473", "iut", "3"}}}, ev(withSampleSD), false},
+		{"sd param is case-sensitive", &Filter{SD: []SDTerm{{"exampleSDID@32473", "IUT", "3"}}}, ev(withSampleSD), false},
+		{"sd star needs the param", &Filter{SD: []SDTerm{{"exampleSDID@32473", "nope", "*"}}}, ev(withSampleSD), false},
+		{"sd star with the param", &Filter{SD: []SDTerm{{"exampleSDID@32473", "iut", "*"}}}, ev(withSampleSD), true},
+		{"sd empty glob, empty value", &Filter{SD: []SDTerm{{"empty@1", "v", ""}}}, ev(func(e *Event) {
+			e.SD = StructuredData{{ID: "empty@1", Params: []SDParam{{"v", ""}}}}
+		}), true},
+		{"sd empty glob, a value", &Filter{SD: []SDTerm{{"exampleSDID@32473", "iut", ""}}}, ev(withSampleSD), false},
+		{"sd repeated name, first value", &Filter{SD: []SDTerm{{"origin", "ip", "192.0.2.1"}}}, ev(withSampleSD), true},
+		{"sd repeated name, second value", &Filter{SD: []SDTerm{{"origin", "ip", "*.129"}}}, ev(withSampleSD), true},
+		{"sd repeated name, no value", &Filter{SD: []SDTerm{{"origin", "ip", "10.*"}}}, ev(withSampleSD), false},
+		{"sd dotted ID", &Filter{SD: []SDTerm{{"origin@32473.1.2", "ip", "10.*"}}}, ev(func(e *Event) {
+			e.SD = StructuredData{{ID: "origin@32473.1.2", Params: []SDParam{{"ip", "10.0.0.1"}}}}
+		}), true},
+		{"sd all terms hold", &Filter{SD: []SDTerm{{"exampleSDID@32473", "iut", "3"}, {"origin", "ip", "*.129"}}}, ev(withSampleSD), true},
+		{"sd one term fails", &Filter{SD: []SDTerm{{"exampleSDID@32473", "iut", "3"}, {"origin", "ip", "*.130"}}}, ev(withSampleSD), false},
+		{"sd against none", &Filter{SD: []SDTerm{{"origin", "ip", "*"}}}, ev(nil), false},
+		{"sd and the rest", &Filter{Origin: "lnx*", Severity: sevPtr(SevWarning), SD: []SDTerm{{"origin", "ip", "192.*"}}}, ev(withSampleSD), true},
+		{"sd holds, severity not", &Filter{Severity: sevPtr(SevErr), SD: []SDTerm{{"origin", "ip", "192.*"}}}, ev(withSampleSD), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,6 +203,8 @@ func TestFilterMatch(t *testing.T) {
 		})
 	}
 }
+
+func withSampleSD(e *Event) { e.SD = sampleSD() }
 
 func TestFilterValidate(t *testing.T) {
 	tests := []struct {
@@ -197,6 +225,22 @@ func TestFilterValidate(t *testing.T) {
 		{"msgid glob too long", &Filter{MsgID: "*" + strings.Repeat("a", MaxGlobLen) + "*"}, true},
 		{"origin too many stars", &Filter{Origin: strings.Repeat("*a", MaxGlobStars+1)}, true},
 		{"msgid too many stars", &Filter{MsgID: strings.Repeat("*", MaxGlobStars+1)}, true},
+		{"sd", &Filter{SD: []SDTerm{{"origin@32473.1.2", "ip", "192.0.2.*"}, {"a", "b", ""}}}, false},
+		{"sd longest names and glob", &Filter{SD: []SDTerm{{strings.Repeat("i", MaxSDName), strings.Repeat("p", MaxSDName),
+			strings.Repeat("*a", MaxGlobStars) + strings.Repeat("g", MaxGlobLen-2*MaxGlobStars)}}}, false},
+		{"sd too many terms", &Filter{SD: slices.Repeat([]SDTerm{{"a", "b", "*"}}, MaxSDTerms+1)}, true},
+		{"sd as many terms as allowed", &Filter{SD: slices.Repeat([]SDTerm{{"a", "b", "*"}}, MaxSDTerms)}, false},
+		{"sd empty ID", &Filter{SD: []SDTerm{{"", "b", "*"}}}, true},
+		{"sd empty param", &Filter{SD: []SDTerm{{"a", "", "*"}}}, true},
+		{"sd ID too long", &Filter{SD: []SDTerm{{strings.Repeat("i", MaxSDName+1), "b", "*"}}}, true},
+		{"sd param too long", &Filter{SD: []SDTerm{{"a", strings.Repeat("p", MaxSDName+1), "*"}}}, true},
+		{"sd ID with space", &Filter{SD: []SDTerm{{"a b", "c", "*"}}}, true},
+		{"sd param with =", &Filter{SD: []SDTerm{{"a", "b=c", "*"}}}, true},
+		{"sd ID with ]", &Filter{SD: []SDTerm{{"a]", "c", "*"}}}, true},
+		{"sd param with quote", &Filter{SD: []SDTerm{{"a", `b"`, "*"}}}, true},
+		{"sd non-ASCII ID", &Filter{SD: []SDTerm{{"é", "b", "*"}}}, true},
+		{"sd glob too long", &Filter{SD: []SDTerm{{"a", "b", strings.Repeat("g", MaxGlobLen+1)}}}, true},
+		{"sd glob too many stars", &Filter{SD: []SDTerm{{"a", "b", strings.Repeat("*", MaxGlobStars+1)}}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,6 +278,13 @@ func TestParseFilter(t *testing.T) {
 		{in: "origin=a,origin=b", want: &Filter{Origin: "b"}}, // the last wins
 		{in: "origin=", want: &Filter{}},
 		{in: "msgid=a=b", want: &Filter{MsgID: "a=b"}},
+		{in: "sd.exampleSDID@32473.eventSource=App*", want: &Filter{SD: []SDTerm{{"exampleSDID@32473", "eventSource", "App*"}}}},
+		{in: "SD.origin.ip=192.0.2.*", want: &Filter{SD: []SDTerm{{"origin", "ip", "192.0.2.*"}}}}, // "sd." in any case
+		{in: "sd.origin@32473.1.2.ip=10.*", want: &Filter{SD: []SDTerm{{"origin@32473.1.2", "ip", "10.*"}}}},
+		{in: "sd.meta.x=", want: &Filter{SD: []SDTerm{{"meta", "x", ""}}}},
+		{in: "sd.a.b=x=y", want: &Filter{SD: []SDTerm{{"a", "b", "x=y"}}}},
+		{in: "sd.a.b=1,sd.a.b=*2,severity=err,sd.c.d=*", want: &Filter{Severity: sevPtr(SevErr),
+			SD: []SDTerm{{"a", "b", "1"}, {"a", "b", "*2"}, {"c", "d", "*"}}}}, // every term kept, in order
 
 		{in: "origin", wantErr: []error{ErrBadFilter}},
 		{in: "lnx*", wantErr: []error{ErrBadFilter}},
@@ -249,6 +300,14 @@ func TestParseFilter(t *testing.T) {
 		{in: "severity=", wantErr: []error{ErrBadFilter, ErrBadSeverity}},
 		{in: "origin=" + strings.Repeat("*a", 200) + "*b", wantErr: []error{ErrBadFilter}},
 		{in: "msgid=*" + strings.Repeat("a", 300) + "b*", wantErr: []error{ErrBadFilter}},
+		{in: "sd=x", wantErr: []error{ErrBadFilter}},
+		{in: "sd.=x", wantErr: []error{ErrBadFilter}},
+		{in: "sd.origin=x", wantErr: []error{ErrBadFilter}},  // no param
+		{in: "sd.origin.=x", wantErr: []error{ErrBadFilter}}, // empty param
+		{in: "sd..ip=x", wantErr: []error{ErrBadFilter}},     // empty ID
+		{in: "sd.a b.c=x", wantErr: []error{ErrBadFilter}},
+		{in: "sd.a.b=" + strings.Repeat("*", MaxGlobStars+1), wantErr: []error{ErrBadFilter}},
+		{in: strings.Repeat("sd.a.b=*,", MaxSDTerms) + "sd.a.b=*", wantErr: []error{ErrBadFilter}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%.60q", tt.in), func(t *testing.T) {
@@ -287,6 +346,8 @@ func TestFilterJSON(t *testing.T) {
 		{"all", Filter{Origin: "lnx*", Source: []Source{SourceSyslog, SourceRegion}, MsgID: "HCP*", Severity: sevPtr(SevWarning)},
 			`{"origin":"lnx*","source":["syslog","region"],"msgid":"HCP*","severity":"warning"}`},
 		{"emerg is not omitted", Filter{Severity: sevPtr(SevEmerg)}, `{"severity":"emerg"}`},
+		{"sd", Filter{SD: []SDTerm{{"origin@32473.1.2", "ip", "192.0.2.*"}, {"meta", "language", ""}}},
+			`{"sd":[{"id":"origin@32473.1.2","param":"ip","glob":"192.0.2.*"},{"id":"meta","param":"language","glob":""}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -506,6 +567,7 @@ func FuzzParseFilter(f *testing.F) {
 	for _, s := range []string{
 		"", "origin=lnx*,source=syslog|region,severity=warning", "msgid=HCP*",
 		"severity=3", "source=zvm-console|zvm-event|agent", "origin=a,", "colour=blue", "severity=panic",
+		"sd.origin@32473.1.2.ip=192.0.2.*,sd.meta.language=en", "sd.a.b=", "sd.a=b",
 	} {
 		f.Add(s)
 	}
@@ -522,6 +584,13 @@ func FuzzParseFilter(f *testing.F) {
 		}
 		if err := flt.Validate(); err != nil {
 			t.Fatalf("ParseFilter(%q) = %+v, which does not validate: %v", s, flt, err)
+		}
+		for _, term := range flt.SD {
+			// The command-line form of a term parses back to it.
+			back, err := ParseFilter(term.String())
+			if err != nil || len(back.SD) != 1 || back.SD[0] != term {
+				t.Fatalf("ParseFilter(%q) = %+v, %v; want term %+v", term.String(), back, err, term)
+			}
 		}
 		if !utf8.ValidString(s) {
 			return // JSON would replace the bad bytes

@@ -175,7 +175,9 @@ func runWithin(t *testing.T, cmd *exec.Cmd, d time.Duration) error {
 
 func TestSIGTERMDrains(t *testing.T) {
 	e2e(t)
-	r := startRegion(t)
+	// 2000 messages at once from one host pass the default flood
+	// limits' burst: flood control is off, every message must arrive.
+	r := startRegion(t, "--flood-rate", "0", "--flood-msgid-rate", "0")
 	// A live subscriber; then a burst of messages; then SIGTERM at once.
 	tp := startTail(t, "--unsolmsg", r.unsolmsg, "--format", "json", "--timeout", "60s")
 	waitSessions(t, r.http, 1)

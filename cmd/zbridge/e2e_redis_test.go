@@ -401,7 +401,9 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 	start := time.Now()
 	const n = 3000
 	redisAddr, rp := peer.StartRedisOpts(t, peer.RedisOptions{AppendOnly: true})
-	a := startRegion(t, "--redis", redisURL(redisAddr), "--name", "RA")
+	// 3000 messages from one host at once pass the default flood limits:
+	// flood control is off, every message must arrive.
+	a := startRegion(t, "--redis", redisURL(redisAddr), "--name", "RA", "--flood-rate", "0", "--flood-msgid-rate", "0")
 	live := startTail(t, "--unsolmsg", a.unsolmsg, "--format", "json")
 	durable := startTail(t, "--unsolmsg", a.unsolmsg, "--format", "json", "--subscription", "D", "--after", "0")
 	waitSessions(t, a.http, 2)

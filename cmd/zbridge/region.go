@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
+	"github.com/zbridge/zbridge/gateway/flood"
 	"github.com/zbridge/zbridge/gateway/region"
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/store/diskstore"
@@ -129,6 +130,15 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.SyslogMaxSessionsPerAddr, "syslog-max-sessions-per-addr", syslog.DefaultMaxSessionsPerAddr, "SYSLOG TCP connections from one address at most")
 	fs.IntVar(&c.Session.MaxPerAddr, "max-per-addr", session.DefaultMaxPerAddr, "connections from one address at most, on UNSOLMSG, COMMANDS and VMMON each (logged on or waiting to)")
 	fs.DurationVar(&c.SyslogReadTimeout, "syslog-read-timeout", 5*time.Minute, "close a SYSLOG connection silent this long")
+	fs.Float64Var(&c.Flood.Rate, "flood-rate", flood.DefaultRate, "flood control: syslog events a second one source (sender address and claimed host) may send sustained; more are held back and summarised (ZBR101W); 0: no per-source limit (with --flood-msgid-rate 0: flood control off)")
+	fs.IntVar(&c.Flood.Burst, "flood-burst", flood.DefaultBurst, "flood control: events one source may send at once beyond --flood-rate")
+	fs.Float64Var(&c.Flood.MsgIDRate, "flood-msgid-rate", flood.DefaultMsgIDRate, "flood control: events a second one message ID (MSGID, else APP-NAME) of one source may send sustained; 0: no per-message-ID limit")
+	fs.IntVar(&c.Flood.MsgIDBurst, "flood-msgid-burst", flood.DefaultMsgIDBurst, "flood control: events one message ID of one source may send at once")
+	fs.Float64Var(&c.Flood.AddrRate, "flood-addr-rate", flood.DefaultAddrRate, "flood control: events a second all the sources of one sender address may send together, sustained, whatever host names it claims; 0: no per-address limit")
+	fs.IntVar(&c.Flood.AddrBurst, "flood-addr-burst", flood.DefaultAddrBurst, "flood control: events all the sources of one sender address may send at once")
+	fs.DurationVar(&c.Flood.Interval, "flood-interval", flood.DefaultInterval, "flood control: how often a source that had events held back gets a summary event")
+	fs.IntVar(&c.Flood.MaxHostsPerAddr, "flood-hosts-per-addr", flood.DefaultMaxHostsPerAddr, "flood control: host names one sender address has buckets for; its further names share one")
+	fs.IntVar(&c.Flood.MaxSources, "flood-max-sources", flood.DefaultMaxSources, "flood control: sources tracked at most (bounds its memory)")
 	fs.StringVar(&c.RedisURL, "redis", "", "keep session state in Redis: redis[s]://[user@]host:port[,host:port...][/db][?master=NAME|cluster=1][&min_replicas=N][&replica_timeout=D]; regions sharing it share events, subscriptions, agents and commands; with master= (Sentinel) an event counts as stored once min_replicas (default 1) replicas have it (default: the embedded store)")
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", "", "file holding the Redis password (kept out of the command line)")
 	fs.StringVar(&c.ClusterKeyFile, "cluster-key-file", "", "with --redis: the key (a file of 32 or more bytes, mode 0600) every region sharing Redis signs forwarded commands with; make one with: umask 077; head -c 32 /dev/urandom | base64 > cluster.key")

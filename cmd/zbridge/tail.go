@@ -71,7 +71,7 @@ func runTail(args []string, stdout, stderr io.Writer) int {
 	var cf clientFlags
 	cf.register(fs)
 	addrs := fs.String("unsolmsg", defaultUnsolMsg, "the region's UNSOLMSG address; a comma-separated list to fail over between regions")
-	filterS := fs.String("filter", "", "filter: origin=GLOB,source=KIND|KIND,msgid=GLOB,severity=LEVEL")
+	filterS := fs.String("filter", "", "filter: origin=GLOB,source=KIND|KIND,msgid=GLOB,severity=LEVEL,sd.ID.PARAM=GLOB")
 	format := fs.String("format", "text", `output: json (one event object a line), lx (CA layout), text; one line an event, with control characters, line separators and invalid UTF-8 in lx and text escaped (\x1b, \n, \u2028, \\ for \)`)
 	count := fs.Int("count", 0, "exit 0 after this many events (0: run until interrupted)")
 	timeout := fs.Duration("timeout", 0, "fail if this passes first (0: no limit)")

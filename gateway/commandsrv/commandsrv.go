@@ -42,6 +42,13 @@ type Config struct {
 	// Guard, when set, authorizes each command before it runs and is told
 	// how it ended (the region's roles and audit log).
 	Guard Guard
+	// Done, when set, is called once for each command that was handed to
+	// the Guard (run, or refused by it), after its reply was sent, with
+	// the time from its request to then and the error it ended with (nil
+	// for a command that ran to its end: the reply has its return code).
+	// Commands answered before the Guard (a malformed request, the
+	// session's limit) are not. It must be cheap: a histogram's Observe.
+	Done func(req *commands.Request, took time.Duration, err error)
 	// Logger is required.
 	Logger logrus.FieldLogger
 }
@@ -157,6 +164,7 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 }
 
 func (h *handler) command(sess *session.Session, st *state, f *protocol.Frame) *protocol.Frame {
+	start := time.Now()
 	// refused answers a command refused before it reached the Guard, and
 	// tells the Guard (the audit log).
 	refused := func(req *commands.Request, ce *commands.Error) *protocol.Frame {
@@ -202,7 +210,7 @@ func (h *handler) command(sess *session.Session, st *state, f *protocol.Frame) *
 	st.ids[req.ID] = cancel
 	st.mu.Unlock()
 	reqNo := f.Req
-	if !sess.Go(func(context.Context) { h.run(ctx, sess, st, reqNo, req) }) {
+	if !sess.Go(func(context.Context) { h.run(ctx, sess, st, reqNo, req, start) }) {
 		cancel(nil)
 		st.mu.Lock()
 		delete(st.ids, req.ID)
@@ -214,8 +222,9 @@ func (h *handler) command(sess *session.Session, st *state, f *protocol.Frame) *
 	return nil // the reply comes when the command ends
 }
 
-// run runs one command and streams its output and reply to the session.
-func (h *handler) run(ctx context.Context, sess *session.Session, st *state, reqNo uint64, req *commands.Request) {
+// run runs one command, requested at start, and streams its output and
+// reply to the session.
+func (h *handler) run(ctx context.Context, sess *session.Session, st *state, reqNo uint64, req *commands.Request, start time.Time) {
 	log := sess.Log.WithFields(logrus.Fields{"target": req.Target.String(), "id": req.ID})
 	var buf []byte
 	var outBytes int64
@@ -249,6 +258,9 @@ func (h *handler) run(ctx context.Context, sess *session.Session, st *state, req
 		log.WithFields(logrus.Fields{"rc": rc, "ms": reply.DurationMS}).Info("command completed")
 	}
 	sess.Send(reply)
+	if h.cfg.Done != nil {
+		h.cfg.Done(req, time.Since(start), err)
+	}
 }
 
 // begin asks the Guard, if any, whether req may run.

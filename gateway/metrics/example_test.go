@@ -11,15 +11,17 @@ func Example() {
 	frames := reg.NewCounter("zbridge_frames_total", "Frames received from clients.")
 	logons := reg.NewCounterVec("zbridge_logons_total", "Logons by result.", "result")
 	reg.Collect("zbridge_agent_connected", "Whether each agent is connected.", metrics.TypeGauge,
-		func(emit func(float64, ...string)) {
-			emit(1, "agent", "VMSYS1")
-			emit(0, "agent", "VMSYS2")
+		[]string{"agent"}, func(emit func(float64, ...string)) {
+			emit(1, "VMSYS1")
+			emit(0, "VMSYS2")
 		})
+	latency := reg.NewHistogram("zbridge_wait_seconds", "Time waited.", []float64{0.01, 0.1, 1})
 
 	frames.Inc()
-	logons.With("ok").Inc()
+	logons.WithLabelValues("ok").Inc()
+	latency.Observe(0.05)
 
-	// A server would serve reg.Handler() at /metrics.
+	// A server would serve reg.Handler(log) at /metrics.
 	reg.WriteTo(os.Stdout)
 	// Output:
 	// # HELP zbridge_agent_connected Whether each agent is connected.
@@ -32,4 +34,12 @@ func Example() {
 	// # HELP zbridge_logons_total Logons by result.
 	// # TYPE zbridge_logons_total counter
 	// zbridge_logons_total{result="ok"} 1
+	// # HELP zbridge_wait_seconds Time waited.
+	// # TYPE zbridge_wait_seconds histogram
+	// zbridge_wait_seconds_bucket{le="0.01"} 0
+	// zbridge_wait_seconds_bucket{le="0.1"} 1
+	// zbridge_wait_seconds_bucket{le="1"} 1
+	// zbridge_wait_seconds_bucket{le="+Inf"} 1
+	// zbridge_wait_seconds_sum 0.05
+	// zbridge_wait_seconds_count 1
 }

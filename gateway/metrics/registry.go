@@ -1,338 +1,259 @@
 package metrics
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// ContentType is the Content-Type of the text exposition format 0.0.4.
-const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+// Type is the type of the samples a [Registry.Collect] family emits.
+type Type int
 
-// Type is a metric type, written on the # TYPE line.
-type Type string
-
-// The metric types a Registry writes.
+// The types a [Registry.Collect] family may have.
 const (
-	TypeCounter Type = "counter"
-	TypeGauge   Type = "gauge"
-	TypeUntyped Type = "untyped"
+	TypeCounter Type = iota + 1
+	TypeGauge
+	TypeUntyped
 )
 
-// Registry is a set of metric families, written by [Registry.WriteTo]. The
-// zero Registry is not usable; call [NewRegistry].
+func (t Type) valueType() (prometheus.ValueType, bool) {
+	switch t {
+	case TypeCounter:
+		return prometheus.CounterValue, true
+	case TypeGauge:
+		return prometheus.GaugeValue, true
+	case TypeUntyped:
+		return prometheus.UntypedValue, true
+	}
+	return 0, false
+}
+
+// DurationBuckets returns the upper bounds, in seconds, of the buckets of a
+// histogram of latencies: 100 µs to 60 s, about three to a decade, so that
+// one histogram resolves a relay that takes a fraction of a millisecond and
+// a command that takes tens of seconds. Each call returns a new slice.
+func DurationBuckets() []float64 {
+	return []float64{
+		.0001, .00025, .0005,
+		.001, .0025, .005,
+		.01, .025, .05,
+		.1, .25, .5,
+		1, 2.5, 5,
+		10, 25, 60,
+	}
+}
+
+// Registry is a set of metric families, served by [Registry.Handler]. It
+// wraps a prometheus.Registry of its own; the zero Registry is not usable,
+// call [NewRegistry].
 type Registry struct {
-	mu       sync.Mutex // guards families
-	families map[string]*family
+	reg *prometheus.Registry
 }
 
 // NewRegistry returns an empty Registry.
 func NewRegistry() *Registry {
-	return &Registry{families: make(map[string]*family)}
+	return &Registry{reg: prometheus.NewRegistry()}
 }
 
-// family is one registered metric name.
-type family struct {
-	name, help string // help as given, escaped when written
-	typ        Type
-	// collect appends the family's samples to s; samples are sorted by the
-	// caller. An error means some samples were left out.
-	collect func(s []sample) ([]sample, error)
+// MustRegister registers collectors made elsewhere, such as the Go runtime
+// and process collectors of package prometheus/collectors. It panics if one
+// cannot be registered, as [Registry.NewCounter] does.
+func (r *Registry) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.reg.Register(c); err != nil {
+			panic(fmt.Errorf("metrics: %w", err))
+		}
+	}
 }
 
-// sample is one line: the family name, labels, and a value, both already
-// formatted. labels is "" or `{a="x",b="y"}`.
-type sample struct {
-	labels, value string
-}
-
-// register adds a family, panicking on a bad or duplicate name.
-func (r *Registry) register(name, help string, typ Type, collect func([]sample) ([]sample, error)) {
-	if !validMetricName(name) {
-		panic(fmt.Sprintf("metrics: invalid metric name %q", name))
+// register checks name and labelNames against the classic (pre-UTF-8)
+// Prometheus rules, which every scraper and the text format 0.0.4 accept
+// unquoted, and registers c.
+func (r *Registry) register(name string, labelNames []string, c prometheus.Collector) {
+	if !model.LegacyValidation.IsValidMetricName(name) {
+		panic(fmt.Errorf("metrics: invalid metric name %q", name))
 	}
-	switch typ {
-	case TypeCounter, TypeGauge, TypeUntyped:
-	default:
-		panic(fmt.Sprintf("metrics: %s: unsupported type %q", name, typ))
+	for i, l := range labelNames {
+		if !model.LegacyValidation.IsValidLabelName(l) || strings.HasPrefix(l, "__") {
+			panic(fmt.Errorf("metrics: %s: invalid label name %q", name, l))
+		}
+		if slices.Contains(labelNames[:i], l) {
+			panic(fmt.Errorf("metrics: %s: label %q given twice", name, l))
+		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.families[name]; dup {
-		panic(fmt.Sprintf("metrics: %s registered twice", name))
+	if err := r.reg.Register(c); err != nil {
+		panic(fmt.Errorf("metrics: %s: %w", name, err))
 	}
-	r.families[name] = &family{name: name, help: help, typ: typ, collect: collect}
 }
 
 // NewCounter registers and returns a counter.
-func (r *Registry) NewCounter(name, help string) *Counter {
-	c := new(Counter)
-	r.register(name, help, TypeCounter, func(s []sample) ([]sample, error) {
-		return append(s, sample{value: strconv.FormatUint(c.Value(), 10)}), nil
-	})
+func (r *Registry) NewCounter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	r.register(name, nil, c)
 	return c
 }
 
 // NewGauge registers and returns a gauge.
-func (r *Registry) NewGauge(name, help string) *Gauge {
-	g := new(Gauge)
-	r.register(name, help, TypeGauge, func(s []sample) ([]sample, error) {
-		return append(s, sample{value: formatFloat(g.Value())}), nil
-	})
+func (r *Registry) NewGauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	r.register(name, nil, g)
 	return g
+}
+
+// NewCounterVec registers and returns a family of counters told apart by
+// the values of labelNames. Every set of values used stays in the family
+// until the program ends, so they must come from a small set; on a hot
+// path, look the counter up once (WithLabelValues) and keep it.
+func (r *Registry) NewCounterVec(name, help string, labelNames ...string) *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labelNames)
+	r.register(name, labelNames, v)
+	return v
 }
 
 // NewCounterFunc registers a counter whose value fn returns at each scrape.
 // fn must be safe for concurrent use and its result must never decrease.
 func (r *Registry) NewCounterFunc(name, help string, fn func() float64) {
-	r.newFunc(name, help, TypeCounter, fn)
+	if fn == nil {
+		panic(fmt.Errorf("metrics: %s: nil func", name))
+	}
+	r.register(name, nil, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn))
 }
 
 // NewGaugeFunc registers a gauge whose value fn returns at each scrape. fn
 // must be safe for concurrent use.
 func (r *Registry) NewGaugeFunc(name, help string, fn func() float64) {
-	r.newFunc(name, help, TypeGauge, fn)
-}
-
-func (r *Registry) newFunc(name, help string, typ Type, fn func() float64) {
 	if fn == nil {
-		panic(fmt.Sprintf("metrics: %s: nil func", name))
+		panic(fmt.Errorf("metrics: %s: nil func", name))
 	}
-	r.register(name, help, typ, func(s []sample) ([]sample, error) {
-		return append(s, sample{value: formatFloat(fn())}), nil
-	})
+	r.register(name, nil, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
 }
 
-// NewCounterVec registers and returns a family of counters told apart by
-// the values of labelNames.
-func (r *Registry) NewCounterVec(name, help string, labelNames ...string) *CounterVec {
-	for i, l := range labelNames {
-		if !validLabelName(l) {
-			panic(fmt.Sprintf("metrics: %s: invalid label name %q", name, l))
-		}
-		if slices.Contains(labelNames[:i], l) {
-			panic(fmt.Sprintf("metrics: %s: label %q given twice", name, l))
-		}
+// NewHistogram registers and returns a histogram with the given bucket
+// upper bounds ([DurationBuckets] if nil). Observe is a few atomic
+// operations and does not allocate.
+func (r *Registry) NewHistogram(name, help string, buckets []float64) prometheus.Histogram {
+	if buckets == nil {
+		buckets = DurationBuckets()
 	}
-	v := &CounterVec{
-		name:       name,
-		labelNames: slices.Clone(labelNames),
-		children:   make(map[string]*vecChild),
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	r.register(name, nil, h)
+	return h
+}
+
+// NewHistogramVec registers and returns a family of histograms told apart by
+// the values of labelNames, with the given bucket upper bounds
+// ([DurationBuckets] if nil). As with [Registry.NewCounterVec], label values
+// must come from a small set.
+func (r *Registry) NewHistogramVec(name, help string, buckets []float64, labelNames ...string) *prometheus.HistogramVec {
+	if slices.Contains(labelNames, "le") {
+		panic(fmt.Errorf("metrics: %s: label \"le\" is the histogram's own", name))
 	}
-	r.register(name, help, TypeCounter, v.collect)
+	if buckets == nil {
+		buckets = DurationBuckets()
+	}
+	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labelNames)
+	r.register(name, labelNames, v)
 	return v
 }
 
-// Collect registers a family whose samples fn emits at each scrape, one
-// call of emit a sample. labelPairs alternate label names and values:
+// Collect registers a family of the given type whose samples fn emits at
+// each scrape, one call of emit a sample, with one value for each of
+// labelNames in order:
 //
 //	reg.Collect("zbridge_agent_queue_depth", "Events queued per agent.", metrics.TypeGauge,
-//		func(emit func(float64, ...string)) {
+//		[]string{"agent"}, func(emit func(float64, ...string)) {
 //			for agent, n := range depths() {
-//				emit(float64(n), "agent", agent)
+//				emit(float64(n), agent)
 //			}
 //		})
 //
-// Labels are written sorted by name. A sample with an odd number of labelPairs, an invalid or repeated label
-// name, or the same labels as an earlier sample is left out, and WriteTo
-// reports it. fn must be safe for concurrent use and must not keep emit
-// after it returns.
-func (r *Registry) Collect(name, help string, typ Type, fn func(emit func(value float64, labelPairs ...string))) {
+// It suits sets that change, such as one gauge per connected agent, and
+// counts another component keeps. Invalid UTF-8 in a label value is
+// replaced by U+FFFD. A sample with the wrong number of label values, or the
+// same values as an earlier one, is left out of the scrape, which reports
+// the error (the handler logs it and serves the rest). fn must be safe for
+// concurrent use and must not keep emit after it returns.
+func (r *Registry) Collect(name, help string, typ Type, labelNames []string, fn func(emit func(value float64, labelValues ...string))) {
+	vt, ok := typ.valueType()
+	if !ok {
+		panic(fmt.Errorf("metrics: %s: unsupported type %d", name, typ))
+	}
 	if fn == nil {
-		panic(fmt.Sprintf("metrics: %s: nil func", name))
+		panic(fmt.Errorf("metrics: %s: nil func", name))
 	}
-	r.register(name, help, typ, func(s []sample) ([]sample, error) {
-		var errs []error
-		seen := make(map[string]bool)
-		fn(func(value float64, labelPairs ...string) {
-			labels, err := formatLabelPairs(labelPairs)
-			if err == nil && seen[labels] {
-				err = errors.New("labels repeat an earlier sample")
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%w: %s%s: %v", ErrInvalidSample, name, labels, err))
-				return
-			}
-			seen[labels] = true
-			s = append(s, sample{labels: labels, value: formatFloat(value)})
-		})
-		return s, errors.Join(errs...)
-	})
+	c := &collector{desc: prometheus.NewDesc(name, help, slices.Clone(labelNames), nil), typ: vt, fn: fn}
+	r.register(name, labelNames, c)
 }
 
-// WriteTo writes every family with samples to w in the text exposition
-// format, sorted by name. It returns the bytes written and an error if w
-// failed or if samples were left out (wrapping [ErrInvalidSample]), in which
-// case the rest was still written.
-func (r *Registry) WriteTo(w io.Writer) (int64, error) {
-	r.mu.Lock()
-	fams := make([]*family, 0, len(r.families))
-	for _, f := range r.families {
-		fams = append(fams, f)
-	}
-	r.mu.Unlock()
-	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.name, b.name) })
+// collector is a family registered by Collect.
+type collector struct {
+	desc *prometheus.Desc
+	typ  prometheus.ValueType
+	fn   func(emit func(value float64, labelValues ...string))
+}
 
-	cw := &countingWriter{w: w}
-	bw := bufio.NewWriter(cw)
-	var errs []error
-	var samples []sample
-	for _, f := range fams {
-		var err error
-		samples, err = f.collect(samples[:0])
+var _ prometheus.Collector = (*collector)(nil)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.fn(func(value float64, labelValues ...string) {
+		cloned := false
+		for i, v := range labelValues {
+			if !utf8.ValidString(v) {
+				if !cloned { // the caller's slice is left as it was
+					labelValues, cloned = slices.Clone(labelValues), true
+				}
+				labelValues[i] = strings.ToValidUTF8(v, "\uFFFD")
+			}
+		}
+		m, err := prometheus.NewConstMetric(c.desc, c.typ, value, labelValues...)
 		if err != nil {
-			errs = append(errs, err)
+			m = prometheus.NewInvalidMetric(c.desc, err)
 		}
-		if len(samples) == 0 {
-			continue
-		}
-		slices.SortFunc(samples, func(a, b sample) int { return strings.Compare(a.labels, b.labels) })
-		if f.help != "" {
-			bw.WriteString("# HELP " + f.name + " " + escapeHelp(f.help) + "\n")
-		}
-		bw.WriteString("# TYPE " + f.name + " " + string(f.typ) + "\n")
-		for _, s := range samples {
-			bw.WriteString(f.name + s.labels + " " + s.value + "\n")
-		}
-	}
-	if err := bw.Flush(); err != nil {
-		errs = append([]error{fmt.Errorf("metrics: write: %w", err)}, errs...)
-	}
-	return cw.n, errors.Join(errs...)
-}
-
-// Handler returns an http.Handler that serves r's metrics to GET and HEAD
-// with Content-Type [ContentType]. If WriteTo reports an error it serves 500
-// and the error instead, as promhttp does by default: a scrape that fails is
-// noticed, one that silently lacks samples is not.
-func (r *Registry) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodGet && req.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		var buf bytes.Buffer
-		if _, err := r.WriteTo(&buf); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", ContentType)
-		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-		w.Write(buf.Bytes())
+		ch <- m
 	})
 }
 
-type countingWriter struct {
-	w io.Writer
-	n int64
+// Handler returns an http.Handler that serves r's metrics in the format the
+// scraper asks for (the text format by default), as promhttp.HandlerFor
+// does. A scrape in which some collector failed still serves the rest
+// (what failed is left out), and is counted in
+// promhttp_metric_handler_errors_total; the error is logged to log unless
+// log is nil (an untyped nil: a nil *logrus.Logger would be called). Calling
+// Handler again returns another handler sharing that count.
+func (r *Registry) Handler(log promhttp.Logger) http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{
+		ErrorLog:      log,
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      r.reg,
+	})
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// formatFloat formats v as the exposition format wants it.
-func formatFloat(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
-
-// formatLabelPairs returns `{a="x",b="y"}` for "b", "y", "a", "x", or "" for
-// no pairs.
-func formatLabelPairs(pairs []string) (string, error) {
-	if len(pairs)%2 != 0 {
-		return "", fmt.Errorf("odd number of label strings (%d)", len(pairs))
-	}
-	if len(pairs) == 0 {
-		return "", nil
-	}
-	type pair struct{ name, value string }
-	ps := make([]pair, 0, len(pairs)/2)
-	for i := 0; i < len(pairs); i += 2 {
-		if !validLabelName(pairs[i]) {
-			return "", fmt.Errorf("invalid label name %q", pairs[i])
-		}
-		ps = append(ps, pair{pairs[i], pairs[i+1]})
-	}
-	// Sorted by name, so that one series is always written one way.
-	slices.SortFunc(ps, func(a, b pair) int { return strings.Compare(a.name, b.name) })
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, p := range ps {
-		if i > 0 {
-			if p.name == ps[i-1].name {
-				return "", fmt.Errorf("label %q given twice", p.name)
-			}
-			b.WriteByte(',')
-		}
-		writeLabel(&b, p.name, p.value)
-	}
-	b.WriteByte('}')
-	return b.String(), nil
-}
-
-// writeLabel writes name="value" with value escaped.
-func writeLabel(b *strings.Builder, name, value string) {
-	b.WriteString(name)
-	b.WriteString(`="`)
-	b.WriteString(labelEscaper.Replace(strings.ToValidUTF8(value, "\uFFFD")))
-	b.WriteByte('"')
-}
-
-// The escapes of the text format: label values escape backslash, double
-// quote and newline; help text escapes backslash and newline.
-var (
-	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-)
-
-func escapeHelp(s string) string {
-	return helpEscaper.Replace(strings.ToValidUTF8(s, "\uFFFD"))
-}
-
-// validMetricName reports whether s matches [a-zA-Z_:][a-zA-Z0-9_:]*.
-func validMetricName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c == ':' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
-			return false
+// WriteTo writes every family with samples to w in the Prometheus text
+// format 0.0.4, sorted by name. It returns the bytes written and the first
+// error writing to w; if that succeeded, an error if some collector failed,
+// in which case the rest was still written.
+func (r *Registry) WriteTo(w io.Writer) (int64, error) {
+	mfs, gatherErr := r.reg.Gather()
+	var n int64
+	for _, mf := range mfs {
+		k, err := expfmt.MetricFamilyToText(w, mf)
+		n += int64(k)
+		if err != nil {
+			return n, fmt.Errorf("metrics: write: %w", err)
 		}
 	}
-	return true
-}
-
-// validLabelName reports whether s matches [a-zA-Z_][a-zA-Z0-9_]* and does
-// not start with "__", which Prometheus reserves.
-func validLabelName(s string) bool {
-	if s == "" || strings.HasPrefix(s, "__") {
-		return false
+	if gatherErr != nil {
+		return n, fmt.Errorf("metrics: %w", gatherErr)
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return n, nil
 }

@@ -81,7 +81,9 @@ func startAgents(b *testing.B, n int, authFile string, log logrus.FieldLogger) [
 // commandRegion starts a region with COMMANDS and the given Linux targets.
 func commandRegion(b *testing.B, dir, keyFile string, targets []LinuxTarget, log logrus.FieldLogger) *Region {
 	r, err := New(Config{Name: "BENCH", Commands: "127.0.0.1:0", Logger: log, SSHKeyFile: keyFile,
-		KnownHostsFile: filepath.Join(dir, "known_hosts"), AcceptNewHostKeys: true, Linux: targets,
+		// A known_hosts of each run's own: the benchmark function runs more
+		// than once (b.N rising) and each run's agents have a new host key.
+		KnownHostsFile: filepath.Join(b.TempDir(), "known_hosts"), AcceptNewHostKeys: true, Linux: targets,
 		MaxPerSession: 1024, MaxPerTarget: 16})
 	if err != nil {
 		b.Fatal(err)

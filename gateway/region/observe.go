@@ -3,14 +3,19 @@ package region
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/metrics"
 	"github.com/zbridge/zbridge/gateway/relp"
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/gateway/syslog"
+	"github.com/zbridge/zbridge/gateway/unsolmsg"
 )
 
 func (r *Region) registerMetrics() {
@@ -34,25 +39,31 @@ func (r *Region) registerMetrics() {
 		stream(func(s *streamStats) float64 { return float64(s.bytes) }))
 	reg.NewCounterFunc("zbridge_unsolmsg_events_sent_total", "Events sent to UNSOLMSG subscribers.",
 		func() float64 { return float64(r.unsol.EventsSent()) })
-	reg.Collect("zbridge_sessions", "Sessions logged on, by server.", metrics.TypeGauge, func(emit func(float64, ...string)) {
-		emit(float64(r.unsol.Stats().Active), "server", "unsolmsg")
-		emit(float64(r.cmds.Stats().Active), "server", "commands")
-		emit(float64(r.vmmon.Stats().Active), "server", "vmmon")
-	})
-	reg.Collect("zbridge_sessions_refused_total", "Logons refused, by server and reason.", metrics.TypeCounter, func(emit func(float64, ...string)) {
-		for server, st := range r.sessionStats() {
-			for reason, n := range st.Refused {
-				emit(float64(n), "server", server, "reason", reason)
+	reg.Collect("zbridge_sessions", "Sessions logged on, by server.", metrics.TypeGauge, []string{"server"},
+		func(emit func(float64, ...string)) {
+			emit(float64(r.unsol.Stats().Active), "unsolmsg")
+			emit(float64(r.cmds.Stats().Active), "commands")
+			emit(float64(r.vmmon.Stats().Active), "vmmon")
+		})
+	reg.Collect("zbridge_sessions_refused_total", "Logons refused, by server and reason.", metrics.TypeCounter,
+		[]string{"server", "reason"}, func(emit func(float64, ...string)) {
+			for server, st := range r.sessionStats() {
+				for reason, n := range st.Refused {
+					emit(float64(n), server, reason)
+				}
 			}
-		}
-	})
-	reg.Collect("zbridge_sessions_ended_total", "Sessions ended, by server and reason.", metrics.TypeCounter, func(emit func(float64, ...string)) {
-		for server, st := range r.sessionStats() {
-			for reason, n := range st.Ended {
-				emit(float64(n), "server", server, "reason", reason)
+		})
+	reg.Collect("zbridge_sessions_ended_total", "Sessions ended, by server and reason.", metrics.TypeCounter,
+		[]string{"server", "reason"}, func(emit func(float64, ...string)) {
+			for server, st := range r.sessionStats() {
+				for reason, n := range st.Ended {
+					emit(float64(n), server, reason)
+				}
 			}
-		}
-	})
+		})
+	// The process's CPU, memory and file descriptors, and the Go
+	// runtime's goroutines, heap and GC (process_*, go_*).
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	r.registerSyslogMetrics()
 	r.registerRELPMetrics()
 	r.registerLearnMetrics()
@@ -64,13 +75,13 @@ func (r *Region) registerLearnMetrics() {
 	r.reg.Collect("zbridge_learned_name_conflicts_total",
 		"Claims to a Linux target name by a syslog sender that were refused, by reason: static (a --linux target's), "+
 			"learned (held by another address), cap-total, cap-addr (too many names), invalid.",
-		metrics.TypeCounter, func(emit func(float64, ...string)) {
+		metrics.TypeCounter, []string{"reason"}, func(emit func(float64, ...string)) {
 			var counts map[string]uint64
 			if r.linux != nil {
 				counts = r.linux.conflictCounts()
 			}
 			for _, reason := range refusalReasons() {
-				emit(float64(counts[reason]), "reason", reason)
+				emit(float64(counts[reason]), reason)
 			}
 		})
 	r.reg.NewGaugeFunc("zbridge_learned_names", "Linux target names learned from syslog senders and held now.",
@@ -80,6 +91,49 @@ func (r *Region) registerLearnMetrics() {
 			}
 			return float64(r.linux.learnedCount())
 		})
+}
+
+// newRelayLatency registers the histogram of relay latency that UNSOLMSG
+// observes: from an event's Received time to the write that sent it to a
+// subscriber.
+func (r *Region) newRelayLatency() unsolmsg.Observer {
+	return r.reg.NewHistogram("zbridge_relay_latency_seconds",
+		"Seconds from an event's receipt by a region to its write to an UNSOLMSG subscriber, once per subscriber sent it "+
+			"(an event a subscriber resumes from far back counts with its age).",
+		metrics.DurationBuckets())
+}
+
+// newCommandDuration registers the histogram of COMMANDS requests' times,
+// by target kind and outcome, and returns the commandsrv.Config.Done that
+// observes it. A command another region forwarded here is in that region's
+// histogram, not this one's.
+func (r *Region) newCommandDuration() func(*commands.Request, time.Duration, error) {
+	h := r.reg.NewHistogramVec("zbridge_command_duration_seconds",
+		"Seconds from a COMMANDS request to its reply sent, by target kind (linux, zvm, region) and outcome "+
+			"(ok: it ran to its end, whatever its return code; else the error code, such as timeout or not-permitted).",
+		metrics.DurationBuckets(), "kind", "outcome")
+	return func(req *commands.Request, took time.Duration, err error) {
+		h.WithLabelValues(string(req.Target.Kind), commandOutcome(err)).Observe(took.Seconds())
+	}
+}
+
+// commandOutcome is the outcome label of a command that ended with err:
+// "ok", its error code, or "other" for a code this region does not know
+// (an agent's own), which would otherwise make label values without bound.
+func commandOutcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var ce *commands.Error
+	if !errors.As(err, &ce) {
+		return commands.CodeFailed
+	}
+	switch ce.Code {
+	case commands.CodeBadRequest, commands.CodeUnknown, commands.CodeNotConnected, commands.CodeNotPermitted,
+		commands.CodeTimeout, commands.CodeBusy, commands.CodeCancelled, commands.CodeFailed, commands.CodeNotFound:
+		return ce.Code
+	}
+	return "other"
 }
 
 func (r *Region) sessionStats() map[string]session.Stats {

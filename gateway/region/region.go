@@ -36,6 +36,7 @@ import (
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/cluster"
 	"github.com/zbridge/zbridge/gateway/commandsrv"
+	"github.com/zbridge/zbridge/gateway/flood"
 	"github.com/zbridge/zbridge/gateway/metrics"
 	"github.com/zbridge/zbridge/gateway/relp"
 	"github.com/zbridge/zbridge/gateway/session"
@@ -100,6 +101,10 @@ type Config struct {
 	// SyslogMaxSessionsPerAddr: see syslog.Config.MaxSessionsPerAddr.
 	SyslogMaxSessionsPerAddr int
 	SyslogReadTimeout        time.Duration
+	// Flood is the per-source flood control of SYSLOG and RELP (see
+	// package flood; Next and Logger are set by the region). The zero
+	// value turns it off; flood.DefaultConfig() has the defaults.
+	Flood flood.Config
 
 	// Store overrides the store (tests).
 	Store store.Store
@@ -157,7 +162,8 @@ type Region struct {
 	guard  *guard
 	reg    *metrics.Registry
 	syslog *syslog.Server
-	relp   *relp.Server // nil when RELP is off
+	relp   *relp.Server   // nil when RELP is off
+	flood  *flood.Limiter // nil when flood control is off
 	unsol  *unsolmsg.Server
 	cmds   *commandsrv.Server
 	vmmon  *vmmon.Server
@@ -245,8 +251,16 @@ func New(cfg Config) (*Region, error) {
 			r.guard.close()
 		}
 	}()
+	if err := r.openFlood(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok {
+			r.closeFlood(context.Background())
+		}
+	}()
 	r.syslog, err = syslog.New(syslog.Config{
-		Appender:           r.store,
+		Appender:           r.intake(),
 		Logger:             r.log.WithField("component", "syslog"),
 		MaxFrame:           cfg.SyslogMaxFrame,
 		MaxSessions:        cfg.SyslogMaxSessions,
@@ -276,7 +290,7 @@ func New(cfg Config) (*Region, error) {
 	sc.Logger = r.log.WithField("component", "unsolmsg")
 	sc.OnRefuse, sc.Recheck = r.guard.refused, r.guard.recheck(trust.PortUnsolMsg)
 	r.unsol, err = unsolmsg.New(unsolmsg.Config{Session: sc, Store: r.store, Logger: sc.Logger, GroupClaimAfter: cfg.GroupClaimAfter,
-		Access: r.guard})
+		Access: r.guard, RelayLatency: r.newRelayLatency()})
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
 	}
@@ -304,7 +318,7 @@ func New(cfg Config) (*Region, error) {
 	cc.OnRefuse, cc.Recheck = r.guard.refused, r.guard.recheck(trust.PortCommands)
 	cc.Store = r.store
 	r.cmds, err = commandsrv.New(commandsrv.Config{Session: cc, Router: r.router, MaxPerSession: cfg.MaxPerSession, Logger: cc.Logger,
-		Guard: r.guard})
+		Guard: r.guard, Done: r.newCommandDuration()})
 	if err != nil {
 		if r.linux != nil {
 			r.linux.Close()
@@ -314,7 +328,7 @@ func New(cfg Config) (*Region, error) {
 	r.registerMetrics()
 	r.registerSharedMetrics()
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", r.reg.Handler())
+	mux.Handle("/metrics", r.reg.Handler(r.log.WithField("component", "metrics")))
 	mux.HandleFunc("/healthz", r.healthz)
 	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: r.tls}
@@ -549,7 +563,7 @@ func (r *Region) Shutdown(ctx context.Context) error {
 		}
 	}
 	errs := []error{
-		serr, rerr,
+		serr, rerr, r.closeFloodAfter(ctx), // after the intake drained into it, before the store closes
 		r.cmds.Shutdown(ctx),
 		r.vmmon.Shutdown(ctx),
 		r.unsol.Shutdown(ctx),
@@ -572,6 +586,9 @@ func (r *Region) Close() error {
 		err = errors.Join(err, r.relp.Close())
 	}
 	r.wg.Wait()
+	fctx, cancel := context.WithTimeout(context.Background(), floodCloseTimeout)
+	err = errors.Join(err, r.closeFlood(fctx))
+	cancel()
 	if r.linux != nil {
 		r.linux.Close()
 	}

@@ -72,7 +72,9 @@ func (k *relpSink) Deliver(ctx context.Context, from net.Addr, msgs [][]byte) er
 	if host := evs[0].Origin.Host; k.newHost(from, host) {
 		k.r.onSender(host, addr)
 	}
-	if err := k.r.store.Append(ctx, evs); err != nil {
+	// Events flood control holds back are acknowledged too: a summary
+	// accounts for them (package flood).
+	if err := k.r.intake().Append(ctx, evs); err != nil {
 		return fmt.Errorf("storing %d events: %w", len(evs), err)
 	}
 	if err := store.Sync(ctx, k.r.store); err != nil {

@@ -283,7 +283,7 @@ func (r *Region) registerSharedMetrics() {
 		stat(func(s cluster.Stats) uint64 { return s.ForwardedIn }))
 	reg.NewCounterFunc("zbridge_peers_lost_total", "Times a peer region stopped announcing itself.",
 		stat(func(s cluster.Stats) uint64 { return s.PeersLost }))
-	reg.Collect("zbridge_peer_regions", "Regions sharing the Redis, by liveness.", metrics.TypeGauge, func(emit func(float64, ...string)) {
+	reg.Collect("zbridge_peer_regions", "Regions sharing the Redis, by liveness.", metrics.TypeGauge, []string{"state"}, func(emit func(float64, ...string)) {
 		c := r.clusterOrNil()
 		if c == nil {
 			return
@@ -302,7 +302,7 @@ func (r *Region) registerSharedMetrics() {
 				dead++
 			}
 		}
-		emit(float64(alive), "state", "alive")
-		emit(float64(dead), "state", "dead")
+		emit(float64(alive), "alive")
+		emit(float64(dead), "dead")
 	})
 }

@@ -35,7 +35,7 @@ func ExampleParser() {
 	// Output:
 	// true lnx01 myapp ID47 user notice 2026-11-22T02:50:57.069805Z hello world
 	// true lnx02 sshd 812 year,zone 2026-11-22T02:50:57Z Accepted publickey for root
-	// false 192.0.2.10 user notice all expecting a priority value within angle brackets [col 0]
+	// false 192.0.2.10 user notice all syslog: no priority and no timestamp: not a syslog header [col 0]
 }
 
 type printer struct{}

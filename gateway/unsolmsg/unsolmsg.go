@@ -87,8 +87,20 @@ type Config struct {
 	// Access, when set, limits what each client may subscribe to and see
 	// (the region's roles); nil: everything.
 	Access Access
+	// RelayLatency, when set, is given for each event written to a
+	// subscriber the seconds from the event's Received time to the return
+	// of the write that carried it (0 if the clocks of regions sharing a
+	// store disagree). An event sent to a subscriber resuming from far back
+	// counts with its age. It is called in the subscriber's stream
+	// goroutine, once per event: it must be cheap (a histogram's Observe).
+	RelayLatency Observer
 	// Logger is required.
 	Logger logrus.FieldLogger
+}
+
+// Observer takes one value at a time; a Prometheus histogram is one.
+type Observer interface {
+	Observe(float64)
 }
 
 // Access decides what a client may subscribe to and see.
@@ -205,6 +217,11 @@ type subscription struct {
 	mu      sync.Mutex // guards sent, refused
 	sent    protocol.ID
 	refused int // acks refused, logged once
+
+	// received holds, with Config.RelayLatency set, the Received times of
+	// the events encoded for the next write (the stream goroutine's, kept
+	// to be reused).
+	received []time.Time
 }
 
 // markSent records that events up to id are being sent.
@@ -594,32 +611,52 @@ func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.
 	buf = buf[:0]
 	n := 0
 	for i, e := range evs {
-		switch {
-		case !sub.filter.Match(e) || s.cfg.Access != nil && !s.cfg.Access.Visible(sub.client, e):
+		if !sub.filter.Match(e) || s.cfg.Access != nil && !s.cfg.Access.Visible(sub.client, e) {
 			if excluded != nil {
 				excluded(e)
 			}
-		case sub.format == FormatLX:
+		} else {
 			n++
-			buf = protocol.AppendLineFrame(buf, e.ID, lx.Format(e))
-		default:
-			n++
-			buf = protocol.AppendEventFrame(buf, e)
+			if sub.format == FormatLX {
+				buf = protocol.AppendLineFrame(buf, e.ID, lx.Format(e))
+			} else {
+				buf = protocol.AppendEventFrame(buf, e)
+			}
+			if s.cfg.RelayLatency != nil {
+				sub.received = append(sub.received, e.Received)
+			}
 		}
 		// Write when the buffer is full or the batch done: a batch of
 		// large events must not grow one subscriber's buffer without bound.
 		if n > 0 && (len(buf) >= maxWrite || i == len(evs)-1) {
 			if err := sess.Write(buf); err != nil {
+				sub.received = sub.received[:0]
 				return buf, err
 			}
 			s.sent.Add(uint64(n))
 			buf, n = buf[:0], 0
+			s.observeLatency(sub)
 		}
 	}
 	if cap(buf) > 2*maxWrite { // one huge event: do not keep its buffer
 		buf = make([]byte, 0, maxWrite)
 	}
 	return buf, nil
+}
+
+// observeLatency gives Config.RelayLatency the latency of each event in
+// sub.received, written just now, and empties it.
+func (s *Server) observeLatency(sub *subscription) {
+	if s.cfg.RelayLatency == nil {
+		return
+	}
+	now := time.Now()
+	for _, t := range sub.received {
+		if !t.IsZero() { // a store fills it in; one that did not says nothing
+			s.cfg.RelayLatency.Observe(max(now.Sub(t), 0).Seconds())
+		}
+	}
+	sub.received = sub.received[:0]
 }
 
 // maxWrite is how much a subscriber's stream encodes before it writes.

@@ -25,7 +25,9 @@ func TestForgedOrigin(t *testing.T) {
 	addr := serve(t, st)
 	a := logon(t, addr, "VMSYS1", "s1")
 	forged := &protocol.Event{Source: protocol.SourceZVMConsole, Text: "HCPMSG I am VMSYS2", Severity: protocol.SevInfo,
-		Origin: protocol.Origin{System: "VMSYS2", Node: "VMSYS2", Host: "vmsys2.example", Addr: "10.9.9.9"}}
+		Origin: protocol.Origin{System: "VMSYS2", Node: "VMSYS2", Host: "vmsys2.example", Addr: "10.9.9.9"},
+		// Structured data is RFC 5424's: an agent's would meet roles' sd filters.
+		SD: protocol.StructuredData{{ID: "zbr@1", Params: []protocol.SDParam{{Name: "role", Value: "ops"}}}}}
 	a.send(t, protocol.Frame{Type: protocol.TypeEvents, Req: 2, Seq: 1, Events: []*protocol.Event{forged}})
 	if f := a.read(t); f.Type != protocol.TypeReply || f.Error != nil {
 		t.Fatalf("events answered %+v", f)
@@ -37,6 +39,9 @@ func TestForgedOrigin(t *testing.T) {
 	want := protocol.Origin{System: "VMSYS1", Addr: "127.0.0.1"}
 	if evs[0].Origin != want {
 		t.Errorf("stored origin %+v, want %+v", evs[0].Origin, want)
+	}
+	if evs[0].SD != nil {
+		t.Errorf("stored structured data %+v from an agent, want none", evs[0].SD)
 	}
 }
 

@@ -371,6 +371,9 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 		// frame's: an agent speaks for the system it logged on as, from
 		// the address it connected from, and for nothing else.
 		ev.Origin = protocol.Origin{System: a.system, Addr: remoteHost}
+		// Structured data is RFC 5424's, which z/VM events do not have:
+		// an agent's would let it meet the sd filters of roles.
+		ev.SD = nil
 		if ev.Source != protocol.SourceZVMConsole && ev.Source != protocol.SourceZVMEvent && ev.Source != protocol.SourceAgent {
 			ev.Source = protocol.SourceZVMConsole
 		}

@@ -66,6 +66,30 @@ func TestFormat(t *testing.T) {
 	}
 }
 
+// TestFormatIgnoresSD: the lx layouts have no place for structured data:
+// an event renders the same line with it as without it, whatever it holds.
+func TestFormatIgnoresSD(t *testing.T) {
+	sd := protocol.StructuredData{
+		{ID: "exampleSDID@32473", Params: []protocol.SDParam{{Name: "iut", Value: "3"}, {Name: "eventSource", Value: "Application"}}},
+		{ID: "origin", Params: []protocol.SDParam{{Name: "ip", Value: "192.0.2.1"}, {Name: "ip", Value: "192.0.2.129"}}},
+		{ID: "x@1", Params: []protocol.SDParam{{Name: "forged", Value: "\nLXLOG001I X Y auth crit forged\n"}}},
+	}
+	for _, e := range []protocol.Event{
+		{Source: protocol.SourceSyslog, Origin: protocol.Origin{Host: "LINUX113", System: "LINUX113", Node: "ZVM002"},
+			Facility: protocol.FacDaemon, Severity: protocol.SevErr, App: "evntslog", MsgID: "ID47",
+			Text: "An application event log entry...", Raw: `<27>1 - LINUX113 evntslog - ID47 [exampleSDID@32473 iut="3"] An application event log entry...`},
+		syslogText("a"),
+		{Source: protocol.SourceZVMConsole, Origin: protocol.Origin{System: "VMSYS1"}, Text: "HCPMID6001I TIME IS 13:02:41"},
+		{Source: protocol.SourceZVMEvent, Origin: protocol.Origin{Node: "ZVM002"}, User: "LINUX113", Type: "LOGON"},
+	} {
+		without := Format(&e)
+		e.SD = sd
+		if with := Format(&e); with != without {
+			t.Errorf("with structured data %q\nwithout             %q", with, without)
+		}
+	}
+}
+
 func syslogText(text string) protocol.Event {
 	return protocol.Event{Source: protocol.SourceSyslog, Origin: protocol.Origin{Host: "lnx1"},
 		Facility: protocol.FacUser, Severity: protocol.SevNotice, Text: text}

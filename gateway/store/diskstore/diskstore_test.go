@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -125,13 +126,15 @@ func sameEvents(t *testing.T, got, want []protocol.Event) {
 			}
 		}
 		g.Received, g.Time, g.OriginTime = w.Received, w.Time, w.OriginTime
-		if g != w {
+		if !reflect.DeepEqual(g, w) {
 			t.Fatalf("event %d:\n got %+v\nwant %+v", i, g, w)
 		}
 	}
 }
 
-// richEvents are events with every field set, some with an origin time.
+// richEvents are events with every field set, some with an origin time,
+// every other one with structured data (a repeated parameter name between
+// others: the journal keeps the order exactly).
 func richEvents(n int) []*protocol.Event {
 	evs := storetest.Events("rich", n)
 	for i, e := range evs {
@@ -143,6 +146,14 @@ func richEvents(n int) []*protocol.Event {
 			ot := time.Date(2026, 11, 22, 13, 2, 41, i, time.FixedZone("", 5*3600+1800))
 			e.OriginTime, e.Time = &ot, ot.UTC()
 			e.ParseError = "bad [col 3]"
+		}
+		if i%2 == 1 {
+			e.SD = protocol.StructuredData{
+				{ID: "origin", Params: []protocol.SDParam{{Name: "ip", Value: "192.0.2.1"},
+					{Name: "software", Value: "rsyslogd"}, {Name: "ip", Value: fmt.Sprint("192.0.2.", i)}}},
+				{ID: "empty@32473"},
+				{ID: "x@32473", Params: []protocol.SDParam{{Name: "q", Value: `"]\`}}},
+			}
 		}
 	}
 	return evs

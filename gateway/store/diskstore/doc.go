@@ -70,7 +70,12 @@
 //	    payload: unsigned varints for numbers and IDs (ms, seq), times as
 //	    Unix seconds (signed varint) and nanoseconds, length-prefixed
 //	    strings; an event's Text that is a part of its Raw (as the syslog
-//	    parser makes it) is written as an offset and length into Raw
+//	    parser makes it) is written as an offset and length into Raw; an
+//	    event's structured data (protocol.Event.SD), when it has any,
+//	    follows its strings, flagged in its flags byte: the elements in
+//	    order, each its SD-ID and its parameters in order. An event
+//	    without is written as before structured data was kept, so that
+//	    journals written before replay (testdata/journal-before-sd)
 //
 // An events record carries its events with their IDs, and the position it
 // moves with them (AppendMarked: VMMON's spool mark), so that the two are

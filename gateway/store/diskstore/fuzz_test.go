@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func realRecords(t testing.TB) [][]byte {
 // record that decodes the same. Half the inputs get their length and
 // checksum fixed up, so that the fuzzer reaches the payload decoder.
 func FuzzDecodeRecord(f *testing.F) {
-	for _, r := range realRecords(f) {
+	for _, r := range append(realRecords(f), goldenRecords(f)...) {
 		f.Add(r, false)
 		f.Add(r, true)
 	}
@@ -67,6 +68,11 @@ func FuzzDecodeRecord(f *testing.F) {
 			c2, err := decodeRecord(again)
 			if err != nil || c2.Kind != c.Kind {
 				t.Fatalf("re-encoded record does not decode: %v", err)
+			}
+			for i, e := range c2.Events {
+				if !reflect.DeepEqual(e.SD, c.Events[i].SD) {
+					t.Fatalf("event %d: structured data %#v re-decoded as %#v", i, c.Events[i].SD, e.SD)
+				}
 			}
 		}
 	})

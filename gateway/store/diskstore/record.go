@@ -141,6 +141,7 @@ const (
 	flagNoTime                 // Time is the zero time
 	flagNoReceived             // Received is the zero time
 	flagTextInRaw              // Text is a part of Raw: its offset and length stand in its place
+	flagSD                     // SD follows the event's last string (records before SD was kept lack it)
 )
 
 // minEvent is the fewest bytes an encoded event takes: two ID varints,
@@ -148,7 +149,11 @@ const (
 const minEvent = 2 + 3 + 14
 
 // appendEvent appends an event: ID, flags, times, facility and severity,
-// then its strings.
+// then its strings, then its structured data when it has any: the number
+// of elements, and for each its SD-ID, the number of its parameters and
+// each parameter's name and value. An event without structured data is
+// written exactly as before structured data was kept, so journals of
+// either version replay.
 func appendEvent(b []byte, e *protocol.Event) []byte {
 	b = appendID(b, e.ID)
 	var flags byte
@@ -168,6 +173,9 @@ func appendEvent(b []byte, e *protocol.Event) []byte {
 	textOff, textInRaw := substringOffset(e.Raw, e.Text)
 	if textInRaw {
 		flags |= flagTextInRaw
+	}
+	if len(e.SD) > 0 {
+		flags |= flagSD
 	}
 	b = append(b, flags, byte(e.Facility), byte(e.Severity))
 	if !e.Received.IsZero() {
@@ -192,7 +200,19 @@ func appendEvent(b []byte, e *protocol.Event) []byte {
 		b = appendString(b, e.Text)
 	}
 	b = appendString(b, e.Raw)
-	return appendString(b, e.ParseError)
+	b = appendString(b, e.ParseError)
+	if len(e.SD) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(e.SD)))
+		for _, el := range e.SD {
+			b = appendString(b, el.ID)
+			b = binary.AppendUvarint(b, uint64(len(el.Params)))
+			for _, p := range el.Params {
+				b = appendString(b, p.Name)
+				b = appendString(b, p.Value)
+			}
+		}
+	}
+	return b
 }
 
 // substringOffset reports whether sub is a part of s in memory (not only
@@ -251,6 +271,9 @@ func (d *decoder) event(e *protocol.Event) {
 	}
 	e.Raw = d.string()
 	e.ParseError = d.string()
+	if flags&flagSD != 0 {
+		e.SD = d.sd()
+	}
 	if flags&flagTextInRaw != 0 && d.err == nil {
 		if off > uint64(len(e.Raw)) || n > uint64(len(e.Raw))-off {
 			d.fail("text at %d+%d outside a raw of %d bytes", off, n, len(e.Raw))
@@ -258,6 +281,28 @@ func (d *decoder) event(e *protocol.Event) {
 		}
 		e.Text = e.Raw[off : off+n]
 	}
+}
+
+// sd reads an event's structured data (see appendEvent).
+func (d *decoder) sd() protocol.StructuredData {
+	n := d.count(2) // an ID's length and a parameter count at least
+	if n == 0 {
+		return nil
+	}
+	sd := make(protocol.StructuredData, n)
+	for i := range sd {
+		sd[i].ID = d.string()
+		if np := d.count(2); np > 0 { // two lengths at least
+			sd[i].Params = make([]protocol.SDParam, np)
+			for j := range sd[i].Params {
+				sd[i].Params[j] = protocol.SDParam{Name: d.string(), Value: d.string()}
+			}
+		}
+	}
+	if d.err != nil {
+		return nil
+	}
+	return sd
 }
 
 // appendState appends a checkpoint's state: born, last, trimmed, the

@@ -152,6 +152,9 @@ func FuzzReplay(f *testing.F) {
 		f.Add(append([]byte(segmentMagic), r...))
 	}
 	f.Add([]byte(segmentMagic))
+	if old, err := os.ReadFile(filepath.Join(goldenBeforeSD, "journal", segmentName(1))); err == nil {
+		f.Add(old) // a whole segment written before structured data was kept
+	}
 	f.Fuzz(func(t *testing.T, seg []byte) {
 		dir := t.TempDir()
 		os.MkdirAll(filepath.Join(dir, "journal"), 0o700)

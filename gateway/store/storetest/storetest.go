@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -214,6 +215,17 @@ func testContent(t *testing.T, o Options) {
 		Source: protocol.SourceZVMConsole, MsgID: "HCPMSG045I", App: "app", ProcID: "42",
 		Facility: protocol.FacLocal0, Severity: protocol.SevWarning, Type: "MSG", User: "OPERATOR",
 		Text: "hello \"world\"\nline two", Raw: "<134>raw", Parsed: false, ParseError: "bad [col 3]",
+		// Structured data in order, with an element without parameters,
+		// a repeated name and values that need escaping in JSON and in
+		// RFC 5424.
+		SD: protocol.StructuredData{
+			{ID: "exampleSDID@32473", Params: []protocol.SDParam{{Name: "iut", Value: "3"},
+				{Name: "eventSource", Value: "Application"}, {Name: "eventID", Value: "1011"}}},
+			{ID: "origin", Params: []protocol.SDParam{{Name: "ip", Value: "192.0.2.1"},
+				{Name: "ip", Value: "192.0.2.129"}, {Name: "software", Value: "rsyslogd"}}},
+			{ID: "empty@32473"},
+			{ID: "meta.x@32473.1", Params: []protocol.SDParam{{Name: "q", Value: `a "b" \ c] \x é`}}},
+		},
 	}
 	want := *in
 	if err := s.Append(ctx(t), []*protocol.Event{in}); err != nil {
@@ -234,7 +246,7 @@ func testContent(t *testing.T, o Options) {
 		t.Errorf("origin zone offset = %d, want +05:30 kept", gOff)
 	}
 	g.Received, g.Time, g.OriginTime = want.Received, want.Time, want.OriginTime
-	if g != want {
+	if !reflect.DeepEqual(g, want) {
 		t.Fatalf("event changed in store:\n got %+v\nwant %+v", g, want)
 	}
 }

@@ -1,0 +1,57 @@
+package commandsrv_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zbridge/zbridge/commands"
+	"github.com/zbridge/zbridge/gateway/commandsrv"
+)
+
+// TestDone: Config.Done is told of every command handed to the Guard, run
+// or refused by it, with its time and error, after the reply; commands
+// answered before the Guard are not.
+func TestDone(t *testing.T) {
+	var mu sync.Mutex
+	var done []string
+	var took []time.Duration
+	g := &recordingGuard{}
+	start := time.Now()
+	ts := startServer(t, commandsrv.Config{Guard: g, Done: func(req *commands.Request, d time.Duration, err error) {
+		outcome := "ok"
+		var ce *commands.Error
+		if errors.As(err, &ce) {
+			outcome = ce.Code
+		} else if err != nil {
+			outcome = err.Error()
+		}
+		mu.Lock()
+		done = append(done, fmt.Sprintf("%s %s %s", req.Target.Kind, req.Command, outcome))
+		took = append(took, d)
+		mu.Unlock()
+	}})
+	c := ts.logon(t)
+	for _, tc := range []struct{ id, target, command string }{
+		{"a", "linux:local", "sleep 0.05"},
+		{"b", "linux:local", "echo forbidden"},
+		{"c", "mvs:SYS1", "D A"},
+		{"d", "linux:local", "exit 3"},
+	} {
+		c.reply(c.command(tc.id, tc.target, tc.command))
+	}
+	want := []string{"linux sleep 0.05 ok", "linux echo forbidden not-permitted", "linux exit 3 ok"}
+	waitFor(t, "Done's calls", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(done, want)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if took[0] < 50*time.Millisecond || took[0] > time.Since(start) {
+		t.Errorf("sleep 0.05 took %v", took[0])
+	}
+}
