@@ -23,6 +23,7 @@ import (
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/commandsrv"
 	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/internal/leakcheck"
 	"github.com/zbridge/zbridge/linuxagent"
 	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/protocol/client"
@@ -991,7 +992,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 		c.nc.Close()
 	}()
-	checkGoroutines(t, before)
+	leakcheck.Wait(t, before, waitTimeout)
 }
 
 // startServerNoCleanup is startServer without the cleanup, for the leak
@@ -1012,23 +1013,4 @@ func startServerNoCleanup(t *testing.T) *testServer {
 	ts := &testServer{srv: srv, router: router, block: block, addr: ln.Addr().String(), served: make(chan error, 1)}
 	go func() { ts.served <- srv.Serve(ln) }()
 	return ts
-}
-
-// checkGoroutines waits for the number of goroutines to fall back to
-// before, and fails with their stacks if it does not.
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= before {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("%d goroutines after the server closed, %d before:\n%s", n, before, buf)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

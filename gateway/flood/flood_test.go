@@ -20,6 +20,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/zbridge/zbridge/internal/leakcheck"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -78,27 +79,11 @@ func quietLogger() logrus.FieldLogger {
 	return l
 }
 
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var now int
-		for range 200 {
-			if now = runtime.NumGoroutine(); now <= before {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines before, %d after:\n%s", before, now, buf[:runtime.Stack(buf, true)])
-	})
-}
-
 // newTest returns a limiter over a sink with clock c (the flusher's
 // interval is an hour: tests call Flush), closed at cleanup.
 func newTest(t *testing.T, c *clock, mod func(*Config)) (*Limiter, *sink) {
 	t.Helper()
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	s := &sink{}
 	cfg := Config{Next: s, Rate: 10, Burst: 5, Interval: time.Hour, Logger: quietLogger(), Now: c.Now}
 	if mod != nil {
@@ -499,7 +484,7 @@ func TestClose(t *testing.T) {
 
 // TestFlusher: the flusher appends summaries every Interval by itself.
 func TestFlusher(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	s := &sink{}
 	l, err := New(Config{Next: s, Rate: 1, Burst: 1, Interval: 20 * time.Millisecond, Logger: quietLogger()})
 	if err != nil {
@@ -572,7 +557,7 @@ func (f appenderFunc) Append(ctx context.Context, evs []*protocol.Event) error {
 // in ten: every event of an Append that succeeded is relayed or counted in
 // exactly one summary. Run it with -race.
 func TestConcurrent(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	s := &sink{}
 	var calls atomic.Int64
 	next := appenderFunc(func(ctx context.Context, evs []*protocol.Event) error {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zbridge/zbridge/internal/leakcheck"
 	"github.com/zbridge/zbridge/internal/peer"
 	"github.com/zbridge/zbridge/protocol/relp"
 )
@@ -95,7 +96,7 @@ func waitAll(t *testing.T, rec *recorder, input string, n int, timeout time.Dura
 }
 
 func TestRsyslogDelivers(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, nil)
 	fw := peer.StartRelpForwarder(t, peer.RelpOptions{Target: ts.addr})
 	const n = 2000
@@ -165,7 +166,7 @@ func trunc(s string) string {
 // each failure ends the session unacknowledged, omrelp reconnects and
 // resends, and every message arrives.
 func TestRsyslogResendsAfterDeliverError(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, nil)
 	ts.rec.fail = func(call int) error {
 		if call <= 3 {
@@ -194,7 +195,7 @@ func TestRsyslogResendsAfterDeliverError(t *testing.T) {
 func TestRsyslogReconnectAfterCut(t *testing.T) {
 	for _, stop := range []string{"close", "shutdown"} {
 		t.Run(stop, func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -254,7 +255,7 @@ func seqCountsOf(rec *recorder) map[int]int {
 // TestMalformedClientBesideRsyslog: raw TCP clients sending bad frames get
 // serverclose with a reason, while an omrelp session goes on delivering.
 func TestMalformedClientBesideRsyslog(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, func(c *Config) { c.MaxFrame = 64 << 10 })
 	fw := peer.StartRelpForwarder(t, peer.RelpOptions{Target: ts.addr})
 	const n = 3000
@@ -304,7 +305,7 @@ func TestMalformedClientBesideRsyslog(t *testing.T) {
 // TestRsyslogTLS: omrelp with tls="on" (librelp's OpenSSL) checks the
 // server's certificate against a CA and its name, and delivers.
 func TestRsyslogTLS(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ca := newTestCA(t, "zbridge-region")
 	ts := startServer(t, func(c *Config) {
 		c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.server}}
@@ -326,7 +327,7 @@ func TestRsyslogTLS(t *testing.T) {
 // another name than tls.permittedPeer with tls.authmode="name" (checked by
 // hand): the region's certificate is checked against the CA only.
 func TestRsyslogTLSUnknownCA(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ca, other := newTestCA(t, "zbridge-region"), newTestCA(t, "zbridge-region")
 	ts := startServer(t, func(c *Config) {
 		c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.server}}

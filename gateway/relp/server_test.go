@@ -18,7 +18,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/zbridge/zbridge/internal/leakcheck"
 	"github.com/zbridge/zbridge/protocol/relp"
 )
 
@@ -132,24 +132,6 @@ func (l *logSink) contains(s string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Contains(l.buf.String(), s)
-}
-
-// checkGoroutines fails the test if it leaves goroutines behind. Register
-// it before anything else so that its cleanup runs last.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var now int
-		for range 300 {
-			if now = runtime.NumGoroutine(); now <= before {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines before, %d after:\n%s", before, now, buf[:runtime.Stack(buf, true)])
-	})
 }
 
 type testServer struct {
@@ -343,7 +325,7 @@ func TestNewConfig(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, nil)
 	tests := []struct {
 		name    string
@@ -405,7 +387,7 @@ func TestOpen(t *testing.T) {
 // TestSession runs a whole session: open, a window of messages in one
 // write (one Deliver), messages one by one, close.
 func TestSession(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, func(c *Config) { c.Window = 8 })
 	c := dial(t, ts.addr, nil)
 	c.open()
@@ -456,7 +438,7 @@ func TestSession(t *testing.T) {
 // TestCloseAfterBatch: a close behind messages in the same write is
 // answered after them.
 func TestCloseAfterBatch(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, nil)
 	c := dial(t, ts.addr, nil)
 	c.open()
@@ -478,7 +460,7 @@ func TestCloseAfterBatch(t *testing.T) {
 // TestBadInput: what the server answers to malformed frames and protocol
 // errors. Messages before the bad frame are delivered and acknowledged.
 func TestBadInput(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, func(c *Config) { c.MaxFrame = 100 })
 	tests := []struct {
 		name   string
@@ -544,7 +526,7 @@ func TestBadInput(t *testing.T) {
 // acknowledged; the session ends with serverclose; the client resends on
 // a new session and nothing is lost.
 func TestDeliverError(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, nil)
 	ts.rec.fail = func(call int) error {
 		if call == 1 {
@@ -580,7 +562,7 @@ func TestDeliverError(t *testing.T) {
 }
 
 func TestMaxSessions(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, func(c *Config) { c.MaxSessions = 1 })
 	c1 := dial(t, ts.addr, nil)
 	c1.open()
@@ -596,7 +578,7 @@ func TestMaxSessions(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, func(c *Config) { c.IdleTimeout = 100 * time.Millisecond })
 	c := dial(t, ts.addr, nil)
 	c.open()
@@ -618,7 +600,7 @@ func TestIdleTimeout(t *testing.T) {
 // answers it, then sends serverclose; a session waiting for frames gets
 // serverclose at once.
 func TestShutdownWaitsForDeliver(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, nil)
 	ts.rec.block = make(chan struct{})
 	busy := dial(t, ts.addr, nil)
@@ -663,7 +645,7 @@ func TestShutdownWaitsForDeliver(t *testing.T) {
 // Shutdown until its ctx ends; Close then cancels the Deliver, whose
 // messages are not acknowledged.
 func TestShutdownTimeoutThenClose(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, nil)
 	ts.rec.block = make(chan struct{}) // never closed
 	c := dial(t, ts.addr, nil)
@@ -736,7 +718,7 @@ func newTestCA(t testing.TB, serverName string) *testCA {
 
 // TestTLSGoClient runs a session over TLS with the Go client.
 func TestTLSGoClient(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ca := newTestCA(t, "zbridge-region")
 	ts := startServer(t, func(c *Config) {
 		c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.server}}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/store/memstore"
+	"github.com/zbridge/zbridge/internal/leakcheck"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -899,24 +900,5 @@ func TestNoGoroutineLeak(t *testing.T) {
 	d.nc.Close()
 	e.nc.Close()
 
-	checkGoroutines(t, before)
-}
-
-// checkGoroutines waits for the number of goroutines to fall back to
-// before, and fails with their stacks if it does not.
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= before {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("%d goroutines after the server closed, %d before:\n%s", n, before, buf)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leakcheck.Wait(t, before, waitTimeout)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zbridge/zbridge/internal/leakcheck"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -15,7 +16,7 @@ import (
 // jobs parsed meanwhile go together into the next Append, so that batches
 // grow beyond one job's worth; every event still arrives once, in order.
 func TestServerGroupCommit(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	const (
 		batchSize = 16 // events in one job at most
 		writes    = 100
@@ -154,7 +155,7 @@ func TestCommitterGather(t *testing.T) {
 // connection is closed, nothing after it is appended, and the end of the
 // connection is not logged as if it had been delivered.
 func TestServerGroupCommitFailure(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	rec := newRecorder()
 	calls := 0
 	ts := startServer(t, false, func(c *Config) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/internal/leakcheck"
 )
 
 // waitTimeout bounds the waits for what the server should do soon; it is
@@ -57,7 +59,7 @@ func waitLog(t *testing.T, ts *testServer, s string) {
 // TestServerPerAddr: 200 silent connections from one address (as many as
 // MaxSessions) do not keep a sender at another address from being served.
 func TestServerPerAddr(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, false, nil)
 	for range DefaultMaxSessions {
 		dialFrom(t, "127.0.0.1", ts.tcp)
@@ -87,7 +89,7 @@ func TestServerPerAddr(t *testing.T) {
 // TestServerTLSHandshakeTimeout: a TLS client that never sends a
 // ClientHello is closed after HandshakeTimeout, not ReadTimeout.
 func TestServerTLSHandshakeTimeout(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, true, func(c *Config) { c.HandshakeTimeout = 300 * time.Millisecond })
 	silent := dialFrom(t, "127.0.0.1", ts.tcp)
 	waitClosedLong(t, silent)
@@ -126,7 +128,7 @@ func TestServerFrameDeadline(t *testing.T) {
 		{"octet counting", "5000 <13>1 - vm app - - - trickle"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			ts := startServer(t, false, func(c *Config) { c.ReadTimeout = time.Second })
 			c := dialFrom(t, "127.0.0.1", ts.tcp)
 			stop := make(chan struct{})
@@ -145,7 +147,7 @@ func TestServerFrameDeadline(t *testing.T) {
 		})
 	}
 	t.Run("slow whole frames", func(t *testing.T) {
-		checkGoroutines(t)
+		leakcheck.Check(t)
 		ts := startServer(t, false, func(c *Config) { c.ReadTimeout = time.Second })
 		c := dialFrom(t, "127.0.0.1", ts.tcp)
 		const n = 3 // 1.5 s in all, past ReadTimeout, each within it of the one before
@@ -196,7 +198,7 @@ func (l *faultyListener) Accept() (net.Conn, error) {
 // middle of an accept back-off, without another Accept (a sleep would wait
 // it out and Accept once more).
 func TestServerShutdownInterruptsAcceptBackoff(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	logger := logrus.New()
 	logger.Out = &logSink{t: t}
 	srv, err := New(Config{Appender: newRecorder(), Logger: logger})

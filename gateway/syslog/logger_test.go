@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zbridge/zbridge/internal/leakcheck"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -30,7 +31,7 @@ func TestRealLogger(t *testing.T) {
 		}
 		t.Skipf("util-linux logger not available (%v); set ZBRIDGE_REQUIRE_PEERS=1 to fail instead", err)
 	}
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	// logger writes RFC 3164 timestamps in local time.
 	ts := startServer(t, false, func(c *Config) { c.Location = time.Local })
 	_, port, _ := net.SplitHostPort(ts.tcp)

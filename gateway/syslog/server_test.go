@@ -15,7 +15,6 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/zbridge/zbridge/internal/leakcheck"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -113,24 +113,6 @@ func (l *logSink) contains(s string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Contains(l.buf.String(), s)
-}
-
-// checkGoroutines fails the test if it leaves goroutines behind. Register
-// it before anything else so that its cleanup runs last.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var now int
-		for range 200 {
-			if now = runtime.NumGoroutine(); now <= before {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines before, %d after:\n%s", before, now, buf[:runtime.Stack(buf, true)])
-	})
 }
 
 type testServer struct {
@@ -359,7 +341,7 @@ func TestServerTransports(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			ts := startServer(t, tt.tls, nil)
 			if tt.udp {
 				c, err := net.Dial("udp", ts.udp)
@@ -396,7 +378,7 @@ func TestServerTransports(t *testing.T) {
 // framing a newline inside a message cuts it in two (rsyslog #1165); the
 // second half is kept as an unparsed event.
 func TestServerLFSplitsNewline(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, false, nil)
 	c := ts.dial(t)
 	write(t, c, "<13>1 2026-11-22T02:50:57Z vm app - - - first line\nsecond line\n")
@@ -407,7 +389,7 @@ func TestServerLFSplitsNewline(t *testing.T) {
 }
 
 func TestServerBatches(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, false, func(c *Config) { c.BatchSize = 64 })
 	var msgs []string
 	for i := range 1000 {
@@ -626,7 +608,7 @@ func TestServerBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			ts := startServer(t, false, tt.mod)
 			if ts.srv.cfg.TLSConfig != nil { // trust the server's own certificate
 				pool := x509.NewCertPool()
@@ -641,7 +623,7 @@ func TestServerBadInput(t *testing.T) {
 }
 
 func TestServerOnSender(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	type call struct {
 		host string
 		addr netip.Addr
@@ -681,7 +663,7 @@ func TestServerOnSender(t *testing.T) {
 }
 
 func TestServerUDPOversize(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts := startServer(t, false, func(c *Config) { c.MaxFrame = 1000 })
 	u, err := net.Dial("udp", ts.udp)
 	if err != nil {
@@ -706,7 +688,7 @@ func TestServerUDPOversize(t *testing.T) {
 func TestServerShutdown(t *testing.T) {
 	for _, tlsOn := range []bool{false, true} {
 		t.Run(map[bool]string{false: "tcp", true: "tls"}[tlsOn], func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			ts := startServer(t, tlsOn, nil)
 			var msgs []string
 			for i := range 500 {
@@ -762,7 +744,7 @@ func TestServerShutdown(t *testing.T) {
 }
 
 func TestServerShutdownTimeout(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	block := make(chan struct{})
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(block) }) }
@@ -804,7 +786,7 @@ func (f appenderFunc) Append(ctx context.Context, evs []*protocol.Event) error {
 // Shutdown is called still reads and delivers what the kernel received for
 // it meanwhile.
 func TestServerShutdownBusyConnection(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	rec := newRecorder()
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})

@@ -18,6 +18,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/gateway/unsolmsg"
+	"github.com/zbridge/zbridge/internal/leakcheck"
 	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/protocol/client"
 )
@@ -751,19 +752,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	behind.Close()
 	idle.Close()
 
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= before {
-			break
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("%d goroutines after the server closed, %d before:\n%s", n, before, buf)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leakcheck.Wait(t, before, waitTimeout)
 }
 
 // TestSteadyTrafficNotIdle: a subscriber that only reads (and answers the
