@@ -9,6 +9,12 @@ import (
 // version the client speaks; the server refuses versions it does not know.
 const Version = 1
 
+// MaxCPCommand is the longest CP command a VMMON command frame may carry:
+// the longest command line z/VM's CP takes (its input limit, as vmcp
+// documents it too). The region refuses a longer one before it reaches an
+// agent, and the z/VM agent before it types it.
+const MaxCPCommand = 240
+
 // Frame types. See SPEC.md for each frame's fields.
 const (
 	// Client to server.

@@ -372,8 +372,9 @@ func (c *conn) runCommand(ctx context.Context, f *protocol.Frame) {
 	}
 	start := time.Now()
 	reply := &protocol.Frame{Type: protocol.TypeReply, Req: f.Req, ID: f.ID}
-	if len(f.Command) > 240 {
-		reply.Error = &protocol.Error{Code: commands.CodeBadRequest, Message: "CP commands are at most 240 characters"}
+	if len(f.Command) > protocol.MaxCPCommand {
+		reply.Error = &protocol.Error{Code: commands.CodeBadRequest,
+			Message: fmt.Sprintf("CP commands are at most %d characters", protocol.MaxCPCommand)}
 		c.send(reply)
 		return
 	}

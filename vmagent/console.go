@@ -269,8 +269,9 @@ func (s *Scraper) Run(ctx context.Context, cmd string, out func(line string)) (i
 	switch {
 	case cmd == "":
 		return 0, &commands.Error{Code: commands.CodeBadRequest, Message: "empty CP command"}
-	case len(cmd) > 240:
-		return 0, &commands.Error{Code: commands.CodeBadRequest, Message: "CP commands are at most 240 characters"}
+	case len(cmd) > protocol.MaxCPCommand:
+		return 0, &commands.Error{Code: commands.CodeBadRequest,
+			Message: fmt.Sprintf("CP commands are at most %d characters", protocol.MaxCPCommand)}
 	case strings.Contains(cmd, s.cfg.LineEnd):
 		// The console would split the line into several commands.
 		return 0, &commands.Error{Code: commands.CodeBadRequest,

@@ -129,8 +129,8 @@ func runTail(args []string, stdout, stderr io.Writer) int {
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	t := &tailer{cfgs: cfgs, sub: client.Subscription{Filter: filter, After: *after, Format: wire, Name: *subName, Group: *group},
-		format: *format, count: *count, out: out, stderr: stderr}
+	t := newTailer(cfgs, client.Subscription{Filter: filter, After: *after, Format: wire, Name: *subName, Group: *group},
+		*format, *count, out, stderr)
 	err = t.run(ctx)
 	switch {
 	case err == nil:
@@ -145,153 +145,58 @@ func runTail(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-// tailer prints events from one of several UNSOLMSG addresses, failing
-// over to the next when a session ends other than by its own choice.
+// tailer prints the events a client.Subscriber reads, in the chosen
+// format, until count were printed (0: until interrupted).
 type tailer struct {
-	cfgs   []client.Config
-	sub    client.Subscription
-	format string
-	count  int
-	out    *bufio.Writer
-	stderr io.Writer
-
+	format  string
+	count   int
 	printed int
-	last    string   // the last event printed (or where the first stream started): where a plain subscription resumes
-	unacked []string // events printed since the last ack
+	out     *bufio.Writer
+	buf     []byte
+	sub     client.Subscriber
 }
 
-// run tails until count events were printed, ctx ends, or (with one address
-// and no durable subscription or group) the session ends.
+func newTailer(cfgs []client.Config, sub client.Subscription, format string, count int, out *bufio.Writer, stderr io.Writer) *tailer {
+	t := &tailer{format: format, count: count, out: out}
+	t.sub = client.Subscriber{Configs: cfgs, Subscription: sub, Handle: t.print, Flush: out.Flush,
+		OnNotice: func(f *protocol.Frame) {
+			fmt.Fprintf(stderr, "zbridge tail: notice (%s): %s\n", f.Reason, f.Message)
+		},
+		OnFailover: func(addr string, err error, next string) {
+			fmt.Fprintf(stderr, "zbridge tail: %s: %v; trying %s\n", addr, err, next)
+		}}
+	return t
+}
+
+// run tails until count events were printed, ctx ends, or the
+// subscription ends for good (see client.Subscriber).
 func (t *tailer) run(ctx context.Context) error {
-	failover := len(t.cfgs) > 1 || t.sub.Name != "" || t.sub.Group != ""
-	const minBackoff = 200 * time.Millisecond
-	backoff := minBackoff
-	for i := 0; ; i = (i + 1) % len(t.cfgs) {
-		began := time.Now()
-		err := t.session(ctx, t.cfgs[i])
-		if err == nil || !failover || ctx.Err() != nil || permanent(err) {
-			return err
-		}
-		if time.Since(began) > time.Minute {
-			backoff = minBackoff // a session that ran a while: this is a new outage
-		}
-		next := t.cfgs[(i+1)%len(t.cfgs)].Addr
-		fmt.Fprintf(t.stderr, "zbridge tail: %s: %v; trying %s\n", t.cfgs[i].Addr, err, next)
-		if i == len(t.cfgs)-1 { // every address tried: wait before the next round
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 5*time.Second)
-		}
+	if t.count > 0 && t.printed >= t.count {
+		return nil
 	}
+	return t.sub.Run(ctx)
 }
 
-// permanent reports whether err would recur on any region: bad
-// credentials, an unknown version, a bad request; or whether going on
-// would do harm: another client took the durable subscription over (two
-// that each reconnect would take it from each other in turn); or the
-// client's access was refused or revoked.
-func permanent(err error) bool {
-	var ref *client.RefusedError
-	if errors.As(err, &ref) {
-		return ref.Reason == protocol.RefuseAuth || ref.Reason == protocol.RefuseVersion || ref.Reason == protocol.RefuseBadRequest ||
-			ref.Reason == protocol.RefuseNotPermitted
+// print writes one event frame as a line.
+func (t *tailer) print(f *protocol.Frame) error {
+	b := t.buf[:0]
+	switch {
+	case f.Event == nil:
+		b = appendLine(b, f.Line)
+	case t.format == "json":
+		b = protocol.AppendEventJSON(b, f.Event)
+	default:
+		b = appendText(b, f.Event)
 	}
-	var bye *client.ByeError
-	if errors.As(err, &bye) && (bye.Reason == protocol.ByeReplaced || bye.Reason == protocol.ByeRevoked) {
-		return true
-	}
-	var rep *client.ReplyError
-	return errors.As(err, &rep) && (rep.Code == protocol.ErrCodeBadRequest || rep.Code == protocol.ErrCodeNotPermitted)
-}
-
-// session runs one session; nil means count events were printed.
-func (t *tailer) session(ctx context.Context, cfg client.Config) error {
-	c, err := client.Dial(ctx, cfg)
-	if err != nil {
+	b = append(b, '\n')
+	t.buf = b
+	if _, err := t.out.Write(b); err != nil {
 		return err
 	}
-	defer c.Close()
-	sub := t.sub
-	if t.last != "" && sub.Name == "" && sub.Group == "" {
-		sub.After = t.last // a plain subscription resumes after what was printed
+	t.printed++
+	if t.count > 0 && t.printed >= t.count {
+		return client.ErrStop
 	}
-	start, err := c.SubscribeWith(ctx, sub)
-	if err != nil {
-		return err
-	}
-	if t.last == "" && sub.Name == "" && sub.Group == "" {
-		// Nothing printed yet: a failover resumes where this stream
-		// started, not at the next region's newest event.
-		t.last = start
-	}
-	acking := sub.Name != "" || sub.Group != ""
-	// flush prints what is buffered and then acknowledges it: an event is
-	// acknowledged only once it is written out (at least once).
-	flush := func() error {
-		if err := t.out.Flush(); err != nil {
-			return err
-		}
-		if !acking || len(t.unacked) == 0 {
-			return nil
-		}
-		ids := t.unacked
-		if sub.Name != "" {
-			ids = ids[len(ids)-1:]
-		}
-		err := c.Ack(ids...)
-		t.unacked = t.unacked[:0]
-		return err
-	}
-	var buf []byte
-	for t.count == 0 || t.printed < t.count {
-		if c.Buffered() == 0 || len(t.unacked) >= 1024 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		f, err := c.Next(ctx)
-		if err != nil {
-			t.out.Flush()
-			return err
-		}
-		switch {
-		case f.Type == protocol.TypeNotice:
-			fmt.Fprintf(t.stderr, "zbridge tail: notice (%s): %s\n", f.Reason, f.Message)
-			continue
-		case f.Type != protocol.TypeEvent:
-			continue
-		}
-		buf = buf[:0]
-		id := f.ID
-		switch {
-		case f.Event == nil:
-			buf = appendLine(buf, f.Line)
-		case t.format == "json":
-			id = f.Event.ID.String()
-			buf = protocol.AppendEventJSON(buf, f.Event)
-		default:
-			id = f.Event.ID.String()
-			buf = appendText(buf, f.Event)
-		}
-		buf = append(buf, '\n')
-		t.out.Write(buf)
-		t.printed++
-		t.last = id
-		if acking {
-			t.unacked = append(t.unacked, id)
-		}
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	// Every event asked for was printed: the logoff is a courtesy, and a
-	// region that ended the session meanwhile does not make this a failure.
-	lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	c.Logoff(lctx)
 	return nil
 }
 

@@ -44,9 +44,9 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = session.ErrServerClosed
 
-// MaxCPCommand is the longest CP command line z/VM takes (CP's input
-// limit, as vmcp documents it too).
-const MaxCPCommand = 240
+// MaxCPCommand is protocol.MaxCPCommand, the longest CP command the
+// region sends an agent.
+const MaxCPCommand = protocol.MaxCPCommand
 
 // Config configures a Server.
 type Config struct {

@@ -1,7 +1,9 @@
 // Package client is a Go client of the region's protocol: it logs on to
 // UNSOLMSG (and the other ports), subscribes, and reads events. It starts no
 // goroutines: Next reads frames, answers the server's heartbeats and sends
-// the client's own when the session is quiet.
+// the client's own when the session is quiet. A Subscriber reads one
+// subscription from several regions sharing a store, failing over between
+// them and resuming where it left off (zbridge tail is one).
 package client
 
 import (
