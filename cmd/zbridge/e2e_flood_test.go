@@ -65,7 +65,7 @@ type floodResult struct {
 
 // TestFlood is the "Done when" of issue 11's flood part: every quiet
 // host's message arrives, the flooder's relayed messages plus the counts
-// of its ZBR101W summaries are exactly what it sent, the subscriber is
+// of its ZBR101E summaries are exactly what it sent, the subscriber is
 // never disconnected (until the region's own shutdown), and /metrics
 // shows the suppression. The quiet hosts' latency is logged, not asserted
 // (CI machines are loaded); BenchmarkFloodQuietLatency reports it.
@@ -200,7 +200,7 @@ type arrival struct {
 	at time.Time
 }
 
-var summaryRE = regexp.MustCompile(`^ZBR101W FLOOD CONTROL HELD BACK (\d+) EVENTS FROM `)
+var summaryRE = regexp.MustCompile(`^ZBR101E FLOOD CONTROL HELD BACK (\d+) EVENTS FROM `)
 
 func runFlood(tb testing.TB, sc floodScenario) floodResult {
 	tb.Helper()
@@ -431,7 +431,7 @@ func runFlood(tb testing.TB, sc floodScenario) floodResult {
 	}
 	for _, a := range arrivals {
 		e := a.ev
-		if e.Source != protocol.SourceRegion || e.MsgID != "ZBR101W" {
+		if e.Source != protocol.SourceRegion || e.MsgID != "ZBR101E" {
 			continue
 		}
 		m := summaryRE.FindStringSubmatch(e.Text)

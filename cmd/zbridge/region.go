@@ -130,7 +130,7 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.SyslogMaxSessionsPerAddr, "syslog-max-sessions-per-addr", syslog.DefaultMaxSessionsPerAddr, "SYSLOG TCP connections from one address at most")
 	fs.IntVar(&c.Session.MaxPerAddr, "max-per-addr", session.DefaultMaxPerAddr, "connections from one address at most, on UNSOLMSG, COMMANDS and VMMON each (logged on or waiting to)")
 	fs.DurationVar(&c.SyslogReadTimeout, "syslog-read-timeout", 5*time.Minute, "close a SYSLOG connection silent this long")
-	fs.Float64Var(&c.Flood.Rate, "flood-rate", flood.DefaultRate, "flood control: syslog events a second one source (sender address and claimed host) may send sustained; more are held back and summarised (ZBR101W); 0: no per-source limit (with --flood-msgid-rate 0: flood control off)")
+	fs.Float64Var(&c.Flood.Rate, "flood-rate", flood.DefaultRate, "flood control: syslog events a second one source (sender address and claimed host) may send sustained; more are held back and summarised (ZBR101E); 0: no per-source limit (with --flood-msgid-rate 0: flood control off)")
 	fs.IntVar(&c.Flood.Burst, "flood-burst", flood.DefaultBurst, "flood control: events one source may send at once beyond --flood-rate")
 	fs.Float64Var(&c.Flood.MsgIDRate, "flood-msgid-rate", flood.DefaultMsgIDRate, "flood control: events a second one message ID (MSGID, else APP-NAME) of one source may send sustained; 0: no per-message-ID limit")
 	fs.IntVar(&c.Flood.MsgIDBurst, "flood-msgid-burst", flood.DefaultMsgIDBurst, "flood control: events one message ID of one source may send at once")

@@ -113,7 +113,7 @@
 //
 // Every Interval (10 s) the limiter appends, for each source that had
 // events held back since the last summary, one event: Source region, MsgID
-// ZBR101W, severity warning, facility syslog, Origin the source (System and
+// ZBR101E, severity warning, facility syslog, Origin the source (System and
 // Host its claimed host, Addr its address), so that a subscriber filtering
 // on that origin sees it. Its text starts with the message ID, as z/OS
 // messages do, and says how many events were held back and over what
@@ -127,7 +127,7 @@
 // not plain printable ASCII is quoted too, so nothing a sender claims can
 // change how it reads, and every name is at most 255 bytes before quoting:
 //
-//	ZBR101W FLOOD CONTROL HELD BACK 48211 EVENTS FROM web1 AT 10.1.2.3 BETWEEN 12:00:00.125 AND 12:00:09.980 UTC (LIMITS 1000/S BURST 2000 PER HOST, 500/S BURST 1000 PER MESSAGE ID, 4000/S BURST 8000 PER ADDRESS); BY LIMIT HOST=8211 MESSAGE-ID=40000; TOP IDS sshd=40000 kernel=8211; FIRST "Failed password for root from 192.0.2.7 port 4711 ssh2"; LAST "Failed password for admin from 192.0.2.9 port 5012 ssh2"
+//	ZBR101E FLOOD CONTROL HELD BACK 48211 EVENTS FROM web1 AT 10.1.2.3 BETWEEN 12:00:00.125 AND 12:00:09.980 UTC (LIMITS 1000/S BURST 2000 PER HOST, 500/S BURST 1000 PER MESSAGE ID, 4000/S BURST 8000 PER ADDRESS); BY LIMIT HOST=8211 MESSAGE-ID=40000; TOP IDS sshd=40000 kernel=8211; FIRST "Failed password for root from 192.0.2.7 port 4711 ssh2"; LAST "Failed password for admin from 192.0.2.9 port 5012 ssh2"
 //
 // The count after HELD BACK is exact, per Append that succeeded: over a
 // run, the events of a source passed on plus the counts of its summaries

@@ -38,7 +38,7 @@ const (
 
 // SummaryMsgID is the message ID of the summary events, and the first word
 // of their text.
-const SummaryMsgID = "ZBR101W"
+const SummaryMsgID = "ZBR101E"
 
 // Overflow is the host (and, for the table's overflow, the address) of the
 // sources that share an overflow bucket, in summaries and in [SourceStats].

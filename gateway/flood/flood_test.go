@@ -22,6 +22,7 @@ import (
 
 	"github.com/zbridge/zbridge/internal/leakcheck"
 	"github.com/zbridge/zbridge/protocol"
+	"github.com/zbridge/zbridge/zos"
 )
 
 // sink is a Next that records what it is given.
@@ -129,7 +130,7 @@ func split(evs []*protocol.Event) (relayed, sums []*protocol.Event) {
 	return relayed, sums
 }
 
-var heldRE = regexp.MustCompile(`^ZBR101W FLOOD CONTROL HELD BACK (\d+) EVENTS FROM `)
+var heldRE = regexp.MustCompile(`^ZBR101E FLOOD CONTROL HELD BACK (\d+) EVENTS FROM `)
 
 // heldBack returns the count a summary states.
 func heldBack(t testing.TB, e *protocol.Event) uint64 {
@@ -226,10 +227,14 @@ func TestBucket(t *testing.T) {
 		sum.Received.IsZero() {
 		t.Errorf("summary %+v", sum)
 	}
-	want := `ZBR101W FLOOD CONTROL HELD BACK 8 EVENTS FROM web1 AT 192.0.2.1 BETWEEN 12:00:00.000 AND 13:00:00.400 UTC ` +
+	want := `ZBR101E FLOOD CONTROL HELD BACK 8 EVENTS FROM web1 AT 192.0.2.1 BETWEEN 12:00:00.000 AND 13:00:00.400 UTC ` +
 		`(LIMITS 10/S BURST 5 PER HOST); BY LIMIT HOST=8; TOP IDS -=8; FIRST "web1 message 5"; LAST "web1 message 6"`
 	if sum.Text != want {
 		t.Errorf("summary text\n got %s\nwant %s", sum.Text, want)
+	}
+	// The layout is the one the message catalogue documents.
+	if m, ok := zos.Lookup(SummaryMsgID); !ok || !m.Pattern().MatchString(sum.Text) {
+		t.Errorf("summary text %q is not in the layout of catalogue message %s", sum.Text, SummaryMsgID)
 	}
 	// Nothing more to say.
 	if err := l.Flush(context.Background()); err != nil {
@@ -698,7 +703,7 @@ func TestRotatingHosts(t *testing.T) {
 	if sent := uint64(2 * hosts * each); uint64(passed+again)+held != sent {
 		t.Fatalf("relayed %d + held back %d != sent %d", passed+again, held, sent)
 	}
-	want := regexp.MustCompile(`^ZBR101W FLOOD CONTROL HELD BACK 2000 EVENTS FROM fake49 AT 192\.0\.2\.1 .* ` +
+	want := regexp.MustCompile(`^ZBR101E FLOOD CONTROL HELD BACK 2000 EVENTS FROM fake49 AT 192\.0\.2\.1 .* ` +
 		`\(LIMITS 1000/S BURST 2000 PER HOST, 500/S BURST 1000 PER MESSAGE ID, 4000/S BURST 8000 PER ADDRESS\); ` +
 		`BY LIMIT ADDRESS=2000; TOP IDS -=2000;`)
 	found := false

@@ -103,7 +103,7 @@ func TestFloodControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	relayed, held := map[string]int{}, map[string]uint64{}
-	re := regexp.MustCompile(`^ZBR101W FLOOD CONTROL HELD BACK (\d+) EVENTS FROM (\S+) AT 127\.0\.0\.1 `)
+	re := regexp.MustCompile(`^ZBR101E FLOOD CONTROL HELD BACK (\d+) EVENTS FROM (\S+) AT 127\.0\.0\.1 `)
 	for _, e := range evs {
 		if e.Source == protocol.SourceSyslog {
 			relayed[e.Origin.Host]++
