@@ -25,6 +25,50 @@ var operatorHelp = []string{
 	"COMMANDS  the commands in flight (the client's own, or every client's with see-others)",
 	"REFRESH   read the config file and the clients file again (as SIGHUP does); reopen the audit log",
 	"HELP      this list",
+	"Each also as the z/OS operator types it: F NAME,WORD (MODIFY), and D NAME,WORD (DISPLAY) for those that show something.",
+}
+
+// displayWords are the region commands that only show something: the ones
+// D (DISPLAY) takes.
+var displayWords = []string{"SERVERS", "AGENTS", "REGIONS", "CLIENTS", "COMMANDS", "HELP"}
+
+// operatorCommand reads a region command as an operator types it: the
+// plain word (SERVERS), or the z/OS operator forms typed from habit —
+// F NAME,WORD or MODIFY NAME,WORD for any region command, D NAME,WORD or
+// DISPLAY NAME,WORD for the ones that show something — NAME being this
+// region's name (any case). It returns the plain word, which the roles'
+// command patterns are then matched against: a form cannot reach what the
+// word could not. P NAME (STOP) is refused: the region is stopped by its
+// service manager (systemctl stop, SIGTERM), which drains it.
+func operatorCommand(line, region string) (string, error) {
+	line = strings.TrimSpace(line)
+	verb, rest, _ := strings.Cut(line, " ")
+	bad := func(format string, args ...any) (string, error) {
+		return "", &commands.Error{Code: commands.CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+	}
+	display := false
+	switch strings.ToUpper(verb) {
+	case "F", "MODIFY":
+	case "D", "DISPLAY":
+		display = true
+	case "P", "STOP":
+		return bad("%s: the region is stopped by its service manager (systemctl stop, or SIGTERM), which drains it; not by a command", line)
+	default:
+		return line, nil // the plain word
+	}
+	name, word, ok := strings.Cut(rest, ",")
+	name, word = strings.TrimSpace(name), strings.ToUpper(strings.TrimSpace(word))
+	switch {
+	case !ok || name == "" || word == "":
+		return bad("%s: the form is %s NAME,COMMAND (%s %s,SERVERS)", line, strings.ToUpper(verb), strings.ToUpper(verb), region)
+	case !strings.EqualFold(name, region):
+		return bad("%s: this is region %s, not %s", line, region, name)
+	case strings.ContainsAny(word, " ,"):
+		return bad("%s: one region command after the comma (HELP lists them)", line)
+	case display && !slices.Contains(displayWords, word):
+		return bad("%s: D shows %s; F %s,%s runs it", line, strings.Join(displayWords, ", "), region, word)
+	}
+	return word, nil
 }
 
 // Run implements commands.Executor.

@@ -134,6 +134,15 @@ func (g *guard) begin(ctx context.Context, rec audit.Record, req *commands.Reque
 		g.record(ctx, rec)
 		return ce
 	}
+	if req.Target.Kind == commands.KindRegion {
+		// F ZBR1,SERVERS is SERVERS: the roles are asked about the word.
+		word, err := operatorCommand(req.Command, g.r.cfg.Name)
+		if err != nil {
+			ce := err.(*commands.Error)
+			return refuse(ce)
+		}
+		req.Command = word
+	}
 	grant, err := p.Command(req.Requester, req.Target, req.Command)
 	if err != nil {
 		g.log.WithFields(logrus.Fields{"client": req.Requester, "target": rec.Target, "id": req.ID}).Warn("command refused: " + err.Error())
