@@ -275,7 +275,8 @@ func (p *Process) spawn() (*run, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// A group of its own: Stop signals the program and its children.
 		Setpgid: true,
-		// If the test binary dies without cleaning up, so does the peer.
+		// If the test binary dies without cleaning up, so does the peer
+		// (forked from the spawner thread, see spawn.go).
 		Pdeathsig: syscall.SIGKILL,
 	}
 	r := &run{done: make(chan struct{})}
@@ -284,7 +285,7 @@ func (p *Process) spawn() (*run, error) {
 			return nil, err
 		}
 	}
-	if err := cmd.Start(); err != nil {
+	if err := StartCmd(cmd); err != nil { // from the spawner thread: see spawn.go
 		return nil, fmt.Errorf("start %s: %w", p.cmd.Path, err)
 	}
 	r.pid = cmd.Process.Pid

@@ -49,7 +49,7 @@ func startTerminal(t testing.TB, addr string) *terminal {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tm.cmd.Start(); err != nil {
+	if err := peer.StartCmd(tm.cmd); err != nil { // Pdeathsig: from the peers' spawner thread
 		t.Fatalf("start s3270: %v", err)
 	}
 	tm.reader.Add(1)
