@@ -3,7 +3,6 @@ package peer
 import (
 	"os/exec"
 	"runtime"
-	"sync"
 )
 
 // Peers are started with Pdeathsig, so that they die with a test binary
@@ -23,23 +22,22 @@ type spawnJob struct {
 	done chan<- error
 }
 
-var (
-	spawnOnce sync.Once
-	spawnJobs chan spawnJob
-)
+// spawnJobs feeds the spawner, which init starts: before any test runs, so
+// that a test's goroutine count (internal/leakcheck) already has it.
+var spawnJobs = make(chan spawnJob)
+
+func init() {
+	go func() { // lives as long as the process, on its own thread
+		runtime.LockOSThread()
+		for j := range spawnJobs {
+			j.done <- j.cmd.Start()
+		}
+	}()
+}
 
 // StartCmd starts cmd (cmd.Start) from the peers' spawner thread. Use it
 // for any command whose SysProcAttr sets Pdeathsig.
 func StartCmd(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		spawnJobs = make(chan spawnJob)
-		go func() { // lives as long as the process, on its own thread
-			runtime.LockOSThread()
-			for j := range spawnJobs {
-				j.done <- j.cmd.Start()
-			}
-		}()
-	})
 	done := make(chan error, 1)
 	spawnJobs <- spawnJob{cmd, done}
 	return <-done
