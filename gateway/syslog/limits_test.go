@@ -121,6 +121,9 @@ func trickle(c net.Conn, prefix string, stop <-chan struct{}) error {
 // well within ReadTimeout, is cut off ReadTimeout after its first byte;
 // complete frames sent more slowly than that keep their connection.
 func TestServerFrameDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a read timeout twice: in the full suite only (-short stays well under 35 s)")
+	}
 	for _, tt := range []struct {
 		name, prefix string
 	}{
