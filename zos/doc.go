@@ -17,6 +17,8 @@
 //   - I, information: no action;
 //   - W, wait: processing waits until the operator acts.
 //
-// The digits group messages by component: 0xx the region, 1xx syslog
-// intake and flood control, 2xx commands and agents, 3xx the console.
+// The digits group messages by component: 0xx the region and the answers
+// to its operator commands, 1xx syslog intake and flood control, 2xx
+// commands and agents, 3xx the console. A multi-line message is one
+// message: its first line has the ID, the lines after it belong to it.
 package zos

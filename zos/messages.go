@@ -46,6 +46,79 @@ var idRE = regexp.MustCompile(`^ZBR[0-9]{3}[AEIW]$`)
 // catalogue is every message the region issues, in ID order.
 var catalogue = []Message{
 	{
+		ID:      "ZBR010I",
+		Text:    "REGION name SERVERS",
+		Inserts: []Insert{{"name", "the region's name"}},
+		Explanation: "The answer to SERVERS (F name,SERVERS; D name,SERVERS): a heading line, then one line " +
+			"per server of the region: SERVER, ADDRESS (off when it is not listening) and what it serves " +
+			"now (connections, sessions, z/VM agents).",
+		SystemAction:     "None.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:      "ZBR011I",
+		Text:    "REGION name AGENTS",
+		Inserts: []Insert{{"name", "the region's name"}},
+		Explanation: "The answer to AGENTS: a heading line, then one line per agent of every region sharing " +
+			"the store: NAME, KIND (linux, zvm), ADDRESS, STATE, SINCE, LAST-HEARTBEAT, REGION and SERVER.",
+		SystemAction:     "None.",
+		OperatorResponse: "An agent not connected for long: see that system's agent and network.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:      "ZBR012I",
+		Text:    "REGION name REGIONS",
+		Inserts: []Insert{{"name", "the region's name"}},
+		Explanation: "The answer to REGIONS: the regions sharing this region's Redis, alive or dead, one " +
+			"line each (or one line saying the region shares no state).",
+		SystemAction:     "None.",
+		OperatorResponse: "A region dead that should run: start it (systemctl start zbridge-region@NAME).",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:               "ZBR013I",
+		Text:             "REGION name CLIENTS",
+		Inserts:          []Insert{{"name", "the region's name"}},
+		Explanation:      "The answer to CLIENTS: the client sessions on UNSOLMSG and COMMANDS, one line each.",
+		SystemAction:     "None.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:      "ZBR014I",
+		Text:    "REGION name COMMANDS",
+		Inserts: []Insert{{"name", "the region's name"}},
+		Explanation: "The answer to COMMANDS: the commands in flight, one line each (the client's own, or " +
+			"every client's for a role with see-others).",
+		SystemAction:     "None.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:               "ZBR015I",
+		Text:             "REGION name COMMANDS ARE",
+		Inserts:          []Insert{{"name", "the region's name"}},
+		Explanation:      "The answer to HELP: the region's commands, one line each, and the forms they take.",
+		SystemAction:     "None.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR016I",
+		Text: "REGION name REFRESHED: result",
+		Inserts: []Insert{
+			{"name", "the region's name"},
+			{"result", "what the refresh did: the clients, roles and commands in flight it changed"},
+		},
+		Explanation: "The answer to REFRESH (and what a SIGHUP or systemctl reload does): the region read " +
+			"its config file and its clients file again and applied them; sessions and commands the new " +
+			"policy no longer allows were ended.",
+		SystemAction:     "The region goes on with the new policy.",
+		OperatorResponse: "None. A refresh that changes nothing is refused with the reason, and the old policy stays.",
+		Issuer:           "gateway/region",
+	},
+	{
 		ID: "ZBR101E",
 		Text: "FLOOD CONTROL HELD BACK count EVENTS FROM host AT addr BETWEEN first AND last UTC " +
 			"(LIMITS limits); BY LIMIT held-by; TOP IDS ids; FIRST \"text\"; LAST \"text\"",
@@ -70,6 +143,36 @@ var catalogue = []Message{
 			"--flood-rate, --flood-burst or --flood-msgid-rate for the region.",
 		Issuer: "gateway/flood",
 	},
+}
+
+// Must returns the message with the given ID, and panics if the catalogue
+// has none: the IDs the code issues are constants, which the tests check.
+func Must(id string) Message {
+	m, ok := Lookup(id)
+	if !ok {
+		panic("zos: message " + id + " is not in the catalogue")
+	}
+	return m
+}
+
+// Format returns the message's text with its ID, each insert of its text
+// replaced by the next of inserts, in order. It panics when their number
+// differs from the text's inserts: a programming error the tests find.
+func (m Message) Format(inserts ...string) string {
+	locs := insertRE.FindAllStringIndex(m.Text, -1)
+	if len(locs) != len(inserts) {
+		panic(fmt.Sprintf("zos: message %s has %d inserts, given %d", m.ID, len(locs), len(inserts)))
+	}
+	b := make([]byte, 0, len(m.ID)+1+len(m.Text)+32)
+	b = append(b, m.ID...)
+	b = append(b, ' ')
+	last := 0
+	for i, loc := range locs {
+		b = append(b, m.Text[last:loc[0]]...)
+		b = append(b, inserts[i]...)
+		last = loc[1]
+	}
+	return string(append(b, m.Text[last:]...))
 }
 
 // Catalogue returns every message, in ID order.

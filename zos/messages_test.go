@@ -41,6 +41,27 @@ func TestCatalogue(t *testing.T) {
 	}
 }
 
+func TestFormat(t *testing.T) {
+	m := Must("ZBR016I")
+	got := m.Format("ZBR1", "2 clients changed")
+	if got != "ZBR016I REGION ZBR1 REFRESHED: 2 clients changed" || !m.Pattern().MatchString(got) {
+		t.Errorf("Format = %q", got)
+	}
+	for _, f := range []func(){
+		func() { m.Format("ZBR1") }, // an insert short
+		func() { Must("ZBR999I") },  // not catalogued
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			f()
+		}()
+	}
+}
+
 func TestPattern(t *testing.T) {
 	m, _ := Lookup("ZBR101E")
 	text := `ZBR101E FLOOD CONTROL HELD BACK 8 EVENTS FROM web1 AT 192.0.2.1 BETWEEN 12:00:00.000 AND 12:00:00.007 UTC ` +

@@ -256,8 +256,8 @@ func TestCrossRegionCommand(t *testing.T) {
 	if !listed {
 		t.Fatalf("RB's AGENTS never listed xweb1 connected in region RA:\n%v", agents)
 	}
-	if got := agents[0]; !slices.Contains(got, "REGION") {
-		t.Errorf("AGENTS header has no REGION column: %v", got)
+	if len(agents) < 2 || !slices.Equal(agents[0], []string{"ZBR011I", "REGION", "RB", "AGENTS"}) || !slices.Contains(agents[1], "REGION") {
+		t.Errorf("AGENTS is not message ZBR011I with a heading that has a REGION column: %v", agents)
 	}
 	regions := operatorLines(t, b, "REGIONS")
 	for _, name := range []string{"RA", "RB"} {

@@ -11,6 +11,7 @@ import (
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/protocol/lx"
+	"github.com/zbridge/zbridge/zos"
 )
 
 // operator runs the region's own commands (target "region"), as an
@@ -77,26 +78,29 @@ func (o operator) Run(ctx context.Context, req *commands.Request, out func(comma
 	if word == "" {
 		word = "HELP"
 	}
+	// Each answer is one message of the catalogue (package zos): its
+	// first line has the ID, the lines after it belong to it.
+	name := o.r.cfg.Name
 	var lines []string
 	switch word {
 	case "SERVERS":
-		lines = o.servers()
+		lines = append([]string{zos.Must("ZBR010I").Format(name)}, o.servers()...)
 	case "AGENTS":
-		lines = o.agents()
+		lines = append([]string{zos.Must("ZBR011I").Format(name)}, o.agents()...)
 	case "REGIONS":
-		lines = o.regions()
+		lines = append([]string{zos.Must("ZBR012I").Format(name)}, o.regions()...)
 	case "CLIENTS":
-		lines = o.clients()
+		lines = append([]string{zos.Must("ZBR013I").Format(name)}, o.clients()...)
 	case "COMMANDS":
-		lines = o.inflight(req.Requester)
+		lines = append([]string{zos.Must("ZBR014I").Format(name)}, o.inflight(req.Requester)...)
 	case "REFRESH":
 		msg, err := o.r.Refresh(req.Requester)
 		if err != nil {
 			return commands.Result{}, &commands.Error{Code: commands.CodeFailed, Message: err.Error()}
 		}
-		lines = []string{msg}
+		lines = []string{zos.Must("ZBR016I").Format(name, msg)}
 	case "HELP":
-		lines = operatorHelp
+		lines = append([]string{zos.Must("ZBR015I").Format(name)}, operatorHelp...)
 	default:
 		return commands.Result{}, &commands.Error{Code: commands.CodeBadRequest,
 			Message: fmt.Sprintf("unknown region command %q; HELP lists them", req.Command)}

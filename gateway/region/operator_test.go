@@ -48,9 +48,10 @@ func TestOperatorCommand(t *testing.T) {
 }
 
 // TestOperatorForms runs region commands over COMMANDS in the z/OS forms:
-// F and D answer as the plain word does, a form for another region or a
-// stop is refused, and a role's command patterns apply to the word, so
-// that no form reaches what the word could not.
+// F and D answer as the plain word does, with the catalogue's message, a
+// form for another region or a stop is refused, and a role's command
+// patterns apply to the word, so that no form reaches what the word could
+// not.
 func TestOperatorForms(t *testing.T) {
 	dir := t.TempDir()
 	hash, err := auth.Hash("s")
@@ -96,8 +97,8 @@ ports = ["commands"]
 		return out.String(), err
 	}
 	plain, err := run("AGENTS")
-	if err != nil || !strings.HasPrefix(plain, "NAME") {
-		t.Fatalf("AGENTS: %q, %v", plain, err)
+	if err != nil || !strings.HasPrefix(plain, "ZBR011I REGION ZBR1 AGENTS\nNAME ") {
+		t.Fatalf("AGENTS: %q, %v; want message ZBR011I, then the heading", plain, err)
 	}
 	for _, line := range []string{"F ZBR1,AGENTS", "d zbr1,agents"} {
 		if got, err := run(line); err != nil || got != plain {
