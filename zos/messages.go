@@ -46,6 +46,69 @@ var idRE = regexp.MustCompile(`^ZBR[0-9]{3}[AEIW]$`)
 // catalogue is every message the region issues, in ID order.
 var catalogue = []Message{
 	{
+		ID:   "ZBR001I",
+		Text: "REGION name STARTED: servers",
+		Inserts: []Insert{
+			{"name", "the region's name"},
+			{"servers", "each server that listens, SERVER=address, blank-separated (SYSLOG, SYSLOG-UDP, RELP, UNSOLMSG, COMMANDS, VMMON, CONSOLE, HTTP)"},
+		},
+		Explanation:      "The region opened its listeners and serves.",
+		SystemAction:     "The region serves until it is stopped.",
+		OperatorResponse: "None. A server missing from the list is off in the region's flags.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR002I",
+		Text: "REGION name STOPPING: reason",
+		Inserts: []Insert{
+			{"name", "the region's name"},
+			{"reason", "why: the signal the service manager sent (SIGTERM, SIGINT), or P name BY client for an operator's stop"},
+		},
+		Explanation: "The region began to stop: SYSLOG and RELP drain what they received into the store, " +
+			"COMMANDS lets commands in flight finish, UNSOLMSG sends its subscribers what they are owed.",
+		SystemAction:     "The region stops; ZBR003I follows.",
+		OperatorResponse: "None, if the stop was meant. A region that should run is started again with systemctl start zbridge-region@NAME.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR003I",
+		Text: "REGION name STOPPED",
+		Inserts: []Insert{
+			{"name", "the region's name"},
+		},
+		Explanation: "The region's servers have stopped. The message is stored before the store closes, so " +
+			"a durable subscriber reads it after the region is started again.",
+		SystemAction:     "The region ends.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR004I",
+		Text: "REGION name REFRESHED BY who: result",
+		Inserts: []Insert{
+			{"name", "the region's name"},
+			{"who", "who asked: a client (REFRESH, F name,REFRESH) or SIGHUP (systemctl reload)"},
+			{"result", "what the refresh did: clients, roles, sessions revoked, commands in flight cancelled"},
+		},
+		Explanation:      "The region read its config file and its clients file again and applied them.",
+		SystemAction:     "The region goes on with the new clients and roles.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR005E",
+		Text: "REGION name REFRESH BY who FAILED: reason",
+		Inserts: []Insert{
+			{"name", "the region's name"},
+			{"who", "who asked: a client or SIGHUP"},
+			{"reason", "why nothing changed: the file's error, or a change a refresh may not make"},
+		},
+		Explanation:      "A refresh was asked for but the config file or the clients file could not be applied.",
+		SystemAction:     "Nothing changed: the region goes on with the clients and roles it had.",
+		OperatorResponse: "Correct the file the reason names and refresh again (F name,REFRESH or systemctl reload).",
+		Issuer:           "gateway/region",
+	},
+	{
 		ID:      "ZBR010I",
 		Text:    "REGION name SERVERS",
 		Inserts: []Insert{{"name", "the region's name"}},
@@ -142,6 +205,130 @@ var catalogue = []Message{
 			"program) and have its administrators stop it. If the host's rate is expected, raise " +
 			"--flood-rate, --flood-burst or --flood-msgid-rate for the region.",
 		Issuer: "gateway/flood",
+	},
+	{
+		ID:   "ZBR201I",
+		Text: "ZVM AGENT system CONNECTED FROM addr AS client",
+		Inserts: []Insert{
+			{"system", "the z/VM system the agent serves"},
+			{"addr", "the agent's address"},
+			{"client", "the client name it logged on to VMMON with"},
+		},
+		Explanation:      "A z/VM agent logged on to VMMON: its system's console lines and events come in, and zvm:system commands go to it.",
+		SystemAction:     "The region relays the system's events and routes its commands to the agent.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR202E",
+		Text: "ZVM AGENT system LOST: reason",
+		Inserts: []Insert{
+			{"system", "the z/VM system the agent served"},
+			{"reason", "why its session ended: the bye reason (closed, idle, revoked, shutdown, replaced, ...)"},
+		},
+		Explanation: "The session of a z/VM system's agent ended. Until an agent logs on again, the system's " +
+			"events do not come in (the agent spools them and sends them when it is back) and zvm:system " +
+			"commands are refused with not-connected.",
+		SystemAction:     "The region goes on; ZBR201I follows when the agent is back.",
+		OperatorResponse: "If ZBR201I does not follow within a minute, see the z/VM agent (systemctl status zbridge-vmagent@SYSTEM) and the network between it and the region.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR203I",
+		Text: "LOGON REFUSED ON server FOR client FROM addr: reason",
+		Inserts: []Insert{
+			{"server", "the port: UNSOLMSG, COMMANDS, VMMON or CONSOLE"},
+			{"client", "the client name the logon gave"},
+			{"addr", "the address it came from"},
+			{"reason", "auth (the name or the secret is wrong) or not-permitted (the client's roles do not grant the port or the system), with the region's words"},
+		},
+		Explanation: "A logon was refused for its credentials or for what the client may do. Logons refused " +
+			"for load are only counted (/metrics). At most 10 of these messages a minute are issued; the " +
+			"audit log has every refusal.",
+		SystemAction:     "The connection is refused; failed logons from one address or for one name are throttled.",
+		OperatorResponse: "Many from one address: find who is trying, and block the address at the firewall. A client of yours: check its secret and its roles.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR301I",
+		Text: "CONSOLE LOGON BY client FROM addr",
+		Inserts: []Insert{
+			{"client", "the client the operator logged on as"},
+			{"addr", "the address of the operator's terminal"},
+		},
+		Explanation:      "An operator logged on to the region's 3270 console.",
+		SystemAction:     "The console shows the log, runs the operator's commands as the client's roles allow.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR302I",
+		Text: "CONSOLE LOGOFF BY client FROM addr",
+		Inserts: []Insert{
+			{"client", "the client the operator logged on as"},
+			{"addr", "the address of the operator's terminal"},
+		},
+		Explanation: "An operator's console session ended: PF3, the terminal closed the connection, it was idle " +
+			"too long, the client was revoked by a refresh, or the region stopped.",
+		SystemAction:     "None.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR310I",
+		Text: "COMMAND id ENDED RC=rc",
+		Inserts: []Insert{
+			{"id", "the command's ID, as in the audit log"},
+			{"rc", "its exit status (with SIGNAL=name when a signal ended it, and TRUNCATED when output was cut)"},
+		},
+		Explanation:      "On the console: a command the operator typed ended; its output is above this line.",
+		SystemAction:     "None.",
+		OperatorResponse: "None.",
+		Issuer:           "zos/console",
+	},
+	{
+		ID:   "ZBR311E",
+		Text: "COMMAND NOT RUN: reason",
+		Inserts: []Insert{
+			{"reason", "why: the client's roles do not grant it, the target is not connected, a bad command line, a timeout"},
+		},
+		Explanation:      "On the console: the command the operator typed was refused, or failed before it ended.",
+		SystemAction:     "The command did not run, or was ended.",
+		OperatorResponse: "Correct the command line, or ask the security team for a role that grants it.",
+		Issuer:           "zos/console",
+	},
+	{
+		ID:   "ZBR312I",
+		Text: "FILTER SET: filter",
+		Inserts: []Insert{
+			{"filter", "the filter terms (as UNSOLMSG takes them), or ALL for none"},
+		},
+		Explanation:      "On the console: the log area shows only the events that match the filter.",
+		SystemAction:     "The log area is read again with the filter.",
+		OperatorResponse: "None.",
+		Issuer:           "zos/console",
+	},
+	{
+		ID:   "ZBR313E",
+		Text: "FILTER NOT SET: reason",
+		Inserts: []Insert{
+			{"reason", "what is wrong with the filter line"},
+		},
+		Explanation:      "On the console: the filter line could not be read; the filter in force stays.",
+		SystemAction:     "None.",
+		OperatorResponse: "Correct the filter line: terms such as origin=lnx* severity<=warning msgid=HCP*.",
+		Issuer:           "zos/console",
+	},
+	{
+		ID:   "ZBR314E",
+		Text: "LOGON REFUSED: reason",
+		Inserts: []Insert{
+			{"reason", "why, without saying which of the name and the secret was wrong"},
+		},
+		Explanation:      "On the console's logon panel: the logon was refused.",
+		SystemAction:     "The logon panel is shown again; after repeated failures the connection is closed and the address throttled.",
+		OperatorResponse: "Type the client name and secret again, or ask the security team for a client with the console port.",
+		Issuer:           "zos/console",
 	},
 }
 

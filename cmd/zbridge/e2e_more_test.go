@@ -107,7 +107,7 @@ func TestReadmePythonClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, port, _ := net.SplitHostPort(r.unsolmsg)
-	cmd := exec.Command(py, script, "5")
+	cmd := exec.Command(py, script, "6") // the region's ZBR001I, then the five
 	cmd.Env = append(os.Environ(), "ZBRIDGE_PORT="+port, "ZBRIDGE_AFTER=0")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -120,6 +120,9 @@ func TestReadmePythonClient(t *testing.T) {
 		t.Fatalf("python client: %v\nstderr: %s", err, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) > 0 && strings.Contains(lines[0], " - info ZBR001I REGION TEST1 STARTED: ") {
+		lines = lines[1:]
+	}
 	if len(lines) != 5 {
 		t.Fatalf("python client printed %d lines, want 5:\n%s", len(lines), out)
 	}
@@ -354,7 +357,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	b, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"zbridge_events_appended_total 1", "zbridge_unsolmsg_events_sent_total 1",
+	for _, want := range []string{"zbridge_events_appended_total 2", "zbridge_unsolmsg_events_sent_total 1", // ZBR001I and the message
 		"# TYPE zbridge_sessions gauge"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, b)

@@ -133,8 +133,14 @@ func (s *syncBuffer) Len() int {
 	return s.b.Len()
 }
 
+// startTail runs `zbridge tail` with args. Without a --filter of its own
+// it gets --filter source=syslog: the tests that count what their senders
+// sent must not count the region's own messages (ZBR001I at start).
 func startTail(t *testing.T, args ...string) *tailProc {
 	t.Helper()
+	if !slices.Contains(args, "--filter") {
+		args = append(args[:len(args):len(args)], "--filter", "source=syslog")
+	}
 	tp := &tailProc{done: make(chan error, 1)}
 	tp.cmd = exec.Command(zbridgeBin, append([]string{"tail"}, args...)...)
 	tp.cmd.Stdout, tp.cmd.Stderr = &tp.stdout, &tp.stderr

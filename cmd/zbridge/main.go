@@ -2,7 +2,7 @@
 // binary whose subcommands are the region, its clients and its tools.
 //
 //	zbridge region    run a region (SYSLOG, UNSOLMSG, HTTP)
-//	zbridge demo      run a region on loopback and feed it sample syslog traffic
+//	zbridge demo      every flow on loopback: a region, a simulated z/VM system with its agent, a Linux agent, a syslog feed and the console
 //	zbridge tail      print events from a region's UNSOLMSG port
 //	zbridge cmd       run a command on a target through a region's COMMANDS port
 //	zbridge agents    list the agents a region knows
@@ -32,7 +32,7 @@ type subcommand struct {
 func subcommands() []subcommand {
 	return []subcommand{
 		{"region", "run a region (SYSLOG, UNSOLMSG, HTTP)", runRegion},
-		{"demo", "run a region on loopback and feed it sample syslog traffic", runDemo},
+		{"demo", "every flow on loopback: a region, a simulated z/VM system with its agent, a Linux agent, a syslog feed and the console", runDemo},
 		{"tail", "print events from a region's UNSOLMSG port", runTail},
 		{"cmd", "run a command on a target through a region's COMMANDS port", runCmd},
 		{"agents", "list the agents a region knows", runAgents},

@@ -96,6 +96,7 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.UnsolMsg, "unsolmsg", defaultUnsolMsg, "UNSOLMSG address; empty: off")
 	fs.StringVar(&c.Commands, "commands", defaultCommands, "COMMANDS address; empty: off")
 	fs.StringVar(&c.VMMon, "vmmon", defaultVMMon, "VMMON address (z/VM agents); empty: off")
+	fs.StringVar(&c.Console, "console", "", "3270 operator console address (TN3270; TLS when --tls-cert is set; x3270 host:port, or L:host:port with TLS): operators log on with a client name and secret, roles granting ports = [\"console\"]; empty: off")
 	fs.StringVar(&c.HTTP, "http", defaultHTTP, "HTTP address for /healthz and /metrics; empty: off")
 	fs.StringVar(&c.SSHKeyFile, "ssh-key", "", "the region's SSH private key for Linux agents (OpenSSH format); without it linux: targets are unreachable")
 	fs.StringVar(&c.KnownHostsFile, "known-hosts", "", "known_hosts file pinning the agents' host keys (OpenSSH format)")
@@ -337,7 +338,27 @@ type redisLogger struct{ log logrus.FieldLogger }
 
 func (l redisLogger) Printf(_ context.Context, format string, v ...any) { l.log.Debugf(format, v...) }
 
-// serveRegion runs a region until ctx ends, then shuts it down within
+// stopReason names what ended ctx for ZBR002I: the signal, from
+// signal.NotifyContext's cause ("terminated signal received"), else
+// SHUTDOWN.
+func stopReason(ctx context.Context) string {
+	c := context.Cause(ctx)
+	if c == nil {
+		return "SHUTDOWN"
+	}
+	for _, s := range []struct {
+		sig  syscall.Signal
+		name string
+	}{{syscall.SIGTERM, "SIGTERM"}, {syscall.SIGINT, "SIGINT"}} {
+		if c.Error() == s.sig.String()+" signal received" {
+			return s.name
+		}
+	}
+	return "SHUTDOWN"
+}
+
+// serveRegion runs a region until ctx ends, or an operator stops it (P
+// NAME), then shuts it down within
 // timeout. started, when set, is called once the listeners are open.
 func serveRegion(ctx context.Context, cfg region.Config, timeout time.Duration, started func(*region.Region)) error {
 	region.TuneGC(cfg.MaxBytes)
@@ -354,7 +375,10 @@ func serveRegion(ctx context.Context, cfg region.Config, timeout time.Duration, 
 	var failed error
 	select {
 	case <-ctx.Done():
+		r.Stop(stopReason(ctx))
+	case <-r.Stopping(): // P NAME from an operator
 	case failed = <-r.Err():
+		r.Stop("FAILURE: " + failed.Error())
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

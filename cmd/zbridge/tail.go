@@ -225,7 +225,7 @@ func appendText(b []byte, e *protocol.Event) []byte {
 		}
 		b = append(b, ": "...)
 	}
-	if e.MsgID != "" {
+	if e.MsgID != "" && !strings.HasPrefix(e.Text, e.MsgID+" ") { // the region's messages start with theirs
 		b = lx.AppendEscaped(b, e.MsgID)
 		b = append(b, ' ')
 	}

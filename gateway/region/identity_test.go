@@ -25,6 +25,7 @@ import (
 
 	"github.com/zbridge/zbridge/internal/peer"
 	"github.com/zbridge/zbridge/linuxagent"
+	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/protocol/client"
 )
 
@@ -216,11 +217,19 @@ func (e *identityEnv) sendUDP(from netip.Addr, hostname string) {
 // waitStored waits until the store holds n events in all: the SYSLOG
 // server calls OnSender before it appends, so the region has dealt with
 // every sender by then.
+// waitStored waits until n syslog events are stored (the region's own
+// messages are not counted).
 func (e *identityEnv) waitStored(n uint64) {
 	e.t.Helper()
 	waitUntil(e.t, 60*time.Second, fmt.Sprintf("%d events stored", n), func() bool {
-		st, err := e.r.Store().Stats(context.Background())
-		return err == nil && st.Appended >= n
+		evs, _, err := e.r.Store().Read(context.Background(), protocol.ID{}, 100000, nil)
+		var got uint64
+		for _, ev := range evs {
+			if ev.Source == protocol.SourceSyslog {
+				got++
+			}
+		}
+		return err == nil && got >= n
 	})
 }
 

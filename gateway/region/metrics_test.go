@@ -207,7 +207,7 @@ func TestMetricsScrape(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]float64{
-		"zbridge_events_appended_total":      1,
+		"zbridge_events_appended_total":      2, // ZBR001I and the syslog message
 		"zbridge_unsolmsg_events_sent_total": 1,
 		"zbridge_syslog_messages_total":      1,
 	} {

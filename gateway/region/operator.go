@@ -25,8 +25,9 @@ var operatorHelp = []string{
 	"CLIENTS   the client sessions on UNSOLMSG and COMMANDS",
 	"COMMANDS  the commands in flight (the client's own, or every client's with see-others)",
 	"REFRESH   read the config file and the clients file again (as SIGHUP does); reopen the audit log",
+	"STOP      stop the region as SIGTERM does, draining it (P NAME); the service manager restarts it only if told to",
 	"HELP      this list",
-	"Each also as the z/OS operator types it: F NAME,WORD (MODIFY), and D NAME,WORD (DISPLAY) for those that show something.",
+	"Each also as the z/OS operator types it: F NAME,WORD (MODIFY), D NAME,WORD (DISPLAY) for those that show something, P NAME for STOP.",
 }
 
 // displayWords are the region commands that only show something: the ones
@@ -39,8 +40,9 @@ var displayWords = []string{"SERVERS", "AGENTS", "REGIONS", "CLIENTS", "COMMANDS
 // DISPLAY NAME,WORD for the ones that show something — NAME being this
 // region's name (any case). It returns the plain word, which the roles'
 // command patterns are then matched against: a form cannot reach what the
-// word could not. P NAME (STOP) is refused: the region is stopped by its
-// service manager (systemctl stop, SIGTERM), which drains it.
+// word could not. P NAME (or STOP) is the word STOP: it stops the region
+// as SIGTERM does, draining it, where the client's roles grant STOP (by
+// name, or by a pattern such as * that matches it).
 func operatorCommand(line, region string) (string, error) {
 	line = strings.TrimSpace(line)
 	verb, rest, _ := strings.Cut(line, " ")
@@ -53,7 +55,17 @@ func operatorCommand(line, region string) (string, error) {
 	case "D", "DISPLAY":
 		display = true
 	case "P", "STOP":
-		return bad("%s: the region is stopped by its service manager (systemctl stop, or SIGTERM), which drains it; not by a command", line)
+		// P NAME: the word STOP, which a role must grant by name or
+		// pattern; the plain word alone is STOP too.
+		name := strings.TrimSpace(rest)
+		switch {
+		case name == "" && strings.EqualFold(verb, "STOP"):
+		case name == "":
+			return bad("%s: the form is P NAME (P %s)", line, region)
+		case !strings.EqualFold(name, region):
+			return bad("%s: this is region %s, not %s", line, region, name)
+		}
+		return "STOP", nil
 	default:
 		return line, nil // the plain word
 	}
@@ -101,6 +113,12 @@ func (o operator) Run(ctx context.Context, req *commands.Request, out func(comma
 		lines = []string{zos.Must("ZBR016I").Format(name, msg)}
 	case "HELP":
 		lines = append([]string{zos.Must("ZBR015I").Format(name)}, operatorHelp...)
+	case "STOP":
+		// The answer is sent before the region stops: COMMANDS lets
+		// commands in flight, this one included, finish.
+		reason := "P " + name + " BY " + quoteName(req.Requester)
+		lines = []string{zos.Must("ZBR002I").Format(name, reason)}
+		defer o.r.Stop(reason)
 	default:
 		return commands.Result{}, &commands.Error{Code: commands.CodeBadRequest,
 			Message: fmt.Sprintf("unknown region command %q; HELP lists them", req.Command)}
@@ -145,29 +163,49 @@ func (o operator) servers() []string {
 func (o operator) agents() []string {
 	const layout = "%-16s %-6s %-22s %-10s %-20s %-20s %-10s %s"
 	lines := []string{fmt.Sprintf(layout, "NAME", "KIND", "ADDRESS", "STATE", "SINCE", "LAST-HEARTBEAT", "REGION", "SERVER")}
-	for _, a := range o.r.Agents() {
+	rows, err := o.r.allAgents(context.Background())
+	for _, a := range rows {
 		lines = append(lines, fmt.Sprintf(layout, a.Name, a.Kind, a.Addr, a.State,
-			stamp(a.Since), stamp(a.LastHeartbeat), o.r.cfg.Name, a.Detail))
+			stamp(a.Since), stamp(a.LastHeartbeat), a.Region, a.Detail))
 	}
-	c := o.r.clusterOrNil()
+	if err != nil {
+		lines = append(lines, fmt.Sprintf("(the agents of other regions are not listed: %v)", err))
+	}
+	return lines
+}
+
+// regionAgent is an agent of this region or of another sharing the store.
+type regionAgent struct {
+	AgentInfo
+	Region string
+}
+
+// allAgents lists this region's agents, then those of the regions it
+// shares Redis with (the error says why those could not be listed).
+func (r *Region) allAgents(ctx context.Context) ([]regionAgent, error) {
+	var out []regionAgent
+	for _, a := range r.Agents() {
+		out = append(out, regionAgent{AgentInfo: a, Region: r.cfg.Name})
+	}
+	c := r.clusterOrNil()
 	if c == nil {
-		return lines
+		return out, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	others, err := c.Agents(ctx)
 	if err != nil {
-		return append(lines, fmt.Sprintf("(the agents of other regions are not listed: %v)", err))
+		return out, err
 	}
 	sort.Slice(others, func(i, j int) bool { return others[i].Name < others[j].Name })
 	for _, a := range others {
-		if a.Region == o.r.cfg.Name {
+		if a.Region == r.cfg.Name {
 			continue
 		}
-		lines = append(lines, fmt.Sprintf(layout, a.Name, string(a.Kind), a.Addr, a.State,
-			stamp(a.Since), "-", a.Region, a.Detail))
+		out = append(out, regionAgent{AgentInfo: AgentInfo{Name: a.Name, Kind: string(a.Kind), Addr: a.Addr, State: a.State,
+			Since: a.Since, Detail: a.Detail}, Region: a.Region})
 	}
-	return lines
+	return out, nil
 }
 
 func (o operator) regions() []string {

@@ -31,8 +31,12 @@ func TestOperatorCommand(t *testing.T) {
 		{"F ZBR1", "", "the form is F NAME,COMMAND"},
 		{"F ZBR1,", "", "the form is F NAME,COMMAND"},
 		{"F ZBR1,SERVERS,AGENTS", "", "one region command"},
-		{"P ZBR1", "", "stopped by its service manager"},
-		{"STOP ZBR1", "", "stopped by its service manager"},
+		{"P ZBR1", "STOP", ""},
+		{"p zbr1", "STOP", ""},
+		{"STOP ZBR1", "STOP", ""},
+		{"STOP", "STOP", ""},
+		{"P", "", "the form is P NAME"},
+		{"P ZBR2", "", "this is region ZBR1, not ZBR2"},
 	} {
 		t.Run(tt.line, func(t *testing.T) {
 			got, err := operatorCommand(tt.line, "ZBR1")
@@ -49,9 +53,9 @@ func TestOperatorCommand(t *testing.T) {
 
 // TestOperatorForms runs region commands over COMMANDS in the z/OS forms:
 // F and D answer as the plain word does, with the catalogue's message, a
-// form for another region or a stop is refused, and a role's command
-// patterns apply to the word, so that no form reaches what the word could
-// not.
+// form for another region is refused, and a role's command patterns apply
+// to the word, so that no form reaches what the word could not (P is
+// refused to a role that does not grant STOP).
 func TestOperatorForms(t *testing.T) {
 	dir := t.TempDir()
 	hash, err := auth.Hash("s")
@@ -108,7 +112,7 @@ ports = ["commands"]
 	for _, tt := range []struct{ line, code, says string }{
 		{"F ZBR1,REFRESH", commands.CodeNotPermitted, "REFRESH"},
 		{"F ZBR9,AGENTS", commands.CodeBadRequest, "this is region ZBR1"},
-		{"P ZBR1", commands.CodeBadRequest, "service manager"},
+		{"P ZBR1", commands.CodeNotPermitted, "STOP"},
 	} {
 		_, err := run(tt.line)
 		var ce *client.CommandError
@@ -116,4 +120,86 @@ ports = ["commands"]
 			t.Errorf("%s: %v; want %s saying %q", tt.line, err, tt.code, tt.says)
 		}
 	}
+}
+
+// TestOperatorStop stops a region with P NAME from a client whose role
+// grants STOP: the answer is ZBR002I, Stopping is closed with the reason,
+// and a client whose role does not grant it is refused first.
+func TestOperatorStop(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := auth.Hash("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "zbridge.toml")
+	if err := os.WriteFile(config, []byte(`
+[[client]]
+name = "viewer"
+secret-hash = "`+hash+`"
+roles = ["viewer"]
+[[client]]
+name = "op"
+secret-hash = "`+hash+`"
+roles = ["operator"]
+[[role]]
+name = "viewer"
+ports = ["commands"]
+  [[role.target]]
+  pattern = "region"
+  commands = ["SERVERS"]
+[[role]]
+name = "operator"
+ports = ["commands"]
+  [[role.target]]
+  pattern = "region"
+  commands = ["STOP"]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Name: "ZBR1", Commands: "127.0.0.1:0", ConfigFile: config, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	run := func(who, line string) (string, error) {
+		c, err := client.Dial(ctx, client.Config{Addr: r.Addr("commands").String(), Client: who, Secret: "s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var out strings.Builder
+		_, err = c.Command(ctx, client.CommandRequest{Target: "region", Command: line}, func(f *protocol.Frame) {
+			out.WriteString(f.Text)
+			out.WriteString("\n")
+		})
+		return out.String(), err
+	}
+	if _, err := run("viewer", "P ZBR1"); err == nil {
+		t.Fatal("P ZBR1 from a client whose role does not grant STOP: ran")
+	}
+	select {
+	case <-r.Stopping():
+		t.Fatal("a refused P stopped the region")
+	default:
+	}
+	got, err := run("op", "P ZBR1")
+	if want := "ZBR002I REGION ZBR1 STOPPING: P ZBR1 BY op\n"; err != nil || got != want {
+		t.Fatalf("P ZBR1: %q, %v; want %q", got, err, want)
+	}
+	select {
+	case <-r.Stopping():
+	case <-ctx.Done():
+		t.Fatal("P ZBR1 answered but Stopping was not closed")
+	}
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The region's messages are in its store until it closes: here, the
+	// in-memory store is gone with it, so the messages are checked in
+	// TestRegionMessages.
 }

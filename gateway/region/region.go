@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,7 +63,11 @@ type Config struct {
 	UnsolMsg string // UNSOLMSG
 	Commands string // COMMANDS
 	VMMon    string // VMMON (z/VM agents)
-	HTTP     string // /healthz and /metrics
+	// Console is the 3270 operator console (package zos/console; TLS when
+	// a certificate is set): operators log on with a client name and
+	// secret, and their roles apply as on every port.
+	Console string
+	HTTP    string // /healthz and /metrics
 
 	// ClientsFile holds the named clients allowed to log on (see package
 	// auth); empty means no authentication, allowed on loopback only.
@@ -168,9 +173,12 @@ type Region struct {
 	cmds   *commandsrv.Server
 	vmmon  *vmmon.Server
 	router *commands.Router
-	linux  *linuxAgents // nil without an SSH key
-	http   *http.Server
-	redis  redis.UniversalClient // nil without --redis
+	// cmdDone records a command's duration and outcome (COMMANDS and the
+	// console).
+	cmdDone func(*commands.Request, time.Duration, error)
+	linux   *linuxAgents // nil without an SSH key
+	http    *http.Server
+	redis   redis.UniversalClient // nil without --redis
 	// clusterKey signs what regions sharing Redis forward to each other.
 	clusterKey []byte
 
@@ -179,6 +187,12 @@ type Region struct {
 	cluster *cluster.Cluster // with Redis, once started
 
 	closeOnce sync.Once // closeShared
+
+	msgLimits map[string]*msgLimit // messages issued at a bounded rate
+
+	stopOnce   sync.Once
+	stopping   chan struct{} // closed by Stop
+	stopReason string        // set once, before stopping closes
 
 	wg   sync.WaitGroup // Serve goroutines
 	errc chan error     // first Serve failure
@@ -194,7 +208,7 @@ func New(cfg Config) (*Region, error) {
 		return nil, errors.New("region: config: Logger is required")
 	}
 	r := &Region{cfg: cfg, log: cfg.Logger.WithField("region", cfg.Name), addrs: map[string]net.Addr{},
-		errc: make(chan error, 4), reg: metrics.NewRegistry()}
+		errc: make(chan error, 4), reg: metrics.NewRegistry(), msgLimits: messageLimits(), stopping: make(chan struct{})}
 	var err error
 	if r.guard, err = newGuard(r); err != nil {
 		return nil, err
@@ -310,6 +324,7 @@ func New(cfg Config) (*Region, error) {
 	if err != nil {
 		return nil, fmt.Errorf("region: %w", err)
 	}
+	r.cmdDone = r.newCommandDuration()
 	r.router = commands.NewRouter(commands.Config{Executors: r.executors(), DefaultTimeout: cfg.CommandTimeout,
 		MaxTimeout: cfg.MaxCommandTimeout, MaxPerTarget: cfg.MaxPerTarget, IDPrefix: cfg.Name})
 	cc := cfg.CommandsSession
@@ -318,7 +333,7 @@ func New(cfg Config) (*Region, error) {
 	cc.OnRefuse, cc.Recheck = r.guard.refused, r.guard.recheck(trust.PortCommands)
 	cc.Store = r.store
 	r.cmds, err = commandsrv.New(commandsrv.Config{Session: cc, Router: r.router, MaxPerSession: cfg.MaxPerSession, Logger: cc.Logger,
-		Guard: r.guard, Done: r.newCommandDuration()})
+		Guard: r.guard, Done: r.cmdDone})
 	if err != nil {
 		if r.linux != nil {
 			r.linux.Close()
@@ -383,7 +398,8 @@ func (r *Region) checkProtectedMode(hasClients bool) error {
 	if !hasClients {
 		ls = append(ls, listener{"UNSOLMSG", r.cfg.UnsolMsg, "clients (--config or --clients)"},
 			listener{"COMMANDS", r.cfg.Commands, "clients (--config or --clients)"},
-			listener{"VMMON", r.cfg.VMMon, "clients (--config or --clients)"})
+			listener{"VMMON", r.cfg.VMMon, "clients (--config or --clients)"},
+			listener{"CONSOLE", r.cfg.Console, "clients (--config or --clients)"})
 	}
 	if len(r.cfg.Allow) == 0 {
 		ls = append(ls, listener{"SYSLOG", r.cfg.SyslogTCP, "--allow CIDR"},
@@ -487,8 +503,45 @@ func (r *Region) Start() error {
 		}
 	}
 	r.log.WithField("addrs", r.addrString()).Info("region started")
+	r.issue(context.Background(), "ZBR001I", r.cfg.Name, r.serverList())
 	return nil
 }
+
+// serverList is ZBR001I's list of the servers that listen.
+func (r *Region) serverList() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := ""
+	for _, k := range serverNames {
+		if a, ok := r.addrs[k]; ok {
+			if s != "" {
+				s += " "
+			}
+			s += strings.ToUpper(k) + "=" + a.String()
+		}
+	}
+	if s == "" {
+		s = "NONE"
+	}
+	return s
+}
+
+// serverNames are the names Addr knows, in the order they are listed.
+var serverNames = []string{"syslog", "syslog-udp", "relp", "unsolmsg", "commands", "vmmon", "console", "http"}
+
+// Stop asks the region's owner to stop it: Stopping is closed, and the
+// owner (the zbridge command's serveRegion) calls Shutdown. reason says
+// why, for ZBR002I: the first reason given is kept. The operator command
+// P NAME calls it, where the client's roles grant the region command STOP.
+func (r *Region) Stop(reason string) {
+	r.stopOnce.Do(func() {
+		r.stopReason = reason
+		close(r.stopping)
+	})
+}
+
+// Stopping is closed once Stop was called.
+func (r *Region) Stopping() <-chan struct{} { return r.stopping }
 
 func (r *Region) run(name string, l net.Listener, serve func(net.Listener) error) {
 	r.log.WithField("component", name).Infof("listening on %s", l.Addr())
@@ -523,7 +576,7 @@ func (r *Region) addrString() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := ""
-	for _, k := range []string{"syslog", "syslog-udp", "relp", "unsolmsg", "commands", "vmmon", "http"} {
+	for _, k := range serverNames {
 		if a, ok := r.addrs[k]; ok {
 			s += fmt.Sprintf("%s=%s ", k, a)
 		}
@@ -532,12 +585,15 @@ func (r *Region) addrString() string {
 }
 
 // Addr returns where a server listens: "syslog", "syslog-udp", "relp", "unsolmsg",
-// "commands", "vmmon" or "http"; nil when it is off.
+// "commands", "vmmon", "console" or "http"; nil when it is off.
 func (r *Region) Addr(name string) net.Addr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.addrs[name]
 }
+
+// Name returns the region's name.
+func (r *Region) Name() string { return r.cfg.Name }
 
 // Store returns the region's session store.
 func (r *Region) Store() store.Store { return r.store }
@@ -550,8 +606,12 @@ func (r *Region) Err() <-chan error { return r.errc }
 // subscribers what they are owed and ends their sessions, then HTTP stops,
 // the agent connections close and the store closes. When ctx ends
 // first, what is left is closed at once.
+//
+// It issues ZBR002I with the reason given to Stop ("SHUTDOWN" if none) and,
+// once the servers have stopped and before the store closes, ZBR003I.
 func (r *Region) Shutdown(ctx context.Context) error {
-	r.log.Info("region shutting down")
+	r.Stop("SHUTDOWN")
+	r.issue(ctx, "ZBR002I", r.cfg.Name, r.stopReason)
 	serr := r.syslog.Shutdown(ctx)
 	if serr != nil {
 		r.syslog.Close() // out of time: stop the senders before the store closes
@@ -573,9 +633,9 @@ func (r *Region) Shutdown(ctx context.Context) error {
 	if r.linux != nil {
 		errs = append(errs, r.linux.Close())
 	}
+	r.issue(ctx, "ZBR003I", r.cfg.Name)
 	r.closeShared()
 	errs = append(errs, r.guard.close())
-	r.log.Info("region stopped")
 	return errors.Join(errs...)
 }
 

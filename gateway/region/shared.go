@@ -18,6 +18,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/metrics"
 	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/gateway/store/redisstore"
+	"github.com/zbridge/zbridge/gateway/vmmon"
 )
 
 // This file wires the region to Redis: the Redis store, and the cluster
@@ -188,8 +189,14 @@ func (r *Region) hasZVM(t commands.Target) bool {
 	return false
 }
 
-// agentsChanged tells the other regions at once that an agent came or went.
-func (r *Region) agentsChanged() {
+// agentsChanged issues ZBR201I or ZBR202E for a z/VM agent that came or
+// went, and tells the other regions at once.
+func (r *Region) agentsChanged(ch vmmon.Change) {
+	if ch.Connected {
+		r.issue(context.Background(), "ZBR201I", ch.System, ch.Remote, quoteName(ch.Client))
+	} else {
+		r.issue(context.Background(), "ZBR202E", ch.System, ch.Reason)
+	}
 	if c := r.clusterOrNil(); c != nil {
 		c.Touch()
 	}

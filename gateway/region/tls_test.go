@@ -164,7 +164,9 @@ func TestSyslogClientCertificates(t *testing.T) {
 		}
 		texts = texts[:0]
 		for _, e := range evs {
-			texts = append(texts, e.Text)
+			if e.Source == protocol.SourceSyslog {
+				texts = append(texts, e.Text)
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

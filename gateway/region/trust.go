@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -294,6 +296,37 @@ func (g *guard) refused(rf session.Refusal) {
 	}
 	g.record(context.Background(), audit.Record{Kind: audit.KindLogon, Server: rf.Server, Remote: rf.Remote,
 		Client: rf.Client, Outcome: audit.OutcomeRefused, Code: rf.Reason, Message: rf.Message})
+	reason := rf.Reason
+	if rf.Message != "" {
+		reason += " (" + rf.Message + ")"
+	}
+	g.r.issue(context.Background(), "ZBR203I", strings.ToUpper(rf.Server), quoteName(rf.Client), rf.Remote, oneLine(reason))
+}
+
+// quoteName returns a name a peer sent as it is when it is printable
+// ASCII without blanks, else quoted, so that it cannot change how a
+// message reads; an empty name is "-".
+func quoteName(s string) string {
+	if s == "" {
+		return "-"
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// oneLine keeps a message one line: line breaks and other control
+// characters become blanks.
+func oneLine(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c < ' ' || c == 0x7f {
+			return ' '
+		}
+		return c
+	}, s)
 }
 
 // ErrRefresh wraps a refresh that changed nothing.
@@ -326,7 +359,7 @@ func (r *Region) Refresh(by string) (string, error) {
 		err = errors.New("the new config has no clients, which would let anyone log on without a secret; restart the region to run without clients")
 	}
 	if err != nil {
-		g.log.WithError(err).WithField("by", by).Warn("refresh: the config was not changed")
+		r.issue(context.Background(), "ZBR005E", r.cfg.Name, by, oneLine(err.Error()))
 		g.record(context.Background(), audit.Record{Kind: audit.KindRefresh, Client: by, Outcome: audit.OutcomeFailed,
 			Message: "nothing changed: " + err.Error()})
 		return "", errors.Join(fmt.Errorf("%w: nothing changed: %w", ErrRefresh, err), reopenErr)
@@ -364,7 +397,7 @@ func (r *Region) Refresh(by string) (string, error) {
 	}
 	msg := fmt.Sprintf("config refreshed: %d clients, roles %s; %d sessions revoked, %d commands in flight cancelled",
 		len(p.Clients()), openWord(p), ended, cancelled)
-	g.log.WithField("by", by).Info(msg)
+	r.issue(context.Background(), "ZBR004I", r.cfg.Name, by, msg)
 	g.record(context.Background(), audit.Record{Kind: audit.KindRefresh, Client: by, Outcome: audit.OutcomeOK, Message: msg})
 	return msg, reopenErr
 }

@@ -63,7 +63,8 @@ type Session struct {
 	bw  *bufio.Writer
 
 	endOnce   sync.Once
-	endReason string // set once by end
+	endMu     sync.Mutex // guards endReason
+	endReason string     // set once by end or End
 
 	wg sync.WaitGroup // the session's own goroutines
 }
@@ -153,7 +154,9 @@ func (s *Session) End(f *protocol.Frame) {
 	first := false
 	s.endOnce.Do(func() {
 		first = true
+		s.endMu.Lock()
 		s.endReason = f.Reason
+		s.endMu.Unlock()
 	})
 	if !first {
 		return
@@ -180,10 +183,20 @@ func (s *Session) End(f *protocol.Frame) {
 	s.conn.Close()
 }
 
+// EndReason is why the session ended (a bye reason, or EndClosed,
+// EndReadError, EndWriteError); "" while it runs. An Ender may call it.
+func (s *Session) EndReason() string {
+	s.endMu.Lock()
+	defer s.endMu.Unlock()
+	return s.endReason
+}
+
 // end records a reason without sending a bye (the connection is unusable).
 func (s *Session) end(reason, msg string) {
 	s.endOnce.Do(func() {
+		s.endMu.Lock()
 		s.endReason = reason
+		s.endMu.Unlock()
 		s.Log.WithField("reason", reason).Info("session ended: " + msg)
 	})
 	s.cancel()

@@ -23,7 +23,7 @@
 //
 //	[[role]]
 //	name = "automation"
-//	ports = ["unsolmsg", "commands"]        # unsolmsg, commands
+//	ports = ["unsolmsg", "commands"]        # unsolmsg, commands, console
 //	events = ["source=syslog", "source=zvm-console,origin=VMSYS*"]
 //	groups = ["OPS*"]                       # consumer groups shared with other clients
 //	max-timeout = "5m"
@@ -46,7 +46,9 @@
 //
 // # What a role grants
 //
-//   - ports: "unsolmsg" and "commands" may be logged on to. VMMON is
+//   - ports: "unsolmsg", "commands" and "console" (the 3270 operator
+//     console, where the role's events and targets apply as on UNSOLMSG
+//     and COMMANDS) may be logged on to. VMMON is
 //     granted per system name by vmmon (patterns): a z/VM agent logs on as
 //     its system, and only a client granted that name may.
 //   - events: filters in the `zbridge tail --filter` syntax (terms joined by

@@ -19,6 +19,10 @@ const (
 	PortUnsolMsg = "unsolmsg"
 	PortCommands = "commands"
 	PortVMMon    = "vmmon"
+	// PortConsole is the 3270 operator console: an operator sees there
+	// the events the roles' events grant and runs the commands their
+	// targets grant, as on UNSOLMSG and COMMANDS.
+	PortConsole = "console"
 )
 
 // AnyCommand is the command pattern that grants every command line as
@@ -46,6 +50,10 @@ type role struct {
 	maxInFlight int
 	targets     []*targetGrant
 }
+
+// runsCommands reports whether the role's targets apply: it grants a port
+// that runs commands (COMMANDS or the console).
+func (r *role) runsCommands() bool { return r.ports[PortCommands] || r.ports[PortConsole] }
 
 type targetGrant struct {
 	pattern  string
@@ -147,12 +155,12 @@ func compileRole(rs RoleSpec) (*role, error) {
 		seeOthers: rs.SeeOthers, maxTimeout: rs.MaxTimeout.Duration, maxInFlight: rs.MaxInFlight}
 	for _, port := range rs.Ports {
 		switch port = strings.ToLower(port); port {
-		case PortUnsolMsg, PortCommands:
+		case PortUnsolMsg, PortCommands, PortConsole:
 			r.ports[port] = true
 		case PortVMMon:
 			return nil, fmt.Errorf("ports: VMMON is granted per system name with vmmon = [\"SYSTEM\"]")
 		default:
-			return nil, fmt.Errorf("ports: unknown port %q (unsolmsg, commands)", port)
+			return nil, fmt.Errorf("ports: unknown port %q (unsolmsg, commands, console)", port)
 		}
 	}
 	if r.maxInFlight < 0 {
@@ -379,12 +387,12 @@ type Limits struct {
 }
 
 // Limits returns the loosest limits of client's roles that grant
-// COMMANDS: a role without a limit lifts it.
+// COMMANDS or the console: a role without a limit lifts it.
 func (p *Policy) Limits(client string) Limits {
 	var l Limits
 	first := true
 	for _, r := range p.clients[client] {
-		if !r.ports[PortCommands] {
+		if !r.runsCommands() {
 			continue
 		}
 		if first {
@@ -441,7 +449,7 @@ func (p *Policy) Command(client string, t commands.Target, line string) (Grant, 
 	split := false
 	var granting []string
 	for _, r := range p.clients[client] {
-		if !r.ports[PortCommands] {
+		if !r.runsCommands() {
 			continue
 		}
 		for _, g := range r.targets {

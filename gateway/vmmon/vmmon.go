@@ -62,8 +62,9 @@ type Config struct {
 	MaxBatch int
 	// OnChange, when set, is called (without locks held) after a z/VM
 	// system's agent logged on or its session ended: the region announces
-	// its agents to the regions it shares Redis with at once.
-	OnChange func()
+	// its agents to the regions it shares Redis with at once, and issues
+	// its messages.
+	OnChange func(Change)
 	// Permit, when set, decides whether the client that logged on may be
 	// the agent of a z/VM system (the region asks its roles); a non-nil
 	// error refuses the logon with reason not-permitted and the error's
@@ -71,6 +72,13 @@ type Config struct {
 	Permit func(client, system string) error
 	// Logger is required.
 	Logger logrus.FieldLogger
+}
+
+// Change is a z/VM system's agent logging on or its session ending.
+type Change struct {
+	System, Client, Remote string
+	Connected              bool   // logged on; false: its session ended
+	Reason                 string // why it ended (a bye reason, or closed)
 }
 
 // Server is the VMMON server. It is also the commands.Executor for zvm:
@@ -255,7 +263,7 @@ func (h *handler) Admit(sess *session.Session) *protocol.Frame {
 	sess.Log = sess.Log.WithField("system", name)
 	h.mu.Unlock()
 	if h.cfg.OnChange != nil {
-		h.cfg.OnChange()
+		h.cfg.OnChange(Change{System: name, Client: sess.Client, Remote: sess.Remote, Connected: true})
 	}
 	return nil
 }
@@ -273,7 +281,7 @@ func (h *handler) Ended(sess *session.Session) {
 	h.seen[a.system] = time.Now()
 	h.mu.Unlock()
 	if h.cfg.OnChange != nil {
-		h.cfg.OnChange()
+		h.cfg.OnChange(Change{System: a.system, Client: sess.Client, Remote: sess.Remote, Reason: sess.EndReason()})
 	}
 	a.mu.Lock()
 	for req, p := range a.pending {
