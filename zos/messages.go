@@ -238,13 +238,13 @@ var catalogue = []Message{
 		Text: "LOGON REFUSED ON server FOR client FROM addr: reason",
 		Inserts: []Insert{
 			{"server", "the port: UNSOLMSG, COMMANDS, VMMON or CONSOLE"},
-			{"client", "the client name the logon gave"},
+			{"client", "the client name the logon gave; UNKNOWN-NAME for a name no client has (it may be a secret typed in the wrong field: the audit log has it)"},
 			{"addr", "the address it came from"},
 			{"reason", "auth (the name or the secret is wrong) or not-permitted (the client's roles do not grant the port or the system), with the region's words"},
 		},
 		Explanation: "A logon was refused for its credentials or for what the client may do. Logons refused " +
-			"for load are only counted (/metrics). At most 10 of these messages a minute are issued; the " +
-			"audit log has every refusal.",
+			"for load are only counted (/metrics). At most 10 of these messages a minute are issued for each " +
+			"port (the region log says how many were held back); the audit log has every refusal.",
 		SystemAction:     "The connection is refused; failed logons from one address or for one name are throttled.",
 		OperatorResponse: "Many from one address: find who is trying, and block the address at the firewall. A client of yours: check its secret and its roles.",
 		Issuer:           "gateway/region",

@@ -132,6 +132,20 @@ func TestDemo(t *testing.T) {
 			t.Errorf("the demo did not print %q", want)
 		}
 	}
+	// The console, opened as the demo says: s3270 logs on and sees the
+	// demo's events and the region's messages.
+	m := regexp.MustCompile(`(?m)^3270 operator console: x3270 (127\.0\.0\.1:\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the demo does not say how to open its console:\n%s", out)
+	}
+	s := peer.StartS3270(t, "-model", "3278-2")
+	s.Must("Connect(" + m[1] + ")")
+	s.WaitText(30*time.Second, "CLIENT ===>")
+	s.Must(`String("demo-operator")`)
+	s.Must("Enter()")
+	s.WaitText(30*time.Second, "CONSOLE LOGON BY demo-operator")
+	s.Must("PF(3)")
+
 	if os.Geteuid() == 0 && !strings.Contains(out, "root is allowed because this is a demo on loopback") {
 		t.Errorf("run as root, the demo does not say why its Linux agent runs commands as root")
 	}

@@ -580,7 +580,7 @@ func TestZVMAgentFailover(t *testing.T) {
 	waitZVM(t, b) // the agent logged on to RB
 	sendMessages(t, e, lines(5, 15))
 
-	tp := startTail(t, "--unsolmsg", b.unsolmsg, "--after", "0", "--format", "json", "--timeout", "90s")
+	tp := startTail(t, "--unsolmsg", b.unsolmsg, "--after", "0", "--format", "json", "--timeout", "90s", "--filter", "source=zvm-console")
 	var got []string
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

@@ -210,7 +210,7 @@ func TestZVMSpoolAcrossRegionRestart(t *testing.T) {
 	// collect subscribes to a region and returns the test's lines once n
 	// have come (and a second more, for any duplicate right behind).
 	collect := func(r *testRegion, n int) []string {
-		tp := startTail(t, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json", "--timeout", "90s")
+		tp := startTail(t, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json", "--timeout", "90s", "--filter", "source=zvm-console")
 		deadline := time.Now().Add(60 * time.Second)
 		for len(count(tp.events(t))) < n && time.Now().Before(deadline) {
 			time.Sleep(200 * time.Millisecond)

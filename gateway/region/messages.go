@@ -71,23 +71,50 @@ func (l *msgLimit) allow(now time.Time) (ok bool, suppressed int) {
 	return true, s
 }
 
-// messageLimits are the messages anyone on the network can cause (a
-// refused logon): at most 10 a minute each, so that a brute force does not
-// turn into a flood of events. The audit log has every refusal.
-func messageLimits() map[string]*msgLimit {
-	return map[string]*msgLimit{
-		"ZBR203I": {burst: 10, per: 6 * time.Second},
+// Limits of the messages anyone on the network can cause (a refused
+// logon): at most 10 a minute for each port, so that a brute force does
+// not turn into a flood of events, nor one port's hide another's. The
+// audit log has every refusal.
+const (
+	limitBurst = 10
+	limitEvery = 6 * time.Second
+)
+
+// msgLimits holds a msgLimit per key (a message ID and a port), made on
+// first use. Its keys are the region's own constants, so it stays small.
+type msgLimits struct {
+	mu sync.Mutex
+	m  map[string]*msgLimit
+}
+
+func (ls *msgLimits) get(key string) *msgLimit {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.m == nil {
+		ls.m = map[string]*msgLimit{}
 	}
+	l := ls.m[key]
+	if l == nil {
+		l = &msgLimit{burst: limitBurst, per: limitEvery}
+		ls.m[key] = l
+	}
+	return l
 }
 
 // issue issues the region message id with its inserts: to the region log
 // and, as a source=region event, to the store (when the store is open).
 func (r *Region) issue(ctx context.Context, id string, inserts ...string) {
+	r.issueLimited(ctx, "", id, inserts...)
+}
+
+// issueLimited issues the message unless the limit of key (when not "")
+// holds it back; the next one issued under the key says in the log how
+// many were.
+func (r *Region) issueLimited(ctx context.Context, key, id string, inserts ...string) {
 	m := zos.Must(id)
-	text := m.Format(inserts...)
 	fields := logrus.Fields{"msgid": id}
-	if l := r.msgLimits[id]; l != nil {
-		ok, suppressed := l.allow(time.Now())
+	if key != "" {
+		ok, suppressed := r.msgLimits.get(key).allow(time.Now())
 		if !ok {
 			return
 		}
@@ -95,6 +122,7 @@ func (r *Region) issue(ctx context.Context, id string, inserts ...string) {
 			fields["suppressed"] = suppressed
 		}
 	}
+	text := m.Format(inserts...)
 	log := r.log.WithFields(fields)
 	sev := severityOf(m.Type())
 	switch {

@@ -156,6 +156,11 @@ func (o operator) servers() []string {
 	add("UNSOLMSG", "unsolmsg", fmt.Sprintf("%d sessions", r.unsol.Stats().Active))
 	add("COMMANDS", "commands", fmt.Sprintf("%d sessions", r.cmds.Stats().Active))
 	add("VMMON", "vmmon", fmt.Sprintf("%d z/VM agents", r.vmmon.Stats().Active))
+	console := "-"
+	if r.console != nil {
+		console = fmt.Sprintf("%d operators", r.console.Stats().Active)
+	}
+	add("CONSOLE", "console", console)
 	add("HTTP", "http", "-")
 	return lines
 }

@@ -123,8 +123,9 @@ ports = ["commands"]
 }
 
 // TestOperatorStop stops a region with P NAME from a client whose role
-// grants STOP: the answer is ZBR002I, Stopping is closed with the reason,
-// and a client whose role does not grant it is refused first.
+// grants STOP: the answer is ZBR002I, Stopping is closed with the reason.
+// A client whose role does not grant it, or grants every region command
+// by the pattern **, is refused first: STOP must be named.
 func TestOperatorStop(t *testing.T) {
 	dir := t.TempDir()
 	hash, err := auth.Hash("s")
@@ -141,6 +142,16 @@ roles = ["viewer"]
 name = "op"
 secret-hash = "`+hash+`"
 roles = ["operator"]
+[[client]]
+name = "wild"
+secret-hash = "`+hash+`"
+roles = ["wild"]
+[[role]]
+name = "wild"
+ports = ["commands"]
+  [[role.target]]
+  pattern = "region"
+  commands = ["**"]
 [[role]]
 name = "viewer"
 ports = ["commands"]
@@ -181,6 +192,13 @@ ports = ["commands"]
 	}
 	if _, err := run("viewer", "P ZBR1"); err == nil {
 		t.Fatal("P ZBR1 from a client whose role does not grant STOP: ran")
+	}
+	var ce *client.CommandError
+	if _, err := run("wild", "P ZBR1"); !errors.As(err, &ce) || !strings.Contains(ce.Message, "STOP is granted only by a role whose region commands list STOP by name") {
+		t.Fatalf("P ZBR1 from a role granting region **: %v; want refused, STOP not named", err)
+	}
+	if got, err := run("wild", "SERVERS"); err != nil || !strings.HasPrefix(got, "ZBR010I") {
+		t.Fatalf("SERVERS from the ** role: %q, %v", got, err)
 	}
 	select {
 	case <-r.Stopping():

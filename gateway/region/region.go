@@ -48,6 +48,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/trust"
 	"github.com/zbridge/zbridge/gateway/unsolmsg"
 	"github.com/zbridge/zbridge/gateway/vmmon"
+	"github.com/zbridge/zbridge/zos/console"
 )
 
 // Config configures a region. Empty addresses leave that server off.
@@ -172,7 +173,11 @@ type Region struct {
 	unsol  *unsolmsg.Server
 	cmds   *commandsrv.Server
 	vmmon  *vmmon.Server
-	router *commands.Router
+	// console is the 3270 operator console (nil when off), consoles its
+	// operators' sessions.
+	console  *console.Server
+	consoles consoles
+	router   *commands.Router
 	// cmdDone records a command's duration and outcome (COMMANDS and the
 	// console).
 	cmdDone func(*commands.Request, time.Duration, error)
@@ -188,7 +193,7 @@ type Region struct {
 
 	closeOnce sync.Once // closeShared
 
-	msgLimits map[string]*msgLimit // messages issued at a bounded rate
+	msgLimits msgLimits // messages issued at a bounded rate
 
 	stopOnce   sync.Once
 	stopping   chan struct{} // closed by Stop
@@ -208,7 +213,7 @@ func New(cfg Config) (*Region, error) {
 		return nil, errors.New("region: config: Logger is required")
 	}
 	r := &Region{cfg: cfg, log: cfg.Logger.WithField("region", cfg.Name), addrs: map[string]net.Addr{},
-		errc: make(chan error, 4), reg: metrics.NewRegistry(), msgLimits: messageLimits(), stopping: make(chan struct{})}
+		errc: make(chan error, 4), reg: metrics.NewRegistry(), stopping: make(chan struct{})}
 	var err error
 	if r.guard, err = newGuard(r); err != nil {
 		return nil, err
@@ -340,6 +345,16 @@ func New(cfg Config) (*Region, error) {
 		}
 		return nil, fmt.Errorf("region: %w", err)
 	}
+	if cfg.Console != "" {
+		r.console, err = console.New(console.Config{Backend: consoleBackend{r}, TLSConfig: r.tls,
+			Logger: r.log.WithField("component", "console")})
+		if err != nil {
+			if r.linux != nil {
+				r.linux.Close()
+			}
+			return nil, fmt.Errorf("region: %w", err)
+		}
+	}
 	r.registerMetrics()
 	r.registerSharedMetrics()
 	mux := http.NewServeMux()
@@ -453,6 +468,9 @@ func (r *Region) Start() error {
 	if r.relp != nil {
 		servers = append(servers, tcp{"relp", r.cfg.RELP, r.relp.Serve})
 	}
+	if r.console != nil {
+		servers = append(servers, tcp{"console", r.cfg.Console, r.console.Serve})
+	}
 	for _, t := range servers {
 		if t.addr == "" {
 			continue
@@ -550,7 +568,8 @@ func (r *Region) run(name string, l net.Listener, serve func(net.Listener) error
 		defer r.wg.Done()
 		err := serve(l)
 		if err != nil && !errors.Is(err, syslog.ErrServerClosed) && !errors.Is(err, session.ErrServerClosed) &&
-			!errors.Is(err, http.ErrServerClosed) && !errors.Is(err, relp.ErrServerClosed) {
+			!errors.Is(err, http.ErrServerClosed) && !errors.Is(err, relp.ErrServerClosed) &&
+			!errors.Is(err, console.ErrServerClosed) {
 			select {
 			case r.errc <- fmt.Errorf("region: %s: %w", name, err):
 			default:
@@ -624,6 +643,7 @@ func (r *Region) Shutdown(ctx context.Context) error {
 	}
 	errs := []error{
 		serr, rerr, r.closeFloodAfter(ctx), // after the intake drained into it, before the store closes
+		r.shutdownConsole(ctx), // its commands finish, as COMMANDS's do
 		r.cmds.Shutdown(ctx),
 		r.vmmon.Shutdown(ctx),
 		r.unsol.Shutdown(ctx),
@@ -639,11 +659,25 @@ func (r *Region) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+func (r *Region) shutdownConsole(ctx context.Context) error {
+	if r.console == nil {
+		return nil
+	}
+	if err := r.console.Shutdown(ctx); err != nil {
+		r.console.Close()
+		return err
+	}
+	return nil
+}
+
 // Close stops everything at once.
 func (r *Region) Close() error {
 	err := errors.Join(r.syslog.Close(), r.cmds.Close(), r.vmmon.Close(), r.unsol.Close(), r.http.Close())
 	if r.relp != nil {
 		err = errors.Join(err, r.relp.Close())
+	}
+	if r.console != nil {
+		err = errors.Join(err, r.console.Close())
 	}
 	r.wg.Wait()
 	fctx, cancel := context.WithTimeout(context.Background(), floodCloseTimeout)

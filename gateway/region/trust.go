@@ -146,6 +146,13 @@ func (g *guard) begin(ctx context.Context, rec audit.Record, req *commands.Reque
 		req.Command = word
 	}
 	grant, err := p.Command(req.Requester, req.Target, req.Command)
+	if err == nil && req.Target.Kind == commands.KindRegion && req.Command == "STOP" && !strings.EqualFold(grant.Pattern, "STOP") {
+		// Stopping the region takes a role that names it: a pattern such
+		// as * or ** written for the displays does not grant it, nor does
+		// the open mode.
+		err = fmt.Errorf("client %s may not stop the region: STOP is granted only by a role whose region commands list STOP by name (%s)",
+			req.Requester, grantedBy(grant))
+	}
 	if err != nil {
 		g.log.WithFields(logrus.Fields{"client": req.Requester, "target": rec.Target, "id": req.ID}).Warn("command refused: " + err.Error())
 		return refuse(&commands.Error{Code: commands.CodeNotPermitted, Message: err.Error()})
@@ -300,7 +307,20 @@ func (g *guard) refused(rf session.Refusal) {
 	if rf.Message != "" {
 		reason += " (" + rf.Message + ")"
 	}
-	g.r.issue(context.Background(), "ZBR203I", strings.ToUpper(rf.Server), quoteName(rf.Client), rf.Remote, oneLine(reason))
+	name := quoteName(rf.Client)
+	if p := g.authz.Policy(); p.HasClients() && !p.Known(rf.Client) {
+		// A name no client has may be a secret typed in the wrong field:
+		// the audit log has it, the events everyone watching sees do not.
+		name = "UNKNOWN-NAME"
+	}
+	g.r.issueLimited(context.Background(), "ZBR203I/"+rf.Server, "ZBR203I", strings.ToUpper(rf.Server), name, rf.Remote, oneLine(reason))
+}
+
+func grantedBy(g trust.Grant) string {
+	if g.Pattern == "" {
+		return "no roles are configured"
+	}
+	return "granted only by " + g.Rule
 }
 
 // quoteName returns a name a peer sent as it is when it is printable
@@ -384,6 +404,7 @@ func (r *Region) Refresh(by string) (string, error) {
 	ended += r.cmds.EndClients(revoked(trust.PortCommands), protocol.ByeRevoked)
 	ended += r.vmmon.EndClients(revoked(trust.PortVMMon), protocol.ByeRevoked)
 	ended += r.vmmon.Recheck() // a known client that may no longer be its system's agent
+	ended += r.consoles.revoke(revoked(trust.PortConsole))
 	cancelled := 0
 	for _, f := range r.router.InFlight() {
 		tgt, err := commands.ParseTarget(f.Target)

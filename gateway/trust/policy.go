@@ -416,6 +416,10 @@ func (p *Policy) Limits(client string) Limits {
 // Grant says why a command was allowed, and what to run.
 type Grant struct {
 	Rule string // "role ops: linux:web* uptime", or "open" with no roles
+	// Pattern is the command pattern that allowed it, as the role lists
+	// it (AnyCommand for a target granted any command); empty in the open
+	// mode, where no role was asked.
+	Pattern string
 	// Line, when set, is the command line to send instead of the one
 	// asked for: for a Linux command a pattern allowed, its words quoted
 	// for /bin/sh (cmdpattern.Quote), so that whatever shell reads it on
@@ -461,7 +465,7 @@ func (p *Policy) Command(client string, t commands.Target, line string) (Grant, 
 			}
 			granting = append(granting, fmt.Sprintf("role %s grants %s", r.name, g.pattern))
 			if g.any {
-				return Grant{Rule: fmt.Sprintf("role %s: %s %s", r.name, g.pattern, AnyCommand)}, nil
+				return Grant{Rule: fmt.Sprintf("role %s: %s %s", r.name, g.pattern, AnyCommand), Pattern: AnyCommand}, nil
 			}
 			if !split {
 				words, splitErr = splitLine(t.Kind, line)
@@ -472,7 +476,7 @@ func (p *Policy) Command(client string, t commands.Target, line string) (Grant, 
 			}
 			for _, c := range g.commands {
 				if c.Match(words) {
-					gr := Grant{Rule: fmt.Sprintf("role %s: %s %s", r.name, g.pattern, c)}
+					gr := Grant{Rule: fmt.Sprintf("role %s: %s %s", r.name, g.pattern, c), Pattern: c.String()}
 					if t.Kind == commands.KindLinux {
 						gr.Line = cmdpattern.Quote(words...)
 					}

@@ -397,3 +397,59 @@ ports = ["commands"]
 		t.Errorf("a role-only entry for a client in no file: %v", err)
 	}
 }
+
+// TestConsolePort: a role granting only the console lets its client log on
+// there and run its targets' commands (the console runs them), not log on
+// to COMMANDS; a role granting only UNSOLMSG runs nothing, whatever
+// targets it lists.
+func TestConsolePort(t *testing.T) {
+	h, err := auth.Hash("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse([]byte(strings.ReplaceAll(`
+[[role]]
+name = "operator"
+ports = ["console"]
+  [[role.target]]
+  pattern = "region"
+  commands = ["SERVERS"]
+[[role]]
+name = "reader"
+ports = ["unsolmsg"]
+  [[role.target]]
+  pattern = "region"
+  commands = ["SERVERS"]
+[[client]]
+name = "op"
+secret-hash = "@H@"
+roles = ["operator"]
+[[client]]
+name = "rd"
+secret-hash = "@H@"
+roles = ["reader"]
+`, "@H@", h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPolicy(f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	region := commands.Target{Kind: commands.KindRegion}
+	if err := p.Port("op", PortConsole); err != nil {
+		t.Errorf("op on the console: %v", err)
+	}
+	if err := p.Port("op", PortCommands); err == nil {
+		t.Error("a console-only role logs on to COMMANDS")
+	}
+	if _, err := p.Command("op", region, "SERVERS"); err != nil {
+		t.Errorf("op may not run SERVERS from the console: %v", err)
+	}
+	if _, err := p.Command("op", region, "STOP"); err == nil {
+		t.Error("op may STOP, which its role does not list")
+	}
+	if _, err := p.Command("rd", region, "SERVERS"); err == nil {
+		t.Error("an UNSOLMSG-only role runs commands")
+	}
+}

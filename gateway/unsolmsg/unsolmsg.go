@@ -34,7 +34,11 @@
 // acknowledged for the group without being sent. A group name belongs to
 // the client that uses it, unless Config.Access shares it (the region's
 // roles: groups = [...]); members sharing a group should see the same
-// events.
+// events. A member that was waiting and is woken by new events waits a
+// random 0 to groupJitter more before it reads: the members on the region
+// that stored the events are woken at once, those on other regions
+// sharing Redis a little later through Redis, and without the wait the
+// first would take every event that arrives while the group is idle.
 //
 // Access: with Config.Access set, a subscriber sees only the events its
 // client may see (the region's roles), and its own filter narrows that.
@@ -523,6 +527,9 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 			if ctx.Err() != nil {
 				return
 			}
+			if err == nil {
+				time.Sleep(rand.N(groupJitter)) // see the package doc: other regions' members get their turn
+			}
 			if sess.StopContext().Err() != nil || errors.Is(err, store.ErrClosed) {
 				sess.End(&protocol.Frame{Reason: protocol.ByeShutdown,
 					Message: "the region is shutting down; unacknowledged events go to the group's other members"})
@@ -545,6 +552,11 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 		clear(evs)
 	}
 }
+
+// groupJitter bounds the random wait of a group member woken by new
+// events (see the package doc): about what a wake through Redis takes on
+// a busy host.
+const groupJitter = 3 * time.Millisecond
 
 // stream sends sub's events to sess until the session ends.
 func (s *Server) stream(sess *session.Session, sub *subscription) {

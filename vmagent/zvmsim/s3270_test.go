@@ -1,184 +1,61 @@
 package zvmsim
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"io"
 	"net"
-	"os/exec"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/zbridge/zbridge/internal/peer"
 )
 
-// terminal is a real 3270 terminal, s3270 -model 3278-2, scripted on its
-// standard input (one action a line; each answered by data: lines, a
-// status line and ok or error).
+// terminal is a real 3270 terminal, s3270 -model 3278-2 ([peer.S3270]),
+// connected to the simulator, with the steps of CP's console.
 type terminal struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan string
-	stop   chan struct{}
-	reader sync.WaitGroup
-	stderr bytes.Buffer
+	*peer.S3270
+	t testing.TB
 }
 
-// actionTimeout bounds one s3270 action.
-const actionTimeout = 15 * time.Second
+// waitTimeout bounds a wait for a screen.
+const waitTimeout = 10 * time.Second
 
 // startTerminal starts s3270 and connects it to the simulator at addr.
 func startTerminal(t testing.TB, addr string) *terminal {
 	t.Helper()
-	path := peer.Require(t, "s3270")
-	tm := &terminal{t: t, lines: make(chan string, 256), stop: make(chan struct{})}
-	tm.cmd = exec.Command(path, "-model", "3278-2")
-	tm.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	tm.cmd.Stderr = &tm.stderr
-	var err error
-	if tm.stdin, err = tm.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := tm.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := peer.StartCmd(tm.cmd); err != nil { // Pdeathsig: from the peers' spawner thread
-		t.Fatalf("start s3270: %v", err)
-	}
-	tm.reader.Add(1)
-	go func() {
-		defer tm.reader.Done()
-		defer close(tm.lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case tm.lines <- sc.Text():
-			case <-tm.stop:
-				return
-			}
-		}
-	}()
-	t.Cleanup(tm.close)
-	tm.do("Connect(" + addr + ")")
+	tm := &terminal{S3270: peer.StartS3270(t, "-model", "3278-2"), t: t}
+	tm.Must("Connect(" + addr + ")")
 	return tm
 }
 
-// close ends s3270: Quit, then SIGKILL to its group if it lingers.
-func (tm *terminal) close() {
-	fmt.Fprintln(tm.stdin, "Quit()")
-	tm.stdin.Close()
-	exited := make(chan struct{})
-	go func() {
-		tm.cmd.Wait()
-		close(exited)
-	}()
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-tm.cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}
-	close(tm.stop)
-	tm.reader.Wait()
-	if tm.t.Failed() && tm.stderr.Len() > 0 {
-		tm.t.Logf("s3270 stderr:\n%s", tm.stderr.String())
-	}
-}
-
-// run sends one action and returns its data lines and whether it said ok.
-func (tm *terminal) run(action string) ([]string, bool) {
-	tm.t.Helper()
-	if _, err := fmt.Fprintln(tm.stdin, action); err != nil {
-		tm.t.Fatalf("s3270 %s: %v", action, err)
-	}
-	var data []string
-	deadline := time.After(actionTimeout)
-	for {
-		select {
-		case l, ok := <-tm.lines:
-			if !ok {
-				tm.t.Fatalf("s3270 exited during %s", action)
-			}
-			switch {
-			case strings.HasPrefix(l, "data: "):
-				data = append(data, l[len("data: "):])
-			case l == "data:":
-				data = append(data, "")
-			case l == "ok":
-				return data, true
-			case l == "error":
-				return data, false
-			}
-		case <-deadline:
-			tm.t.Fatalf("s3270 %s: no answer in %v", action, actionTimeout)
-		}
-	}
-}
-
-// do runs an action that must succeed.
-func (tm *terminal) do(action string) []string {
-	tm.t.Helper()
-	data, ok := tm.run(action)
-	if !ok {
-		tm.t.Fatalf("s3270 %s failed: %q", action, data)
-	}
-	return data
-}
-
-// screen returns the 24 rows of the screen as s3270 shows them.
-func (tm *terminal) screen() []string {
-	tm.t.Helper()
-	rows := tm.do("Ascii()")
-	if len(rows) != screenRows {
-		tm.t.Fatalf("Ascii() gave %d rows, want %d: %q", len(rows), screenRows, rows)
-	}
-	return rows
-}
-
-// waitFor polls the screen until ok holds for it, and returns it.
+// waitFor polls the screen, which must have CP's 24 rows, until ok holds
+// for it, and returns it.
 func (tm *terminal) waitFor(what string, ok func(scr []string) bool) []string {
 	tm.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		scr := tm.screen()
-		if ok(scr) {
-			return scr
+	return tm.WaitScreen(waitTimeout, what, func(scr []string) bool {
+		if len(scr) != screenRows {
+			tm.t.Fatalf("Ascii() gave %d rows, want %d: %q", len(scr), screenRows, scr)
 		}
-		if time.Now().After(deadline) {
-			tm.t.Fatalf("waited 10s for %s; the screen:\n%s", what, dump(scr))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// typeLine types s into the field at the cursor.
-func (tm *terminal) typeLine(s string) {
-	tm.t.Helper()
-	tm.do(`String("` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `")`)
+		return ok(scr)
+	})
 }
 
 // command types a CP command in the input area and presses ENTER.
 func (tm *terminal) command(s string) {
 	tm.t.Helper()
-	tm.typeLine(s)
-	tm.do("Enter()")
+	tm.Type(s)
+	tm.Must("Enter()")
 }
 
 // logon logs on at the logo screen.
 func (tm *terminal) logon(user, password string) {
 	tm.t.Helper()
 	tm.waitFor("the logo screen", hasText("USERID   ===>"))
-	tm.typeLine(user)
-	tm.do("Tab()")
-	tm.typeLine(password)
-	tm.do("Enter()")
+	tm.Type(user)
+	tm.Must("Tab()")
+	tm.Type(password)
+	tm.Must("Enter()")
 }
 
 // statusOf returns the status text of a screen (row 23 from column 60).
@@ -203,14 +80,6 @@ func all(preds ...func([]string) bool) func([]string) bool {
 		}
 		return true
 	}
-}
-
-func dump(scr []string) string {
-	var b strings.Builder
-	for i, r := range scr {
-		fmt.Fprintf(&b, "%2d|%s|\n", i, r)
-	}
-	return b.String()
 }
 
 // outputRowsOf returns the output area rows of a screen, right-trimmed.
@@ -284,7 +153,7 @@ func TestS3270LogonSuccess(t *testing.T) {
 	scr := tm.waitFor("the logo screen", hasText("USERID   ===>"))
 	if !strings.Contains(scr[0], "z/VM ONLINE") || statusOf(scr) != statusRunning ||
 		strings.TrimSpace(scr[statusRow][sysnameCol:]) != "VMSYS1" {
-		t.Errorf("logo screen:\n%s", dump(scr))
+		t.Errorf("logo screen:\n%s", peer.DumpScreen(scr))
 	}
 	tm.logon("operator", testPassword)
 	scr = tm.waitFor("the console", all(hasText("LOGON AT "), hasStatus(statusCPRead)))
@@ -320,20 +189,20 @@ func TestS3270LogonFailure(t *testing.T) {
 		tm.logon(c.user, c.password)
 		scr := tm.waitFor("HCPLGA050E", hasText(msgLogonBad))
 		if !strings.Contains(strings.Join(scr, "\n"), "USERID   ===>") || statusOf(scr) != statusRunning {
-			t.Errorf("%s/%s: not the logo screen again:\n%s", c.user, c.password, dump(scr))
+			t.Errorf("%s/%s: not the logo screen again:\n%s", c.user, c.password, peer.DumpScreen(scr))
 		}
 		if strings.Contains(strings.Join(scr, ""), c.password) && c.password != testPassword {
 			t.Error("the password is on the screen")
 		}
 	}
 	// The COMMAND line takes LOGON too; other commands are refused.
-	tm.do("MoveCursor(22,15)")
-	tm.typeLine("query time")
-	tm.do("Enter()")
+	tm.Must("MoveCursor(22,15)")
+	tm.Type("query time")
+	tm.Must("Enter()")
 	tm.waitFor("HCPCFC015E", hasText("HCPCFC015E Command not valid before LOGON: QUERY"))
-	tm.do("MoveCursor(22,15)")
-	tm.typeLine("logon maint " + testPassword)
-	tm.do("Enter()")
+	tm.Must("MoveCursor(22,15)")
+	tm.Type("logon maint " + testPassword)
+	tm.Must("Enter()")
 	tm.waitFor("MAINT's console", all(hasText("LOGON AT "), hasStatus(statusCPRead)))
 }
 
@@ -349,10 +218,10 @@ func TestS3270AlreadyLoggedOnAndReconnect(t *testing.T) {
 	second.logon("MAINT", testPassword)
 	scr := second.waitFor("RECONNECTED AT", all(hasText("RECONNECTED AT 13:02:41 EST WEDNESDAY 03/11/26"), hasStatus(statusCPRead)))
 	if strings.Contains(strings.Join(scr, "\n"), "LOGON AT") {
-		t.Errorf("a reconnect shows LOGON AT:\n%s", dump(scr))
+		t.Errorf("a reconnect shows LOGON AT:\n%s", peer.DumpScreen(scr))
 	}
 	// A terminal that goes away leaves the user disconnected too.
-	second.do("Disconnect()")
+	second.Must("Disconnect()")
 	waitDisconnected(t, s, "MAINT")
 	third := startTerminal(t, addr)
 	third.logon("maint", testPassword)
@@ -378,7 +247,7 @@ func TestS3270QueryTime(t *testing.T) {
 	scr = tm.waitFor("QUERY USERID and CPLEVEL", hasText("IPL at 03/11/26 13:02:41 EST"))
 	for _, w := range []string{"OPERATOR AT VMSYS1", cpLevel, "Generated at 03/01/23 10:00:00 EST"} {
 		if !slices.Contains(outputRowsOf(scr), w) {
-			t.Errorf("no row %q:\n%s", w, dump(scr))
+			t.Errorf("no row %q:\n%s", w, peer.DumpScreen(scr))
 		}
 	}
 	tm.command("q users")
@@ -391,7 +260,7 @@ func TestS3270UnknownCommand(t *testing.T) {
 	tm.command("frobnicate all")
 	scr := tm.waitFor("HCPCMD001E", hasText("HCPCMD001E Unknown CP command: FROBNICATE"))
 	if len(rowsWith(scr, "frobnicate all")) != 1 {
-		t.Errorf("the input line is not echoed:\n%s", dump(scr))
+		t.Errorf("the input line is not echoed:\n%s", peer.DumpScreen(scr))
 	}
 	// A guest may not use the operator's commands.
 	guest := loggedOn(t, startSimAddr(t), "LINUX01")
@@ -435,10 +304,10 @@ func TestS3270LongoutClear(t *testing.T) {
 	var seen []string
 	scr := tm.waitFor("MORE... (1)", all(hasStatus(statusMore), hasText("LONGOUT LINE 00016 OF")))
 	collectLongout(scr, &seen)
-	tm.do("Clear()")
+	tm.Must("Clear()")
 	scr = tm.waitFor("MORE... (2)", all(hasStatus(statusMore), hasText("LONGOUT LINE 00038 OF")))
 	collectLongout(scr, &seen)
-	tm.do("Clear()")
+	tm.Must("Clear()")
 	scr = tm.waitFor("CP READ (3)", all(hasStatus(statusCPRead), hasText("LONGOUT LINE 00060 OF")))
 	collectLongout(scr, &seen)
 	checkLongout(t, seen, 60)
@@ -470,21 +339,21 @@ func TestS3270HoldingEnterPA2Clear(t *testing.T) {
 	tm := loggedOn(t, addr, "OPERATOR")
 	tm.command("LONGOUT 80")
 	tm.waitFor("MORE...", hasStatus(statusMore))
-	tm.do("Enter()")
+	tm.Must("Enter()")
 	tm.waitFor("HOLDING after ENTER", hasStatus(statusHolding))
 	time.Sleep(delay + 500*time.Millisecond)
 	scr := tm.waitFor("still HOLDING after the delay", hasStatus(statusHolding))
 	if len(rowsWith(scr, "LONGOUT LINE 00016 OF")) != 1 {
-		t.Fatalf("the held screen changed:\n%s", dump(scr))
+		t.Fatalf("the held screen changed:\n%s", peer.DumpScreen(scr))
 	}
-	tm.do("PA(2)")
+	tm.Must("PA(2)")
 	tm.waitFor("the next screen after PA2", all(hasText("LONGOUT LINE 00038 OF"), hasStatus(statusMore)))
-	tm.do("Enter()")
+	tm.Must("Enter()")
 	tm.waitFor("HOLDING again", hasStatus(statusHolding))
-	tm.do("Clear()")
+	tm.Must("Clear()")
 	scr = tm.waitFor("the next screen after CLEAR", hasText("LONGOUT LINE 00060 OF"))
 	if outputRowsOf(scr)[0] != "LONGOUT LINE 00039 OF 00080" {
-		t.Errorf("after CLEAR:\n%s", dump(scr))
+		t.Errorf("after CLEAR:\n%s", peer.DumpScreen(scr))
 	}
 }
 
@@ -517,7 +386,7 @@ func TestS3270MessageMakesFullScreenHold(t *testing.T) {
 	tm.waitFor("HOLDING", hasStatus(statusHolding))
 	time.Sleep(delay + 300*time.Millisecond) // past the MORE... delay: HOLDING stays
 	tm.waitFor("still HOLDING", hasStatus(statusHolding))
-	tm.do("Clear()")
+	tm.Must("Clear()")
 	scr := tm.waitFor("the message", all(hasStatus(statusCPRead), hasText("MSG FROM MAINT")))
 	if got := outputRowsOf(scr)[0]; got != "13:02:41 * MSG FROM MAINT   : are you there" {
 		t.Errorf("row 0 = %q", got)
@@ -537,27 +406,27 @@ func TestS3270XautologForce(t *testing.T) {
 	tm.command("q names")
 	scr := tm.waitFor("QUERY NAMES", hasText("OPERATOR - L0004"))
 	if len(rowsWith(scr, "LINUX01")) != 0 {
-		t.Fatalf("LINUX01 logged on already:\n%s", dump(scr))
+		t.Fatalf("LINUX01 logged on already:\n%s", peer.DumpScreen(scr))
 	}
 	tm.command("xautolog linux01")
 	scr = tm.waitFor("AUTO LOGON", hasText("AUTO LOGON  ***       LINUX01  USERS = 2"))
 	for _, w := range []string{msgCommandAccepted, "HCPCLS6056I XAUTOLOG information for LINUX01: The IPL command is verified by", "the IPL command processor."} {
 		if !slices.Contains(outputRowsOf(scr), w) {
-			t.Errorf("no row %q:\n%s", w, dump(scr))
+			t.Errorf("no row %q:\n%s", w, peer.DumpScreen(scr))
 		}
 	}
-	tm.do("Clear()")
+	tm.Must("Clear()")
 	tm.command("q nam")
 	tm.waitFor("LINUX01 in QUERY NAMES", hasText("LINUX01  - DSC , OPERATOR - L0004"))
 	tm.command("xautolog linux01")
 	tm.waitFor("HCPCLS054E", hasText("HCPCLS054E Already logged on LINUX01"))
 	tm.command("force linux01")
 	tm.waitFor("the logoff notice", hasText("USER DSC   LOGOFF AS  LINUX01  USERS = 1    FORCED BY OPERATOR"))
-	tm.do("Clear()")
+	tm.Must("Clear()")
 	tm.command("q names")
 	scr = tm.waitFor("QUERY NAMES", hasText("OPERATOR - L0004"))
 	if len(rowsWith(scr, "LINUX01")) != 0 {
-		t.Errorf("LINUX01 still logged on:\n%s", dump(scr))
+		t.Errorf("LINUX01 still logged on:\n%s", peer.DumpScreen(scr))
 	}
 	tm.command("force linux01")
 	tm.waitFor("HCPCFX045E", hasText("HCPCFX045E LINUX01 not logged on"))
@@ -594,7 +463,7 @@ func TestS3270Inject(t *testing.T) {
 			if st := statusOf(scr); st != statusMore {
 				t.Errorf("status %q at %s", st, want)
 			}
-			tm.do("Clear()")
+			tm.Must("Clear()")
 		}
 	}
 	if len(seen) != 40 || seen[0] != "INJECTED 001" || seen[39] != "INJECTED 040" {
@@ -615,7 +484,7 @@ func TestS3270SpinNotAccepted(t *testing.T) {
 	tm.command("q users")
 	scr := tm.waitFor("NOT ACCEPTED", hasStatus(statusNotAccepted))
 	if len(rowsWith(scr, "q users")) != 0 {
-		t.Errorf("input that was not accepted is echoed:\n%s", dump(scr))
+		t.Errorf("input that was not accepted is echoed:\n%s", peer.DumpScreen(scr))
 	}
 	tm.command("#cp q cplevel")
 	tm.waitFor("CP answers while RUNNING", all(hasText(cpLevel), hasStatus(statusRunning)))
