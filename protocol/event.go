@@ -92,12 +92,16 @@ const (
 	SourceAgent      Source = "agent"       // an agent about itself
 	SourceRegion     Source = "region"      // the region about itself
 	SourceAudit      Source = "audit"       // an audit record (a command, a refused logon)
+	// SourceAvailability is a component's status change, written by the
+	// region's availability ledger (its StatusRecord in the SD element
+	// status@zbridge).
+	SourceAvailability Source = "availability"
 )
 
 // Valid reports whether s is one of the defined source kinds.
 func (s Source) Valid() bool {
 	switch s {
-	case SourceSyslog, SourceZVMConsole, SourceZVMEvent, SourceAgent, SourceRegion, SourceAudit:
+	case SourceSyslog, SourceZVMConsole, SourceZVMEvent, SourceAgent, SourceRegion, SourceAudit, SourceAvailability:
 		return true
 	}
 	return false

@@ -15,6 +15,12 @@ type Filter struct {
 	Source []Source `json:"source,omitempty"`
 	// MsgID is a glob that must match the message ID.
 	MsgID string `json:"msgid,omitempty"`
+	// App is a glob that must match the application (syslog APP-NAME).
+	App string `json:"app,omitempty"`
+	// Type is a glob that must match the event type (a z/VM event's
+	// LOGON, LOGOFF; a console message's MSG, WNG; an availability
+	// record's UP, DOWN).
+	Type string `json:"type,omitempty"`
 	// Severity, when set, is the least severe severity wanted: "warning"
 	// selects emerg through warning.
 	Severity *Severity `json:"severity,omitempty"`
@@ -82,6 +88,12 @@ func (f *Filter) Validate() error {
 	if err := checkGlob("msgid", f.MsgID); err != nil {
 		return err
 	}
+	if err := checkGlob("app", f.App); err != nil {
+		return err
+	}
+	if err := checkGlob("type", f.Type); err != nil {
+		return err
+	}
 	for _, s := range f.Source {
 		if !s.Valid() {
 			return fmt.Errorf("%w: unknown source kind %q", ErrBadFilter, s)
@@ -144,6 +156,12 @@ func (f *Filter) Match(e *Event) bool {
 	if f.MsgID != "" && !Glob(f.MsgID, e.MsgID) {
 		return false
 	}
+	if f.App != "" && !Glob(f.App, e.App) {
+		return false
+	}
+	if f.Type != "" && !Glob(f.Type, e.Type) {
+		return false
+	}
 	if f.Origin != "" && !Glob(f.Origin, e.Origin.System) && !Glob(f.Origin, e.Origin.Host) &&
 		!Glob(f.Origin, e.Origin.Node) {
 		return false
@@ -157,7 +175,8 @@ func (f *Filter) Match(e *Event) bool {
 }
 
 // ParseFilter parses the command-line form of a filter: comma-separated
-// key=value terms, keys origin, source, msgid, severity and sd.ID.PARAM;
+// key=value terms, keys origin, source, msgid, app, type, severity and
+// sd.ID.PARAM;
 // several source kinds are separated by "|". Example:
 // "origin=lnx*,source=syslog|region,severity=warning".
 //
@@ -192,6 +211,10 @@ func ParseFilter(s string) (*Filter, error) {
 			f.Origin = v
 		case "msgid":
 			f.MsgID = v
+		case "app":
+			f.App = v
+		case "type":
+			f.Type = v
 		case "source":
 			for _, src := range strings.Split(v, "|") {
 				f.Source = append(f.Source, Source(strings.ToLower(src)))
@@ -203,7 +226,7 @@ func ParseFilter(s string) (*Filter, error) {
 			}
 			f.Severity = &sev
 		default:
-			return nil, fmt.Errorf("%w: unknown key %q (origin, source, msgid, severity, sd.ID.PARAM)", ErrBadFilter, k)
+			return nil, fmt.Errorf("%w: unknown key %q (origin, source, msgid, app, type, severity, sd.ID.PARAM)", ErrBadFilter, k)
 		}
 	}
 	if err := f.Validate(); err != nil {

@@ -182,6 +182,30 @@ var catalogue = []Message{
 		Issuer:           "gateway/region",
 	},
 	{
+		ID:      "ZBR017I",
+		Text:    "REGION name AVAILABILITY",
+		Inserts: []Insert{{"name", "the region's name"}},
+		Explanation: "The answer to AVAIL: a heading line, then one line per component the availability " +
+			"ledger knows: COMPONENT, STATUS (UP or DOWN), SINCE (UTC), CHANGE (what said so) and RULE.",
+		SystemAction:     "None.",
+		OperatorResponse: "A component DOWN: see its CHANGE (a message ID, heartbeat-lost, probe-failed) for why.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR018I",
+		Text: "REGION name STATUS RECORDS AFTER seq: count",
+		Inserts: []Insert{
+			{"name", "the region's name"},
+			{"seq", "the sequence number the records follow"},
+			{"count", "how many records follow, one JSON object a line (protocol.StatusRecord)"},
+		},
+		Explanation: "The answer to AVAIL RECORDS AFTER seq MAX n, which zbridge report sends: the " +
+			"availability ledger's records after seq, in order, as JSON lines.",
+		SystemAction:     "None.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
 		ID: "ZBR101E",
 		Text: "FLOOD CONTROL HELD BACK count EVENTS FROM host AT addr BETWEEN first AND last UTC " +
 			"(LIMITS limits); BY LIMIT held-by; TOP IDS ids; FIRST \"text\"; LAST \"text\"",
@@ -329,6 +353,46 @@ var catalogue = []Message{
 		SystemAction:     "The logon panel is shown again; after repeated failures the connection is closed and the address throttled.",
 		OperatorResponse: "Type the client name and secret again, or ask the security team for a client with the console port.",
 		Issuer:           "zos/console",
+	},
+	{
+		ID:   "ZBR401I",
+		Text: "COMPONENT component IS UP: change",
+		Inserts: []Insert{
+			{"component", "what the ledger measures: a system, a guest, a service"},
+			{"change", "what said so: a message ID or event type, heartbeat, probe-ok"},
+		},
+		Explanation: "The availability ledger recorded that the component is up (its record is in the " +
+			"event's structured data, status@zbridge). It is issued for each change only, as an event " +
+			"with source=availability.",
+		SystemAction:     "The record is kept for availability reports (zbridge report).",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR402E",
+		Text: "COMPONENT component IS DOWN: change",
+		Inserts: []Insert{
+			{"component", "what the ledger measures: a system, a guest, a service"},
+			{"change", "what said so: a message ID or event type, heartbeat-lost, probe-failed, probe-timeout, probe-error"},
+		},
+		Explanation: "The availability ledger recorded that the component is down: a rule matched a " +
+			"message or event saying so, its heartbeat was missing for its interval, or its probe failed. " +
+			"It is issued for each change only, as an event with source=availability.",
+		SystemAction:     "The outage counts in availability reports until ZBR401I says the component is up.",
+		OperatorResponse: "See why the component is down (the change, the event it names) and restore it.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR403I",
+		Text: "AVAILABILITY REPORT FOR day WRITTEN TO files",
+		Inserts: []Insert{
+			{"day", "the day reported on, yyyy-mm-dd (UTC)"},
+			{"files", "the report's files: the same name with .txt, .csv and .html"},
+		},
+		Explanation:      "The region wrote the day's availability report into --report-dir, a minute after midnight UTC.",
+		SystemAction:     "None.",
+		OperatorResponse: "None. Collect the files as the site's reporting does.",
+		Issuer:           "gateway/region",
 	},
 }
 

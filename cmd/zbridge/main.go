@@ -1,16 +1,18 @@
 // Command zbridge is the zbridge mainframe-to-Linux bridge gateway: one
 // binary whose subcommands are the region, its clients and its tools.
 //
-//	zbridge region    run a region (SYSLOG, UNSOLMSG, HTTP)
+//	zbridge region    run a region (SYSLOG, RELP, UNSOLMSG, COMMANDS, VMMON, the 3270 console, HTTP)
 //	zbridge demo      every flow on loopback: a region, a simulated z/VM system with its agent, a Linux agent, a syslog feed and the console
 //	zbridge tail      print events from a region's UNSOLMSG port
 //	zbridge cmd       run a command on a target through a region's COMMANDS port
 //	zbridge agents    list the agents a region knows
+//	zbridge report    an availability report from a region's availability ledger
 //	zbridge linuxagent  run the Linux agent
 //	zbridge zvmsim    run a simulated z/VM system (TN3270 consoles) for tests and trying zbridge
 //	zbridge vmagent   run the z/VM agent for one z/VM system
 //	zbridge passwd    hash a client secret for the clients file
 //	zbridge loadgen   send syslog load to a region (for measuring)
+//	zbridge zoslog    send z/OS SYSLOG hardcopy files to a region (back-filling)
 //	zbridge version   print the version
 package main
 
@@ -31,16 +33,18 @@ type subcommand struct {
 
 func subcommands() []subcommand {
 	return []subcommand{
-		{"region", "run a region (SYSLOG, UNSOLMSG, HTTP)", runRegion},
+		{"region", "run a region (SYSLOG, RELP, UNSOLMSG, COMMANDS, VMMON, the 3270 console, HTTP)", runRegion},
 		{"demo", "every flow on loopback: a region, a simulated z/VM system with its agent, a Linux agent, a syslog feed and the console", runDemo},
 		{"tail", "print events from a region's UNSOLMSG port", runTail},
 		{"cmd", "run a command on a target through a region's COMMANDS port", runCmd},
 		{"agents", "list the agents a region knows", runAgents},
+		{"report", "an availability report from a region's availability ledger", runReport},
 		{"linuxagent", "run the Linux agent (an SSH server for the region's commands)", runLinuxAgent},
 		{"zvmsim", "run a simulated z/VM system with TN3270 consoles", runZVMSim},
 		{"vmagent", "run the z/VM agent (TN3270 console scraper) for one z/VM system", runVMAgent},
 		{"passwd", "hash a client secret for the clients file", runPasswd},
 		{"loadgen", "send syslog load to a region", runLoadgen},
+		{"zoslog", "send z/OS SYSLOG hardcopy log files to a region's SYSLOG port", runZoslog},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) int { fmt.Fprintln(stdout, "zbridge", version); return 0 }},
 	}
 }

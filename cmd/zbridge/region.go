@@ -85,6 +85,8 @@ type regionFlags struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	timeFields      stringList
+	hardcopyTZ      string
 }
 
 func (f *regionFlags) register(fs *flag.FlagSet) {
@@ -140,6 +142,12 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Flood.Interval, "flood-interval", flood.DefaultInterval, "flood control: how often a source that had events held back gets a summary event")
 	fs.IntVar(&c.Flood.MaxHostsPerAddr, "flood-hosts-per-addr", flood.DefaultMaxHostsPerAddr, "flood control: host names one sender address has buckets for; its further names share one")
 	fs.IntVar(&c.Flood.MaxSources, "flood-max-sources", flood.DefaultMaxSources, "flood control: sources tracked at most (bounds its memory)")
+	fs.Var(&f.timeFields, "time-field", "sd.ID.PARAM=KIND: take an event's time from this structured-data parameter, read as KIND (stck, stcke, filetime, unix, unix-s, unix-ms, unix-us, unix-ns, julian, rfc3339, auto); repeatable, the first present wins")
+	fs.DurationVar(&c.TODLeapSeconds, "tod-leap-seconds", 0, "the leap-second offset (CVTLSO) of STCK/STCKE values in --time-field parameters, e.g. 27s for a TOD clock that counts leap seconds")
+	fs.BoolVar(&c.Hardcopy, "hardcopy", true, "read a syslog message whose text is a z/OS hardcopy log line (z/OS syslogd forwarding SYSLOG/OPERLOG) into its message ID, system, time and text")
+	fs.StringVar(&f.hardcopyTZ, "hardcopy-tz", "UTC", "the time zone of the z/OS systems' hardcopy log times (an IANA name such as Europe/Berlin)")
+	fs.StringVar(&c.ReportDir, "report-dir", "", "with the availability ledger on: write each day's availability report (availability-YYYY-MM-DD.txt, .csv, .html) here a minute after midnight UTC")
+	fs.BoolVar(&c.Availability, "availability", true, "run the availability ledger when the config file has an [availability] table (with --redis: on one region only)")
 	fs.StringVar(&c.RedisURL, "redis", "", "keep session state in Redis: redis[s]://[user@]host:port[,host:port...][/db][?master=NAME|cluster=1][&min_replicas=N][&replica_timeout=D]; regions sharing it share events, subscriptions, agents and commands; with master= (Sentinel) an event counts as stored once min_replicas (default 1) replicas have it (default: the embedded store)")
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", "", "file holding the Redis password (kept out of the command line)")
 	fs.StringVar(&c.ClusterKeyFile, "cluster-key-file", "", "with --redis: the key (a file of 32 or more bytes, mode 0600) every region sharing Redis signs forwarded commands with; make one with: umask 077; head -c 32 /dev/urandom | base64 > cluster.key")
@@ -167,6 +175,18 @@ func (f *regionFlags) finish(log logrus.FieldLogger) error {
 	if f.cfg.SSHKeyFile != "" && f.cfg.KnownHostsFile == "" {
 		return errors.New("--ssh-key needs --known-hosts (host keys are always checked)")
 	}
+	for _, tf := range f.timeFields {
+		field, err := region.ParseTimeField(tf)
+		if err != nil {
+			return fmt.Errorf("--time-field: %w", err)
+		}
+		f.cfg.TimeFields = append(f.cfg.TimeFields, field)
+	}
+	loc, err := time.LoadLocation(f.hardcopyTZ)
+	if err != nil {
+		return fmt.Errorf("--hardcopy-tz: %w", err)
+	}
+	f.cfg.HardcopyLocation = loc
 	sync, err := diskstore.ParseSyncPolicy(f.sync)
 	if err != nil {
 		return fmt.Errorf("--sync: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/flood"
 	"github.com/zbridge/zbridge/gateway/metrics"
 	"github.com/zbridge/zbridge/gateway/syslog"
+	"github.com/zbridge/zbridge/zos"
 )
 
 // Flood control (package flood): SYSLOG (TCP, TLS, UDP) and RELP hand their
@@ -45,10 +46,19 @@ func (r *Region) openFlood() error {
 // intake is where SYSLOG and RELP append their events: the flood limiter,
 // or the store when flood control is off.
 func (r *Region) intake() syslog.Appender {
+	var next syslog.Appender = r.store
 	if r.flood != nil {
-		return r.flood
+		next = r.flood
 	}
-	return r.store
+	if len(r.cfg.TimeFields) == 0 && !r.cfg.Hardcopy {
+		return next
+	}
+	loc := r.cfg.HardcopyLocation
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &normalizer{next: next, fields: r.cfg.TimeFields, opts: zos.TimeOptions{LSO: zos.TODDelta(r.cfg.TODLeapSeconds/time.Microsecond) * zos.TODMicrosecond},
+		hardcopy: r.cfg.Hardcopy, loc: loc}
 }
 
 // closeFloodAfter is closeFlood in Shutdown, whose ctx the drain of SYSLOG

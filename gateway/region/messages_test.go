@@ -18,7 +18,8 @@ import (
 	"github.com/zbridge/zbridge/zos"
 )
 
-// regionEvents returns the source=region events in st, oldest first.
+// regionEvents returns the events the region issues itself
+// (source=region and source=availability) in st, oldest first.
 func regionEvents(t *testing.T, st *memstore.Store) []*protocol.Event {
 	t.Helper()
 	evs, _, err := st.Read(context.Background(), protocol.ID{}, 10000, nil)
@@ -27,7 +28,7 @@ func regionEvents(t *testing.T, st *memstore.Store) []*protocol.Event {
 	}
 	var out []*protocol.Event
 	for _, e := range evs {
-		if e.Source == protocol.SourceRegion {
+		if e.Source == protocol.SourceRegion || e.Source == protocol.SourceAvailability {
 			out = append(out, e)
 		}
 	}

@@ -26,13 +26,14 @@ var operatorHelp = []string{
 	"COMMANDS  the commands in flight (the client's own, or every client's with see-others)",
 	"REFRESH   read the config file and the clients file again (as SIGHUP does); reopen the audit log",
 	"STOP      stop the region as SIGTERM does, draining it (P NAME); the service manager restarts it only if told to",
+	"AVAIL     the availability ledger's components and their status (AVAIL RECORDS AFTER SEQ MAX N: its records, for zbridge report)",
 	"HELP      this list",
 	"Each also as the z/OS operator types it: F NAME,WORD (MODIFY), D NAME,WORD (DISPLAY) for those that show something, P NAME for STOP.",
 }
 
 // displayWords are the region commands that only show something: the ones
 // D (DISPLAY) takes.
-var displayWords = []string{"SERVERS", "AGENTS", "REGIONS", "CLIENTS", "COMMANDS", "HELP"}
+var displayWords = []string{"SERVERS", "AGENTS", "REGIONS", "CLIENTS", "COMMANDS", "AVAIL", "HELP"}
 
 // operatorCommand reads a region command as an operator types it: the
 // plain word (SERVERS), or the z/OS operator forms typed from habit —
@@ -120,8 +121,23 @@ func (o operator) Run(ctx context.Context, req *commands.Request, out func(comma
 		lines = []string{zos.Must("ZBR002I").Format(name, reason)}
 		defer o.r.Stop(reason)
 	default:
-		return commands.Result{}, &commands.Error{Code: commands.CodeBadRequest,
-			Message: fmt.Sprintf("unknown region command %q; HELP lists them", req.Command)}
+		f := strings.Fields(word)
+		if len(f) == 0 || f[0] != "AVAIL" {
+			return commands.Result{}, &commands.Error{Code: commands.CodeBadRequest,
+				Message: fmt.Sprintf("unknown region command %q; HELP lists them", req.Command)}
+		}
+		var err error
+		if lines, err = o.avail(f[1:]); err != nil {
+			return commands.Result{}, err
+		}
+		if len(f) > 1 {
+			// The records are JSON lines, which escape what they must:
+			// sent as they are, for zbridge report to read.
+			for _, l := range lines {
+				out(commands.Output{Stream: commands.Stdout, Data: []byte(l), EOL: true})
+			}
+			return commands.Result{}, ctx.Err()
+		}
 	}
 	for _, l := range lines {
 		// Fields come from peers (an SSH banner, another region's registry

@@ -35,6 +35,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/commands"
+	"github.com/zbridge/zbridge/gateway/availability"
 	"github.com/zbridge/zbridge/gateway/cluster"
 	"github.com/zbridge/zbridge/gateway/commandsrv"
 	"github.com/zbridge/zbridge/gateway/flood"
@@ -107,6 +108,17 @@ type Config struct {
 	// SyslogMaxSessionsPerAddr: see syslog.Config.MaxSessionsPerAddr.
 	SyslogMaxSessionsPerAddr int
 	SyslogReadTimeout        time.Duration
+	// TimeFields are structured-data parameters an event's time is taken
+	// from (see TimeField); TODLeapSeconds is the leap-second offset
+	// (CVTLSO) of the TOD values among them.
+	TimeFields     []TimeField
+	TODLeapSeconds time.Duration
+	// Hardcopy reads a syslog message whose text is a z/OS hardcopy log
+	// line (SYSLOG or OPERLOG, forwarded by z/OS syslogd) into its message
+	// ID, system, time and text; HardcopyLocation is the systems' time
+	// zone (default UTC).
+	Hardcopy         bool
+	HardcopyLocation *time.Location
 	// Flood is the per-source flood control of SYSLOG and RELP (see
 	// package flood; Next and Logger are set by the region). The zero
 	// value turns it off; flood.DefaultConfig() has the defaults.
@@ -155,6 +167,13 @@ type Config struct {
 	MaxPerTarget, MaxPerSession       int
 	// CommandsSession configures COMMANDS sessions (zero: defaults).
 	CommandsSession session.Config
+	// Availability runs the availability ledger (package
+	// gateway/availability) when the config file has an [availability]
+	// table. With several regions sharing Redis, set it on one of them.
+	Availability bool
+	// ReportDir, with the ledger on, receives each day's availability
+	// report (text, CSV, HTML) a minute after midnight UTC.
+	ReportDir string
 
 	Logger logrus.FieldLogger // required
 }
@@ -178,6 +197,11 @@ type Region struct {
 	console  *console.Server
 	consoles consoles
 	router   *commands.Router
+	// avail is the availability ledger (nil when off); availStop and
+	// availDone stop it and say it stopped.
+	avail     *availability.Ledger
+	availStop context.CancelFunc
+	availDone chan struct{}
 	// cmdDone records a command's duration and outcome (COMMANDS and the
 	// console).
 	cmdDone func(*commands.Request, time.Duration, error)
@@ -355,6 +379,12 @@ func New(cfg Config) (*Region, error) {
 			return nil, fmt.Errorf("region: %w", err)
 		}
 	}
+	if err := r.openAvailability(); err != nil {
+		if r.linux != nil {
+			r.linux.Close()
+		}
+		return nil, err
+	}
 	r.registerMetrics()
 	r.registerSharedMetrics()
 	mux := http.NewServeMux()
@@ -520,6 +550,7 @@ func (r *Region) Start() error {
 			return err
 		}
 	}
+	r.runAvailability()
 	r.log.WithField("addrs", r.addrString()).Info("region started")
 	r.issue(context.Background(), "ZBR001I", r.cfg.Name, r.serverList())
 	return nil
@@ -649,6 +680,7 @@ func (r *Region) Shutdown(ctx context.Context) error {
 		r.unsol.Shutdown(ctx),
 		r.http.Shutdown(ctx),
 	}
+	r.stopAvailability()
 	r.wg.Wait()
 	if r.linux != nil {
 		errs = append(errs, r.linux.Close())
@@ -679,6 +711,7 @@ func (r *Region) Close() error {
 	if r.console != nil {
 		err = errors.Join(err, r.console.Close())
 	}
+	r.stopAvailability()
 	r.wg.Wait()
 	fctx, cancel := context.WithTimeout(context.Background(), floodCloseTimeout)
 	err = errors.Join(err, r.closeFlood(fctx))

@@ -14,6 +14,7 @@ import (
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/audit"
 	"github.com/zbridge/zbridge/gateway/auth"
+	"github.com/zbridge/zbridge/gateway/availability"
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/trust"
 	"github.com/zbridge/zbridge/protocol"
@@ -368,6 +369,10 @@ func (r *Region) Refresh(by string) (string, error) {
 		reopenErr = g.audit.Reopen()
 	}
 	p, err := g.loadPolicy()
+	var spec *availability.Spec
+	if err == nil {
+		spec, err = r.availabilitySpec() // checked before anything changes
+	}
 	old := g.authz.Policy()
 	switch {
 	case err != nil:
@@ -385,6 +390,9 @@ func (r *Region) Refresh(by string) (string, error) {
 		return "", errors.Join(fmt.Errorf("%w: nothing changed: %w", ErrRefresh, err), reopenErr)
 	}
 	g.authz.Store(p)
+	if r.avail != nil {
+		r.avail.SetSpec(spec) // checked above: it cannot fail
+	}
 	ended := 0
 	revoked := func(port string) func(string) bool {
 		return func(client string) bool {

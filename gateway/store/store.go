@@ -139,6 +139,21 @@ func Sync(ctx context.Context, st Store) error {
 	return nil
 }
 
+// Ledger is implemented by stores that keep availability records
+// (protocol.StatusRecord, written by package gateway/availability) apart
+// from the event stream: the event retention (MaxEvents, MaxBytes, MaxAge)
+// never trims them, and they are as durable as events are (diskstore's
+// sync policy; Redis). Every store of this module implements it.
+type Ledger interface {
+	// AppendStatus validates the records (StatusRecord.Validate), assigns
+	// each the next Seq, in order, from 1, and stores them. An invalid
+	// record fails the whole call and stores none.
+	AppendStatus(ctx context.Context, recs []*protocol.StatusRecord) error
+	// StatusRecords appends to dst up to max records with Seq after
+	// `after`, in Seq order, and returns the extended slice.
+	StatusRecords(ctx context.Context, after uint64, max int, dst []protocol.StatusRecord) ([]protocol.StatusRecord, error)
+}
+
 // HealthReporter is implemented by stores that can be degraded (Redis
 // unreachable) while they go on serving what they can.
 type HealthReporter interface {

@@ -96,8 +96,8 @@ func Parse(b []byte) (*File, error) {
 	}
 	var unknown []string
 	for _, k := range md.Undecoded() {
-		if len(k) > 0 && k[0] == "region" {
-			continue // flag names: checked by whoever applies them
+		if len(k) > 0 && (k[0] == "region" || k[0] == "availability") {
+			continue // flag names, and the availability ledger's rules: checked by whoever applies them
 		}
 		unknown = append(unknown, k.String())
 	}

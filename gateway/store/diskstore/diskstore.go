@@ -72,6 +72,11 @@ type Config struct {
 	MaxEvents int
 	MaxBytes  int64
 	MaxAge    time.Duration
+	// MaxStatusRecords bounds the status records kept in memory, as for
+	// memstore (memstore.DefaultMaxStatusRecords if 0); the status journal
+	// is written anew without the older ones at an Open that finds it
+	// holds at least as many dropped as kept. Retention never trims them.
+	MaxStatusRecords int
 	// Logger receives what Open cut or found, and write failures. Required.
 	Logger logrus.FieldLogger
 	// Now is the clock (time.Now if nil); tests pass their own.
@@ -81,11 +86,12 @@ type Config struct {
 // Store is the on-disk embedded store. It is a memstore.Store whose every
 // change is journalled; reads never touch the disk.
 type Store struct {
-	ms   *memstore.Store
-	j    *journal
-	lock *os.File // holds the data directory's lock
-	dir  string
-	info OpenInfo
+	ms     *memstore.Store
+	j      *journal
+	status *statusLog
+	lock   *os.File // holds the data directory's lock
+	dir    string
+	info   OpenInfo
 
 	closeOnce sync.Once
 	closeErr  error
@@ -96,15 +102,18 @@ var (
 	_ store.MarkedAppender = (*Store)(nil)
 	_ store.Syncer         = (*Store)(nil)
 	_ store.HealthReporter = (*Store)(nil)
+	_ store.Ledger         = (*Store)(nil)
 )
 
 // OpenInfo says what Open found in the data directory.
 type OpenInfo struct {
-	Segments int           // segment files read
-	Records  int           // records replayed
-	Events   int           // events retained after the replay
-	CutBytes int64         // bytes of a torn write cut from the newest segment
-	Took     time.Duration // how long the replay took
+	Segments       int           // segment files read
+	Records        int           // records replayed
+	Events         int           // events retained after the replay
+	CutBytes       int64         // bytes of a torn write cut from the newest segment
+	StatusRecords  int           // status records read from the status journal
+	StatusCutBytes int64         // bytes of a torn write cut from the status journal
+	Took           time.Duration // how long the replay took
 }
 
 // segmentFile matches a segment file's name.
@@ -141,11 +150,25 @@ func Open(cfg Config) (*Store, error) {
 	}
 	j := &journal{dir: jdir, policy: cfg.Sync, interval: cfg.SyncInterval, segSize: cfg.SegmentSize,
 		log: cfg.Logger, stop: make(chan struct{}), flushed: make(chan struct{})}
+	sl := &statusLog{name: statusPath(cfg.Dir), policy: cfg.Sync, j: j}
+	j.status = sl
 	ms := memstore.New(memstore.Config{MaxEvents: cfg.MaxEvents, MaxBytes: cfg.MaxBytes, MaxAge: cfg.MaxAge,
-		Journal: j, Now: cfg.Now})
-	s := &Store{ms: ms, j: j, lock: lock, dir: cfg.Dir}
+		Journal: j, MaxStatusRecords: cfg.MaxStatusRecords, StatusJournal: sl, Now: cfg.Now})
+	s := &Store{ms: ms, j: j, status: sl, lock: lock, dir: cfg.Dir}
 	start := time.Now()
-	if err := s.replay(cfg.Logger); err != nil {
+	// The status journal is read first and the event journal replayed
+	// next; only then is either changed (a torn write cut, the mark of
+	// this Open added), so that an Open that fails changes nothing but a
+	// torn end of the newest segment.
+	os.Remove(sl.name + ".tmp") // left by a crash while it was written anew
+	tail, err := s.replayStatus()
+	if err == nil {
+		err = s.replay(cfg.Logger)
+	}
+	if err == nil {
+		err = s.openStatus(tail, cfg.Logger)
+	}
+	if err != nil {
 		ms.Close()
 		lock.Close()
 		return nil, err
@@ -164,6 +187,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := j.syncThrough(seq); err != nil {
 		ms.Close()
 		j.close()
+		sl.close()
 		lock.Close()
 		return nil, err
 	}
@@ -358,12 +382,15 @@ func (s *Store) Info() OpenInfo { return s.info }
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Sync implements store.Syncer.
+// Sync implements store.Syncer, for the status journal too.
 func (s *Store) Sync(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.j.syncAll(ctx)
+	if err := s.j.syncAll(ctx); err != nil {
+		return err
+	}
+	return s.status.syncAll()
 }
 
 // Health implements store.HealthReporter: the store is degraded once a
@@ -381,6 +408,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.ms.Close()
 		s.closeErr = s.j.close()
+		if err := s.status.close(); s.closeErr == nil {
+			s.closeErr = err
+		}
 		s.lock.Close()
 	})
 	return s.closeErr
@@ -466,3 +496,22 @@ func (s *Store) GroupRead(ctx context.Context, group, consumer string, start pro
 func (s *Store) GroupAck(ctx context.Context, group string, ids []protocol.ID) error {
 	return s.ms.GroupAck(ctx, group, ids)
 }
+
+// AppendStatus implements store.Ledger: the records go to the status
+// journal, as durable on return as the sync policy says (SyncAlways: on
+// stable storage; SyncBatch: written, and synced within SyncInterval or
+// by Sync; SyncOS: written).
+func (s *Store) AppendStatus(ctx context.Context, recs []*protocol.StatusRecord) error {
+	if err := s.j.err(); err != nil {
+		return err
+	}
+	return s.ms.AppendStatus(ctx, recs)
+}
+
+// StatusRecords implements store.Ledger.
+func (s *Store) StatusRecords(ctx context.Context, after uint64, max int, dst []protocol.StatusRecord) ([]protocol.StatusRecord, error) {
+	return s.ms.StatusRecords(ctx, after, max, dst)
+}
+
+// StatusStats reports the status records held (see memstore.StatusStats).
+func (s *Store) StatusStats() memstore.StatusStats { return s.ms.StatusStats() }

@@ -52,6 +52,13 @@ func TestConformance(t *testing.T) {
 				New: func(t *testing.T, r storetest.Retention) store.Store {
 					return open(t, Config{Dir: t.TempDir(), Sync: p, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
 				},
+				Reopen: func(t *testing.T, s store.Store, r storetest.Retention) store.Store {
+					dir := s.(*Store).Dir()
+					if err := s.Close(); err != nil {
+						t.Fatal(err)
+					}
+					return open(t, Config{Dir: dir, Sync: p, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+				},
 			})
 		})
 	}
@@ -71,6 +78,13 @@ func TestConformanceReopened(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Close()
+			return open(t, Config{Dir: dir, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+		},
+		Reopen: func(t *testing.T, s store.Store, r storetest.Retention) store.Store {
+			dir := s.(*Store).Dir()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
 			return open(t, Config{Dir: dir, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
 		},
 	})

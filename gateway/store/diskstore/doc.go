@@ -55,7 +55,8 @@
 // # Files
 //
 // Dir holds LOCK (flock-ed by the process that has the store open, holding
-// its process ID: a second region on the same directory is refused) and
+// its process ID: a second region on the same directory is refused),
+// status.journal (the status records: see Status records below) and
 // journal/, the segment files, named by number in 16 hex digits
 // (0000000000000001.seg, …). A segment starts with the 8 bytes
 // "ZBRJNL\x00\x01" (format name and version) and a checkpoint record
@@ -103,15 +104,68 @@
 // naming the file and offset, and changes nothing, for an operator to
 // decide.
 //
-// Backing up: stop the region (or copy while it runs: segments are only
-// appended and deleted, and a copy whose newest segment ends mid-record
-// opens like a crash) and copy Dir. Sessions are not kept: they are this
-// process's connections.
+// Backing up: stop the region (or copy while it runs: segments and the
+// status journal are only appended and deleted, and a copy whose newest
+// segment or status journal ends mid-record opens like a crash) and copy
+// Dir. Sessions are not kept: they are this process's connections.
+//
+// # Status records
+//
+// The availability ledger's records (store.Ledger) are not changes of the
+// event stream: the event retention must never take them, and deleting
+// whole segments would. So they are kept in a file of their own,
+// Dir/status.journal, and in memory as memstore keeps them
+// (MaxStatusRecords bounds the memory: beyond it the oldest are dropped,
+// counted in StatusStats). A checkpoint does not carry them: a million
+// records in every segment's checkpoint would cost more than the events.
+// The file starts with the 8 bytes "ZBRSTS\x00\x01", then records framed
+// as in the segments (u32 length, u32 CRC-32C of the kind byte and the
+// payload, u8 kind):
+//
+//	kind 1, records: an unsigned varint count, then each record: its Seq,
+//	        component, status, time (as above), change, rule, event ID and
+//	        detail (strings length-prefixed). One AppendStatus is one
+//	        record, or several when its records pass 16 MiB.
+//	kind 2, mark: the newest Seq when the store was opened. Open writes
+//	        it after the replay, and syncs it, before any record of its own.
+//
+// Records are encoded under the ledger's lock, so the file is in Seq
+// order, and written and synced outside it as the segments are, under the
+// same policy: AppendStatus returns once its records are fsynced under
+// SyncAlways; once written under SyncBatch, fsynced by the flusher within
+// SyncInterval or at once by Sync; once written under SyncOS. A write or
+// fsync that fails stops the whole store, as above.
+//
+// Open reads the status journal before it replays the segments, and
+// changes it only after both replays succeeded. A record cut short or
+// failing its checksum after the last mark was written by the last run,
+// and never made whole: a torn write, cut off with everything after it
+// (under SyncBatch pages of the unsynced tail may reach the disk out of
+// order, so whole records may follow it), and logged. The same before
+// the last mark is damage, since the Open that wrote the mark had found
+// the file whole and synced it; so is a record that checks out but does
+// not decode, whose Seqs do not rise, or a mark that disagrees with the
+// records before it. Open then fails with ErrCorrupt naming the file and
+// offset, and changes nothing. (A record whose length was damaged hides
+// where the next one starts, so Open looks for a mark after the bad
+// record at every offset: a mark is a whole record whose checksum holds.)
+// Seqs go on after the last record kept. Records are not validated again
+// when replayed: a later version may validate more strictly.
+//
+// A directory without status.journal (written by a version before status
+// records) opens with none, and the file is created. Versions before it
+// read only journal/ and LOCK, so they open a directory that has one and
+// leave the file alone. An Open that finds at least as many records
+// dropped (beyond MaxStatusRecords) as kept writes the file anew with the
+// kept ones: to status.journal.tmp, synced, then renamed over it; a
+// status.journal.tmp left by a crash is deleted at Open. Between such
+// Opens the file grows by each record (about 40 bytes and its strings).
 //
 // # Goroutines
 //
 // Open starts one: the flusher, which writes and (but for SyncOS) syncs
-// every SyncInterval and deletes the segments retention emptied; Close
+// the segments and the status journal every SyncInterval and deletes the
+// segments retention emptied; Close
 // stops it and waits for it. memstore's age trimmer runs when MaxAge is
 // set, owned by the memstore. Writes and fsyncs otherwise run on the
 // goroutines of the callers waiting for them (Append, Sync).

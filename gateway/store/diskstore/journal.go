@@ -74,6 +74,8 @@ type journal struct {
 
 	failed atomic.Pointer[error] // the first write or sync error: the journal stops
 
+	status *statusLog // the status journal, which the flusher syncs too
+
 	stop      chan struct{} // closed to stop the flusher
 	flushed   chan struct{} // closed when the flusher has stopped
 	closeOnce sync.Once
@@ -365,10 +367,11 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// flush runs until close: every interval it writes what was recorded and,
-// unless the policy is SyncOS, syncs it. This keeps the changes no caller
-// waits for (consumer groups, retention) and bounds what a power loss can
-// take under SyncBatch to one interval.
+// flush runs until close: every interval it writes what was recorded, in
+// the segments and the status journal, and, unless the policy is SyncOS,
+// syncs it. This keeps the changes no caller waits for (consumer groups,
+// retention) and bounds what a power loss can take under SyncBatch to one
+// interval.
 func (j *journal) flush() {
 	defer close(j.flushed)
 	t := time.NewTicker(j.interval)
@@ -382,6 +385,9 @@ func (j *journal) flush() {
 		j.mu.Lock()
 		seq := j.seq
 		j.mu.Unlock()
+		if j.status != nil {
+			j.status.syncAll()
+		}
 		if j.policy == SyncOS {
 			if j.writeThrough(seq) == nil {
 				j.smu.Lock()

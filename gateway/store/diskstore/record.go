@@ -59,6 +59,12 @@ func appendRecord(b []byte, c *memstore.Change) []byte {
 	case memstore.ChangeCheckpoint:
 		b = appendState(b, c.State)
 	}
+	return sealRecord(b, start)
+}
+
+// sealRecord fills in the header of the record that starts at b[start:]
+// and runs to the end of b: the payload's length and the checksum.
+func sealRecord(b []byte, start int) []byte {
 	payload := len(b) - start - recordHeader
 	binary.LittleEndian.PutUint32(b[start:], uint32(payload))
 	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(b[start+8:], castagnoli))

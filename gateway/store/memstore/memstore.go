@@ -8,6 +8,18 @@
 // (package diskstore keeps one on disk) every change is also recorded, and
 // replayed into a new Store with Apply.
 //
+// # Status records
+//
+// A Store is also a store.Ledger: the availability records
+// (protocol.StatusRecord) are kept in a slice of their own, in Seq order,
+// under a lock of their own. The event retention never trims them;
+// MaxStatusRecords bounds their memory instead: beyond it the oldest are
+// dropped, and counted (StatusStats). A reader asking for records after 0,
+// or after a Seq that was dropped, then gets them from the oldest kept: a
+// report over a window whose start was dropped starts at the first record
+// kept. With a StatusJournal (package diskstore) each AppendStatus is
+// also recorded there, and replayed with ApplyStatus.
+//
 // # Consumer groups
 //
 // Durable subscription positions are a map from name to ID. A consumer group
@@ -49,6 +61,12 @@ type Config struct {
 	MaxAge time.Duration
 	// Journal records every change (nil: the store lives in memory only).
 	Journal Journal
+	// MaxStatusRecords bounds the status records kept (store.Ledger):
+	// beyond it the oldest are dropped (DefaultMaxStatusRecords if 0).
+	// The event retention never trims them.
+	MaxStatusRecords int
+	// StatusJournal records the status records (nil: in memory only).
+	StatusJournal StatusJournal
 	// Now is the clock (time.Now if nil); tests pass their own.
 	Now func() time.Time
 }
@@ -78,6 +96,8 @@ type Store struct {
 
 	done chan struct{} // closed by Close
 	aged chan struct{} // closed when the age trimmer has stopped
+
+	ledger ledger // the status records, under a lock of their own
 }
 
 var _ store.Store = (*Store)(nil)
@@ -102,6 +122,11 @@ func New(cfg Config) *Store {
 	if s.maxBytes <= 0 {
 		s.maxBytes = DefaultMaxBytes
 	}
+	s.ledger.max = cfg.MaxStatusRecords
+	if s.ledger.max <= 0 {
+		s.ledger.max = DefaultMaxStatusRecords
+	}
+	s.ledger.journal = cfg.StatusJournal
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -536,6 +561,7 @@ func (s *Store) Close() error {
 		close(s.done)
 	}
 	s.mu.Unlock()
+	s.ledger.close()
 	<-s.aged
 	return nil
 }

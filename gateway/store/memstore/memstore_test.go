@@ -155,3 +155,76 @@ func BenchmarkAppendRead(b *testing.B) {
 		after = buf[len(buf)-1].ID
 	}
 }
+
+// TestStatusCap: beyond MaxStatusRecords the oldest status records are
+// dropped and counted; a read from before them starts at the oldest kept,
+// and the array does not grow with what was dropped.
+func TestStatusCap(t *testing.T) {
+	s := New(Config{MaxStatusRecords: 5})
+	defer s.Close()
+	ctx := context.Background()
+	for _, n := range []int{3, 1, 6, 2} { // 12 records
+		if err := s.AppendStatus(ctx, storetest.StatusRecords("c", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.StatusStats(); st != (StatusStats{First: 8, Last: 12, Count: 5, Dropped: 7}) {
+		t.Fatalf("StatusStats = %+v", st)
+	}
+	for _, tc := range []struct {
+		name  string
+		after uint64
+		first uint64
+	}{
+		{"FromZero", 0, 8},
+		{"FromDropped", 3, 8},
+		{"FromLastDropped", 7, 8},
+		{"FromKept", 9, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.StatusRecords(ctx, tc.after, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 || got[0].Seq != tc.first || got[len(got)-1].Seq != 12 {
+				t.Fatalf("read after %d: %d records from Seq %v, want %d to 12", tc.after, len(got), got, tc.first)
+			}
+		})
+	}
+	for range 5000 {
+		if err := s.AppendStatus(ctx, storetest.StatusRecords("m", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.ledger.mu.RLock()
+	n := len(s.ledger.recs)
+	s.ledger.mu.RUnlock()
+	if n > 2*1024 {
+		t.Fatalf("%d records in the array for 5 kept", n)
+	}
+	if st := s.StatusStats(); st.Count != 5 || st.Last != 5012 || st.Dropped != 5007 {
+		t.Fatalf("StatusStats = %+v", st)
+	}
+}
+
+// TestApplyStatus: replayed records keep their Seqs, must rise, and the
+// next append goes on after them.
+func TestApplyStatus(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	recs := []protocol.StatusRecord{*storetest.StatusRecords("a", 1)[0], *storetest.StatusRecords("b", 1)[0]}
+	recs[0].Seq, recs[1].Seq = 4, 9
+	if err := s.ApplyStatus(recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyStatus(recs[1:]); !errors.Is(err, ErrBadChange) {
+		t.Fatalf("replaying Seq 9 again: %v, want ErrBadChange", err)
+	}
+	more := storetest.StatusRecords("c", 1)
+	if err := s.AppendStatus(context.Background(), more); err != nil {
+		t.Fatal(err)
+	}
+	if more[0].Seq != 10 {
+		t.Fatalf("Seq after replay = %d, want 10", more[0].Seq)
+	}
+}

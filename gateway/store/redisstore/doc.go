@@ -25,6 +25,12 @@
 //	{p}:session:ID      one session's JSON, expiring after SessionTTL
 //	{p}:sessions        the index of session IDs (a sorted set)
 //	{p}:position:NAME   a durable subscription's position ("MS-SEQ")
+//	{p}:status          the status records (store.Ledger; a Redis Stream):
+//	                    entry ID SEQ-0, one field, "r", holding the
+//	                    record's JSON (its "seq" in the JSON is not used)
+//	{p}:status:writer:W one Store's records of its AppendStatus calls (a
+//	                    hash of call number to first Seq, the newest 4096
+//	                    kept, expiring a day after its last write)
 //
 // Consumer groups are the event stream's own Redis consumer groups.
 //
@@ -168,6 +174,31 @@
 // GroupRead after an error) gets those entries again. Each subscriber
 // session is a Redis consumer; consumers with nothing pending and idle for
 // a day are deleted, with their records.
+//
+// # Status records
+//
+// The availability ledger's records (store.Ledger) are a stream of their
+// own, {p}:status, which no retention trims (no MAXLEN, no MINID): the
+// records stay until an operator removes the key. Each record's Seq is its
+// entry's ID, SEQ-0, so StatusRecords is an XRANGE from (after+1)-0, in
+// pages of 4096. AppendStatus is one script: it takes the stream's last
+// generated ID (XINFO STREAM; it stays when an entry is deleted) and adds
+// the records under the IDs after it, so that regions appending at once get
+// distinct Seqs, each call's consecutive, in stream order (a call of more
+// than 1024 records is written in parts, one script each). The script
+// records the call's number for the Store, as an append does its batch's,
+// so that a call go-redis sends again after losing its reply adds nothing
+// twice. With MinReplicas, AppendStatus waits for the replicas as an
+// append does (WAIT), and fails if they do not acknowledge in time.
+//
+// Status records are not buffered: while the Store is degraded both calls
+// fail at once with an error wrapping ErrUnavailable, and the ledger tries
+// again later. So an error may leave the records written (the reply or
+// the replicas' acknowledgement was lost); a caller trying again may then
+// store them twice, under two Seqs: two records of one component with
+// the same status in a row, which a report should read as one change. A failover to a replica that
+// lacked the newest records (MinReplicas 0) loses them, and the next
+// records take their Seqs again.
 //
 // # Sentinel and Cluster
 //

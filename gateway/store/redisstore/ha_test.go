@@ -42,19 +42,27 @@ func urlStore(t testing.TB, url string) (redis.UniversalClient, Config) {
 // over the nodes).
 func conformance(t *testing.T, name string, cfg Config) {
 	var n atomic.Int64
+	open := func(t *testing.T, prefix string, r storetest.Retention) store.Store {
+		c := cfg
+		c.Prefix = prefix
+		c.MaxEvents, c.MaxBytes = r.MaxEvents, r.MaxBytes
+		c.Logger = testLogger(t)
+		c.TailBlock = 100 * time.Millisecond
+		s, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 	storetest.Run(t, storetest.Options{
 		ApproxTrim: true,
 		New: func(t *testing.T, r storetest.Retention) store.Store {
-			c := cfg
-			c.Prefix = fmt.Sprintf("%s%d", name, n.Add(1))
-			c.MaxEvents, c.MaxBytes = r.MaxEvents, r.MaxBytes
-			c.Logger = testLogger(t)
-			c.TailBlock = 100 * time.Millisecond
-			s, err := New(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
+			return open(t, fmt.Sprintf("%s%d", name, n.Add(1)), r)
+		},
+		Reopen: func(t *testing.T, s store.Store, r storetest.Retention) store.Store {
+			prefix := s.(*Store).prefix
+			s.Close()
+			return open(t, prefix, r)
 		},
 	})
 }

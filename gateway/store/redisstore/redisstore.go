@@ -126,7 +126,10 @@ type Store struct {
 
 	// Keys.
 	kEvents, kBorn, kTrimmed, kWriter, kSessions string
+	kStatus, kStatusWriter                       string
 	prefix                                       string
+
+	statusCalls atomic.Uint64 // AppendStatus script calls made: the last one's number
 
 	ctx    context.Context // canceled by Close: background work
 	cancel context.CancelFunc
@@ -211,6 +214,7 @@ var (
 	_ store.Store          = (*Store)(nil)
 	_ store.HealthReporter = (*Store)(nil)
 	_ store.MarkedAppender = (*Store)(nil)
+	_ store.Ledger         = (*Store)(nil)
 )
 
 // Key returns the Redis key "{prefix}:part1:part2...". The braces make the
@@ -297,6 +301,8 @@ func New(cfg Config) (*Store, error) {
 		unread:    make(map[groupConsumer]string),
 	}
 	s.kWriter = Key(cfg.Prefix, "writer", s.writer)
+	s.kStatus = Key(cfg.Prefix, "status")
+	s.kStatusWriter = Key(cfg.Prefix, "status", "writer", s.writer)
 	// The cache keeps no more than retention does, so that it never
 	// serves what Redis trimmed.
 	s.cache.maxEvents = or(cfg.CacheEvents, DefaultCacheEvents)

@@ -113,6 +113,16 @@ func TestConformance(t *testing.T) {
 					}
 					return s
 				},
+				Reopen: func(t *testing.T, s store.Store, r storetest.Retention) store.Store {
+					prefix := s.(*Store).prefix
+					s.Close()
+					n, err := New(Config{Client: c, Prefix: prefix, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes,
+						Logger: testLogger(t), TailBlock: 100 * time.Millisecond})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return n
+				},
 			})
 		})
 	}

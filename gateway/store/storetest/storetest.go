@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite every store.Store
 // implementation must pass: the embedded store and the Redis store run the
-// same tests.
+// same tests. It covers store.Ledger too, which every store of this module
+// implements.
 package storetest
 
 import (
@@ -33,6 +34,12 @@ type Options struct {
 	// MaxEvents (Redis MAXLEN ~): the suite then checks trimming happened,
 	// not its exact point.
 	ApproxTrim bool
+	// Reopen, for a store whose data outlives it, closes s and returns a
+	// new store on the same data (the same directory, the same Redis
+	// prefix) with retention r; the suite closes it. The suite then checks
+	// that what the store kept comes back. Nil for a store that keeps
+	// nothing (memstore).
+	Reopen func(t *testing.T, s store.Store, r Retention) store.Store
 }
 
 // Run runs the suite.
@@ -64,6 +71,7 @@ func Run(t *testing.T, o Options) {
 		{"GroupsIndependent", testGroupsIndependent},
 		{"GroupWait", testGroupWait},
 	}
+	tests = append(tests, ledgerTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, o) })
 	}

@@ -1,0 +1,535 @@
+// Package availability is the region's availability ledger: it turns what
+// the region sees — messages that say a system is up or down, heartbeats,
+// probes it runs — into status records in the common layout of IBM's
+// availability measurement paper ("Finding and Collecting Availability
+// Measurement Data"): component, UP or DOWN, time, change identifier
+// (protocol.StatusRecord). The store keeps the records apart from the
+// event stream (store.Ledger), and each is also published as an event
+// (source=availability) for automation to act on; package
+// gateway/availability/report turns them into reports.
+//
+// A record is written for each change only: a component's status
+// repeated (DOWN, DOWN) writes nothing, and a flapping one (UP, DOWN, UP,
+// DOWN) writes every change, in the order the ledger saw them. The
+// ledger's state (each component's last status) is read back from the
+// store's records at start, and its position in the event stream is kept
+// in the store (a durable position), so that a restart neither misses
+// nor repeats events.
+//
+// Three sources, configured in the [availability] table of the region's
+// config file (see Spec):
+//
+//   - rules: an event matching a filter and a regular expression on its
+//     text sets a component's status (IXC418I → SYSA UP; a z/VM LOGOFF →
+//     VMSYS1/LINUX01 DOWN);
+//   - heartbeats: events matching a filter, or an agent's link to the
+//     region while it is connected (checked every Tick), are beats; a
+//     component whose beat is missing for its interval is DOWN
+//     (heartbeat-lost) from the moment the interval ran out, UP
+//     (heartbeat) at the next beat;
+//   - probes: a command run on a target every interval; UP when it ends
+//     with the expected return code (and output), DOWN otherwise
+//     (probe-failed, probe-timeout). A probe that cannot run (its target
+//     not connected) writes nothing: what it probes may be fine, and an
+//     agent heartbeat says whether the target is reachable.
+//
+// With several regions sharing Redis, run the ledger on one of them
+// (--availability on that one only): each ledger keeps its own state, and
+// two would write each change twice.
+package availability
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// Agent is an agent's link to the region, for agent heartbeats: the
+// region watches each link with its own heartbeats (VMMON's, SSH
+// keepalives) and says whether it is connected now; a connected link is a
+// beat.
+type Agent struct {
+	Target    string // zvm:SYSTEM or linux:NAME
+	Connected bool
+}
+
+// Config configures a Ledger.
+type Config struct {
+	// Spec holds the rules, heartbeats and probes; nil: none (the ledger
+	// still reports the state its records hold).
+	Spec *Spec
+	// Store holds the events the ledger reads and, as a store.Ledger,
+	// its records. Required.
+	Store store.Store
+	// Agents lists the agents' links (agent heartbeats); nil: none.
+	Agents func() []Agent
+	// Probe runs a probe's command on its target and returns its return
+	// code and output, or an error when it did not run to its end.
+	// Required when the spec has probes.
+	Probe func(ctx context.Context, target, command string, timeout time.Duration) (rc int, output string, err error)
+	// Publish, when set, is called with each record once it is stored
+	// (the region issues it as an event).
+	Publish func(ctx context.Context, rec protocol.StatusRecord)
+	// Position names the ledger's durable position in the event stream
+	// (default "availability").
+	Position string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Tick is how often heartbeats are checked and probes started
+	// (default 1s).
+	Tick   time.Duration
+	Logger logrus.FieldLogger // required
+}
+
+// State is a component's current status.
+type State struct {
+	Component string
+	Status    protocol.Status
+	Since     time.Time
+	Change    string
+	Rule      string
+}
+
+// Ledger is the availability ledger. Create it with New; Run runs it.
+type Ledger struct {
+	cfg    Config
+	ledger store.Ledger
+	log    logrus.FieldLogger
+
+	mu      sync.Mutex // guards the fields below, and record appends
+	spec    *compiled
+	state   map[string]*State
+	beats   map[string]*beat // heartbeat components being watched
+	nextRun map[string]time.Time
+	running map[string]bool
+
+	loadErr error // New could not read the state: Run reads it first
+}
+
+// beat is a heartbeat component being watched.
+type beat struct {
+	rule     string
+	interval time.Duration
+	last     time.Time
+}
+
+// New builds a ledger and reads its state back from the store's records.
+func New(ctx context.Context, cfg Config) (*Ledger, error) {
+	if cfg.Store == nil || cfg.Logger == nil {
+		return nil, errors.New("availability: config: Store and Logger are required")
+	}
+	lg, ok := cfg.Store.(store.Ledger)
+	if !ok {
+		return nil, errors.New("availability: the store keeps no status records")
+	}
+	if cfg.Position == "" {
+		cfg.Position = "availability"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	l := &Ledger{cfg: cfg, ledger: lg, log: cfg.Logger, state: map[string]*State{}, beats: map[string]*beat{},
+		nextRun: map[string]time.Time{}, running: map[string]bool{}}
+	if err := l.SetSpec(cfg.Spec); err != nil {
+		return nil, err
+	}
+	if err := l.load(ctx); err != nil {
+		// The store is away (Redis down): Run loads the state before it
+		// starts, so the region need not wait for it.
+		l.log.WithError(err).Warn("availability: the ledger's state cannot be read yet; it is read again when the ledger runs")
+		l.loadErr = err
+	}
+	return l, nil
+}
+
+// load reads the ledger's state back from the store's records, and sets
+// its position in the event stream when it has none.
+func (l *Ledger) load(ctx context.Context) error {
+	cfg := l.cfg
+	// A new ledger starts with the events to come: its position is set
+	// now, so that none stored after New is missed.
+	if _, ok, err := cfg.Store.Position(ctx, cfg.Position); err != nil {
+		return fmt.Errorf("availability: %w", err)
+	} else if !ok {
+		stats, err := cfg.Store.Stats(ctx)
+		if err != nil {
+			return fmt.Errorf("availability: %w", err)
+		}
+		if err := cfg.Store.SetPosition(ctx, cfg.Position, stats.Last); err != nil {
+			return fmt.Errorf("availability: %w", err)
+		}
+	}
+	state := map[string]*State{}
+	var after uint64
+	var recs []protocol.StatusRecord
+	for {
+		var err error
+		recs, err = l.ledger.StatusRecords(ctx, after, 4096, recs[:0])
+		if err != nil {
+			return fmt.Errorf("availability: reading the records: %w", err)
+		}
+		for _, r := range recs {
+			state[r.Component] = &State{Component: r.Component, Status: r.Status, Since: r.Time, Change: r.Change, Rule: r.Rule}
+			after = r.Seq
+		}
+		if len(recs) < 4096 {
+			break
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state = state
+	// Heartbeat components UP when the region stopped are watched again
+	// from now: without a beat within their interval they go DOWN.
+	now := cfg.Now()
+	for _, st := range l.state {
+		for _, h := range l.spec.heartbeats {
+			if st.Rule == h.name && st.Status == protocol.StatusUp {
+				l.beats[st.Component] = &beat{rule: h.name, interval: h.interval, last: now}
+			}
+		}
+	}
+	return nil
+}
+
+// SetSpec applies a new spec (a refresh of the config file): components
+// keep their state; heartbeats and probes no longer configured stop.
+func (l *Ledger) SetSpec(s *Spec) error {
+	c := &compiled{}
+	if s != nil {
+		var err error
+		if c, err = compile(s); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.spec = c
+	now := l.cfg.Now()
+	keep := map[string]bool{}
+	for _, h := range c.heartbeats {
+		keep[h.name] = true
+		if h.agent != "" {
+			comp := h.component.parts[0]
+			if b := l.beats[comp]; b == nil || b.rule != h.name {
+				l.beats[comp] = &beat{rule: h.name, interval: h.interval, last: now}
+			} else {
+				b.interval = h.interval
+			}
+		}
+	}
+	for comp, b := range l.beats {
+		if !keep[b.rule] {
+			delete(l.beats, comp)
+		}
+	}
+	for name := range l.nextRun {
+		found := false
+		for _, p := range c.probes {
+			found = found || p.name == name
+		}
+		if !found {
+			delete(l.nextRun, name)
+		}
+	}
+	return nil
+}
+
+// Current returns every component's status, by component name.
+func (l *Ledger) Current() []State {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]State, 0, len(l.state))
+	for _, s := range l.state {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Component < out[j].Component })
+	return out
+}
+
+// Run reads the event stream and watches heartbeats and probes until ctx
+// ends; it returns ctx.Err(), or the store's error that stopped it. Every
+// goroutine it starts has ended when it returns.
+func (l *Ledger) Run(ctx context.Context) error {
+	for wait := time.Second; l.loadErr != nil; wait = min(2*wait, time.Minute) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		if l.loadErr = l.load(ctx); l.loadErr == nil {
+			l.log.Info("availability: the ledger's state was read")
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	errc := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := l.tail(ctx)
+		if ctx.Err() == nil {
+			errc <- err
+			cancel()
+		}
+	}()
+	t := time.NewTicker(l.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			select {
+			case err := <-errc:
+				return err
+			default:
+				return ctx.Err()
+			}
+		case <-t.C:
+			l.check(ctx, &wg)
+		}
+	}
+}
+
+// tail applies the rules and event heartbeats to each new event.
+func (l *Ledger) tail(ctx context.Context) error {
+	st := l.cfg.Store
+	after, _, err := st.Position(ctx, l.cfg.Position) // set by New
+	if err != nil {
+		return fmt.Errorf("availability: %w", err)
+	}
+	var evs []*protocol.Event
+	for {
+		evs, _, err = st.Read(ctx, after, 256, evs[:0])
+		if err != nil {
+			return fmt.Errorf("availability: %w", err)
+		}
+		if len(evs) == 0 {
+			if err := st.Wait(ctx, after); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, e := range evs {
+			l.apply(ctx, e)
+			after = e.ID
+		}
+		if err := st.SetPosition(ctx, l.cfg.Position, after); err != nil {
+			return fmt.Errorf("availability: %w", err)
+		}
+	}
+}
+
+// apply applies the rules and event heartbeats to e.
+func (l *Ledger) apply(ctx context.Context, e *protocol.Event) {
+	if e.Source == protocol.SourceAvailability {
+		return // the ledger's own records
+	}
+	l.mu.Lock()
+	spec := l.spec
+	l.mu.Unlock()
+	when := e.Time
+	if when.IsZero() {
+		when = e.Received
+	}
+	for _, r := range spec.rules {
+		if r.filter != nil && !r.filter.Match(e) {
+			continue
+		}
+		var caps map[string]string
+		if r.text != nil {
+			m := r.text.FindStringSubmatch(e.Text)
+			if m == nil {
+				continue
+			}
+			caps = map[string]string{}
+			for i, n := range r.text.SubexpNames() {
+				if n != "" {
+					caps[n] = m[i]
+				}
+			}
+		}
+		comp := r.component.expand(e, caps)
+		if comp == "" {
+			continue
+		}
+		change := ""
+		if !r.change.isZero() {
+			change = r.change.expand(e, caps)
+		}
+		for _, c := range []string{change, e.MsgID, e.Type, r.name} {
+			if c != "" {
+				change = c
+				break
+			}
+		}
+		l.record(ctx, protocol.StatusRecord{Component: comp, Status: r.status, Time: when.UTC(), Change: change,
+			Rule: r.name, Event: e.ID, Detail: e.Text})
+	}
+	for _, h := range spec.heartbeats {
+		if h.filter == nil || !h.filter.Match(e) {
+			continue
+		}
+		comp := h.component.expand(e, nil)
+		if comp == "" {
+			continue
+		}
+		at := e.Received
+		if at.IsZero() {
+			at = l.cfg.Now()
+		}
+		l.beat(ctx, h, comp, at, e.ID)
+	}
+}
+
+// beat is a heartbeat of comp at time at.
+func (l *Ledger) beat(ctx context.Context, h *heartbeat, comp string, at time.Time, ev protocol.ID) {
+	l.mu.Lock()
+	b := l.beats[comp]
+	if b == nil || b.rule != h.name {
+		b = &beat{rule: h.name}
+		l.beats[comp] = b
+	}
+	b.interval = h.interval
+	if at.After(b.last) {
+		b.last = at
+	}
+	l.mu.Unlock()
+	l.record(ctx, protocol.StatusRecord{Component: comp, Status: protocol.StatusUp, Time: at.UTC(), Change: "heartbeat",
+		Rule: h.name, Event: ev})
+}
+
+// check takes the agents' beats, marks components whose beat is missing
+// DOWN, and starts the probes that are due.
+func (l *Ledger) check(ctx context.Context, wg *sync.WaitGroup) {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	spec := l.spec
+	l.mu.Unlock()
+	if l.cfg.Agents != nil {
+		agents := l.cfg.Agents()
+		for _, h := range spec.heartbeats {
+			if h.agent == "" {
+				continue
+			}
+			for _, a := range agents {
+				if strings.EqualFold(a.Target, h.agent) && a.Connected {
+					l.beat(ctx, h, h.component.parts[0], now, protocol.ID{})
+				}
+			}
+		}
+	}
+	type lost struct {
+		comp, rule string
+		at         time.Time
+	}
+	var down []lost
+	l.mu.Lock()
+	for comp, b := range l.beats {
+		if st := l.state[comp]; now.Sub(b.last) > b.interval && (st == nil || st.Status != protocol.StatusDown) {
+			down = append(down, lost{comp, b.rule, b.last.Add(b.interval)})
+		}
+	}
+	l.mu.Unlock()
+	sort.Slice(down, func(i, j int) bool { return down[i].comp < down[j].comp })
+	for _, d := range down {
+		l.record(ctx, protocol.StatusRecord{Component: d.comp, Status: protocol.StatusDown, Time: d.at.UTC(),
+			Change: "heartbeat-lost", Rule: d.rule})
+	}
+	for _, p := range spec.probes {
+		l.mu.Lock()
+		due := !l.running[p.name] && !now.Before(l.nextRun[p.name])
+		if due {
+			l.running[p.name] = true
+			l.nextRun[p.name] = now.Add(p.interval)
+		}
+		l.mu.Unlock()
+		if !due {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.runProbe(ctx, p)
+			l.mu.Lock()
+			delete(l.running, p.name)
+			l.mu.Unlock()
+		}()
+	}
+}
+
+// runProbe runs p once and records what it says.
+func (l *Ledger) runProbe(ctx context.Context, p *probe) {
+	if l.cfg.Probe == nil {
+		return
+	}
+	rc, out, err := l.cfg.Probe(ctx, p.target, p.command, p.timeout)
+	if ctx.Err() != nil {
+		return // the region is stopping: the probe says nothing
+	}
+	rec := protocol.StatusRecord{Component: p.component, Time: l.cfg.Now().UTC(), Rule: p.name}
+	switch {
+	case err != nil && errors.Is(err, context.DeadlineExceeded) || err != nil && strings.Contains(err.Error(), "timeout"):
+		rec.Status, rec.Change, rec.Detail = protocol.StatusDown, "probe-timeout", err.Error()
+	case err != nil:
+		// It could not run (its target not connected, not known yet):
+		// that says nothing about what it probes. The agent's heartbeat
+		// says whether the target is reachable.
+		l.log.WithError(err).WithFields(logrus.Fields{"probe": p.name, "target": p.target}).Debug("availability: the probe could not run")
+		return
+	case rc != p.upRC:
+		rec.Status, rec.Change, rec.Detail = protocol.StatusDown, "probe-failed", "rc "+strconv.Itoa(rc)+": "+out
+	case p.upText != nil && !p.upText.MatchString(out):
+		rec.Status, rec.Change, rec.Detail = protocol.StatusDown, "probe-failed", "output does not match: "+out
+	default:
+		rec.Status, rec.Change, rec.Detail = protocol.StatusUp, "probe-ok", out
+	}
+	l.record(ctx, rec)
+}
+
+// record stores rec if it changes its component's status, and publishes
+// it. A record the store refuses is logged; the state is left as it was,
+// so that the next observation tries again.
+func (l *Ledger) record(ctx context.Context, rec protocol.StatusRecord) {
+	if len(rec.Detail) > protocol.MaxStatusDetail {
+		rec.Detail = strings.ToValidUTF8(rec.Detail[:protocol.MaxStatusDetail], "")
+	}
+	if len(rec.Component) > 256 {
+		return
+	}
+	l.mu.Lock()
+	if st := l.state[rec.Component]; st != nil && st.Status == rec.Status {
+		l.mu.Unlock()
+		return // a repeat: no change
+	}
+	r := rec
+	err := l.ledger.AppendStatus(ctx, []*protocol.StatusRecord{&r})
+	if err == nil {
+		l.state[r.Component] = &State{Component: r.Component, Status: r.Status, Since: r.Time, Change: r.Change, Rule: r.Rule}
+	}
+	l.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			l.log.WithError(err).WithFields(logrus.Fields{"component": rec.Component, "status": rec.Status}).
+				Warn("availability: the status record could not be stored; the next observation tries again")
+		}
+		return
+	}
+	if l.cfg.Publish != nil {
+		l.cfg.Publish(ctx, r)
+	}
+}
