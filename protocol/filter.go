@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -21,6 +23,10 @@ type Filter struct {
 	// LOGON, LOGOFF; a console message's MSG, WNG; an availability
 	// record's UP, DOWN).
 	Type string `json:"type,omitempty"`
+	// Addr is a network (CIDR, or one address) the address the event
+	// arrived from (Origin.Addr) must be in: the one field of a syslog
+	// event its sender does not write (UDP's can be forged, TCP's not).
+	Addr string `json:"addr,omitempty"`
 	// Severity, when set, is the least severe severity wanted: "warning"
 	// selects emerg through warning.
 	Severity *Severity `json:"severity,omitempty"`
@@ -94,6 +100,11 @@ func (f *Filter) Validate() error {
 	if err := checkGlob("type", f.Type); err != nil {
 		return err
 	}
+	if f.Addr != "" {
+		if _, err := parseAddrTerm(f.Addr); err != nil {
+			return fmt.Errorf("%w: addr %q: %w", ErrBadFilter, f.Addr, err)
+		}
+	}
 	for _, s := range f.Source {
 		if !s.Valid() {
 			return fmt.Errorf("%w: unknown source kind %q", ErrBadFilter, s)
@@ -162,6 +173,13 @@ func (f *Filter) Match(e *Event) bool {
 	if f.Type != "" && !Glob(f.Type, e.Type) {
 		return false
 	}
+	if f.Addr != "" {
+		p, err := parseAddrTerm(f.Addr)
+		a, aerr := netip.ParseAddr(e.Origin.Addr)
+		if err != nil || aerr != nil || !p.Contains(a.Unmap()) {
+			return false
+		}
+	}
 	if f.Origin != "" && !Glob(f.Origin, e.Origin.System) && !Glob(f.Origin, e.Origin.Host) &&
 		!Glob(f.Origin, e.Origin.Node) {
 		return false
@@ -175,8 +193,8 @@ func (f *Filter) Match(e *Event) bool {
 }
 
 // ParseFilter parses the command-line form of a filter: comma-separated
-// key=value terms, keys origin, source, msgid, app, type, severity and
-// sd.ID.PARAM;
+// key=value terms, keys origin, source, msgid, app, type, addr, severity
+// and sd.ID.PARAM;
 // several source kinds are separated by "|". Example:
 // "origin=lnx*,source=syslog|region,severity=warning".
 //
@@ -215,6 +233,8 @@ func ParseFilter(s string) (*Filter, error) {
 			f.App = v
 		case "type":
 			f.Type = v
+		case "addr":
+			f.Addr = v
 		case "source":
 			for _, src := range strings.Split(v, "|") {
 				f.Source = append(f.Source, Source(strings.ToLower(src)))
@@ -226,13 +246,26 @@ func ParseFilter(s string) (*Filter, error) {
 			}
 			f.Severity = &sev
 		default:
-			return nil, fmt.Errorf("%w: unknown key %q (origin, source, msgid, app, type, severity, sd.ID.PARAM)", ErrBadFilter, k)
+			return nil, fmt.Errorf("%w: unknown key %q (origin, source, msgid, app, type, addr, severity, sd.ID.PARAM)", ErrBadFilter, k)
 		}
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// parseAddrTerm reads an addr term: a CIDR, or one address.
+func parseAddrTerm(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, errors.New("not a CIDR or an address")
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // Glob reports whether name matches pattern, where * matches any run of

@@ -613,3 +613,29 @@ func FuzzParseFilter(f *testing.F) {
 		}
 	})
 }
+
+func TestFilterAddr(t *testing.T) {
+	e := func(addr string) *Event { return &Event{Origin: Origin{Addr: addr}} }
+	for _, tt := range []struct {
+		term, addr string
+		want       bool
+	}{
+		{"10.1.2.0/24", "10.1.2.3", true},
+		{"10.1.2.0/24", "10.1.3.3", false},
+		{"10.1.2.3", "10.1.2.3", true},
+		{"10.1.2.3", "::ffff:10.1.2.3", true},
+		{"2001:db8::/32", "2001:db8::1", true},
+		{"10.1.2.0/24", "", false},
+	} {
+		f, err := ParseFilter("addr=" + tt.term)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Match(e(tt.addr)); got != tt.want {
+			t.Errorf("addr=%s on %q: %v", tt.term, tt.addr, got)
+		}
+	}
+	if _, err := ParseFilter("addr=web1"); err == nil {
+		t.Error("addr=web1 accepted")
+	}
+}

@@ -61,6 +61,8 @@ func (r *StatusRecord) Validate() error {
 		return fmt.Errorf("protocol: status record: status %q is not UP or DOWN", r.Status)
 	case r.Time.IsZero():
 		return errors.New("protocol: status record: time is required")
+	case r.Time.Year() < 1900 || r.Time.Year() > 9999:
+		return fmt.Errorf("protocol: status record: time %s is not within the years 1900 to 9999", r.Time.UTC().Format(time.RFC3339))
 	case len(r.Change) > 64 || len(r.Rule) > 128 || len(r.Detail) > MaxStatusDetail:
 		return errors.New("protocol: status record: change (64), rule (128) or detail (256 bytes) too long")
 	}

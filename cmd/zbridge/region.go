@@ -146,7 +146,7 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TODLeapSeconds, "tod-leap-seconds", 0, "the leap-second offset (CVTLSO) of STCK/STCKE values in --time-field parameters, e.g. 27s for a TOD clock that counts leap seconds")
 	fs.BoolVar(&c.Hardcopy, "hardcopy", true, "read a syslog message whose text is a z/OS hardcopy log line (z/OS syslogd forwarding SYSLOG/OPERLOG) into its message ID, system, time and text")
 	fs.StringVar(&f.hardcopyTZ, "hardcopy-tz", "UTC", "the time zone of the z/OS systems' hardcopy log times (an IANA name such as Europe/Berlin)")
-	fs.StringVar(&c.ReportDir, "report-dir", "", "with the availability ledger on: write each day's availability report (availability-YYYY-MM-DD.txt, .csv, .html) here a minute after midnight UTC")
+	fs.StringVar(&c.ReportDir, "report-dir", "", "with the availability ledger on: write each day's availability report (availability-YYYY-MM-DD.txt, .csv, .html; mode 0600) here a minute after midnight UTC, and at start the previous day's if it is missing")
 	fs.BoolVar(&c.Availability, "availability", true, "run the availability ledger when the config file has an [availability] table (with --redis: on one region only)")
 	fs.StringVar(&c.RedisURL, "redis", "", "keep session state in Redis: redis[s]://[user@]host:port[,host:port...][/db][?master=NAME|cluster=1][&min_replicas=N][&replica_timeout=D]; regions sharing it share events, subscriptions, agents and commands; with master= (Sentinel) an event counts as stored once min_replicas (default 1) replicas have it (default: the embedded store)")
 	fs.StringVar(&c.RedisPasswordFile, "redis-password-file", "", "file holding the Redis password (kept out of the command line)")

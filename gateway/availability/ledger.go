@@ -54,6 +54,24 @@ import (
 	"github.com/zbridge/zbridge/protocol"
 )
 
+// ErrProbeTimeout is wrapped by Config.Probe's error when the command
+// ran out of time (DOWN, probe-timeout); any other error means it could
+// not run, which records nothing.
+var ErrProbeTimeout = errors.New("availability: the probe timed out")
+
+// MaxComponents bounds the components the ledger tracks: templates fill
+// names from events, and a sender must not be able to grow the ledger
+// without end. A record for a new component beyond it is dropped (and
+// logged).
+const MaxComponents = 10000
+
+// appendTimeout bounds one store append of a record.
+const appendTimeout = 10 * time.Second
+
+// maxFuture is how far past the time the region received it an event's
+// own time may lie for a rule's record; beyond it the receipt time is used.
+const maxFuture = time.Minute
+
 // Agent is an agent's link to the region, for agent heartbeats: the
 // region watches each link with its own heartbeats (VMMON's, SSH
 // keepalives) and says whether it is connected now; a connected link is a
@@ -343,8 +361,8 @@ func (l *Ledger) apply(ctx context.Context, e *protocol.Event) {
 	spec := l.spec
 	l.mu.Unlock()
 	when := e.Time
-	if when.IsZero() {
-		when = e.Received
+	if when.IsZero() || !e.Received.IsZero() && when.After(e.Received.Add(maxFuture)) {
+		when = e.Received // a time in the future is a bad clock, or a forged one
 	}
 	for _, r := range spec.rules {
 		if r.filter != nil && !r.filter.Match(e) {
@@ -483,7 +501,7 @@ func (l *Ledger) runProbe(ctx context.Context, p *probe) {
 	}
 	rec := protocol.StatusRecord{Component: p.component, Time: l.cfg.Now().UTC(), Rule: p.name}
 	switch {
-	case err != nil && errors.Is(err, context.DeadlineExceeded) || err != nil && strings.Contains(err.Error(), "timeout"):
+	case errors.Is(err, ErrProbeTimeout):
 		rec.Status, rec.Change, rec.Detail = protocol.StatusDown, "probe-timeout", err.Error()
 	case err != nil:
 		// It could not run (its target not connected, not known yet):
@@ -504,21 +522,51 @@ func (l *Ledger) runProbe(ctx context.Context, p *probe) {
 // record stores rec if it changes its component's status, and publishes
 // it. A record the store refuses is logged; the state is left as it was,
 // so that the next observation tries again.
+//
+// Records arrive in the order the ledger sees them, which is not always
+// the order of their times. A rule's record older than its component's
+// current status (a back-filled log, a late event) is stored as history:
+// reports, which order records by time, place it, but it changes neither
+// the current status nor publishes anything. A heartbeat's or a probe's
+// record (an observation now) is never dated before the current status:
+// a beat that arrives after its component was marked heartbeat-lost, but
+// was received before, ends the outage at once rather than dating an UP
+// before the DOWN.
 func (l *Ledger) record(ctx context.Context, rec protocol.StatusRecord) {
 	if len(rec.Detail) > protocol.MaxStatusDetail {
 		rec.Detail = strings.ToValidUTF8(rec.Detail[:protocol.MaxStatusDetail], "")
 	}
-	if len(rec.Component) > 256 {
+	if len(rec.Change) > 64 {
+		rec.Change = strings.ToValidUTF8(rec.Change[:64], "")
+	}
+	if len(rec.Component) > 256 || rec.Component == "" {
+		l.log.WithField("rule", rec.Rule).Warn("availability: a component name over 256 bytes is not recorded")
 		return
 	}
+	rule := rec.Rule != "" && l.isRule(rec.Rule)
 	l.mu.Lock()
-	if st := l.state[rec.Component]; st != nil && st.Status == rec.Status {
+	st := l.state[rec.Component]
+	history := false
+	switch {
+	case st == nil && len(l.state) >= MaxComponents:
+		l.mu.Unlock()
+		l.log.WithFields(logrus.Fields{"component": rec.Component, "rule": rec.Rule}).
+			Warn("availability: the ledger tracks the most components it may; a new one is not recorded")
+		return
+	case st != nil && rec.Time.Before(st.Since) && rule:
+		history = true
+	case st != nil && rec.Time.Before(st.Since):
+		rec.Time = st.Since
+	}
+	if !history && st != nil && st.Status == rec.Status {
 		l.mu.Unlock()
 		return // a repeat: no change
 	}
 	r := rec
-	err := l.ledger.AppendStatus(ctx, []*protocol.StatusRecord{&r})
-	if err == nil {
+	actx, cancel := context.WithTimeout(ctx, appendTimeout)
+	err := l.ledger.AppendStatus(actx, []*protocol.StatusRecord{&r})
+	cancel()
+	if err == nil && !history {
 		l.state[r.Component] = &State{Component: r.Component, Status: r.Status, Since: r.Time, Change: r.Change, Rule: r.Rule}
 	}
 	l.mu.Unlock()
@@ -529,7 +577,20 @@ func (l *Ledger) record(ctx context.Context, rec protocol.StatusRecord) {
 		}
 		return
 	}
-	if l.cfg.Publish != nil {
+	if l.cfg.Publish != nil && !history {
 		l.cfg.Publish(ctx, r)
 	}
+}
+
+// isRule reports whether name is one of the spec's rules (not a heartbeat
+// or a probe).
+func (l *Ledger) isRule(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.spec.rules {
+		if r.name == name {
+			return true
+		}
+	}
+	return false
 }

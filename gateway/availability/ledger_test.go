@@ -291,15 +291,14 @@ up-text = '^active$'
 	}})
 	defer stop()
 	for _, a := range []answer{{0, "active", nil}, {0, "active", nil}, {3, "inactive", nil}, {0, "activating", nil},
-		{0, "", errors.New("commands: timeout: the command did not finish within 20s")}, {0, "active", nil},
-		{0, "", errors.New("commands: not-connected: linux:has113 is down")}} {
+		{0, "active", nil}, {0, "", fmt.Errorf("%w: the command did not finish within 20s", ErrProbeTimeout)},
+		{0, "", errors.New("commands: not-connected: linux:has113 is down (dial tcp: i/o timeout)")}, {0, "active", nil}} {
 		answers <- a
 	}
-	// The last answer (it could not run) writes nothing; a last probe
-	// failing shows the ledger went on past it.
-	answers <- answer{1, "inactive", nil}
+	// The not-connected answer (it could not run, whatever its text says)
+	// writes nothing.
 	waitRecords(t, st, "has113.httpd.80 UP probe-ok", "has113.httpd.80 DOWN probe-failed", "has113.httpd.80 UP probe-ok",
-		"has113.httpd.80 DOWN probe-failed")
+		"has113.httpd.80 DOWN probe-timeout", "has113.httpd.80 UP probe-ok")
 	calls.Lock()
 	if targets[0] != "linux:has113 systemctl is-active httpd" {
 		t.Errorf("probe ran %q", targets[0])
@@ -326,5 +325,48 @@ func TestSpecErrors(t *testing.T) {
 	}
 	if s, err := ParseSpec([]byte("[region]\nname = \"x\"\n")); s != nil || err != nil {
 		t.Errorf("a file without [availability]: %v, %v; want nil, nil", s, err)
+	}
+}
+
+// TestOutOfOrder: a rule's record dated before its component's current
+// status is history (stored, no state change, not published); a
+// heartbeat received before its component was marked lost, but handled
+// after, ends the outage then rather than dating an UP before the DOWN;
+// an event dated in the future is recorded at its receipt.
+func TestOutOfOrder(t *testing.T) {
+	defer leakcheck.Check(t)
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	ctx := context.Background()
+	var mu sync.Mutex
+	published := 0
+	l, stop := start(t, st, Config{Spec: mustSpec(t, rulesSpec), Publish: func(context.Context, protocol.StatusRecord) {
+		mu.Lock()
+		published++
+		mu.Unlock()
+	}})
+	defer stop()
+	at := func(h int) time.Time { return time.Date(2026, 12, 6, h, 0, 0, 0, time.UTC) }
+	mk := func(msgid, text string, when time.Time) *protocol.Event {
+		e := ev(protocol.SourceSyslog, "SYSB", msgid, text)
+		e.Time, e.Received = when, at(12)
+		return e
+	}
+	st.Append(ctx, []*protocol.Event{
+		mk("IXC418I", "SYSTEM SYSA IS NOW ACTIVE", at(11)),
+		mk("IXC402D", "SYSA LAST OPERATIVE AT 09:00", at(9)),           // a back-filled line: history
+		mk("IXC418I", "SYSTEM SYSA IS NOW ACTIVE", at(10)),             // history too
+		mk("IXC402D", "SYSA LAST OPERATIVE", at(12).Add(48*time.Hour)), // from the future: at its receipt
+	})
+	waitRecords(t, st, "SYSA UP IXC418I", "SYSA DOWN IXC402D", "SYSA UP IXC418I", "SYSA DOWN IXC402D")
+	recs, _ := st.StatusRecords(ctx, 0, 10, nil)
+	if !recs[3].Time.Equal(at(12)) {
+		t.Errorf("a record from the future dated %v; want its receipt %v", recs[3].Time, at(12))
+	}
+	cur := l.Current()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(cur) != 1 || cur[0].Status != protocol.StatusDown || !cur[0].Since.Equal(at(12)) || published != 2 {
+		t.Errorf("current %+v, %d published; want DOWN since 12:00 and 2 published (the history is not)", cur, published)
 	}
 }

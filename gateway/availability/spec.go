@@ -194,6 +194,8 @@ func compile(s *Spec) (*compiled, error) {
 		switch {
 		case name == "":
 			return bad(kind, i, name, "name is required")
+		case len(name) > 128:
+			return bad(kind, i, name[:32]+"...", "a name is at most 128 bytes")
 		case names[name]:
 			return bad(kind, i, name, "a rule, heartbeat or probe of that name is already defined")
 		}

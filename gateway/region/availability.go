@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,8 +93,15 @@ func (r *Region) runAvailability() {
 }
 
 // dailyReports writes, a minute after each midnight UTC, the report of the
-// day that ended into Config.ReportDir, until ctx ends.
+// day that ended into Config.ReportDir, until ctx ends; at start, the
+// previous day's when it is missing (the region was down at midnight).
 func (r *Region) dailyReports(ctx context.Context) {
+	yesterday := time.Now().UTC().Truncate(24*time.Hour).Add(-24 * time.Hour)
+	if _, err := os.Stat(filepath.Join(r.cfg.ReportDir, "availability-"+yesterday.Format("2006-01-02")+".txt")); os.IsNotExist(err) {
+		if err := r.writeDailyReport(ctx, yesterday); err != nil && ctx.Err() == nil {
+			r.log.WithError(err).Error("the daily availability report could not be written")
+		}
+	}
 	for {
 		now := time.Now().UTC()
 		next := now.Truncate(24 * time.Hour).Add(24*time.Hour + time.Minute)
@@ -110,8 +118,9 @@ func (r *Region) dailyReports(ctx context.Context) {
 }
 
 // writeDailyReport writes the report of the day beginning at day (UTC) as
-// availability-YYYY-MM-DD.txt, .csv and .html in Config.ReportDir, each
-// through a temporary file renamed into place.
+// availability-YYYY-MM-DD.txt, .csv and .html in Config.ReportDir (mode
+// 0600, for the region's user), each through a temporary file renamed
+// into place.
 func (r *Region) writeDailyReport(ctx context.Context, day time.Time) error {
 	lg, ok := r.store.(store.Ledger)
 	if !ok {
@@ -188,10 +197,18 @@ func (r *Region) availabilitySpec() (*availability.Spec, error) {
 	return availability.ReadSpec(r.cfg.ConfigFile)
 }
 
-// agentLinks lists the agents' links for agent heartbeats.
+// agentLinks lists the agents' links for agent heartbeats: this region's
+// and, with Redis, those of the regions it shares it with (the ledger runs
+// on one region).
 func (r *Region) agentLinks() []availability.Agent {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rows, err := r.allAgents(ctx)
+	if err != nil {
+		r.log.WithError(err).Debug("availability: the agents of other regions are not known")
+	}
 	var out []availability.Agent
-	for _, a := range r.Agents() {
+	for _, a := range rows {
 		if a.State == StateRefused {
 			continue
 		}
@@ -215,7 +232,9 @@ func (r *Region) runProbe(ctx context.Context, target, command string, timeout t
 	req := &commands.Request{ID: r.router.NewID(), Target: t, Command: command, Requester: probeRequester, Timeout: timeout}
 	rec := audit.Record{Kind: audit.KindCommand, Server: "availability", Client: probeRequester,
 		Target: target, Command: command, ID: req.ID, Phase: audit.PhaseStart, Rule: "availability probe"}
-	r.guard.record(ctx, rec)
+	if err := r.guard.record(ctx, rec); err != nil {
+		return 0, "", fmt.Errorf("the audit log cannot be written; no probe runs unrecorded: %w", err)
+	}
 	var out strings.Builder
 	var n int64
 	res, err := r.router.Run(ctx, req, func(o commands.Output) {
@@ -230,6 +249,10 @@ func (r *Region) runProbe(ctx context.Context, target, command string, timeout t
 	rec.Phase, rec.OutputBytes = audit.PhaseEnd, n
 	rec.SetResult(res, err)
 	r.guard.record(context.WithoutCancel(ctx), rec)
+	var ce *commands.Error
+	if errors.As(err, &ce) && ce.Code == commands.CodeTimeout {
+		return 0, "", fmt.Errorf("%w: %s", availability.ErrProbeTimeout, ce.Message)
+	}
 	if err != nil {
 		return 0, "", commandReason(err)
 	}
@@ -267,9 +290,21 @@ func (r *Region) publishStatus(ctx context.Context, rec protocol.StatusRecord) {
 
 // avail answers AVAIL (the components' status) and AVAIL RECORDS AFTER
 // seq MAX n (the records, as JSON lines, for zbridge report).
-func (o operator) avail(args []string) ([]string, error) {
+func (o operator) avail(client string, args []string) ([]string, error) {
 	r := o.r
 	name := r.cfg.Name
+	p := r.guard.authz.Policy()
+	// A client sees the components whose ZBR401I/ZBR402E events its roles
+	// let it see; a record's detail (an event's text) only in the open mode.
+	visible := func(component string, status protocol.Status) bool {
+		id := "ZBR401I"
+		if status == protocol.StatusDown {
+			id = "ZBR402E"
+		}
+		m := zos.Must(id)
+		return p.Visible(client, &protocol.Event{Source: protocol.SourceAvailability, MsgID: id, Type: string(status),
+			Origin: protocol.Origin{System: component}, Severity: severityOf(m.Type())})
+	}
 	if len(args) == 0 {
 		lines := []string{zos.Must("ZBR017I").Format(name)}
 		if r.avail == nil {
@@ -278,7 +313,9 @@ func (o operator) avail(args []string) ([]string, error) {
 		const layout = "%-32s %-6s %-20s %-16s %s"
 		lines = append(lines, fmt.Sprintf(layout, "COMPONENT", "STATUS", "SINCE", "CHANGE", "RULE"))
 		for _, s := range r.avail.Current() {
-			lines = append(lines, fmt.Sprintf(layout, s.Component, s.Status, stamp(s.Since), s.Change, s.Rule))
+			if visible(s.Component, s.Status) {
+				lines = append(lines, fmt.Sprintf(layout, s.Component, s.Status, stamp(s.Since), s.Change, s.Rule))
+			}
 		}
 		return lines, nil
 	}
@@ -306,13 +343,28 @@ func (o operator) avail(args []string) ([]string, error) {
 	if err != nil {
 		return nil, &commands.Error{Code: commands.CodeFailed, Message: err.Error()}
 	}
+	recs = slices.DeleteFunc(recs, func(rec protocol.StatusRecord) bool { return !visible(rec.Component, rec.Status) })
 	lines := []string{zos.Must("ZBR018I").Format(name, strconv.FormatUint(after, 10), strconv.Itoa(len(recs)))}
 	for _, rec := range recs {
+		if !p.Open() {
+			rec.Detail = ""
+		}
 		b, err := json.Marshal(rec)
 		if err != nil {
 			return nil, &commands.Error{Code: commands.CodeFailed, Message: err.Error()}
 		}
-		lines = append(lines, string(b))
+		lines = append(lines, string(jsonControls.Replace(string(b))))
 	}
 	return lines, nil
 }
+
+// jsonControls escapes what encoding/json leaves raw but a terminal would
+// act on: DEL and the C1 controls.
+var jsonControls = func() *strings.Replacer {
+	var pairs []string
+	pairs = append(pairs, "\x7f", `\u007f`)
+	for c := rune(0x80); c <= 0x9f; c++ {
+		pairs = append(pairs, string(c), fmt.Sprintf(`\u%04x`, c))
+	}
+	return strings.NewReplacer(pairs...)
+}()

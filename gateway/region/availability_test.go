@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zbridge/zbridge/commands"
+	"github.com/zbridge/zbridge/gateway/auth"
 	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/protocol"
 )
@@ -115,4 +116,70 @@ status = "DOWN"
 		}
 	}
 	waitMessage(t, st, "ZBR403I", "AVAILABILITY REPORT FOR "+day.Format("2006-01-02")+" WRITTEN TO "+base)
+}
+
+// TestAvailVisibility: AVAIL and AVAIL RECORDS show a client only the
+// components whose status events its roles let it see, and no record's
+// detail (an event's text) outside the open mode.
+func TestAvailVisibility(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := auth.Hash("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "zbridge.toml")
+	if err := os.WriteFile(config, []byte(`
+[[client]]
+name = "narrow"
+secret-hash = "`+hash+`"
+roles = ["narrow"]
+[[role]]
+name = "narrow"
+ports = ["commands"]
+events = ["source=availability,origin=SYSA"]
+  [[role.target]]
+  pattern = "region"
+  commands = ["AVAIL **"]
+[[availability.rule]]
+name = "up"
+events = "msgid=IXC418I"
+text = 'SYSTEM (?P<sys>\S+) IS NOW ACTIVE'
+component = "{sys}"
+status = "UP"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	r, err := New(Config{Name: "ZBR1", ConfigFile: config, Store: st, Availability: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st.Append(ctx, []*protocol.Event{
+		{Source: protocol.SourceSyslog, MsgID: "IXC418I", Text: "SYSTEM SYSA IS NOW ACTIVE"},
+		{Source: protocol.SourceSyslog, MsgID: "IXC418I", Text: "SYSTEM SYSB IS NOW ACTIVE"},
+	})
+	waitMessage(t, st, "ZBR401I", "COMPONENT SYSB IS UP")
+	run := func(line string) string {
+		var out []string
+		if _, err := (operator{r}).Run(ctx, &commands.Request{Command: line, Requester: "narrow"}, func(o commands.Output) {
+			out = append(out, string(o.Data))
+		}); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		return strings.Join(out, "\n")
+	}
+	if got := run("AVAIL"); !strings.Contains(got, "SYSA ") || strings.Contains(got, "SYSB") {
+		t.Errorf("AVAIL for a client that sees SYSA only:\n%s", got)
+	}
+	got := run("AVAIL RECORDS AFTER 0 MAX 10")
+	if !strings.Contains(got, `"component":"SYSA"`) || strings.Contains(got, "SYSB") || strings.Contains(got, "NOW ACTIVE") {
+		t.Errorf("AVAIL RECORDS for a client that sees SYSA only, without details:\n%s", got)
+	}
 }

@@ -46,19 +46,25 @@ func (r *Region) openFlood() error {
 // intake is where SYSLOG and RELP append their events: the flood limiter,
 // or the store when flood control is off.
 func (r *Region) intake() syslog.Appender {
-	var next syslog.Appender = r.store
-	if r.flood != nil {
-		next = r.flood
-	}
-	if len(r.cfg.TimeFields) == 0 && !r.cfg.Hardcopy {
-		return next
-	}
-	loc := r.cfg.HardcopyLocation
-	if loc == nil {
-		loc = time.UTC
-	}
-	return &normalizer{next: next, fields: r.cfg.TimeFields, opts: zos.TimeOptions{LSO: zos.TODDelta(r.cfg.TODLeapSeconds/time.Microsecond) * zos.TODMicrosecond},
-		hardcopy: r.cfg.Hardcopy, loc: loc}
+	r.intakeOnce.Do(func() {
+		var next syslog.Appender = r.store
+		if r.flood != nil {
+			next = r.flood
+		}
+		r.intakeApp = next
+		if len(r.cfg.TimeFields) == 0 && !r.cfg.Hardcopy {
+			return
+		}
+		loc := r.cfg.HardcopyLocation
+		if loc == nil {
+			loc = time.UTC
+		}
+		// One normalizer for SYSLOG and RELP: a multi-line message's lines
+		// may come by either, in any batch.
+		r.intakeApp = &normalizer{next: next, fields: r.cfg.TimeFields, hardcopy: r.cfg.Hardcopy, loc: loc,
+			opts: zos.TimeOptions{LSO: zos.TODDelta(r.cfg.TODLeapSeconds/time.Microsecond) * zos.TODMicrosecond}}
+	})
+	return r.intakeApp
 }
 
 // closeFloodAfter is closeFlood in Shutdown, whose ctx the drain of SYSLOG

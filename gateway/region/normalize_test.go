@@ -3,6 +3,7 @@ package region
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -50,10 +51,15 @@ func TestNormalizeHardcopy(t *testing.T) {
 				e.Time.Format(time.RFC3339Nano), e.Text, e.Origin.Host, w)
 		}
 	}
-	// The multi-line IXG283I: its D and E lines carry its ID.
+	if sd := got[0].SD; len(sd) != 1 || sd[0].ID != "hardcopy@zbridge" || !hasParam(sd[0], "ident", "MCONVBT1") ||
+		!hasParam(sd[0], "type", "N") || !hasParam(sd[0], "request", "C") {
+		t.Errorf("the command line's hardcopy columns: %+v", sd)
+	}
+	// The multi-line IXG283I: its D and E lines carry its ID and system.
 	for i, e := range got {
 		if strings.HasPrefix(e.Text, "IXG283I") {
-			if got[i+1].MsgID != "IXG283I" || got[i+2].MsgID != "IXG283I" || !strings.HasPrefix(got[i+2].Text, "CISIZE=4KB") {
+			if got[i+1].MsgID != "IXG283I" || got[i+2].MsgID != "IXG283I" || !strings.HasPrefix(got[i+2].Text, "CISIZE=4KB") ||
+				got[i+2].Origin.System != "VBT1" {
 				t.Errorf("continuation lines of IXG283I: %q %q / %q %q", got[i+1].MsgID, got[i+1].Text, got[i+2].MsgID, got[i+2].Text)
 			}
 			return
@@ -98,6 +104,59 @@ func TestNormalizeTimeField(t *testing.T) {
 	for _, bad := range []string{"zos@32473.stck=stck", "sd.nodot=stck", "sd.a.b=lunar"} {
 		if _, err := ParseTimeField(bad); err == nil {
 			t.Errorf("ParseTimeField(%q) accepted", bad)
+		}
+	}
+}
+
+func hasParam(el protocol.SDElement, name, value string) bool {
+	for _, p := range el.Params {
+		if p.Name == name && p.Value == value {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNormalizeHostile: what a syslog sender can put in a time field or a
+// hardcopy line cannot cost the intake more than one parse per event, nor
+// give an event a time out of reason (before 1900, or past the receipt by
+// more than a day: a year past 9999 could not even be written as JSON).
+func TestNormalizeHostile(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	unix, _ := ParseTimeField("sd.t@1.v=unix")
+	n := &normalizer{next: st, fields: []TimeField{unix}, hardcopy: true, loc: time.FixedZone("W", -8*3600)}
+	received := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	// 40,000 repeats of a bad value: one is read, one error kept.
+	params := make([]protocol.SDParam, 40000)
+	for i := range params {
+		params[i] = protocol.SDParam{Name: "v", Value: "x"}
+	}
+	e := &protocol.Event{Source: protocol.SourceSyslog, Received: received, Time: received,
+		SD: protocol.StructuredData{{ID: "t@1", Params: params}}}
+	start := time.Now()
+	n.Append(context.Background(), []*protocol.Event{e})
+	if strings.Count(e.ParseError, "sd t@1 v") != 1 || len(e.ParseError) > maxParseError || !e.Time.Equal(received) {
+		t.Errorf("repeated bad values: %d errors, %d bytes, time %v", strings.Count(e.ParseError, "sd t@1 v"), len(e.ParseError), e.Time)
+	}
+	t.Logf("40000 repeated parameters: %v", time.Since(start))
+	for _, tt := range []struct{ sd, text string }{
+		{"-99999999999", ""},   // year -1199
+		{"99999999999999", ""}, // year 5138 (ms guessed as s would be worse): far future
+		{"", "N 0000000 SYSA     9999365 23:59:59.99          00000000  IXC418I SYSTEM SYSA IS NOW ACTIVE"},
+		{"", "N 0000000 SYSA     27340 10:00:00.00          00000000  IXC418I SYSTEM SYSA IS NOW ACTIVE"}, // a year ahead
+	} {
+		e := &protocol.Event{Source: protocol.SourceSyslog, Received: received, Time: received, Text: tt.text}
+		if tt.sd != "" {
+			e.SD = protocol.StructuredData{{ID: "t@1", Params: []protocol.SDParam{{Name: "v", Value: tt.sd}}}}
+		}
+		n.Append(context.Background(), []*protocol.Event{e})
+		if !e.Time.Equal(received) || e.ParseError == "" {
+			t.Errorf("%q %q: time %v, parse error %q; want the receive time kept and the reason", tt.sd, tt.text, e.Time, e.ParseError)
+		}
+		var back protocol.Event
+		if err := json.Unmarshal(protocol.AppendEventJSON(nil, e), &back); err != nil {
+			t.Errorf("%q %q: the event's JSON does not read back: %v", tt.sd, tt.text, err)
 		}
 	}
 }

@@ -127,7 +127,7 @@ func (o operator) Run(ctx context.Context, req *commands.Request, out func(comma
 				Message: fmt.Sprintf("unknown region command %q; HELP lists them", req.Command)}
 		}
 		var err error
-		if lines, err = o.avail(f[1:]); err != nil {
+		if lines, err = o.avail(req.Requester, f[1:]); err != nil {
 			return commands.Result{}, err
 		}
 		if len(f) > 1 {

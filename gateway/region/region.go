@@ -219,6 +219,9 @@ type Region struct {
 
 	msgLimits msgLimits // messages issued at a bounded rate
 
+	intakeOnce sync.Once
+	intakeApp  syslog.Appender // what SYSLOG and RELP append to (see intake)
+
 	stopOnce   sync.Once
 	stopping   chan struct{} // closed by Stop
 	stopReason string        // set once, before stopping closes
