@@ -96,7 +96,7 @@ func (r *Region) runAvailability() {
 // day that ended into Config.ReportDir, until ctx ends; at start, the
 // previous day's when it is missing (the region was down at midnight).
 func (r *Region) dailyReports(ctx context.Context) {
-	yesterday := time.Now().UTC().Truncate(24*time.Hour).Add(-24 * time.Hour)
+	yesterday := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
 	if _, err := os.Stat(filepath.Join(r.cfg.ReportDir, "availability-"+yesterday.Format("2006-01-02")+".txt")); os.IsNotExist(err) {
 		if err := r.writeDailyReport(ctx, yesterday); err != nil && ctx.Err() == nil {
 			r.log.WithError(err).Error("the daily availability report could not be written")
