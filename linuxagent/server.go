@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/zbridge/zbridge/internal/acceptloop"
+	"github.com/zbridge/zbridge/internal/drain"
 )
 
 // Defaults of Config.
@@ -364,20 +365,7 @@ func (s *Server) kill() {
 // returns ctx.Err() once all is stopped.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.beginShutdown()
-	done := make(chan struct{})
-	// Owned by Shutdown: it returns only after done is closed.
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.kill()
-		<-done
-		return ctx.Err()
-	}
+	return drain.Wait(ctx, &s.wg, s.kill)
 }
 
 // Close stops the server at once: listeners and connections are closed

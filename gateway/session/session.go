@@ -63,6 +63,7 @@ import (
 
 	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/internal/acceptloop"
+	"github.com/zbridge/zbridge/internal/drain"
 	"github.com/zbridge/zbridge/internal/throttle"
 	"github.com/zbridge/zbridge/protocol"
 )
@@ -465,16 +466,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.loop.Stop()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.Close()
-		<-done
-		return ctx.Err()
-	}
+	return drain.Wait(ctx, &s.wg, func() { s.Close() })
 }
 
 // Close stops at once: listeners and connections are closed. It waits for

@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/internal/acceptloop"
+	"github.com/zbridge/zbridge/internal/drain"
 )
 
 // Defaults of a [Config].
@@ -291,19 +292,7 @@ func (s *Sim) Shutdown(ctx context.Context) error {
 	if s.beginClose() {
 		s.log.Info("shutting down")
 	}
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.closeConns()
-		<-done
-		return ctx.Err()
-	}
+	return drain.Wait(ctx, &s.wg, s.closeConns)
 }
 
 // Close stops at once: it closes the listeners and every connection and

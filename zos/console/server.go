@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/internal/acceptloop"
+	"github.com/zbridge/zbridge/internal/drain"
 	"github.com/zbridge/zbridge/internal/throttle"
 )
 
@@ -279,19 +280,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.loop.Stop()
-	done := make(chan struct{})
-	go func() { // returns once wg is done; both branches wait for it
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.Close()
-		<-done
-		return ctx.Err()
-	}
+	return drain.Wait(ctx, &s.wg, func() { s.Close() })
 }
 
 // Close stops at once: it closes the listeners and every connection, and
