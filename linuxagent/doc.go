@@ -220,6 +220,20 @@
 //   - Every command runs with no_new_privs set (prctl
 //     PR_SET_NO_NEW_PRIVS): neither it nor anything it runs gains
 //     privileges through set-user-ID or set-group-ID programs (sudo, su) or
-//     file capabilities. The attribute is set on the thread that starts
-//     the command, which works in every build, cgo or not.
+//     file capabilities. The attribute is set on the threads that start
+//     the commands (up to four, kept for the agent's lifetime, locked to
+//     their goroutines and running nothing else), which works in every
+//     build, cgo or not.
+//
+// # Goroutines
+//
+// Every goroutine a Server starts is waited for by Shutdown and Close:
+// per Serve call its accept loop; per connection one that runs the
+// handshake and takes its channels, one answering global requests and one
+// sending keepalives; per session channel one serving its requests, and
+// while its command runs, one running it, one waiting for its process and
+// two copying its standard output and error to the channel; and the
+// starter threads, up to four, made as commands first need them and ended
+// once every session is gone. The package has no package-level mutable
+// state.
 package linuxagent

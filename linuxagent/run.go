@@ -146,7 +146,7 @@ func (s *Server) runCommand(sess *session, line string, cancel <-chan struct{}) 
 		// Stdin nil: /dev/null.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}, // a group of its own: pgid = pid
 	}
-	err = startNoNewPrivs(cmd)
+	err = s.starter.start(cmd)
 	outW.Close()
 	errW.Close()
 	if err != nil {

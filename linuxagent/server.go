@@ -108,6 +108,7 @@ type Server struct {
 	policy   *Policy // with Timeout, MaxTimeout and OutputCap filled in
 	home     string  // commands' HOME and working directory
 	platform string
+	starter  *starter       // starts the commands; closed once wg is done
 	wg       sync.WaitGroup // Serve calls and connections
 
 	// drainTimeout is the package constant; tests shorten it before Serve.
@@ -213,6 +214,7 @@ func New(cfg Config) (*Server, error) {
 		policy:   pol,
 		home:     homeDir(),
 		platform: runtime.GOOS + "/" + runtime.GOARCH,
+		starter:  newStarter(),
 
 		drainTimeout:   drainTimeout,
 		killNow:        make(chan struct{}),
@@ -365,7 +367,9 @@ func (s *Server) kill() {
 // returns ctx.Err() once all is stopped.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.beginShutdown()
-	return drain.Wait(ctx, &s.wg, s.kill)
+	err := drain.Wait(ctx, &s.wg, s.kill)
+	s.starter.close() // no session is left to start a command
+	return err
 }
 
 // Close stops the server at once: listeners and connections are closed
@@ -375,6 +379,7 @@ func (s *Server) Close() error {
 	s.beginShutdown()
 	s.kill()
 	s.wg.Wait()
+	s.starter.close()
 	return nil
 }
 

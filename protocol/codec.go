@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // DefaultMaxFrame is the frame size limit when none is negotiated: 1 MiB.
@@ -147,6 +150,139 @@ func Decode(b []byte, f *Frame) error {
 	return nil
 }
 
+// eventFramePrefix is how AppendEventFrame starts a frame, up to the event
+// object, which starts with its ID.
+const eventFramePrefix = `{"type":"event","event":`
+
+// SplitEventFrame returns the event object of an event frame in the form
+// AppendEventFrame writes, and the event's ID, without decoding the rest:
+// a reader that passes events on as JSON (zbridge tail --format json)
+// need not decode and encode each one again. ok is false for a frame of
+// any other form, which Decode reads, and for an object that is not valid
+// JSON or that holds a character the region's encoder always escapes (a
+// control character, C1 included, U+2028/U+2029, or invalid UTF-8), or
+// that has another member Decode would take for its ID: what passes is as
+// safe to print as what the encoder writes, and has the ID Decode would
+// read. Its other members are not checked as Decode checks them (a
+// hostile region could send a text that is an object): the JSON's reader
+// reads them. obj is a part of line.
+func SplitEventFrame(line []byte) (obj []byte, id ID, ok bool) {
+	line = bytes.TrimRight(line, "\r\n")
+	const idStart = eventFramePrefix + `{"id":"`
+	if !bytes.HasPrefix(line, []byte(idStart)) || !bytes.HasSuffix(line, []byte("}}")) {
+		return nil, ID{}, false
+	}
+	rest := line[len(idStart):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return nil, ID{}, false
+	}
+	id, err := ParseID(string(rest[:end]))
+	if err != nil || id.IsZero() {
+		return nil, ID{}, false
+	}
+	obj = line[len(eventFramePrefix) : len(line)-1]
+	for i, c := range obj {
+		switch {
+		case c < 0x20:
+			return nil, ID{}, false
+		case c == 0xc2 && i+1 < len(obj) && obj[i+1] >= 0x80 && obj[i+1] <= 0x9f: // C1
+			return nil, ID{}, false
+		case c == 0xe2 && i+2 < len(obj) && obj[i+1] == 0x80 && (obj[i+2] == 0xa8 || obj[i+2] == 0xa9):
+			return nil, ID{}, false
+		}
+	}
+	if !utf8.Valid(obj) || !json.Valid(obj) || idKeys(obj) != 1 {
+		return nil, ID{}, false
+	}
+	return obj, id, true
+}
+
+// idKeys counts the members of the valid JSON object obj whose key
+// encoding/json would take for an event's "id" (case-insensitively, escapes
+// undone): an object with more than one would decode to another ID than
+// the first, which SplitEventFrame reads.
+func idKeys(obj []byte) int {
+	n := 0
+	i := 1 // after '{'
+	for i < len(obj) {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			break // '}': the end
+		}
+		key, end := jsonString(obj, i)
+		if strings.EqualFold(key, "id") {
+			n++
+		}
+		i = skipSpace(obj, end)
+		i = skipValue(obj, skipSpace(obj, i+1)) // after ':'
+		i = skipSpace(obj, i)
+		if i < len(obj) && obj[i] == ',' {
+			i++
+		}
+	}
+	return n
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// jsonString returns the value of the JSON string at b[i] (a quote),
+// escapes undone, and the index after its closing quote. b is valid JSON.
+func jsonString(b []byte, i int) (string, int) {
+	var sb strings.Builder
+	for i++; i < len(b) && b[i] != '"'; i++ {
+		if b[i] != '\\' {
+			sb.WriteByte(b[i])
+			continue
+		}
+		i++
+		if i < len(b) && b[i] == 'u' && i+4 < len(b) {
+			if r, err := strconv.ParseUint(string(b[i+1:i+5]), 16, 32); err == nil {
+				sb.WriteRune(rune(r))
+			}
+			i += 4
+		} else if i < len(b) {
+			sb.WriteByte(b[i])
+		}
+	}
+	return sb.String(), i + 1
+}
+
+// skipValue returns the index after the JSON value at b[i]. b is valid JSON.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			_, i = jsonString(b, i)
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
+}
+
 // AppendFrame appends f's wire form (JSON and a newline) to b. Event
 // streams use AppendEventFrame, which writes the same JSON faster.
 func AppendFrame(b []byte, f *Frame) ([]byte, error) {
@@ -158,10 +294,21 @@ func AppendFrame(b []byte, f *Frame) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
+// AppendPreparedEventFrame appends the event frame of the event with ID id
+// whose JSON after its ID is rest (AppendEventJSONAfterID): the same bytes
+// as AppendEventFrame, for each subscriber of an event encoded once.
+func AppendPreparedEventFrame(b []byte, id ID, rest []byte) []byte {
+	b = append(b, eventFramePrefix...)
+	b = append(b, `{"id":"`...)
+	b = id.Append(b)
+	b = append(b, rest...)
+	return append(b, "}\n"...)
+}
+
 // AppendEventFrame appends the wire form of an event frame in JSON format.
 // It is the fast path of AppendFrame; the result decodes to the same Frame.
 func AppendEventFrame(b []byte, e *Event) []byte {
-	b = append(b, `{"type":"event","event":`...)
+	b = append(b, eventFramePrefix...)
 	b = AppendEventJSON(b, e)
 	return append(b, "}\n"...)
 }

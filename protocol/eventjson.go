@@ -12,6 +12,14 @@ import (
 func AppendEventJSON(b []byte, e *Event) []byte {
 	b = append(b, `{"id":"`...)
 	b = e.ID.Append(b)
+	return AppendEventJSONAfterID(b, e)
+}
+
+// AppendEventJSONAfterID appends the part of e's JSON object after its ID
+// (from the quote that closes the ID): what a store encodes once for all
+// the subscribers of an event (AppendPreparedEventFrame) before it has
+// given the event its ID.
+func AppendEventJSONAfterID(b []byte, e *Event) []byte {
 	b = append(b, `","received":"`...)
 	b = appendTime(b, e.Received)
 	b = append(b, '"')

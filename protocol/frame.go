@@ -155,6 +155,10 @@ type Frame struct {
 
 	// event: Event in JSON format; ID and Line in a text format (lx)
 	Event *Event `json:"event,omitempty"`
+	// EventJSON is, instead of Event, the event object as the region
+	// sent it, for a reader that passes events on without decoding them
+	// (see SplitEventFrame); ID is then the event's ID.
+	EventJSON []byte `json:"-"`
 	// ID is an event's ID (lx event frames) or a command's ID (command,
 	// cancel, output and the command's reply).
 	ID   string `json:"id,omitempty"`

@@ -2,7 +2,6 @@ package vmagent
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -114,9 +113,6 @@ func (w *NamesWatcher) Run(ctx context.Context) {
 	}
 }
 
-// namePair is one "USERID - TERMINAL" entry of QUERY NAMES.
-var namePair = regexp.MustCompile(`([A-Z0-9$#@]{1,8})\s+-\s+([A-Z0-9$#@]+)`)
-
 // ParseNames reads the users QUERY NAMES lists ("OPERATOR - L0004 , TCPIP
 // - DSC", four to a line; the closing "VSM - TCPIP" line names a virtual
 // system manager, not a user, and is skipped).
@@ -127,7 +123,7 @@ func ParseNames(lines []string) map[string]bool {
 		if strings.HasPrefix(t, "VSM ") {
 			continue
 		}
-		for _, m := range namePair.FindAllStringSubmatch(strings.ToUpper(t), -1) {
+		for _, m := range patterns().namePair.FindAllStringSubmatch(strings.ToUpper(t), -1) {
 			users[m[1]] = true
 		}
 	}

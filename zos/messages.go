@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Type is a message's type letter (see the package doc).
@@ -41,7 +42,18 @@ type Insert struct {
 // Type returns the message's type letter.
 func (m *Message) Type() Type { return Type(m.ID[len(m.ID)-1]) }
 
-var idRE = regexp.MustCompile(`^ZBR[0-9]{3}[AEIW]$`)
+// validID reports whether id is ZBR, three digits and A, E, I or W.
+func validID(id string) bool {
+	if len(id) != 7 || id[:3] != "ZBR" {
+		return false
+	}
+	for _, c := range []byte(id[3:6]) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return strings.IndexByte("AEIW", id[6]) >= 0
+}
 
 // catalogue is every message the region issues, in ID order.
 var catalogue = []Message{
@@ -410,7 +422,7 @@ func Must(id string) Message {
 // replaced by the next of inserts, in order. It panics when their number
 // differs from the text's inserts: a programming error the tests find.
 func (m Message) Format(inserts ...string) string {
-	locs := insertRE.FindAllStringIndex(m.Text, -1)
+	locs := insertSpans(m.Text)
 	if len(locs) != len(inserts) {
 		panic(fmt.Sprintf("zos: message %s has %d inserts, given %d", m.ID, len(locs), len(inserts)))
 	}
@@ -451,7 +463,7 @@ func Lookup(id string) (Message, bool) {
 func check(c []Message) error {
 	for i, m := range c {
 		switch {
-		case !idRE.MatchString(m.ID):
+		case !validID(m.ID):
 			return fmt.Errorf("zos: message ID %q is not ZBR, three digits and A, E, I or W", m.ID)
 		case i > 0 && c[i-1].ID >= m.ID:
 			return fmt.Errorf("zos: message %s is not after %s", m.ID, c[i-1].ID)
@@ -462,7 +474,23 @@ func check(c []Message) error {
 	return nil
 }
 
-var insertRE = regexp.MustCompile(`[a-z][a-z-]*`)
+// insertSpans returns where the inserts of a message's text are, as start and
+// end offsets: each run of a lower-case letter then lower-case letters and
+// hyphens (the fixed words are upper case).
+func insertSpans(text string) [][2]int {
+	var locs [][2]int
+	for i := 0; i < len(text); i++ {
+		if text[i] < 'a' || text[i] > 'z' {
+			continue
+		}
+		start := i
+		for i+1 < len(text) && (text[i+1] >= 'a' && text[i+1] <= 'z' || text[i+1] == '-') {
+			i++
+		}
+		locs = append(locs, [2]int{start, i + 1})
+	}
+	return locs
+}
 
 // Pattern returns a regular expression that matches the whole text of an
 // issue of the message, its ID first: the fixed words as they are, each
@@ -472,7 +500,7 @@ func (m *Message) Pattern() *regexp.Regexp {
 	b = append(b, '^')
 	b = append(b, regexp.QuoteMeta(m.ID+" ")...)
 	last := 0
-	for _, loc := range insertRE.FindAllStringIndex(m.Text, -1) {
+	for _, loc := range insertSpans(m.Text) {
 		b = append(b, regexp.QuoteMeta(m.Text[last:loc[0]])...)
 		b = append(b, "(.+?)"...)
 		last = loc[1]

@@ -88,9 +88,12 @@ func readAudit(t *testing.T, path string) []auditLine {
 	return out
 }
 
-// findAudit returns the end record of the command line sent by client.
+// findAudit returns the last end record of the command line sent by client.
 func findAudit(lines []auditLine, client, target, command string) (auditLine, bool) {
-	for _, l := range lines {
+	// The last: the test retries a command until its target is up, and
+	// the attempts before are audited too (unknown-target).
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := lines[i]
 		if l.Kind == "command" && l.Phase == "end" && l.Client == client && l.Target == target && l.Command == command {
 			return l, true
 		}

@@ -159,6 +159,7 @@ type tailer struct {
 func newTailer(cfgs []client.Config, sub client.Subscription, format string, count int, out *bufio.Writer, stderr io.Writer) *tailer {
 	t := &tailer{format: format, count: count, out: out}
 	t.sub = client.Subscriber{Configs: cfgs, Subscription: sub, Handle: t.print, Flush: out.Flush,
+		RawEvents: format == "json", // printed as they came: neither decoded nor encoded again
 		OnNotice: func(f *protocol.Frame) {
 			fmt.Fprintf(stderr, "zbridge tail: notice (%s): %s\n", f.Reason, f.Message)
 		},
@@ -181,6 +182,8 @@ func (t *tailer) run(ctx context.Context) error {
 func (t *tailer) print(f *protocol.Frame) error {
 	b := t.buf[:0]
 	switch {
+	case f.EventJSON != nil:
+		b = append(b, f.EventJSON...) // checked by protocol.SplitEventFrame
 	case f.Event == nil:
 		b = appendLine(b, f.Line)
 	case t.format == "json":

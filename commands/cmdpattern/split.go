@@ -4,12 +4,14 @@ import (
 	"strings"
 )
 
-// reservedWords are the words /bin/sh treats as syntax in a command's first
-// position (POSIX XCU 2.4).
-var reservedWords = map[string]bool{
-	"!": true, "{": true, "}": true, "case": true, "do": true, "done": true,
-	"elif": true, "else": true, "esac": true, "fi": true, "for": true,
-	"if": true, "then": true, "until": true, "while": true,
+// isReservedWord reports whether w is a word /bin/sh treats as syntax in
+// a command's first position (POSIX XCU 2.4).
+func isReservedWord(w string) bool {
+	switch w {
+	case "!", "{", "}", "case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "then", "until", "while":
+		return true
+	}
+	return false
 }
 
 // Split splits a command line into argv (words to match a Pattern
@@ -57,7 +59,7 @@ func Split(line string) ([]string, error) {
 			// The word's source text, line continuations removed: what
 			// /bin/sh would look at for a reserved word or assignment.
 			src := strings.ReplaceAll(line[wordStart:i], "\\\n", "")
-			if reservedWords[src] {
+			if isReservedWord(src) {
 				return syntax(wordStart, "reserved word "+quoteDetail(src))
 			}
 			if isAssignment(src) {
@@ -202,7 +204,7 @@ func Quote(argv ...string) string {
 			b.WriteByte(' ')
 		}
 		// A word starting with = is quoted too: zsh expands =cmd to a path.
-		if a != "" && isSafeWord(a) && a[0] != '=' && !(i == 0 && (reservedWords[a] || strings.Contains(a, "="))) {
+		if a != "" && isSafeWord(a) && a[0] != '=' && !(i == 0 && (isReservedWord(a) || strings.Contains(a, "="))) {
 			b.WriteString(a)
 			continue
 		}

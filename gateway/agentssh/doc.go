@@ -16,9 +16,29 @@
 // after an exponential backoff from [Config.ReconnectMin] to
 // [Config.ReconnectMax], each wait jittered down to half so that a region
 // restarting does not redial a thousand hosts in step; a connection that
-// lasted longer than ReconnectMax starts the backoff afresh. Every
-// [Config.KeepAlive] a keepalive@openssh.com request goes out; one not
-// answered before the next is due closes the connection, which is redialled.
+// lasted longer than ReconnectMax starts the backoff afresh.
+//
+// Dials are paced, so that a region with thousands of hosts connects them
+// all rather than timing most of them out: at most [Config.MaxDials]
+// connection attempts (TCP connect and SSH handshake) are in progress at
+// once, over all hosts, and the others wait for a turn in the order they
+// came, a wait that [Config.DialTimeout] does not count. A host's first
+// attempt waits a random time up to [Config.DialJitter] after Add, so that
+// the hosts a region starts with are not dialled in the order given, in
+// step with other regions starting with the same list. [Pool.Stats]
+// counts the attempts, failures and timeouts, and the hosts in each state.
+//
+// Every [Config.KeepAlive] each connection is checked: one from which
+// nothing arrived for a whole interval gets a keepalive@openssh.com
+// request, and one that does not answer within another interval is closed
+// and redialled. A connection that hears from its host (the Linux agent
+// sends keepalives of its own) sends none, as OpenSSH's
+// ServerAliveInterval does. Each connection checks at a phase of its own,
+// chosen at random, so that the thousands of connections a region makes
+// at its start do not send their keepalives together; the phases fall on
+// a grid of one second (an eighth of a shorter interval), so that the
+// checks due in the same second go together, and ten thousand idle
+// connections wake the region a few times a second rather than hundreds.
 //
 // # Host keys
 //
@@ -101,8 +121,15 @@
 // # Goroutines
 //
 // Every goroutine the pool starts is waited for by [Pool.Close]: per host
-// one that manages its connection, per connection three that drain what the
-// server may send and one for keepalives, and per command three that read
-// its streams and requests (they outlive Run until the host acknowledges the
-// channel's close). The package has no package-level mutable state.
+// one that manages its connection (it dials, waits out the backoff and,
+// once connected, takes what the server sends on its own: channels, which
+// it rejects, and global requests, which it refuses; and it checks the
+// connection every KeepAlive), per keepalive sent one that waits for the
+// answer, and per command three that read its streams and requests (they
+// outlive Run until the host acknowledges the channel's close).
+// x/crypto/ssh adds three of its own per connection (its reader, key
+// exchange and multiplexer loops), which end with the connection. So an
+// idle connection costs four goroutines: with ten thousand hosts, their
+// stacks are a good part of the region's memory. The package has no
+// package-level mutable state.
 package agentssh

@@ -23,8 +23,11 @@ type hostKeys struct {
 	path      string
 	acceptNew bool
 
-	mu    sync.Mutex // guards the following fields and every write to the file
-	cb    ssh.HostKeyCallback
+	mu sync.Mutex // guards the following fields and every write to the file
+	cb ssh.HostKeyCallback
+	// index is the file's index when every line is indexable (cb is its
+	// callback then), else nil (cb is knownhosts').
+	index *khIndex
 	stamp fileStamp // of the file cb was built from
 }
 
@@ -53,7 +56,9 @@ func newHostKeys(path string, acceptNew bool) (*hostKeys, error) {
 }
 
 // callbackLocked returns a callback built from the file as it is now,
-// re-reading it only when its modification time or size changed.
+// re-reading it only when its modification time or size changed: the
+// index's (see khIndex) when it can answer for every line, else
+// knownhosts'.
 func (k *hostKeys) callbackLocked() (ssh.HostKeyCallback, error) {
 	fi, err := os.Stat(k.path)
 	if err != nil {
@@ -63,11 +68,27 @@ func (k *hostKeys) callbackLocked() (ssh.HostKeyCallback, error) {
 	if k.cb != nil && stamp == k.stamp {
 		return k.cb, nil
 	}
-	cb, err := knownhosts.New(k.path)
+	data, err := os.ReadFile(k.path)
 	if err != nil {
 		return nil, err
 	}
-	k.cb, k.stamp = cb, stamp
+	ix, indexable, err := parseKnownHosts(k.path, data)
+	if err != nil {
+		return nil, err
+	}
+	cb := ix.callback
+	if !indexable {
+		ix = nil
+		if cb, err = knownhosts.New(k.path); err != nil {
+			return nil, err
+		}
+	}
+	// The stamp of what was read: a change since the Stat above is seen
+	// at the next call.
+	k.cb, k.index, k.stamp = cb, ix, fileStamp{fi.ModTime(), int64(len(data))}
+	if int64(len(data)) != fi.Size() {
+		k.stamp = fileStamp{} // changed while read: read again next time
+	}
 	return cb, nil
 }
 
@@ -216,7 +237,11 @@ func (k *hostKeys) refusal(log logrus.FieldLogger, err error, name, addr, pinned
 }
 
 // appendLocked appends line to the file, starting a new line first if the
-// file does not end with one, and makes the next check re-read the file.
+// file does not end with one. An indexed file's index takes the line at
+// once (accept-new appends a line per new host: reading the file again
+// each time would cost a region's first start with ten thousand hosts
+// time that grows as their square); otherwise, or when the file changed
+// otherwise meanwhile, the next check reads it again.
 func (k *hostKeys) appendLocked(line string) error {
 	f, err := os.OpenFile(k.path, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
@@ -236,11 +261,24 @@ func (k *hostKeys) appendLocked(line string) error {
 			line = "\n" + line
 		}
 	}
+	known := k.cb != nil && k.index != nil && k.stamp == fileStamp{fi.ModTime(), fi.Size()}
 	k.cb = nil
 	if _, err := f.WriteString(line + "\n"); err != nil {
 		return err
 	}
-	return f.Sync()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	after, err := f.Stat()
+	if !known || err != nil || after.Size() != fi.Size()+int64(len(line)+1) {
+		return nil // read again at the next check
+	}
+	k.index.lines++
+	if ok, err := k.index.addLine([]byte(line), k.index.lines); !ok || err != nil {
+		return nil
+	}
+	k.cb, k.stamp = k.index.callback, fileStamp{after.ModTime(), after.Size()}
+	return nil
 }
 
 // algorithms returns the host key algorithms to offer when dialling the
@@ -253,9 +291,10 @@ func (k *hostKeys) appendLocked(line string) error {
 // one by one (a server with a certificate still offers its plain key).
 func (k *hostKeys) algorithms(name, addr string) []string {
 	var algos []string
+	// Under the lock: appendLocked adds to the index cb reads.
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	cb, err := k.callbackLocked()
-	k.mu.Unlock()
 	if err == nil {
 		queries := []string{addr}
 		if pattern, err := namePattern(name); err == nil {

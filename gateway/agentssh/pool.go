@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -29,9 +31,31 @@ type Pool struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the pool starts; see spawn
 
+	// dials holds a token per connection attempt in progress (MaxDials);
+	// an attempt waits to put one in, and takes it out when it ends.
+	dials chan struct{}
+	// Counters for Stats.
+	dialsWaiting                           atomic.Int64
+	dialsStarted, dialsFailed, dialTimeout atomic.Uint64
+
 	mu     sync.Mutex // guards the following fields
 	hosts  map[string]*host
 	closed bool
+}
+
+// Stats are a pool's counters and the states of its hosts, as Stats
+// reports them.
+type Stats struct {
+	// Connecting, Connected and Down count the hosts in each State.
+	Connecting, Connected, Down int
+	// DialsInProgress is the connection attempts under way (at most
+	// Config.MaxDials); DialsWaiting the hosts waiting for their turn.
+	DialsInProgress, DialsWaiting int
+	// Dials counts the connection attempts made; DialFailures those that
+	// failed (the TCP connect, the SSH handshake, or the host key check),
+	// of which DialTimeouts ran past Config.DialTimeout. An attempt cut
+	// short by Remove or Close counts in Dials only.
+	Dials, DialFailures, DialTimeouts uint64
 }
 
 // State is the state of a host's connection.
@@ -70,8 +94,11 @@ type HostInfo struct {
 	// LastError is what ended the last connection or failed the last
 	// attempt (kept while reconnecting); nil if nothing failed yet.
 	LastError error
-	// LastKeepAlive is when the current connection last answered a
-	// keepalive; zero before the first answer.
+	// LastKeepAlive is when the current connection was last known to be
+	// alive, as of the latest keepalive check (every Config.KeepAlive):
+	// when it answered a keepalive, or when data last arrived from the
+	// host, as a connection that hears from its host is sent none. Zero
+	// before the first check.
 	LastKeepAlive time.Time
 	// Remote is the IP address the last connection reached (Addr may name
 	// the host by its DNS name); invalid before the first connection.
@@ -120,6 +147,10 @@ type hostConn struct {
 	ssh.Conn
 	agent bool          // the server is zbridge's Linux agent
 	dead  chan struct{} // closed once the connection has ended
+	heard *readClock    // when the host last sent anything
+	// What the host sends on its own, which serve drains.
+	chans <-chan ssh.NewChannel
+	reqs  <-chan *ssh.Request
 
 	mu    sync.Mutex // guards cause
 	cause error      // why we closed the connection, if we did
@@ -151,6 +182,23 @@ func (c *hostConn) alive() bool {
 	}
 }
 
+// readClock is a net.Conn that notes when data last arrived.
+type readClock struct {
+	net.Conn
+	last atomic.Int64 // unix nanoseconds of the last read that returned data
+}
+
+func (c *readClock) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// lastRead is when data last arrived.
+func (c *readClock) lastRead() time.Time { return time.Unix(0, c.last.Load()) }
+
 // Causes recorded when the pool closes a connection.
 var (
 	errKeepAlive = errors.New("no answer to keepalive")
@@ -176,6 +224,7 @@ func New(cfg Config) (*Pool, error) {
 		keys:   keys,
 		ctx:    ctx,
 		cancel: cancel,
+		dials:  make(chan struct{}, cfg.MaxDials),
 		hosts:  make(map[string]*host),
 	}, nil
 }
@@ -266,6 +315,35 @@ func (p *Pool) Host(name string) (info HostInfo, ok bool) {
 	return h.info(), true
 }
 
+// Stats returns the pool's counters and how many hosts are in each state.
+// It allocates nothing, for metrics scraped often from a pool of ten
+// thousand hosts.
+func (p *Pool) Stats() Stats {
+	st := Stats{
+		DialsInProgress: len(p.dials),
+		DialsWaiting:    int(p.dialsWaiting.Load()),
+		Dials:           p.dialsStarted.Load(),
+		DialFailures:    p.dialsFailed.Load(),
+		DialTimeouts:    p.dialTimeout.Load(),
+	}
+	p.mu.Lock() // then each h.mu: nothing takes p.mu holding an h.mu
+	defer p.mu.Unlock()
+	for _, h := range p.hosts {
+		h.mu.Lock()
+		state := h.state
+		h.mu.Unlock()
+		switch state {
+		case StateConnecting:
+			st.Connecting++
+		case StateConnected:
+			st.Connected++
+		case StateDown:
+			st.Down++
+		}
+	}
+	return st
+}
+
 // Close closes every connection, which makes running commands fail, and
 // waits for every goroutine the pool started. Later calls of Run fail with
 // ErrClosed. Close is safe to call more than once; it always returns nil.
@@ -324,10 +402,20 @@ func (p *Pool) lookup(name string) (*host, error) {
 func (p *Pool) manage(h *host) {
 	backoff := p.cfg.ReconnectMin
 	var lastLogged string // the last failure logged at warning level
+	if p.cfg.DialJitter > 0 && !sleep(h.ctx, rand.N(p.cfg.DialJitter)) {
+		h.setDown(errHostGone)
+		return
+	}
 	for {
 		h.setConnecting()
-		c, err := p.dial(h)
+		c, err := p.dialAside(h)
 		connected := err == nil
+		if !connected && h.ctx.Err() == nil {
+			p.dialsFailed.Add(1)
+			if isTimeout(err) {
+				p.dialTimeout.Add(1)
+			}
+		}
 		if connected {
 			start := time.Now()
 			h.log.WithFields(logrus.Fields{
@@ -359,26 +447,90 @@ func (p *Pool) manage(h *host) {
 		default:
 			entry.Debug("connection failed again")
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-h.ctx.Done():
-			t.Stop()
+		if !sleep(h.ctx, wait) {
 			h.setDown(errHostGone)
 			return
-		case <-t.C:
 		}
 	}
 }
 
-// dial connects to h and completes the SSH handshake within DialTimeout.
+// sleep waits for d, and reports false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// isTimeout reports whether a connection attempt failed for running out
+// of time.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.As(err, &ne) && ne.Timeout()
+}
+
+// dialTurn waits until fewer than MaxDials attempts are in progress and
+// takes a place among them, which the caller gives back with <-p.dials.
+// Waiting senders on a channel are served in the order they came.
+func (p *Pool) dialTurn(h *host) error {
+	select {
+	case p.dials <- struct{}{}:
+		return nil
+	default:
+	}
+	p.dialsWaiting.Add(1)
+	defer p.dialsWaiting.Add(-1)
+	select {
+	case p.dials <- struct{}{}:
+		return nil
+	case <-h.ctx.Done():
+		return fmt.Errorf("waiting for a turn to dial: %w", h.ctx.Err())
+	}
+}
+
+// dialAside runs dial on a goroutine of its own and waits for it. The
+// handshake's cryptography grows a goroutine's stack to tens of KiB, which
+// the host's goroutine, which then serves the connection for as long as it
+// lasts, would keep (a stack shrinks by half at a garbage collection, and
+// an idle region collects seldom): ten thousand hosts held hundreds of MiB
+// of stacks so.
+func (p *Pool) dialAside(h *host) (*hostConn, error) {
+	type dialed struct {
+		c   *hostConn
+		err error
+	}
+	done := make(chan dialed, 1)
+	if err := p.spawn(func() {
+		c, err := p.dial(h)
+		done <- dialed{c, err}
+	}); err != nil {
+		return nil, err
+	}
+	d := <-done
+	return d.c, d.err
+}
+
+// dial connects to h and completes the SSH handshake within DialTimeout,
+// once it has its turn among the attempts in progress.
 func (p *Pool) dial(h *host) (*hostConn, error) {
+	if err := p.dialTurn(h); err != nil {
+		return nil, err
+	}
+	defer func() { <-p.dials }()
+	p.dialsStarted.Add(1)
 	ctx, cancel := context.WithTimeout(h.ctx, p.cfg.DialTimeout)
 	defer cancel()
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", h.addr)
+	tc, err := d.DialContext(ctx, "tcp", h.addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
+	nc := &readClock{Conn: tc}
 	// The handshake honours ctx: its deadline, and cancellation by Remove
 	// or Close.
 	if deadline, ok := ctx.Deadline(); ok {
@@ -408,46 +560,93 @@ func (p *Pool) dial(h *host) (*hostConn, error) {
 		return nil, fmt.Errorf("ssh handshake: %w", err)
 	}
 	nc.SetDeadline(time.Time{})
-	c := &hostConn{
+	return &hostConn{
 		Conn:  conn,
 		agent: strings.HasPrefix(string(conn.ServerVersion()), AgentVersionPrefix),
 		dead:  make(chan struct{}),
-	}
-	err = p.spawn(
-		func() {
-			// The region opens channels; it accepts none.
-			for ch := range chans {
-				ch.Reject(ssh.Prohibited, "zbridge region accepts no channels")
-			}
-		},
-		func() { ssh.DiscardRequests(reqs) },
-		func() {
-			c.Wait()
-			close(c.dead)
-		},
-	)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return c, nil
+		heard: nc,
+		chans: chans,
+		reqs:  reqs,
+	}, nil
 }
 
-// serve marks h connected over c, keeps c alive and returns why it ended,
-// once it has.
+// serve marks h connected over c and keeps c until it ends, then returns
+// why. The host's goroutine does it all: it takes what the host sends on
+// its own (channels, which the region never accepts, and global requests,
+// which must be read for the connection not to stall) and checks the
+// connection every KeepAlive, so that a connection costs one goroutine of
+// the pool's beside x/crypto/ssh's three: with ten thousand hosts,
+// goroutine stacks are a good part of the region's memory.
+//
+// The checks fall at a phase of the connection's own, random, on a grid
+// shared by the pool's connections (see nextCheck): spread over the
+// interval, so that the connections made together do not send their
+// keepalives together, yet those due in the same step of the grid go
+// together, so that ten thousand idle connections wake the process a few
+// times a second rather than hundreds. At each check, a connection from
+// which nothing arrived for a whole interval is sent keepalive@openssh.com
+// (on a goroutine of its own, which waits for the answer), and closed when
+// the answer does not come within another interval. Any answer counts:
+// OpenSSH answers with a failure. A connection that hears from its host
+// (the agent's own keepalives, command output) needs no request, as with
+// OpenSSH's ServerAliveInterval.
 func (p *Pool) serve(h *host, c *hostConn) error {
 	h.setConnected(c)
-	if p.cfg.KeepAlive > 0 {
-		if err := p.spawn(func() { p.keepAlive(h, c) }); err != nil {
-			c.fail(err)
+	stop := context.AfterFunc(h.ctx, func() { c.fail(errHostGone) })
+	defer stop()
+	interval := p.cfg.KeepAlive
+	var check <-chan time.Time
+	var timer *time.Timer
+	var phase time.Duration
+	if interval > 0 {
+		phase = checkPhase(interval)
+		timer = time.NewTimer(time.Until(nextCheck(time.Now(), interval, phase)))
+		defer timer.Stop()
+		check = timer.C
+	}
+	var answered chan error // non-nil while a keepalive waits for its answer
+	chans, reqs := c.chans, c.reqs
+	for chans != nil || reqs != nil {
+		select {
+		case ch, ok := <-chans:
+			if !ok {
+				chans = nil
+				continue
+			}
+			ch.Reject(ssh.Prohibited, "zbridge region accepts no channels")
+		case req, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+		case err := <-answered:
+			answered = nil
+			if err == nil {
+				h.setAlive(c, time.Now())
+			}
+		case <-check:
+			timer.Reset(time.Until(nextCheck(time.Now(), interval, phase)))
+			if answered != nil {
+				continue // the last one is still out
+			}
+			if heard := c.heard.lastRead(); time.Since(heard) < interval {
+				h.setAlive(c, heard)
+				continue
+			}
+			ch := make(chan error, 1)
+			if err := p.spawn(func() { ch <- p.keepAlive(h, c, interval) }); err != nil {
+				c.fail(err)
+				continue
+			}
+			answered = ch
 		}
 	}
-	select {
-	case <-h.ctx.Done():
-		c.fail(errHostGone)
-	case <-c.dead:
-	}
-	<-c.dead
+	// The mux closed both: the connection has ended.
+	c.Wait()
+	close(c.dead)
 	if err := c.failure(); err != nil {
 		return fmt.Errorf("connection closed: %w", err)
 	}
@@ -457,33 +656,38 @@ func (p *Pool) serve(h *host, c *hostConn) error {
 	return errors.New("connection lost")
 }
 
-// keepAlive sends keepalive@openssh.com every KeepAlive until c ends, and
-// closes c when an answer does not come within another KeepAlive. Any answer
-// counts: OpenSSH answers with a failure.
-func (p *Pool) keepAlive(h *host, c *hostConn) {
-	tick := time.NewTicker(p.cfg.KeepAlive)
-	defer tick.Stop()
-	for {
-		select {
-		case <-c.dead:
-			return
-		case <-tick.C:
-		}
-		missed := time.AfterFunc(p.cfg.KeepAlive, func() {
-			h.log.WithField("timeout", p.cfg.KeepAlive.String()).Warn("keepalive not answered: closing connection")
-			c.fail(fmt.Errorf("%w within %v", errKeepAlive, p.cfg.KeepAlive))
-		})
-		_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
-		missed.Stop()
-		if err != nil {
-			return
-		}
-		h.mu.Lock()
-		if h.conn == c {
-			h.lastKeepAlive = time.Now()
-		}
-		h.mu.Unlock()
-	}
+// keepAlive sends keepalive@openssh.com over c and waits for the answer;
+// when it does not come within interval, it closes c.
+func (p *Pool) keepAlive(h *host, c *hostConn, interval time.Duration) error {
+	missed := time.AfterFunc(interval, func() {
+		h.log.WithField("timeout", interval.String()).Warn("keepalive not answered: closing connection")
+		c.fail(fmt.Errorf("%w within %v", errKeepAlive, interval))
+	})
+	_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+	missed.Stop()
+	return err
+}
+
+// checkStep is the step of the grid the checks of a pool's connections
+// fall on, for an interval: a second, or an eighth of a shorter interval.
+func checkStep(interval time.Duration) time.Duration {
+	return max(min(time.Second, interval/8), time.Millisecond)
+}
+
+// checkPhase picks a connection's phase: a random step of the grid within
+// the interval.
+func checkPhase(interval time.Duration) time.Duration {
+	step := checkStep(interval)
+	return step * time.Duration(rand.N(int64(max(interval/step, 1))))
+}
+
+// nextCheck returns the first time after now that is phase past a
+// multiple of interval since the Unix epoch: the checks of connections
+// with the same phase fall on the same instants, whenever they were made.
+func nextCheck(now time.Time, interval, phase time.Duration) time.Time {
+	t := now.UnixNano() - int64(phase)
+	next := (t/int64(interval) + 1) * int64(interval)
+	return time.Unix(0, next+int64(phase))
 }
 
 // setStateLocked enters state and wakes those waiting for a change.
@@ -520,6 +724,16 @@ func (h *host) setDown(err error) {
 	h.conn = nil
 	h.lastErr = err
 	h.setStateLocked(StateDown)
+}
+
+// setAlive records that c, if it is still h's connection, was heard from
+// at t.
+func (h *host) setAlive(c *hostConn, t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conn == c && t.After(h.lastKeepAlive) {
+		h.lastKeepAlive = t
+	}
 }
 
 func (h *host) setFingerprint(fp string) {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // MaxConcurrentChecks is how many checks of one [Clients] may hash at once.
@@ -43,6 +44,8 @@ type Clients struct {
 	// derive computes a key for a secret; deriveKey except in tests, which
 	// count the calls.
 	derive func(secret []byte, h *phc) []byte
+	// now is time.Now except in tests of the cache's expiry.
+	now func() time.Time
 
 	reloadMu sync.Mutex // serialises Reload, so the newest read wins
 	tab      atomic.Pointer[table]
@@ -53,6 +56,9 @@ type table struct {
 	clients  map[string]*phc
 	dummy    *phc // hashed against for unknown names
 	warnings []error
+	// cache remembers the checks that succeeded against this reading, so
+	// that a reading of the file (a refresh) starts with none.
+	cache *logonCache
 }
 
 func newClients(path string, t *table) *Clients {
@@ -60,6 +66,7 @@ func newClients(path string, t *table) *Clients {
 		path:   path,
 		sem:    make(chan struct{}, MaxConcurrentChecks),
 		derive: deriveKey,
+		now:    time.Now,
 	}
 	c.tab.Store(t)
 	return c
@@ -139,11 +146,14 @@ func (c *Clients) Warnings() []error {
 	return append([]error(nil), c.tab.Load().warnings...)
 }
 
-// Check reports whether secret is the secret of the client called name. It
-// takes the same time whether or not name exists: for an unknown name it
-// hashes secret against a dummy hash. An empty secret is refused at once.
-// Check waits while [MaxConcurrentChecks] others hash; if ctx ends first it
-// returns false and ctx.Err().
+// Check reports whether secret is the secret of the client called name.
+// A name and secret that checked right less than [CacheTTL] ago, against
+// the same reading of the file, are accepted from the cache at once (see
+// the package documentation); any other check hashes, and takes the same
+// time whether or not name exists: for an unknown name it hashes secret
+// against a dummy hash. An empty secret is refused at once. Check waits
+// while [MaxConcurrentChecks] others hash; if ctx ends first it returns
+// false and ctx.Err().
 func (c *Clients) Check(ctx context.Context, name, secret string) (bool, error) {
 	t := c.tab.Load()
 	h, known := t.clients[name]
@@ -156,14 +166,26 @@ func (c *Clients) Check(ctx context.Context, name, secret string) (bool, error) 
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
+	tag := t.cache.tag(name, secret)
+	if known && t.cache.hit(tag, c.now()) {
+		return true, nil
+	}
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
 	defer func() { <-c.sem }()
-	ok := verify(c.derive, h, secret)
-	return ok && known, nil
+	// A check of the same secret may have finished while this one waited
+	// for a slot (a burst of logons of one client).
+	if known && t.cache.hit(tag, c.now()) {
+		return true, nil
+	}
+	ok := verify(c.derive, h, secret) && known
+	if ok {
+		t.cache.add(tag, c.now())
+	}
+	return ok, nil
 }
 
 // Authenticate implements [Authenticator] with [Clients.Check].
@@ -208,7 +230,7 @@ func load(path string) (*table, error) {
 }
 
 func parse(r io.Reader) (*table, error) {
-	t := &table{clients: make(map[string]*phc)}
+	t := &table{clients: make(map[string]*phc), cache: newLogonCache()}
 	lineOf := make(map[string]int)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 512), maxLineLen)

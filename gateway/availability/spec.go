@@ -311,25 +311,50 @@ type template struct {
 	fields []string
 }
 
-var fieldRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// eventFields are the event fields a template may name.
-var eventFields = map[string]bool{"system": true, "host": true, "user": true, "type": true, "msgid": true, "app": true}
+// isEventField reports whether name is an event field a template may name.
+func isEventField(name string) bool {
+	switch name {
+	case "system", "host", "user", "type", "msgid", "app":
+		return true
+	}
+	return false
+}
 
 func parseTemplate(s string, re *regexp.Regexp) (template, error) {
 	var t template
 	last := 0
-	for _, m := range fieldRE.FindAllStringSubmatchIndex(s, -1) {
-		name := s[m[2]:m[3]]
-		if !eventFields[name] && (re == nil || re.SubexpIndex(name) < 0) {
+	for _, f := range templateFields(s) {
+		name := s[f[0]+1 : f[1]-1]
+		if !isEventField(name) && (re == nil || re.SubexpIndex(name) < 0) {
 			return t, fmt.Errorf("{%s} is neither an event field (system, host, user, type, msgid, app) nor a named group of the text", name)
 		}
-		t.parts = append(t.parts, s[last:m[0]])
+		t.parts = append(t.parts, s[last:f[0]])
 		t.fields = append(t.fields, name)
-		last = m[1]
+		last = f[1]
 	}
 	t.parts = append(t.parts, s[last:])
 	return t, nil
+}
+
+// templateFields returns where the {field} parts of s are, braces
+// included, as start and end offsets: a '{', a letter or '_', letters,
+// digits and '_', then '}'. Any other brace is literal text.
+func templateFields(s string) [][2]int {
+	var locs [][2]int
+	for i := 0; i < len(s); i++ {
+		if s[i] != '{' {
+			continue
+		}
+		j := i + 1
+		for j < len(s) && (s[j] >= 'a' && s[j] <= 'z' || s[j] >= 'A' && s[j] <= 'Z' || s[j] == '_' || s[j] >= '0' && s[j] <= '9' && j > i+1) {
+			j++
+		}
+		if j > i+1 && j < len(s) && s[j] == '}' {
+			locs = append(locs, [2]int{i, j + 1})
+			i = j
+		}
+	}
+	return locs
 }
 
 // expand fills the template from the event and the captures; "" when a

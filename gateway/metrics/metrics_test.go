@@ -2,9 +2,11 @@ package metrics
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -109,6 +111,20 @@ func newTestRegistry() *Registry {
 	lat.Observe(3)
 	lat.Observe(1000)
 
+	cpu := r.NewCounter("zbridge_cpu_seconds_total", "Whole and fractional increments.")
+	cpu.Add(0.5)
+	cpu.Inc()
+	cpu.Add(0.25)
+
+	queues := r.NewGaugeVec("zbridge_queue_bytes", "Bytes queued, by queue.", "queue")
+	queues.WithLabelValues("in").Set(10)
+	queues.WithLabelValues("out").Sub(2.5)
+
+	cmds := r.NewHistogramVec("zbridge_command_seconds", "Command times by kind.", []float64{0.5, 1, math.Inf(1)}, "kind")
+	cmds.WithLabelValues("zvm").Observe(0.5) // a bound is in its own bucket
+	cmds.WithLabelValues("zvm").Observe(math.NaN())
+	cmds.WithLabelValues("linux").Observe(-1)
+
 	r.NewCounterVec("zbridge_refusals_total", "No samples yet, so not written.", "reason")
 	return r
 }
@@ -126,6 +142,9 @@ func TestWriteTo(t *testing.T) {
 		"zbridge_agent_queue_depth":   dto.MetricType_GAUGE,
 		"zbridge_build_info":          dto.MetricType_UNTYPED,
 		"zbridge_latency_seconds":     dto.MetricType_HISTOGRAM,
+		"zbridge_cpu_seconds_total":   dto.MetricType_COUNTER,
+		"zbridge_queue_bytes":         dto.MetricType_GAUGE,
+		"zbridge_command_seconds":     dto.MetricType_HISTOGRAM,
 	} {
 		mf := fams[name]
 		if mf == nil {
@@ -149,6 +168,8 @@ func TestWriteTo(t *testing.T) {
 		{"zbridge_store_limit_bytes", map[string]float64{"": math.Inf(1)}},
 		{"zbridge_logons_total", map[string]float64{"client=OPSAUTO,result=ok": 3, "client=we\"ird\\name\n,result=refused": 1}},
 		{"zbridge_build_info", map[string]float64{"version=1.0": 1}},
+		{"zbridge_cpu_seconds_total", map[string]float64{"": 1.75}},
+		{"zbridge_queue_bytes", map[string]float64{"queue=in": 10, "queue=out": -2.5}},
 	} {
 		if got := samples(fams[tc.name]); !mapsEqual(got, tc.want) {
 			t.Errorf("%s = %v, want %v", tc.name, got, tc.want)
@@ -183,6 +204,21 @@ func TestWriteTo(t *testing.T) {
 			t.Errorf("bucket le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want)
 		}
 	}
+	cmds := map[string]*dto.Histogram{}
+	for _, m := range fams["zbridge_command_seconds"].GetMetric() {
+		cmds[labels(m)] = m.GetHistogram()
+	}
+	buckets := func(h *dto.Histogram) (s string) {
+		for _, b := range h.GetBucket() {
+			s += fmt.Sprintf("%v:%d ", b.GetUpperBound(), b.GetCumulativeCount())
+		}
+		return s
+	}
+	if z, l := cmds["kind=zvm"], cmds["kind=linux"]; len(cmds) != 2 || buckets(z) != "0.5:1 1:1 +Inf:2 " || z.GetSampleCount() != 2 ||
+		!math.IsNaN(z.GetSampleSum()) || buckets(l) != "0.5:1 1:1 +Inf:1 " || l.GetSampleSum() != -1 {
+		t.Errorf("zbridge_command_seconds: %v", cmds)
+	}
+
 	// The text format sorts families by name and each family's series by
 	// labels, so two scrapes of unchanged values are the same.
 	if again := scrape(t, r); again != text {
@@ -238,10 +274,10 @@ func TestCollect(t *testing.T) {
 	})
 	var buf bytes.Buffer
 	_, err := r.WriteTo(&buf)
-	if err == nil {
-		t.Fatal("WriteTo reported no error")
+	if !errors.Is(err, ErrLabelValues) || !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("WriteTo reported %v, want ErrLabelValues and ErrDuplicate", err)
 	}
-	for _, msg := range []string{"expected 2 label values but got 1", "expected 2 label values but got 3", "collected before with the same name and label values"} {
+	for _, msg := range []string{"b: 1, want 2 (x, y)", "b: 3, want 2 (x, y)", `b{x="1",y=""}`} {
 		if !strings.Contains(err.Error(), msg) {
 			t.Errorf("error %q does not say %q", err, msg)
 		}
@@ -250,11 +286,10 @@ func TestCollect(t *testing.T) {
 	if got := samples(fams["a_total"]); got[""] != 1 {
 		t.Errorf("a_total = %v", got)
 	}
-	// Which of the two samples of the repeated series is kept is the
-	// client's choice; the series is there once.
+	// The first of the two samples of the repeated series is kept.
 	got := samples(fams["b"])
-	if len(got) != 2 || got["x=2,y=bad\uFFFDutf8"] != 5 {
-		t.Errorf("b = %v, want x=1 (once) and x=2 with U+FFFD", got)
+	if len(got) != 2 || got["x=1,y="] != 1 || got["x=2,y=bad\uFFFDutf8"] != 5 {
+		t.Errorf("b = %v, want x=1 (the first, 1) and x=2 with U+FFFD", got)
 	}
 
 	// The handler serves what it could and counts the failed scrape.
@@ -269,16 +304,41 @@ func TestCollect(t *testing.T) {
 	if len(samples(fams["b"])) != 2 {
 		t.Errorf("handler served b = %v", samples(fams["b"]))
 	}
-	if !strings.Contains(logged.String(), "error gathering metrics") {
+	if !strings.Contains(logged.String(), "metrics: a scrape left out what failed: ") ||
+		!strings.Contains(logged.String(), "wrong number of label values") {
 		t.Errorf("handler logged %q", logged.String())
 	}
+	if errs := samples(fams["promhttp_metric_handler_errors_total"]); errs["cause=gathering"] != 0 || errs["cause=encoding"] != 0 {
+		t.Errorf("first scrape: promhttp_metric_handler_errors_total = %v, want both causes at 0", errs)
+	}
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	r.Handler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil)) // a second handler shares the count
 	errs := samples(parse(t, rec.Body.String())["promhttp_metric_handler_errors_total"])
-	if errs["cause=gathering"] != 1 {
+	if errs["cause=gathering"] != 1 || errs["cause=encoding"] != 0 {
 		t.Errorf("promhttp_metric_handler_errors_total = %v, want gathering 1 (the first scrape)", errs)
 	}
 }
+
+// TestHandlerWriteError: a response that cannot be written is counted as
+// encoding.
+func TestHandlerWriteError(t *testing.T) {
+	r := NewRegistry()
+	r.NewCounter("a_total", "h")
+	var logged bytes.Buffer
+	h := r.Handler(printer{&logged})
+	h.ServeHTTP(failResponse{httptest.NewRecorder()}, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(logged.String(), "disk on fire") {
+		t.Errorf("handler logged %q", logged.String())
+	}
+	errs := samples(parse(t, scrape(t, r))["promhttp_metric_handler_errors_total"])
+	if errs["cause=encoding"] != 1 || errs["cause=gathering"] != 0 {
+		t.Errorf("promhttp_metric_handler_errors_total = %v, want encoding 1", errs)
+	}
+}
+
+type failResponse struct{ *httptest.ResponseRecorder }
+
+func (failResponse) Write([]byte) (int, error) { return 0, errors.New("disk on fire") }
 
 type printer struct{ w *bytes.Buffer }
 
@@ -324,10 +384,20 @@ func TestRegistrationPanics(t *testing.T) {
 		{"bad collect label", func(r *Registry) { r.Collect("c", "h", TypeGauge, []string{"a b"}, collect) }},
 		{"bad histogram label", func(r *Registry) { r.NewHistogramVec("h", "h", nil, "le") }},
 		{"unsorted buckets", func(r *Registry) { r.NewHistogram("h", "h", []float64{2, 1}) }},
-		{"bad MustRegister", func(r *Registry) {
-			r.NewCounter("x_total", "h")
-			r.MustRegister(r.NewCounterVec("y_total", "h")) // registered twice
+		{"NaN bucket", func(r *Registry) { r.NewHistogram("h", "h", []float64{1, math.NaN()}) }},
+		{"repeated bucket", func(r *Registry) { r.NewHistogramVec("h", "h", []float64{1, 1}, "x") }},
+		{"a histogram's _bucket", func(r *Registry) { r.NewHistogram("h", "h", nil); r.NewCounter("h_bucket", "h") }},
+		{"a histogram's _count", func(r *Registry) { r.NewGauge("h_count", "h"); r.NewHistogram("h", "h", nil) }},
+		{"the Go summary's _sum", func(r *Registry) { r.NewGauge("go_gc_duration_seconds_sum", "h"); r.RegisterGoMetrics() }},
+		{"Go metrics twice", func(r *Registry) { r.RegisterGoMetrics(); r.RegisterGoMetrics() }},
+		{"process metrics twice", func(r *Registry) { r.RegisterProcessMetrics(); r.RegisterProcessMetrics() }},
+		{"handler's name taken", func(r *Registry) {
+			r.NewCounter("promhttp_metric_handler_errors_total", "h")
+			r.Handler(nil)
 		}},
+		{"WithLabelValues, too few", func(r *Registry) { r.NewCounterVec("v", "h", "a", "b").WithLabelValues("x") }},
+		{"WithLabelValues, too many", func(r *Registry) { r.NewHistogramVec("v", "h", nil).WithLabelValues("x") }},
+		{"negative Add", func(r *Registry) { r.NewCounter("c_total", "h").Add(-1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
@@ -349,6 +419,37 @@ func TestRegistrationPanics(t *testing.T) {
 	if got := scrape(t, r); !strings.Contains(got, "\nnone 1\n") {
 		t.Errorf("label-less CounterVec: %q", got)
 	}
+	// A histogram named like another family's sample, but not taking one.
+	r.NewHistogram("a_count_of", "h", []float64{}).Observe(1)
+	r.NewHistogram("a", "h", nil)
+	if got := scrape(t, r); !strings.Contains(got, "\na_count_of_bucket{le=\"+Inf\"} 1\n") {
+		t.Errorf("histogram without bounds: %q", got)
+	}
+}
+
+// TestPanicRegistersNothing: a registration that panicked left no name
+// taken, so the program's next (correct) registration of it works.
+func TestPanicRegistersNothing(t *testing.T) {
+	r := NewRegistry()
+	r.NewGauge("taken", "h")
+	mustPanic := func(f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Fatal("no panic")
+			}
+		}()
+		f()
+	}
+	mustPanic(func() { r.NewHistogramVec("h", "h", nil, "bad-label") })
+	r.NewGauge("y_sum", "h")
+	mustPanic(func() { r.NewHistogram("y", "h", nil) }) // y and y_bucket pass, y_sum clashes
+	r.NewHistogram("h", "h", nil).Observe(1)
+	r.NewCounter("y_bucket", "h")
+	r.NewGauge("y", "h")
+	if got := scrape(t, r); !strings.Contains(got, "\nh_count 1\n") || !strings.Contains(got, "\ny_bucket 0\n") {
+		t.Errorf("after the panics: %q", got)
+	}
 }
 
 // TestRegistrationPanicSays: a registration panic names the metric.
@@ -365,44 +466,92 @@ func TestRegistrationPanicSays(t *testing.T) {
 	r.NewCounter("dup", "h")
 }
 
-// TestHandler scrapes over HTTP and decodes in the format negotiated.
+// TestHandler scrapes over HTTP, as Prometheus would (its Accept asks for
+// protobuf and OpenMetrics first), with and without gzip.
 func TestHandler(t *testing.T) {
 	r := newTestRegistry()
 	srv := httptest.NewServer(r.Handler(nil))
 	t.Cleanup(srv.Close)
+	want := scrape(t, r) // the handler's own family is registered by now
 
-	for _, accept := range []string{"", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"} {
-		req, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
-		if accept != "" {
-			req.Header.Set("Accept", accept)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("Accept %q: status %d", accept, resp.StatusCode)
-		}
-		format := expfmt.ResponseFormat(resp.Header)
-		if accept == "" && format.FormatType() != expfmt.TypeTextPlain || accept != "" && format.FormatType() != expfmt.TypeProtoDelim {
-			t.Errorf("Accept %q: served %q", accept, resp.Header.Get("Content-Type"))
-		}
-		dec := expfmt.NewDecoder(resp.Body, format)
-		got := map[string]dto.MetricType{}
-		for {
-			var mf dto.MetricFamily
-			if err := dec.Decode(&mf); err != nil {
-				if !errors.Is(err, io.EOF) {
-					t.Fatalf("Accept %q: decode: %v", accept, err)
-				}
-				break
+	const prometheusAccept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5," +
+		"application/openmetrics-text;version=1.0.0;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.1"
+	for _, tc := range []struct {
+		name, accept, encoding string
+		gzipped                bool
+	}{
+		{name: "plain"},
+		{name: "as Prometheus asks", accept: prometheusAccept, encoding: "gzip", gzipped: true},
+		{name: "gzip refused", encoding: "gzip;q=0, identity"},
+		{name: "other encodings", encoding: "br, deflate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
+			if tc.accept != "" {
+				req.Header.Set("Accept", tc.accept)
 			}
-			got[mf.GetName()] = mf.GetType()
+			// Set, the transport leaves the body as it came.
+			req.Header.Set("Accept-Encoding", tc.encoding)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != ContentType || expfmt.ResponseFormat(resp.Header).FormatType() != expfmt.TypeTextPlain {
+				t.Errorf("Content-Type %q, want %q", ct, ContentType)
+			}
+			body := io.Reader(resp.Body)
+			if got := resp.Header.Get("Content-Encoding"); tc.gzipped != (got == "gzip") {
+				t.Fatalf("Content-Encoding %q", got)
+			}
+			if tc.gzipped {
+				zr, err := gzip.NewReader(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body = zr
+			}
+			b, err := io.ReadAll(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != want {
+				t.Errorf("served\n%s\nwant what WriteTo writes:\n%s", b, want)
+			}
+			fams := parse(t, string(b))
+			if fams["zbridge_frames_total"].GetType() != dto.MetricType_COUNTER || fams["zbridge_latency_seconds"].GetType() != dto.MetricType_HISTOGRAM ||
+				fams["promhttp_metric_handler_errors_total"].GetType() != dto.MetricType_COUNTER || len(fams) != 12 {
+				t.Errorf("%d families: %v", len(fams), slices.Sorted(maps.Keys(fams)))
+			}
+		})
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for _, tc := range []struct {
+		lines []string
+		want  bool
+	}{
+		{nil, false},
+		{[]string{"gzip"}, true},
+		{[]string{"GZIP"}, true},
+		{[]string{"deflate, gzip;q=1.0, *;q=0.5"}, true},
+		{[]string{"br", " gzip ; q=0.2"}, true},
+		{[]string{"gzip;q=0"}, false},
+		{[]string{"gzip; q=0.000"}, false},
+		{[]string{"gzip;q=bad"}, false},
+		{[]string{"x-gzip"}, false},
+		{[]string{"identity"}, false},
+	} {
+		h := http.Header{}
+		for _, l := range tc.lines {
+			h.Add("Accept-Encoding", l)
 		}
-		resp.Body.Close()
-		if got["zbridge_frames_total"] != dto.MetricType_COUNTER || got["zbridge_latency_seconds"] != dto.MetricType_HISTOGRAM ||
-			got["promhttp_metric_handler_errors_total"] != dto.MetricType_COUNTER || len(got) != 9 {
-			t.Errorf("Accept %q: families %v", accept, got)
+		if got := acceptsGzip(h); got != tc.want {
+			t.Errorf("Accept-Encoding %q: %v, want %v", tc.lines, got, tc.want)
 		}
 	}
 }
@@ -477,10 +626,17 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	h := r.NewHistogram("h_seconds", "h", nil)
 	v := r.NewHistogramVec("v_seconds", "h", nil, "kind")
 	o := v.WithLabelValues("x")
+	g := r.NewGauge("g", "h")
+	cv := r.NewCounterVec("cv_total", "h", "a", "b")
+	cv.WithLabelValues("some value", "another").Inc()
 	for name, fn := range map[string]func(){
-		"Counter.Inc":       c.Inc,
-		"Histogram.Observe": func() { h.Observe(0.0042) },
-		"Vec child Observe": func() { o.Observe(0.0042) },
+		"Counter.Inc":                  c.Inc,
+		"Counter.Add":                  func() { c.Add(0.5) },
+		"Gauge.Add":                    func() { g.Add(-2.5) },
+		"Histogram.Observe":            func() { h.Observe(0.0042) },
+		"Vec child Observe":            func() { o.Observe(0.0042) },
+		"WithLabelValues of a series":  func() { v.WithLabelValues("x").Observe(1) },
+		"WithLabelValues of 2 labels ": func() { cv.WithLabelValues("some value", "another").Inc() },
 	} {
 		if n := testing.AllocsPerRun(100, fn); n != 0 {
 			t.Errorf("%s allocates %v times", name, n)

@@ -1,17 +1,14 @@
 package metrics
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"math"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // Type is the type of the samples a [Registry.Collect] family emits.
@@ -24,16 +21,29 @@ const (
 	TypeUntyped
 )
 
-func (t Type) valueType() (prometheus.ValueType, bool) {
-	switch t {
-	case TypeCounter:
-		return prometheus.CounterValue, true
-	case TypeGauge:
-		return prometheus.GaugeValue, true
-	case TypeUntyped:
-		return prometheus.UntypedValue, true
+// kind is a family's type, as its TYPE line names it.
+type kind uint8
+
+const (
+	kindCounter kind = iota + 1
+	kindGauge
+	kindUntyped
+	kindHistogram
+	kindSummary
+)
+
+func (k kind) String() string {
+	switch k {
+	case kindCounter:
+		return "counter"
+	case kindGauge:
+		return "gauge"
+	case kindHistogram:
+		return "histogram"
+	case kindSummary:
+		return "summary"
 	}
-	return 0, false
+	return "untyped"
 }
 
 // DurationBuckets returns the upper bounds, in seconds, of the buckets of a
@@ -51,118 +61,265 @@ func DurationBuckets() []float64 {
 	}
 }
 
-// Registry is a set of metric families, served by [Registry.Handler]. It
-// wraps a prometheus.Registry of its own; the zero Registry is not usable,
-// call [NewRegistry].
+// A desc describes one family: its name, what its HELP and TYPE lines say,
+// its label names, and for a histogram the upper bounds of its buckets (+Inf
+// left implicit), for a summary its quantiles.
+type desc struct {
+	name, help string
+	kind       kind
+	labelNames []string
+	bounds     []float64
+}
+
+// A series is one set of label values of a family, in the order of its
+// label names, and its value at a scrape.
+type series struct {
+	labelValues []string
+	value       float64   // a counter's, gauge's or untyped sample's
+	sum         float64   // a histogram's or summary's
+	count       uint64    // a histogram's or summary's
+	buckets     []uint64  // a histogram's cumulative counts, one per bound (+Inf is count)
+	quantiles   []float64 // a summary's values, one per quantile
+}
+
+// A collector adds the series of its families to a gathering at each
+// scrape. It must be safe for concurrent use.
+type collector interface {
+	collect(g *gathering)
+}
+
+// A gathering is what one scrape collected: each family's series, in no
+// order, and what failed.
+type gathering struct {
+	series map[*desc][]series
+	errs   []error
+}
+
+func (g *gathering) add(d *desc, s series) { g.series[d] = append(g.series[d], s) }
+
+func (g *gathering) fail(err error) { g.errs = append(g.errs, err) }
+
+// Registry is a set of metric families, served by [Registry.Handler] and
+// written by [Registry.WriteTo]. The zero Registry is empty and ready to
+// use.
 type Registry struct {
-	reg *prometheus.Registry
+	mu         sync.Mutex // guards the following fields
+	collectors []collector
+	descs      []*desc           // sorted by name
+	exposed    map[string]string // each name a family's samples have → the family's name
+
+	handlerOnce sync.Once
+	handler     *handlerMetrics // set by handlerOnce, in the first Handler call
 }
 
 // NewRegistry returns an empty Registry.
-func NewRegistry() *Registry {
-	return &Registry{reg: prometheus.NewRegistry()}
+func NewRegistry() *Registry { return &Registry{} }
+
+// register checks each of ds against the classic (pre-UTF-8) Prometheus
+// rules, which every scraper and the text format 0.0.4 accept unquoted, and
+// against the families registered already, then adds c. It panics on the
+// first that fails, having registered nothing.
+func (r *Registry) register(c collector, ds ...*desc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.exposed == nil {
+		r.exposed = map[string]string{}
+	}
+	var added []string
+	for _, d := range ds {
+		if err := checkDesc(d); err != nil {
+			r.unexposeLocked(added)
+			panic(err)
+		}
+		for _, name := range sampleNames(d) {
+			if other, ok := r.exposed[name]; ok {
+				r.unexposeLocked(added)
+				if other == d.name {
+					panic(fmt.Errorf("metrics: %s: registered twice", d.name))
+				}
+				panic(fmt.Errorf("metrics: %s: its samples named %s clash with family %s", d.name, name, other))
+			}
+			r.exposed[name] = d.name
+			added = append(added, name)
+		}
+	}
+	for _, d := range ds {
+		i, _ := slices.BinarySearchFunc(r.descs, d.name, func(e *desc, name string) int { return strings.Compare(e.name, name) })
+		r.descs = slices.Insert(r.descs, i, d)
+	}
+	r.collectors = append(r.collectors, c)
 }
 
-// MustRegister registers collectors made elsewhere, such as the Go runtime
-// and process collectors of package prometheus/collectors. It panics if one
-// cannot be registered, as [Registry.NewCounter] does.
-func (r *Registry) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := r.reg.Register(c); err != nil {
-			panic(fmt.Errorf("metrics: %w", err))
-		}
+// unexposeLocked undoes what a failed register added to r.exposed.
+func (r *Registry) unexposeLocked(names []string) {
+	for _, name := range names {
+		delete(r.exposed, name)
 	}
 }
 
-// register checks name and labelNames against the classic (pre-UTF-8)
-// Prometheus rules, which every scraper and the text format 0.0.4 accept
-// unquoted, and registers c.
-func (r *Registry) register(name string, labelNames []string, c prometheus.Collector) {
-	if !model.LegacyValidation.IsValidMetricName(name) {
-		panic(fmt.Errorf("metrics: invalid metric name %q", name))
+// sampleNames returns the names d takes in the text format: its own, and
+// its samples' when they differ (a histogram's and a summary's have
+// suffixes).
+func sampleNames(d *desc) []string {
+	switch d.kind {
+	case kindHistogram:
+		return []string{d.name, d.name + "_bucket", d.name + "_sum", d.name + "_count"}
+	case kindSummary:
+		return []string{d.name, d.name + "_sum", d.name + "_count"}
 	}
-	for i, l := range labelNames {
-		if !model.LegacyValidation.IsValidLabelName(l) || strings.HasPrefix(l, "__") {
-			panic(fmt.Errorf("metrics: %s: invalid label name %q", name, l))
+	return []string{d.name}
+}
+
+// checkDesc reports what is wrong with d: a name or label name that breaks
+// the classic rules, a label name given twice or reserved for the kind,
+// bucket bounds out of order.
+func checkDesc(d *desc) error {
+	if !validMetricName(d.name) {
+		return fmt.Errorf("metrics: invalid metric name %q", d.name)
+	}
+	for i, l := range d.labelNames {
+		switch {
+		case !validLabelName(l):
+			return fmt.Errorf("metrics: %s: invalid label name %q", d.name, l)
+		case slices.Contains(d.labelNames[:i], l):
+			return fmt.Errorf("metrics: %s: label %q given twice", d.name, l)
+		case l == "le" && d.kind == kindHistogram, l == "quantile" && d.kind == kindSummary:
+			return fmt.Errorf("metrics: %s: label %q is the %s's own", d.name, l, d.kind)
 		}
-		if slices.Contains(labelNames[:i], l) {
-			panic(fmt.Errorf("metrics: %s: label %q given twice", name, l))
+	}
+	for i, b := range d.bounds {
+		if math.IsNaN(b) || i > 0 && b <= d.bounds[i-1] {
+			return fmt.Errorf("metrics: %s: bounds %v are not strictly increasing", d.name, d.bounds)
 		}
 	}
-	if err := r.reg.Register(c); err != nil {
-		panic(fmt.Errorf("metrics: %s: %w", name, err))
+	return nil
+}
+
+// validMetricName reports whether name matches [a-zA-Z_:][a-zA-Z0-9_:]*.
+func validMetricName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':' || c >= '0' && c <= '9' && i > 0) {
+			return false
+		}
 	}
+	return name != ""
+}
+
+// validLabelName reports whether name matches [a-zA-Z_][a-zA-Z0-9_]* and
+// does not start with "__", which Prometheus reserves.
+func validLabelName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= '0' && c <= '9' && i > 0) {
+			return false
+		}
+	}
+	return name != "" && !strings.HasPrefix(name, "__")
+}
+
+// newDesc returns the desc of a family registered by a New method, its
+// help made valid UTF-8 and its label names copied from the caller's.
+func newDesc(name, help string, k kind, labelNames []string, bounds []float64) *desc {
+	return &desc{name: name, help: strings.ToValidUTF8(help, "\uFFFD"), kind: k,
+		labelNames: slices.Clone(labelNames), bounds: bounds}
 }
 
 // NewCounter registers and returns a counter.
-func (r *Registry) NewCounter(name, help string) prometheus.Counter {
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-	r.register(name, nil, c)
-	return c
+func (r *Registry) NewCounter(name, help string) *Counter {
+	v := newVec(newDesc(name, help, kindCounter, nil, nil), newCounter, (*Counter).read)
+	r.register(v, v.d)
+	return v.with(nil)
 }
 
 // NewGauge registers and returns a gauge.
-func (r *Registry) NewGauge(name, help string) prometheus.Gauge {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
-	r.register(name, nil, g)
-	return g
+func (r *Registry) NewGauge(name, help string) *Gauge {
+	v := newVec(newDesc(name, help, kindGauge, nil, nil), newGauge, (*Gauge).read)
+	r.register(v, v.d)
+	return v.with(nil)
 }
 
 // NewCounterVec registers and returns a family of counters told apart by
 // the values of labelNames. Every set of values used stays in the family
 // until the program ends, so they must come from a small set; on a hot
 // path, look the counter up once (WithLabelValues) and keep it.
-func (r *Registry) NewCounterVec(name, help string, labelNames ...string) *prometheus.CounterVec {
-	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labelNames)
-	r.register(name, labelNames, v)
-	return v
+func (r *Registry) NewCounterVec(name, help string, labelNames ...string) *CounterVec {
+	v := newVec(newDesc(name, help, kindCounter, labelNames, nil), newCounter, (*Counter).read)
+	r.register(v, v.d)
+	return &CounterVec{v}
 }
 
-// NewCounterFunc registers a counter whose value fn returns at each scrape.
-// fn must be safe for concurrent use and its result must never decrease.
-func (r *Registry) NewCounterFunc(name, help string, fn func() float64) {
-	if fn == nil {
-		panic(fmt.Errorf("metrics: %s: nil func", name))
-	}
-	r.register(name, nil, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn))
-}
-
-// NewGaugeFunc registers a gauge whose value fn returns at each scrape. fn
-// must be safe for concurrent use.
-func (r *Registry) NewGaugeFunc(name, help string, fn func() float64) {
-	if fn == nil {
-		panic(fmt.Errorf("metrics: %s: nil func", name))
-	}
-	r.register(name, nil, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
+// NewGaugeVec registers and returns a family of gauges told apart by the
+// values of labelNames. As with [Registry.NewCounterVec], label values
+// must come from a small set; for a set that changes, use
+// [Registry.Collect].
+func (r *Registry) NewGaugeVec(name, help string, labelNames ...string) *GaugeVec {
+	v := newVec(newDesc(name, help, kindGauge, labelNames, nil), newGauge, (*Gauge).read)
+	r.register(v, v.d)
+	return &GaugeVec{v}
 }
 
 // NewHistogram registers and returns a histogram with the given bucket
-// upper bounds ([DurationBuckets] if nil). Observe is a few atomic
-// operations and does not allocate.
-func (r *Registry) NewHistogram(name, help string, buckets []float64) prometheus.Histogram {
-	if buckets == nil {
-		buckets = DurationBuckets()
-	}
-	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
-	r.register(name, nil, h)
-	return h
+// upper bounds, which must be strictly increasing ([DurationBuckets] if
+// nil; a last bound of +Inf is implied and may be left out). Observe is a
+// few atomic operations and does not allocate.
+func (r *Registry) NewHistogram(name, help string, buckets []float64) *Histogram {
+	d := newDesc(name, help, kindHistogram, nil, histogramBounds(buckets))
+	v := newVec(d, func() *Histogram { return newHistogram(d.bounds) }, (*Histogram).read)
+	r.register(v, v.d)
+	return v.with(nil)
 }
 
 // NewHistogramVec registers and returns a family of histograms told apart by
 // the values of labelNames, with the given bucket upper bounds
 // ([DurationBuckets] if nil). As with [Registry.NewCounterVec], label values
 // must come from a small set.
-func (r *Registry) NewHistogramVec(name, help string, buckets []float64, labelNames ...string) *prometheus.HistogramVec {
-	if slices.Contains(labelNames, "le") {
-		panic(fmt.Errorf("metrics: %s: label \"le\" is the histogram's own", name))
-	}
-	if buckets == nil {
-		buckets = DurationBuckets()
-	}
-	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labelNames)
-	r.register(name, labelNames, v)
-	return v
+func (r *Registry) NewHistogramVec(name, help string, buckets []float64, labelNames ...string) *HistogramVec {
+	d := newDesc(name, help, kindHistogram, labelNames, histogramBounds(buckets))
+	v := newVec(d, func() *Histogram { return newHistogram(d.bounds) }, (*Histogram).read)
+	r.register(v, v.d)
+	return &HistogramVec{v}
 }
+
+// histogramBounds returns a copy of buckets, or DurationBuckets if nil,
+// less a last bound of +Inf, which every histogram has.
+func histogramBounds(buckets []float64) []float64 {
+	if buckets == nil {
+		return DurationBuckets()
+	}
+	b := slices.Clone(buckets)
+	if n := len(b); n > 0 && math.IsInf(b[n-1], 1) {
+		b = b[:n-1]
+	}
+	return b
+}
+
+// NewCounterFunc registers a counter whose value fn returns at each scrape.
+// fn must be safe for concurrent use and its result must never decrease.
+func (r *Registry) NewCounterFunc(name, help string, fn func() float64) {
+	r.newFunc(newDesc(name, help, kindCounter, nil, nil), fn)
+}
+
+// NewGaugeFunc registers a gauge whose value fn returns at each scrape. fn
+// must be safe for concurrent use.
+func (r *Registry) NewGaugeFunc(name, help string, fn func() float64) {
+	r.newFunc(newDesc(name, help, kindGauge, nil, nil), fn)
+}
+
+func (r *Registry) newFunc(d *desc, fn func() float64) {
+	if fn == nil {
+		panic(fmt.Errorf("metrics: %s: nil func", d.name))
+	}
+	r.register(funcCollector{d, fn}, d)
+}
+
+// funcCollector is a family registered by NewCounterFunc or NewGaugeFunc.
+type funcCollector struct {
+	d  *desc
+	fn func() float64
+}
+
+func (c funcCollector) collect(g *gathering) { g.add(c.d, series{value: c.fn()}) }
 
 // Collect registers a family of the given type whose samples fn emits at
 // each scrape, one call of emit a sample, with one value for each of
@@ -177,83 +334,106 @@ func (r *Registry) NewHistogramVec(name, help string, buckets []float64, labelNa
 //
 // It suits sets that change, such as one gauge per connected agent, and
 // counts another component keeps. Invalid UTF-8 in a label value is
-// replaced by U+FFFD. A sample with the wrong number of label values, or the
-// same values as an earlier one, is left out of the scrape, which reports
-// the error (the handler logs it and serves the rest). fn must be safe for
-// concurrent use and must not keep emit after it returns.
+// replaced by U+FFFD. A sample with the wrong number of label values
+// ([ErrLabelValues]), or the same values as an earlier one
+// ([ErrDuplicate]), is left out of the scrape, which reports the error (the
+// handler logs it and serves the rest). fn must be safe for concurrent use
+// and must not keep emit after it returns.
 func (r *Registry) Collect(name, help string, typ Type, labelNames []string, fn func(emit func(value float64, labelValues ...string))) {
-	vt, ok := typ.valueType()
-	if !ok {
+	var k kind
+	switch typ {
+	case TypeCounter:
+		k = kindCounter
+	case TypeGauge:
+		k = kindGauge
+	case TypeUntyped:
+		k = kindUntyped
+	default:
 		panic(fmt.Errorf("metrics: %s: unsupported type %d", name, typ))
 	}
 	if fn == nil {
 		panic(fmt.Errorf("metrics: %s: nil func", name))
 	}
-	c := &collector{desc: prometheus.NewDesc(name, help, slices.Clone(labelNames), nil), typ: vt, fn: fn}
-	r.register(name, labelNames, c)
+	d := newDesc(name, help, k, labelNames, nil)
+	r.register(&emitCollector{d, fn}, d)
 }
 
-// collector is a family registered by Collect.
-type collector struct {
-	desc *prometheus.Desc
-	typ  prometheus.ValueType
-	fn   func(emit func(value float64, labelValues ...string))
+// emitCollector is a family registered by Collect.
+type emitCollector struct {
+	d  *desc
+	fn func(emit func(value float64, labelValues ...string))
 }
 
-var _ prometheus.Collector = (*collector)(nil)
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
+func (c *emitCollector) collect(g *gathering) {
 	c.fn(func(value float64, labelValues ...string) {
-		cloned := false
+		if len(labelValues) != len(c.d.labelNames) {
+			g.fail(fmt.Errorf("%w: %s: %d, want %d (%s)", ErrLabelValues, c.d.name,
+				len(labelValues), len(c.d.labelNames), strings.Join(c.d.labelNames, ", ")))
+			return
+		}
+		vs := make([]string, len(labelValues)) // the caller may reuse its slice
 		for i, v := range labelValues {
 			if !utf8.ValidString(v) {
-				if !cloned { // the caller's slice is left as it was
-					labelValues, cloned = slices.Clone(labelValues), true
-				}
-				labelValues[i] = strings.ToValidUTF8(v, "\uFFFD")
+				v = strings.ToValidUTF8(v, "\uFFFD")
 			}
+			vs[i] = v
 		}
-		m, err := prometheus.NewConstMetric(c.desc, c.typ, value, labelValues...)
-		if err != nil {
-			m = prometheus.NewInvalidMetric(c.desc, err)
-		}
-		ch <- m
+		g.add(c.d, series{labelValues: vs, value: value})
 	})
 }
 
-// Handler returns an http.Handler that serves r's metrics in the format the
-// scraper asks for (the text format by default), as promhttp.HandlerFor
-// does. A scrape in which some collector failed still serves the rest
-// (what failed is left out), and is counted in
-// promhttp_metric_handler_errors_total; the error is logged to log unless
-// log is nil (an untyped nil: a nil *logrus.Logger would be called). Calling
-// Handler again returns another handler sharing that count.
-func (r *Registry) Handler(log promhttp.Logger) http.Handler {
-	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{
-		ErrorLog:      log,
-		ErrorHandling: promhttp.ContinueOnError,
-		Registry:      r.reg,
-	})
+// gather collects every family of r. It returns the families that have
+// series, sorted by name, each with its series sorted by label values, and
+// the errors the collectors reported joined; a family's series emitted
+// twice is kept once and reported.
+func (r *Registry) gather() ([]*desc, map[*desc][]series, error) {
+	r.mu.Lock()
+	cs, ds := slices.Clone(r.collectors), slices.Clone(r.descs)
+	r.mu.Unlock()
+
+	g := &gathering{series: make(map[*desc][]series, len(ds))}
+	for _, c := range cs {
+		c.collect(g)
+	}
+	n := 0
+	for _, d := range ds {
+		ss := g.series[d]
+		if len(ss) == 0 {
+			continue
+		}
+		slices.SortStableFunc(ss, func(a, b series) int { return slices.Compare(a.labelValues, b.labelValues) })
+		kept := ss[:1]
+		for _, s := range ss[1:] {
+			if slices.Equal(s.labelValues, kept[len(kept)-1].labelValues) {
+				g.fail(fmt.Errorf("%w: %s%s", ErrDuplicate, d.name, appendLabels(nil, d.labelNames, s.labelValues)))
+				continue
+			}
+			kept = append(kept, s)
+		}
+		g.series[d] = kept
+		ds[n] = d
+		n++
+	}
+	return ds[:n], g.series, errors.Join(g.errs...)
 }
 
 // WriteTo writes every family with samples to w in the Prometheus text
-// format 0.0.4, sorted by name. It returns the bytes written and the first
-// error writing to w; if that succeeded, an error if some collector failed,
-// in which case the rest was still written.
+// format 0.0.4, sorted by name, each family's series sorted by their label
+// values. It returns the bytes written and the first error writing to w;
+// if that succeeded, an error if some collector failed, in which case the
+// rest was still written.
 func (r *Registry) WriteTo(w io.Writer) (int64, error) {
-	mfs, gatherErr := r.reg.Gather()
-	var n int64
-	for _, mf := range mfs {
-		k, err := expfmt.MetricFamilyToText(w, mf)
-		n += int64(k)
-		if err != nil {
-			return n, fmt.Errorf("metrics: write: %w", err)
-		}
+	ds, ss, gatherErr := r.gather()
+	var b []byte
+	for _, d := range ds {
+		b = appendFamily(b, d, ss[d])
 	}
-	if gatherErr != nil {
-		return n, fmt.Errorf("metrics: %w", gatherErr)
+	if len(b) == 0 {
+		return 0, gatherErr
 	}
-	return n, nil
+	n, err := w.Write(b)
+	if err != nil {
+		return int64(n), fmt.Errorf("metrics: write: %w", err)
+	}
+	return int64(n), gatherErr
 }

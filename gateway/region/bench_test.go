@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -20,23 +18,9 @@ import (
 	"github.com/zbridge/zbridge/internal/peer"
 )
 
-// BenchmarkRelay measures relay throughput, syslog over TCP in and a
-// subscriber out, for the region and, in the same run, for rsyslog relaying
-// the same load (imtcp → omfwd octet-counted to a TCP sink). The region
-// runs with the garbage collector settings of zbridge region (TuneGC). Each reports
-// msg/s; b.N messages are sent over one connection. Run with a fixed count
-// so both relay the same load:
-//
-//	go test -run '^$' -bench Relay -benchtime 2000000x ./gateway/region/
-func BenchmarkRelay(b *testing.B) {
-	for _, format := range []string{"5424", "3164"} {
-		b.Run("zbridge/"+format, func(b *testing.B) { benchZbridge(b, format) })
-		b.Run("rsyslog/"+format, func(b *testing.B) { benchRsyslog(b, format) })
-	}
-}
-
-// BenchmarkRelayStore measures the same relay (RFC 5424, syslog TCP in, one
-// JSON subscriber out) with the events kept in the embedded store in
+// BenchmarkRelayStore measures the relay (RFC 5424, syslog TCP in, one
+// JSON subscriber out; cmd/zbridge's BenchmarkRelayPeers measures it
+// beside rsyslog, each a process of its own) with the events kept in the embedded store in
 // memory, on disk under each sync policy (in a directory under $TMPDIR),
 // and in Redis (a redis-server of the benchmark's own, on loopback). The
 // first variant run in a process is slower (heap and allocator warm-up):
@@ -80,8 +64,6 @@ func report(b *testing.B, start time.Time) {
 	b.ReportMetric(float64(el.Nanoseconds())/float64(b.N), "ns/msg")
 	b.ReportMetric(0, "ns/op")
 }
-
-func benchZbridge(b *testing.B, format string) { benchZbridgeWith(b, format, nil) }
 
 func benchZbridgeWith(b *testing.B, format string, configure func(*Config)) {
 	TuneGC(0) // as zbridge region does
@@ -139,71 +121,6 @@ func countLines(br *bufio.Reader, n int) int {
 		if err != nil {
 			return got
 		}
-	}
-	return got
-}
-
-func benchRsyslog(b *testing.B, format string) {
-	peer.Require(b, "rsyslogd")
-	sink, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sink.Close()
-	in := peer.FreePort(b)
-	conf := fmt.Sprintf(`global(workDirectory="%s")
-module(load="imtcp")
-input(type="imtcp" address="127.0.0.1" port="%d" ruleset="relay")
-ruleset(name="relay" queue.type="LinkedList" queue.size="200000") {
-  action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp" tcp_framing="octet-counted"
-         template="RSYSLOG_SyslogProtocol23Format")
-}
-`, b.TempDir(), in, sink.Addr().(*net.TCPAddr).Port)
-	path := b.TempDir() + "/relay.conf"
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	peer.StartRsyslog(b, path, peer.TCPReady(peer.Addr(in)))
-	got := make(chan int, 1)
-	go func() {
-		c, err := sink.Accept()
-		if err != nil {
-			got <- 0
-			return
-		}
-		defer c.Close()
-		got <- countOctetFrames(bufio.NewReaderSize(c, 1<<20), b.N)
-	}()
-	b.ResetTimer()
-	start := time.Now()
-	benchLoad(b, peer.Addr(in), format)
-	select {
-	case n := <-got:
-		if n != b.N {
-			b.Fatalf("sink got %d of %d", n, b.N)
-		}
-	case <-time.After(5 * time.Minute):
-		b.Fatal("sink did not get every message within 5 minutes")
-	}
-	report(b, start)
-}
-
-// countOctetFrames reads RFC 6587 octet-counted frames until n arrived.
-func countOctetFrames(br *bufio.Reader, n int) int {
-	got := 0
-	for got < n {
-		ls, err := br.ReadSlice(' ')
-		if err != nil {
-			return got
-		}
-		l, err := strconv.Atoi(string(ls[:len(ls)-1]))
-		if err != nil {
-			return got
-		}
-		if _, err := br.Discard(l); err != nil {
-			return got
-		}
-		got++
 	}
 	return got
 }

@@ -209,17 +209,27 @@ func newLinuxAgents(cfg Config, log logrus.FieldLogger) (*linuxAgents, error) {
 		User:           cfg.SSHUser,
 		KnownHostsFile: cfg.KnownHostsFile,
 		AcceptNew:      cfg.AcceptNewHostKeys,
+		MaxDials:       cfg.AgentDials,
 		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	l := &linuxAgents{pool: pool, port: port, learn: learn, log: log, now: time.Now, static: static,
-		learned: map[string]*learnedAgent{}, perAddr: map[netip.Addr]int{}, conflicts: map[string]uint64{}}
-	for _, t := range cfg.Linux {
-		pool.Add(t.Name, t.Addr)
+	return &linuxAgents{pool: pool, port: port, learn: learn, log: log, now: time.Now, static: static,
+		learned: map[string]*learnedAgent{}, perAddr: map[netip.Addr]int{}, conflicts: map[string]uint64{}}, nil
+}
+
+// connect starts connecting the static targets. The region calls it once
+// its listeners serve: the pool dials in turn (agentssh.Config.MaxDials),
+// which for thousands of targets takes seconds that the ports must not
+// wait for.
+func (l *linuxAgents) connect(targets []LinuxTarget) {
+	for _, t := range targets {
+		l.pool.Add(t.Name, t.Addr)
 	}
-	return l, nil
+	if len(targets) > 0 {
+		l.log.WithField("targets", len(targets)).Info("connecting to the static Linux targets")
+	}
 }
 
 // learnFrom records a system whose syslog daemon connected from addr

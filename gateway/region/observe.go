@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/metrics"
 	"github.com/zbridge/zbridge/gateway/relp"
@@ -63,7 +61,8 @@ func (r *Region) registerMetrics() {
 		})
 	// The process's CPU, memory and file descriptors, and the Go
 	// runtime's goroutines, heap and GC (process_*, go_*).
-	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	reg.RegisterProcessMetrics()
+	reg.RegisterGoMetrics()
 	r.registerSyslogMetrics()
 	r.registerRELPMetrics()
 	r.registerLearnMetrics()

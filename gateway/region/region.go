@@ -17,6 +17,20 @@
 // need clients there; SYSLOG and HTTP, which have no logon, need an allow
 // list of sender networks (Config.Allow): a syslog sender has nothing but
 // its address (or a client certificate) to authenticate with.
+//
+// Scale (linux.go, fdbudget.go): Start opens and serves every listener
+// before it dials the static Linux targets, which the agent pool dials in
+// turn (Config.AgentDials at once, each host's first dial jittered), so
+// that a region with ten thousand agents serves its clients while it
+// connects them. The process's file descriptors are a budget
+// (Config.FDReserve, package internal/acceptloop's Reserve): a connection
+// past it, or one that came once the descriptors ran out, is refused with
+// a reason (busy on UNSOLMSG, COMMANDS and VMMON; closed on SYSLOG, RELP
+// and the console; 503 on HTTP, which may use the reserve), never left
+// in the listen backlog; /healthz reports the budget ("fds") and /metrics
+// the zbridge_fd_* gauges, and the agents' connections as
+// zbridge_linux_agents and zbridge_agent_dial*. BenchmarkScale measures a
+// region with 10,000 agents and 5,000 subscribers.
 package region
 
 import (
@@ -49,6 +63,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/trust"
 	"github.com/zbridge/zbridge/gateway/unsolmsg"
 	"github.com/zbridge/zbridge/gateway/vmmon"
+	"github.com/zbridge/zbridge/internal/acceptloop"
 	"github.com/zbridge/zbridge/zos/console"
 )
 
@@ -162,6 +177,20 @@ type Config struct {
 	Linux             []LinuxTarget
 	AgentPort         int
 	Learn             LearnConfig // zero: DefaultLearnConfig
+	// AgentDials bounds the SSH connection attempts to Linux agents in
+	// progress at once (zero: agentssh.DefaultMaxDials): a region with
+	// thousands of agents dials them in turn, once its listeners are up,
+	// rather than all at once (see package agentssh).
+	AgentDials int
+	// FDReserve is how many file descriptors, below the process's limit,
+	// the connections the region accepts may not take: they are kept for
+	// its own work (its store's files, the agents it dials, /healthz). A
+	// connection past the budget is refused with a reason (busy on
+	// UNSOLMSG, COMMANDS and VMMON; closed at once on SYSLOG, RELP and the
+	// console), as is one accepted once the region ran out of descriptors
+	// altogether. Zero: acceptloop.DefaultReserve of the limit (a
+	// fiftieth, 16 to 1024); negative: none.
+	FDReserve int
 	// Commands limits (zero: the commands package defaults).
 	CommandTimeout, MaxCommandTimeout time.Duration
 	MaxPerTarget, MaxPerSession       int
@@ -206,6 +235,7 @@ type Region struct {
 	// console).
 	cmdDone func(*commands.Request, time.Duration, error)
 	linux   *linuxAgents // nil without an SSH key
+	fds     *acceptloop.Reserve
 	http    *http.Server
 	redis   redis.UniversalClient // nil without --redis
 	// clusterKey signs what regions sharing Redis forward to each other.
@@ -226,7 +256,10 @@ type Region struct {
 	stopping   chan struct{} // closed by Stop
 	stopReason string        // set once, before stopping closes
 
-	wg   sync.WaitGroup // Serve goroutines
+	quitOnce sync.Once
+	quit     chan struct{} // closed when Shutdown or Close begins
+
+	wg   sync.WaitGroup // Serve goroutines, releaseAfterDials, refuseHTTP's
 	errc chan error     // first Serve failure
 }
 
@@ -240,7 +273,7 @@ func New(cfg Config) (*Region, error) {
 		return nil, errors.New("region: config: Logger is required")
 	}
 	r := &Region{cfg: cfg, log: cfg.Logger.WithField("region", cfg.Name), addrs: map[string]net.Addr{},
-		errc: make(chan error, 4), reg: metrics.NewRegistry(), stopping: make(chan struct{})}
+		errc: make(chan error, 4), reg: metrics.NewRegistry(), stopping: make(chan struct{}), quit: make(chan struct{})}
 	var err error
 	if r.guard, err = newGuard(r); err != nil {
 		return nil, err
@@ -297,6 +330,14 @@ func New(cfg Config) (*Region, error) {
 			r.guard.close()
 		}
 	}()
+	if r.fds, err = acceptloop.NewReserve(acceptloop.ReserveConfig{Reserve: cfg.FDReserve, Logger: r.log}); err != nil {
+		return nil, fmt.Errorf("region: %w", err)
+	}
+	defer func() {
+		if !ok {
+			r.fds.Close()
+		}
+	}()
 	if err := r.openFlood(); err != nil {
 		return nil, err
 	}
@@ -335,6 +376,7 @@ func New(cfg Config) (*Region, error) {
 	sc.Name, sc.Region, sc.Auth, sc.TLSConfig = "unsolmsg", cfg.Name, r.guard.authz.ForPort(trust.PortUnsolMsg), r.tls
 	sc.Logger = r.log.WithField("component", "unsolmsg")
 	sc.OnRefuse, sc.Recheck = r.guard.refused, r.guard.recheck(trust.PortUnsolMsg)
+	sc.Reserve = r.fds
 	r.unsol, err = unsolmsg.New(unsolmsg.Config{Session: sc, Store: r.store, Logger: sc.Logger, GroupClaimAfter: cfg.GroupClaimAfter,
 		Access: r.guard, RelayLatency: r.newRelayLatency()})
 	if err != nil {
@@ -350,6 +392,7 @@ func New(cfg Config) (*Region, error) {
 	vc.Name, vc.Region, vc.Auth, vc.TLSConfig = "vmmon", cfg.Name, r.guard.authz.ForPort(trust.PortVMMon), r.tls
 	vc.Logger = r.log.WithField("component", "vmmon")
 	vc.OnRefuse, vc.Recheck = r.guard.refused, r.guard.recheck(trust.PortVMMon)
+	vc.Reserve = r.fds
 	vc.Store = r.store
 	r.vmmon, err = vmmon.New(vmmon.Config{Session: vc, Store: r.store, Logger: vc.Logger, OnChange: r.agentsChanged,
 		Permit: r.guard.permitVMMon})
@@ -363,6 +406,7 @@ func New(cfg Config) (*Region, error) {
 	cc.Name, cc.Region, cc.Auth, cc.TLSConfig = "commands", cfg.Name, r.guard.authz.ForPort(trust.PortCommands), r.tls
 	cc.Logger = r.log.WithField("component", "commands")
 	cc.OnRefuse, cc.Recheck = r.guard.refused, r.guard.recheck(trust.PortCommands)
+	cc.Reserve = r.fds
 	cc.Store = r.store
 	r.cmds, err = commandsrv.New(commandsrv.Config{Session: cc, Router: r.router, MaxPerSession: cfg.MaxPerSession, Logger: cc.Logger,
 		Guard: r.guard, Done: r.cmdDone})
@@ -390,9 +434,11 @@ func New(cfg Config) (*Region, error) {
 	}
 	r.registerMetrics()
 	r.registerSharedMetrics()
+	r.registerFDMetrics()
+	r.registerAgentMetrics()
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", r.reg.Handler(r.log.WithField("component", "metrics")))
-	mux.HandleFunc("/healthz", r.healthz)
+	mux.HandleFunc("/healthz", r.healthzWithFDs)
 	r.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: r.tls}
 	ok = true
@@ -474,7 +520,9 @@ func (r *Region) checkProtectedMode(hasClients bool) error {
 var ErrProtected = errors.New("region: protected mode")
 
 // Start opens the listeners and starts serving. It returns once every
-// listener is open; Addr reports where.
+// listener is open; Addr reports where. Then it starts connecting the
+// static Linux targets (Config.Linux), paced: a region with thousands of
+// them serves its ports while it dials.
 func (r *Region) Start() error {
 	type tcp struct {
 		name, addr string
@@ -512,6 +560,7 @@ func (r *Region) Start() error {
 		if err != nil {
 			return fail(fmt.Errorf("region: %s: %w", t.name, err))
 		}
+		l = r.budgeted(t.name, l)
 		if (t.name == "syslog" || t.name == "relp" || t.name == "http") && len(r.cfg.Allow) > 0 {
 			l = &allowListener{Listener: l, allow: r.cfg.Allow, log: r.log.WithField("component", t.name)}
 		}
@@ -556,6 +605,14 @@ func (r *Region) Start() error {
 	r.runAvailability()
 	r.log.WithField("addrs", r.addrString()).Info("region started")
 	r.issue(context.Background(), "ZBR001I", r.cfg.Name, r.serverList())
+	if r.linux != nil && len(r.cfg.Linux) > 0 {
+		r.linux.connect(r.cfg.Linux)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.releaseAfterDials()
+		}()
+	}
 	return nil
 }
 
@@ -664,6 +721,7 @@ func (r *Region) Err() <-chan error { return r.errc }
 // once the servers have stopped and before the store closes, ZBR003I.
 func (r *Region) Shutdown(ctx context.Context) error {
 	r.Stop("SHUTDOWN")
+	r.quitOnce.Do(func() { close(r.quit) })
 	r.issue(ctx, "ZBR002I", r.cfg.Name, r.stopReason)
 	serr := r.syslog.Shutdown(ctx)
 	if serr != nil {
@@ -690,7 +748,7 @@ func (r *Region) Shutdown(ctx context.Context) error {
 	}
 	r.issue(ctx, "ZBR003I", r.cfg.Name)
 	r.closeShared()
-	errs = append(errs, r.guard.close())
+	errs = append(errs, r.guard.close(), r.fds.Close())
 	return errors.Join(errs...)
 }
 
@@ -707,6 +765,7 @@ func (r *Region) shutdownConsole(ctx context.Context) error {
 
 // Close stops everything at once.
 func (r *Region) Close() error {
+	r.quitOnce.Do(func() { close(r.quit) })
 	err := errors.Join(r.syslog.Close(), r.cmds.Close(), r.vmmon.Close(), r.unsol.Close(), r.http.Close())
 	if r.relp != nil {
 		err = errors.Join(err, r.relp.Close())
@@ -724,5 +783,6 @@ func (r *Region) Close() error {
 	}
 	r.closeShared()
 	r.guard.close()
+	r.fds.Close()
 	return err
 }

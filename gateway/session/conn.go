@@ -1,11 +1,11 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
@@ -59,8 +59,11 @@ type Session struct {
 	stopping chan struct{}  // closed when the server shuts down
 	hwg      sync.WaitGroup // goroutines started with Go
 
-	wmu sync.Mutex // guards bw and writes to conn
-	bw  *bufio.Writer
+	// wmu guards writes to conn. Writes go straight to conn: each Write is
+	// flushed at once anyway, and a buffer per session (64 KiB, as there
+	// was) would cost a region with thousands of subscribers hundreds of
+	// MiB for nothing.
+	wmu sync.Mutex
 
 	endOnce   sync.Once
 	endMu     sync.Mutex // guards endReason
@@ -131,10 +134,7 @@ func (s *Session) writeLocked(b []byte, timeout time.Duration) error {
 		return fmt.Errorf("session %s: %w", s.ID, net.ErrClosed)
 	}
 	s.conn.SetWriteDeadline(time.Now().Add(timeout))
-	_, err := s.bw.Write(b)
-	if err == nil {
-		err = s.bw.Flush()
-	}
+	_, err := s.conn.Write(b)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			s.end(protocol.ByeBehind, fmt.Sprintf("client accepted no data for %v", timeout))
@@ -168,8 +168,7 @@ func (s *Session) End(f *protocol.Frame) {
 		if s.ctx.Err() == nil {
 			// A short deadline: the bye is a courtesy; the session ends anyway.
 			s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-			s.bw.Write(b)
-			s.bw.Flush()
+			s.conn.Write(b)
 		}
 		s.cancel() // under wmu: nothing is written after the bye
 		s.wmu.Unlock()
@@ -281,7 +280,15 @@ func (s *Session) timers() {
 	defer s.wg.Done()
 	// Check twice an interval: a heartbeat then goes out at most 1.4
 	// intervals after the client last spoke, well inside the idle timeout.
-	tick := time.NewTicker(s.hb / 2)
+	// The checks fall at a random phase of the session's own, so that the
+	// sessions that logged on together (the subscribers of a region that
+	// restarted) do not send their heartbeats together; the phases fall on
+	// a grid shared by every session (see nextCheck), so that the checks
+	// due in the same second go together and thousands of idle sessions
+	// wake the process a few times a second rather than hundreds.
+	check := max(s.hb/2, time.Millisecond)
+	phase := checkPhase(check)
+	tick := time.NewTimer(time.Until(nextCheck(time.Now(), check, phase)))
 	defer tick.Stop()
 	var life <-chan time.Time
 	if s.srv.cfg.Lifetime > 0 {
@@ -303,6 +310,7 @@ func (s *Session) timers() {
 			s.End(&protocol.Frame{Reason: protocol.ByeLifetime, Message: fmt.Sprintf("session lifetime of %v reached", s.srv.cfg.Lifetime)})
 			return
 		case <-tick.C:
+			tick.Reset(time.Until(nextCheck(time.Now(), check, phase)))
 			// Heartbeat when we have sent nothing for an interval, and when
 			// the client has: its answer keeps a client that only reads
 			// (a subscriber under steady traffic) from going idle.
@@ -313,6 +321,30 @@ func (s *Session) timers() {
 			}
 		}
 	}
+}
+
+// checkStep is the step of the grid the heartbeat checks fall on, for a
+// check interval: a second, or an eighth of a shorter interval. (Package
+// agentssh spaces its keepalives in the same way.)
+func checkStep(interval time.Duration) time.Duration {
+	return max(min(time.Second, interval/8), time.Millisecond)
+}
+
+// checkPhase picks a session's phase: a random step of the grid within
+// the interval.
+func checkPhase(interval time.Duration) time.Duration {
+	step := checkStep(interval)
+	return step * time.Duration(rand.N(int64(max(interval/step, 1))))
+}
+
+// nextCheck returns the first time after now that is phase past a
+// multiple of interval since the Unix epoch: the checks of sessions with
+// the same interval and phase fall on the same instants, whenever they
+// logged on.
+func nextCheck(now time.Time, interval, phase time.Duration) time.Time {
+	t := now.UnixNano() - int64(phase)
+	next := (t/int64(interval) + 1) * int64(interval)
+	return time.Unix(0, next+int64(phase))
 }
 
 // finish waits for the session's goroutines and returns why it ended.

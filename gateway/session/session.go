@@ -30,21 +30,39 @@
 // failed logons are logged at warning level with the client name and the
 // remote address, never the secret.
 //
+// The process's file descriptors are bounded too (Config.Reserve, the
+// region's descriptor budget): a connection accepted past the budget, or
+// with a spare descriptor once the process has run out, is refused busy
+// with retry_after and a message that says so, before anything is read
+// from it, rather than left in the kernel's listen backlog, where its
+// client would wait for an answer that never comes.
+//
+// # Heartbeats
+//
+// A session's timers check twice a heartbeat interval whether to send a
+// heartbeat (when nothing was sent, or nothing received, for most of an
+// interval). The checks fall at a phase of the session's own, chosen at
+// random, on a grid of one second (an eighth of a shorter interval) that
+// every session shares: the heartbeats of the thousands of sessions that
+// log on together when a region restarts are spread over the interval,
+// and the checks due in the same second are made together, so that idle
+// sessions wake the process a few times a second rather than hundreds.
+//
 // # Goroutines
 //
 // Serve runs the accept loop (package internal/acceptloop) on the caller's
 // goroutine. Each accepted connection gets one goroutine, counted in the
 // Server's WaitGroup, which Shutdown and Close wait for: it runs the logon
-// and then the session (or writes a refusal and closes). A session adds its
-// timers goroutine and the handler's goroutines started with Session.Go;
-// the connection's goroutine waits for them before it returns. EndClients
-// waits for the goroutines it starts to send the byes.
+// and then the session (or writes a refusal and closes; a connection past
+// the descriptor budget gets such a goroutine too, counted alike). A
+// session adds its timers goroutine and the handler's goroutines started
+// with Session.Go; the connection's goroutine waits for them before it
+// returns. EndClients waits for the goroutines it starts to send the byes.
 //
 // See protocol/SPEC.md for the frames.
 package session
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -137,6 +155,9 @@ const (
 	DefaultMaxLogonBlock          = 5 * time.Minute
 	DefaultThrottleEntries        = 4096
 )
+
+// readBuffer is the size of a connection's read buffer.
+const readBuffer = 4 << 10
 
 // Refusal describes a refused logon, for Config.OnRefuse.
 type Refusal struct {
@@ -232,6 +253,14 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxFrame bounds frames from the client (default protocol.DefaultMaxFrame).
 	MaxFrame int
+	// Reserve, when set, is the process's descriptor budget (shared by
+	// its servers): a connection past it, or one accepted with a spare
+	// descriptor once the process ran out (see acceptloop.Reserve), is
+	// refused busy with RetryAfter and a message that says so, before
+	// anything is read from it, rather than left in the listen backlog.
+	// At most MaxPending such refusals are written at once; beyond that a
+	// connection is closed without an answer.
+	Reserve *acceptloop.Reserve
 	// Store records sessions; optional.
 	Store store.Store
 	// Logger is required.
@@ -362,6 +391,11 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 // Serve accepts connections on l until Shutdown or Close, and always
 // returns a non-nil error: ErrServerClosed after those. It closes l.
 func (s *Server) Serve(l net.Listener) error {
+	if s.cfg.Reserve != nil {
+		// Under TLS: the budget looks at the TCP connection's descriptor,
+		// and the refusal is written over TLS.
+		l = s.cfg.Reserve.Listener(l, acceptloop.ListenerConfig{Name: s.cfg.Name, Refuse: s.refuseNoDescriptor})
+	}
 	if s.cfg.TLSConfig != nil {
 		l = tls.NewListener(l, s.cfg.TLSConfig)
 	}
@@ -424,6 +458,39 @@ func (s *Server) accept(c net.Conn, a *acceptloop.Admission) {
 	s.pendingAt[a.Addr]++
 	s.mu.Unlock()
 	go s.serveConn(c, a)
+}
+
+// refuseNoDescriptor refuses c, a connection past the descriptor budget
+// (see Config.Reserve), busy with why, on a goroutine of its own as other
+// refusals from the accept loop are.
+func (s *Server) refuseNoDescriptor(c net.Conn, why string) {
+	s.mu.Lock()
+	if s.shutdown || s.refusing >= s.cfg.MaxPending {
+		s.mu.Unlock()
+		s.countRefusal(protocol.RefuseBusy)
+		s.reportRefusal(c.RemoteAddr().String(), "", protocol.RefuseBusy, why+" (closed without an answer: too many refusals in progress)")
+		c.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.refusing++
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.refusing--
+			s.mu.Unlock()
+		}()
+		rc := c
+		if s.cfg.TLSConfig != nil {
+			rc = tls.Server(c, s.cfg.TLSConfig) // refuse's write completes the handshake, within its deadline
+		}
+		s.refuse(rc, 0, "", protocol.RefuseBusy, why, s.cfg.RetryAfter)
+	}()
 }
 
 // forget closes c and drops it from the server's connections.
@@ -689,7 +756,12 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 			return
 		}
 	}
-	r := protocol.NewReader(c, min(s.cfg.MaxLogonFrame, s.cfg.MaxFrame))
+	// A small read buffer, whatever the frame limit: the reader gathers a
+	// longer frame across refills, and a region with thousands of
+	// sessions would otherwise hold 16 KiB (the logon limit) to 64 KiB a
+	// session of buffers that idle sessions never fill.
+	r := protocol.NewReader(c, readBuffer-1)
+	r.SetMaxFrame(min(s.cfg.MaxLogonFrame, s.cfg.MaxFrame))
 	c.SetReadDeadline(time.Now().Add(s.cfg.LogonTimeout))
 	var f protocol.Frame
 	if err := r.Next(&f); err != nil {
@@ -781,7 +853,6 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 		Options: f.Options,
 		srv:     s,
 		conn:    c,
-		bw:      bufio.NewWriterSize(c, 64<<10),
 		limits: protocol.Limits{Heartbeat: int((hb + time.Second - 1) / time.Second), IdleTimeout: int(idle / time.Second),
 			Lifetime: int(s.cfg.Lifetime / time.Second), MaxFrame: s.cfg.MaxFrame},
 		hb:       hb,

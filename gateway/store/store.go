@@ -95,6 +95,17 @@ type MarkedAppender interface {
 	AppendMarked(ctx context.Context, evs []*protocol.Event, name string, id protocol.ID) error
 }
 
+// PreparedReader is a Store that encodes each event's JSON once, as it
+// takes it, for every subscriber to send (the embedded store, for the
+// events in its cache). ReadPrepared is Read, with json[i] the JSON of
+// evs[i] after its ID (protocol.AppendEventJSONAfterID) or nil where the
+// store has none (protocol.AppendPreparedEventFrame sends it). The bytes
+// are the store's: read them, never change them.
+type PreparedReader interface {
+	ReadPrepared(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
+		evs []*protocol.Event, jsons [][]byte, gap Gap, err error)
+}
+
 // ErrNotMarked is wrapped by the error of AppendMarked on a store that is
 // not a MarkedAppender when the events were stored but the position could
 // not be set.

@@ -136,11 +136,36 @@ func read3339(in []byte, i int) (st stamp, next int, ok bool) {
 	return st, i, true
 }
 
-// months maps the three letters of a month, lower-cased, to its number.
-var months = map[[3]byte]int{
-	{'j', 'a', 'n'}: 1, {'f', 'e', 'b'}: 2, {'m', 'a', 'r'}: 3, {'a', 'p', 'r'}: 4,
-	{'m', 'a', 'y'}: 5, {'j', 'u', 'n'}: 6, {'j', 'u', 'l'}: 7, {'a', 'u', 'g'}: 8,
-	{'s', 'e', 'p'}: 9, {'o', 'c', 't'}: 10, {'n', 'o', 'v'}: 11, {'d', 'e', 'c'}: 12,
+// month returns the number of the month whose three letters, lower-cased,
+// are a, b, c, or 0.
+func month(a, b, c byte) int {
+	switch string([]byte{a, b, c}) {
+	case "jan":
+		return 1
+	case "feb":
+		return 2
+	case "mar":
+		return 3
+	case "apr":
+		return 4
+	case "may":
+		return 5
+	case "jun":
+		return 6
+	case "jul":
+		return 7
+	case "aug":
+		return 8
+	case "sep":
+		return 9
+	case "oct":
+		return 10
+	case "nov":
+		return 11
+	case "dec":
+		return 12
+	}
+	return 0
 }
 
 // read3164 reads an RFC 3164 timestamp at in[i:] as rsyslog does, and the
@@ -159,7 +184,7 @@ func read3164(in []byte, i int) (st stamp, next int, ok bool) {
 	if len(in)-i < 4 {
 		return st, i, false
 	}
-	st.month = months[[3]byte{lower(in[i]), lower(in[i+1]), lower(in[i+2])}]
+	st.month = month(lower(in[i]), lower(in[i+1]), lower(in[i+2]))
 	if st.month == 0 || in[i+3] != ' ' {
 		return st, i, false
 	}

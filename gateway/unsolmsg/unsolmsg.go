@@ -50,7 +50,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -259,8 +258,23 @@ func maxID(a, b protocol.ID) protocol.ID {
 	return a
 }
 
-// validName is what a subscription or group name may look like.
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+// validName reports whether n may name a subscription or a group: 1 to
+// 64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit.
+func validName(n string) bool {
+	if len(n) == 0 || len(n) > 64 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '@' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func badRequest(msg string) *protocol.Frame {
 	return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeBadRequest, Message: msg})
@@ -287,7 +301,7 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 		return badRequest("subscription and group are exclusive: a group's members share its position")
 	}
 	for _, n := range []string{sub.durable, sub.group} {
-		if n != "" && !validName.MatchString(n) {
+		if n != "" && !validName(n) {
 			return badRequest(fmt.Sprintf("name %q: 1 to 64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit", n))
 		}
 	}
@@ -498,7 +512,7 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 	ctx := sess.Context()
 	evs := make([]*protocol.Event, 0, s.cfg.Batch)
 	var skip []protocol.ID
-	buf := make([]byte, 0, maxWrite)
+	var buf []byte // grown by the first events: an idle subscriber holds none
 	for {
 		if sess.StopContext().Err() != nil {
 			// Stopping: this member takes no more; what it holds
@@ -541,7 +555,7 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 		for _, e := range evs { // claimed events come first, older
 			sub.markSent(e.ID) // before the client can see them
 		}
-		if buf, err = s.send(sess, sub, evs, buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
+		if buf, err = s.send(sess, sub, evs, nil, buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
 			return
 		}
 		if len(skip) > 0 {
@@ -562,14 +576,23 @@ const groupJitter = 3 * time.Millisecond
 func (s *Server) stream(sess *session.Session, sub *subscription) {
 	ctx := sess.Context()
 	evs := make([]*protocol.Event, 0, s.cfg.Batch)
-	buf := make([]byte, 0, maxWrite)
+	var jsons [][]byte // the events' JSON as the store prepared it
+	prepared, _ := s.cfg.Store.(store.PreparedReader)
+	if sub.format == FormatLX {
+		prepared = nil
+	}
+	var buf []byte // grown by the first events: an idle subscriber holds none
 	cursor := sub.after
 	first := true
 	stopping := false
 	for {
 		var gap store.Gap
 		var err error
-		evs, gap, err = s.cfg.Store.Read(ctx, cursor, s.cfg.Batch, evs[:0])
+		if prepared != nil {
+			evs, jsons, gap, err = prepared.ReadPrepared(ctx, cursor, s.cfg.Batch, evs[:0], jsons[:0])
+		} else {
+			evs, gap, err = s.cfg.Store.Read(ctx, cursor, s.cfg.Batch, evs[:0])
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				sess.Log.WithError(err).Warn("event store read failed; ending the subscription")
@@ -607,18 +630,21 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 			continue
 		}
 		sub.markSent(evs[len(evs)-1].ID) // before the client can see them
-		if buf, err = s.send(sess, sub, evs, buf, nil); err != nil {
+		if buf, err = s.send(sess, sub, evs, jsons, buf, nil); err != nil {
 			return
 		}
 		cursor = evs[len(evs)-1].ID
 		clear(evs) // the store trims them; this reader must not keep them alive
+		clear(jsons)
 	}
 }
 
 // send writes the events of evs that sub's filter matches to sess, in
-// sub's format, encoding into buf (returned for reuse); excluded, if set, is
-// called for each event the filter excludes.
-func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.Event, buf []byte,
+// sub's format, encoding into buf (returned for reuse); jsons, if not nil,
+// holds the JSON the store prepared for each (store.PreparedReader), copied
+// instead of encoded again; excluded, if set, is called for each event the
+// filter excludes.
+func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.Event, jsons [][]byte, buf []byte,
 	excluded func(*protocol.Event)) ([]byte, error) {
 	buf = buf[:0]
 	n := 0
@@ -629,9 +655,12 @@ func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.
 			}
 		} else {
 			n++
-			if sub.format == FormatLX {
+			switch {
+			case sub.format == FormatLX:
 				buf = protocol.AppendLineFrame(buf, e.ID, lx.Format(e))
-			} else {
+			case i < len(jsons) && jsons[i] != nil:
+				buf = protocol.AppendPreparedEventFrame(buf, e.ID, jsons[i])
+			default:
 				buf = protocol.AppendEventFrame(buf, e)
 			}
 			if s.cfg.RelayLatency != nil {
@@ -651,7 +680,7 @@ func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.
 		}
 	}
 	if cap(buf) > 2*maxWrite { // one huge event: do not keep its buffer
-		buf = make([]byte, 0, maxWrite)
+		buf = nil
 	}
 	return buf, nil
 }

@@ -11,6 +11,14 @@
 // signal. The loop does no I/O on the connections and starts no goroutines:
 // the server's handler, called on Serve's goroutine, starts the goroutine
 // that serves (or refuses) the connection, owns it and waits for it.
+//
+// A [Reserve] is the process's descriptor budget, shared by its servers:
+// a listener wrapped by [Reserve.Listener] hands the connections past the
+// budget, and those accept could take only with a spare descriptor once
+// the process ran out, to the server to refuse in its own words, so that
+// a client is told "busy" rather than left waiting in the kernel's
+// backlog. Loop applies no budget by itself: the server (or whoever opens
+// its listener) wraps the listener before Serve.
 package acceptloop
 
 import (

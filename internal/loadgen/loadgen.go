@@ -8,6 +8,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,10 @@ type Config struct {
 	App     string // APP-NAME / TAG (default "loadgen")
 	// Rate, when positive, is messages per second per connection.
 	Rate float64
+	// Stamp puts the time each message is written in its text, after the
+	// sequence number, as "t=UNIXNANO": a receiver measures latency with
+	// [Stamped].
+	Stamp bool
 }
 
 // Result is what was sent.
@@ -107,10 +112,38 @@ func (c *Config) Message(b, header []byte, conn, seq int) []byte {
 	b = append(b, " s="...)
 	b = strconv.AppendInt(b, int64(seq), 10)
 	b = append(b, ' ')
+	if c.Stamp {
+		b = append(b, "t="...)
+		b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
+		b = append(b, ' ')
+	}
 	for len(b)-start < c.Size {
 		b = append(b, 'x')
 	}
 	return b
+}
+
+// Stamped returns the time a message was written, from the "t=UNIXNANO"
+// that [Config.Stamp] puts in its text, found anywhere in b (a relayed
+// message, a JSON event); false if b has none.
+func Stamped(b []byte) (time.Time, bool) {
+	i := bytes.Index(b, []byte(" t="))
+	if i < 0 {
+		return time.Time{}, false
+	}
+	var ns int64
+	n := 0
+	for _, c := range b[i+3:] {
+		if c < '0' || c > '9' || n == 19 {
+			break
+		}
+		ns = ns*10 + int64(c-'0')
+		n++
+	}
+	if n == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
 }
 
 // Run sends the load and returns when every message is written and the

@@ -8,6 +8,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -80,7 +81,17 @@ type Conn struct {
 	Session string          // the session ID the server gave
 	Limits  protocol.Limits // what the server granted
 	pending []protocol.Frame
+	// rawEvents: Next passes JSON event frames on as EventJSON (see
+	// SetRawEvents).
+	rawEvents bool
 }
+
+// SetRawEvents sets whether Next returns an event frame in the JSON format
+// with its event object as the region sent it (Frame.EventJSON and ID, Event
+// nil) instead of decoded: for a client that passes events on as JSON. A
+// frame in another form than the region's encoder writes is decoded as
+// before (protocol.SplitEventFrame).
+func (c *Conn) SetRawEvents(raw bool) { c.rawEvents = raw }
 
 // Dial connects and logs on. A refusal is a *RefusedError.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
@@ -261,7 +272,7 @@ func (c *Conn) Next(ctx context.Context) (*protocol.Frame, error) {
 			return nil, ctx.Err()
 		}
 		var f protocol.Frame
-		err := c.r.Next(&f)
+		err := c.readFrame(&f)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -285,6 +296,27 @@ func (c *Conn) Next(ctx context.Context) (*protocol.Frame, error) {
 			return nil, &ByeError{Reason: f.Reason, Message: f.Message, ResumeAfter: f.ResumeAfter}
 		default:
 			return &f, nil
+		}
+	}
+}
+
+// readFrame reads the next frame into f: an event frame as it came when
+// rawEvents is set and it is in the encoder's form.
+func (c *Conn) readFrame(f *protocol.Frame) error {
+	if !c.rawEvents {
+		return c.r.Next(f)
+	}
+	for {
+		line, err := c.r.ReadLine()
+		if err != nil {
+			return err
+		}
+		if obj, id, ok := protocol.SplitEventFrame(line); ok {
+			*f = protocol.Frame{Type: protocol.TypeEvent, ID: id.String(), EventJSON: bytes.Clone(obj)}
+			return nil
+		}
+		if len(bytes.TrimSpace(line)) != 0 {
+			return protocol.Decode(line, f)
 		}
 	}
 }
@@ -387,7 +419,7 @@ func (c *Conn) Command(ctx context.Context, r CommandRequest, out func(*protocol
 			}
 		}
 		var f protocol.Frame
-		err := c.r.Next(&f)
+		err := c.readFrame(&f)
 		if err != nil {
 			if ctx.Err() != nil && !cancelled {
 				// Ask the region to stop the command; wait a little for its reply.

@@ -63,6 +63,11 @@ type Subscriber struct {
 	// OnFailover, when set, is called when the session on addr ended with
 	// err and next is tried.
 	OnFailover func(addr string, err error, next string)
+	// RawEvents, with Subscription.Format "json", gives Handle each event
+	// as the region sent it, in Frame.EventJSON with its ID in Frame.ID,
+	// instead of decoded into Frame.Event (see Conn.SetRawEvents): for a
+	// client that passes events on as JSON.
+	RawEvents bool
 }
 
 // subscriberRun is one Run's state.
@@ -128,6 +133,7 @@ func (r *subscriberRun) session(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer c.Close()
+	c.SetRawEvents(s.RawEvents)
 	sub := s.Subscription
 	plain := sub.Name == "" && sub.Group == ""
 	if r.last != "" && plain {

@@ -2,6 +2,7 @@ package report
 
 import (
 	_ "embed"
+	"fmt"
 	"html/template"
 	"io"
 	"strconv"
@@ -14,9 +15,6 @@ import (
 //go:embed report.html.tmpl
 var pageText string
 
-// page is the HTML report's template; parsed once, used read-only.
-var page = template.Must(template.New("report").Parse(pageText))
-
 // WriteHTML writes r as one self-contained HTML page (no scripts, no
 // external resources; it is also well-formed XML): the period, an overview
 // chart with a timeline per component, a summary table, then a section per
@@ -27,7 +25,15 @@ var page = template.Must(template.New("report").Parse(pageText))
 // causes. An outage too short to see is drawn a bar's minimum width so
 // that none is lost. Every name and detail is escaped (html/template);
 // the output depends only on r.
+//
+// The template is parsed at each call (a report is written once a day, or
+// by hand), rather than when the program starts, which every zbridge
+// command would pay for.
 func WriteHTML(w io.Writer, r Report) error {
+	page, err := template.New("report").Parse(pageText)
+	if err != nil {
+		return fmt.Errorf("report: the HTML template: %w", err)
+	}
 	return page.Execute(w, newView(&r))
 }
 

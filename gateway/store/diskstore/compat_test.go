@@ -129,5 +129,5 @@ func TestRecordSD(t *testing.T) {
 // fixRecord sets a record's length and checksum to those of its bytes.
 func fixRecord(rec []byte) {
 	binary.LittleEndian.PutUint32(rec, uint32(len(rec)-recordHeader))
-	binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], castagnoli))
+	binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], castagnoli()))
 }

@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,6 +100,7 @@ type Store struct {
 var (
 	_ store.Store          = (*Store)(nil)
 	_ store.MarkedAppender = (*Store)(nil)
+	_ store.PreparedReader = (*Store)(nil)
 	_ store.Syncer         = (*Store)(nil)
 	_ store.HealthReporter = (*Store)(nil)
 	_ store.Ledger         = (*Store)(nil)
@@ -116,8 +117,20 @@ type OpenInfo struct {
 	Took           time.Duration // how long the replay took
 }
 
-// segmentFile matches a segment file's name.
-var segmentFile = regexp.MustCompile(`^[0-9a-f]{16}\.seg$`)
+// isSegmentFile reports whether name is a segment file's: 16 lower-case
+// hex digits and ".seg".
+func isSegmentFile(name string) bool {
+	hex, ok := strings.CutSuffix(name, ".seg")
+	if !ok || len(hex) != 16 {
+		return false
+	}
+	for _, c := range []byte(hex) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Open opens the store in cfg.Dir, replaying what the directory holds, and
 // locks the directory against other processes until Close.
@@ -248,7 +261,7 @@ func (s *Store) replay(log logrus.FieldLogger) error {
 	}
 	var nums []uint64
 	for _, e := range entries {
-		if !segmentFile.MatchString(e.Name()) {
+		if !isSegmentFile(e.Name()) {
 			continue
 		}
 		n, _ := strconv.ParseUint(e.Name()[:16], 16, 64)
@@ -451,6 +464,12 @@ func (s *Store) AppendMarked(ctx context.Context, evs []*protocol.Event, name st
 // Read implements store.Store.
 func (s *Store) Read(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event) ([]*protocol.Event, store.Gap, error) {
 	return s.ms.Read(ctx, after, max, dst)
+}
+
+// ReadPrepared implements store.PreparedReader.
+func (s *Store) ReadPrepared(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
+	[]*protocol.Event, [][]byte, store.Gap, error) {
+	return s.ms.ReadPrepared(ctx, after, max, dst, json)
 }
 
 // Wait implements store.Store.

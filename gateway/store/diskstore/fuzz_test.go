@@ -57,7 +57,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, fix bool) {
 		if fix && len(b) >= recordHeader {
 			binary.LittleEndian.PutUint32(b, uint32(len(b)-recordHeader))
-			binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
+			binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli()))
 		}
 		c, err := decodeRecord(b)
 		if err != nil {
@@ -131,7 +131,7 @@ func FuzzDecodeStatus(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, fix bool) {
 		if fix && len(b) >= recordHeader {
 			binary.LittleEndian.PutUint32(b, uint32(len(b)-recordHeader))
-			binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
+			binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli()))
 		}
 		kind, recs, mark, err := decodeStatus(b)
 		if err != nil {

@@ -131,7 +131,7 @@ func TestBadRecordNotCut(t *testing.T) {
 	// An events record claiming no events, with a good checksum.
 	rec := []byte{0, 0, 0, 0, 0, 0, 0, 0, byte(memstore.ChangeEvents), 0, 0, 0, 0}
 	binary.LittleEndian.PutUint32(rec, uint32(len(rec)-recordHeader))
-	binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], castagnoli))
+	binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], castagnoli()))
 	f, _ := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
 	f.Write(rec)
 	f.Close()

@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/zbridge/zbridge/gateway/store/eventcodec"
 	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/protocol"
 )
@@ -223,13 +224,13 @@ func statusRecordSize(r *protocol.StatusRecord) int {
 // status, time, change and rule, the event's ID, and detail.
 func appendStatusRecord(b []byte, r *protocol.StatusRecord) []byte {
 	b = binary.AppendUvarint(b, r.Seq)
-	b = appendString(b, r.Component)
-	b = appendString(b, string(r.Status))
-	b = appendTime(b, r.Time)
-	b = appendString(b, r.Change)
-	b = appendString(b, r.Rule)
-	b = appendID(b, r.Event)
-	return appendString(b, r.Detail)
+	b = eventcodec.AppendString(b, r.Component)
+	b = eventcodec.AppendString(b, string(r.Status))
+	b = eventcodec.AppendTime(b, r.Time)
+	b = eventcodec.AppendString(b, r.Change)
+	b = eventcodec.AppendString(b, r.Rule)
+	b = eventcodec.AppendID(b, r.Event)
+	return eventcodec.AppendString(b, r.Detail)
 }
 
 // appendStatusMark appends a statusMark record for the newest Seq last.
@@ -255,37 +256,37 @@ func decodeStatus(rec []byte) (kind byte, recs []protocol.StatusRecord, mark uin
 	if !checksumOK(rec) {
 		return 0, nil, 0, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	d := decoder{s: string(rec[recordHeader:])}
+	d := eventcodec.NewDecoder(string(rec[recordHeader:]), ErrCorrupt)
 	kind = rec[8]
 	switch kind {
 	case statusRecords:
-		n := d.count(minStatusRecord)
-		if n == 0 && d.err == nil {
-			d.fail("a status record without records")
+		n := d.Count(minStatusRecord)
+		if n == 0 && d.Err() == nil {
+			d.Fail("a status record without records")
 		}
 		recs = make([]protocol.StatusRecord, 0, min(n, 1024))
-		for i := 0; i < n && d.err == nil; i++ {
+		for i := 0; i < n && d.Err() == nil; i++ {
 			recs = append(recs, protocol.StatusRecord{
-				Seq:       d.uvarint(),
-				Component: d.string(),
-				Status:    protocol.Status(d.string()),
-				Time:      d.time(),
-				Change:    d.string(),
-				Rule:      d.string(),
-				Event:     d.id(),
-				Detail:    d.string(),
+				Seq:       d.Uvarint(),
+				Component: d.String(),
+				Status:    protocol.Status(d.String()),
+				Time:      d.Time(),
+				Change:    d.String(),
+				Rule:      d.String(),
+				Event:     d.ID(),
+				Detail:    d.String(),
 			})
 		}
 	case statusMark:
-		mark = d.uvarint()
+		mark = d.Uvarint()
 	default:
-		d.fail("status record kind %d", kind)
+		d.Fail("status record kind %d", kind)
 	}
-	if d.err == nil && len(d.s) != 0 {
-		d.fail("%d bytes after the record's data", len(d.s))
+	if d.Err() == nil && len(d.Rest()) != 0 {
+		d.Fail("%d bytes after the record's data", len(d.Rest()))
 	}
-	if d.err != nil {
-		return 0, nil, 0, d.err
+	if d.Err() != nil {
+		return 0, nil, 0, d.Err()
 	}
 	return kind, recs, mark, nil
 }

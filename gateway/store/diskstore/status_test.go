@@ -203,7 +203,7 @@ func TestStatusCorrupt(t *testing.T) {
 		{"MarkWrong", func(b []byte, frames []int) []byte { return appendStatusMark(b, 99) }, "mark says"},
 		{"Kind", func(b []byte, frames []int) []byte {
 			rec := append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 9}, 0)
-			binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], castagnoli))
+			binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], castagnoli()))
 			return append(b, rec...)
 		}, "kind 9"},
 	} {

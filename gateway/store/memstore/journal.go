@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -143,6 +144,9 @@ func (s *Store) commit(ctx context.Context, seq uint64) error {
 func (s *Store) Apply(c *Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
 	switch c.Kind {
 	case ChangeEvents:
 		for _, e := range c.Events {
@@ -152,7 +156,7 @@ func (s *Store) Apply(c *Change) error {
 			s.last = e.ID
 			s.bytes += int64(e.Size())
 		}
-		s.evs = append(s.evs, c.Events...)
+		s.evs.push(c.Events, nil)
 		if c.Name != "" {
 			s.setPositionLocked(c.Name, c.ID)
 		}
@@ -174,10 +178,8 @@ func (s *Store) Apply(c *Change) error {
 				g.pending[i].consumer, g.pending[i].at = c.Consumer, c.At
 			}
 		}
-		live := s.evs[s.head:]
-		i := sort.Search(len(live), func(i int) bool { return g.cursor.Less(live[i].ID) })
-		for ; i < len(live) && !c.ID.Less(live[i].ID); i++ {
-			g.pending = append(g.pending, pending{id: live[i].ID, consumer: c.Consumer, at: c.At})
+		for i := s.evs.after(g.cursor); i < s.evs.len() && !c.ID.Less(s.evs.id(i)); i++ {
+			g.pending = append(g.pending, pending{id: s.evs.id(i), consumer: c.Consumer, at: c.At})
 		}
 		if g.cursor.Less(c.ID) {
 			g.cursor = c.ID

@@ -4,7 +4,13 @@
 // Events are kept in arrival order in memory and trimmed from the oldest end
 // when there are more than MaxEvents of them, they hold more than MaxBytes
 // (estimated by protocol.Event.Size), or they were received longer than
-// MaxAge ago. Alone, a Store keeps nothing across a restart; with a Journal
+// MaxAge ago. The newest (Config.CacheEvents) are kept as they were
+// appended, each with its JSON encoded once for every subscriber
+// (store.PreparedReader); the older ones are kept encoded in chunks of
+// memory outside the Go heap, reused as retention trims them, and decoded
+// for each reader that reaches them: a million retained events cost the
+// garbage collector what the cache does, and the heap does not grow with
+// retention. Alone, a Store keeps nothing across a restart; with a Journal
 // (package diskstore keeps one on disk) every change is also recorded, and
 // replayed into a new Store with Apply.
 //
@@ -69,6 +75,11 @@ type Config struct {
 	StatusJournal StatusJournal
 	// Now is the clock (time.Now if nil); tests pass their own.
 	Now func() time.Time
+	// CacheEvents is how many of the newest events are kept as they
+	// came (DefaultCacheEvents if 0); the older retained ones are kept
+	// encoded, outside the Go heap, and decoded for each reader that
+	// reaches them.
+	CacheEvents int
 }
 
 // Store is the embedded store.
@@ -81,8 +92,7 @@ type Store struct {
 	lastSeq   uint64 // the journal's sequence number of the last change recorded
 
 	mu        sync.RWMutex // guards the following fields
-	evs       []*protocol.Event
-	head      int // evs[head:] are retained
+	evs       retained     // the retained events
 	bytes     int64
 	last      protocol.ID
 	trimmed   protocol.ID
@@ -100,7 +110,10 @@ type Store struct {
 	ledger ledger // the status records, under a lock of their own
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store          = (*Store)(nil)
+	_ store.PreparedReader = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New(cfg Config) *Store {
@@ -121,6 +134,10 @@ func New(cfg Config) *Store {
 	}
 	if s.maxBytes <= 0 {
 		s.maxBytes = DefaultMaxBytes
+	}
+	s.evs.cacheMax = cfg.CacheEvents
+	if s.evs.cacheMax <= 0 {
+		s.evs.cacheMax = DefaultCacheEvents
 	}
 	s.ledger.max = cfg.MaxStatusRecords
 	if s.ledger.max <= 0 {
@@ -183,6 +200,12 @@ func (s *Store) AppendMarked(ctx context.Context, evs []*protocol.Event, name st
 
 func (s *Store) appendMarked(ctx context.Context, evs []*protocol.Event, name string, id protocol.ID) error {
 	now := s.now()
+	for _, e := range evs {
+		if e.Received.IsZero() {
+			e.Received = now.UTC()
+		}
+	}
+	json := prepareJSON(evs) // before the lock: appenders encode in parallel
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -196,12 +219,9 @@ func (s *Store) appendMarked(ctx context.Context, evs []*protocol.Event, name st
 			s.last.Seq++
 		}
 		e.ID = s.last
-		if e.Received.IsZero() {
-			e.Received = now.UTC()
-		}
 		s.bytes += int64(e.Size())
 	}
-	s.evs = append(s.evs, evs...)
+	s.evs.push(evs, json)
 	s.appended += uint64(len(evs))
 	if name != "" {
 		s.setPositionLocked(name, id)
@@ -221,58 +241,99 @@ func (s *Store) appendMarked(ctx context.Context, evs []*protocol.Event, name st
 
 // trimLocked drops the oldest events beyond the retention limits.
 func (s *Store) trimLocked(now time.Time) {
-	n := len(s.evs) - s.head
+	n := s.evs.len()
 	var oldest time.Time
 	if s.maxAge > 0 {
 		oldest = now.Add(-s.maxAge)
 	}
-	for n > 0 && (n > s.maxEvents || s.bytes > s.maxBytes || s.evs[s.head].Received.Before(oldest)) {
+	for n > 0 {
+		_, received, _, _ := s.evs.oldest()
+		if n <= s.maxEvents && s.bytes <= s.maxBytes && !received.Before(oldest) {
+			break
+		}
 		s.dropHeadLocked()
 		n--
 	}
-	s.compactLocked()
 }
 
 // trimThroughLocked drops the events through id, as a replayed trim.
 func (s *Store) trimThroughLocked(id protocol.ID) {
-	for s.head < len(s.evs) && !id.Less(s.evs[s.head].ID) {
+	for {
+		first, _, _, ok := s.evs.oldest()
+		if !ok || id.Less(first) {
+			break
+		}
 		s.dropHeadLocked()
 	}
 	if s.trimmed.Less(id) {
 		s.trimmed = id
 	}
-	s.compactLocked()
 }
 
 // dropHeadLocked trims the oldest retained event.
 func (s *Store) dropHeadLocked() {
-	e := s.evs[s.head]
-	s.bytes -= int64(e.Size())
-	s.trimmed = e.ID
-	s.evs[s.head] = nil
-	s.head++
+	id, _, size, _ := s.evs.oldest()
+	s.bytes -= size
+	s.trimmed = id
+	s.evs.dropOldest()
 }
 
-// compactLocked lets the array go of trimmed events.
-func (s *Store) compactLocked() {
-	// Compact when the dead prefix is at least half the slice.
-	if s.head > 0 && s.head >= len(s.evs)/2 && s.head >= 1024 || s.head == len(s.evs) {
-		k := copy(s.evs, s.evs[s.head:])
-		clear(s.evs[k:])
-		s.evs = s.evs[:k]
-		s.head = 0
+// prepareJSON encodes each event's JSON after its ID, for the events
+// whose JSON is no larger than their Size (retention counts that: an event
+// of control characters, escaped six bytes for one, is encoded for each
+// send instead of held at several times what retention allows for it).
+// The JSON of a batch is in one allocation of its exact size.
+func prepareJSON(evs []*protocol.Event) [][]byte {
+	ends := make([]int, len(evs))
+	var scratch []byte
+	for i, e := range evs {
+		start := len(scratch)
+		scratch = protocol.AppendEventJSONAfterID(scratch, e)
+		if len(scratch)-start > e.Size() {
+			scratch = scratch[:start]
+		}
+		ends[i] = len(scratch)
 	}
+	buf := slices.Clone(scratch)
+	json := make([][]byte, len(evs))
+	start := 0
+	for i, end := range ends {
+		if end > start {
+			json[i] = buf[start:end:end]
+		}
+		start = end
+	}
+	return json
 }
 
 // Read implements store.Store.
 func (s *Store) Read(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event) ([]*protocol.Event, store.Gap, error) {
+	dst, _, gap, err := s.read(ctx, after, max, dst, nil)
+	return dst, gap, err
+}
+
+// ReadPrepared implements store.PreparedReader: the events in the cache
+// come with the JSON encoded as they were appended.
+func (s *Store) ReadPrepared(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
+	[]*protocol.Event, [][]byte, store.Gap, error) {
+	if json == nil {
+		json = make([][]byte, 0, cap(dst))
+	}
+	for len(json) < len(dst) { // json[i] goes with dst[i]
+		json = append(json, nil)
+	}
+	return s.read(ctx, after, max, dst, json)
+}
+
+func (s *Store) read(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
+	[]*protocol.Event, [][]byte, store.Gap, error) {
 	if err := ctx.Err(); err != nil {
-		return dst, store.Gap{}, err
+		return dst, json, store.Gap{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return dst, store.Gap{}, store.ErrClosed
+		return dst, json, store.Gap{}, store.ErrClosed
 	}
 	var gap store.Gap
 	switch {
@@ -284,16 +345,16 @@ func (s *Store) Read(ctx context.Context, after protocol.ID, max int, dst []*pro
 		// came after it then is not here.
 		gap = store.Gap{Missed: true, Through: s.born}
 	}
-	live := s.evs[s.head:]
 	i := 0
 	if !after.IsZero() {
-		i = sort.Search(len(live), func(i int) bool { return after.Less(live[i].ID) })
+		i = s.evs.after(after)
 	}
-	end := len(live)
+	end := s.evs.len()
 	if max > 0 && end-i > max {
 		end = i + max
 	}
-	return append(dst, live[i:end]...), gap, nil
+	dst, json = s.evs.appendRange(dst, json, i, end)
+	return dst, json, gap, nil
 }
 
 // Wait implements store.Store.
@@ -305,7 +366,7 @@ func (s *Store) Wait(ctx context.Context, after protocol.ID) error {
 	}
 	// Compare with the newest retained event, not the newest ID: when
 	// retention trimmed everything, there is nothing to read until more come.
-	if n := len(s.evs); n > s.head && after.Less(s.evs[n-1].ID) {
+	if newest, ok := s.evs.newest(); ok && after.Less(newest) {
 		s.mu.RUnlock()
 		return nil
 	}
@@ -328,12 +389,12 @@ func (s *Store) Stats(ctx context.Context) (store.StreamStats, error) {
 	st := store.StreamStats{
 		Last:     s.last,
 		Trimmed:  s.trimmed,
-		Count:    int64(len(s.evs) - s.head),
+		Count:    int64(s.evs.len()),
 		Bytes:    s.bytes,
 		Appended: s.appended,
 	}
 	if st.Count > 0 {
-		st.First = s.evs[s.head].ID
+		st.First = s.evs.id(0)
 	}
 	return st, ctx.Err()
 }
@@ -476,7 +537,6 @@ func (s *Store) GroupRead(ctx context.Context, name, consumer string, start prot
 		s.recordLocked(&Change{Kind: ChangeGroupCreate, Name: name, ID: g.cursor})
 	}
 	g.dropTrimmed(s.trimmed)
-	live := s.evs[s.head:]
 	n := 0
 	full := func() bool { return max > 0 && n >= max }
 
@@ -488,12 +548,12 @@ func (s *Store) GroupRead(ctx context.Context, name, consumer string, start prot
 		if now.Sub(p.at) < claimAfter {
 			continue
 		}
-		j := sort.Search(len(live), func(j int) bool { return !live[j].ID.Less(p.id) })
-		if j == len(live) || live[j].ID != p.id {
+		j := s.evs.find(p.id)
+		if j < 0 {
 			continue // not reached while the invariant above holds
 		}
 		p.consumer, p.at = consumer, now
-		dst = append(dst, live[j])
+		dst = append(dst, s.evs.at(j))
 		if s.journal != nil {
 			claimed = append(claimed, p.id)
 		}
@@ -502,9 +562,8 @@ func (s *Store) GroupRead(ctx context.Context, name, consumer string, start prot
 
 	// Deliver the events after the cursor. Their IDs are after every
 	// pending one, so appending keeps the entries in ID order.
-	i := sort.Search(len(live), func(i int) bool { return g.cursor.Less(live[i].ID) })
-	for ; i < len(live) && !full(); i++ {
-		e := live[i]
+	for i := s.evs.after(g.cursor); i < s.evs.len() && !full(); i++ {
+		e := s.evs.at(i)
 		g.pending = append(g.pending, pending{id: e.ID, consumer: consumer, at: now})
 		g.cursor = e.ID
 		dst = append(dst, e)
@@ -559,6 +618,7 @@ func (s *Store) Close() error {
 	if !s.closed {
 		s.closed = true
 		close(s.done)
+		s.evs.release()
 	}
 	s.mu.Unlock()
 	s.ledger.close()

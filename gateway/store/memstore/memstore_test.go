@@ -20,6 +20,16 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceCold runs the suite with a cache of 3 events: nearly
+// every event is read back from the encoded, cold part.
+func TestConformanceCold(t *testing.T) {
+	storetest.Run(t, storetest.Options{
+		New: func(t *testing.T, r storetest.Retention) store.Store {
+			return New(Config{MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes, CacheEvents: 3})
+		},
+	})
+}
+
 // clock is a test clock that moves only when told.
 type clock struct {
 	mu  sync.Mutex // guards now

@@ -171,7 +171,11 @@
 // never saw them, until claimAfter. So the script records, for each
 // consumer, a token of the call and the IDs it answered, and a call with
 // the same token (sent again by go-redis, or by the consumer's next
-// GroupRead after an error) gets those entries again. Each subscriber
+// GroupRead after an error) gets those entries again. A token names the
+// Store and numbers its calls: an attempt that reaches Redis only after
+// the consumer's next call (go-redis gave up on it while it was on the
+// way) finds a later token of its Store recorded and takes nothing, as
+// nobody reads its reply. Each subscriber
 // session is a Redis consumer; consumers with nothing pending and idle for
 // a day are deleted, with their records.
 //

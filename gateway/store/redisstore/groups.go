@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -80,7 +79,10 @@ const (
 // then the consumer's, pending, and nothing would deliver them before
 // claimAfter. So its token is kept, and the consumer's next read sends it
 // again and gets those entries (see groupReadScript), if Redis had done
-// it; go-redis's own attempts after a timeout send the same token.
+// it; go-redis's own attempts after a timeout send the same token. A
+// token is this Store's name and the number of the call, so that the
+// script can tell an attempt that reached Redis after a later call of the
+// consumer, and leave the entries alone.
 func (s *Store) GroupRead(ctx context.Context, group, consumer string, start protocol.ID, claimAfter time.Duration,
 	max int, dst []*protocol.Event) ([]*protocol.Event, protocol.ID, error) {
 	if err := s.checkClosed(); err != nil {
@@ -92,7 +94,7 @@ func (s *Store) GroupRead(ctx context.Context, group, consumer string, start pro
 	delete(s.unread, gc)
 	s.groupMu.Unlock()
 	if !ok {
-		token = strconv.FormatUint(rand.Uint64(), 36)
+		token = s.writer + ":" + strconv.FormatUint(s.groupCalls.Add(1), 10)
 	}
 	evs, last, err := s.groupRead(ctx, group, consumer, token, claimAfter, max, dst)
 	if isNoGroup(err) {
@@ -161,6 +163,15 @@ func (s *Store) createGroup(ctx context.Context, group, startID string) error {
 // may send the token of one that failed, see GroupRead, and ask for fewer;
 // the rest then wait for claimAfter).
 //
+// An attempt may also reach Redis after the consumer's next call was
+// done (go-redis gave up on it, and its request was still on the way or
+// queued): nobody reads its reply, and the record is the next call's. A
+// token is "STORE:N", the Store's name and the number of its call, so
+// such an attempt is known by a recorded token of the same Store with a
+// higher number: it answers no entries and changes nothing. (Tokens of
+// different Stores, or of another form, are not compared: the consumer's
+// reads then go on as they come.)
+//
 // KEYS: the stream, the group's read records. ARGV: the group, the
 // consumer, claimAfter in ms, most entries, XAUTOCLAIM calls at most, the
 // token, the records' TTL in ms. It answers {entries, newest}: the entries
@@ -183,6 +194,13 @@ if rec and string.sub(rec, 1, #token + 1) == token .. ' ' then
     if e[1] then out[#out+1] = e[1] end
   end
   return {out, newest()}
+end
+if rec then
+  local rs, rn = string.match(rec, '^(%x+):(%d+) ')
+  local cs, cn = string.match(token, '^(%x+):(%d+)$')
+  if rs and cs and rs == cs and (#cn < #rn or #cn == #rn and cn < rn) then
+    return {{}, newest()}
+  end
 end
 local out, ids = {}, {}
 local function add(e)

@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -102,6 +104,103 @@ func testGroupReadLostReply(t *testing.T, rc *peer.RedisCluster, stopped time.Du
 	if part, _, err := s.GroupRead(ctx, group, "a", protocol.ID{}, claimAfter, 100, nil); err != nil || len(part) > 0 {
 		t.Fatalf("read after all were delivered: %d events, %v", len(part), err)
 	}
+}
+
+// TestGroupReadLateAttempt sends a group read again after the consumer's
+// next read, as Redis runs an attempt that reached it late: one go-redis
+// gave up on (a timeout, its connection closed) while its request was
+// still on the way, or queued behind the server's other work. That
+// attempt's reply is read by no one, so it must not take entries: they
+// would stay pending for a consumer that never saw them, until claimAfter
+// (an hour here). The read sent again is one of at most 5, after which
+// the consumer reads at most 3, as in storetest's GroupSharesExactlyOnce;
+// its failures on a Cluster lost exactly the 5 events appended first.
+func TestGroupReadLateAttempt(t *testing.T) {
+	srv := startServer(t, peer.RedisOptions{})
+	c := srv.client(t)
+	h := &lastGroupRead{}
+	c.AddHook(h)
+	s := newStore(t, Config{Client: c, Prefix: srv.prefix(), TailBlock: 100 * time.Millisecond})
+	ctx := ctxT(t)
+
+	const group, claimAfter = "g", time.Hour
+	if _, _, err := s.GroupRead(ctx, group, "a", protocol.ID{}, claimAfter, 5, nil); err != nil {
+		t.Fatal(err)
+	}
+	late := h.args()
+	if late == nil {
+		t.Fatal("no group read seen by the hook")
+	}
+	if _, _, err := s.GroupRead(ctx, group, "a", protocol.ID{}, claimAfter, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	evs := storetest.Events("late", 5)
+	if err := s.Append(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	// The first read, once more: after the second, and after the append.
+	if err := c.Do(ctx, late...).Err(); err != nil {
+		t.Fatalf("the late attempt: %v", err)
+	}
+
+	var got []*protocol.Event
+	for range 4 {
+		part, _, err := s.GroupRead(ctx, group, "a", protocol.ID{}, claimAfter, 3, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, part...)
+	}
+	storetestSame(t, got, evs)
+	if n, err := c.XPending(ctx, s.kEvents, group).Result(); err != nil || n.Count != int64(len(evs)) {
+		t.Fatalf("XPENDING = %+v, %v; want the %d events pending to a", n, err, len(evs))
+	}
+}
+
+// lastGroupRead records the arguments of the last group read (the
+// script's EVALSHA or EVAL) that succeeded.
+type lastGroupRead struct {
+	mu   sync.Mutex // guards last
+	last []any
+}
+
+func (h *lastGroupRead) args() []any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
+}
+
+func (h *lastGroupRead) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *lastGroupRead) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err == nil && isGroupRead(cmd) {
+			h.mu.Lock()
+			h.last = slices.Clone(cmd.Args())
+			h.mu.Unlock()
+		}
+		return err
+	}
+}
+
+func (h *lastGroupRead) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// isGroupRead reports whether cmd runs groupReadScript.
+func isGroupRead(cmd redis.Cmder) bool {
+	switch strings.ToLower(cmd.Name()) {
+	case "evalsha", "eval":
+	default:
+		return false
+	}
+	for _, a := range cmd.Args() {
+		if k, ok := a.(string); ok && strings.Contains(k, "}:groupreads:") {
+			return true
+		}
+	}
+	return false
 }
 
 // stopHook calls stop, once armed, before the first command or pipeline

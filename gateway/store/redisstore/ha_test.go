@@ -39,8 +39,9 @@ func urlStore(t testing.TB, url string) (redis.UniversalClient, Config) {
 
 // conformance runs the store suite with stores made from cfg, each with a
 // prefix of its own, starting with name (on a Cluster, the prefixes spread
-// over the nodes).
-func conformance(t *testing.T, name string, cfg Config) {
+// over the nodes). rec, if not nil, records cfg.Client's commands for
+// the log of a failed group test.
+func conformance(t *testing.T, name string, cfg Config, rec *cmdRecorder) {
 	var n atomic.Int64
 	open := func(t *testing.T, prefix string, r storetest.Retention) store.Store {
 		c := cfg
@@ -64,6 +65,9 @@ func conformance(t *testing.T, name string, cfg Config) {
 			s.Close()
 			return open(t, prefix, r)
 		},
+		Describe: func(t *testing.T, s store.Store, group string, ids []protocol.ID) string {
+			return describeGroup(t, s, group, ids, rec)
+		},
 	})
 }
 
@@ -72,13 +76,14 @@ func conformance(t *testing.T, name string, cfg Config) {
 func TestConformanceSentinel(t *testing.T) {
 	sen := peer.StartSentinel(t, peer.SentinelOptions{})
 	c, cfg := urlStore(t, sen.URL())
+	rec := recordCommands(c)
 	if cfg.MinReplicas != 1 {
 		t.Fatalf("MinReplicas from a Sentinel URL = %d, want 1", cfg.MinReplicas)
 	}
 	if !isFailover(c) {
 		t.Fatalf("client %T from a Sentinel URL is not a failover client", c)
 	}
-	conformance(t, "t", cfg)
+	conformance(t, "t", cfg, rec)
 	t.Run("Replicated", func(t *testing.T) { checkReplicated(t, cfg, sen.Nodes[1:]) })
 }
 
@@ -139,13 +144,14 @@ func TestConformanceCluster(t *testing.T) {
 				opts = append(opts, tc.option)
 			}
 			c, cfg := urlStore(t, rc.URL(opts...))
+			rec := recordCommands(c)
 			if _, ok := c.(*redis.ClusterClient); !ok {
 				t.Fatalf("client %T from a Cluster URL", c)
 			}
 			if cfg.MinReplicas != tc.minReplicas {
 				t.Fatalf("MinReplicas from %s = %d, want %d", rc.URL(opts...), cfg.MinReplicas, tc.minReplicas)
 			}
-			conformance(t, fmt.Sprintf("r%d.", tc.minReplicas), cfg)
+			conformance(t, fmt.Sprintf("r%d.", tc.minReplicas), cfg, rec)
 			if tc.minReplicas > 0 {
 				t.Run("Replicated", func(t *testing.T) { checkReplicated(t, cfg, rc.Nodes[rc.Masters:]) })
 			}

@@ -130,6 +130,7 @@ type Store struct {
 	prefix                                       string
 
 	statusCalls atomic.Uint64 // AppendStatus script calls made: the last one's number
+	groupCalls  atomic.Uint64 // GroupRead tokens made: the last one's number
 
 	ctx    context.Context // canceled by Close: background work
 	cancel context.CancelFunc

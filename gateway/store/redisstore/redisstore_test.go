@@ -123,6 +123,9 @@ func TestConformance(t *testing.T) {
 					}
 					return n
 				},
+				Describe: func(t *testing.T, s store.Store, group string, ids []protocol.ID) string {
+					return describeGroup(t, s, group, ids, nil)
+				},
 			})
 		})
 	}

@@ -40,6 +40,11 @@ type Options struct {
 	// that what the store kept comes back. Nil for a store that keeps
 	// nothing (memstore).
 	Reopen func(t *testing.T, s store.Store, r Retention) store.Store
+	// Describe, if set, returns what the store holds of a consumer group
+	// and of the given events (its pending lists, its consumers, the
+	// entries): the group tests log it when they fail, for a failure
+	// seen once in a while to be understood from its log.
+	Describe func(t *testing.T, s store.Store, group string, ids []protocol.ID) string
 }
 
 // Run runs the suite.
@@ -239,7 +244,10 @@ func testContent(t *testing.T, o Options) {
 	if err := s.Append(ctx(t), []*protocol.Event{in}); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := s.Read(ctx(t), protocol.ID{}, 10, nil)
+	// Events after it: a store that keeps only its newest events as
+	// they came (memstore's cache) reads this one back from its own form.
+	appendEvents(t, s, "after", 5)
+	got, _, err := s.Read(ctx(t), protocol.ID{}, 1, nil)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("Read = %d events, %v", len(got), err)
 	}
@@ -672,6 +680,7 @@ func testGroupShares(t *testing.T, o Options) {
 		handled = map[string][]protocol.ID{}
 		count   atomic.Int64 // events handled, by both
 		wg      sync.WaitGroup
+		trace   groupTrace
 	)
 	readCtx, stop := context.WithCancel(context.Background())
 	ackCtx := ctx(t)
@@ -682,8 +691,10 @@ func testGroupShares(t *testing.T, o Options) {
 			defer wg.Done()
 			for {
 				evs, last, err := s.GroupRead(readCtx, group, c, protocol.ID{}, time.Hour, 3, nil)
+				trace.add(c, "read %v last %v err %v", idsOf(evs), last, err)
 				if err == nil && len(evs) == 0 {
 					err = s.Wait(readCtx, last)
+					trace.add(c, "wait after %v: %v", last, err)
 				}
 				if err != nil {
 					if readCtx.Err() == nil {
@@ -709,7 +720,9 @@ func testGroupShares(t *testing.T, o Options) {
 	}
 	var all []protocol.ID
 	for i := 0; i < total; i += 5 {
-		all = append(all, idsOf(appendEvents(t, s, fmt.Sprint("c", i), 5))...)
+		ids := idsOf(appendEvents(t, s, fmt.Sprint("c", i), 5))
+		trace.add("append", "%v", ids)
+		all = append(all, ids...)
 		time.Sleep(2 * time.Millisecond)
 	}
 	for deadline := time.Now().Add(30 * time.Second); count.Load() < total && time.Now().Before(deadline); {
@@ -727,9 +740,11 @@ func testGroupShares(t *testing.T, o Options) {
 			}
 		}
 	}
+	var wrong []protocol.ID
 	for _, id := range all {
 		if times[id] != 1 {
 			t.Errorf("event %v handled %d times, want once", id, times[id])
+			wrong = append(wrong, id)
 		}
 	}
 	if len(times) != total {
@@ -739,6 +754,10 @@ func testGroupShares(t *testing.T, o Options) {
 		t.Errorf("a handled %d events and b %d: want both some", len(handled["a"]), len(handled["b"]))
 	}
 	if t.Failed() {
+		t.Logf("what the consumers and the appender did:\n%s", trace.around(wrong))
+		if o.Describe != nil {
+			t.Logf("the store's group %q:\n%s", group, o.Describe(t, s, group, wrong))
+		}
 		t.FailNow()
 	}
 
@@ -746,6 +765,59 @@ func testGroupShares(t *testing.T, o Options) {
 	time.Sleep(50 * time.Millisecond)
 	got, _ = groupRead(t, s, group, "c", protocol.ID{}, 10*time.Millisecond, 1000)
 	wantEvents(t, "claim after all were acknowledged", got, nil)
+}
+
+// groupTrace records what the goroutines of a group test did, for its
+// log when it fails.
+type groupTrace struct {
+	start time.Time // of the first line
+
+	mu    sync.Mutex // guards lines
+	lines []traceLine
+}
+
+type traceLine struct {
+	at   time.Duration // since start
+	who  string
+	what string
+}
+
+func (tr *groupTrace) add(who, format string, args ...any) {
+	now := time.Now()
+	what := fmt.Sprintf(format, args...)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.start.IsZero() {
+		tr.start = now
+	}
+	tr.lines = append(tr.lines, traceLine{now.Sub(tr.start), who, what})
+}
+
+// around returns the lines from a little before the first that names one
+// of ids to a while after it, or the first lines if none does.
+func (tr *groupTrace) around(ids []protocol.ID) string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	first := -1
+	for i, l := range tr.lines {
+		for _, id := range ids {
+			if strings.Contains(l.what, id.String()) {
+				first = i
+				break
+			}
+		}
+		if first >= 0 {
+			break
+		}
+	}
+	from := max(0, first-20)
+	to := min(len(tr.lines), from+80)
+	var b strings.Builder
+	fmt.Fprintf(&b, "(lines %d to %d of %d)\n", from, to, len(tr.lines))
+	for _, l := range tr.lines[from:to] {
+		fmt.Fprintf(&b, "%9.3fms %-6s %s\n", float64(l.at.Microseconds())/1000, l.who, l.what)
+	}
+	return b.String()
 }
 
 // testGroupReclaim: events a consumer does not acknowledge within

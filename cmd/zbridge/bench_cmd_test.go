@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/zbridge/zbridge/gateway/auth"
+	"github.com/zbridge/zbridge/internal/peer"
+)
+
+// BenchmarkCmdVsSSH times whole processes, as a user or a script runs
+// them: `zbridge cmd linux:X -- true`, beside `ssh HOST true` over an
+// OpenSSH ControlMaster connection already up, run in turn (the order
+// alternating) so that both see the same load. It reports the p50 and p99
+// of each in milliseconds and ratio-p50, p50(zbridge) / p50(ssh):
+//
+//	go test -run '^$' -bench CmdVsSSH -benchtime 300x ./cmd/zbridge/
+//
+// The zbridge side is the binary built from this tree (TestMain's, or one
+// built into the benchmark's temporary directory under -short), or the one
+// $ZBRIDGE_BENCH_BIN names, to time another build the same way: a region
+// process (`zbridge region --config`, with a client "bench" whose secret
+// is hashed with the package auth's argon2id parameters and a role that
+// may run `true` on linux:X; an on-disk store, no audit log) and a Linux
+// agent process (`zbridge linuxagent`, default policy) on loopback ports.
+// Each `zbridge cmd` is a new process that reads its secret from
+// --secret-file, dials COMMANDS, logs on, runs the command, logs off and
+// exits, as a script calling it does.
+//
+// The ssh side gets OpenSSH's own recipe for many short commands: one
+// master connection (ssh -M, ControlPath) to a loopback sshd the benchmark
+// starts on a port of its own (public-key authentication, StrictModes on,
+// no PAM), and each `ssh -o ControlMaster=no ... true` a new process
+// that runs its command over the master. sshd runs the command with the
+// login user's shell, so the user is chosen for ssh to be measured rather
+// than start-up files: when the benchmark runs as root (as in CI) it logs
+// in as the ordinary user zbridge-bench, which .ci/run creates with bash
+// and empty .bashrc and .profile (root's own ~/.bashrc costs ~95 ms here);
+// as any other user it logs in as itself, and skips, saying which file,
+// unless that user's start-up files are empty or absent. The
+// authorized_keys file sshd reads lies in a directory the benchmark
+// makes in that user's home and removes at the end (StrictModes wants its
+// path owned by root or the user and writable by no one else, which rules
+// out /tmp).
+//
+// Both sides skip (or fail under ZBRIDGE_REQUIRE_PEERS=1) when sshd or
+// ssh is missing, or when running as root without zbridge-bench.
+func BenchmarkCmdVsSSH(b *testing.B) {
+	// The ssh side first: it may skip.
+	sshBin := peer.Require(b, "ssh")
+	sshArgv := benchLogin(b).controlMaster(b, sshBin)
+
+	// The zbridge side.
+	bin := benchBinary(b)
+	dir := b.TempDir()
+	regionKey, regionAuth := benchKeyPair(b, dir, "region_key")
+	agentAuth := filepath.Join(dir, "agent_authorized_keys")
+	writeBenchFile(b, agentAuth, regionAuth, 0o600)
+	agentAddr := peer.Addr(peer.FreePort(b))
+	agentArgs := []string{"linuxagent", "--listen", agentAddr, "--authorized-keys", agentAuth,
+		"--host-key", filepath.Join(dir, "agent_host_key"), "--name", "X"}
+	if os.Geteuid() == 0 {
+		agentArgs = append(agentArgs, "--allow-root")
+	}
+	peer.Start(b, peer.Command{Name: "linuxagent", Path: bin, Args: agentArgs, Ready: peer.TCPReady(agentAddr)})
+
+	const secret = "bench-secret-6b1f0c2a9e"
+	hash, err := auth.Hash(secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	config := filepath.Join(dir, "zbridge.toml")
+	writeBenchFile(b, config, fmt.Sprintf(`[[client]]
+name = "bench"
+secret-hash = %q
+roles = ["bench"]
+
+[[role]]
+name = "bench"
+ports = ["commands"]
+  [[role.target]]
+  pattern = "linux:X"
+  commands = ["true"]
+`, hash), 0o600)
+	secretFile := filepath.Join(dir, "bench.secret")
+	writeBenchFile(b, secretFile, secret+"\n", 0o600)
+	commandsAddr := peer.Addr(peer.FreePort(b))
+	peer.Start(b, peer.Command{Name: "region", Path: bin, Args: []string{"region", "--name", "BENCH",
+		"--config", config, "--commands", commandsAddr, "--syslog", "", "--syslog-udp", "", "--unsolmsg", "",
+		"--vmmon", "", "--http", "", "--data-dir", filepath.Join(dir, "data"),
+		"--ssh-key", regionKey, "--known-hosts", filepath.Join(dir, "known_hosts"), "--accept-new-host-keys",
+		"--linux", "X=" + agentAddr}, Ready: peer.TCPReady(commandsAddr)})
+	zbridgeArgv := []string{bin, "cmd", "--commands", commandsAddr, "--client", "bench", "--secret-file", secretFile,
+		"linux:X", "--", "true"}
+
+	run := func(argv []string) (time.Duration, error) {
+		var out bytes.Buffer
+		c := exec.Command(argv[0], argv[1:]...)
+		c.Stdout, c.Stderr = &out, &out
+		start := time.Now()
+		err := c.Run()
+		took := time.Since(start)
+		if err == nil && out.Len() > 0 {
+			err = errors.New("output where none was expected")
+		}
+		if err != nil {
+			return took, fmt.Errorf("%s: %w: %q", argv[0], err, out.String())
+		}
+		return took, nil
+	}
+	// Until the region's connection to the agent is up; then a few runs
+	// of each unmeasured, as the first logon of a client hashes its secret
+	// (later ones find it in the region's cache for auth.CacheTTL).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := run(zbridgeArgv)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for range 3 {
+		for _, argv := range [][]string{zbridgeArgv, sshArgv} {
+			if _, err := run(argv); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+
+	argvs := [2][]string{zbridgeArgv, sshArgv}
+	ds := [2][]time.Duration{make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range 2 {
+			side := (i + j) % 2 // zbridge first in even rounds, ssh first in odd
+			d, err := run(argvs[side])
+			if err != nil {
+				b.Fatal(err)
+			}
+			ds[side] = append(ds[side], d)
+		}
+	}
+	b.StopTimer()
+	zb, sh := ds[0], ds[1]
+	zp50, zp99 := percentiles(zb)
+	sp50, sp99 := percentiles(sh)
+	b.ReportMetric(zp50, "zbridge-p50-ms")
+	b.ReportMetric(zp99, "zbridge-p99-ms")
+	b.ReportMetric(sp50, "ssh-p50-ms")
+	b.ReportMetric(sp99, "ssh-p99-ms")
+	b.ReportMetric(zp50/sp50, "ratio-p50")
+	b.ReportMetric(0, "ns/op")
+}
+
+// percentiles returns the p50 and p99 of ds in milliseconds.
+func percentiles(ds []time.Duration) (p50, p99 float64) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	q := func(p float64) float64 {
+		return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))].Microseconds()) / 1000
+	}
+	return q(0.50), q(0.99)
+}
+
+// benchBinary returns the zbridge binary: $ZBRIDGE_BENCH_BIN, or
+// TestMain's, or, under -short (when TestMain builds none), one built into
+// the benchmark's directory.
+func benchBinary(b *testing.B) string {
+	if bin := os.Getenv("ZBRIDGE_BENCH_BIN"); bin != "" {
+		return bin
+	}
+	if zbridgeBin != "" {
+		return zbridgeBin
+	}
+	bin := filepath.Join(b.TempDir(), "zbridge")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("building zbridge: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func writeBenchFile(b *testing.B, path, content string, mode os.FileMode) {
+	b.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchKeyPair writes a new ed25519 private key (OpenSSH format, mode
+// 0600) and returns its path and its authorized_keys line.
+func benchKeyPair(b *testing.B, dir, name string) (path, authorized string) {
+	b.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	blk, err := ssh.MarshalPrivateKey(priv, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path = filepath.Join(dir, name)
+	writeBenchFile(b, path, string(pem.EncodeToMemory(blk)), 0o600)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return path, string(ssh.MarshalAuthorizedKey(signer.PublicKey()))
+}
+
+// benchSSHUser is the ordinary user .ci/run creates for the ssh side of
+// the command benchmarks when they run as root.
+const benchSSHUser = "zbridge-bench"
+
+// startupFiles are the files, relative to the login user's home, that
+// sshd or the user's shell reads before running a command; they must be
+// empty or absent for the ssh side to measure ssh.
+var startupFiles = []string{".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshenv", ".ssh/rc"}
+
+// sshLogin is the user the ssh side logs in as.
+type sshLogin struct {
+	name, home string
+}
+
+// benchLogin picks the user the ssh side logs in as: zbridge-bench as
+// root, else the current user; either must have empty start-up files.
+func benchLogin(b *testing.B) sshLogin {
+	b.Helper()
+	var u *user.User
+	var err error
+	root := os.Geteuid() == 0
+	if root {
+		if u, err = user.Lookup(benchSSHUser); err != nil {
+			peer.Missing(b, "as root the ssh side logs in as the ordinary user %s: %v (.ci/run creates it)", benchSSHUser, err)
+		}
+	} else if u, err = user.Current(); err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range startupFiles {
+		fi, err := os.Stat(filepath.Join(u.HomeDir, f))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			b.Fatal(err)
+		case fi.Size() > 0 && root:
+			peer.Missing(b, "%s's %s is not empty: the ssh side would measure it (.ci/run empties it)", u.Username, f)
+		case fi.Size() > 0:
+			b.Skipf("the ssh side logs in as %s, whose %s is not empty: it would measure that file, not ssh (run as root with the user %s, see .ci/run)",
+				u.Username, f, benchSSHUser)
+		}
+	}
+	return sshLogin{name: u.Username, home: u.HomeDir}
+}
+
+// controlMaster starts sshd on a loopback port of its own and an ssh
+// master connection to it as l's user, and returns the command line that
+// runs `true` over the master.
+func (l sshLogin) controlMaster(b *testing.B, sshBin string) []string {
+	b.Helper()
+	sshd := peer.Require(b, "sshd")
+	keygen := peer.Require(b, "ssh-keygen")
+	dir := b.TempDir()
+	hostKey := filepath.Join(dir, "host_key")
+	if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput(); err != nil {
+		b.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	clientKey, line := benchKeyPair(b, dir, "client_key")
+	// Made by the benchmark's user (root or the login user, as
+	// StrictModes allows), writable by it alone, readable by the login
+	// user, whom sshd reads it as.
+	akDir, err := os.MkdirTemp(l.home, ".zbridge-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(akDir) })
+	if err := os.Chmod(akDir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	ak := filepath.Join(akDir, "authorized_keys")
+	writeBenchFile(b, ak, line, 0o644)
+	port := peer.FreePort(b)
+	conf := filepath.Join(dir, "sshd_config")
+	writeBenchFile(b, conf, fmt.Sprintf("ListenAddress 127.0.0.1\nPort %d\nHostKey %s\nPidFile %s\nAuthorizedKeysFile %s\n"+
+		"AllowUsers %s\nStrictModes yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n",
+		port, hostKey, filepath.Join(dir, "sshd.pid"), ak, l.name), 0o600)
+	os.MkdirAll("/run/sshd", 0o755) // its privilege-separation directory, as root
+	addr := peer.Addr(port)
+	peer.Start(b, peer.Command{Name: "sshd", Path: sshd, Args: []string{"-D", "-e", "-f", conf}, Ready: peer.TCPReady(addr)})
+
+	sock := filepath.Join(dir, "cm")
+	base := []string{"-F", "/dev/null", "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ControlPath=" + sock,
+		"-p", fmt.Sprint(port), "-l", l.name, peer.Loopback}
+	peer.Start(b, peer.Command{Name: "ssh-master", Path: sshBin, Args: append([]string{"-M", "-N"}, base...),
+		Ready: func(ctx context.Context) error {
+			_, err := os.Stat(sock)
+			return err
+		}})
+	return append(append([]string{sshBin, "-o", "ControlMaster=no"}, base...), "true")
+}

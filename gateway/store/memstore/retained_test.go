@@ -1,0 +1,186 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// richEvent has every field set, as the syslog intake and the z/VM
+// agents fill them: Text a part of Raw, structured data, an origin time in
+// a zone of its own.
+func richEvent(i int, textLen int) *protocol.Event {
+	zone := time.FixedZone("", 2*3600)
+	ot := time.Date(2026, 12, 6, 15, 4, 5, 123456000, zone)
+	text := fmt.Sprintf("message %d %s", i, strings.Repeat("x", textLen))
+	raw := "<30>1 2026-12-06T15:04:05.123456+02:00 host app 42 ID47 [ex@32473 a=\"1\"] " + text
+	return &protocol.Event{
+		Received: time.Date(2026, 12, 6, 13, 4, 5, 999, time.UTC), OriginTime: &ot, Time: ot.UTC(),
+		Origin: protocol.Origin{System: "host", Host: "host", Addr: "192.0.2.7"},
+		Source: protocol.SourceSyslog, MsgID: "ID47", App: "app", ProcID: "42",
+		SD:       protocol.StructuredData{{ID: "ex@32473", Params: []protocol.SDParam{{Name: "a", Value: "1"}}}},
+		Facility: protocol.FacUser, Severity: protocol.SevWarning, Type: "MSG", User: "OPERATOR",
+		Text: raw[len(raw)-len(text):], Raw: raw, Parsed: true,
+	}
+}
+
+func jsonOf(e *protocol.Event) string { return string(protocol.AppendEventJSON(nil, e)) }
+
+// TestColdRoundTrip: an event read back from the cold part is the event
+// appended, every field of it, also one larger than a chunk.
+func TestColdRoundTrip(t *testing.T) {
+	s := New(Config{CacheEvents: 2})
+	defer s.Close()
+	var evs []*protocol.Event
+	for i := 0; i < 20; i++ {
+		n := 100
+		if i == 7 {
+			n = chunkSize + 1000 // a chunk of its own
+		}
+		evs = append(evs, richEvent(i, n))
+	}
+	evs[3].OriginTime, evs[3].SD, evs[3].Text = nil, nil, "not a part of raw" // the other encodings
+	evs[4].Received = time.Time{}
+	for _, e := range evs {
+		if err := s.Append(context.Background(), []*protocol.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.evs.coldLen(); got != 18 {
+		t.Fatalf("%d events cold, want 18", got)
+	}
+	got, _, err := s.Read(context.Background(), protocol.ID{}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("read %d events, want %d", len(got), len(evs))
+	}
+	for i := range evs {
+		if g, w := jsonOf(got[i]), jsonOf(evs[i]); g != w {
+			t.Errorf("event %d read back as\n%.300s\nwant\n%.300s", i, g, w)
+		}
+		if i < 18 && got[i] == evs[i] {
+			t.Errorf("event %d: the appended event, not one decoded from the cold part", i)
+		}
+	}
+	// By ID, as a group's claim finds them.
+	for i, e := range evs {
+		if j := s.evs.find(e.ID); j != i {
+			t.Errorf("find(%v) = %d, want %d", e.ID, j, i)
+		}
+	}
+}
+
+// TestColdChunksRecycled: trimming gives the cold part's chunks back, so a
+// store that keeps receiving holds a bounded number of them, whatever it
+// has received.
+func TestColdChunksRecycled(t *testing.T) {
+	s := New(Config{CacheEvents: 100, MaxEvents: 5000})
+	defer s.Close()
+	batch := make([]*protocol.Event, 100)
+	for round := 0; round < 500; round++ { // 50,000 events of about 1.2 kB: 60 MB through
+		for i := range batch {
+			batch[i] = richEvent(round*100+i, 1000)
+		}
+		if err := s.Append(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.evs.len(); got > 5000 {
+			t.Fatalf("round %d: %d events retained, want at most 5000", round, got)
+		}
+	}
+	// 4,900 cold events of about 1.3 kB: under 2 chunks of 4 MiB.
+	if n := len(s.evs.chunks) + len(s.evs.spare); n > 2+maxSpare {
+		t.Errorf("%d chunks held after 60 MB went through, want at most %d", n, 2+maxSpare)
+	}
+	st, _ := s.Stats(context.Background())
+	if st.Count != 5000 || st.Appended != 50000 {
+		t.Errorf("stats %+v, want 5000 retained of 50000", st)
+	}
+	got, gap, err := s.Read(context.Background(), protocol.ID{}, 0, nil)
+	if err != nil || len(got) != 5000 || gap.Missed {
+		t.Fatalf("read %d events, gap %+v, err %v; want 5000", len(got), gap, err)
+	}
+	if !strings.HasPrefix(got[0].Text, "message 45000 ") || !strings.HasPrefix(got[4999].Text, "message 49999 ") {
+		t.Errorf("retained %q .. %q, want messages 45000 to 49999", got[0].Text[:15], got[4999].Text[:15])
+	}
+}
+
+// BenchmarkAppendCold measures appending with most of retention cold.
+func BenchmarkAppendCold(b *testing.B) {
+	s := New(Config{MaxEvents: 200_000})
+	defer s.Close()
+	batch := make([]*protocol.Event, 64)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i += len(batch) {
+		for j := range batch {
+			batch[j] = richEvent(i+j, 150)
+		}
+		if err := s.Append(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestReadPrepared: the events of the cache come with the JSON encoded as
+// they were appended, which makes the frame AppendEventFrame writes; the
+// cold ones with none.
+func TestReadPrepared(t *testing.T) {
+	s := New(Config{CacheEvents: 4})
+	defer s.Close()
+	var evs []*protocol.Event
+	for i := 0; i < 10; i++ {
+		evs = append(evs, richEvent(i, 20))
+	}
+	if err := s.Append(context.Background(), evs[:6]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(context.Background(), evs[6:]); err != nil {
+		t.Fatal(err)
+	}
+	got, json, _, err := s.ReadPrepared(context.Background(), protocol.ID{}, 0, nil, nil)
+	if err != nil || len(got) != 10 || len(json) != 10 {
+		t.Fatalf("ReadPrepared: %d events, %d JSON, %v", len(got), len(json), err)
+	}
+	for i, e := range got {
+		if i < 6 {
+			if json[i] != nil {
+				t.Errorf("event %d (cold): prepared JSON %s, want none", i, json[i])
+			}
+			continue
+		}
+		want := protocol.AppendEventFrame(nil, e)
+		if g := protocol.AppendPreparedEventFrame(nil, e.ID, json[i]); string(g) != string(want) {
+			t.Errorf("event %d: prepared frame\n%s\nwant\n%s", i, g, want)
+		}
+	}
+}
+
+// TestPreparedJSONBounded: an event whose JSON would be larger than the
+// Size retention counts for it (control characters, escaped as six bytes
+// each) is not prepared: what the cache holds stays what retention allows.
+func TestPreparedJSONBounded(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	raw := "<13>1 - host app - - - " + strings.Repeat("\x01", 10000)
+	hostile := &protocol.Event{Source: protocol.SourceSyslog, Raw: raw, Text: raw[len(raw)-10000:]}
+	plain := richEvent(1, 100)
+	if err := s.Append(context.Background(), []*protocol.Event{hostile, plain}); err != nil {
+		t.Fatal(err)
+	}
+	_, json, _, err := s.ReadPrepared(context.Background(), protocol.ID{}, 0, nil, nil)
+	if err != nil || len(json) != 2 {
+		t.Fatalf("ReadPrepared: %d, %v", len(json), err)
+	}
+	if json[0] != nil {
+		t.Errorf("an event of %d bytes' Size has %d bytes of prepared JSON", hostile.Size(), len(json[0]))
+	}
+	if json[1] == nil || cap(json[1]) != len(json[1]) {
+		t.Errorf("the plain event's prepared JSON: %d bytes, capacity %d", len(json[1]), cap(json[1]))
+	}
+}
