@@ -2,16 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -62,8 +59,8 @@ import (
 // ssh is missing, or when running as root without zbridge-bench.
 func BenchmarkCmdVsSSH(b *testing.B) {
 	// The ssh side first: it may skip.
-	sshBin := peer.Require(b, "ssh")
-	sshArgv := benchLogin(b).controlMaster(b, sshBin)
+	clientKey, clientLine := benchKeyPair(b, b.TempDir(), "client_key")
+	sshArgv := append(peer.SSHControlMaster(b, clientKey, clientLine), "true")
 
 	// The zbridge side.
 	bin := benchBinary(b)
@@ -222,95 +219,4 @@ func benchKeyPair(b *testing.B, dir, name string) (path, authorized string) {
 		b.Fatal(err)
 	}
 	return path, string(ssh.MarshalAuthorizedKey(signer.PublicKey()))
-}
-
-// benchSSHUser is the ordinary user .ci/run creates for the ssh side of
-// the command benchmarks when they run as root.
-const benchSSHUser = "zbridge-bench"
-
-// startupFiles are the files, relative to the login user's home, that
-// sshd or the user's shell reads before running a command; they must be
-// empty or absent for the ssh side to measure ssh.
-var startupFiles = []string{".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshenv", ".ssh/rc"}
-
-// sshLogin is the user the ssh side logs in as.
-type sshLogin struct {
-	name, home string
-}
-
-// benchLogin picks the user the ssh side logs in as: zbridge-bench as
-// root, else the current user; either must have empty start-up files.
-func benchLogin(b *testing.B) sshLogin {
-	b.Helper()
-	var u *user.User
-	var err error
-	root := os.Geteuid() == 0
-	if root {
-		if u, err = user.Lookup(benchSSHUser); err != nil {
-			peer.Missing(b, "as root the ssh side logs in as the ordinary user %s: %v (.ci/run creates it)", benchSSHUser, err)
-		}
-	} else if u, err = user.Current(); err != nil {
-		b.Fatal(err)
-	}
-	for _, f := range startupFiles {
-		fi, err := os.Stat(filepath.Join(u.HomeDir, f))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			b.Fatal(err)
-		case fi.Size() > 0 && root:
-			peer.Missing(b, "%s's %s is not empty: the ssh side would measure it (.ci/run empties it)", u.Username, f)
-		case fi.Size() > 0:
-			b.Skipf("the ssh side logs in as %s, whose %s is not empty: it would measure that file, not ssh (run as root with the user %s, see .ci/run)",
-				u.Username, f, benchSSHUser)
-		}
-	}
-	return sshLogin{name: u.Username, home: u.HomeDir}
-}
-
-// controlMaster starts sshd on a loopback port of its own and an ssh
-// master connection to it as l's user, and returns the command line that
-// runs `true` over the master.
-func (l sshLogin) controlMaster(b *testing.B, sshBin string) []string {
-	b.Helper()
-	sshd := peer.Require(b, "sshd")
-	keygen := peer.Require(b, "ssh-keygen")
-	dir := b.TempDir()
-	hostKey := filepath.Join(dir, "host_key")
-	if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput(); err != nil {
-		b.Fatalf("ssh-keygen: %v: %s", err, out)
-	}
-	clientKey, line := benchKeyPair(b, dir, "client_key")
-	// Made by the benchmark's user (root or the login user, as
-	// StrictModes allows), writable by it alone, readable by the login
-	// user, whom sshd reads it as.
-	akDir, err := os.MkdirTemp(l.home, ".zbridge-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(akDir) })
-	if err := os.Chmod(akDir, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	ak := filepath.Join(akDir, "authorized_keys")
-	writeBenchFile(b, ak, line, 0o644)
-	port := peer.FreePort(b)
-	conf := filepath.Join(dir, "sshd_config")
-	writeBenchFile(b, conf, fmt.Sprintf("ListenAddress 127.0.0.1\nPort %d\nHostKey %s\nPidFile %s\nAuthorizedKeysFile %s\n"+
-		"AllowUsers %s\nStrictModes yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n",
-		port, hostKey, filepath.Join(dir, "sshd.pid"), ak, l.name), 0o600)
-	os.MkdirAll("/run/sshd", 0o755) // its privilege-separation directory, as root
-	addr := peer.Addr(port)
-	peer.Start(b, peer.Command{Name: "sshd", Path: sshd, Args: []string{"-D", "-e", "-f", conf}, Ready: peer.TCPReady(addr)})
-
-	sock := filepath.Join(dir, "cm")
-	base := []string{"-F", "/dev/null", "-i", clientKey, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ControlPath=" + sock,
-		"-p", fmt.Sprint(port), "-l", l.name, peer.Loopback}
-	peer.Start(b, peer.Command{Name: "ssh-master", Path: sshBin, Args: append([]string{"-M", "-N"}, base...),
-		Ready: func(ctx context.Context) error {
-			_, err := os.Stat(sock)
-			return err
-		}})
-	return append(append([]string{sshBin, "-o", "ControlMaster=no"}, base...), "true")
 }

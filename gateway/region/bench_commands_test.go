@@ -6,14 +6,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -163,114 +160,18 @@ func BenchmarkCommandRoundTrip(b *testing.B) {
 		reportLatency(b, ds, "")
 	})
 	b.Run("ssh-controlmaster", func(b *testing.B) {
-		sshBin := peer.Require(b, "ssh")
-		login := benchLogin(b)
-		addr := benchSSHD(b, login, line)
-		host, port, _ := net.SplitHostPort(addr)
-		sock := filepath.Join(b.TempDir(), "cm")
-		base := []string{"-F", "/dev/null", "-i", keyFile, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-			"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ControlPath=" + sock,
-			"-p", port, "-l", login.name, host}
-		peer.Start(b, peer.Command{Name: "ssh-master", Path: sshBin, Args: append([]string{"-M", "-N"}, base...),
-			Ready: func(ctx context.Context) error {
-				if _, err := os.Stat(sock); err != nil {
-					return err
-				}
-				return nil
-			}})
+		argv := append(peer.SSHControlMaster(b, keyFile, string(line)), "true")
 		ds := make([]time.Duration, 0, b.N)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			start := time.Now()
-			if out, err := exec.Command(sshBin, append(append([]string{"-o", "ControlMaster=no"}, base...), "true")...).CombinedOutput(); err != nil || len(out) > 0 {
+			if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil || len(out) > 0 {
 				b.Fatalf("ssh: %v: %q", err, out)
 			}
 			ds = append(ds, time.Since(start))
 		}
 		reportLatency(b, ds, "")
 	})
-}
-
-// benchSSHUser is the ordinary user .ci/run creates for the ssh side of
-// the command benchmarks when they run as root.
-const benchSSHUser = "zbridge-bench"
-
-// startupFiles are the files, relative to the login user's home, that
-// sshd or the user's shell reads before running a command; they must be
-// empty or absent for the ssh side to measure ssh.
-var startupFiles = []string{".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshenv", ".ssh/rc"}
-
-// sshLogin is the user the ssh side logs in as.
-type sshLogin struct {
-	name, home string
-}
-
-// benchLogin picks the user the ssh side logs in as: zbridge-bench as
-// root, else the current user; either must have empty start-up files.
-func benchLogin(b *testing.B) sshLogin {
-	b.Helper()
-	var u *user.User
-	var err error
-	root := os.Geteuid() == 0
-	if root {
-		if u, err = user.Lookup(benchSSHUser); err != nil {
-			peer.Missing(b, "as root the ssh side logs in as the ordinary user %s: %v (.ci/run creates it)", benchSSHUser, err)
-		}
-	} else if u, err = user.Current(); err != nil {
-		b.Fatal(err)
-	}
-	for _, f := range startupFiles {
-		fi, err := os.Stat(filepath.Join(u.HomeDir, f))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			b.Fatal(err)
-		case fi.Size() > 0 && root:
-			peer.Missing(b, "%s's %s is not empty: the ssh side would measure it (.ci/run empties it)", u.Username, f)
-		case fi.Size() > 0:
-			b.Skipf("the ssh side logs in as %s, whose %s is not empty: it would measure that file, not ssh (run as root with the user %s, see .ci/run)",
-				u.Username, f, benchSSHUser)
-		}
-	}
-	return sshLogin{name: u.Username, home: u.HomeDir}
-}
-
-// benchSSHD starts sshd on a loopback port of its own, letting l's user
-// log in with the key of the authorized_keys line given.
-func benchSSHD(b *testing.B, l sshLogin, authorized []byte) string {
-	sshd := peer.Require(b, "sshd")
-	keygen := peer.Require(b, "ssh-keygen")
-	d := b.TempDir()
-	hostKey := filepath.Join(d, "host_key")
-	if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput(); err != nil {
-		b.Fatalf("ssh-keygen: %v: %s", err, out)
-	}
-	// Made by the benchmark's user (root or the login user, as
-	// StrictModes allows), writable by it alone, readable by the login
-	// user, whom sshd reads it as.
-	akDir, err := os.MkdirTemp(l.home, ".zbridge-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(akDir) })
-	if err := os.Chmod(akDir, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	ak := filepath.Join(akDir, "authorized_keys")
-	if err := os.WriteFile(ak, authorized, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	port := peer.FreePort(b)
-	conf := filepath.Join(d, "sshd_config")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("ListenAddress 127.0.0.1\nPort %d\nHostKey %s\nPidFile %s\nAuthorizedKeysFile %s\n"+
-		"AllowUsers %s\nStrictModes yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n",
-		port, hostKey, filepath.Join(d, "pid"), ak, l.name)), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	os.MkdirAll("/run/sshd", 0o755) // its privilege-separation directory, as root
-	addr := peer.Addr(port)
-	peer.Start(b, peer.Command{Name: "sshd", Path: sshd, Args: []string{"-D", "-e", "-f", conf}, Ready: peer.TCPReady(addr)})
-	return addr
 }
 
 // BenchmarkFanOut200 sends one command to 200 Linux agents at once through
