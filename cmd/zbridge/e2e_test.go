@@ -8,10 +8,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,6 +92,10 @@ func startRegion(t *testing.T, extra ...string) *testRegion {
 	}
 	args := append([]string{"region", "--name", "TEST1", "--syslog", r.syslog, "--syslog-udp", r.syslog,
 		"--unsolmsg", r.unsolmsg, "--commands", r.commands, "--vmmon", r.vmmon, "--http", r.http, "--log-level", "debug"}, extra...)
+	healthz := "http://" + r.http + "/healthz"
+	if slices.Contains(extra, "--tls-cert") {
+		healthz = "https://" + r.http + "/healthz"
+	}
 	r.Process = peer.Start(t, peer.Command{Name: "zbridge-region", Path: zbridgeBin, Args: args,
 		Ready: func(ctx context.Context) error {
 			for _, a := range []string{r.syslog, r.unsolmsg, r.commands, r.http} {
@@ -97,9 +103,39 @@ func startRegion(t *testing.T, extra ...string) *testRegion {
 					return err
 				}
 			}
-			return nil
+			return regionStarted(ctx, healthz)
 		}})
 	return r
+}
+
+// regionStarted waits until /healthz no longer says "starting": the region
+// has issued its ZBR001I, so a test's own events come after it. The
+// certificate is not checked: this only asks whether a loopback process the
+// test started is up, and the tests that check certificates do so apart.
+func regionStarted(ctx context.Context, url string) error {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer c.CloseIdleConnections()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err == nil {
+			var h struct{ Status string }
+			err = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+			if err == nil && h.Status != "starting" {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: still starting: %w (last: %v)", url, ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // tailProc runs `zbridge tail` in the background and collects its output.

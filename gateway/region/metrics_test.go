@@ -2,10 +2,12 @@ package region
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -245,5 +247,34 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	if h := fams["zbridge_relay_latency_seconds"].GetMetric()[0].GetHistogram(); h.GetSampleSum() < 0 || h.GetSampleSum() > 20 {
 		t.Errorf("relay latency sum %vs for one event relayed at once", h.GetSampleSum())
+	}
+}
+
+// TestHealthzStarting: until Start has issued ZBR001I, /healthz answers 503
+// "starting", so a readiness probe does not send traffic to a region still
+// joining; after, 200 "ok".
+func TestHealthzStarting(t *testing.T) {
+	r, err := New(Config{Name: "H", SyslogTCP: "127.0.0.1:0", HTTP: "127.0.0.1:0", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	get := func() (int, string) {
+		rec := httptest.NewRecorder()
+		r.http.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		var body struct{ Status string }
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatalf("/healthz body %q: %v", rec.Body.String(), err)
+		}
+		return rec.Code, body.Status
+	}
+	if code, status := get(); code != http.StatusServiceUnavailable || status != "starting" {
+		t.Errorf("before Start: /healthz %d %q, want 503 \"starting\"", code, status)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code, status := get(); code != http.StatusOK || status != "ok" {
+		t.Errorf("after Start: /healthz %d %q, want 200 \"ok\"", code, status)
 	}
 }

@@ -147,10 +147,18 @@ type streamStats struct {
 // healthz answers with a JSON status: 200 and "ok" when all is well, 200
 // and "degraded" with the reasons while the region serves without Redis
 // (live events still flow; what must be written to Redis is buffered), 503
-// when it cannot read its store at all.
+// when it cannot read its store at all; 503 and "starting" until Start has
+// issued ZBR001I (the servers listen, the cluster is joined).
 func (r *Region) healthz(w http.ResponseWriter, req *http.Request) {
 	body := map[string]any{"region": r.cfg.Name, "status": "ok"}
 	code := http.StatusOK
+	if !r.started.Load() {
+		body["status"] = "starting"
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(body)
+		return
+	}
 	degraded, reasons, sh := r.health()
 	if degraded {
 		body["status"] = "degraded"

@@ -43,6 +43,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -244,6 +245,11 @@ type Region struct {
 	mu      sync.Mutex // guards addrs and cluster
 	addrs   map[string]net.Addr
 	cluster *cluster.Cluster // with Redis, once started
+
+	// started is set when Start has issued ZBR001I: until then /healthz
+	// says "starting" (503), so that a readiness probe, and a test, do not
+	// take the region for ready while it is still joining its cluster.
+	started atomic.Bool
 
 	closeOnce sync.Once // closeShared
 
@@ -605,6 +611,7 @@ func (r *Region) Start() error {
 	r.runAvailability()
 	r.log.WithField("addrs", r.addrString()).Info("region started")
 	r.issue(context.Background(), "ZBR001I", r.cfg.Name, r.serverList())
+	r.started.Store(true)
 	if r.linux != nil && len(r.cfg.Linux) > 0 {
 		r.linux.connect(r.cfg.Linux)
 		r.wg.Add(1)
