@@ -282,29 +282,70 @@ func (s *Store) dropHeadLocked() {
 // whose JSON is no larger than their Size (retention counts that: an event
 // of control characters, escaped six bytes for one, is encoded for each
 // send instead of held at several times what retention allows for it).
-// The JSON of a batch is in one allocation of its exact size.
+//
+// The batch is encoded into a scratch buffer kept between calls, then
+// copied into allocations of exactly the bytes they hold, each of up to
+// jsonArena bytes (or one event's, when larger): no buffer grows by
+// copying, none is larger than the small-object size classes for a batch
+// of small events, and none holds more than its events. (Growing one
+// buffer per batch from nothing cost the relay half its CPU when a
+// backlog made batches thousands of events long.)
 func prepareJSON(evs []*protocol.Event) [][]byte {
-	ends := make([]int, len(evs))
-	var scratch []byte
-	for i, e := range evs {
+	sp := jsonScratch.Get().(*jsonScratchBuf)
+	scratch, ends := sp.b[:0], sp.ends[:0]
+	for _, e := range evs {
 		start := len(scratch)
 		scratch = protocol.AppendEventJSONAfterID(scratch, e)
 		if len(scratch)-start > e.Size() {
 			scratch = scratch[:start]
 		}
-		ends[i] = len(scratch)
+		ends = append(ends, len(scratch))
 	}
-	buf := slices.Clone(scratch)
 	json := make([][]byte, len(evs))
-	start := 0
-	for i, end := range ends {
-		if end > start {
-			json[i] = buf[start:end:end]
+	for i := 0; i < len(evs); {
+		from := 0
+		if i > 0 {
+			from = ends[i-1]
 		}
-		start = end
+		j := i + 1 // events i..j-1 share one allocation
+		for j < len(evs) && ends[j]-from <= jsonArena {
+			j++
+		}
+		if n := ends[j-1] - from; n > 0 {
+			buf := make([]byte, n)
+			copy(buf, scratch[from:ends[j-1]])
+			prev := from
+			for k := i; k < j; k++ {
+				if ends[k] > prev {
+					json[k] = buf[prev-from : ends[k]-from : ends[k]-from]
+				}
+				prev = ends[k]
+			}
+		}
+		i = j
+	}
+	if cap(scratch) <= maxJSONScratch {
+		sp.b, sp.ends = scratch, ends
+		jsonScratch.Put(sp)
 	}
 	return json
 }
+
+// jsonArena is the most bytes of event JSON that prepareJSON puts in one
+// allocation: the largest small-object size class of the Go allocator.
+const jsonArena = 32 << 10
+
+// maxJSONScratch is the largest scratch buffer prepareJSON keeps for the
+// next batch: one batch of the largest appends (syslog's 4 MiB of frames,
+// with their JSON) fits.
+const maxJSONScratch = 16 << 20
+
+type jsonScratchBuf struct {
+	b    []byte
+	ends []int
+}
+
+var jsonScratch = sync.Pool{New: func() any { return new(jsonScratchBuf) }}
 
 // Read implements store.Store.
 func (s *Store) Read(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event) ([]*protocol.Event, store.Gap, error) {

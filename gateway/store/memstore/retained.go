@@ -35,9 +35,8 @@ type retained struct {
 	hotJSON [][]byte          // hotJSON[i] is hot[i]'s JSON after its ID, or nil
 	head    int
 
-	cold     []coldEntry // cold[coldHead:] are the older events, in ID order
-	coldHead int
-	chunks   []chunk // chunks[i] is chunk number chunkBase+i
+	cold     coldIndex // the older events, in ID order
+	chunks   []chunk   // chunks[i] is chunk number chunkBase+i
 	base     int
 	spare    []chunk // emptied chunks kept for reuse
 	scratch  []byte  // an event being encoded
@@ -63,14 +62,14 @@ const chunkSize = 4 << 20
 const maxSpare = 2
 
 // len returns the number of retained events.
-func (r *retained) len() int { return len(r.cold) - r.coldHead + len(r.hot) - r.head }
+func (r *retained) len() int { return r.cold.len() + len(r.hot) - r.head }
 
-func (r *retained) coldLen() int { return len(r.cold) - r.coldHead }
+func (r *retained) coldLen() int { return r.cold.len() }
 
 // id returns the ID of the event at position i.
 func (r *retained) id(i int) protocol.ID {
 	if k := r.coldLen(); i < k {
-		return r.cold[r.coldHead+i].id
+		return r.cold.at(i).id
 	} else {
 		return r.hot[r.head+i-k].ID
 	}
@@ -80,7 +79,7 @@ func (r *retained) id(i int) protocol.ID {
 // false when none is retained.
 func (r *retained) oldest() (id protocol.ID, received time.Time, size int64, ok bool) {
 	if r.coldLen() > 0 {
-		e := &r.cold[r.coldHead]
+		e := r.cold.at(0)
 		if e.hasRecv {
 			received = time.Unix(e.recvSec, int64(e.recvNsec))
 		}
@@ -104,9 +103,8 @@ func (r *retained) newest() (protocol.ID, bool) {
 // after returns the position of the first event whose ID is after id.
 func (r *retained) after(id protocol.ID) int {
 	k := r.coldLen()
-	if k > 0 && id.Less(r.cold[len(r.cold)-1].id) {
-		cold := r.cold[r.coldHead:]
-		return sort.Search(k, func(i int) bool { return id.Less(cold[i].id) })
+	if k > 0 && id.Less(r.cold.last().id) {
+		return sort.Search(k, func(i int) bool { return id.Less(r.cold.at(i).id) })
 	}
 	hot := r.hot[r.head:]
 	return k + sort.Search(len(hot), func(i int) bool { return id.Less(hot[i].ID) })
@@ -128,7 +126,7 @@ func (r *retained) at(i int) *protocol.Event {
 	if i >= k {
 		return r.hot[r.head+i-k]
 	}
-	c := &r.cold[r.coldHead+i]
+	c := r.cold.at(i)
 	b := r.chunks[c.chunk-r.base].b[c.off : c.off+c.n]
 	e := new(protocol.Event)
 	d := eventcodec.NewDecoder(string(b), errDamaged) // one allocation: its strings are parts of it
@@ -194,7 +192,7 @@ func (r *retained) spill(e *protocol.Event) {
 	if !e.Received.IsZero() {
 		ce.recvSec, ce.recvNsec, ce.hasRecv = e.Received.Unix(), int32(e.Received.Nanosecond()), true
 	}
-	r.cold = append(r.cold, ce)
+	r.cold.push(ce)
 	c.used += n
 	if cap(r.scratch) > chunkSize {
 		r.scratch = nil // one huge event: do not keep its buffer
@@ -221,9 +219,9 @@ func (r *retained) dropOldest() {
 		r.compactHot()
 		return
 	}
-	r.coldHead++
+	r.cold.popFront()
 	// Release the chunks no retained entry is in any more.
-	for len(r.chunks) > 0 && (r.coldLen() == 0 || r.cold[r.coldHead].chunk > r.base) {
+	for len(r.chunks) > 0 && (r.coldLen() == 0 || r.cold.at(0).chunk > r.base) {
 		if r.coldLen() == 0 && len(r.chunks) == 1 && len(r.chunks[0].b) == chunkSize {
 			r.chunks[0].used = 0 // the only chunk: reuse it as it is
 			break
@@ -237,11 +235,6 @@ func (r *retained) dropOldest() {
 		} else {
 			c.free()
 		}
-	}
-	if r.coldHead >= 1024 && r.coldHead >= len(r.cold)/2 || r.coldHead == len(r.cold) {
-		k := copy(r.cold, r.cold[r.coldHead:])
-		r.cold = r.cold[:k]
-		r.coldHead = 0
 	}
 }
 
@@ -266,6 +259,7 @@ func (r *retained) release() {
 	for _, c := range r.spare {
 		c.free()
 	}
-	r.chunks, r.spare, r.cold, r.coldHead = nil, nil, nil, 0
+	r.chunks, r.spare = nil, nil
+	r.cold.reset()
 	r.hot, r.hotJSON, r.head = nil, nil, 0
 }

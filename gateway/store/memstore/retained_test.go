@@ -184,3 +184,62 @@ func TestPreparedJSONBounded(t *testing.T) {
 		t.Errorf("the plain event's prepared JSON: %d bytes, capacity %d", len(json[1]), cap(json[1]))
 	}
 }
+
+// TestPrepareJSONArenas: a batch of thousands of events, with one larger
+// than an arena and one too large to prepare among them, gets each event's
+// JSON exactly, capped so that appending to one cannot write over the next,
+// in allocations of at most jsonArena bytes unless one event needs more;
+// a second batch, on the same scratch buffer, takes nothing of the first.
+func TestPrepareJSONArenas(t *testing.T) {
+	for round := 0; round < 2; round++ {
+		var evs []*protocol.Event
+		for i := 0; i < 5000; i++ {
+			evs = append(evs, richEvent(i+round*10000, i%300))
+		}
+		evs[1234] = richEvent(1234, 3*jsonArena) // larger than an arena
+		raw := "<13>1 - host app - - - " + strings.Repeat("\x01", 1000)
+		evs[2345] = &protocol.Event{Source: protocol.SourceSyslog, Raw: raw, Text: raw[len(raw)-1000:]}
+		for i, e := range evs {
+			e.ID = protocol.ID{Ms: 1, Seq: uint64(i)}
+		}
+		json := prepareJSON(evs)
+		for i, e := range evs {
+			if i == 2345 {
+				if json[i] != nil {
+					t.Errorf("round %d: the event of control characters was prepared (%d bytes)", round, len(json[i]))
+				}
+				continue
+			}
+			want := protocol.AppendEventJSONAfterID(nil, e)
+			if string(json[i]) != string(want) || cap(json[i]) != len(json[i]) {
+				t.Fatalf("round %d: event %d: %d bytes (capacity %d), want %d bytes:\n%s\nwant\n%s",
+					round, i, len(json[i]), cap(json[i]), len(want), json[i], want)
+			}
+		}
+		// The allocations: the json slice and the arenas, each of up to
+		// jsonArena bytes (the large event's alone): not one per event,
+		// not one buffer for the whole batch.
+		total := 0
+		for _, j := range json {
+			total += len(j)
+		}
+		allocs := testing.AllocsPerRun(3, func() { prepareJSON(evs) })
+		if lo, hi := float64((total-len(json[1234]))/jsonArena), float64(4+2*total/jsonArena); allocs < lo || allocs > hi {
+			t.Errorf("round %d: %v allocations for %d bytes of JSON, want %v to %v", round, allocs, total, lo, hi)
+		}
+	}
+}
+
+// BenchmarkPrepareJSON encodes batches of 8,192 events, the most the
+// SYSLOG intake appends at once.
+func BenchmarkPrepareJSON(b *testing.B) {
+	evs := make([]*protocol.Event, 8192)
+	for i := range evs {
+		evs[i] = richEvent(i, 150)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(protocol.AppendEventJSONAfterID(nil, evs[0])) * len(evs)))
+	for b.Loop() {
+		prepareJSON(evs)
+	}
+}
