@@ -35,11 +35,11 @@ type retained struct {
 	hotJSON [][]byte          // hotJSON[i] is hot[i]'s JSON after its ID, or nil
 	head    int
 
-	cold     coldIndex // the older events, in ID order
-	chunks   []chunk   // chunks[i] is chunk number chunkBase+i
-	base     int
-	spare    []chunk // emptied chunks kept for reuse
-	scratch  []byte  // an event being encoded
+	cold    coldIndex // the older events, in ID order
+	chunks  []chunk   // chunks[i] is chunk number chunkBase+i
+	base    int
+	spare   []chunk // emptied chunks kept for reuse
+	scratch []byte  // an event being encoded
 }
 
 // coldEntry is an encoded event's place, and what trimming needs of it
