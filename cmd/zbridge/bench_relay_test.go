@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/internal/loadgen"
 	"github.com/zbridge/zbridge/internal/peer"
 )
@@ -68,12 +69,20 @@ func BenchmarkTailKeepsUp(b *testing.B) {
 // BenchmarkRelayLatency measures the time from a message's write by the
 // generator to its arrival at the reader (p50, p99, p99.9 in ms), at half
 // the region's peak rate (measured first, in the same run, over one
-// connection), for the region and for rsyslog at that same rate.
+// connection), for the region and for rsyslog at that same rate. Each
+// relay is first warmed with warmMessages at full speed, as a relay that
+// has been running is: the region's cache of the newest events is full
+// and its heap has grown to its working size (a region just started
+// spends its first second faulting in that memory).
+// ZBRIDGE_BENCH_LATENCY_FILE=PREFIX writes each message's latency and
+// arrival time to PREFIX.BENCHMARK-NAME, to find where a tail comes from.
 func BenchmarkRelayLatency(b *testing.B) {
 	var rate float64
 	b.Run("peak", func(b *testing.B) {
 		r := startBenchRegion(b)
-		res := runRelay(b, r.relay(b, "raw"), 1, b.N, 0)
+		rt := r.relay(b, "raw")
+		warm(b, rt)
+		res := runRelay(b, rt, 1, b.N, 0)
 		rate = float64(b.N) / res.elapsed.Seconds()
 		b.ReportMetric(rate, "msg/s")
 		b.ReportMetric(0, "ns/op")
@@ -84,11 +93,41 @@ func BenchmarkRelayLatency(b *testing.B) {
 	half := rate / 2
 	b.Run("zbridge", func(b *testing.B) {
 		r := startBenchRegion(b)
-		reportLatencies(b, runRelay(b, r.relay(b, "raw"), 1, b.N, half), half)
+		rt := r.relay(b, "raw")
+		warm(b, rt)
+		reportLatencies(b, runRelay(b, rt, 1, b.N, half), half)
 	})
 	b.Run("rsyslog", func(b *testing.B) {
-		reportLatencies(b, runRelay(b, startBenchRsyslog(b), 1, b.N, half), half)
+		rt := startBenchRsyslog(b)
+		warm(b, rt)
+		reportLatencies(b, runRelay(b, rt, 1, b.N, half), half)
 	})
+}
+
+// warmMessages is how many messages warm a relay before it is measured:
+// twice the region's cache of the newest events.
+const warmMessages = 2 * memstore.DefaultCacheEvents
+
+// warm sends warmMessages through rt at full speed and waits until the
+// reader has had them all.
+func warm(b *testing.B, rt *relayUnderTest) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() {
+		k, err := rt.read(ctx, warmMessages, nil)
+		if err == nil && k != warmMessages {
+			err = fmt.Errorf("reader got %d of %d", k, warmMessages)
+		}
+		got <- err
+	}()
+	if _, err := loadgen.Run(ctx, loadgen.Config{Addr: rt.input, Count: warmMessages, Conns: 1, Size: 200}); err != nil {
+		b.Fatalf("warming: loadgen: %v", err)
+	}
+	if err := <-got; err != nil {
+		b.Fatalf("warming: %v", err)
+	}
 }
 
 // relayUnderTest is a relay process with its input and a reader of its
@@ -246,6 +285,7 @@ ruleset(name="relay" queue.type="LinkedList" queue.size="200000") {
 	var (
 		once sync.Once
 		conn net.Conn
+		br   *bufio.Reader // kept across reads: what one read buffered is the next's
 		cerr error
 	)
 	return &relayUnderTest{pid: p.Pid(), input: peer.Addr(in),
@@ -256,6 +296,7 @@ ruleset(name="relay" queue.type="LinkedList" queue.size="200000") {
 				conn, cerr = sink.Accept()
 				if cerr == nil {
 					b.Cleanup(func() { conn.Close() })
+					br = bufio.NewReaderSize(conn, 1<<20)
 				}
 			})
 			if cerr != nil {
@@ -263,7 +304,7 @@ ruleset(name="relay" queue.type="LinkedList" queue.size="200000") {
 			}
 			stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 			defer stop()
-			return readOctetFrames(bufio.NewReaderSize(conn, 1<<20), n, each)
+			return readOctetFrames(br, n, each)
 		}}
 }
 
@@ -301,6 +342,7 @@ type relayResult struct {
 	elapsed time.Duration
 	cpu     time.Duration // the relay process's user+system time
 	lat     []time.Duration
+	arrived []time.Time // when each of lat arrived
 }
 
 // runRelay sends n messages over conns connections (at rate msg/s in all
@@ -318,9 +360,12 @@ func runRelay(b *testing.B, rt *relayUnderTest, conns, n int, rate float64) rela
 		var each func([]byte)
 		if stamped {
 			res.lat = make([]time.Duration, 0, n)
+			res.arrived = make([]time.Time, 0, n)
 			each = func(msg []byte) {
 				if t, ok := loadgen.Stamped(msg); ok {
-					res.lat = append(res.lat, time.Since(t))
+					now := time.Now()
+					res.lat = append(res.lat, now.Sub(t))
+					res.arrived = append(res.arrived, now)
 				}
 			}
 		}
@@ -372,6 +417,18 @@ func benchRelay(b *testing.B, rt *relayUnderTest, conns int) {
 }
 
 func reportLatencies(b *testing.B, res relayResult, rate float64) {
+	if f := os.Getenv("ZBRIDGE_BENCH_LATENCY_FILE"); f != "" {
+		// For finding where a tail comes from: each message's latency and
+		// arrival (µs since the Unix epoch), in arrival order.
+		var sb strings.Builder
+		for i, l := range res.lat {
+			fmt.Fprintf(&sb, "%d %d\n", l.Microseconds(), res.arrived[i].UnixMicro())
+		}
+		name := f + "." + strings.ReplaceAll(b.Name(), "/", "_")
+		if err := os.WriteFile(name, []byte(sb.String()), 0o644); err != nil {
+			b.Error(err)
+		}
+	}
 	lat := res.lat
 	slices.Sort(lat)
 	q := func(p float64) float64 {
