@@ -286,6 +286,92 @@ var catalogue = []Message{
 		Issuer:           "gateway/region",
 	},
 	{
+		ID:   "ZBR204I",
+		Text: "LINUX AGENT name AT addr CONNECTED: server",
+		Inserts: []Insert{
+			{"name", "the Linux system's name: a --linux target, or a name learned from a syslog connection"},
+			{"addr", "the address the region dialled, host:port"},
+			{"server", "the SSH server's version string: SSH-2.0-zbridge-linuxagent... for zbridge's Linux agent, another (SSH-2.0-OpenSSH_9.2p1 ...) for a stock sshd"},
+		},
+		Explanation: "The region connected to a Linux system's agent (or its sshd) and checked its host key: " +
+			"linux:name commands go to it. A region with many agents connects them all within seconds of " +
+			"its start: at most 10 of these messages are issued at once, then one every 6 seconds (10 a " +
+			"minute), and those held back are counted in ZBR207I.",
+		SystemAction:     "The region runs the system's commands over the connection, and redials it if it is lost.",
+		OperatorResponse: "None.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR205E",
+		Text: "LINUX AGENT name AT addr LOST: reason",
+		Inserts: []Insert{
+			{"name", "the Linux system's name"},
+			{"addr", "the address the region dialled, host:port"},
+			{"reason", "why the connection ended: the host closed it (EOF), the network failed, or it did not answer keepalives"},
+		},
+		Explanation: "The region's connection to a Linux system's agent ended. Until it is back, linux:name " +
+			"commands are refused with not-connected. It is issued once per connection lost: not for each " +
+			"failed redial after it, nor when the region stops or forgets a learned name. At most 10 are " +
+			"issued at once, then one every 6 seconds; those held back are counted in ZBR208E.",
+		SystemAction:     "The region redials the system, with a backoff of up to 30 seconds; ZBR204I follows when it is back.",
+		OperatorResponse: "If ZBR204I does not follow within a minute, see the agent on that system (systemctl status zbridge-linuxagent; or its sshd, for a system without the agent) and the network between it and the region; AGENTS shows the last error.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR206E",
+		Text: "LINUX AGENT name AT addr HOST KEY fingerprint REFUSED: reason",
+		Inserts: []Insert{
+			{"name", "the Linux system's name"},
+			{"addr", "the address the region dialled, host:port"},
+			{"fingerprint", "the SHA256 fingerprint of the host key presented"},
+			{"reason", "the refusal: the key pinned for the name (or its address) in the known_hosts file, or the line that marks the key @revoked"},
+		},
+		Explanation: "A Linux system presented a host key other than the one the region's known_hosts file pins " +
+			"for its name, or a revoked key: someone may be impersonating it, or its key was replaced. The " +
+			"region does not connect (accept-new never replaces a pinned key). It is issued once, not for " +
+			"each refused redial after it, until the system has connected again. At most 10 are issued at " +
+			"once, then one every 6 seconds; those held back are counted in ZBR208E.",
+		SystemAction:     "The region goes on redialling the system and refuses it while it presents that key; linux:name commands are refused with not-connected.",
+		OperatorResponse: "Find out whether the system's key was replaced on purpose. If it was, remove the system's old lines from the known_hosts file (the region reads it again when it changes; with accept-new the new key is then pinned). If not, treat it as an attack on the address.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID:   "ZBR207I",
+		Text: "LINUX AGENTS CONNECTED NOT SHOWN: count BETWEEN first AND last UTC; connected OF hosts CONNECTED NOW",
+		Inserts: []Insert{
+			{"count", "how many ZBR204I messages were held back since the last summary"},
+			{"first, last", "when the first and the last of them were held back (UTC, to the millisecond)"},
+			{"connected", "how many Linux systems the region is connected to now"},
+			{"hosts", "how many Linux systems the region knows (static and learned)"},
+		},
+		Explanation: "More Linux agents connected than ZBR204I is issued for (10 at once, then one every 6 " +
+			"seconds): a region with thousands of agents connects them within seconds of its start, and " +
+			"one message each would flood the automation watching the region's messages. The connections " +
+			"held back are counted here, every 30 seconds while there are any, and when the region stops.",
+		SystemAction:     "None. AGENTS lists every agent, and the region log has a line for each connection (component=agents).",
+		OperatorResponse: "None. connected below hosts: AGENTS shows which systems are not connected, and why.",
+		Issuer:           "gateway/region",
+	},
+	{
+		ID: "ZBR208E",
+		Text: "LINUX AGENTS LOST OR REFUSED NOT SHOWN: lost LOST, refused REFUSED BETWEEN first AND last UTC; " +
+			"connected OF hosts CONNECTED NOW",
+		Inserts: []Insert{
+			{"lost", "how many ZBR205E messages (connections lost) were held back since the last summary"},
+			{"refused", "how many ZBR206E messages (host keys refused) were held back"},
+			{"first, last", "when the first and the last of them were held back (UTC, to the millisecond)"},
+			{"connected", "how many Linux systems the region is connected to now"},
+			{"hosts", "how many Linux systems the region knows (static and learned)"},
+		},
+		Explanation: "More Linux agents were lost, or refused for their host key, than ZBR205E and ZBR206E are " +
+			"issued for (10 of each at once, then one every 6 seconds), as when the network between the " +
+			"region and many systems fails. Those held back are counted here, every 30 seconds while there " +
+			"are any, and when the region stops.",
+		SystemAction:     "The region redials every system lost; it refuses the systems whose host key it refused while they present that key.",
+		OperatorResponse: "See AGENTS for the systems not connected and the last error of each: many lost at once is a network failure between them and the region; a refused host key is handled as for ZBR206E.",
+		Issuer:           "gateway/region",
+	},
+	{
 		ID:   "ZBR301I",
 		Text: "CONSOLE LOGON BY client FROM addr",
 		Inserts: []Insert{

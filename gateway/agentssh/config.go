@@ -136,6 +136,21 @@ type Config struct {
 	// Logger receives the pool's log, with component=agentssh and
 	// host=NAME set. Required.
 	Logger logrus.FieldLogger
+	// OnChange, when set, is told of the changes of a host's connection
+	// its owner has to know of, so that it can tell its operators (see
+	// Change): a connection made, a connection lost, and a host refused
+	// for its host key. It is not told of every failed attempt: a host
+	// that cannot be reached, or keeps presenting a refused key, is told
+	// of once, not at every redial; nor of a host removed or a pool
+	// closed.
+	//
+	// It is called on the host's own goroutine, holding none of the
+	// pool's locks, so it may call the pool's methods (Hosts, Host, Run,
+	// Add, Remove) but not Close, which waits for that goroutine. The
+	// host's connection is not served while it runs (what the host sends
+	// waits), and its changes are told in order: it should return
+	// promptly, handing slow work to a goroutine of its own.
+	OnChange func(Change)
 }
 
 // withDefaults validates c and returns it with defaults filled in.

@@ -40,6 +40,14 @@
 // checks due in the same second go together, and ten thousand idle
 // connections wake the region a few times a second rather than hundreds.
 //
+// [Config.OnChange] tells the pool's owner of what its operators need to
+// know ([Change]): a host connected, a connection lost (with why), and a
+// host refused for presenting a host key other than its pinned one. A
+// host that cannot be reached, or keeps presenting the refused key, is
+// told of once rather than at every redial, and removing a host or
+// closing the pool tells nothing. OnChange runs on the host's goroutine,
+// holding no lock of the pool's.
+//
 // # Host keys
 //
 // Host keys are pinned in an OpenSSH known_hosts file, checked with

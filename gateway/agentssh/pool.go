@@ -119,6 +119,61 @@ type HostInfo struct {
 	Platform string
 }
 
+// ChangeKind says what changed in a host's connection (Change).
+type ChangeKind int
+
+// The changes Config.OnChange is told of.
+const (
+	// ChangeConnected: a connection was made; commands can run.
+	ChangeConnected ChangeKind = iota + 1
+	// ChangeLost: a connection that was made ended (the host closed it,
+	// the network failed, keepalives went unanswered); the pool redials
+	// it. Not told when the host was removed or the pool closed.
+	ChangeLost
+	// ChangeRefused: the host presented a host key other than the one
+	// pinned for it, or a revoked one (ErrHostKeyMismatch). Told at the
+	// first such refusal after the host was added or last connected:
+	// while it keeps presenting a refused key, its redials are refused
+	// without telling again.
+	ChangeRefused
+)
+
+func (k ChangeKind) String() string {
+	switch k {
+	case ChangeConnected:
+		return "connected"
+	case ChangeLost:
+		return "lost"
+	case ChangeRefused:
+		return "refused"
+	}
+	return fmt.Sprintf("ChangeKind(%d)", int(k))
+}
+
+// Change is a change of a host's connection, as Config.OnChange is told
+// of it.
+type Change struct {
+	Kind ChangeKind
+	// Name and Addr are the host's, as added (Addr is the host:port
+	// dialled).
+	Name, Addr string
+	// Remote is the IP address the connection reached (for ChangeLost,
+	// the lost connection's); invalid for ChangeRefused.
+	Remote netip.Addr
+	// ServerVersion is the server's SSH version string (for ChangeLost,
+	// the lost connection's; empty for ChangeRefused), and Agent says
+	// whether it starts with AgentVersionPrefix.
+	ServerVersion string
+	Agent         bool
+	// HostKeyFingerprint is the SHA256 fingerprint of the host key
+	// presented: for ChangeRefused the key refused.
+	HostKeyFingerprint string
+	// Err is why: for ChangeLost what ended the connection, for
+	// ChangeRefused the refusal (wrapping ErrHostKeyMismatch); nil for
+	// ChangeConnected.
+	Err error
+}
+
 // host is one host of the pool and the state of its connection. A host is
 // never reused: Remove, or Add with a new address, cancels it and makes a
 // new one.
@@ -406,6 +461,10 @@ func (p *Pool) manage(h *host) {
 		h.setDown(errHostGone)
 		return
 	}
+	// refusedTold is set once OnChange was told of a refused host key,
+	// until the host connects again: a host that keeps presenting it is
+	// told of once, not at every redial.
+	refusedTold := false
 	for {
 		h.setConnecting()
 		c, err := p.dialAside(h)
@@ -416,13 +475,20 @@ func (p *Pool) manage(h *host) {
 				p.dialTimeout.Add(1)
 			}
 		}
+		var lost Change // the connection's, for ChangeLost
 		if connected {
 			start := time.Now()
+			h.setConnected(c)
 			h.log.WithFields(logrus.Fields{
 				"server_version": string(c.ServerVersion()),
 				"agent":          c.agent,
 			}).Info("connected")
 			lastLogged = ""
+			refusedTold = false
+			up := h.change(ChangeConnected, nil)
+			lost = up
+			lost.Kind = ChangeLost
+			p.notify(h, up)
 			err = p.serve(h, c)
 			if time.Since(start) > p.cfg.ReconnectMax {
 				backoff = p.cfg.ReconnectMin
@@ -433,6 +499,16 @@ func (p *Pool) manage(h *host) {
 			return
 		}
 		h.setDown(err)
+		switch {
+		case connected:
+			lost.Err = err
+			p.notify(h, lost)
+		case errors.Is(err, ErrHostKeyMismatch) && !refusedTold:
+			refusedTold = true
+			refused := h.change(ChangeRefused, err)
+			refused.Remote, refused.ServerVersion, refused.Agent = netip.Addr{}, "", false
+			p.notify(h, refused)
+		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(2*backoff, p.cfg.ReconnectMax)
 		entry := h.log.WithError(err).WithField("retry_in", wait.Round(time.Millisecond).String())
@@ -452,6 +528,24 @@ func (p *Pool) manage(h *host) {
 			return
 		}
 	}
+}
+
+// notify tells Config.OnChange of ch, if it is set and h is still the
+// pool's (not removed, the pool not closed). It runs on h's goroutine and
+// holds no lock.
+func (p *Pool) notify(h *host, ch Change) {
+	if p.cfg.OnChange == nil || h.ctx.Err() != nil {
+		return
+	}
+	p.cfg.OnChange(ch)
+}
+
+// change returns a Change of kind for h as it is now, with err.
+func (h *host) change(kind ChangeKind, err error) Change {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Change{Kind: kind, Name: h.name, Addr: h.addr, Remote: h.remote, ServerVersion: h.serverVersion,
+		Agent: strings.HasPrefix(h.serverVersion, AgentVersionPrefix), HostKeyFingerprint: h.fingerprint, Err: err}
 }
 
 // sleep waits for d, and reports false when ctx ended first.
@@ -570,13 +664,14 @@ func (p *Pool) dial(h *host) (*hostConn, error) {
 	}, nil
 }
 
-// serve marks h connected over c and keeps c until it ends, then returns
-// why. The host's goroutine does it all: it takes what the host sends on
-// its own (channels, which the region never accepts, and global requests,
-// which must be read for the connection not to stall) and checks the
-// connection every KeepAlive, so that a connection costs one goroutine of
-// the pool's beside x/crypto/ssh's three: with ten thousand hosts,
-// goroutine stacks are a good part of the region's memory.
+// serve keeps c, h's connection (manage has marked h connected over it),
+// until it ends, then returns why. The host's goroutine does it all: it
+// takes what the host sends on its own (channels, which the region never
+// accepts, and global requests, which must be read for the connection not
+// to stall) and checks the connection every KeepAlive, so that a
+// connection costs one goroutine of the pool's beside x/crypto/ssh's
+// three: with ten thousand hosts, goroutine stacks are a good part of the
+// region's memory.
 //
 // The checks fall at a phase of the connection's own, random, on a grid
 // shared by the pool's connections (see nextCheck): spread over the
@@ -591,7 +686,6 @@ func (p *Pool) dial(h *host) (*hostConn, error) {
 // (the agent's own keepalives, command output) needs no request, as with
 // OpenSSH's ServerAliveInterval.
 func (p *Pool) serve(h *host, c *hostConn) error {
-	h.setConnected(c)
 	stop := context.AfterFunc(h.ctx, func() { c.fail(errHostGone) })
 	defer stop()
 	interval := p.cfg.KeepAlive

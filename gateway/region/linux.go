@@ -179,7 +179,10 @@ type refusal struct {
 // ones: each claim or listing may sweep, at most this often.
 const sweepEvery = time.Minute
 
-func newLinuxAgents(cfg Config, log logrus.FieldLogger) (*linuxAgents, error) {
+// newLinuxAgents makes the Linux agents' pool; onChange is told of each
+// host's connection made, lost, or refused for its host key (see
+// agentssh.Config.OnChange).
+func newLinuxAgents(cfg Config, log logrus.FieldLogger, onChange func(agentssh.Change)) (*linuxAgents, error) {
 	// Config has no field for these bounds yet: the defaults.
 	learn, err := cfg.Learn.withDefaults()
 	if err != nil {
@@ -211,6 +214,7 @@ func newLinuxAgents(cfg Config, log logrus.FieldLogger) (*linuxAgents, error) {
 		AcceptNew:      cfg.AcceptNewHostKeys,
 		MaxDials:       cfg.AgentDials,
 		Logger:         log,
+		OnChange:       onChange,
 	})
 	if err != nil {
 		return nil, err

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/auth"
+	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/protocol/client"
+	"github.com/zbridge/zbridge/zos"
 )
 
 func TestOperatorCommand(t *testing.T) {
@@ -220,4 +223,135 @@ ports = ["commands"]
 	// The region's messages are in its store until it closes: here, the
 	// in-memory store is gone with it, so the messages are checked in
 	// TestRegionMessages.
+}
+
+// operatorSeeds are the forms of TestOperatorCommand and the other tests,
+// for FuzzOperatorCommand.
+var operatorSeeds = []string{
+	"SERVERS", "  agents ", "F ZBR1,SERVERS", "f zbr1,servers", "MODIFY ZBR1, REFRESH", "D ZBR1,AGENTS",
+	"DISPLAY zbr1,commands", "D ZBR1,REFRESH", "F ZBR2,SERVERS", "F ZBR1", "F ZBR1,", "F ZBR1,SERVERS,AGENTS",
+	"P ZBR1", "p zbr1", "STOP ZBR1", "STOP", "P", "P ZBR2", "D ZBR1,AVAIL", "AVAIL RECORDS AFTER 0 MAX 100",
+	"F ZBR1,REFRESH", "d zbr1,agents", "HELP", "", "F ZBR1,F", "D ZBR1, help ", "F\tZBR1,SERVERS",
+}
+
+// FuzzOperatorCommand feeds operatorCommand what anyone with a COMMANDS
+// session or a console may type. It must not panic; a refusal is a bad
+// request and no word; a line that is no z/OS form is its own word,
+// trimmed; a form gives one upper-case word without blank or comma, which
+// the form F ZBR1,WORD (and D ZBR1,WORD, for a word D takes) gives again,
+// and which typed plain is the same command, so that the roles, which
+// see the word, see what the form runs.
+func FuzzOperatorCommand(f *testing.F) {
+	for _, s := range operatorSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		word, err := operatorCommand(line, "ZBR1")
+		if err != nil {
+			var ce *commands.Error
+			if !errors.As(err, &ce) || ce.Code != commands.CodeBadRequest || word != "" {
+				t.Fatalf("operatorCommand(%q) = %q, %v; a refusal must be a bad request and no word", line, word, err)
+			}
+			return
+		}
+		verb, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		switch v := strings.ToUpper(verb); v {
+		case "F", "MODIFY", "D", "DISPLAY":
+		case "P", "STOP":
+			if word != "STOP" {
+				t.Fatalf("operatorCommand(%q) = %q; want STOP", line, word)
+			}
+		default:
+			if word != strings.TrimSpace(line) {
+				t.Fatalf("operatorCommand(%q) = %q; a plain word must be the line, trimmed", line, word)
+			}
+			return
+		}
+		if word == "" || word != strings.ToUpper(word) || strings.ContainsAny(word, " ,") {
+			t.Fatalf("operatorCommand(%q) = %q; want one upper-case word", line, word)
+		}
+		forms := []string{"F ZBR1," + word, "modify zbr1, " + word + " "}
+		if slices.Contains(displayWords, word) {
+			forms = append(forms, "D ZBR1,"+word, "display Zbr1 ,"+word)
+		}
+		for _, form := range forms {
+			if again, err := operatorCommand(form, "ZBR1"); err != nil || again != word {
+				t.Fatalf("operatorCommand(%q) = %q, but operatorCommand(%q) = %q, %v", line, word, form, again, err)
+			}
+		}
+		switch word {
+		case "F", "MODIFY", "D", "DISPLAY", "P":
+			// A verb alone is no command: Run refuses it as unknown.
+		default:
+			if plain, err := operatorCommand(word, "ZBR1"); err != nil || plain != word {
+				t.Fatalf("operatorCommand(%q) = %q, but typed plain it is %q, %v", line, word, plain, err)
+			}
+		}
+	})
+}
+
+// TestOperatorRefresh refreshes the region over COMMANDS with the plain
+// word and the z/OS form: each answers with ZBR016I and the refresh's
+// result, and issues ZBR004I naming the client.
+func TestOperatorRefresh(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := auth.Hash("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "zbridge.toml")
+	if err := os.WriteFile(config, []byte(`
+[[client]]
+name = "op"
+secret-hash = "`+hash+`"
+roles = ["refresher"]
+[[role]]
+name = "refresher"
+ports = ["commands"]
+  [[role.target]]
+  pattern = "region"
+  commands = ["REFRESH"]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	r, err := New(Config{Name: "ZBR1", Commands: "127.0.0.1:0", ConfigFile: config, Store: st, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{Addr: r.Addr("commands").String(), Client: "op", Secret: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := zos.Must("ZBR016I")
+	for _, line := range []string{"REFRESH", "F ZBR1,REFRESH", "modify zbr1, refresh"} {
+		var out []string
+		reply, err := c.Command(ctx, client.CommandRequest{Target: "region", Command: line}, func(f *protocol.Frame) {
+			out = append(out, f.Text)
+		})
+		if err != nil || reply.RC == nil || *reply.RC != 0 {
+			t.Fatalf("%s: %+v, %v; want rc 0", line, reply, err)
+		}
+		if len(out) != 1 || !strings.HasPrefix(out[0], "ZBR016I REGION ZBR1 REFRESHED: config refreshed: 1 clients") ||
+			!m.Pattern().MatchString(out[0]) {
+			t.Errorf("%s: %q; want one line, ZBR016I REGION ZBR1 REFRESHED: config refreshed: 1 clients ...", line, out)
+		}
+	}
+	n := 0
+	for _, e := range regionEvents(t, st) {
+		if e.MsgID == "ZBR004I" && strings.HasPrefix(e.Text, "ZBR004I REGION ZBR1 REFRESHED BY op: config refreshed") {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d ZBR004I REFRESHED BY op; want 3, one a refresh", n)
+	}
 }

@@ -29,8 +29,11 @@
 // and the console; 503 on HTTP, which may use the reserve), never left
 // in the listen backlog; /healthz reports the budget ("fds") and /metrics
 // the zbridge_fd_* gauges, and the agents' connections as
-// zbridge_linux_agents and zbridge_agent_dial*. BenchmarkScale measures a
-// region with 10,000 agents and 5,000 subscribers.
+// zbridge_linux_agents and zbridge_agent_dial*. The agents' messages
+// (connected ZBR204I, lost ZBR205E, host key refused ZBR206E) are bounded,
+// those held back counted in summaries (agentmsgs.go), so that ten
+// thousand agents connecting do not flood automation. BenchmarkScale
+// measures a region with 10,000 agents and 5,000 subscribers.
 package region
 
 import (
@@ -253,7 +256,8 @@ type Region struct {
 
 	closeOnce sync.Once // closeShared
 
-	msgLimits msgLimits // messages issued at a bounded rate
+	msgLimits msgLimits  // messages issued at a bounded rate
+	agentMsgs *agentMsgs // the Linux agents' messages, bounded (agentmsgs.go)
 
 	intakeOnce sync.Once
 	intakeApp  syslog.Appender // what SYSLOG and RELP append to (see intake)
@@ -265,7 +269,7 @@ type Region struct {
 	quitOnce sync.Once
 	quit     chan struct{} // closed when Shutdown or Close begins
 
-	wg   sync.WaitGroup // Serve goroutines, releaseAfterDials, refuseHTTP's
+	wg   sync.WaitGroup // Serve goroutines, releaseAfterDials, summarizeAgentsEvery, refuseHTTP's
 	errc chan error     // first Serve failure
 }
 
@@ -279,7 +283,8 @@ func New(cfg Config) (*Region, error) {
 		return nil, errors.New("region: config: Logger is required")
 	}
 	r := &Region{cfg: cfg, log: cfg.Logger.WithField("region", cfg.Name), addrs: map[string]net.Addr{},
-		errc: make(chan error, 4), reg: metrics.NewRegistry(), stopping: make(chan struct{}), quit: make(chan struct{})}
+		errc: make(chan error, 4), reg: metrics.NewRegistry(), stopping: make(chan struct{}), quit: make(chan struct{}),
+		agentMsgs: newAgentMsgs(agentMsgBurst, agentMsgEvery)}
 	var err error
 	if r.guard, err = newGuard(r); err != nil {
 		return nil, err
@@ -389,7 +394,7 @@ func New(cfg Config) (*Region, error) {
 		return nil, fmt.Errorf("region: %w", err)
 	}
 	if cfg.SSHKeyFile != "" {
-		r.linux, err = newLinuxAgents(cfg, r.log.WithField("component", "agents"))
+		r.linux, err = newLinuxAgents(cfg, r.log.WithField("component", "agents"), r.linuxChanged)
 		if err != nil {
 			return nil, fmt.Errorf("region: %w", err)
 		}
@@ -612,6 +617,13 @@ func (r *Region) Start() error {
 	r.log.WithField("addrs", r.addrString()).Info("region started")
 	r.issue(context.Background(), "ZBR001I", r.cfg.Name, r.serverList())
 	r.started.Store(true)
+	if r.linux != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.summarizeAgentsEvery()
+		}()
+	}
 	if r.linux != nil && len(r.cfg.Linux) > 0 {
 		r.linux.connect(r.cfg.Linux)
 		r.wg.Add(1)
@@ -750,9 +762,7 @@ func (r *Region) Shutdown(ctx context.Context) error {
 	}
 	r.stopAvailability()
 	r.wg.Wait()
-	if r.linux != nil {
-		errs = append(errs, r.linux.Close())
-	}
+	errs = append(errs, r.closeLinux()) // and the last summaries of its messages (ZBR207I, ZBR208E)
 	r.issue(ctx, "ZBR003I", r.cfg.Name)
 	r.closeShared()
 	errs = append(errs, r.guard.close(), r.fds.Close())
@@ -785,9 +795,7 @@ func (r *Region) Close() error {
 	fctx, cancel := context.WithTimeout(context.Background(), floodCloseTimeout)
 	err = errors.Join(err, r.closeFlood(fctx))
 	cancel()
-	if r.linux != nil {
-		r.linux.Close()
-	}
+	r.closeLinux()
 	r.closeShared()
 	r.guard.close()
 	r.fds.Close()
