@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -38,10 +39,41 @@ const (
 
 // century turns a real HCFORMAT(YEAR) first line into its HCFORMAT(CENTURY)
 // form: the 2-digit year widened to 4, everything after it two columns to
-// the right. (No real CENTURY line with columns 1-10 was found published;
-// see the package doc of the test data.)
+// the right.
+//
+// The CENTURY lines these tests build with it are derived, not published:
+// no real HCFORMAT(CENTURY) line with columns 1-10 was found published (a
+// search of IBM documentation, Redbooks, SDSF documentation, GitHub issues
+// and public repositories for z/OS SYSLOG and OPERLOG samples turned up
+// only HCFORMAT(YEAR) lines, layout descriptions and the one line of
+// century-reference.txt, whose source is not identified); see
+// testdata/hardcopy/README.md. Replace them with real lines when some are
+// found.
 func century(line string) string {
 	return line[:19] + "20" + line[19:]
+}
+
+// centuryForm is a log line of a real HCFORMAT(YEAR) file in the layout
+// HCFORMAT(CENTURY) would have given it (derived, see century): a first
+// line's year widened by century, a continuation line's blank date columns
+// widened by two blanks, a carriage-control blank in front kept; a line
+// that is not a YEAR hardcopy line (a comment, a page header, a line
+// already in CENTURY form) is kept as it is.
+func centuryForm(line string) string {
+	cc := ""
+	if strings.HasPrefix(line, " ") {
+		cc, line = " ", line[1:]
+	}
+	l, err := ParseHardcopy(line)
+	switch {
+	case err != nil || len(line) < 20:
+		return cc + line
+	case len(l.Date) == 5 && l.Type != 0:
+		return cc + century(line)
+	case l.Date == "" && l.LineID != "":
+		return cc + line[:19] + "  " + line[19:]
+	}
+	return cc + line
 }
 
 func TestParseHardcopy(t *testing.T) {
@@ -299,6 +331,30 @@ func TestHardcopyGolden(t *testing.T) {
 			}
 			if got != string(want) {
 				t.Fatalf("%s differs:\n got:\n%s\nwant:\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+// TestHardcopyCenturyForm reads every YEAR test data file again in its
+// CENTURY layout (centuryForm: derived, no real CENTURY file was found) and
+// wants the records of its .golden file, multi-line messages joined the
+// same, with only the dates four-digit.
+func TestHardcopyCenturyForm(t *testing.T) {
+	yyddd := regexp.MustCompile(` date=([0-9]{5}) `)
+	for f, lines := range testdataLines(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			want, err := os.ReadFile(strings.TrimSuffix(f, ".txt") + ".golden")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for _, l := range lines {
+				b.WriteString(centuryForm(l) + "\n")
+			}
+			got := goldenRecords(t, strings.NewReader(b.String()), nil)
+			if w := yyddd.ReplaceAllString(string(want), " date=20$1 "); got != w {
+				t.Fatalf("CENTURY form:\n%s\nread:\n%s\nwant (the .golden, dates widened):\n%s", b.String(), got, w)
 			}
 		})
 	}

@@ -194,11 +194,27 @@ func TestAvailability(t *testing.T) {
 	text := runReportProc(t, r, "--from", start.Format(time.RFC3339Nano), "--to", end.Format(time.RFC3339Nano))
 	t.Logf("report:\n%s", text)
 	if dir := os.Getenv("ZBRIDGE_REPORT_SAMPLE"); dir != "" {
-		// The README's sample report and picture come from here.
+		// The README's sample report and picture come from here
+		// (tools/reportshot/shot.sh).
 		html := runReportProc(t, r, "--from", start.Format(time.RFC3339Nano), "--to", end.Format(time.RFC3339Nano), "--format", "html")
-		os.WriteFile(filepath.Join(dir, "report.txt"), []byte(text), 0o644)
-		os.WriteFile(filepath.Join(dir, "report.html"), []byte(html), 0o644)
-		os.WriteFile(filepath.Join(dir, "config.toml"), []byte(availConfig), 0o644)
+		for name, b := range map[string]string{"report.txt": text, "report.html": html, "config.toml": availConfig} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestReadmeQuotesAvailConfig: the README's availability section quotes the
+// config of TestAvailability exactly; the sample report beneath it is the
+// one this test writes with ZBRIDGE_REPORT_SAMPLE (tools/reportshot).
+func TestReadmeQuotesAvailConfig(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```toml"+availConfig+"```\n") {
+		t.Error("README does not quote availConfig (cmd/zbridge/e2e_avail_test.go) exactly")
 	}
 }
 

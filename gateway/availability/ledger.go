@@ -510,13 +510,22 @@ func (l *Ledger) runProbe(ctx context.Context, p *probe) {
 		l.log.WithError(err).WithFields(logrus.Fields{"probe": p.name, "target": p.target}).Debug("availability: the probe could not run")
 		return
 	case rc != p.upRC:
-		rec.Status, rec.Change, rec.Detail = protocol.StatusDown, "probe-failed", "rc "+strconv.Itoa(rc)+": "+out
+		rec.Status, rec.Change, rec.Detail = protocol.StatusDown, "probe-failed", rcDetail(rc, out)
 	case p.upText != nil && !p.upText.MatchString(out):
 		rec.Status, rec.Change, rec.Detail = protocol.StatusDown, "probe-failed", "output does not match: "+out
 	default:
 		rec.Status, rec.Change, rec.Detail = protocol.StatusUp, "probe-ok", out
 	}
 	l.record(ctx, rec)
+}
+
+// rcDetail is a failed probe's detail: its return code, and its output
+// when it wrote any (no dangling ": " in a report's down: line).
+func rcDetail(rc int, out string) string {
+	if out == "" {
+		return "rc " + strconv.Itoa(rc)
+	}
+	return "rc " + strconv.Itoa(rc) + ": " + out
 }
 
 // record stores rec if it changes its component's status, and publishes

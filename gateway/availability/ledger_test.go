@@ -316,6 +316,23 @@ up-text = '^active$'
 	calls.Unlock()
 }
 
+// TestRCDetail: a failed probe's detail names its return code, and its
+// output only when there is some.
+func TestRCDetail(t *testing.T) {
+	for _, tc := range []struct {
+		rc   int
+		out  string
+		want string
+	}{
+		{3, "inactive", "rc 3: inactive"},
+		{1, "", "rc 1"},
+	} {
+		if got := rcDetail(tc.rc, tc.out); got != tc.want {
+			t.Errorf("rcDetail(%d, %q) = %q, want %q", tc.rc, tc.out, got, tc.want)
+		}
+	}
+}
+
 // TestSpecErrors: a spec that cannot work is refused with the reason.
 func TestSpecErrors(t *testing.T) {
 	for _, tt := range []struct{ spec, want string }{
