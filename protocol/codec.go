@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
-	"unicode/utf8"
 )
 
 // DefaultMaxFrame is the frame size limit when none is negotiated: 1 MiB.
@@ -182,105 +179,10 @@ func SplitEventFrame(line []byte) (obj []byte, id ID, ok bool) {
 		return nil, ID{}, false
 	}
 	obj = line[len(eventFramePrefix) : len(line)-1]
-	for i, c := range obj {
-		switch {
-		case c < 0x20:
-			return nil, ID{}, false
-		case c == 0xc2 && i+1 < len(obj) && obj[i+1] >= 0x80 && obj[i+1] <= 0x9f: // C1
-			return nil, ID{}, false
-		case c == 0xe2 && i+2 < len(obj) && obj[i+1] == 0x80 && (obj[i+2] == 0xa8 || obj[i+2] == 0xa9):
-			return nil, ID{}, false
-		}
-	}
-	if !utf8.Valid(obj) || !json.Valid(obj) || idKeys(obj) != 1 {
+	if !scanEventObject(obj) {
 		return nil, ID{}, false
 	}
 	return obj, id, true
-}
-
-// idKeys counts the members of the valid JSON object obj whose key
-// encoding/json would take for an event's "id" (case-insensitively, escapes
-// undone): an object with more than one would decode to another ID than
-// the first, which SplitEventFrame reads.
-func idKeys(obj []byte) int {
-	n := 0
-	i := 1 // after '{'
-	for i < len(obj) {
-		i = skipSpace(obj, i)
-		if i >= len(obj) || obj[i] != '"' {
-			break // '}': the end
-		}
-		key, end := jsonString(obj, i)
-		if strings.EqualFold(key, "id") {
-			n++
-		}
-		i = skipSpace(obj, end)
-		i = skipValue(obj, skipSpace(obj, i+1)) // after ':'
-		i = skipSpace(obj, i)
-		if i < len(obj) && obj[i] == ',' {
-			i++
-		}
-	}
-	return n
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// jsonString returns the value of the JSON string at b[i] (a quote),
-// escapes undone, and the index after its closing quote. b is valid JSON.
-func jsonString(b []byte, i int) (string, int) {
-	var sb strings.Builder
-	for i++; i < len(b) && b[i] != '"'; i++ {
-		if b[i] != '\\' {
-			sb.WriteByte(b[i])
-			continue
-		}
-		i++
-		if i < len(b) && b[i] == 'u' && i+4 < len(b) {
-			if r, err := strconv.ParseUint(string(b[i+1:i+5]), 16, 32); err == nil {
-				sb.WriteRune(rune(r))
-			}
-			i += 4
-		} else if i < len(b) {
-			sb.WriteByte(b[i])
-		}
-	}
-	return sb.String(), i + 1
-}
-
-// skipValue returns the index after the JSON value at b[i]. b is valid JSON.
-func skipValue(b []byte, i int) int {
-	depth := 0
-	for i < len(b) {
-		switch b[i] {
-		case '"':
-			_, i = jsonString(b, i)
-			if depth == 0 {
-				return i
-			}
-			continue
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i
-			}
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		case ',':
-			if depth == 0 {
-				return i
-			}
-		}
-		i++
-	}
-	return i
 }
 
 // AppendFrame appends f's wire form (JSON and a newline) to b. Event

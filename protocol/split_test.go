@@ -107,3 +107,46 @@ func TestPreparedEventFrame(t *testing.T) {
 		t.Errorf("prepared frame\n%s\nwant\n%s", got, want)
 	}
 }
+
+// FuzzSplitEventFrameReference: the one-pass scanner passes exactly what
+// the passes it replaced did (splitEventFrameReference), with the same
+// object and ID.
+func FuzzSplitEventFrameReference(f *testing.F) {
+	e := sampleEvent()
+	f.Add(AppendEventFrame(nil, &e))
+	e.Text = "ESC \x1b, C1 \u009b, LS \u2028, bad \xff, quote \" and DEL \x7f, \u00e9\U0001F600"
+	f.Add(AppendEventFrame(nil, &e))
+	for _, s := range []string{
+		`{"type":"event","event":{"id":"1-2","received":"2024-01-01T00:00:00Z"}}`,
+		`{"type":"event","event":{"id":"1-2","ID":"3-4"}}`,
+		`{"type":"event","event":{"id":"1-2","sd":{"x":{"id":"1"}},"\u0049d":"3-4","text":"\"id\":"}}`,
+		`{"type":"event","event":{"id":"1-2", "n":[1,-0.5e+3,true,false,null,{"a":[]}],"\u0069\u0064x":1}}`,
+		`{"type":"event","event":{"id":"1-2","k":"\ud800\udc00\u2028\u0000"}}`,
+		"{\"type\":\"event\",\"event\":{\"id\":\"1-2\",\t\"a\":1}}",
+		`{"type":"event","event":{"id":"1-2","a":01}}`,
+		`{"type":"event","event":{"id":"1-2","a":1.}}`,
+		`{"type":"event","event":{"id":"1-2","a":"` + "\xc2\x85" + `"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		obj, id, ok := SplitEventFrame(line)
+		robj, rid, rok := splitEventFrameReference(line)
+		if ok != rok || id != rid || !bytes.Equal(obj, robj) {
+			t.Fatalf("%q: SplitEventFrame %v %v %q; the reference %v %v %q", line, ok, id, obj, rok, rid, robj)
+		}
+	})
+}
+
+// BenchmarkSplitEventFrame splits the frame of a typical syslog event.
+func BenchmarkSplitEventFrame(b *testing.B) {
+	e := sampleEvent()
+	line := AppendEventFrame(nil, &e)
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := SplitEventFrame(line); !ok {
+			b.Fatal("not split")
+		}
+	}
+}
