@@ -128,4 +128,3 @@ func refSkipValue(b []byte, i int) int {
 	}
 	return i
 }
-
