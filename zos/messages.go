@@ -328,8 +328,9 @@ var catalogue = []Message{
 		},
 		Explanation: "A Linux system presented a host key other than the one the region's known_hosts file pins " +
 			"for its name, or a revoked key: someone may be impersonating it, or its key was replaced. The " +
-			"region does not connect (accept-new never replaces a pinned key). It is issued once, not for " +
-			"each refused redial after it, until the system has connected again. At most 10 are issued at " +
+			"region does not connect (accept-new never replaces a pinned key). It is issued once for each " +
+			"key presented, not for each refused redial with the same key, until the system has connected " +
+			"again. At most 10 are issued at " +
 			"once, then one every 6 seconds; those held back are counted in ZBR208E.",
 		SystemAction:     "The region goes on redialling the system and refuses it while it presents that key; linux:name commands are refused with not-connected.",
 		OperatorResponse: "Find out whether the system's key was replaced on purpose. If it was, remove the system's old lines from the known_hosts file (the region reads it again when it changes; with accept-new the new key is then pinned). If not, treat it as an attack on the address.",

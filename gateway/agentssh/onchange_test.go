@@ -141,10 +141,23 @@ func TestOnChange(t *testing.T) {
 		t.Fatalf("refused redials were told of more than once:%s", &told)
 	}
 
+	// Yet another key: refused, and told of again (another key is another
+	// event for whoever watches for impersonation).
+	thirdKey := f.genKey("ed25519", hostKey, "")
+	sshd.Restart()
+	ch = told.wait(t, 4, "another refused host key")
+	if ch.Kind != ChangeRefused || ch.HostKeyFingerprint != ssh.FingerprintSHA256(thirdKey) {
+		t.Errorf("refused again: %+v", ch)
+	}
+	waitFailures(t, p, 3)
+	if n := len(told.get()); n != 4 {
+		t.Fatalf("refused redials with the third key were told of more than once:%s", &told)
+	}
+
 	// The operator pins the new key: connected again.
-	f.pin(addr, secondKey)
-	ch = told.wait(t, 4, "connection with the new key")
-	if ch.Kind != ChangeConnected || ch.HostKeyFingerprint != ssh.FingerprintSHA256(secondKey) {
+	f.pin(addr, thirdKey)
+	ch = told.wait(t, 5, "connection with the new key")
+	if ch.Kind != ChangeConnected || ch.HostKeyFingerprint != ssh.FingerprintSHA256(thirdKey) {
 		t.Errorf("connected again: %+v", ch)
 	}
 
@@ -152,7 +165,7 @@ func TestOnChange(t *testing.T) {
 	p.Remove("lx1")
 	time.Sleep(200 * time.Millisecond)
 	p.Close()
-	if n := len(told.get()); n != 4 {
+	if n := len(told.get()); n != 5 {
 		t.Errorf("removing a host was told of:%s", &told)
 	}
 }

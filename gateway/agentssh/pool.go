@@ -132,9 +132,9 @@ const (
 	ChangeLost
 	// ChangeRefused: the host presented a host key other than the one
 	// pinned for it, or a revoked one (ErrHostKeyMismatch). Told at the
-	// first such refusal after the host was added or last connected:
-	// while it keeps presenting a refused key, its redials are refused
-	// without telling again.
+	// first such refusal after the host was added or last connected, and
+	// again for each other key it presents: while it keeps presenting a
+	// refused key, its redials are refused without telling again.
 	ChangeRefused
 )
 
@@ -461,10 +461,11 @@ func (p *Pool) manage(h *host) {
 		h.setDown(errHostGone)
 		return
 	}
-	// refusedTold is set once OnChange was told of a refused host key,
-	// until the host connects again: a host that keeps presenting it is
-	// told of once, not at every redial.
-	refusedTold := false
+	// refusedTold is set once OnChange was told of a refused host key
+	// (refusedKey, its fingerprint), until the host connects again: a host
+	// that keeps presenting it is told of once, not at every redial;
+	// another key refused is told of again.
+	refusedTold, refusedKey := false, ""
 	for {
 		h.setConnecting()
 		c, err := p.dialAside(h)
@@ -503,11 +504,13 @@ func (p *Pool) manage(h *host) {
 		case connected:
 			lost.Err = err
 			p.notify(h, lost)
-		case errors.Is(err, ErrHostKeyMismatch) && !refusedTold:
-			refusedTold = true
+		case errors.Is(err, ErrHostKeyMismatch):
 			refused := h.change(ChangeRefused, err)
 			refused.Remote, refused.ServerVersion, refused.Agent = netip.Addr{}, "", false
-			p.notify(h, refused)
+			if !refusedTold || refused.HostKeyFingerprint != refusedKey {
+				refusedTold, refusedKey = true, refused.HostKeyFingerprint
+				p.notify(h, refused)
+			}
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(2*backoff, p.cfg.ReconnectMax)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zbridge/zbridge/gateway/agentssh"
 )
@@ -116,11 +117,11 @@ func (r *Region) linuxChanged(ch agentssh.Change) {
 	host := quoteName(ch.Name)
 	switch ch.Kind {
 	case agentssh.ChangeConnected:
-		kind, inserts = agentConnected, []string{host, ch.Addr, orDash(oneLine(ch.ServerVersion))}
+		kind, inserts = agentConnected, []string{host, ch.Addr, peerText(ch.ServerVersion)}
 	case agentssh.ChangeLost:
-		kind, inserts = agentLost, []string{host, ch.Addr, oneLine(errText(ch.Err))}
+		kind, inserts = agentLost, []string{host, ch.Addr, peerText(errText(ch.Err))}
 	case agentssh.ChangeRefused:
-		kind, inserts = agentRefused, []string{host, ch.Addr, orDash(ch.HostKeyFingerprint), oneLine(errText(ch.Err))}
+		kind, inserts = agentRefused, []string{host, ch.Addr, orDash(ch.HostKeyFingerprint), peerText(errText(ch.Err))}
 	default:
 		return
 	}
@@ -128,6 +129,33 @@ func (r *Region) linuxChanged(ch agentssh.Change) {
 		return
 	}
 	r.issue(context.Background(), agentMsgIDs[kind], inserts...)
+}
+
+// maxPeerText is the most bytes of a text the agent's host chose (its SSH
+// version, a disconnect reason inside an error) that a message carries.
+const maxPeerText = 256
+
+// peerText is an insert whose text the agent's host may have chosen: cut
+// to maxPeerText bytes (on a character boundary, "..." added) and, when it
+// holds anything but printable ASCII, quoted with every other character
+// escaped, so that no line break, line or paragraph separator,
+// bidirectional control or megabyte of a host's disconnect message reaches
+// the region's events and log as it was sent. A printable ASCII text is
+// left as it is: it stays on the message's one line.
+func peerText(s string) string {
+	if len(s) > maxPeerText {
+		cut := maxPeerText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' {
+			return strconv.QuoteToASCII(s)
+		}
+	}
+	return orDash(s)
 }
 
 // errText is err's text, or "-" for none.

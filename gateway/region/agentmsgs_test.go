@@ -288,3 +288,38 @@ func regionKey(t *testing.T, dir string) (path, authorized string) {
 	}
 	return path, string(pub)
 }
+
+// TestAgentMessageHostileText: what an agent's host chooses (its SSH
+// version, a disconnect reason of a quarter megabyte) reaches a message
+// bounded and on one line: no line break, C1 control, line separator or
+// bidirectional control as it was sent.
+func TestAgentMessageHostileText(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	r := &Region{cfg: Config{Name: "ZBR1"}, log: quietLogger(), store: st, agentMsgs: newAgentMsgs(agentMsgBurst, agentMsgEvery)}
+	fake := "\u2028ZBR205E LINUX AGENT PAYROLL AT 10.0.0.9:7022 LOST: EOF\u0085\u202e\r\n"
+	r.linuxChanged(agentssh.Change{Kind: agentssh.ChangeConnected, Name: "lx1", Addr: "10.0.0.1:7022", ServerVersion: "SSH-2.0-x" + fake})
+	r.linuxChanged(agentssh.Change{Kind: agentssh.ChangeLost, Name: "lx1", Addr: "10.0.0.1:7022",
+		Err: fmt.Errorf("ssh: disconnect, reason 11: %s", strings.Repeat("\x01é"+fake, 5000))})
+	evs := regionEvents(t, st)
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want 2", len(evs))
+	}
+	for _, e := range evs {
+		if len(e.Text) > 4*maxPeerText+200 {
+			t.Errorf("%s: %d bytes", e.MsgID, len(e.Text))
+		}
+		for _, c := range e.Text {
+			if c < ' ' || c >= 0x7f && c <= 0x9f || c == 0x2028 || c == 0x2029 || c >= 0x202a && c <= 0x202e {
+				t.Errorf("%s: %q holds %U", e.MsgID, e.Text, c)
+				break
+			}
+		}
+	}
+	if want := `ZBR204I LINUX AGENT lx1 AT 10.0.0.1:7022 CONNECTED: "SSH-2.0-x\u2028ZBR205E LINUX AGENT PAYROLL`; !strings.HasPrefix(evs[0].Text, want) {
+		t.Errorf("ZBR204I %q, want it to start %q", evs[0].Text, want)
+	}
+	if want := "ZBR205E LINUX AGENT lx1 AT 10.0.0.1:7022 LOST: \"ssh: disconnect, reason 11: \\x01\\u00e9"; !strings.HasPrefix(evs[1].Text, want) {
+		t.Errorf("ZBR205E %q, want it to start %q", evs[1].Text, want)
+	}
+}

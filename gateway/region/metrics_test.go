@@ -252,7 +252,7 @@ func TestMetricsScrape(t *testing.T) {
 
 // TestHealthzStarting: until Start has issued ZBR001I, /healthz answers 503
 // "starting", so a readiness probe does not send traffic to a region still
-// joining; after, 200 "ok".
+// joining; after, 200 "ok"; once it is closing, 503 "stopping".
 func TestHealthzStarting(t *testing.T) {
 	r, err := New(Config{Name: "H", SyslogTCP: "127.0.0.1:0", HTTP: "127.0.0.1:0", Logger: quietLogger()})
 	if err != nil {
@@ -276,5 +276,9 @@ func TestHealthzStarting(t *testing.T) {
 	}
 	if code, status := get(); code != http.StatusOK || status != "ok" {
 		t.Errorf("after Start: /healthz %d %q, want 200 \"ok\"", code, status)
+	}
+	r.Close()
+	if code, status := get(); code != http.StatusServiceUnavailable || status != "stopping" {
+		t.Errorf("after Close: /healthz %d %q, want 503 \"stopping\"", code, status)
 	}
 }

@@ -148,12 +148,14 @@ type streamStats struct {
 // and "degraded" with the reasons while the region serves without Redis
 // (live events still flow; what must be written to Redis is buffered), 503
 // when it cannot read its store at all; 503 and "starting" until Start has
-// issued ZBR001I (the servers listen, the cluster is joined).
+// issued ZBR001I (the servers listen, the cluster is joined), 503 and
+// "stopping" once Shutdown or Close has begun (its listeners are closing:
+// a load balancer should send nothing more).
 func (r *Region) healthz(w http.ResponseWriter, req *http.Request) {
 	body := map[string]any{"region": r.cfg.Name, "status": "ok"}
 	code := http.StatusOK
-	if !r.started.Load() {
-		body["status"] = "starting"
+	if phase := r.phase(); phase != "" {
+		body["status"] = phase
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		json.NewEncoder(w).Encode(body)
@@ -232,4 +234,18 @@ func (r *Region) registerRELPMetrics() {
 		st(func(s relp.Stats) float64 { return float64(s.DeliverErrors) }))
 	reg.NewCounterFunc("zbridge_relp_protocol_errors_total", "RELP sessions ended by a malformed or oversized frame.",
 		st(func(s relp.Stats) float64 { return float64(s.ProtocolErrors) }))
+}
+
+// phase is "starting" before Start has issued ZBR001I, "stopping" once
+// Shutdown or Close has begun, and "" while the region runs.
+func (r *Region) phase() string {
+	select {
+	case <-r.quit:
+		return "stopping"
+	default:
+	}
+	if !r.started.Load() {
+		return "starting"
+	}
+	return ""
 }

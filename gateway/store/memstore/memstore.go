@@ -337,7 +337,10 @@ const jsonArena = 32 << 10
 
 // maxJSONScratch is the largest scratch buffer prepareJSON keeps for the
 // next batch: one batch of the largest appends (syslog's 4 MiB of frames,
-// with their JSON) fits.
+// with their JSON) fits. The pool holds one for each appender that ran at
+// once (a few: the SYSLOG and RELP connections' committers, VMMON), and
+// the collector drops what the pool holds when it is not used; that
+// memory is not counted in retention.
 const maxJSONScratch = 16 << 20
 
 type jsonScratchBuf struct {
