@@ -7,7 +7,7 @@ import (
 )
 
 // GCPercent is the garbage collector target TuneGC sets.
-const GCPercent = 400
+const GCPercent = 200
 
 // TuneGC sets the Go garbage collector for a region holding maxBytes of
 // retained events, unless the operator set GOGC or GOMEMLIMIT: collect when
@@ -15,11 +15,16 @@ const GCPercent = 400
 // memory limit of three times the retention (at least 1 GiB). A region's
 // heap is mostly the events passing through and the embedded store's cache
 // of the newest 65,536 (the older retained events are kept outside the
-// heap, see memstore), which every collection scans; collecting a quarter
-// as often saves the relay that scanning (it halved the relay's CPU per
-// message when the whole retention was on the heap), and the memory limit
-// keeps the heap bounded. It changes process-wide settings, so
-// only main (and the benchmarks, to measure what main runs) call it.
+// heap, see memstore), which every collection scans; collecting half as
+// often saves the relay some of that scanning, and the memory limit keeps
+// the heap bounded. (It was 400 while the whole retention was on the heap;
+// with only the cache there, 400 grew the heap to half a gigabyte between
+// collections and each one held the relay up for long enough to make its
+// p99 at half its peak rate 90-130 ms, against 14-23 ms at 100 or 200 and
+// the best throughput at 200: BenchmarkRelayLatency and
+// BenchmarkRelayPeers with GOGC set, in one run.) It changes process-wide
+// settings, so only main (and the benchmarks, to measure what main runs)
+// call it.
 func TuneGC(maxBytes int64) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
@@ -34,8 +39,8 @@ func TuneGC(maxBytes int64) {
 // then collects the garbage and returns the memory freed to the operating
 // system, once; it returns early when the region stops. Ten thousand SSH
 // handshakes allocate about a GiB that is garbage once they are done; with
-// GCPercent at 400 the collector would not run until the heap had grown
-// to five times what the connections hold, and an idle region keeps what
+// GCPercent at 200 the collector would not run until the heap had grown
+// to three times what the connections hold, and an idle region keeps what
 // it does not collect: its resident memory would stay at its peak. The
 // cost is one collection (a few hundred milliseconds of CPU for such a
 // region), once.
