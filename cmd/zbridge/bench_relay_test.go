@@ -113,7 +113,7 @@ func BenchmarkRelayLatency(b *testing.B) {
 // been running is in — its retention full (by bytes, about 640,000 of
 // these messages), so that trimming recycles the memory of the oldest
 // events instead of the relay faulting in new pages, and its heap grown
-// to the size the garbage collector keeps (GCPercent 400: hundreds of
+// to the size the garbage collector keeps (region.GCPercent: hundreds of
 // megabytes, touched for the first time only in its first cycle).
 const warmMessages = 1_000_000
 
