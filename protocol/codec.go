@@ -91,6 +91,20 @@ func (r *Reader) ReadLine() ([]byte, error) {
 	}
 }
 
+// HasFrame reports whether the next frame is already read in whole and
+// is not a blank line: ReadLine, Next or Decode of it will not read from
+// the connection (or wait for it). A client that receives a stream sets
+// its read deadline only when it has to wait.
+func (r *Reader) HasFrame() bool {
+	n := r.br.Buffered()
+	if r.resume || n == 0 {
+		return false
+	}
+	b, _ := r.br.Peek(n) // what is buffered: no read
+	end := bytes.IndexByte(b, '\n')
+	return end >= 0 && len(bytes.TrimSpace(b[:end])) > 0
+}
+
 // frameLen returns the length of the frame in r.line and chunk without its
 // line end: the LF, and one CR before it. A chunk with no LF yet may end in
 // the CR of a CR LF, so that CR is not counted either; the length is then a

@@ -811,3 +811,33 @@ func TestReadLineResumesAfterTimeout(t *testing.T) {
 		t.Fatalf("got %q after %d timeouts, want %q", got, timeouts, want)
 	}
 }
+
+// TestHasFrame: HasFrame is true only when a whole, non-blank frame is
+// buffered, so that reading it cannot wait on the connection.
+func TestHasFrame(t *testing.T) {
+	pr, pw := io.Pipe()
+	r := NewReader(pr, 0)
+	if r.HasFrame() {
+		t.Fatal("HasFrame with nothing read")
+	}
+	go pw.Write([]byte("{\"type\":\"event\"}\n   \n{\"type\":"))
+	if _, err := r.ReadLine(); err != nil {
+		t.Fatal(err)
+	}
+	if r.HasFrame() {
+		t.Error("HasFrame with a blank line and part of a frame buffered")
+	}
+	if line, err := r.ReadLine(); err != nil || len(bytes.TrimSpace(line)) != 0 {
+		t.Fatalf("ReadLine %q %v, want the blank line", line, err)
+	}
+	if r.HasFrame() {
+		t.Error("HasFrame with part of a frame buffered")
+	}
+	go pw.Write([]byte("\"heartbeat\"}\n{\"type\":\"reply\"}\n"))
+	if line, err := r.ReadLine(); err != nil || string(line) != `{"type":"heartbeat"}` {
+		t.Fatalf("ReadLine %q %v", line, err)
+	}
+	if !r.HasFrame() {
+		t.Error("no HasFrame with a whole frame buffered")
+	}
+}

@@ -264,12 +264,27 @@ func (c *Conn) Next(ctx context.Context) (*protocol.Frame, error) {
 		}
 		return &f, nil
 	}
-	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// The read deadline (for heartbeats) and the cancel of ctx matter only
+	// when the next frame is not read yet: a stream's frames mostly are,
+	// and then this sets no deadline and registers nothing.
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
 	for {
-		c.nc.SetReadDeadline(time.Now().Add(c.hb))
-		if ctx.Err() != nil { // after the deadline is set: a cancel is not overwritten
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if !c.r.HasFrame() {
+			if stop == nil {
+				stop = context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
+			}
+			c.nc.SetReadDeadline(time.Now().Add(c.hb))
+			if ctx.Err() != nil { // after the deadline is set: a cancel is not overwritten
+				return nil, ctx.Err()
+			}
 		}
 		var f protocol.Frame
 		err := c.readFrame(&f)
