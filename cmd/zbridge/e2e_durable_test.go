@@ -114,13 +114,17 @@ func durableRun(t *testing.T, relp bool) {
 	// The first copy of each message comes in the order sent (one sender).
 	seen := make([]bool, n)
 	prev, disorder := -1, 0
-	for _, k := range nums {
+	for i, k := range nums {
 		if k < 0 || k >= n || seen[k] {
 			continue
 		}
 		seen[k] = true
 		if k < prev {
 			disorder++
+			if disorder <= 5 { // where, for whoever reads the failure
+				t.Logf("dur %d printed (line %d of %d) after dur %d; printed around it: %v",
+					k, i, len(nums), prev, nums[max(0, i-8):min(len(nums), i+8)])
+			}
 		}
 		prev = k
 	}

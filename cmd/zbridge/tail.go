@@ -127,7 +127,11 @@ func runTail(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	out := bufio.NewWriter(stdout)
+	// Written out whenever the connection has nothing more buffered (the
+	// Subscriber's Flush), so a quiet stream is printed at once; while
+	// events pour in, 64 KiB a write instead of the default 4 KiB (a
+	// write for every eight events).
+	out := bufio.NewWriterSize(stdout, 64<<10)
 	defer out.Flush()
 	t := newTailer(cfgs, client.Subscription{Filter: filter, After: *after, Format: wire, Name: *subName, Group: *group},
 		*format, *count, out, stderr)
