@@ -408,12 +408,12 @@ func TestReconnect(t *testing.T) {
 	eventually("after sshd started")
 
 	// A crash of the host: sshd and the processes serving its connections.
-	conns := sessions(t, sshd)
+	conns := sshd.Descendants()
 	if len(conns) == 0 {
 		t.Fatal("sshd has no connection processes")
 	}
 	sshd.Kill()
-	signalAll(t, conns, syscall.SIGKILL)
+	peer.SignalAll(t, conns, syscall.SIGKILL)
 	_, err = p.Run(t.Context(), "lx1", Command{Line: "true"}, nil)
 	errorIs(t, err, ErrNotConnected)
 	waitHost(t, p, "lx1", 2*time.Second, "down", func(hi HostInfo) bool { return hi.State != StateConnected })
@@ -441,19 +441,19 @@ func TestKeepAlive(t *testing.T) {
 	waitHost(t, p, "lx1", 2*time.Second, "answering keepalives", func(hi HostInfo) bool { return !hi.LastKeepAlive.IsZero() })
 
 	// sshd's connection processes are in sessions of their own.
-	conns := sessions(t, sshd)
+	conns := sshd.Descendants()
 	if len(conns) == 0 {
 		t.Fatal("sshd has no connection processes")
 	}
-	signalAll(t, conns, syscall.SIGSTOP)
-	t.Cleanup(func() { signalAll(t, conns, syscall.SIGCONT) })
+	peer.SignalAll(t, conns, syscall.SIGSTOP)
+	t.Cleanup(func() { peer.SignalAll(t, conns, syscall.SIGCONT) })
 	stopped := time.Now()
 	info := waitHost(t, p, "lx1", 3*time.Second, "dead", func(hi HostInfo) bool { return hi.State != StateConnected })
 	t.Logf("connection declared dead %v after sshd stopped: %v", time.Since(stopped), info.LastError)
 	if info.LastError == nil || !errors.Is(info.LastError, errKeepAlive) {
 		t.Errorf("last error %v, want a keepalive failure", info.LastError)
 	}
-	signalAll(t, conns, syscall.SIGCONT)
+	peer.SignalAll(t, conns, syscall.SIGCONT)
 	waitConnected(t, p, "lx1")
 	if _, err := p.Run(t.Context(), "lx1", Command{Line: "true"}, nil); err != nil {
 		t.Fatal(err)

@@ -361,56 +361,6 @@ func errorIs(t testing.TB, err error, wants ...error) {
 	}
 }
 
-// sessions returns the process IDs of the descendants of the sshd process
-// p, such as the processes serving each connection: sshd starts them in
-// sessions of their own (setsid), so that signalling sshd's process group
-// does not reach them.
-func sessions(t testing.TB, p *peer.Process) []int {
-	t.Helper()
-	parent := map[int]int{}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		s := string(data)
-		i := strings.LastIndexByte(s, ')')
-		var pid, ppid int
-		var state string
-		if _, err := fmt.Sscan(s[:strings.IndexByte(s, ' ')], &pid); err != nil || i < 0 {
-			continue
-		}
-		if _, err := fmt.Sscan(s[i+1:], &state, &ppid); err != nil {
-			continue
-		}
-		parent[pid] = ppid
-	}
-	var pids []int
-	var descend func(int)
-	descend = func(pp int) {
-		for pid, ppid := range parent {
-			if ppid == pp {
-				pids = append(pids, pid)
-				descend(pid)
-			}
-		}
-	}
-	descend(p.Pid())
-	return pids
-}
-
-// signalAll sends sig to each of pids.
-func signalAll(t testing.TB, pids []int, sig syscall.Signal) {
-	t.Helper()
-	for _, pid := range pids {
-		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("kill %d %v: %v", pid, sig, err)
-		}
-	}
-}
-
 // quietLogger logs warnings and worse to the standard error, for
 // benchmarks, where the test log would cost more than what is measured.
 func quietLogger() logrus.FieldLogger {

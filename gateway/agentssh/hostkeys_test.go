@@ -161,9 +161,9 @@ func TestHostKeyAlgorithms(t *testing.T) {
 // as a reboot of the host would: a restart of sshd alone keeps them.
 func reboot(t *testing.T, sshd *peer.Process) {
 	t.Helper()
-	conns := sessions(t, sshd)
+	conns := sshd.Descendants()
 	sshd.Stop()
-	signalAll(t, conns, syscall.SIGKILL)
+	peer.SignalAll(t, conns, syscall.SIGKILL)
 	sshd.Restart()
 }
 

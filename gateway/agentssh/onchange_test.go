@@ -114,9 +114,9 @@ func TestOnChange(t *testing.T) {
 	}
 
 	// A crash of the host: sshd and the processes serving its connections.
-	conns := sessions(t, sshd)
+	conns := sshd.Descendants()
 	sshd.Kill()
-	signalAll(t, conns, syscall.SIGKILL)
+	peer.SignalAll(t, conns, syscall.SIGKILL)
 	ch = told.wait(t, 2, "lost connection")
 	if ch.Kind != ChangeLost || ch.Name != "lx1" || ch.Err == nil || !strings.HasPrefix(ch.ServerVersion, "SSH-2.0-OpenSSH") ||
 		ch.Remote != netip.MustParseAddr("127.0.0.1") {

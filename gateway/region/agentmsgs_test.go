@@ -170,47 +170,6 @@ func newHostKey(t *testing.T, path string) string {
 	return ssh.FingerprintSHA256(key)
 }
 
-// crash kills the process p and the processes serving its connections,
-// which sshd starts in sessions of their own (setsid), out of the process
-// group that killing p reaches.
-func crash(t *testing.T, p *peer.Process) {
-	t.Helper()
-	parent := map[int]int{}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold blanks and parentheses.
-		s := string(data)
-		i := strings.LastIndexByte(s, ')')
-		var pid, ppid int
-		var state string
-		if i < 0 {
-			continue
-		}
-		if _, err := fmt.Sscan(s[:strings.IndexByte(s, ' ')], &pid); err != nil {
-			continue
-		}
-		if _, err := fmt.Sscan(s[i+1:], &state, &ppid); err != nil {
-			continue
-		}
-		parent[pid] = ppid
-	}
-	var kill func(int)
-	kill = func(pp int) {
-		for pid, ppid := range parent {
-			if ppid == pp {
-				kill(pid)
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	}
-	kill(p.Pid())
-	p.Kill()
-}
-
 // TestLinuxAgentMessages runs a region with a static Linux target served
 // by a real OpenSSH sshd: the region issues ZBR204I when it connects, with
 // the target's name, address and the server's version; ZBR205E once when
@@ -243,7 +202,9 @@ func TestLinuxAgentMessages(t *testing.T) {
 		t.Errorf("ZBR204I event: %+v; want severity info, origin ZBR1, source region", up)
 	}
 
-	crash(t, sshd)
+	conns := sshd.Descendants() // sshd's sessions of their own (setsid): a crash of the host kills them too
+	sshd.Kill()
+	peer.SignalAll(t, conns, syscall.SIGKILL)
 	lost := waitMessage(t, st, "ZBR205E", "ZBR205E LINUX AGENT lx1 AT "+addr+" LOST: connection lost")
 	if lost.Severity != protocol.SevWarning {
 		t.Errorf("ZBR205E severity %v; want warning (eventual action)", lost.Severity)
