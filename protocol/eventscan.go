@@ -206,7 +206,9 @@ func (s *eventScanner) str(key bool) (isID, ok bool) {
 	escaped := false
 	for {
 		// Eight bytes at a time while none needs a look: no quote,
-		// backslash, control character or non-ASCII byte.
+		// backslash, control character or non-ASCII byte. (appendString's
+		// loop, written out again: a generic one for strings and byte
+		// slices measured 10-20% slower in both.)
 		for i+8 <= len(b) {
 			x := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
 				uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
