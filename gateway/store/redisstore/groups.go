@@ -96,6 +96,13 @@ func (s *Store) GroupRead(ctx context.Context, group, consumer string, start pro
 	if !ok {
 		token = s.writer + ":" + strconv.FormatUint(s.groupCalls.Add(1), 10)
 	}
+	// What this Store knows is in the stream, taken before the read: an
+	// append that lands while the read is on its way is not in what the
+	// read saw, and a last past it would have the consumer wait for events
+	// after ones the group never delivered to it.
+	s.mu.Lock()
+	known := s.last
+	s.mu.Unlock()
 	evs, last, err := s.groupRead(ctx, group, consumer, token, claimAfter, max, dst)
 	if isNoGroup(err) {
 		startID := "$"
@@ -115,12 +122,18 @@ func (s *Store) GroupRead(ctx context.Context, group, consumer string, start pro
 		s.groupMu.Unlock()
 		return dst, protocol.ID{}, wrap("group read", err)
 	}
-	s.mu.Lock()
-	last = maxID(last, s.last)
-	s.mu.Unlock()
+	if groupReadReturned != nil {
+		groupReadReturned()
+	}
+	last = maxID(last, known)
 	s.tidyGroup(group)
 	return evs, last, nil
 }
+
+// groupReadReturned, when a test sets it, runs after a group read's
+// answer came and before GroupRead works out its last: a test appends
+// there, as another appender of this Store may.
+var groupReadReturned func()
 
 // groupConsumer names a consumer of a group.
 type groupConsumer struct{ group, consumer string }
