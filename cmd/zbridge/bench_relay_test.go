@@ -19,6 +19,7 @@ import (
 
 	"github.com/zbridge/zbridge/internal/loadgen"
 	"github.com/zbridge/zbridge/internal/peer"
+	"github.com/zbridge/zbridge/protocol"
 )
 
 // The relay benchmarks run `zbridge region` as users run it (the on-disk
@@ -62,11 +63,23 @@ func BenchmarkRelayPeers(b *testing.B) {
 func BenchmarkTailKeepsUp(b *testing.B) {
 	b.Run("raw", func(b *testing.B) {
 		r := startBenchRegion(b)
-		benchRelay(b, r.relay(b, "raw"), 1)
+		rt := r.relay(b, "raw")
+		warm(b, rt)
+		benchRelay(b, rt, 1)
 	})
 	b.Run("tail", func(b *testing.B) {
 		r := startBenchRegion(b)
-		benchRelay(b, r.relay(b, "tail"), 1)
+		// Warmed as the raw reader's region is, through a raw reader that
+		// then goes away; tail starts after the last warming event.
+		after := "0"
+		if b.N > 1 {
+			raw := r.relay(b, "raw")
+			if after = warm(b, raw); after == "" {
+				b.Fatal("warming: the last event's ID was not read")
+			}
+			raw.close()
+		}
+		benchRelay(b, r.tail(b, after), 1)
 	})
 }
 
@@ -118,18 +131,26 @@ func BenchmarkRelayLatency(b *testing.B) {
 const warmMessages = 1_000_000
 
 // warm sends warmMessages through rt at full speed and waits until the
-// reader has had them all. A run of b.N 1, which the testing package
-// makes first and discards, is not warmed.
-func warm(b *testing.B, rt *relayUnderTest) {
+// reader has had them all; it returns the ID of the last, if the relay is
+// the region. A run of b.N 1, which the testing package makes first and
+// discards, is not warmed.
+func warm(b *testing.B, rt *relayUnderTest) (last string) {
 	b.Helper()
 	if b.N == 1 {
-		return
+		return ""
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	got := make(chan error, 1)
 	go func() {
-		k, err := rt.read(ctx, warmMessages, nil)
+		seen := 0
+		k, err := rt.read(ctx, warmMessages, func(msg []byte) {
+			if seen++; seen == warmMessages {
+				if _, id, ok := protocol.SplitEventFrame(msg); ok {
+					last = id.String()
+				}
+			}
+		})
 		if err == nil && k != warmMessages {
 			err = fmt.Errorf("reader got %d of %d", k, warmMessages)
 		}
@@ -141,6 +162,7 @@ func warm(b *testing.B, rt *relayUnderTest) {
 	if err := <-got; err != nil {
 		b.Fatalf("warming: %v", err)
 	}
+	return last
 }
 
 // relayUnderTest is a relay process with its input and a reader of its
@@ -155,6 +177,8 @@ type relayUnderTest struct {
 	// done, if not nil, reports when the reader (a process) has finished
 	// with n messages instead of read counting them.
 	done func(ctx context.Context) error
+	// close, if not nil, ends the reader's connection.
+	close func()
 }
 
 // benchRegion is a `zbridge region` process with SYSLOG and UNSOLMSG.
@@ -182,8 +206,7 @@ func startBenchRegion(b *testing.B) *benchRegion {
 }
 
 // relay returns the region as a relay read by a raw reader ("raw": log on,
-// subscribe, count the event frames) or by `zbridge tail --format json`
-// writing to /dev/null ("tail").
+// subscribe, count the event frames; see tail for the other).
 func (r *benchRegion) relay(b *testing.B, reader string) *relayUnderTest {
 	rt := &relayUnderTest{pid: r.Pid(), input: r.syslog}
 	switch reader {
@@ -206,41 +229,49 @@ func (r *benchRegion) relay(b *testing.B, reader string) *relayUnderTest {
 			defer stop()
 			return readLines(br, n, each)
 		}
-	case "tail":
-		// From the beginning (the store is empty until the load starts):
-		// every event, however soon tail has subscribed.
-		cmd := exec.Command(zbridgeBin, "tail", "--unsolmsg", r.unsolmsg, "--format", "json", "--after", "0",
-			"--count", strconv.Itoa(b.N), "--timeout", "10m")
-		devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer devnull.Close()
-		var stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = devnull, &stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		var waitErr error
-		exited := make(chan struct{})
-		go func() { waitErr = cmd.Wait(); close(exited) }()
-		b.Cleanup(func() {
-			cmd.Process.Kill()
-			<-exited
-		})
-		rt.done = func(ctx context.Context) error {
-			select {
-			case <-exited:
-				if waitErr != nil {
-					return fmt.Errorf("zbridge tail: %w: %s", waitErr, stderr.String())
-				}
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
+		rt.close = func() { c.Close() }
 	default:
 		b.Fatalf("unknown reader %q", reader)
+	}
+	return rt
+}
+
+// tail returns the region as a relay read by `zbridge tail --format json`
+// writing to /dev/null, subscribed after the event with ID after ("0": from
+// the beginning; the store is empty until the load starts).
+func (r *benchRegion) tail(b *testing.B, after string) *relayUnderTest {
+	rt := &relayUnderTest{pid: r.Pid(), input: r.syslog}
+	// After a given event, not from now: every event of the load, however
+	// soon tail has subscribed.
+	cmd := exec.Command(zbridgeBin, "tail", "--unsolmsg", r.unsolmsg, "--format", "json", "--after", after,
+		"--count", strconv.Itoa(b.N), "--timeout", "10m")
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devnull.Close()
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = devnull, &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	rt.done = func(ctx context.Context) error {
+		select {
+		case <-exited:
+			if waitErr != nil {
+				return fmt.Errorf("zbridge tail: %w: %s", waitErr, stderr.String())
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return rt
 }
