@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/auth"
+	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/protocol/client"
@@ -60,41 +62,9 @@ func TestOperatorCommand(t *testing.T) {
 // to the word, so that no form reaches what the word could not (P is
 // refused to a role that does not grant STOP).
 func TestOperatorForms(t *testing.T) {
-	dir := t.TempDir()
-	hash, err := auth.Hash("s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "zbridge.toml")
-	if err := os.WriteFile(config, []byte(`
-[[client]]
-name = "op"
-secret-hash = "`+hash+`"
-roles = ["viewer"]
-[[role]]
-name = "viewer"
-ports = ["commands"]
-  [[role.target]]
-  pattern = "region"
-  commands = ["SERVERS", "AGENTS"]
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r, err := New(Config{Name: "ZBR1", Commands: "127.0.0.1:0", ConfigFile: config, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	_, c := operatorRegion(t, nil, "SERVERS", "AGENTS")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{Addr: r.Addr("commands").String(), Client: "op", Secret: "s"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	run := func(line string) (string, error) {
 		var out strings.Builder
 		_, err := c.Command(ctx, client.CommandRequest{Target: "region", Command: line}, func(f *protocol.Frame) {
@@ -294,43 +264,11 @@ func FuzzOperatorCommand(f *testing.F) {
 // word and the z/OS form: each answers with ZBR016I and the refresh's
 // result, and issues ZBR004I naming the client.
 func TestOperatorRefresh(t *testing.T) {
-	dir := t.TempDir()
-	hash, err := auth.Hash("s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "zbridge.toml")
-	if err := os.WriteFile(config, []byte(`
-[[client]]
-name = "op"
-secret-hash = "`+hash+`"
-roles = ["refresher"]
-[[role]]
-name = "refresher"
-ports = ["commands"]
-  [[role.target]]
-  pattern = "region"
-  commands = ["REFRESH"]
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	st := memstore.New(memstore.Config{})
 	defer st.Close()
-	r, err := New(Config{Name: "ZBR1", Commands: "127.0.0.1:0", ConfigFile: config, Store: st, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	_, c := operatorRegion(t, st, "REFRESH")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{Addr: r.Addr("commands").String(), Client: "op", Secret: "s"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	m := zos.Must("ZBR016I")
 	for _, line := range []string{"REFRESH", "F ZBR1,REFRESH", "modify zbr1, refresh"} {
 		var out []string
@@ -354,4 +292,50 @@ ports = ["commands"]
 	if n != 3 {
 		t.Errorf("%d ZBR004I REFRESHED BY op; want 3, one a refresh", n)
 	}
+}
+
+// operatorRegion starts a region (on st, if not nil) whose config grants
+// the client "op", secret "s", the region commands given over COMMANDS,
+// and logs op on to it; both are closed when the test ends.
+func operatorRegion(t *testing.T, st store.Store, commands ...string) (*Region, *client.Conn) {
+	t.Helper()
+	hash, err := auth.Hash("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quoted := make([]string, len(commands))
+	for i, c := range commands {
+		quoted[i] = strconv.Quote(c)
+	}
+	config := filepath.Join(t.TempDir(), "zbridge.toml")
+	if err := os.WriteFile(config, []byte(`
+[[client]]
+name = "op"
+secret-hash = "`+hash+`"
+roles = ["operator"]
+[[role]]
+name = "operator"
+ports = ["commands"]
+  [[role.target]]
+  pattern = "region"
+  commands = [`+strings.Join(quoted, ", ")+`]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Name: "ZBR1", Commands: "127.0.0.1:0", ConfigFile: config, Store: st, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{Addr: r.Addr("commands").String(), Client: "op", Secret: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return r, c
 }
