@@ -130,7 +130,12 @@ func processAgent(t *testing.T, f *agentFiles, port int) *testAgent {
 		hostKey: f.hostPublicKey(t)}
 }
 
+// TestBinaryStopsOnSIGTERM runs in the full suite only (CI): it builds
+// the zbridge binary, and -short keeps under its budget.
 func TestBinaryStopsOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the zbridge binary: in the full suite only")
+	}
 	bin := buildZbridge(t, runtime.GOARCH)
 	f := newAgentFiles(t)
 	port := peer.FreePort(t)
@@ -250,6 +255,9 @@ func TestS390x(t *testing.T) {
 // parent left open and run with no_new_privs (in this CGO_ENABLED=0 build;
 // TestNoNewPrivs runs in the test binary, with cgo).
 func TestBinaryHardening(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the zbridge binary: in the full suite only")
+	}
 	bin := buildZbridge(t, runtime.GOARCH)
 	f := newAgentFiles(t)
 	// agent runs the agent to its exit, which must come soon: it is one

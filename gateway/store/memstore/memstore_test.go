@@ -21,8 +21,12 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformanceCold runs the suite with a cache of 3 events: nearly
-// every event is read back from the encoded, cold part.
+// every event is read back from the encoded, cold part. The full suite
+// only (CI): -short runs TestConformance, and keeps under its budget.
 func TestConformanceCold(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the conformance suite again, with a cache of 3 events: in the full suite only")
+	}
 	storetest.Run(t, storetest.Options{
 		New: func(t *testing.T, r storetest.Retention) store.Store {
 			return New(Config{MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes, CacheEvents: 3})
