@@ -16,6 +16,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/zbridge/zbridge/internal/checkgrid"
 )
 
 // Pool keeps one SSH connection to each host added to it and runs commands
@@ -677,7 +679,7 @@ func (p *Pool) dial(h *host) (*hostConn, error) {
 // region's memory.
 //
 // The checks fall at a phase of the connection's own, random, on a grid
-// shared by the pool's connections (see nextCheck): spread over the
+// shared by the pool's connections (see package checkgrid): spread over the
 // interval, so that the connections made together do not send their
 // keepalives together, yet those due in the same step of the grid go
 // together, so that ten thousand idle connections wake the process a few
@@ -696,8 +698,8 @@ func (p *Pool) serve(h *host, c *hostConn) error {
 	var timer *time.Timer
 	var phase time.Duration
 	if interval > 0 {
-		phase = checkPhase(interval)
-		timer = time.NewTimer(time.Until(nextCheck(time.Now(), interval, phase)))
+		phase = checkgrid.Phase(interval)
+		timer = time.NewTimer(time.Until(checkgrid.Next(time.Now(), interval, phase)))
 		defer timer.Stop()
 		check = timer.C
 	}
@@ -725,7 +727,7 @@ func (p *Pool) serve(h *host, c *hostConn) error {
 				h.setAlive(c, time.Now())
 			}
 		case <-check:
-			timer.Reset(time.Until(nextCheck(time.Now(), interval, phase)))
+			timer.Reset(time.Until(checkgrid.Next(time.Now(), interval, phase)))
 			if answered != nil {
 				continue // the last one is still out
 			}
@@ -763,28 +765,6 @@ func (p *Pool) keepAlive(h *host, c *hostConn, interval time.Duration) error {
 	_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
 	missed.Stop()
 	return err
-}
-
-// checkStep is the step of the grid the checks of a pool's connections
-// fall on, for an interval: a second, or an eighth of a shorter interval.
-func checkStep(interval time.Duration) time.Duration {
-	return max(min(time.Second, interval/8), time.Millisecond)
-}
-
-// checkPhase picks a connection's phase: a random step of the grid within
-// the interval.
-func checkPhase(interval time.Duration) time.Duration {
-	step := checkStep(interval)
-	return step * time.Duration(rand.N(int64(max(interval/step, 1))))
-}
-
-// nextCheck returns the first time after now that is phase past a
-// multiple of interval since the Unix epoch: the checks of connections
-// with the same phase fall on the same instants, whenever they were made.
-func nextCheck(now time.Time, interval, phase time.Duration) time.Time {
-	t := now.UnixNano() - int64(phase)
-	next := (t/int64(interval) + 1) * int64(interval)
-	return time.Unix(0, next+int64(phase))
 }
 
 // setStateLocked enters state and wakes those waiting for a change.

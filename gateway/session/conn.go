@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/zbridge/zbridge/internal/checkgrid"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -283,12 +283,12 @@ func (s *Session) timers() {
 	// The checks fall at a random phase of the session's own, so that the
 	// sessions that logged on together (the subscribers of a region that
 	// restarted) do not send their heartbeats together; the phases fall on
-	// a grid shared by every session (see nextCheck), so that the checks
+	// a grid shared by every session (see package checkgrid), so that the checks
 	// due in the same second go together and thousands of idle sessions
 	// wake the process a few times a second rather than hundreds.
 	check := max(s.hb/2, time.Millisecond)
-	phase := checkPhase(check)
-	tick := time.NewTimer(time.Until(nextCheck(time.Now(), check, phase)))
+	phase := checkgrid.Phase(check)
+	tick := time.NewTimer(time.Until(checkgrid.Next(time.Now(), check, phase)))
 	defer tick.Stop()
 	var life <-chan time.Time
 	if s.srv.cfg.Lifetime > 0 {
@@ -310,7 +310,7 @@ func (s *Session) timers() {
 			s.End(&protocol.Frame{Reason: protocol.ByeLifetime, Message: fmt.Sprintf("session lifetime of %v reached", s.srv.cfg.Lifetime)})
 			return
 		case <-tick.C:
-			tick.Reset(time.Until(nextCheck(time.Now(), check, phase)))
+			tick.Reset(time.Until(checkgrid.Next(time.Now(), check, phase)))
 			// Heartbeat when we have sent nothing for an interval, and when
 			// the client has: its answer keeps a client that only reads
 			// (a subscriber under steady traffic) from going idle.
@@ -321,30 +321,6 @@ func (s *Session) timers() {
 			}
 		}
 	}
-}
-
-// checkStep is the step of the grid the heartbeat checks fall on, for a
-// check interval: a second, or an eighth of a shorter interval. (Package
-// agentssh spaces its keepalives in the same way.)
-func checkStep(interval time.Duration) time.Duration {
-	return max(min(time.Second, interval/8), time.Millisecond)
-}
-
-// checkPhase picks a session's phase: a random step of the grid within
-// the interval.
-func checkPhase(interval time.Duration) time.Duration {
-	step := checkStep(interval)
-	return step * time.Duration(rand.N(int64(max(interval/step, 1))))
-}
-
-// nextCheck returns the first time after now that is phase past a
-// multiple of interval since the Unix epoch: the checks of sessions with
-// the same interval and phase fall on the same instants, whenever they
-// logged on.
-func nextCheck(now time.Time, interval, phase time.Duration) time.Time {
-	t := now.UnixNano() - int64(phase)
-	next := (t/int64(interval) + 1) * int64(interval)
-	return time.Unix(0, next+int64(phase))
 }
 
 // finish waits for the session's goroutines and returns why it ended.
