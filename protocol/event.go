@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +68,42 @@ func ParseID(s string) (ID, error) {
 		}
 	}
 	return id, nil
+}
+
+// parseIDBytes is ParseID of string(b), without allocating: ok is false
+// where ParseID fails.
+func parseIDBytes(b []byte) (id ID, ok bool) {
+	if len(b) == 0 || len(b) == 1 && b[0] == '0' {
+		return ID{}, true
+	}
+	ms, seq, found := bytes.Cut(b, []byte{'-'})
+	if id.Ms, ok = parseUint64(ms); !ok {
+		return ID{}, false
+	}
+	if found {
+		if id.Seq, ok = parseUint64(seq); !ok {
+			return ID{}, false
+		}
+	}
+	return id, true
+}
+
+// parseUint64 is strconv.ParseUint(string(b), 10, 64) without allocating.
+func parseUint64(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n > (math.MaxUint64-9)/10 && (n > math.MaxUint64/10 || n*10 > math.MaxUint64-uint64(c-'0')) {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
 }
 
 // MarshalText implements encoding.TextMarshaler.

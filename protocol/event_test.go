@@ -424,3 +424,19 @@ func TestEventSize(t *testing.T) {
 		t.Errorf("Size() = %d, want %d", got, base+9)
 	}
 }
+
+// FuzzParseIDBytes holds parseIDBytes, which SplitEventFrame uses on every
+// event a raw reader passes on, to ParseID's answers.
+func FuzzParseIDBytes(f *testing.F) {
+	for _, s := range []string{"1740830400123-7", "0", "", "5", "1-", "-1", "1-2-3", "18446744073709551615-18446744073709551615",
+		"18446744073709551616-1", "1-18446744073709551616", "+1-2", "1_000-2", " 1-2", "0-0", "00012-0009"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, err := ParseID(string(b))
+		got, ok := parseIDBytes(b)
+		if ok != (err == nil) || got != want {
+			t.Fatalf("%q: parseIDBytes %v %v; ParseID %v %v", b, got, ok, want, err)
+		}
+	})
+}

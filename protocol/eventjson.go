@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"math/bits"
 	"time"
 	"unicode/utf8"
 )
@@ -130,12 +131,13 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// Skip eight bytes at a time while none needs escaping: no control
-		// character, quote, backslash or non-ASCII byte.
+		// Skip eight bytes at a time while none needs escaping (see
+		// plainBytes); then on to the first that may.
 		for i+8 <= len(s) {
 			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			if (x|hasLess(x, 0x20)|hasZero(x^0x2222222222222222)|hasZero(x^0x5c5c5c5c5c5c5c5c))&0x8080808080808080 != 0 {
+			if m := plainBytes(x) & 0x8080808080808080; m != 0 {
+				i += bits.TrailingZeros64(m) / 8 // exact for the lowest byte
 				break
 			}
 			i += 8

@@ -157,8 +157,10 @@ type Frame struct {
 	Event *Event `json:"event,omitempty"`
 	// EventJSON is, instead of Event, the event object as the region
 	// sent it, for a reader that passes events on without decoding them
-	// (see SplitEventFrame); ID is then the event's ID.
+	// (see SplitEventFrame); EventID is then the event's ID (and ID is
+	// empty: its text is made only where it is needed).
 	EventJSON []byte `json:"-"`
+	EventID   ID     `json:"-"`
 	// ID is an event's ID (lx event frames) or a command's ID (command,
 	// cancel, output and the command's reply).
 	ID   string `json:"id,omitempty"`

@@ -69,6 +69,11 @@ type Config struct {
 	Heartbeat time.Duration
 	// MaxFrame bounds frames from the server (default 16 MiB).
 	MaxFrame int
+	// ReadBuffer is the size of the read buffer (default 64 KiB). A
+	// subscriber that takes a stream at full rate (zbridge tail) reads
+	// fewer, larger chunks with a larger one, and the region, whose writes
+	// wait for it, makes fewer too.
+	ReadBuffer int
 }
 
 // Conn is a logged-on session.
@@ -82,15 +87,18 @@ type Conn struct {
 	Limits  protocol.Limits // what the server granted
 	pending []protocol.Frame
 	// rawEvents: Next passes JSON event frames on as EventJSON (see
-	// SetRawEvents).
+	// SetRawEvents), in raw, which each one reuses.
 	rawEvents bool
+	raw       protocol.Frame
 }
 
 // SetRawEvents sets whether Next returns an event frame in the JSON format
-// with its event object as the region sent it (Frame.EventJSON and ID, Event
-// nil) instead of decoded: for a client that passes events on as JSON. A
-// frame in another form than the region's encoder writes is decoded as
-// before (protocol.SplitEventFrame).
+// with its event object as the region sent it (Frame.EventJSON and EventID,
+// Event nil) instead of decoded: for a client that passes events on as
+// JSON. A frame in another form than the region's encoder writes is decoded
+// as before (protocol.SplitEventFrame). Such a raw event frame, and its
+// EventJSON, which is part of the Conn's read buffer, are valid until the
+// next call of Next: nothing is allocated or copied for it.
 func (c *Conn) SetRawEvents(raw bool) { c.rawEvents = raw }
 
 // Dial connects and logs on. A refusal is a *RefusedError.
@@ -114,7 +122,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		}
 		nc = tc
 	}
-	c := &Conn{nc: nc, r: protocol.NewReader(nc, cfg.MaxFrame), bw: bufio.NewWriter(nc), hb: cfg.Heartbeat}
+	c := &Conn{nc: nc, r: protocol.NewReaderSize(nc, cfg.MaxFrame, cfg.ReadBuffer), bw: bufio.NewWriter(nc), hb: cfg.Heartbeat}
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
@@ -286,8 +294,7 @@ func (c *Conn) Next(ctx context.Context) (*protocol.Frame, error) {
 				return nil, ctx.Err()
 			}
 		}
-		var f protocol.Frame
-		err := c.readFrame(&f)
+		f, err := c.readFrame()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -310,28 +317,30 @@ func (c *Conn) Next(ctx context.Context) (*protocol.Frame, error) {
 		case protocol.TypeBye:
 			return nil, &ByeError{Reason: f.Reason, Message: f.Message, ResumeAfter: f.ResumeAfter}
 		default:
-			return &f, nil
+			return f, nil
 		}
 	}
 }
 
-// readFrame reads the next frame into f: an event frame as it came when
-// rawEvents is set and it is in the encoder's form.
-func (c *Conn) readFrame(f *protocol.Frame) error {
+// readFrame reads the next frame: when rawEvents is set, an event frame in
+// the encoder's form as it came, in c.raw.
+func (c *Conn) readFrame() (*protocol.Frame, error) {
 	if !c.rawEvents {
-		return c.r.Next(f)
+		f := new(protocol.Frame)
+		return f, c.r.Next(f)
 	}
 	for {
 		line, err := c.r.ReadLine()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if obj, id, ok := protocol.SplitEventFrame(line); ok {
-			*f = protocol.Frame{Type: protocol.TypeEvent, ID: id.String(), EventJSON: bytes.Clone(obj)}
-			return nil
+			c.raw = protocol.Frame{Type: protocol.TypeEvent, EventID: id, EventJSON: obj}
+			return &c.raw, nil
 		}
 		if len(bytes.TrimSpace(line)) != 0 {
-			return protocol.Decode(line, f)
+			f := new(protocol.Frame)
+			return f, protocol.Decode(line, f)
 		}
 	}
 }
@@ -433,8 +442,7 @@ func (c *Conn) Command(ctx context.Context, r CommandRequest, out func(*protocol
 				c.nc.SetReadDeadline(time.Unix(1, 0))
 			}
 		}
-		var f protocol.Frame
-		err := c.readFrame(&f)
+		f, err := c.readFrame()
 		if err != nil {
 			if ctx.Err() != nil && !cancelled {
 				// Ask the region to stop the command; wait a little for its reply.
@@ -460,14 +468,14 @@ func (c *Conn) Command(ctx context.Context, r CommandRequest, out func(*protocol
 		switch {
 		case f.Type == protocol.TypeOutput && f.Req == req:
 			if out != nil {
-				out(&f)
+				out(f)
 			}
 		case f.Type == protocol.TypeReply && f.Req == req:
 			if f.Error != nil {
-				return &f, &CommandError{ID: f.ID, Code: f.Error.Code, Message: f.Error.Message,
+				return f, &CommandError{ID: f.ID, Code: f.Error.Code, Message: f.Error.Message,
 					RetryAfter: time.Duration(f.RetryAfter) * time.Second}
 			}
-			return &f, nil
+			return f, nil
 		case f.Type == protocol.TypeHeartbeat:
 			if _, err := c.send(protocol.Reply(f.Req, nil)); err != nil {
 				return nil, err
@@ -477,7 +485,9 @@ func (c *Conn) Command(ctx context.Context, r CommandRequest, out func(*protocol
 		case f.Type == protocol.TypeBye:
 			return nil, &ByeError{Reason: f.Reason, Message: f.Message, ResumeAfter: f.ResumeAfter}
 		default:
-			c.pending = append(c.pending, f)
+			kept := *f
+			kept.EventJSON = bytes.Clone(f.EventJSON) // a raw event's is the read buffer's
+			c.pending = append(c.pending, kept)
 		}
 	}
 }

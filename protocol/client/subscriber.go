@@ -64,17 +64,33 @@ type Subscriber struct {
 	// err and next is tried.
 	OnFailover func(addr string, err error, next string)
 	// RawEvents, with Subscription.Format "json", gives Handle each event
-	// as the region sent it, in Frame.EventJSON with its ID in Frame.ID,
-	// instead of decoded into Frame.Event (see Conn.SetRawEvents): for a
-	// client that passes events on as JSON.
+	// as the region sent it, in Frame.EventJSON with its ID in
+	// Frame.EventID, instead of decoded into Frame.Event (see
+	// Conn.SetRawEvents): for a client that passes events on as JSON. Such
+	// a frame is valid only until Handle returns.
 	RawEvents bool
 }
 
 // subscriberRun is one Run's state.
 type subscriberRun struct {
 	s       *Subscriber
-	last    string   // the last event handled (or where the first stream started): where a plain subscription resumes
+	last    position // the last event handled (or where the first stream started): where a plain subscription resumes
 	unacked []string // events handled since the last acknowledgement
+}
+
+// position is where a stream is: an event's ID, or the region's text for
+// one (a subscription's start, an lx frame's ID), none when both are zero.
+// An ID is kept as it is, to be made text only when a session resumes.
+type position struct {
+	id   protocol.ID
+	text string
+}
+
+func (p position) String() string {
+	if p.text != "" || p.id.IsZero() {
+		return p.text
+	}
+	return p.id.String()
 }
 
 // Run reads events until Handle returns ErrStop (nil), ctx ends (its
@@ -136,15 +152,15 @@ func (r *subscriberRun) session(ctx context.Context, cfg Config) error {
 	c.SetRawEvents(s.RawEvents)
 	sub := s.Subscription
 	plain := sub.Name == "" && sub.Group == ""
-	if r.last != "" && plain {
-		sub.After = r.last
+	if last := r.last.String(); last != "" && plain {
+		sub.After = last
 	}
 	start, err := c.SubscribeWith(ctx, sub)
 	if err != nil {
 		return err
 	}
-	if r.last == "" && plain {
-		r.last = start
+	if r.last == (position{}) && plain {
+		r.last = position{text: start}
 	}
 	flush := func() error {
 		if s.Flush != nil {
@@ -185,17 +201,22 @@ func (r *subscriberRun) session(ctx context.Context, cfg Config) error {
 		case f.Type != protocol.TypeEvent:
 			continue
 		}
-		id := f.ID
-		if f.Event != nil {
-			id = f.Event.ID.String()
+		var at position
+		switch {
+		case f.Event != nil:
+			at.id = f.Event.ID
+		case f.EventJSON != nil:
+			at.id = f.EventID
+		default:
+			at.text = f.ID
 		}
 		herr := s.Handle(f)
 		if herr != nil && !errors.Is(herr, ErrStop) {
 			return herr
 		}
-		r.last = id
+		r.last = at
 		if !plain {
-			r.unacked = append(r.unacked, id)
+			r.unacked = append(r.unacked, at.String())
 		}
 		if herr != nil {
 			break
