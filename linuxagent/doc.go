@@ -230,7 +230,8 @@
 // Every goroutine a Server starts is waited for by Shutdown and Close:
 // per Serve call its accept loop; per connection one that runs the
 // handshake and takes its channels, one answering global requests and one
-// sending keepalives; per session channel one serving its requests, and
+// checking the connection, which sends a keepalive when the region has
+// been silent for three intervals (see Config.KeepAlive); per session channel one serving its requests, and
 // while its command runs, one running it, one waiting for its process and
 // two copying its standard output and error to the channel; and the
 // starter threads, up to four, made as commands first need them and ended

@@ -40,6 +40,11 @@ const (
 	// keepAliveMissed is how many keepalive intervals may pass without an
 	// answer before the connection is closed.
 	keepAliveMissed = 3
+	// keepAliveSilent is how many keepalive intervals the region may be
+	// silent before the agent sends a keepalive: more than the two a
+	// region's own take when every other check finds the last answer
+	// recent (see Config.KeepAlive).
+	keepAliveSilent = 3
 )
 
 // Config configures a Server. New copies it.
@@ -89,10 +94,17 @@ type Config struct {
 	// timeout, output cap or cancellation) before its process group gets
 	// SIGKILL (default 2 s).
 	KillGrace time.Duration
-	// KeepAlive is how often the agent checks that an idle region is still
-	// there (an OpenSSH keepalive@openssh.com request); a connection that
-	// answers none for three intervals is closed. Default 30 s; negative
-	// turns it off.
+	// KeepAlive is how often the agent checks that the region on a
+	// connection is still there. A connection over which nothing came
+	// from the region for three intervals is sent an OpenSSH
+	// keepalive@openssh.com request, and closed when none is answered for
+	// three more. A zbridge region sends keepalives of its own to a
+	// connection it has not heard from for its interval (30 s; one
+	// answered then keeps it quiet for another, so that it asks every
+	// minute), on a grid shared by its connections, so that ten thousand
+	// agents are checked in a few batches a second: over a connection to
+	// a region the agent only answers, and each keepalive costs the
+	// region one exchange, not two. Default 30 s; negative turns it off.
 	KeepAlive time.Duration
 }
 
@@ -422,9 +434,10 @@ func (s *Server) sessionClosed(c *conn) {
 
 // conn is one SSH connection.
 type conn struct {
-	s   *Server
-	nc  net.Conn
-	log logrus.FieldLogger
+	s     *Server
+	nc    net.Conn
+	heard atomic.Int64 // unix nanoseconds of the last read from nc that returned data
+	log   logrus.FieldLogger
 
 	sc             *ssh.ServerConn // set once the handshake is done
 	user           string
@@ -446,7 +459,7 @@ func (c *conn) serve() {
 		s.wg.Done()
 	}()
 	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
-	sc, chans, reqs, err := ssh.NewServerConn(c.nc, s.sshCfg)
+	sc, chans, reqs, err := ssh.NewServerConn(heardConn{c.nc, &c.heard}, s.sshCfg)
 	if err != nil {
 		c.log.WithError(err).Info("connection refused: SSH handshake or authentication failed")
 		return
@@ -505,8 +518,23 @@ func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
 	}
 }
 
-// keepAlive sends a keepalive request every interval until done, and
-// closes the connection when one goes unanswered for keepAliveMissed
+// heardConn records in heard when a read from its Conn last returned data.
+type heardConn struct {
+	net.Conn
+	heard *atomic.Int64
+}
+
+func (h heardConn) Read(b []byte) (int, error) {
+	n, err := h.Conn.Read(b)
+	if n > 0 {
+		h.heard.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// keepAlive checks the connection every interval until done: one over
+// which nothing came for keepAliveSilent intervals is sent a keepalive
+// request, and closed when that goes unanswered for keepAliveMissed
 // intervals.
 func (c *conn) keepAlive(done <-chan struct{}) {
 	interval := c.s.cfg.KeepAlive
@@ -517,6 +545,9 @@ func (c *conn) keepAlive(done <-chan struct{}) {
 		case <-done:
 			return
 		case <-t.C:
+		}
+		if time.Since(time.Unix(0, c.heard.Load())) < keepAliveSilent*interval {
+			continue // the region spoke: its own keepalives, its commands
 		}
 		dead := time.AfterFunc(keepAliveMissed*interval, func() {
 			c.log.Warn("region stopped answering keepalives; closing the connection")

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -689,6 +690,53 @@ func TestKeepAlive(t *testing.T) {
 	if r := runCommand(t, good, "echo alive", nil); string(r.stdout) != "alive\n" {
 		t.Errorf("the answering connection: %q", r.stdout)
 	}
+}
+
+// TestKeepAliveOnlyWhenSilent: a region that speaks (its own keepalives,
+// as a zbridge region sends them) is sent no keepalive; one silent for
+// three intervals is.
+func TestKeepAliveOnlyWhenSilent(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	a := startAgent(t, func(c *Config) { c.KeepAlive = interval })
+	nc, err := net.DialTimeout("tcp", a.addr, waitTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, chans, reqs, err := ssh.NewClientConn(nc, a.addr, &ssh.ClientConfig{
+		User: "zbridge", Auth: []ssh.AuthMethod{ssh.PublicKeys(a.client.signer)}, HostKeyCallback: ssh.FixedHostKey(a.hostKey),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go func() {
+		for ch := range chans {
+			ch.Reject(ssh.Prohibited, "no")
+		}
+	}()
+	var got atomic.Int64
+	go func() {
+		for req := range reqs {
+			if req.Type == "keepalive@openssh.com" {
+				got.Add(1)
+			}
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+		}
+	}()
+	// Speak every half interval for ten intervals: the agent stays quiet.
+	for i := 0; i < 20; i++ {
+		if _, _, err := conn.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(interval / 2)
+	}
+	if n := got.Load(); n != 0 {
+		t.Errorf("the agent sent %d keepalives over a connection whose region spoke every half interval", n)
+	}
+	// Silent: the agent asks.
+	waitFor(t, "a keepalive from the agent", func() bool { return got.Load() > 0 })
 }
 
 func TestShutdownLetsCommandsFinish(t *testing.T) {

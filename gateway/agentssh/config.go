@@ -38,12 +38,15 @@ const (
 	// dialled in no particular order rather than in step.
 	DefaultDialJitter = 250 * time.Millisecond
 	// DefaultKeepAlive is the interval at which a connection is checked,
-	// and sent keepalive@openssh.com if it was silent for as long. It is
-	// the Linux agent's own keepalive interval, so that over an agent's
-	// connection, which the agent keeps alive, the region only answers
-	// (each keepalive costs both sides a wakeup, a write and a read, which
-	// at ten thousand connections is most of an idle region's CPU). A dead
-	// connection is found within two to three intervals.
+	// and sent keepalive@openssh.com if it was silent for as long: an
+	// idle connection, whose last answer the next check finds less than
+	// an interval old, is asked every other check, once a minute. A
+	// zbridge Linux agent sends keepalives only over a connection silent
+	// for three of its intervals (also 30 s), so that over an agent's
+	// connection the region's keepalives, batched on the grid, are the
+	// only ones (each costs both sides a wakeup, a write and a read, which
+	// at ten thousand connections is most of an idle region's CPU). A
+	// dead connection is found within two to three intervals.
 	DefaultKeepAlive = 30 * time.Second
 	// DefaultReconnectMin and DefaultReconnectMax bound the exponential
 	// backoff between connection attempts.

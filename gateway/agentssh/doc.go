@@ -31,9 +31,12 @@
 // Every [Config.KeepAlive] each connection is checked: one from which
 // nothing arrived for a whole interval gets a keepalive@openssh.com
 // request, and one that does not answer within another interval is closed
-// and redialled. A connection that hears from its host (the Linux agent
-// sends keepalives of its own) sends none, as OpenSSH's
-// ServerAliveInterval does. Each connection checks at a phase of its own,
+// and redialled. A connection that hears from its host (command output,
+// an answer to the last check's keepalive, keepalives of the host's own)
+// sends none, as OpenSSH's ServerAliveInterval does: an idle connection is
+// asked every other interval. The Linux agent keeps quiet while its
+// region speaks (linuxagent.Config.KeepAlive), so that an idle region's
+// keepalives are its own, batched as below. Each connection checks at a phase of its own,
 // chosen at random, so that the thousands of connections a region makes
 // at its start do not send their keepalives together; the phases fall on
 // a grid of one second (an eighth of a shorter interval), so that the
