@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -21,16 +23,20 @@ import (
 )
 
 // BenchmarkCmdVsSSH times whole processes, as a user or a script runs
-// them: `zbridge cmd linux:X -- true`, beside `ssh HOST true` over an
-// OpenSSH ControlMaster connection already up, run in turn (the order
-// alternating) so that both see the same load. It reports the p50 and p99
-// of each in milliseconds and ratio-p50, p50(zbridge) / p50(ssh):
+// them: `zbridge cmd linux:X -- true` with the lean build (lean.go, the
+// client a host that runs scripts installs) and with the full one,
+// beside `ssh HOST true` over an OpenSSH ControlMaster connection already
+// up, run in turn (the order rotating) so that all see the same load. It
+// reports the p50 and p99 of each in milliseconds (zbridge- the lean
+// build, full- the full one), ratio-p50, p50(lean) / p50(ssh), and
+// full-ratio-p50:
 //
 //	go test -run '^$' -bench CmdVsSSH -benchtime 300x ./cmd/zbridge/
 //
-// The zbridge side is the binary built from this tree (TestMain's, or one
+// The full zbridge is the binary built from this tree (TestMain's, or one
 // built into the benchmark's temporary directory under -short), or the one
-// $ZBRIDGE_BENCH_BIN names, to time another build the same way: a region
+// $ZBRIDGE_BENCH_BIN names, to time another build the same way; the lean
+// one is built from this tree with CGO_ENABLED=0. The full one runs a region
 // process (`zbridge region --config`, with a client "bench" whose secret
 // is hashed with the package auth's argon2id parameters and a role that
 // may run `true` on linux:X; an on-disk store, no audit log) and a Linux
@@ -102,8 +108,13 @@ ports = ["commands"]
 		"--vmmon", "", "--http", "", "--data-dir", filepath.Join(dir, "data"),
 		"--ssh-key", regionKey, "--known-hosts", filepath.Join(dir, "known_hosts"), "--accept-new-host-keys",
 		"--linux", "X=" + agentAddr}, Ready: peer.TCPReady(commandsAddr)})
-	zbridgeArgv := []string{bin, "cmd", "--commands", commandsAddr, "--client", "bench", "--secret-file", secretFile,
+	cmdArgs := []string{"cmd", "--commands", commandsAddr, "--client", "bench", "--secret-file", secretFile,
 		"linux:X", "--", "true"}
+	// The client as a host that runs scripts installs it: the lean build
+	// (lean.go); beside it the full build, which a host with the region
+	// or an agent has.
+	leanArgv := append([]string{buildLean(b, b.TempDir())}, cmdArgs...)
+	zbridgeArgv := append([]string{bin}, cmdArgs...)
 
 	run := func(argv []string) (time.Duration, error) {
 		var out bytes.Buffer
@@ -134,20 +145,20 @@ ports = ["commands"]
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	argvs := [3][]string{leanArgv, sshArgv, zbridgeArgv}
 	for range 3 {
-		for _, argv := range [][]string{zbridgeArgv, sshArgv} {
+		for _, argv := range argvs {
 			if _, err := run(argv); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
 
-	argvs := [2][]string{zbridgeArgv, sshArgv}
-	ds := [2][]time.Duration{make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)}
+	var ds [3][]time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		for j := range 2 {
-			side := (i + j) % 2 // zbridge first in even rounds, ssh first in odd
+		for j := range 3 {
+			side := (i + j) % 3 // each side first, second and last in turn
 			d, err := run(argvs[side])
 			if err != nil {
 				b.Fatal(err)
@@ -156,14 +167,17 @@ ports = ["commands"]
 		}
 	}
 	b.StopTimer()
-	zb, sh := ds[0], ds[1]
-	zp50, zp99 := percentiles(zb)
-	sp50, sp99 := percentiles(sh)
-	b.ReportMetric(zp50, "zbridge-p50-ms")
-	b.ReportMetric(zp99, "zbridge-p99-ms")
+	lp50, lp99 := percentiles(ds[0])
+	sp50, sp99 := percentiles(ds[1])
+	zp50, zp99 := percentiles(ds[2])
+	b.ReportMetric(lp50, "zbridge-p50-ms")
+	b.ReportMetric(lp99, "zbridge-p99-ms")
+	b.ReportMetric(zp50, "full-p50-ms")
+	b.ReportMetric(zp99, "full-p99-ms")
 	b.ReportMetric(sp50, "ssh-p50-ms")
 	b.ReportMetric(sp99, "ssh-p99-ms")
-	b.ReportMetric(zp50/sp50, "ratio-p50")
+	b.ReportMetric(lp50/sp50, "ratio-p50")
+	b.ReportMetric(zp50/sp50, "full-ratio-p50")
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -13,12 +13,10 @@ import (
 	"time"
 
 	"github.com/zbridge/zbridge/commands"
-	"github.com/zbridge/zbridge/linuxagent"
+	"github.com/zbridge/zbridge/commands/cmdpattern"
 	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/protocol/client"
 )
-
-const defaultCommands = "127.0.0.1:7003"
 
 // exitNotRun is cmd's exit status when the command did not run to its end
 // (refused, unknown target, timed out, ...): like ssh's 255.
@@ -54,7 +52,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "zbridge cmd:", err)
 		return 2
 	}
-	line := linuxagent.QuoteCommand(rest...)
+	line := cmdpattern.Quote(rest...) // what the Linux agent (and /bin/sh) splits into exactly rest
 	if t, _ := commands.ParseTarget(target); t.Kind != commands.KindLinux {
 		line = joinPlain(rest) // CP and region commands are plain words
 	}

@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 // End-to-end tests of COMMANDS: `zbridge cmd` → region → Linux agent

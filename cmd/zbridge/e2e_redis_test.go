@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 // End-to-end tests of regions sharing one Redis (`zbridge region --redis`):

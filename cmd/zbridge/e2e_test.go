@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 // End-to-end tests: the zbridge binary as users run it, with real syslog

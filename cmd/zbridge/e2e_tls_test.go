@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 // End-to-end tests of the z/VM agent over TLS on both of its links: a

@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 // End-to-end tests of the trust boundary: a region started with the

@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 // End-to-end tests of the z/VM side: `zbridge zvmsim` (a simulated z/VM

@@ -14,6 +14,11 @@
 //	zbridge loadgen   send syslog load to a region (for measuring)
 //	zbridge zoslog    send z/OS SYSLOG hardcopy files to a region (back-filling)
 //	zbridge version   print the version
+//
+// Built with -tags lean, it is the clients alone (tail, cmd, agents,
+// passwd, loadgen, zoslog, version), which start in about half the time,
+// and runs the other commands by executing zbridge-server, the full build,
+// beside it: see lean.go.
 package main
 
 import (
@@ -25,6 +30,16 @@ import (
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// Default addresses, all loopback: the region is reachable only from this
+// host until it is configured otherwise (see protected mode).
+const (
+	defaultSyslog   = "127.0.0.1:7514"
+	defaultUnsolMsg = "127.0.0.1:7002"
+	defaultCommands = "127.0.0.1:7003"
+	defaultHTTP     = "127.0.0.1:7080"
+	defaultVMMon    = "127.0.0.1:7001"
+)
 
 type subcommand struct {
 	name, summary string

@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -24,15 +26,6 @@ import (
 	"github.com/zbridge/zbridge/gateway/store/diskstore"
 	"github.com/zbridge/zbridge/gateway/syslog"
 	"github.com/zbridge/zbridge/gateway/trust"
-)
-
-// Default addresses, all loopback: the region is reachable only from this
-// host until it is configured otherwise (see protected mode).
-const (
-	defaultSyslog   = "127.0.0.1:7514"
-	defaultUnsolMsg = "127.0.0.1:7002"
-	defaultHTTP     = "127.0.0.1:7080"
-	defaultVMMon    = "127.0.0.1:7001"
 )
 
 // prefixList is a flag of comma-separated CIDRs, repeatable.

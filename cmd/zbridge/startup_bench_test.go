@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -21,9 +23,11 @@ import (
 // milliseconds of wall time (fork to exit) and page faults (minor and
 // major, from the child's rusage), and version/hello, the ratio of the
 // medians, which carries from one machine to another better than the
-// milliseconds do. zbridge is built twice: as the README builds it (cgo on,
-// so dynamically linked) and with CGO_ENABLED=0 (static, as the hello-world
-// is).
+// milliseconds do, and lean/hello, the same for the lean build. zbridge is
+// built three times: with cgo on (go build's default where a C compiler
+// is installed, so dynamically linked), with CGO_ENABLED=0 (static, as the
+// README builds it and as the hello-world is), and the lean build
+// (lean.go: the clients alone, static).
 //
 //	go test -run '^$' -bench Startup -benchtime 200x ./cmd/zbridge
 //
@@ -40,10 +44,17 @@ func BenchmarkStartup(b *testing.B) {
 	hello := buildHello(b, dir)
 	zbridge := buildStartupZbridge(b, filepath.Join(dir, "zbridge"))
 	static := buildStartupZbridge(b, filepath.Join(dir, "zbridge-static"), "CGO_ENABLED=0")
+	leanDir := filepath.Join(dir, "lean")
+	if err := os.Mkdir(leanDir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	lean := buildLean(b, leanDir)
 	runs := []*startupRun{
 		{name: "hello", argv: []string{hello}, want: "hello"},
 		{name: "version", argv: []string{zbridge, "version"}, want: "zbridge "},
 		{name: "version-static", argv: []string{static, "version"}, want: "zbridge "},
+		{name: "version-lean", argv: []string{lean, "version"}, want: "zbridge "},
+		{name: "tail-help-lean", argv: []string{lean, "tail", "--help"}, want: "Usage of zbridge tail", exit: 2},
 		{name: "tail-help", argv: []string{zbridge, "tail", "--help"}, want: "Usage of zbridge tail", exit: 2},
 	}
 	if base := os.Getenv("ZBRIDGE_STARTUP_BASELINE"); base != "" {
@@ -67,6 +78,7 @@ func BenchmarkStartup(b *testing.B) {
 	}
 	b.ReportMetric(median(runs[1].ms)/median(runs[0].ms), "version/hello")
 	b.ReportMetric(median(runs[1].faults)/median(runs[0].faults), "version/hello-faults")
+	b.ReportMetric(median(runs[3].ms)/median(runs[0].ms), "lean/hello")
 }
 
 // startupRun is one program the benchmark starts, and what it measured.
