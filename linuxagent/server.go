@@ -436,7 +436,7 @@ func (s *Server) sessionClosed(c *conn) {
 type conn struct {
 	s     *Server
 	nc    net.Conn
-	heard atomic.Int64 // unix nanoseconds of the last read from nc that returned data
+	heard atomic.Int64 // when the region last spoke: nanoseconds since monoEpoch (see hear)
 	log   logrus.FieldLogger
 
 	sc             *ssh.ServerConn // set once the handshake is done
@@ -459,13 +459,14 @@ func (c *conn) serve() {
 		s.wg.Done()
 	}()
 	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
-	sc, chans, reqs, err := ssh.NewServerConn(heardConn{c.nc, &c.heard}, s.sshCfg)
+	sc, chans, reqs, err := ssh.NewServerConn(c.nc, s.sshCfg)
 	if err != nil {
 		c.log.WithError(err).Info("connection refused: SSH handshake or authentication failed")
 		return
 	}
 	c.nc.SetDeadline(time.Time{})
 	c.sc = sc
+	c.hear() // the handshake: silence counts from here
 	c.user = sc.User()
 	c.fingerprint = sc.Permissions.Extensions[extFingerprint]
 	c.log = c.log.WithFields(logrus.Fields{"user": c.user, "key": c.fingerprint})
@@ -493,6 +494,7 @@ func (c *conn) serve() {
 		}()
 	}
 	for nch := range chans {
+		c.hear()
 		c.newChannel(nch, &wg)
 	}
 	close(done)
@@ -505,6 +507,7 @@ func (c *conn) serve() {
 // everything else (tcpip-forward, streamlocal-forward, ...) no.
 func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
 	for req := range reqs {
+		c.hear()
 		switch req.Type {
 		case "keepalive@openssh.com":
 			req.Reply(true, nil)
@@ -518,18 +521,19 @@ func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
 	}
 }
 
-// heardConn records in heard when a read from its Conn last returned data.
-type heardConn struct {
-	net.Conn
-	heard *atomic.Int64
-}
+// monoEpoch is the zero of conn.heard: durations since it are read from
+// the monotonic clock, which a step of the wall clock does not move.
+var monoEpoch = time.Now()
 
-func (h heardConn) Read(b []byte) (int, error) {
-	n, err := h.Conn.Read(b)
-	if n > 0 {
-		h.heard.Store(time.Now().UnixNano())
-	}
-	return n, err
+// hear records that the region spoke: an SSH message that x/crypto/ssh
+// has authenticated and delivered (a global request such as the region's
+// keepalive, a channel), not mere bytes on the connection, which anyone on
+// the path could trickle in to keep a dead connection looking alive.
+func (c *conn) hear() { c.heard.Store(int64(time.Since(monoEpoch))) }
+
+// silentFor is how long the region has not spoken.
+func (c *conn) silentFor() time.Duration {
+	return time.Since(monoEpoch) - time.Duration(c.heard.Load())
 }
 
 // keepAlive checks the connection every interval until done: one over
@@ -546,7 +550,7 @@ func (c *conn) keepAlive(done <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		if time.Since(time.Unix(0, c.heard.Load())) < keepAliveSilent*interval {
+		if c.silentFor() < keepAliveSilent*interval {
 			continue // the region spoke: its own keepalives, its commands
 		}
 		dead := time.AfterFunc(keepAliveMissed*interval, func() {

@@ -739,6 +739,47 @@ func TestKeepAliveOnlyWhenSilent(t *testing.T) {
 	waitFor(t, "a keepalive from the agent", func() bool { return got.Load() > 0 })
 }
 
+// TestKeepAliveTrickle: bytes that are not an authenticated SSH message
+// do not count as the region speaking. Someone on the path who drops the
+// region's traffic and trickles in one byte of a packet that never
+// completes does not keep a dead connection open: the agent's keepalive
+// goes unanswered and it closes the connection. (Found in review: when
+// any byte read counted, this kept a connection open for as long as the
+// packet length announced.)
+func TestKeepAliveTrickle(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	a := startAgent(t, func(c *Config) { c.KeepAlive = interval })
+	nc, err := net.DialTimeout("tcp", a.addr, waitTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &ssh.ClientConfig{User: "zbridge", Auth: []ssh.AuthMethod{ssh.PublicKeys(a.client.signer)}, HostKeyCallback: ssh.FixedHostKey(a.hostKey)}
+	cfg.Ciphers = []string{"aes128-gcm@openssh.com"} // its packet length is in the clear
+	conn, chans, reqs, err := ssh.NewClientConn(nc, a.addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go ssh.DiscardRequests(reqs)
+	go func() {
+		for ch := range chans {
+			ch.Reject(ssh.Prohibited, "no")
+		}
+	}()
+	closed := make(chan struct{})
+	go func() { conn.Wait(); close(closed) }()
+	nc.Write([]byte{0, 0, 0x10, 0}) // a 4 KiB packet's length, then one byte at a time
+	for i := 0; i < 200; i++ { // 100 intervals; the agent closes after about 6
+		select {
+		case <-closed:
+			return
+		case <-time.After(interval / 2):
+		}
+		nc.Write([]byte{0x41})
+	}
+	t.Errorf("the agent kept a connection whose region sent nothing authenticated for 100 keepalive intervals")
+}
+
 func TestShutdownLetsCommandsFinish(t *testing.T) {
 	a := startAgent(t, nil)
 	c := a.dial(t, a.client.signer)

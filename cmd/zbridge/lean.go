@@ -13,9 +13,12 @@ package main
 // each time. TestLeanBuild keeps the lean build free of those libraries.
 //
 // The lean build runs the other commands by executing zbridge-server, the
-// full build, from the directory it was itself run from (never from
-// $PATH), with the same arguments: a host with both installed runs every
-// command as `zbridge COMMAND`.
+// full build, from the directory of its own executable file (as
+// os.Executable finds it, symbolic links resolved; never from $PATH), with
+// the same arguments: a host with both installed runs every command as
+// `zbridge COMMAND`. A lean build installed as zbridge-server by mistake
+// would execute itself for ever: the environment variable leanExecVar
+// marks a process the lean build started, which then refuses.
 
 import (
 	"fmt"
@@ -27,6 +30,9 @@ import (
 
 // serverBinary is the name of the full build beside the lean one.
 const serverBinary = "zbridge-server"
+
+// isLean says which build this is.
+const isLean = true
 
 func runRegion(args []string, stdout, stderr io.Writer) int {
 	return runServer("region", args, stderr)
@@ -49,6 +55,11 @@ func runVMAgent(args []string, stdout, stderr io.Writer) int {
 // same process: its ID, signals, standard streams and environment), or
 // says why it cannot.
 func runServer(command string, args []string, stderr io.Writer) int {
+	if v := os.Getenv(leanExecVar); v != "" {
+		fmt.Fprintf(stderr, "zbridge %s: %s is the lean build too (this process was started as it by %s): install the full build as %s\n",
+			command, serverBinary, v, serverBinary)
+		return 2
+	}
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "zbridge %s: this is the lean build of zbridge (its clients alone), and where it runs from is unknown (%v), so %s cannot be found beside it\n",
@@ -57,7 +68,7 @@ func runServer(command string, args []string, stderr io.Writer) int {
 	}
 	path := filepath.Join(filepath.Dir(self), serverBinary)
 	argv := append([]string{path, command}, args...)
-	err = syscall.Exec(path, argv, os.Environ())
+	err = syscall.Exec(path, argv, append(os.Environ(), leanExecVar+"="+self))
 	// Exec returns only when it failed.
 	fmt.Fprintf(stderr, "zbridge %s: this is the lean build of zbridge (its clients alone); %s runs the full build, %s, which could not be run: %v\n",
 		command, command, path, err)

@@ -83,6 +83,17 @@ func TestLeanBuild(t *testing.T) {
 		t.Errorf("lean region without zbridge-server: exit %d, %q", code, out2)
 	}
 
+	// A lean build installed as zbridge-server refuses rather than
+	// executing itself for ever.
+	loopDir := t.TempDir()
+	loopLean := buildLean(t, loopDir)
+	if err := os.Link(loopLean, filepath.Join(loopDir, "zbridge-server")); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runBin(t, loopLean, "region", "--help"); code != 2 || !strings.Contains(out, "is the lean build too") {
+		t.Errorf("lean region with a lean zbridge-server: exit %d, %q", code, out)
+	}
+
 	if zbridgeBin == "" {
 		t.Log("-short: the full build is not built, so running zbridge-server is not tried")
 		return

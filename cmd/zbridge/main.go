@@ -72,7 +72,15 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\n'zbridge COMMAND -h' lists a command's flags.")
 }
 
+// leanExecVar is set in the environment of the zbridge-server the lean
+// build executes (see lean.go); the full build takes it out of its own,
+// so that what it starts does not inherit it.
+const leanExecVar = "ZBRIDGE_LEAN_EXEC"
+
 func main() {
+	if !isLean {
+		os.Unsetenv(leanExecVar)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -78,19 +78,21 @@ type subscriberRun struct {
 	unacked []string // events handled since the last acknowledgement
 }
 
-// position is where a stream is: an event's ID, or the region's text for
-// one (a subscription's start, an lx frame's ID), none when both are zero.
-// An ID is kept as it is, to be made text only when a session resumes.
+// position is where a stream is: an event's ID (isID), or the region's
+// text for one (a subscription's start, an lx frame's ID), none when
+// neither is set. An ID is kept as it is, to be made text only when a
+// session resumes or acknowledges.
 type position struct {
 	id   protocol.ID
+	isID bool
 	text string
 }
 
 func (p position) String() string {
-	if p.text != "" || p.id.IsZero() {
-		return p.text
+	if p.isID {
+		return p.id.String() // "0-0" for an event a region sent without an ID
 	}
-	return p.id.String()
+	return p.text
 }
 
 // Run reads events until Handle returns ErrStop (nil), ctx ends (its
@@ -204,9 +206,9 @@ func (r *subscriberRun) session(ctx context.Context, cfg Config) error {
 		var at position
 		switch {
 		case f.Event != nil:
-			at.id = f.Event.ID
+			at.id, at.isID = f.Event.ID, true
 		case f.EventJSON != nil:
-			at.id = f.EventID
+			at.id, at.isID = f.EventID, true
 		default:
 			at.text = f.ID
 		}
