@@ -769,7 +769,7 @@ func TestKeepAliveTrickle(t *testing.T) {
 	closed := make(chan struct{})
 	go func() { conn.Wait(); close(closed) }()
 	nc.Write([]byte{0, 0, 0x10, 0}) // a 4 KiB packet's length, then one byte at a time
-	for i := 0; i < 200; i++ { // 100 intervals; the agent closes after about 6
+	for i := 0; i < 200; i++ {      // 100 intervals; the agent closes after about 6
 		select {
 		case <-closed:
 			return
