@@ -94,7 +94,10 @@ func BenchmarkTailKeepsUp(b *testing.B) {
 // and its heap has grown to its working size (a region just started
 // spends its first second faulting in that memory).
 // ZBRIDGE_BENCH_LATENCY_FILE=PREFIX writes each message's latency and
-// arrival time to PREFIX.BENCHMARK-NAME, to find where a tail comes from.
+// arrival time to PREFIX.BENCHMARK-NAME, to find where a tail comes from;
+// ZBRIDGE_BENCH_LATENCY_RATE=N measures at N messages a second instead of
+// half the peak, so that two builds or settings compare at one rate (the
+// peak measured varies from run to run on a shared machine).
 func BenchmarkRelayLatency(b *testing.B) {
 	var rate float64
 	b.Run("peak", func(b *testing.B) {
@@ -110,6 +113,13 @@ func BenchmarkRelayLatency(b *testing.B) {
 		return
 	}
 	half := rate / 2
+	if v := os.Getenv("ZBRIDGE_BENCH_LATENCY_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 {
+			b.Fatalf("ZBRIDGE_BENCH_LATENCY_RATE=%q: a rate in messages a second", v)
+		}
+		half = r
+	}
 	b.Run("zbridge", func(b *testing.B) {
 		r := startBenchRegion(b)
 		rt := r.relay(b, "raw")

@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/gateway/flood"
+	"github.com/zbridge/zbridge/gateway/groupcommit"
 	"github.com/zbridge/zbridge/gateway/metrics"
 	"github.com/zbridge/zbridge/gateway/syslog"
 	"github.com/zbridge/zbridge/zos"
@@ -26,11 +27,15 @@ const floodCloseTimeout = 5 * time.Second
 // openFlood makes the flood limiter when cfg.Flood limits anything, and
 // registers its metrics.
 func (r *Region) openFlood() error {
+	// The Appends of the SYSLOG and RELP connections, through the limiter
+	// or not, are joined while another is in flight (package groupcommit):
+	// busy connections then share a store Append.
+	r.joined = groupcommit.New(r.store)
 	fc := r.cfg.Flood
 	if !fc.Enabled() {
 		return nil
 	}
-	fc.Next = r.store
+	fc.Next = r.joined
 	fc.Logger = r.log
 	l, err := flood.New(fc)
 	if err != nil {
@@ -47,7 +52,7 @@ func (r *Region) openFlood() error {
 // or the store when flood control is off.
 func (r *Region) intake() syslog.Appender {
 	r.intakeOnce.Do(func() {
-		var next syslog.Appender = r.store
+		var next = r.joined
 		if r.flood != nil {
 			next = r.flood
 		}

@@ -261,6 +261,7 @@ type Region struct {
 
 	intakeOnce sync.Once
 	intakeApp  syslog.Appender // what SYSLOG and RELP append to (see intake)
+	joined     syslog.Appender // the store, the Appends made at once joined (see openFlood)
 
 	stopOnce   sync.Once
 	stopping   chan struct{} // closed by Stop
