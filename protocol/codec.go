@@ -243,12 +243,22 @@ func AppendEventFrame(b []byte, e *Event) []byte {
 // AppendLineFrame appends the wire form of an event frame in a text format:
 // the event's ID and its formatted line.
 func AppendLineFrame(b []byte, id ID, line string) []byte {
+	return AppendQuotedLineFrame(b, id, appendString(nil, line))
+}
+
+// AppendQuotedLineFrame is AppendLineFrame with the line already quoted
+// (AppendJSONString): a line quoted once serves every subscriber.
+func AppendQuotedLineFrame(b []byte, id ID, quoted []byte) []byte {
 	b = append(b, `{"type":"event","id":"`...)
 	b = id.Append(b)
 	b = append(b, `","line":`...)
-	b = appendString(b, line)
+	b = append(b, quoted...)
 	return append(b, "}\n"...)
 }
+
+// AppendJSONString appends s as a JSON string, quoted and escaped as event
+// frames are (see AppendEventJSON).
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
 
 // Buffered returns the number of bytes read from the connection and not
 // yet returned as frames.

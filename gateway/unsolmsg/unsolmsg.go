@@ -12,6 +12,11 @@
 // the same way. A subscriber resuming from an ID older than retention is
 // sent a notice "gap" saying which events it missed before the stream.
 //
+// An event is encoded once for all its subscribers: its JSON by the store
+// as it takes the event (store.PreparedReader), its lx line by the first lx
+// subscriber to send it while two or more stream, kept for the newest
+// events (lxLines).
+//
 // Durable subscriptions: a subscriber that names a subscription acknowledges
 // the events it has handled (ack frames; the newest ID acknowledged stands
 // for every event before it) and the region records the position in the
@@ -59,7 +64,6 @@ import (
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/protocol"
-	"github.com/zbridge/zbridge/protocol/lx"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -126,6 +130,7 @@ type Server struct {
 	ss    *session.Server
 	sent  atomic.Uint64
 	acked atomic.Uint64
+	lx    lxLines // the lx lines of the newest events, for the lx subscribers
 }
 
 // New returns a server for cfg, validated and copied.
@@ -580,6 +585,8 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 	prepared, _ := s.cfg.Store.(store.PreparedReader)
 	if sub.format == FormatLX {
 		prepared = nil
+		s.lx.subs.Add(1)
+		defer s.lx.subs.Add(-1)
 	}
 	var buf []byte // grown by the first events: an idle subscriber holds none
 	cursor := sub.after
@@ -657,7 +664,7 @@ func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.
 			n++
 			switch {
 			case sub.format == FormatLX:
-				buf = protocol.AppendLineFrame(buf, e.ID, lx.Format(e))
+				buf = s.lx.appendFrame(buf, e)
 			case i < len(jsons) && jsons[i] != nil:
 				buf = protocol.AppendPreparedEventFrame(buf, e.ID, jsons[i])
 			default:

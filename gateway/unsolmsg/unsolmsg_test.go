@@ -258,13 +258,19 @@ func TestLiveSubscribe(t *testing.T) {
 	waitFor(t, "EventsSent", func() bool { return ts.srv.EventsSent() == uint64(len(want)+1) })
 }
 
+// TestFormatLX: lx subscribers get each event's CA text line; three at
+// once, so that they share the lines one of them encoded (lxLines).
 func TestFormatLX(t *testing.T) {
 	ts := startServer(t, memstore.Config{}, session.Config{})
-	c := dial(t, ts.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if _, err := c.Subscribe(ctx, nil, "", "lx"); err != nil {
-		t.Fatal(err)
+	var cs []*client.Conn
+	for range 3 {
+		c := dial(t, ts.addr)
+		if _, err := c.Subscribe(ctx, nil, "", "lx"); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
 	}
 	evs := []*protocol.Event{
 		{Source: protocol.SourceSyslog, Origin: protocol.Origin{Host: "host"}, Facility: protocol.FacDaemon,
@@ -279,10 +285,12 @@ func TestFormatLX(t *testing.T) {
 		"LXEVT001I ZVM002 LINUX113 LOGOFF",
 	}
 	ts.append(t, evs...)
-	for i, e := range evs {
-		f := next(t, c)
-		if f.Type != protocol.TypeEvent || f.Event != nil || f.ID != e.ID.String() || f.Line != lines[i] {
-			t.Errorf("frame %d = %+v, want event id %s line %q", i, f, e.ID, lines[i])
+	for k, c := range cs {
+		for i, e := range evs {
+			f := next(t, c)
+			if f.Type != protocol.TypeEvent || f.Event != nil || f.ID != e.ID.String() || f.Line != lines[i] {
+				t.Errorf("subscriber %d: frame %d = %+v, want event id %s line %q", k, i, f, e.ID, lines[i])
+			}
 		}
 	}
 }

@@ -73,7 +73,7 @@ func Append(b []byte, e *protocol.Event) []byte {
 }
 
 // Format returns e's line.
-func Format(e *protocol.Event) string { return string(Append(nil, e)) }
+func Format(e *protocol.Event) string { return string(Append(make([]byte, 0, 256), e)) }
 
 func first(a, b string) string {
 	if a != "" {
