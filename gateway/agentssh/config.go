@@ -23,16 +23,18 @@ const (
 	DefaultDialTimeout = 10 * time.Second
 	// DefaultMaxDials is how many connection attempts (TCP connect and SSH
 	// handshake) a pool has in progress at once, over all its hosts. A
-	// handshake costs the region about 2 ms of CPU: 256 of them wait at
-	// most about a quarter of a second for a CPU of two, far inside
-	// DefaultDialTimeout however many hosts wait their turn, and are
-	// enough to keep the CPU busy across the handshakes' round trips
-	// (BenchmarkScale of package region connects 10,000 agents in 13 to
-	// 14 s with 256, 17 to 18 s with 64, on a 2-vCPU machine that also
-	// runs the agents). Unbounded, the attempts in progress, and with
+	// handshake costs the region about 2 ms of CPU: 1,024 of them wait
+	// about a second for a CPU of two (two on one CPU), inside a tenth or
+	// a fifth of DefaultDialTimeout however many hosts wait their turn,
+	// and they keep the CPU busy across the handshakes' round trips, which
+	// fewer do not (BenchmarkScale of package region, 10,000 agents on a
+	// 2-vCPU machine that also runs the agents: connected in 13.5-14.4 s
+	// with 1,024, 14.6-14.8 s with 512, 14.8-17.2 s with 256, 19-20 s with
+	// 64, never a failed or timed-out attempt, and the peak memory no
+	// higher with 1,024). Unbounded, the attempts in progress, and with
 	// them the time each takes, grow with the number of hosts, until
 	// handshakes run past the timeout and start again.
-	DefaultMaxDials = 256
+	DefaultMaxDials = 1024
 	// DefaultDialJitter is the most a host's first connection attempt
 	// waits after Add: hosts added together (a region starting) are
 	// dialled in no particular order rather than in step.

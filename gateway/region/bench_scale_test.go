@@ -62,6 +62,7 @@ import (
 //	go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -timeout 20m ./gateway/region/
 //
 // ZBRIDGE_SCALE_AGENTS and ZBRIDGE_SCALE_SUBSCRIBERS change the counts;
+// ZBRIDGE_SCALE_REGION_ARGS adds flags to the region's (--agent-dials 64);
 // ZBRIDGE_SCALE_PERF=FILE records the region's idle window with perf
 // record -g into FILE (perf's own CPU then counts in idle-cpu-%: a little),
 // and its connecting into FILE.connect.
@@ -99,6 +100,7 @@ func BenchmarkScale(b *testing.B) {
 	}
 	unsol, httpAddr := peer.Addr(peer.FreePort(b)), peer.Addr(peer.FreePort(b))
 	args = append(args, "--unsolmsg", unsol, "--http", httpAddr)
+	args = append(args, strings.Fields(os.Getenv("ZBRIDGE_SCALE_REGION_ARGS"))...)
 
 	b.ResetTimer()
 	start := time.Now()
