@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -105,7 +106,10 @@ type Config struct {
 	DialTimeout time.Duration
 	// MaxDials bounds the connection attempts in progress at once, over
 	// all hosts; further attempts wait for a turn, in the order they
-	// came. Default DefaultMaxDials.
+	// came. Default DefaultMaxDials, or an eighth of the process's
+	// descriptor limit when that is less (at least 16): each attempt
+	// holds a descriptor for as long as DialTimeout, and the process's
+	// connections and files need the rest.
 	MaxDials int
 	// DialJitter is the most a host's first connection attempt waits
 	// after Add (a random time from zero to it); default
@@ -200,7 +204,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.DialTimeout = DefaultDialTimeout
 	}
 	if c.MaxDials == 0 {
-		c.MaxDials = DefaultMaxDials
+		c.MaxDials = maxDialsFor(descriptorLimit())
 	}
 	if c.DialJitter == 0 {
 		c.DialJitter = DefaultDialJitter
@@ -270,4 +274,22 @@ func LoadSigner(path string) (ssh.Signer, error) {
 		return nil, fmt.Errorf("agentssh: private key %s: %w", path, err)
 	}
 	return signer, nil
+}
+
+// maxDialsFor is the default MaxDials for a process whose descriptor limit
+// is limit (0: unknown).
+func maxDialsFor(limit uint64) int {
+	if limit == 0 || limit/8 >= DefaultMaxDials {
+		return DefaultMaxDials
+	}
+	return max(16, int(limit/8))
+}
+
+// descriptorLimit is the process's soft RLIMIT_NOFILE, 0 if unknown.
+func descriptorLimit() uint64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	return rl.Cur
 }

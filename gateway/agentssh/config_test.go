@@ -108,3 +108,19 @@ func TestLoadSigner(t *testing.T) {
 		t.Errorf("passphrase-protected key: error %v", err)
 	}
 }
+
+// TestMaxDialsFor: the default bound on dials in progress is
+// DefaultMaxDials, or an eighth of a lower descriptor limit (16 at least),
+// so that a process under `ulimit -n 1024` keeps most of its descriptors
+// for its connections (found in review: 1,024 dials could take them all).
+func TestMaxDialsFor(t *testing.T) {
+	for _, c := range []struct {
+		limit uint64
+		want  int
+	}{{0, DefaultMaxDials}, {1 << 20, DefaultMaxDials}, {8 * DefaultMaxDials, DefaultMaxDials},
+		{1024, 128}, {256, 32}, {64, 16}, {1, 16}} {
+		if got := maxDialsFor(c.limit); got != c.want {
+			t.Errorf("maxDialsFor(%d) = %d, want %d", c.limit, got, c.want)
+		}
+	}
+}

@@ -15,7 +15,8 @@
 // one caller's context ending (a RELP session closing) does not fail
 // another's events. Each caller's events stay in its order and together;
 // the order between callers is the order they came in. A failed Append
-// fails every caller whose events were in it.
+// fails every caller whose events were in it. A caller whose context ends
+// while it waits withdraws its events, unless a group has taken them.
 package groupcommit
 
 import (
@@ -31,8 +32,10 @@ type Appender interface {
 }
 
 // MaxEvents bounds the events of one joined Append: a caller that would
-// take it past this waits for the next one.
-const MaxEvents = 16384
+// take it past this waits for the next one. It is what one SYSLOG
+// connection appends at most at once, so that a joined Append is never
+// more than twice the largest a connection makes alone.
+const MaxEvents = 8192
 
 // Joiner joins concurrent Appends into one Append of the Appender it
 // wraps. Create it with New; it is safe for concurrent use.
@@ -82,7 +85,20 @@ func (j *Joiner) Append(ctx context.Context, evs []*protocol.Event) error {
 	j.waiting = append(j.waiting, w)
 	j.mu.Unlock()
 
-	err := <-w.done
+	var err error
+	select {
+	case err = <-w.done:
+	case <-ctx.Done():
+		// Withdrawn while still waiting: not appended. Once a group has
+		// taken the events they are on their way, and the caller waits
+		// for their result.
+		if j.withdraw(w) {
+			w.ctx, w.evs = nil, nil
+			j.pool.Put(w)
+			return ctx.Err()
+		}
+		err = <-w.done
+	}
 	if group := w.lead; group != nil {
 		err = j.appendGroup(ctx, group)
 		j.handOff()
@@ -90,6 +106,23 @@ func (j *Joiner) Append(ctx context.Context, evs []*protocol.Event) error {
 	w.ctx, w.evs, w.lead = nil, nil, nil
 	j.pool.Put(w)
 	return err
+}
+
+// withdraw takes w out of the callers waiting, if it is still one of
+// them.
+func (j *Joiner) withdraw(w *waiter) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i, x := range j.waiting {
+		if x == w {
+			last := len(j.waiting) - 1
+			copy(j.waiting[i:], j.waiting[i+1:])
+			j.waiting[last] = nil
+			j.waiting = j.waiting[:last]
+			return true
+		}
+	}
+	return false
 }
 
 // appendGroup appends the events of group (its leader first) in one Append

@@ -215,3 +215,48 @@ func TestOtherContextApart(t *testing.T) {
 		t.Fatalf("Appends of %v events: %v", sizes, r.calls)
 	}
 }
+
+// TestWithdraw: a caller whose context ends while it waits returns at once
+// with the context's error, its events not appended; the others go on.
+func TestWithdraw(t *testing.T) {
+	r := &recorder{}
+	block := make(chan struct{})
+	first := &gate{next: r, block: block, entered: make(chan struct{})}
+	j := New(first)
+	errs := make(chan error, 3)
+	go func() { errs <- j.Append(context.Background(), batch(0, 1, 0)) }()
+	<-first.entered
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan error, 1)
+	go func() { gone <- j.Append(ctx, batch(1, 1, 0)) }()
+	go func() { errs <- j.Append(context.Background(), batch(2, 1, 0)) }()
+	for {
+		j.mu.Lock()
+		n := len(j.waiting)
+		j.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the withdrawn caller: %v", err)
+	}
+	close(block)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range r.calls {
+		for _, e := range c {
+			if e.Text == "1/0" {
+				t.Fatal("the withdrawn caller's event was appended")
+			}
+		}
+	}
+	if len(r.calls) != 2 {
+		t.Fatalf("%d Appends, want 2", len(r.calls))
+	}
+}

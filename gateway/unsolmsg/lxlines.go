@@ -13,20 +13,51 @@ import (
 // one of them encoded, instead of each formatting and quoting it again
 // (the store keeps each event's JSON for the JSON subscribers likewise).
 // Only while two lx subscriptions or more are streaming: one alone would
-// pay for the keeping and gain nothing.
+// pay for the keeping and gain nothing, and the lines go when fewer than
+// two are left.
+//
+// A line is kept with its event and served only for that event, not for
+// its ID alone: an ID can name two events over a Server's life (a region
+// sharing Redis assigns provisional IDs while Redis is away), and another
+// event's line would show what the subscriber may not see. A line longer
+// than its event's Size (an event of control characters, escaped six
+// bytes for one) is not kept, and the lines kept are bounded in bytes
+// (lxKeptBytes) as well as in number (lxKept).
 type lxLines struct {
 	subs atomic.Int32 // lx subscriptions streaming
 
 	mu    sync.Mutex
-	lines map[protocol.ID][]byte
+	lines map[protocol.ID]lxLine
 	ring  []protocol.ID // the IDs in lines, oldest first from next
 	next  int
+	bytes int // of the lines kept
 }
 
-// lxKept is how many events' lines lxLines keeps: more than a read of the
-// store returns at once (Config.Batch), so that subscribers a batch or so
-// apart share them.
-const lxKept = 8192
+type lxLine struct {
+	ev   *protocol.Event
+	line []byte
+}
+
+// The most lines lxLines keeps, and the most bytes: more than a read of
+// the store returns at once (Config.Batch), so that subscribers a batch or
+// so apart share them.
+const (
+	lxKept      = 8192
+	lxKeptBytes = 4 << 20
+)
+
+// streaming counts an lx subscription streaming; the func it returns
+// counts it gone.
+func (c *lxLines) streaming() func() {
+	c.subs.Add(1)
+	return func() {
+		if c.subs.Add(-1) < 2 {
+			c.mu.Lock()
+			c.lines, c.ring, c.next, c.bytes = nil, nil, 0, 0
+			c.mu.Unlock()
+		}
+	}
+}
 
 // appendFrame appends e's lx event frame to buf.
 func (c *lxLines) appendFrame(buf []byte, e *protocol.Event) []byte {
@@ -39,30 +70,53 @@ func (c *lxLines) appendFrame(buf []byte, e *protocol.Event) []byte {
 // line returns e's lx line, quoted: the one kept, or one made and kept.
 func (c *lxLines) line(e *protocol.Event) []byte {
 	c.mu.Lock()
-	q, ok := c.lines[e.ID]
+	l, ok := c.lines[e.ID]
 	c.mu.Unlock()
-	if ok {
+	if ok && l.ev == e {
+		return l.line
+	}
+	q := quotedLX(e)
+	if len(q) > e.Size() {
 		return q
 	}
-	q = quotedLX(e)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.lines[e.ID]; ok {
-		return q // another subscriber put it meanwhile
+	if c.subs.Load() < 2 {
+		return q // the subscriptions went meanwhile: keep nothing
+	}
+	if old, ok := c.lines[e.ID]; ok {
+		if old.ev == e {
+			return q // another subscriber put it meanwhile
+		}
+		c.bytes -= len(old.line) // another event of that ID: this one replaces it
+		c.bytes += len(q)
+		c.lines[e.ID] = lxLine{ev: e, line: q}
+		return q
 	}
 	if c.lines == nil {
-		c.lines = make(map[protocol.ID][]byte, lxKept)
-		c.ring = make([]protocol.ID, 0, lxKept)
+		c.lines = make(map[protocol.ID]lxLine, lxKept)
 	}
-	if len(c.ring) < lxKept {
-		c.ring = append(c.ring, e.ID)
-	} else {
-		delete(c.lines, c.ring[c.next])
-		c.ring[c.next] = e.ID
-		c.next = (c.next + 1) % lxKept
+	for len(c.ring) > c.next && (len(c.ring)-c.next >= lxKept || c.bytes+len(q) > lxKeptBytes) {
+		c.dropOldestLocked()
 	}
-	c.lines[e.ID] = q
+	c.ring = append(c.ring, e.ID)
+	c.lines[e.ID] = lxLine{ev: e, line: q}
+	c.bytes += len(q)
 	return q
+}
+
+// dropOldestLocked forgets the oldest line kept.
+func (c *lxLines) dropOldestLocked() {
+	id := c.ring[c.next]
+	if l, ok := c.lines[id]; ok {
+		c.bytes -= len(l.line)
+		delete(c.lines, id)
+	}
+	c.next++
+	if c.next >= len(c.ring)/2 { // the dropped half: move the rest down
+		c.ring = append(c.ring[:0], c.ring[c.next:]...)
+		c.next = 0
+	}
 }
 
 // quotedLX formats e's lx line and quotes it.

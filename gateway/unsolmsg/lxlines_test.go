@@ -2,6 +2,7 @@ package unsolmsg
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/zbridge/zbridge/protocol"
@@ -44,8 +45,53 @@ func TestLXLines(t *testing.T) {
 	if _, ok := c.lines[e.ID]; ok {
 		t.Error("the oldest line is still kept")
 	}
-	if _, ok := c.lines[ev(lxKept+10).ID]; !ok {
+	newest := ev(lxKept + 10)
+	if _, ok := c.lines[newest.ID]; !ok {
 		t.Error("the newest line is not kept")
+	}
+
+	// Another event with a kept event's ID gets its own line, not the
+	// one kept (found in review: an ID can name two events).
+	other := &protocol.Event{ID: newest.ID, Source: protocol.SourceSyslog, Origin: protocol.Origin{Host: "secret"}, Text: "other"}
+	if got := string(c.line(other)); got != want(other) {
+		t.Fatalf("another event of a kept ID: %q, want %q", got, want(other))
+	}
+	if got := string(c.line(newest)); got != want(newest) {
+		t.Fatalf("the first event again: %q, want %q", got, want(newest))
+	}
+
+	// A line longer than its event's Size is not kept; the bytes kept
+	// stay within lxKeptBytes.
+	ctl := &protocol.Event{ID: protocol.ID{Ms: 9}, Source: protocol.SourceSyslog, Text: strings.Repeat("\x01", 100000)}
+	if got := string(c.line(ctl)); got != want(ctl) {
+		t.Fatal("the line of control characters is wrong")
+	}
+	if _, ok := c.lines[ctl.ID]; ok {
+		t.Error("a line longer than its event's Size was kept")
+	}
+	for i := 0; i < 100; i++ {
+		big := &protocol.Event{ID: protocol.ID{Ms: 10, Seq: uint64(i)}, Source: protocol.SourceSyslog, Text: strings.Repeat("x", 100000)}
+		c.line(big)
+	}
+	if c.bytes > lxKeptBytes {
+		t.Errorf("%d bytes kept, more than %d", c.bytes, lxKeptBytes)
+	}
+	sum := 0
+	for _, l := range c.lines {
+		sum += len(l.line)
+	}
+	if sum != c.bytes {
+		t.Errorf("the lines kept hold %d bytes, counted %d", sum, c.bytes)
+	}
+
+	// The lines go when fewer than two subscriptions stream.
+	c.subs.Store(0)
+	done1, done2 := c.streaming(), c.streaming()
+	c.line(ev(1))
+	done2()
+	done1()
+	if len(c.lines) != 0 || c.bytes != 0 {
+		t.Errorf("%d lines (%d bytes) kept with no subscription", len(c.lines), c.bytes)
 	}
 }
 

@@ -585,8 +585,7 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 	prepared, _ := s.cfg.Store.(store.PreparedReader)
 	if sub.format == FormatLX {
 		prepared = nil
-		s.lx.subs.Add(1)
-		defer s.lx.subs.Add(-1)
+		defer s.lx.streaming()()
 	}
 	var buf []byte // grown by the first events: an idle subscriber holds none
 	cursor := sub.after
