@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zbridge/zbridge/internal/tlsconf"
 	"github.com/zbridge/zbridge/vmagent/zvmsim"
 )
 
@@ -75,7 +76,7 @@ func runZVMSim(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(2, fmt.Errorf("TLS certificate: %w", err))
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tls12AEADSuites()}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tlsconf.AEADSuites()}
 	}
 	password, err := zvmsimReadPassword(passwordFile)
 	if err != nil {

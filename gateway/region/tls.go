@@ -5,25 +5,14 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-)
 
-// aeadSuites are the TLS 1.2 cipher suites the region accepts: ECDHE key
-// exchange with an AEAD cipher only (no CBC, no RSA key exchange), as
-// RFC 7525 §4.2 and Mozilla's "intermediate" profile recommend. TLS 1.3
-// suites are all AEAD and are not configurable in Go.
-var aeadSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-}
+	"github.com/zbridge/zbridge/internal/tlsconf"
+)
 
 // serverTLS is the TLS configuration of every listener: TLS 1.2 with AEAD
 // suites, or TLS 1.3.
 func serverTLS(cert tls.Certificate) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: aeadSuites}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: tlsconf.AEADSuites()}
 }
 
 // requireClientCerts returns a copy of base that asks every client for a
