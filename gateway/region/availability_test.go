@@ -54,7 +54,10 @@ status = "DOWN"
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	day := time.Now().UTC().Truncate(24 * time.Hour)
+	// Yesterday: the ledger takes an event's time only up to a minute past
+	// its receipt, so hours of today may lie in the future (before 07:00
+	// UTC, at(7) would).
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
 	at := func(h int) time.Time { return day.Add(time.Duration(h) * time.Hour) }
 	st.Append(ctx, []*protocol.Event{
 		{Source: protocol.SourceSyslog, MsgID: "IXC418I", Time: at(1), Text: "SYSTEM SYSA IS NOW ACTIVE IN SYSPLEX PLEX1"},
