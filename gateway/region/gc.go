@@ -14,10 +14,10 @@ const GCPercent = 200
 // the heap has grown by GCPercent (not the default 100), within a soft
 // memory limit of three times the retention (at least 1 GiB). A region's
 // heap is mostly the events passing through and the embedded store's cache
-// of the newest 65,536 (the older retained events are kept outside the
-// heap, see memstore), which every collection scans; collecting half as
-// often saves the relay some of that scanning, and the memory limit keeps
-// the heap bounded. (It was 400 while the whole retention was on the heap;
+// of the newest (memstore.DefaultCacheEvents; the older retained events are
+// kept outside the heap, see memstore), which every collection scans;
+// collecting half as often saves the relay some of that scanning, and the
+// memory limit keeps the heap bounded. (It was 400 while the whole retention was on the heap;
 // with only the cache there, 400 grew the heap to half a gigabyte between
 // collections and each one held the relay up for long enough to make its
 // p99 at half its peak rate 90-130 ms, against 14-23 ms at 100 or 200 and

@@ -27,7 +27,7 @@ func TestColdIndex(t *testing.T) {
 				k = 1
 			}
 			for ; k > 0; k-- {
-				e := coldEntry{id: protocol.ID{Ms: next}, off: int(next)}
+				e := coldEntry{id: protocol.ID{Ms: next}, off: int32(next)}
 				next++
 				x.push(e)
 				model = append(model, e)
@@ -70,7 +70,7 @@ func BenchmarkColdIndexPush(b *testing.B) {
 	for b.Loop() {
 		var x coldIndex
 		for i := 0; i < 1_000_000; i++ {
-			x.push(coldEntry{off: i})
+			x.push(coldEntry{off: int32(i)})
 		}
 	}
 }

@@ -10,7 +10,12 @@
 // memory outside the Go heap, reused as retention trims them, and decoded
 // for each reader that reaches them: a million retained events cost the
 // garbage collector what the cache does, and the heap does not grow with
-// retention. Alone, a Store keeps nothing across a restart; with a Journal
+// retention. The JSON of the newest Config.JSONEvents is kept too, beyond
+// the cache in chunks of its own, so that a subscriber a little behind
+// decodes the events it reads but does not encode them again. The cache is
+// small (DefaultCacheEvents) because the collector traces its events'
+// pointers at every collection, and the relay's latency rises while it
+// does. Alone, a Store keeps nothing across a restart; with a Journal
 // (package diskstore keeps one on disk) every change is also recorded, and
 // replayed into a new Store with Apply.
 //
@@ -80,6 +85,10 @@ type Config struct {
 	// encoded, outside the Go heap, and decoded for each reader that
 	// reaches them.
 	CacheEvents int
+	// JSONEvents is how many of the newest events keep their prepared
+	// JSON (DefaultJSONEvents if 0; negative: only the cache's), outside
+	// the Go heap beyond the cache.
+	JSONEvents int
 }
 
 // Store is the embedded store.
@@ -138,6 +147,10 @@ func New(cfg Config) *Store {
 	s.evs.cacheMax = cfg.CacheEvents
 	if s.evs.cacheMax <= 0 {
 		s.evs.cacheMax = DefaultCacheEvents
+	}
+	s.evs.jsonMax = cfg.JSONEvents
+	if s.evs.jsonMax == 0 {
+		s.evs.jsonMax = DefaultJSONEvents
 	}
 	s.ledger.max = cfg.MaxStatusRecords
 	if s.ledger.max <= 0 {

@@ -10,10 +10,19 @@ import (
 )
 
 // DefaultCacheEvents is Config.CacheEvents's default: the newest events
-// kept as they came, which live subscribers read. At a few hundred bytes
-// an event it is tens of megabytes, a few seconds of a busy region's
-// traffic.
-const DefaultCacheEvents = 65536
+// kept as they came, which subscribers that keep up read. The garbage
+// collector traces every pointer of these events at each collection (some
+// ten an event), and a collection's length is what the relay's tail
+// latency follows, so the cache is a few batches: at half a million events
+// a second, 16 ms of traffic; a quiet region's last seconds or minutes.
+const DefaultCacheEvents = 8192
+
+// DefaultJSONEvents is Config.JSONEvents's default: the newest events
+// whose prepared JSON is kept, in the cache and, beyond it, outside the Go
+// heap with the encoded events. A subscriber that falls behind the cache
+// by less than this decodes each event it reads but does not encode its
+// JSON again.
+const DefaultJSONEvents = 65536
 
 // errDamaged is wrapped by the error of an event the cold part cannot
 // decode.
@@ -26,20 +35,26 @@ var errDamaged = errors.New("memstore: damaged event")
 // gives the chunks back for reuse instead of leaving garbage. An event read
 // from the older part is decoded afresh for each reader.
 //
+// The prepared JSON of the newest jsonMax events is kept too: the cache's
+// beside its events (hotJSON), the older ones' in chunks of their own
+// (jsonChunks), the "warm" part, given up as the window moves on. A read
+// copies the warm JSON out of its chunk, which the next append may reuse.
+//
 // Positions are indexes over both: 0 is the oldest retained event, the
 // cold part first. The Store's lock guards a retained.
 type retained struct {
 	cacheMax int
+	jsonMax  int
 
 	hot     []*protocol.Event // hot[head:] are the newest events
 	hotJSON [][]byte          // hotJSON[i] is hot[i]'s JSON after its ID, or nil
 	head    int
 
-	cold    coldIndex // the older events, in ID order
-	chunks  []chunk   // chunks[i] is chunk number chunkBase+i
-	base    int
-	spare   []chunk // emptied chunks kept for reuse
-	scratch []byte  // an event being encoded
+	cold       coldIndex // the older events, in ID order
+	chunks     chunkRing // the cold events, encoded
+	jsonChunks chunkRing // the warm events' JSON
+	warm       int       // the newest warm cold entries have their JSON in jsonChunks
+	scratch    []byte    // an event being encoded
 }
 
 // coldEntry is an encoded event's place, and what trimming needs of it
@@ -50,16 +65,103 @@ type coldEntry struct {
 	recvNsec int32 // and nanoseconds;
 	hasRecv  bool  // false for the zero time
 	size     int64 // the event's Size()
-	chunk    int   // chunk number
-	off, n   int   // its bytes in the chunk
+	chunk    int64 // chunk number in retained.chunks
+	off, n   int32 // its bytes in the chunk
+	// Its JSON's place in retained.jsonChunks, while it is warm and has
+	// JSON (jn > 0). Without JSON, jchunk is the JSON chunk that was the
+	// last when it spilled: the JSON of every newer event is in that chunk
+	// or a later one.
+	jchunk   int64
+	joff, jn int32
 }
 
 // chunkSize is the size of a chunk; an event larger than it gets a chunk
-// of its own.
+// of its own. (Frames are bounded far below 2 GiB, which offsets in a
+// chunk must stay under.)
 const chunkSize = 4 << 20
 
-// maxSpare is how many emptied chunks are kept for reuse.
+// maxSpare is how many emptied chunks a chunkRing keeps for reuse.
 const maxSpare = 2
+
+// chunkRing is a queue of chunks, each numbered: bytes are put at the
+// back and chunks released at the front, in order.
+type chunkRing struct {
+	chunks []chunk // chunks[i] is chunk number base+i
+	base   int64
+	spare  []chunk // emptied chunks kept for reuse
+}
+
+// put copies b to the back of the ring and returns where it is.
+func (r *chunkRing) put(b []byte) (num int64, off int32) {
+	n := len(b)
+	last := len(r.chunks) - 1
+	if last < 0 || len(r.chunks[last].b)-r.chunks[last].used < n {
+		r.chunks = append(r.chunks, r.newChunk(n))
+		last++
+	}
+	c := &r.chunks[last]
+	off = int32(c.used)
+	copy(c.b[c.used:], b)
+	c.used += n
+	return r.base + int64(last), off
+}
+
+// get returns the n bytes at off in chunk num: memory the ring reuses once
+// the chunk is released.
+func (r *chunkRing) get(num int64, off, n int32) []byte {
+	return r.chunks[num-r.base].b[off : off+n]
+}
+
+// lastNum returns the number of the back chunk (base-1 when there is
+// none): bytes put from now on go in it or in a later one.
+func (r *chunkRing) lastNum() int64 { return r.base + int64(len(r.chunks)) - 1 }
+
+// newChunk returns an empty chunk that holds n bytes at least: a spare
+// one if it does.
+func (r *chunkRing) newChunk(n int) chunk {
+	if n <= chunkSize && len(r.spare) > 0 {
+		c := r.spare[len(r.spare)-1]
+		r.spare = r.spare[:len(r.spare)-1]
+		c.used = 0
+		return c
+	}
+	return allocChunk(max(n, chunkSize))
+}
+
+// releaseBefore releases the chunks numbered below num: nothing is read
+// from them any more. The only chunk, when it is released, is kept and
+// emptied instead, for the next bytes.
+func (r *chunkRing) releaseBefore(num int64) {
+	for len(r.chunks) > 0 && r.base < num {
+		if len(r.chunks) == 1 && len(r.chunks[0].b) == chunkSize {
+			r.chunks[0].used = 0 // the only chunk: reuse it as it is
+			return
+		}
+		c := r.chunks[0]
+		r.chunks[0] = chunk{}
+		r.chunks = r.chunks[1:]
+		r.base++
+		if len(c.b) == chunkSize && len(r.spare) < maxSpare {
+			r.spare = append(r.spare, c)
+		} else {
+			c.free()
+		}
+	}
+}
+
+// held returns the number of chunks the ring holds, spare ones included.
+func (r *chunkRing) held() int { return len(r.chunks) + len(r.spare) }
+
+// release frees every chunk.
+func (r *chunkRing) release() {
+	for _, c := range r.chunks {
+		c.free()
+	}
+	for _, c := range r.spare {
+		c.free()
+	}
+	r.chunks, r.spare = nil, nil
+}
 
 // len returns the number of retained events.
 func (r *retained) len() int { return r.cold.len() + len(r.hot) - r.head }
@@ -127,27 +229,37 @@ func (r *retained) at(i int) *protocol.Event {
 		return r.hot[r.head+i-k]
 	}
 	c := r.cold.at(i)
-	b := r.chunks[c.chunk-r.base].b[c.off : c.off+c.n]
 	e := new(protocol.Event)
-	d := eventcodec.NewDecoder(string(b), errDamaged) // one allocation: its strings are parts of it
+	r.decode(e, c, string(r.chunks.get(c.chunk, c.off, c.n))) // one allocation: its strings are parts of it
+	return e
+}
+
+// decode decodes the event of entry c, whose encoding is b, into e.
+func (r *retained) decode(e *protocol.Event, c *coldEntry, b string) {
+	d := eventcodec.NewDecoder(b, errDamaged)
 	d.Event(e)
 	if d.Err() != nil {
 		// Written by this process a moment ago: only a bug gets here.
 		// The event is reported rather than lost in silence.
-		return &protocol.Event{ID: c.id, Source: protocol.SourceRegion, Text: "memstore: " + d.Err().Error(),
+		*e = protocol.Event{ID: c.id, Source: protocol.SourceRegion, Text: "memstore: " + d.Err().Error(),
 			ParseError: d.Err().Error()}
 	}
-	return e
 }
 
 // appendRange appends the events at positions i to j-1 to dst, and if
-// json is not nil their prepared JSON (nil for the cold ones) to json.
+// json is not nil their prepared JSON (nil where none is kept) to json.
+// Each cold event is decoded into allocations of its own: a reader that
+// keeps one (the lx lines of package unsolmsg) keeps no other with it. The
+// warm JSON of the range is copied into one allocation.
 func (r *retained) appendRange(dst []*protocol.Event, json [][]byte, i, j int) ([]*protocol.Event, [][]byte) {
-	for ; i < j && i < r.coldLen(); i++ {
-		dst = append(dst, r.at(i))
-		if json != nil {
-			json = append(json, nil)
+	if k := min(j, r.coldLen()); i < k {
+		for p := i; p < k; p++ {
+			dst = append(dst, r.at(p))
 		}
+		if json != nil {
+			json = r.appendWarmJSON(json, i, k)
+		}
+		i = k
 	}
 	if i < j {
 		k := r.coldLen()
@@ -159,9 +271,35 @@ func (r *retained) appendRange(dst []*protocol.Event, json [][]byte, i, j int) (
 	return dst, json
 }
 
+// appendWarmJSON appends the JSON kept for the cold positions i to k-1
+// (nil for those without) to json, copied into one allocation.
+func (r *retained) appendWarmJSON(json [][]byte, i, k int) [][]byte {
+	i0 := max(i, r.coldLen()-r.warm) // the first warm position
+	for p := i; p < min(i0, k); p++ {
+		json = append(json, nil)
+	}
+	total := 0
+	for p := i0; p < k; p++ {
+		total += int(r.cold.at(p).jn)
+	}
+	buf := make([]byte, 0, total)
+	for p := i0; p < k; p++ {
+		c := r.cold.at(p)
+		if c.jn == 0 {
+			json = append(json, nil)
+			continue
+		}
+		start := len(buf)
+		buf = append(buf, r.jsonChunks.get(c.jchunk, c.joff, c.jn)...)
+		json = append(json, buf[start:len(buf):len(buf)])
+	}
+	return json
+}
+
 // push appends events, newer than every retained one, with their
 // prepared JSON (json[i] for evs[i]; json may be nil), and moves the
-// oldest of the cache beyond cacheMax to the cold part.
+// oldest of the cache beyond cacheMax to the cold part, with their JSON
+// while they are among the newest jsonMax.
 func (r *retained) push(evs []*protocol.Event, json [][]byte) {
 	r.hot = append(r.hot, evs...)
 	if json != nil {
@@ -170,45 +308,59 @@ func (r *retained) push(evs []*protocol.Event, json [][]byte) {
 		r.hotJSON = append(r.hotJSON, make([][]byte, len(evs))...)
 	}
 	for len(r.hot)-r.head > r.cacheMax {
-		r.spill(r.hot[r.head])
+		r.spill(r.hot[r.head], r.hotJSON[r.head])
 		r.hot[r.head], r.hotJSON[r.head] = nil, nil
 		r.head++
 	}
 	r.compactHot()
+	r.coolWarm()
 }
 
-// spill encodes e at the end of the cold part.
-func (r *retained) spill(e *protocol.Event) {
+// spill encodes e at the end of the cold part, with its JSON if it has
+// some and the warm part has room.
+func (r *retained) spill(e *protocol.Event, json []byte) {
 	r.scratch = eventcodec.AppendEvent(r.scratch[:0], e)
-	n := len(r.scratch)
-	last := len(r.chunks) - 1
-	if last < 0 || len(r.chunks[last].b)-r.chunks[last].used < n {
-		r.chunks = append(r.chunks, r.newChunk(n))
-		last++
-	}
-	c := &r.chunks[last]
-	copy(c.b[c.used:], r.scratch)
-	ce := coldEntry{id: e.ID, size: int64(e.Size()), chunk: r.base + last, off: c.used, n: n}
+	ce := coldEntry{id: e.ID, size: int64(e.Size()), n: int32(len(r.scratch))}
+	ce.chunk, ce.off = r.chunks.put(r.scratch)
 	if !e.Received.IsZero() {
 		ce.recvSec, ce.recvNsec, ce.hasRecv = e.Received.Unix(), int32(e.Received.Nanosecond()), true
 	}
+	ce.jchunk = r.jsonChunks.lastNum()
+	if json != nil && r.jsonMax > r.cacheMax {
+		ce.jchunk, ce.joff = r.jsonChunks.put(json)
+		ce.jn = int32(len(json))
+	}
 	r.cold.push(ce)
-	c.used += n
+	if r.jsonMax > r.cacheMax {
+		r.warm++
+	}
 	if cap(r.scratch) > chunkSize {
 		r.scratch = nil // one huge event: do not keep its buffer
 	}
 }
 
-// newChunk returns an empty chunk that holds n bytes at least: a spare
-// one if it does.
-func (r *retained) newChunk(n int) chunk {
-	if n <= chunkSize && len(r.spare) > 0 {
-		c := r.spare[len(r.spare)-1]
-		r.spare = r.spare[:len(r.spare)-1]
-		c.used = 0
-		return c
+// coolWarm gives up the JSON of the warm entries that are no longer among
+// the newest jsonMax events, and the JSON chunks no warm entry is in.
+func (r *retained) coolWarm() {
+	hot := len(r.hot) - r.head
+	if hot+r.warm <= r.jsonMax {
+		return
 	}
-	return allocChunk(max(n, chunkSize))
+	for r.warm > 0 && hot+r.warm > r.jsonMax {
+		c := r.cold.at(r.coldLen() - r.warm)
+		c.jn, c.joff = 0, 0
+		r.warm--
+	}
+	r.releaseJSON()
+}
+
+// releaseJSON releases the JSON chunks that no warm entry is in.
+func (r *retained) releaseJSON() {
+	if r.warm == 0 {
+		r.jsonChunks.releaseBefore(r.jsonChunks.lastNum() + 1)
+		return
+	}
+	r.jsonChunks.releaseBefore(r.cold.at(r.coldLen() - r.warm).jchunk)
 }
 
 // dropOldest removes the oldest retained event.
@@ -219,22 +371,16 @@ func (r *retained) dropOldest() {
 		r.compactHot()
 		return
 	}
+	if r.warm == r.coldLen() {
+		r.warm-- // a warm entry goes
+	}
 	r.cold.popFront()
+	r.releaseJSON()
 	// Release the chunks no retained entry is in any more.
-	for len(r.chunks) > 0 && (r.coldLen() == 0 || r.cold.at(0).chunk > r.base) {
-		if r.coldLen() == 0 && len(r.chunks) == 1 && len(r.chunks[0].b) == chunkSize {
-			r.chunks[0].used = 0 // the only chunk: reuse it as it is
-			break
-		}
-		c := r.chunks[0]
-		r.chunks[0] = chunk{}
-		r.chunks = r.chunks[1:]
-		r.base++
-		if len(c.b) == chunkSize && len(r.spare) < maxSpare {
-			r.spare = append(r.spare, c)
-		} else {
-			c.free()
-		}
+	if r.coldLen() == 0 {
+		r.chunks.releaseBefore(r.chunks.lastNum() + 1)
+	} else {
+		r.chunks.releaseBefore(r.cold.at(0).chunk)
 	}
 }
 
@@ -253,13 +399,8 @@ func (r *retained) compactHot() {
 
 // release frees every chunk: the Store is closed.
 func (r *retained) release() {
-	for _, c := range r.chunks {
-		c.free()
-	}
-	for _, c := range r.spare {
-		c.free()
-	}
-	r.chunks, r.spare = nil, nil
+	r.chunks.release()
+	r.jsonChunks.release()
 	r.cold.reset()
-	r.hot, r.hotJSON, r.head = nil, nil, 0
+	r.hot, r.hotJSON, r.head, r.warm = nil, nil, 0, 0
 }

@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func TestColdRoundTrip(t *testing.T) {
 // store that keeps receiving holds a bounded number of them, whatever it
 // has received.
 func TestColdChunksRecycled(t *testing.T) {
-	s := New(Config{CacheEvents: 100, MaxEvents: 5000})
+	s := New(Config{CacheEvents: 100, JSONEvents: 1000, MaxEvents: 5000})
 	defer s.Close()
 	batch := make([]*protocol.Event, 100)
 	for round := 0; round < 500; round++ { // 50,000 events of about 1.2 kB: 60 MB through
@@ -95,8 +96,12 @@ func TestColdChunksRecycled(t *testing.T) {
 		}
 	}
 	// 4,900 cold events of about 1.3 kB: under 2 chunks of 4 MiB.
-	if n := len(s.evs.chunks) + len(s.evs.spare); n > 2+maxSpare {
+	if n := s.evs.chunks.held(); n > 2+maxSpare {
 		t.Errorf("%d chunks held after 60 MB went through, want at most %d", n, 2+maxSpare)
+	}
+	// The JSON of 900 warm events, about 1.4 kB each: one chunk.
+	if n := s.evs.jsonChunks.held(); n > 2+maxSpare || s.evs.warm != 900 {
+		t.Errorf("%d JSON chunks held for %d warm events, want at most %d for 900", n, s.evs.warm, 2+maxSpare)
 	}
 	st, _ := s.Stats(context.Background())
 	if st.Count != 5000 || st.Appended != 50000 {
@@ -129,34 +134,71 @@ func BenchmarkAppendCold(b *testing.B) {
 
 // TestReadPrepared: the events of the cache come with the JSON encoded as
 // they were appended, which makes the frame AppendEventFrame writes; the
-// cold ones with none.
+// warm ones (cold, among the newest JSONEvents) with that JSON too, copied
+// out of the chunk the store reuses; the older ones with none.
 func TestReadPrepared(t *testing.T) {
-	s := New(Config{CacheEvents: 4})
+	s := New(Config{CacheEvents: 4, JSONEvents: 7})
 	defer s.Close()
 	var evs []*protocol.Event
 	for i := 0; i < 10; i++ {
 		evs = append(evs, richEvent(i, 20))
 	}
+	raw := "<13>1 - host app - - - " + strings.Repeat("\x01", 100)
+	evs[5] = &protocol.Event{Source: protocol.SourceSyslog, Raw: raw, Text: raw[len(raw)-100:]} // too large to prepare
 	if err := s.Append(context.Background(), evs[:6]); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Append(context.Background(), evs[6:]); err != nil {
 		t.Fatal(err)
 	}
+	if s.evs.coldLen() != 6 || s.evs.warm != 3 {
+		t.Fatalf("%d cold, %d warm; want 6 and 3", s.evs.coldLen(), s.evs.warm)
+	}
 	got, json, _, err := s.ReadPrepared(context.Background(), protocol.ID{}, 0, nil, nil)
 	if err != nil || len(got) != 10 || len(json) != 10 {
 		t.Fatalf("ReadPrepared: %d events, %d JSON, %v", len(got), len(json), err)
 	}
-	for i, e := range got {
-		if i < 6 {
-			if json[i] != nil {
-				t.Errorf("event %d (cold): prepared JSON %s, want none", i, json[i])
+	check := func(got []*protocol.Event, json [][]byte) {
+		t.Helper()
+		for i, e := range got {
+			if i < 3 || i == 5 {
+				if json[i] != nil {
+					t.Errorf("event %d: prepared JSON %s, want none", i, json[i])
+				}
+				continue
 			}
-			continue
+			want := protocol.AppendEventFrame(nil, e)
+			if g := protocol.AppendPreparedEventFrame(nil, e.ID, json[i]); string(g) != string(want) {
+				t.Errorf("event %d: prepared frame\n%s\nwant\n%s", i, g, want)
+			}
+			if cap(json[i]) != len(json[i]) {
+				t.Errorf("event %d: JSON of %d bytes with capacity %d: appending to it writes over the next", i, len(json[i]), cap(json[i]))
+			}
 		}
-		want := protocol.AppendEventFrame(nil, e)
-		if g := protocol.AppendPreparedEventFrame(nil, e.ID, json[i]); string(g) != string(want) {
-			t.Errorf("event %d: prepared frame\n%s\nwant\n%s", i, g, want)
+	}
+	check(got, json)
+	// The warm JSON read is the reader's own: the store's chunks, reused
+	// as the window moves on, do not change it.
+	warm := string(json[4])
+	for i := 0; i < 50; i++ {
+		if err := s.Append(context.Background(), []*protocol.Event{richEvent(100+i, 20)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(json[4]) != warm {
+		t.Errorf("a warm event's JSON read changed under the reader:\n%s\nwas\n%s", json[4], warm)
+	}
+	if s.evs.warm != 3 {
+		t.Errorf("%d warm after 50 more, want 3", s.evs.warm)
+	}
+	// From the middle, as a subscriber reads on from its cursor.
+	got, json, _, err = s.ReadPrepared(context.Background(), got[1].ID, 0, nil, nil)
+	if err != nil || len(got) != 58 || got[0].ID != evs[2].ID {
+		t.Fatalf("ReadPrepared after the second: %d events, %v", len(got), err)
+	}
+	for i := range got { // positions 2 to 59: 53 to 55 warm, 56 on the cache's
+		if (json[i] != nil) != (i+2 >= 53) {
+			t.Errorf("event %d of 58: JSON %q", i, json[i])
 		}
 	}
 }
@@ -242,4 +284,110 @@ func BenchmarkPrepareJSON(b *testing.B) {
 	for b.Loop() {
 		prepareJSON(evs)
 	}
+}
+
+// TestRetainedRandom appends batches of events of random sizes (some
+// larger than a chunk, some too large to prepare) to a store trimming by
+// count, and reads from random cursors after each: every event read is
+// the one appended, with the JSON it was prepared with while it is among
+// the newest JSONEvents, none beyond, whatever chunks were released and
+// reused meanwhile.
+func TestRetainedRandom(t *testing.T) {
+	const cache, window, keep = 50, 700, 2000
+	s := New(Config{CacheEvents: cache, JSONEvents: window, MaxEvents: keep})
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var all []*protocol.Event // every event appended, in order
+	prepared := map[protocol.ID]bool{}
+	ctx := context.Background()
+	rounds := 120
+	if testing.Short() {
+		rounds = 30
+	}
+	for round := 0; round < rounds; round++ {
+		batch := make([]*protocol.Event, 1+rng.IntN(120))
+		for i := range batch {
+			n := rng.IntN(6000)
+			if i == 0 && round%40 == 7 {
+				n = chunkSize + rng.IntN(5000) // a chunk of its own
+			}
+			switch rng.IntN(200) {
+			case 0:
+				raw := "<13>1 - host app - - - " + strings.Repeat("\x01", 500)
+				batch[i] = &protocol.Event{Source: protocol.SourceSyslog, Raw: raw, Text: raw[len(raw)-500:]}
+				continue
+			}
+			batch[i] = richEvent(len(all)+i, n)
+		}
+		if err := s.Append(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range batch {
+			prepared[e.ID] = len(protocol.AppendEventJSONAfterID(nil, e)) <= e.Size()
+		}
+		all = append(all, batch...)
+		retained := all[max(0, len(all)-keep):]
+		from := rng.IntN(len(retained))
+		after := protocol.ID{}
+		if from > 0 {
+			after = retained[from-1].ID
+		}
+		got, json, _, err := s.ReadPrepared(ctx, after, 1+rng.IntN(600), nil, nil)
+		if err != nil || len(got) == 0 {
+			t.Fatalf("round %d: read %d events, %v", round, len(got), err)
+		}
+		for i, g := range got {
+			pos := from + i
+			w := retained[pos]
+			if g.ID != w.ID || jsonOf(g) != jsonOf(w) {
+				t.Fatalf("round %d: position %d of %d read back as\n%.200s\nwant\n%.200s", round, pos, len(retained), jsonOf(g), jsonOf(w))
+			}
+			inWindow := pos >= len(retained)-window && prepared[w.ID]
+			if (json[i] != nil) != inWindow {
+				t.Fatalf("round %d: position %d of %d: JSON kept %v, want %v", round, pos, len(retained), json[i] != nil, inWindow)
+			}
+			if json[i] != nil && string(json[i]) != string(protocol.AppendEventJSONAfterID(nil, w)) {
+				t.Fatalf("round %d: position %d: JSON\n%.200s\nwant\n%.200s", round, pos, json[i], protocol.AppendEventJSONAfterID(nil, w))
+			}
+		}
+	}
+	if n := s.evs.chunks.held() + s.evs.jsonChunks.held(); n > 40 {
+		t.Errorf("%d chunks held for %d events retained", n, keep)
+	}
+}
+
+// BenchmarkReadWarm reads batches of 512 events as a subscriber behind the
+// cache does: decoded from the cold part, with the JSON kept for them.
+func BenchmarkReadWarm(b *testing.B) {
+	s := New(Config{CacheEvents: 1024})
+	defer s.Close()
+	ctx := context.Background()
+	var ids []protocol.ID
+	for i := 0; i < 64; i++ {
+		batch := make([]*protocol.Event, 1000)
+		for j := range batch {
+			batch[j] = richEvent(i*1000+j, 150)
+		}
+		if err := s.Append(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range batch {
+			ids = append(ids, e.ID)
+		}
+	}
+	evs := make([]*protocol.Event, 0, 512)
+	var json [][]byte
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		var err error
+		evs, json, _, err = s.ReadPrepared(ctx, ids[10000+i%40000], 512, evs[:0], json[:0])
+		if err != nil || len(evs) != 512 || json[511] == nil {
+			b.Fatalf("read %d, %v", len(evs), err)
+		}
+		clear(evs)
+		clear(json)
+		i += 512
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/event")
 }
