@@ -29,6 +29,11 @@ type Appender interface {
 	Append(ctx context.Context, evs []*protocol.Event) error
 }
 
+// MaxMaxFrame is the largest Config.MaxFrame allowed: 64 MiB, hundreds of
+// times rsyslog's default, far below what the stores' encodings of one
+// event can hold (memstore keeps its lengths under 2 GiB).
+const MaxMaxFrame = 64 << 20
+
 // Defaults of Config.
 const (
 	DefaultMaxFrame    = framing.DefaultMaxFrame // rsyslog imtcp's MaxFrameSize
@@ -155,6 +160,8 @@ func New(cfg Config) (*Server, error) {
 	case cfg.MaxFrame < 0, cfg.MaxSessions < 0, cfg.MaxSessionsPerAddr < 0, cfg.ReadTimeout < 0,
 		cfg.HandshakeTimeout < 0, cfg.BatchSize < 0:
 		return nil, fmt.Errorf("%w: negative MaxFrame, MaxSessions, MaxSessionsPerAddr, ReadTimeout, HandshakeTimeout or BatchSize", ErrConfig)
+	case cfg.MaxFrame > MaxMaxFrame:
+		return nil, fmt.Errorf("%w: MaxFrame %d above the most allowed, %d", ErrConfig, cfg.MaxFrame, MaxMaxFrame)
 	}
 	if cfg.MaxFrame == 0 {
 		cfg.MaxFrame = DefaultMaxFrame

@@ -276,6 +276,7 @@ func TestNewConfig(t *testing.T) {
 		{"no appender", func(c *Config) { c.Appender = nil }, "no Appender"},
 		{"no logger", func(c *Config) { c.Logger = nil }, "no Logger"},
 		{"negative MaxFrame", func(c *Config) { c.MaxFrame = -1 }, "negative"},
+		{"MaxFrame too large", func(c *Config) { c.MaxFrame = MaxMaxFrame + 1 }, "above the most allowed"},
 		{"negative ReadTimeout", func(c *Config) { c.ReadTimeout = -time.Second }, "negative"},
 		{"negative MaxSessionsPerAddr", func(c *Config) { c.MaxSessionsPerAddr = -1 }, "negative"},
 		{"negative HandshakeTimeout", func(c *Config) { c.HandshakeTimeout = -time.Second }, "negative"},

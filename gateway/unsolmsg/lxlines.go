@@ -22,7 +22,10 @@ import (
 // event's line would show what the subscriber may not see. A line longer
 // than its event's Size (an event of control characters, escaped six
 // bytes for one) is not kept, and the lines kept are bounded in bytes
-// (lxKeptBytes) as well as in number (lxKept).
+// (lxKeptBytes, counting each line and the Size of the event it keeps
+// alive: an event the store decoded for one reader, from beyond its cache,
+// is that reader's own and would otherwise be held for a 50-byte line) as
+// well as in number (lxKept).
 type lxLines struct {
 	subs atomic.Int32 // lx subscriptions streaming
 
@@ -30,20 +33,21 @@ type lxLines struct {
 	lines map[protocol.ID]lxLine
 	ring  []protocol.ID // the IDs in lines, oldest first from next
 	next  int
-	bytes int // of the lines kept
+	bytes int // of the lines kept and their events (lxLine.weight)
 }
 
 type lxLine struct {
-	ev   *protocol.Event
-	line []byte
+	ev     *protocol.Event
+	line   []byte
+	weight int // len(line) + ev.Size()
 }
 
-// The most lines lxLines keeps, and the most bytes: more than a read of
-// the store returns at once (Config.Batch), so that subscribers a batch or
-// so apart share them.
+// The most lines lxLines keeps, and the most bytes of them and their
+// events: more than a read of the store returns at once (Config.Batch), so
+// that subscribers a batch or so apart share them.
 const (
 	lxKept      = 8192
-	lxKeptBytes = 4 << 20
+	lxKeptBytes = 16 << 20
 )
 
 // streaming counts an lx subscription streaming; the func it returns
@@ -88,20 +92,24 @@ func (c *lxLines) line(e *protocol.Event) []byte {
 		if old.ev == e {
 			return q // another subscriber put it meanwhile
 		}
-		c.bytes -= len(old.line) // another event of that ID: this one replaces it
-		c.bytes += len(q)
-		c.lines[e.ID] = lxLine{ev: e, line: q}
+		kept := lxLine{ev: e, line: q, weight: len(q) + e.Size()} // another event of that ID: this one replaces it
+		c.bytes += kept.weight - old.weight
+		c.lines[e.ID] = kept
 		return q
 	}
 	if c.lines == nil {
 		c.lines = make(map[protocol.ID]lxLine, lxKept)
 	}
-	for len(c.ring) > c.next && (len(c.ring)-c.next >= lxKept || c.bytes+len(q) > lxKeptBytes) {
+	kept := lxLine{ev: e, line: q, weight: len(q) + e.Size()}
+	if kept.weight > lxKeptBytes {
+		return q
+	}
+	for len(c.ring) > c.next && (len(c.ring)-c.next >= lxKept || c.bytes+kept.weight > lxKeptBytes) {
 		c.dropOldestLocked()
 	}
 	c.ring = append(c.ring, e.ID)
-	c.lines[e.ID] = lxLine{ev: e, line: q}
-	c.bytes += len(q)
+	c.lines[e.ID] = kept
+	c.bytes += kept.weight
 	return q
 }
 
@@ -109,7 +117,7 @@ func (c *lxLines) line(e *protocol.Event) []byte {
 func (c *lxLines) dropOldestLocked() {
 	id := c.ring[c.next]
 	if l, ok := c.lines[id]; ok {
-		c.bytes -= len(l.line)
+		c.bytes -= l.weight
 		delete(c.lines, id)
 	}
 	c.next++

@@ -162,7 +162,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	j := &journal{dir: jdir, policy: cfg.Sync, interval: cfg.SyncInterval, segSize: cfg.SegmentSize,
-		log: cfg.Logger, stop: make(chan struct{}), flushed: make(chan struct{})}
+		log: cfg.Logger, stop: make(chan struct{}), flushed: make(chan struct{}), fds: fdReserve{log: cfg.Logger}}
 	sl := &statusLog{name: statusPath(cfg.Dir), policy: cfg.Sync, j: j}
 	j.status = sl
 	ms := memstore.New(memstore.Config{MaxEvents: cfg.MaxEvents, MaxBytes: cfg.MaxBytes, MaxAge: cfg.MaxAge,
@@ -196,6 +196,16 @@ func Open(cfg Config) (*Store, error) {
 	j.mu.Lock()
 	seq := j.seq
 	j.mu.Unlock()
+	// The spares and the directory are taken now, before the process can
+	// run out of descriptors (closed by j.close).
+	j.fds.refill()
+	if j.dirFile, err = os.Open(j.dir); err != nil {
+		ms.Close()
+		j.fds.close()
+		sl.close()
+		lock.Close()
+		return nil, fmt.Errorf("diskstore: %w", err)
+	}
 	go j.flush()
 	if err := j.syncThrough(seq); err != nil {
 		ms.Close()

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -475,5 +477,92 @@ func TestWriteFailure(t *testing.T) {
 	}
 	if err := s.Append(bg, storetest.Events("y", 1)); err == nil {
 		t.Fatal("Append succeeded after a write failure")
+	}
+}
+
+// TestOutOfDescriptors: with every descriptor of the process taken (its
+// limit lowered, the rest opened on /dev/null), the journal goes on
+// starting segments and syncing its directory with the spares it holds:
+// appends succeed, the store is not degraded, and everything appended
+// reads back after a reopen. (Without the spares, the first new segment
+// failed with EMFILE and the store refused every change after it.)
+func TestOutOfDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Config{Dir: dir, SegmentSize: 64 << 10})
+	closed := false
+	defer func() {
+		if !closed {
+			s.Close()
+		}
+	}()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd to count the open descriptors: %v", err)
+	}
+	low := lim
+	low.Cur = uint64(len(fds) + 16)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	var fillers []*os.File
+	restore := func() {
+		for _, f := range fillers {
+			f.Close()
+		}
+		fillers = nil
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	defer restore()
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			if !outOfFDs(err) {
+				t.Fatal(err)
+			}
+			break
+		}
+		fillers = append(fillers, f)
+	}
+	before := len(segmentFiles(t, dir))
+	ctx := context.Background()
+	var all []*protocol.Event
+	for i := 0; i < 12; i++ { // ~12 × 40 kB through 64 KiB segments
+		evs := richEvents(20)
+		for _, e := range evs {
+			e.Text += strings.Repeat("d", 1800)
+		}
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatalf("append %d, out of descriptors: %v", i, err)
+		}
+		if err := s.Sync(ctx); err != nil {
+			t.Fatalf("sync %d, out of descriptors: %v", i, err)
+		}
+		all = append(all, evs...)
+	}
+	if h := s.Health(); h.Degraded {
+		t.Fatalf("degraded out of descriptors: %s", h.Reason)
+	}
+	restore()
+	if after := len(segmentFiles(t, dir)); after < before+4 {
+		t.Fatalf("%d segments after, %d before: the journal did not start segments while out of descriptors", after, before)
+	}
+	closed = true
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, Config{Dir: dir})
+	defer s2.Close()
+	got, _, err := s2.Read(ctx, protocol.ID{}, 0, nil)
+	if err != nil || len(got) != len(all) {
+		t.Fatalf("read back %d events, %v; want %d", len(got), err, len(all))
+	}
+	for i := range all {
+		if got[i].Text != all[i].Text {
+			t.Fatalf("event %d read back as %.40q, want %.40q", i, got[i].Text, all[i].Text)
+		}
 	}
 }

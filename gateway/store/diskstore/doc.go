@@ -45,6 +45,12 @@
 // a restart are after every ID assigned before it, as long as the clock
 // does not go back across the restart.
 //
+// The journal holds two spare descriptors (fdReserve) for the segments it
+// starts while it runs, and keeps its directory open for the syncs. A
+// region with thousands of connections may run out of descriptors; the
+// journal then starts its segment with a spare instead of failing, and
+// takes the spare back when it closes the segment written full.
+//
 // A write or fsync that fails stops the store: it refuses every change
 // after it and reports itself degraded (store.HealthReporter), because
 // after a failed fsync the kernel may have dropped the data it could not

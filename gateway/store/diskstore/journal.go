@@ -74,6 +74,12 @@ type journal struct {
 
 	failed atomic.Pointer[error] // the first write or sync error: the journal stops
 
+	fds fdReserve // descriptors for the segments the journal starts
+	// dirFile is the segment directory, open while the store is, for the
+	// syncs that keep segments created or deleted so: no descriptor needed
+	// then, when the process may be out of them.
+	dirFile *os.File
+
 	status *statusLog // the status journal, which the flusher syncs too
 
 	stop      chan struct{} // closed to stop the flusher
@@ -228,7 +234,7 @@ func (j *journal) writeLocked() error {
 				}
 				j.sealed = append(j.sealed, j.file)
 			}
-			f, err := createSegment(j.dir, p.seg)
+			f, err := j.createSegment(p.seg)
 			if err != nil {
 				return j.fail(err)
 			}
@@ -247,11 +253,14 @@ func (j *journal) writeLocked() error {
 	return nil
 }
 
-// createSegment creates segment num's file; its first piece of data
-// starts with the magic.
-func createSegment(dir string, num uint64) (*os.File, error) {
-	name := filepath.Join(dir, segmentName(num))
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+// createSegment creates segment num's file, with a spare descriptor if
+// the process is out of them; its first piece of data starts with the
+// magic.
+func (j *journal) createSegment(num uint64) (*os.File, error) {
+	name := filepath.Join(j.dir, segmentName(num))
+	f, err := j.fds.open(name, func() (*os.File, error) {
+		return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("diskstore: create segment: %w", err)
 	}
@@ -289,14 +298,8 @@ func (j *journal) settleLocked(sync bool) error {
 		j.created = false
 	}
 	j.wmu.Unlock()
-	var cerr error
-	for _, s := range sealed {
-		if err := s.Close(); err != nil && cerr == nil {
-			cerr = fmt.Errorf("diskstore: close %s: %w", s.Name(), err)
-		}
-	}
-	if cerr != nil {
-		return j.fail(cerr)
+	if err := j.fds.closeFiles(sealed); err != nil {
+		return j.fail(fmt.Errorf("diskstore: %w", err))
 	}
 	if sync && f != nil {
 		if err := unix.Fdatasync(int(f.Fd())); err != nil {
@@ -304,7 +307,7 @@ func (j *journal) settleLocked(sync bool) error {
 		}
 	}
 	if sync && created {
-		if err := syncDir(j.dir); err != nil {
+		if err := j.syncDir(); err != nil {
 			return j.fail(err)
 		}
 	}
@@ -346,9 +349,18 @@ func (j *journal) deleteTrimmed(kept uint64) error {
 	j.segs = j.segs[removed:]
 	j.mu.Unlock()
 	if j.policy != SyncOS {
-		if err := syncDir(j.dir); err != nil {
+		if err := j.syncDir(); err != nil {
 			j.log.WithError(err).Warn("syncing the journal directory failed")
 		}
+	}
+	return nil
+}
+
+// syncDir syncs the journal's directory, through the descriptor it keeps
+// open for that.
+func (j *journal) syncDir() error {
+	if err := j.dirFile.Sync(); err != nil {
+		return fmt.Errorf("diskstore: sync directory %s: %w", j.dir, err)
 	}
 	return nil
 }
@@ -427,6 +439,10 @@ func (j *journal) close() error {
 		}
 		j.sealed = nil
 		j.wmu.Unlock()
+		j.fds.close()
+		if j.dirFile != nil {
+			j.dirFile.Close()
+		}
 	})
 	return err
 }

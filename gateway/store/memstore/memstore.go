@@ -86,8 +86,9 @@ type Config struct {
 	// reaches them.
 	CacheEvents int
 	// JSONEvents is how many of the newest events keep their prepared
-	// JSON (DefaultJSONEvents if 0; negative: only the cache's), outside
-	// the Go heap beyond the cache.
+	// JSON (DefaultJSONEvents if 0), outside the Go heap beyond the cache;
+	// the cache's events keep theirs whatever it is (negative: only
+	// theirs).
 	JSONEvents int
 }
 

@@ -307,8 +307,13 @@ func (r *retained) push(evs []*protocol.Event, json [][]byte) {
 	} else {
 		r.hotJSON = append(r.hotJSON, make([][]byte, len(evs))...)
 	}
-	for len(r.hot)-r.head > r.cacheMax {
-		r.spill(r.hot[r.head], r.hotJSON[r.head])
+	spills := len(r.hot) - r.head - r.cacheMax
+	for k := 0; k < spills; k++ {
+		json := r.hotJSON[r.head]
+		if spills-k > r.jsonMax-r.cacheMax {
+			json = nil // older than the window once this push is done: not kept
+		}
+		r.spill(r.hot[r.head], json)
 		r.hot[r.head], r.hotJSON[r.head] = nil, nil
 		r.head++
 	}
