@@ -69,13 +69,13 @@ func testRelayLatency(t *testing.T, format string) {
 	if _, err := c.Subscribe(ctx, &protocol.Filter{Origin: "lnx01"}, "", format); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now() // before the times below: the bound must cover them
 	old := syslogEvent("lnx01", "received two seconds ago")
 	old.Received = time.Now().Add(-2 * time.Second)
 	fresh := syslogEvent("lnx01", "received now")
 	skipped := syslogEvent("lnx02", "not for this subscriber")
 	future := syslogEvent("lnx01", "received by a region whose clock is ahead")
 	future.Received = time.Now().Add(time.Hour)
-	start := time.Now()
 	if err := st.Append(context.Background(), []*protocol.Event{old, fresh, skipped, future}); err != nil {
 		t.Fatal(err)
 	}

@@ -248,15 +248,22 @@ func (r *retained) decode(e *protocol.Event, c *coldEntry, b string) {
 
 // appendRange appends the events at positions i to j-1 to dst, and if
 // json is not nil their prepared JSON (nil where none is kept) to json.
-// Each cold event is decoded into allocations of its own: a reader that
-// keeps one (the lx lines of package unsolmsg) keeps no other with it. The
-// warm JSON of the range is copied into one allocation.
+// For a reader of JSON (json not nil: a subscriber, which lets go of the
+// events once it has sent them), the cold events of the range are decoded
+// into one array, with the encodings of those next to each other in a
+// chunk copied into one string (at most maxRun bytes): a read allocates a
+// few times, not twice an event. For any other reader (one that may keep
+// an event, as the lx lines of package unsolmsg do), each cold event is
+// decoded into allocations of its own, so that keeping one keeps no other.
+// The warm JSON of the range is copied into one allocation.
 func (r *retained) appendRange(dst []*protocol.Event, json [][]byte, i, j int) ([]*protocol.Event, [][]byte) {
 	if k := min(j, r.coldLen()); i < k {
-		for p := i; p < k; p++ {
-			dst = append(dst, r.at(p))
-		}
-		if json != nil {
+		if json == nil {
+			for p := i; p < k; p++ {
+				dst = append(dst, r.at(p))
+			}
+		} else {
+			dst = r.decodeRange(dst, i, k)
 			json = r.appendWarmJSON(json, i, k)
 		}
 		i = k
@@ -269,6 +276,35 @@ func (r *retained) appendRange(dst []*protocol.Event, json [][]byte, i, j int) (
 		}
 	}
 	return dst, json
+}
+
+// maxRun bounds the bytes of encodings that decodeRange copies into one
+// string (one event larger than it gets a string of its own).
+const maxRun = 64 << 10
+
+// decodeRange appends the cold events at positions i to k-1 to dst,
+// decoded into one array of events.
+func (r *retained) decodeRange(dst []*protocol.Event, i, k int) []*protocol.Event {
+	evs := make([]protocol.Event, k-i)
+	var text string     // the encodings of a run of entries, contiguous in one chunk
+	var from *coldEntry // the first entry of the run
+	for p := i; p < k; p++ {
+		c := r.cold.at(p)
+		if from == nil || c.chunk != from.chunk || c.off < from.off || int(c.off+c.n-from.off) > len(text) {
+			end := c.off + c.n // the run: as far as the entries stay contiguous in c's chunk
+			for q := p + 1; q < k; q++ {
+				d := r.cold.at(q)
+				if d.chunk != c.chunk || d.off != end || d.off+d.n-c.off > maxRun {
+					break
+				}
+				end = d.off + d.n
+			}
+			text, from = string(r.chunks.get(c.chunk, c.off, end-c.off)), c
+		}
+		r.decode(&evs[p-i], c, text[c.off-from.off:c.off-from.off+c.n])
+		dst = append(dst, &evs[p-i])
+	}
+	return dst
 }
 
 // appendWarmJSON appends the JSON kept for the cold positions i to k-1
