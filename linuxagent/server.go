@@ -17,13 +17,16 @@ import (
 
 	"github.com/zbridge/zbridge/internal/acceptloop"
 	"github.com/zbridge/zbridge/internal/drain"
+	"github.com/zbridge/zbridge/internal/tcpalive"
 )
 
 // Defaults of Config.
 const (
 	DefaultMaxSessions = 32
 	DefaultKillGrace   = 2 * time.Second
-	DefaultKeepAlive   = 30 * time.Second
+	DefaultKeepAlive   = 5 * time.Minute
+	// DefaultTCPKeepAlive is Config.TCPKeepAlive's default.
+	DefaultTCPKeepAlive = 2 * time.Minute
 )
 
 // ServerVersion is the agent's SSH identification string; the region
@@ -95,17 +98,34 @@ type Config struct {
 	// SIGKILL (default 2 s).
 	KillGrace time.Duration
 	// KeepAlive is how often the agent checks that the region on a
-	// connection is still there. A connection over which nothing came
-	// from the region for three intervals is sent an OpenSSH
+	// connection is still there and answering. A connection over which
+	// nothing came from the region for three intervals is sent an OpenSSH
 	// keepalive@openssh.com request, and closed when none is answered for
 	// three more. A zbridge region sends keepalives of its own to a
-	// connection it has not heard from for its interval (30 s; one
-	// answered then keeps it quiet for another, so that it asks every
-	// minute), on a grid shared by its connections, so that ten thousand
+	// connection it has not heard from for its interval (5 minutes; one
+	// answered then keeps it quiet for another, so that it asks every ten
+	// minutes), on a grid shared by its connections, so that ten thousand
 	// agents are checked in a few batches a second: over a connection to
 	// a region the agent only answers, and each keepalive costs the
-	// region one exchange, not two. Default 30 s; negative turns it off.
+	// region one exchange, not two. A region that is gone (its host, the
+	// path) is found sooner by the kernel (TCPKeepAlive); this finds one
+	// that is there but hung. Default 5 minutes; negative turns it off.
+	// An agent whose KeepAlive is under a region's twice --agent-keepalive
+	// (an older agent's 30 s, under a region's 5 minutes) sends keepalives
+	// of its own to an idle region, one at a time rather than batched.
 	KeepAlive time.Duration
+	// TCPKeepAlive is the least time the region's connection is idle
+	// before the kernel sends its first TCP keepalive probe (each
+	// connection's is drawn up to twice it); the kernel then probes every
+	// third of it and ends the connection when nothing came from the
+	// region for 3.5 times it with a probe or data unanswered (package
+	// tcpalive), so that a region whose host or path died does not hold
+	// the agent's sessions. Default DefaultTCPKeepAlive (the region is
+	// found gone within eight minutes); negative turns the probes and the
+	// timeout off. It replaces the keepalive Go gives accepted
+	// connections (15 s, the same for all, which a region's thousands of
+	// agents would send together).
+	TCPKeepAlive time.Duration
 }
 
 // A Server is the Linux agent: an SSH server that runs the region's
@@ -175,6 +195,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.KeepAlive == 0 {
 		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.TCPKeepAlive == 0 {
+		cfg.TCPKeepAlive = DefaultTCPKeepAlive
 	}
 	if cfg.Policy == nil {
 		cfg.Policy = DefaultPolicy()
@@ -322,6 +345,9 @@ func (s *Server) Serve(l net.Listener) error {
 	err := s.loop.Serve(l, func(nc net.Conn, a *acceptloop.Admission) {
 		a.Release() // the agent limits sessions, not connections per address
 		c := &conn{s: s, nc: nc, log: log.WithField("remote", nc.RemoteAddr().String())}
+		if err := tcpalive.Set(nc, s.cfg.TCPKeepAlive); err != nil {
+			c.log.WithError(err).Warn("connection kept without the kernel's keepalive")
+		}
 		s.mu.Lock()
 		if !s.startLocked() {
 			s.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/zbridge/zbridge/internal/tcpalive"
 	"github.com/zbridge/zbridge/protocol/agentproto"
 )
 
@@ -971,5 +972,37 @@ func TestRegionNotReading(t *testing.T) {
 	}
 	if r := runCommand(t, c, "echo ok", nil); string(r.stdout) != "ok\n" {
 		t.Errorf("same connection after: %q", r.stdout)
+	}
+}
+
+// TestTCPKeepAlive: the agent gives the region's connection the kernel's
+// keepalive and user timeout from Config.TCPKeepAlive (2 minutes by
+// default), in place of the listener's own (Go's 15 s, unspread), or none.
+func TestTCPKeepAlive(t *testing.T) {
+	for _, tc := range []struct {
+		set, want time.Duration
+	}{
+		{0, DefaultTCPKeepAlive},
+		{6 * time.Second, 6 * time.Second},
+		{-1, -1},
+	} {
+		a := startAgent(t, func(c *Config) { c.TCPKeepAlive = tc.set })
+		a.dial(t, a.client.signer)
+		a.srv.mu.Lock()
+		var nc net.Conn
+		for c := range a.srv.conns {
+			nc = c.nc
+		}
+		a.srv.mu.Unlock()
+		if nc == nil {
+			t.Fatal("the agent has no connection")
+		}
+		got, err := tcpalive.Get(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg := tcpalive.Check(got, tc.want); msg != "" {
+			t.Errorf("TCPKeepAlive %v: %s (the kernel has %+v)", tc.set, msg, got)
+		}
 	}
 }

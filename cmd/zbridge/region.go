@@ -118,6 +118,7 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.sync, "sync", string(diskstore.DefaultSync), "when the on-disk store syncs: batch (fsync at least every 100 ms, and before RELP and VMMON acknowledge), always (before every write returns), os (the kernel decides)")
 	fs.IntVar(&c.Session.MaxSessions, "max-sessions", 100, "sessions at most, on UNSOLMSG and on COMMANDS each")
 	fs.IntVar(&c.AgentDials, "agent-dials", 0, "SSH connection attempts to Linux agents in progress at once (0: 1024, or an eighth of the descriptor limit when less); the others wait their turn")
+	fs.DurationVar(&c.AgentKeepAlive, "agent-keepalive", 0, "check each Linux agent connection this often, with an SSH keepalive when it was silent as long, for an agent connected but hung (0: 5m; negative: never); a dead host or path is found 3.5m after it last sent anything, by TCP keepalive")
 	fs.IntVar(&c.FDReserve, "fd-reserve", 0, "file descriptors below the limit (ulimit -n) that accepted connections may not take; past it a connection is refused with the reason (0: a fiftieth of the limit, 16 to 1024; -1: none)")
 	fs.DurationVar(&c.Session.Heartbeat, "heartbeat", 30*time.Second, "heartbeat interval granted when a client asks for none")
 	fs.DurationVar(&c.Session.IdleTimeout, "idle-timeout", 0, "end a session silent this long (0: three heartbeats)")

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/zbridge/zbridge/internal/peer"
+	"github.com/zbridge/zbridge/internal/tcpalive"
 )
 
 // TestAgentless runs commands on a real OpenSSH sshd, started as the test's
@@ -576,5 +577,48 @@ func TestRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTCPKeepAlive: the pool's connections carry the kernel's keepalive
+// and user timeout from Config.TCPKeepAlive (an idle time from 60 s to
+// twice that by default), which find a dead host or path with no
+// keepalive request of the region's.
+func TestTCPKeepAlive(t *testing.T) {
+	checkLeaks(t)
+	f := newFixture(t)
+	port := peer.FreePort(t)
+	addr := peer.Addr(port)
+	hostKey := filepath.Join(f.dir, "host_ed25519")
+	f.pin(addr, f.genKey("ed25519", hostKey, ""))
+	f.startSSHD(port, hostKey)
+	for _, tc := range []struct {
+		name      string
+		set, want time.Duration
+	}{
+		{"lx-default", 0, DefaultTCPKeepAlive},
+		{"lx-12s", 12 * time.Second, 12 * time.Second},
+		{"lx-off", -1, -1},
+	} {
+		p := f.newPool(func(c *Config) { c.TCPKeepAlive = tc.set })
+		p.Add(tc.name, addr)
+		waitConnected(t, p, tc.name)
+		p.mu.Lock()
+		h := p.hosts[tc.name]
+		p.mu.Unlock()
+		h.mu.Lock()
+		c := h.conn
+		h.mu.Unlock()
+		if c == nil {
+			t.Fatalf("%s: no connection", tc.name)
+		}
+		got, err := tcpalive.Get(c.heard.Conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg := tcpalive.Check(got, tc.want); msg != "" {
+			t.Errorf("%s: %s (the kernel has %+v)", tc.name, msg, got)
+		}
+		p.Close()
 	}
 }

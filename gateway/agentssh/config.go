@@ -43,14 +43,24 @@ const (
 	// DefaultKeepAlive is the interval at which a connection is checked,
 	// and sent keepalive@openssh.com if it was silent for as long: an
 	// idle connection, whose last answer the next check finds less than
-	// an interval old, is asked every other check, once a minute. A
-	// zbridge Linux agent sends keepalives only over a connection silent
-	// for three of its intervals (also 30 s), so that over an agent's
-	// connection the region's keepalives, batched on the grid, are the
-	// only ones (each costs both sides a wakeup, a write and a read, which
-	// at ten thousand connections is most of an idle region's CPU). A
-	// dead connection is found within two to three intervals.
-	DefaultKeepAlive = 30 * time.Second
+	// an interval old, is asked every other check, every ten minutes. The
+	// kernel's TCP keepalive and user timeout (DefaultTCPKeepAlive) find a
+	// dead host or path within four minutes; this finds an agent or sshd
+	// that is there but hung (a command sent to one meanwhile times out),
+	// within fifteen. A zbridge Linux
+	// agent sends keepalives only over a connection silent for three of
+	// its intervals (also 5 minutes), so that over an agent's connection
+	// the region's keepalives, batched on the grid, are the only ones.
+	// Each costs both sides a wakeup, a write and a read: at 30 s, ten
+	// thousand idle agents took more than half of an idle region's CPU
+	// (BenchmarkScale of package region). A hung host is found within
+	// two to three intervals.
+	DefaultKeepAlive = 5 * time.Minute
+	// DefaultTCPKeepAlive is TCPKeepAlive's default: each connection is
+	// idle 60 to 120 s before the kernel's first TCP keepalive probe, and
+	// a dead host or path is found 3.5 minutes after the host last sent
+	// anything, idle or with data in flight (see package tcpalive).
+	DefaultTCPKeepAlive = time.Minute
 	// DefaultReconnectMin and DefaultReconnectMax bound the exponential
 	// backoff between connection attempts.
 	DefaultReconnectMin = 500 * time.Millisecond
@@ -124,6 +134,14 @@ type Config struct {
 	// keepalives of many connections are spread over the interval.
 	// Default DefaultKeepAlive; negative disables keepalives.
 	KeepAlive time.Duration
+	// TCPKeepAlive is the least time a connection is idle before the
+	// kernel sends its first TCP keepalive probe (each connection's is
+	// drawn up to twice it, so that connections made together do not
+	// probe together); the kernel then probes every third of it, and ends
+	// the connection when nothing came from the host for 3.5 times it with
+	// a probe or data unanswered (package tcpalive). Default
+	// DefaultTCPKeepAlive; negative turns the probes and the timeout off.
+	TCPKeepAlive time.Duration
 	// ReconnectMin and ReconnectMax bound the exponential backoff between
 	// attempts to (re)connect a host; each wait is jittered down to half.
 	// The backoff starts again from ReconnectMin once a connection has
@@ -211,6 +229,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.TCPKeepAlive == 0 {
+		c.TCPKeepAlive = DefaultTCPKeepAlive
 	}
 	if c.ReconnectMin == 0 {
 		c.ReconnectMin = DefaultReconnectMin

@@ -28,13 +28,19 @@
 // step with other regions starting with the same list. [Pool.Stats]
 // counts the attempts, failures and timeouts, and the hosts in each state.
 //
-// Every [Config.KeepAlive] each connection is checked: one from which
+// The kernel finds a dead host or path: after 60 to 120 s
+// ([Config.TCPKeepAlive], drawn for each connection) without a segment
+// from the host it probes every 20 s, and it ends the connection 3.5
+// minutes after the host last sent anything (TCP_USER_TIMEOUT), whether
+// the connection was idle or had a command in flight, at no cost to the
+// region's process (package tcpalive). Every [Config.KeepAlive] (5 minutes) each
+// connection is also checked, for a host that is there but hung: one from which
 // nothing arrived for a whole interval gets a keepalive@openssh.com
 // request, and one that does not answer within another interval is closed
 // and redialled. A connection that hears from its host (command output,
 // an answer to the last check's keepalive, keepalives of the host's own)
 // sends none, as OpenSSH's ServerAliveInterval does: an idle connection is
-// asked every other interval. The Linux agent keeps quiet while its
+// asked every other interval, every ten minutes. The Linux agent keeps quiet while its
 // region speaks (linuxagent.Config.KeepAlive), so that an idle region's
 // keepalives are its own, batched as below. Each connection checks at a phase of its own,
 // chosen at random, so that the thousands of connections a region makes

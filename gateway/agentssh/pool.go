@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/zbridge/zbridge/internal/checkgrid"
+	"github.com/zbridge/zbridge/internal/tcpalive"
 )
 
 // Pool keeps one SSH connection to each host added to it and runs commands
@@ -624,8 +625,7 @@ func (p *Pool) dial(h *host) (*hostConn, error) {
 	p.dialsStarted.Add(1)
 	ctx, cancel := context.WithTimeout(h.ctx, p.cfg.DialTimeout)
 	defer cancel()
-	var d net.Dialer
-	tc, err := d.DialContext(ctx, "tcp", h.addr)
+	tc, err := tcpalive.Dialer(p.cfg.TCPKeepAlive).DialContext(ctx, "tcp", h.addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}

@@ -213,6 +213,7 @@ func newLinuxAgents(cfg Config, log logrus.FieldLogger, onChange func(agentssh.C
 		KnownHostsFile: cfg.KnownHostsFile,
 		AcceptNew:      cfg.AcceptNewHostKeys,
 		MaxDials:       cfg.AgentDials,
+		KeepAlive:      cfg.AgentKeepAlive,
 		Logger:         log,
 		OnChange:       onChange,
 	})

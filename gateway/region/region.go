@@ -186,6 +186,13 @@ type Config struct {
 	// thousands of agents dials them in turn, once its listeners are up,
 	// rather than all at once (see package agentssh).
 	AgentDials int
+	// AgentKeepAlive is how often each connection to a Linux agent is
+	// checked, and sent an SSH keepalive when it was silent for as long
+	// (zero: agentssh.DefaultKeepAlive, 5 minutes; negative: never): it
+	// finds an agent that is connected but hung. A dead host or path is
+	// found by the kernel, 3.5 minutes after the agent last sent anything
+	// (agentssh.Config.TCPKeepAlive).
+	AgentKeepAlive time.Duration
 	// FDReserve is how many file descriptors, below the process's limit,
 	// the connections the region accepts may not take: they are kept for
 	// its own work (its store's files, the agents it dials, /healthz). A

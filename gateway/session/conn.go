@@ -229,7 +229,7 @@ func (s *Session) run(r *protocol.Reader) {
 		s.touch()
 		switch f.Type {
 		case protocol.TypeHeartbeat:
-			s.Send(protocol.Reply(f.Req, nil))
+			s.Write(protocol.AppendBareFrame(nil, protocol.TypeReply, f.Req))
 		case protocol.TypeReply:
 			// An answer to a heartbeat or to a handler's request.
 			if rh, ok := s.srv.h.(ReplyHandler); ok {
@@ -278,15 +278,24 @@ func (s *Session) readFailed(err error) {
 // at the end of its lifetime.
 func (s *Session) timers() {
 	defer s.wg.Done()
-	// Check twice an interval: a heartbeat then goes out at most 1.4
-	// intervals after the client last spoke, well inside the idle timeout.
+	// Check once an interval when the idle timeout is 2.5 intervals or
+	// more (it is three by default): a heartbeat then goes out at most 1.9
+	// intervals after the client last spoke, inside the idle timeout, and
+	// an idle session's check finds a heartbeat due each time, where two
+	// checks an interval woke the session twice for one heartbeat. With a
+	// shorter idle timeout, check twice an interval: a heartbeat then goes
+	// out at most 1.4 intervals after the client last spoke.
 	// The checks fall at a random phase of the session's own, so that the
 	// sessions that logged on together (the subscribers of a region that
 	// restarted) do not send their heartbeats together; the phases fall on
 	// a grid shared by every session (see package checkgrid), so that the checks
 	// due in the same second go together and thousands of idle sessions
 	// wake the process a few times a second rather than hundreds.
-	check := max(s.hb/2, time.Millisecond)
+	check := s.hb
+	if s.idle < s.hb*5/2 {
+		check = s.hb / 2
+	}
+	check = max(check, time.Millisecond)
 	phase := checkgrid.Phase(check)
 	tick := time.NewTimer(time.Until(checkgrid.Next(time.Now(), check, phase)))
 	defer tick.Stop()
@@ -317,7 +326,7 @@ func (s *Session) timers() {
 			quiet := s.hb - s.hb/10
 			if time.Since(time.UnixMilli(s.lastSent.Load())) >= quiet ||
 				time.Since(time.UnixMilli(s.lastRecv.Load())) >= quiet {
-				s.Send(&protocol.Frame{Type: protocol.TypeHeartbeat, Req: s.NextReq()})
+				s.Write(protocol.AppendBareFrame(nil, protocol.TypeHeartbeat, s.NextReq()))
 			}
 		}
 	}

@@ -490,30 +490,34 @@ func TestServerHeartbeats(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out heartbeats and the idle timeout for 5 s: not in -short")
 	}
-	const idle = 2500 * time.Millisecond
-	ts := startServer(t, session.Config{Heartbeat: time.Second, MinHeartbeat: time.Second, IdleTimeout: idle})
-	f := logonFrame("hb")
-	f.Heartbeat = 1
-	c, a := logon(t, ts.addr, f)
-	if a.Limits.Heartbeat != 1 {
-		t.Fatalf("heartbeat limit %d, want 1", a.Limits.Heartbeat)
-	}
-	start := time.Now()
-	seen := map[uint64]bool{}
-	for time.Since(start) < 2*idle || len(seen) < 3 {
-		f := c.next()
-		if f.Type != protocol.TypeHeartbeat {
-			t.Fatalf("after %v got %+v, want only heartbeats", time.Since(start), f)
-		}
-		if f.Req == 0 || seen[f.Req] {
-			t.Fatalf("heartbeat req %d: want a new positive number", f.Req)
-		}
-		seen[f.Req] = true
-		c.send(protocol.Reply(f.Req, nil))
-	}
-	c.echo("still logged on after twice the idle timeout")
-	if st := ts.srv.Stats(); st.Active != 1 || len(st.Ended) != 0 {
-		t.Errorf("Stats() = %+v, want the session still active", st)
+	// Three heartbeats' idle timeout: checked once an interval; 2.4: twice.
+	for _, idle := range []time.Duration{3 * time.Second, 2400 * time.Millisecond} {
+		t.Run(idle.String(), func(t *testing.T) {
+			ts := startServer(t, session.Config{Heartbeat: time.Second, MinHeartbeat: time.Second, IdleTimeout: idle})
+			f := logonFrame("hb")
+			f.Heartbeat = 1
+			c, a := logon(t, ts.addr, f)
+			if a.Limits.Heartbeat != 1 {
+				t.Fatalf("heartbeat limit %d, want 1", a.Limits.Heartbeat)
+			}
+			start := time.Now()
+			seen := map[uint64]bool{}
+			for time.Since(start) < 2*idle || len(seen) < 3 {
+				f := c.next()
+				if f.Type != protocol.TypeHeartbeat {
+					t.Fatalf("after %v got %+v, want only heartbeats", time.Since(start), f)
+				}
+				if f.Req == 0 || seen[f.Req] {
+					t.Fatalf("heartbeat req %d: want a new positive number", f.Req)
+				}
+				seen[f.Req] = true
+				c.send(protocol.Reply(f.Req, nil))
+			}
+			c.echo("still logged on after twice the idle timeout")
+			if st := ts.srv.Stats(); st.Active != 1 || len(st.Ended) != 0 {
+				t.Errorf("Stats() = %+v, want the session still active", st)
+			}
+		})
 	}
 }
 
