@@ -89,7 +89,15 @@ type fdHealth struct {
 	// those accepted with a spare, once the descriptors ran out.
 	Refused   uint64 `json:"refused"`
 	Exhausted uint64 `json:"exhausted"`
+	// StoreSpares is the spare descriptors the on-disk store's journal
+	// holds to start segments with once the process has run out (of
+	// StoreSparesWanted; both absent with another store).
+	StoreSpares       *int `json:"store_spares,omitempty"`
+	StoreSparesWanted *int `json:"store_spares_wanted,omitempty"`
 }
+
+// spareFDer is the on-disk store (diskstore.Store.SpareFDs).
+type spareFDer interface{ SpareFDs() (held, wanted int) }
 
 func (r *Region) fdHealth() fdHealth {
 	st := r.fds.Status()
@@ -100,6 +108,10 @@ func (r *Region) fdHealth() fdHealth {
 	}
 	for _, n := range st.Exhausted {
 		h.Exhausted += n
+	}
+	if sf, ok := r.store.(spareFDer); ok {
+		held, wanted := sf.SpareFDs()
+		h.StoreSpares, h.StoreSparesWanted = &held, &wanted
 	}
 	return h
 }
@@ -171,6 +183,11 @@ func (r *Region) registerFDMetrics() {
 	reg.NewGaugeFunc("zbridge_fd_spares",
 		"Spare file descriptors held to accept and refuse connections once the region has run out of descriptors.",
 		func() float64 { return float64(r.fds.Status().Spares) })
+	if sf, ok := r.store.(spareFDer); ok {
+		reg.NewGaugeFunc("zbridge_store_fd_spares",
+			"Spare file descriptors the on-disk store's journal holds to start segments with once the process has run out of descriptors (it keeps 2).",
+			func() float64 { held, _ := sf.SpareFDs(); return float64(held) })
+	}
 	reg.Collect("zbridge_fd_refused_total",
 		"Connections refused for want of file descriptors, by server and cause: budget (accepted past the budget), "+
 			"exhausted (accept failed for want of a descriptor; taken with a spare to be refused).",

@@ -107,6 +107,10 @@ func TestFDLimit(t *testing.T) {
 					t.Errorf("/healthz fds %+v: want limit %d, 16 reserved, %d open at least, 3 refused at least, every spare held",
 						fds, fdLimit, fdLimit-16)
 				}
+				// The reserve kept the store's journal its spares.
+				if fds.StoreSpares == nil || fds.StoreSparesWanted == nil || *fds.StoreSpares != 2 || *fds.StoreSparesWanted != 2 {
+					t.Errorf("/healthz fds: store spares %v of %v, want 2 of 2", fds.StoreSpares, fds.StoreSparesWanted)
+				}
 				if body.Status != "degraded" || len(body.Reasons) == 0 || !strings.Contains(body.Reasons[len(body.Reasons)-1], "file descriptors") {
 					t.Errorf("/healthz status %q, reasons %q: want degraded for the descriptors", body.Status, body.Reasons)
 				}
@@ -317,7 +321,8 @@ func TestFDLimitChild(t *testing.T) {
 	log.SetLevel(logrus.DebugLevel)
 	limits := session.Config{MaxSessions: 1000, MaxPerAddr: 1000}
 	cfg := Config{Name: "FDTEST", UnsolMsg: "127.0.0.1:0", Commands: "127.0.0.1:0", SyslogTCP: "127.0.0.1:0",
-		HTTP: "127.0.0.1:0", Session: limits, CommandsSession: limits, Logger: log}
+		HTTP: "127.0.0.1:0", Session: limits, CommandsSession: limits, Logger: log,
+		DataDir: t.TempDir()} // the on-disk store, whose journal holds spares of its own
 	if mode == "exhausted" {
 		cfg.FDReserve = -1
 	}

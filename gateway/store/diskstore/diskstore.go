@@ -425,6 +425,12 @@ func (s *Store) Health() store.Health {
 	return store.Health{}
 }
 
+// SpareFDs returns how many spare descriptors the journal holds for the
+// segments it starts when the process is out of them, and how many it
+// keeps when it can (fewer held: it used some, and the process has had
+// none free since to take them back).
+func (s *Store) SpareFDs() (held, wanted int) { return s.j.fds.held(), spareFDs }
+
 // Close closes the store: it syncs what it holds and releases the data
 // directory. It is safe to call more than once.
 func (s *Store) Close() error {

@@ -495,6 +495,9 @@ func TestOutOfDescriptors(t *testing.T) {
 			s.Close()
 		}
 	}()
+	if held, wanted := s.SpareFDs(); held != 2 || wanted != 2 {
+		t.Fatalf("the journal holds %d spare descriptors of %d, want 2 of 2", held, wanted)
+	}
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
@@ -530,6 +533,7 @@ func TestOutOfDescriptors(t *testing.T) {
 	before := len(segmentFiles(t, dir))
 	ctx := context.Background()
 	var all []*protocol.Event
+	fewest := spareFDs
 	for i := 0; i < 12; i++ { // ~12 × 40 kB through 64 KiB segments
 		evs := richEvents(20)
 		for _, e := range evs {
@@ -538,10 +542,18 @@ func TestOutOfDescriptors(t *testing.T) {
 		if err := s.Append(ctx, evs); err != nil {
 			t.Fatalf("append %d, out of descriptors: %v", i, err)
 		}
+		// A segment started since the last sync took a spare; the sync
+		// closes the one written full and takes the spare back.
+		if held, _ := s.SpareFDs(); held < fewest {
+			fewest = held
+		}
 		if err := s.Sync(ctx); err != nil {
 			t.Fatalf("sync %d, out of descriptors: %v", i, err)
 		}
 		all = append(all, evs...)
+	}
+	if fewest == spareFDs {
+		t.Errorf("SpareFDs said %d held throughout, out of descriptors, though segments were started with them", fewest)
 	}
 	if h := s.Health(); h.Degraded {
 		t.Fatalf("degraded out of descriptors: %s", h.Reason)
@@ -549,6 +561,24 @@ func TestOutOfDescriptors(t *testing.T) {
 	restore()
 	if after := len(segmentFiles(t, dir)); after < before+4 {
 		t.Fatalf("%d segments after, %d before: the journal did not start segments while out of descriptors", after, before)
+	}
+	// With descriptors free again, the next segment's start takes the
+	// spares back.
+	for i := 0; i < 3; i++ {
+		evs := richEvents(20)
+		for _, e := range evs {
+			e.Text += strings.Repeat("e", 1800)
+		}
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+	}
+	if held, wanted := s.SpareFDs(); held != 2 || wanted != 2 {
+		t.Errorf("the journal holds %d spare descriptors of %d after descriptors were freed, want 2 of 2", held, wanted)
 	}
 	closed = true
 	if err := s.Close(); err != nil {

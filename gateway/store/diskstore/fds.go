@@ -94,6 +94,13 @@ func (r *fdReserve) closeFiles(files []*os.File) error {
 	return first
 }
 
+// held returns how many spares the reserve holds now.
+func (r *fdReserve) held() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.spares)
+}
+
 // close closes the spares.
 func (r *fdReserve) close() {
 	r.mu.Lock()
