@@ -124,7 +124,7 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Session.IdleTimeout, "idle-timeout", 0, "end a session silent this long (0: three heartbeats)")
 	fs.DurationVar(&c.Session.Lifetime, "session-lifetime", 0, "end sessions this long after logon (0: never)")
 	fs.DurationVar(&c.Session.WriteTimeout, "write-timeout", 30*time.Second, "end a session whose client reads nothing this long")
-	fs.IntVar(&c.SyslogMaxFrame, "syslog-max-frame", 200000, "largest syslog message in bytes")
+	fs.IntVar(&c.SyslogMaxFrame, "syslog-max-frame", 200000, "largest syslog message in bytes (64 MiB at most)")
 	fs.IntVar(&c.SyslogMaxSessions, "syslog-max-sessions", 200, "SYSLOG TCP connections at most")
 	fs.IntVar(&c.SyslogMaxSessionsPerAddr, "syslog-max-sessions-per-addr", syslog.DefaultMaxSessionsPerAddr, "SYSLOG TCP connections from one address at most")
 	fs.IntVar(&c.Session.MaxPerAddr, "max-per-addr", session.DefaultMaxPerAddr, "connections from one address at most, on UNSOLMSG, COMMANDS and VMMON each (logged on or waiting to)")
