@@ -120,6 +120,9 @@ type Handler interface {
 
 // Admitter is a Handler that may refuse a session after its credentials
 // were checked, e.g. a second session for a system that has one. Admit
+// runs before the accept is written, and the session's writes wait for
+// the accept: Admit must not write to the session itself, which would wait
+// forever; another goroutine may, and its frame follows the accept. Admit
 // returns nil to accept, or a refuse frame's reason, message and
 // retry_after; the session is then not started.
 type Admitter interface {
@@ -886,7 +889,13 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 	s.notPendingLocked(addr)
 	pending = false
 	s.mu.Unlock()
+	// Nothing is written to the client before its accept: the handler's
+	// Admit can make the session reachable (VMMON routes commands to the
+	// agent it admits), and a frame written by another goroutine before
+	// the accept was taken by the client for the answer to its logon.
+	sess.wmu.Lock()
 	if refusal := s.admit(sess); refusal != nil {
+		sess.wmu.Unlock()
 		s.mu.Lock()
 		delete(s.sessions, sess)
 		s.accepted--
@@ -897,8 +906,12 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 	}
 
 	sess.Log = sess.Log.WithField("session", sess.ID)
-	err := sess.Send(&protocol.Frame{Type: protocol.TypeAccept, Req: f.Req, Session: sess.ID,
+	accept, err := protocol.AppendFrame(nil, &protocol.Frame{Type: protocol.TypeAccept, Req: f.Req, Session: sess.ID,
 		Version: protocol.Version, Limits: &sess.limits})
+	if err == nil {
+		err = sess.writeLocked(accept, s.cfg.WriteTimeout)
+	}
+	sess.wmu.Unlock()
 	if err == nil {
 		sess.Log.Info("session started")
 		s.record(sess)

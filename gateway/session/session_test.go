@@ -906,3 +906,43 @@ func TestNoGoroutineLeak(t *testing.T) {
 
 	leakcheck.Wait(t, before, waitTimeout)
 }
+
+// eagerAdmitter admits every session and has another goroutine write to it
+// at once, as VMMON's command routing may the moment it admits an agent.
+type eagerAdmitter struct {
+	echoHandler
+	wrote chan error
+}
+
+func (h eagerAdmitter) Admit(s *session.Session) *protocol.Frame {
+	go func() { h.wrote <- s.Send(&protocol.Frame{Type: protocol.TypeNotice, Message: "early"}) }()
+	time.Sleep(50 * time.Millisecond) // the goroutine is at its write before the accept is
+	return nil
+}
+
+// TestAcceptFirst: a frame another goroutine writes while the session is
+// being admitted reaches the client after the accept, never before it,
+// where the client would take it for the answer to its logon.
+func TestAcceptFirst(t *testing.T) {
+	h := eagerAdmitter{wrote: make(chan error, 1)}
+	srv, err := session.NewServer(session.Config{Name: "test", Logger: discardLogger()}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, a := logon(t, ln.Addr().String(), nil) // fails unless the first frame is the accept
+	if a.Session == "" {
+		t.Fatalf("accept %+v without a session", a)
+	}
+	if err := <-h.wrote; err != nil {
+		t.Fatalf("the early write: %v", err)
+	}
+	if f := c.next(); f.Type != protocol.TypeNotice || f.Message != "early" {
+		t.Fatalf("after the accept: %+v, want the early notice", f)
+	}
+}
