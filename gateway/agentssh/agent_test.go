@@ -13,7 +13,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/zbridge/zbridge/internal/peer"
 	"github.com/zbridge/zbridge/linuxagent"
 	"github.com/zbridge/zbridge/protocol/agentproto"
 )
@@ -95,11 +94,7 @@ func TestOversizeCommand(t *testing.T) {
 	checkLeaks(t)
 	f := newFixture(t)
 	agentAddr, _ := startLinuxAgent(t, f)
-	port := peer.FreePort(t)
-	sshdAddr := peer.Addr(port)
-	hostKey := filepath.Join(f.dir, "host_ed25519")
-	f.pin(sshdAddr, f.genKey("ed25519", hostKey, ""))
-	f.startSSHD(port, hostKey)
+	sshdAddr, _ := f.pinnedSSHD()
 	p := f.newPool(nil)
 	p.Add("agent", agentAddr)
 	p.Add("sshd", sshdAddr)
@@ -158,11 +153,7 @@ func TestClientReachesAgent(t *testing.T) {
 	checkLeaks(t)
 	f := newFixture(t)
 	agentAddr, agentLog := startLinuxAgent(t, f)
-	port := peer.FreePort(t)
-	sshdAddr := peer.Addr(port)
-	hostKey := filepath.Join(f.dir, "host_ed25519")
-	f.pin(sshdAddr, f.genKey("ed25519", hostKey, ""))
-	f.startSSHD(port, hostKey) // no AcceptEnv: every env request is ignored
+	sshdAddr, _ := f.pinnedSSHD() // no AcceptEnv: every env request is ignored
 	p := f.newPool(nil)
 	p.Add("agent", agentAddr)
 	p.Add("sshd", sshdAddr)

@@ -431,11 +431,7 @@ func TestReconnect(t *testing.T) {
 func TestKeepAlive(t *testing.T) {
 	checkLeaks(t)
 	f := newFixture(t)
-	port := peer.FreePort(t)
-	addr := peer.Addr(port)
-	hostKey := filepath.Join(f.dir, "host_ed25519")
-	f.pin(addr, f.genKey("ed25519", hostKey, ""))
-	sshd := f.startSSHD(port, hostKey)
+	addr, sshd := f.pinnedSSHD()
 	p := f.newPool(func(c *Config) { c.KeepAlive = 200 * time.Millisecond })
 	p.Add("lx1", addr)
 	waitConnected(t, p, "lx1")
@@ -465,11 +461,7 @@ func TestKeepAlive(t *testing.T) {
 func TestAddRemoveClose(t *testing.T) {
 	checkLeaks(t)
 	f := newFixture(t)
-	port := peer.FreePort(t)
-	addr := peer.Addr(port)
-	hostKey := filepath.Join(f.dir, "host_ed25519")
-	f.pin(addr, f.genKey("ed25519", hostKey, ""))
-	f.startSSHD(port, hostKey)
+	addr, _ := f.pinnedSSHD()
 	p := f.newPool(nil)
 
 	p.Add("a", addr)
@@ -545,11 +537,7 @@ func firstDiff(a, b []string) int {
 func TestRefused(t *testing.T) {
 	checkLeaks(t)
 	f := newFixture(t)
-	port := peer.FreePort(t)
-	addr := peer.Addr(port)
-	hostKey := filepath.Join(f.dir, "host_ed25519")
-	f.pin(addr, f.genKey("ed25519", hostKey, ""))
-	f.startSSHD(port, hostKey, "MaxSessions 1")
+	addr, _ := f.pinnedSSHD("MaxSessions 1")
 	p := f.newPool(nil)
 	p.Add("lx1", addr)
 	waitConnected(t, p, "lx1")
@@ -587,11 +575,7 @@ func TestRefused(t *testing.T) {
 func TestTCPKeepAlive(t *testing.T) {
 	checkLeaks(t)
 	f := newFixture(t)
-	port := peer.FreePort(t)
-	addr := peer.Addr(port)
-	hostKey := filepath.Join(f.dir, "host_ed25519")
-	f.pin(addr, f.genKey("ed25519", hostKey, ""))
-	f.startSSHD(port, hostKey)
+	addr, _ := f.pinnedSSHD()
 	for _, tc := range []struct {
 		name      string
 		set, want time.Duration

@@ -1,12 +1,9 @@
 package agentssh
 
 import (
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/zbridge/zbridge/internal/peer"
 )
 
 // BenchmarkRunTrue measures the round trip of Run("true") over the pooled
@@ -15,11 +12,7 @@ import (
 // percentiles besides the mean.
 func BenchmarkRunTrue(b *testing.B) {
 	f := newFixture(b)
-	port := peer.FreePort(b)
-	addr := peer.Addr(port)
-	hostKey := filepath.Join(f.dir, "host_ed25519")
-	f.pin(addr, f.genKey("ed25519", hostKey, ""))
-	f.startSSHD(port, hostKey)
+	addr, _ := f.pinnedSSHD()
 	p := f.newPool(func(c *Config) { c.Logger = quietLogger() })
 	p.Add("lx1", addr)
 	waitConnected(b, p, "lx1")

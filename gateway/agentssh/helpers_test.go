@@ -130,6 +130,18 @@ func (f *fixture) startSSHD(port int, hostKey string, extra ...string) *peer.Pro
 }
 
 // pin records key as addr's host key in the fixture's known_hosts.
+// pinnedSSHD starts sshd (with extra config lines) on a free loopback port
+// with a new ed25519 host key, pinned in the fixture's known_hosts, and
+// returns its address.
+func (f *fixture) pinnedSSHD(extra ...string) (string, *peer.Process) {
+	f.t.Helper()
+	port := peer.FreePort(f.t)
+	addr := peer.Addr(port)
+	hostKey := filepath.Join(f.dir, "host_ed25519")
+	f.pin(addr, f.genKey("ed25519", hostKey, ""))
+	return addr, f.startSSHD(port, hostKey, extra...)
+}
+
 func (f *fixture) pin(addr string, key ssh.PublicKey) {
 	f.t.Helper()
 	kh, err := os.OpenFile(f.knownHosts, os.O_WRONLY|os.O_APPEND, 0)

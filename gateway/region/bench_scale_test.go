@@ -84,11 +84,10 @@ func BenchmarkScale(b *testing.B) {
 	nAgents := scaleEnvInt(b, "ZBRIDGE_SCALE_AGENTS", 10_000)
 	nSubs := scaleEnvInt(b, "ZBRIDGE_SCALE_SUBSCRIBERS", 5_000)
 	keepAlive := agentssh.DefaultKeepAlive
-	if f := strings.Fields(os.Getenv("ZBRIDGE_SCALE_REGION_ARGS")); slices.Contains(f, "--agent-keepalive") {
-		if i := slices.Index(f, "--agent-keepalive"); i+1 < len(f) {
-			if d, err := time.ParseDuration(f[i+1]); err == nil && d > 0 {
-				keepAlive = d
-			}
+	f := strings.Fields(os.Getenv("ZBRIDGE_SCALE_REGION_ARGS"))
+	if i := slices.Index(f, "--agent-keepalive"); i >= 0 && i+1 < len(f) {
+		if d, err := time.ParseDuration(f[i+1]); err == nil && d > 0 {
+			keepAlive = d
 		}
 	}
 	settle := scaleEnvDuration(b, "ZBRIDGE_SCALE_SETTLE", keepAlive+30*time.Second)

@@ -80,13 +80,19 @@ type testServer struct {
 // returned ErrServerClosed.
 func startServer(t *testing.T, cfg session.Config) *testServer {
 	t.Helper()
+	return startServerWith(t, cfg, echoHandler{})
+}
+
+// startServerWith is startServer with handler h.
+func startServerWith(t *testing.T, cfg session.Config, h session.Handler) *testServer {
+	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "test"
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger()
 	}
-	srv, err := session.NewServer(cfg, echoHandler{})
+	srv, err := session.NewServer(cfg, h)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
@@ -925,17 +931,8 @@ func (h eagerAdmitter) Admit(s *session.Session) *protocol.Frame {
 // where the client would take it for the answer to its logon.
 func TestAcceptFirst(t *testing.T) {
 	h := eagerAdmitter{wrote: make(chan error, 1)}
-	srv, err := session.NewServer(session.Config{Name: "test", Logger: discardLogger()}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
-	c, a := logon(t, ln.Addr().String(), nil) // fails unless the first frame is the accept
+	ts := startServerWith(t, session.Config{}, h)
+	c, a := logon(t, ts.addr, nil) // fails unless the first frame is the accept
 	if a.Session == "" {
 		t.Fatalf("accept %+v without a session", a)
 	}
