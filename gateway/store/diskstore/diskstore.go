@@ -56,6 +56,21 @@ const (
 	DefaultSegmentSize  = 64 << 20
 )
 
+// presyncEvery is how much of a segment of size segSize is written
+// between the flusher's syncs of it as it fills: a 32nd of it (2 MiB of
+// the default 64 MiB), 64 KiB at least.
+//
+// The segment written full is synced before the next one starts, with
+// appends waiting (see the package documentation), and that sync takes
+// as long as the data still to go out: on the ext4 file system of the
+// machines zbridge is measured on, ~35 ms for a 64 MiB segment written
+// at 100 MB/s with no sync before (the same with the kernel's writeback
+// started every MiB with sync_file_range), ~6 ms with an fdatasync every
+// 8 MiB and under 2 ms with one every MiB, the appends going on meanwhile
+// (at most ~0.3 ms a write). Under SyncBatch the flusher syncs every
+// SyncInterval as well, but at 100 MB/s 100 ms is 10 MB.
+func presyncEvery(segSize int64) int64 { return max(segSize/32, 64<<10) }
+
 // Config configures Open.
 type Config struct {
 	// Dir is the data directory; Open creates it (mode 0700) if needed.
@@ -162,7 +177,11 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	j := &journal{dir: jdir, policy: cfg.Sync, interval: cfg.SyncInterval, segSize: cfg.SegmentSize,
-		log: cfg.Logger, stop: make(chan struct{}), flushed: make(chan struct{}), fds: fdReserve{log: cfg.Logger}}
+		log: cfg.Logger, stop: make(chan struct{}), flushed: make(chan struct{}), fds: fdReserve{log: cfg.Logger},
+		presync: make(chan struct{}, 1)}
+	if cfg.Sync != SyncAlways {
+		j.presyncEvery = presyncEvery(cfg.SegmentSize)
+	}
 	sl := &statusLog{name: statusPath(cfg.Dir), policy: cfg.Sync, j: j}
 	j.status = sl
 	ms := memstore.New(memstore.Config{MaxEvents: cfg.MaxEvents, MaxBytes: cfg.MaxBytes, MaxAge: cfg.MaxAge,

@@ -67,6 +67,9 @@ type journal struct {
 	fileNum uint64
 	sealed  []*os.File // written full, to be synced and closed
 	created bool       // files created since the last sync of the directory
+	// unsynced counts the bytes written to file since the flusher was
+	// last asked to sync it ahead of time (presync).
+	unsynced int64
 
 	smu     sync.Mutex    // held while syncing
 	written atomic.Uint64 // records through this sequence number are written
@@ -81,6 +84,13 @@ type journal struct {
 	dirFile *os.File
 
 	status *statusLog // the status journal, which the flusher syncs too
+
+	// presyncEvery is how many bytes are written to a segment between
+	// the syncs the flusher makes of it as it fills (0: none, under
+	// SyncAlways, whose commits sync), so that the sync that seals it
+	// full, made while appends wait, finds little left to write.
+	presyncEvery int64
+	presync      chan struct{} // a presync is due (buffered, one)
 
 	stop      chan struct{} // closed to stop the flusher
 	flushed   chan struct{} // closed when the flusher has stopped
@@ -238,10 +248,18 @@ func (j *journal) writeLocked() error {
 			if err != nil {
 				return j.fail(err)
 			}
-			j.file, j.fileNum, j.created = f, p.seg, true
+			j.file, j.fileNum, j.created, j.unsynced = f, p.seg, true, 0
 		}
 		if _, err := j.file.Write(p.data); err != nil {
 			return j.fail(fmt.Errorf("diskstore: write %s: %w", j.file.Name(), err))
+		}
+		j.unsynced += int64(len(p.data))
+	}
+	if j.presyncEvery > 0 && j.unsynced >= j.presyncEvery {
+		j.unsynced = 0
+		select {
+		case j.presync <- struct{}{}:
+		default: // one is due already
 		}
 	}
 	if n := len(pieces); n > 0 && cap(pieces[n-1].data) <= 16<<20 {
@@ -392,6 +410,13 @@ func (j *journal) flush() {
 		select {
 		case <-j.stop:
 			return
+		case <-j.presync:
+			// Sync what is written of the segment being filled, without
+			// holding up appends: the sync that seals it is then short.
+			j.smu.Lock()
+			j.settleLocked(true)
+			j.smu.Unlock()
+			continue
 		case <-t.C:
 		}
 		j.mu.Lock()
