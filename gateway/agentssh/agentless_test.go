@@ -606,3 +606,39 @@ func TestTCPKeepAlive(t *testing.T) {
 		p.Close()
 	}
 }
+
+// TestKeepAliveSpread: of connections made together, about half are sent
+// a keepalive at their first check, so that idle connections, each asked
+// at every other check, are not all asked in the same intervals (ten
+// thousand agents of a region that started at once would otherwise all
+// be asked in one five minutes of every ten, and none in the next).
+// Before any connection can reach its second check (one interval after
+// it connected), only those drawn to be asked early have been: some, not
+// none and not all (each of 24 drawn at even odds).
+func TestKeepAliveSpread(t *testing.T) {
+	checkLeaks(t)
+	f := newFixture(t)
+	addr, _ := f.pinnedSSHD()
+	const n, interval = 24, 10 * time.Second
+	p := f.newPool(func(c *Config) { c.KeepAlive = interval })
+	for i := range n {
+		p.Add(fmt.Sprintf("lx%02d", i), addr)
+	}
+	var first time.Time
+	for i := range n {
+		hi := waitConnected(t, p, fmt.Sprintf("lx%02d", i))
+		if first.IsZero() || hi.Since.Before(first) {
+			first = hi.Since
+		}
+	}
+	sample := first.Add(interval - 500*time.Millisecond) // before any second check
+	if time.Now().After(sample) {
+		t.Fatalf("connecting %d hosts took %v, past the keepalive interval of %v: the first checks cannot be told from the second", n, time.Since(first), interval)
+	}
+	time.Sleep(time.Until(sample))
+	early := p.Stats().KeepAlives
+	t.Logf("%d of %d connections sent a keepalive at their first check", early, n)
+	if early == 0 || early >= n {
+		t.Errorf("%d of %d connections asked at their first check: want about half", early, n)
+	}
+}

@@ -43,7 +43,9 @@ const (
 	// DefaultKeepAlive is the interval at which a connection is checked,
 	// and sent keepalive@openssh.com if it was silent for as long: an
 	// idle connection, whose last answer the next check finds less than
-	// an interval old, is asked every other check, every ten minutes. The
+	// an interval old, is asked every other check, every ten minutes (half
+	// of the connections, drawn at random, at their first check, so that
+	// those made together are not all asked in the same intervals). The
 	// kernel's TCP keepalive and user timeout (DefaultTCPKeepAlive) find a
 	// dead host or path within four minutes; this finds an agent or sshd
 	// that is there but hung (a command sent to one meanwhile times out),

@@ -40,7 +40,11 @@
 // and redialled. A connection that hears from its host (command output,
 // an answer to the last check's keepalive, keepalives of the host's own)
 // sends none, as OpenSSH's ServerAliveInterval does: an idle connection is
-// asked every other interval, every ten minutes. The Linux agent keeps quiet while its
+// asked every other interval, every ten minutes; half of the connections,
+// drawn at random, are asked at their first check and the others at their
+// second, so that ten thousand connections made together (a region's
+// start) are asked at an even rate, not all in one interval of every two
+// (zbridge_agent_keepalives_total counts them). The Linux agent keeps quiet while its
 // region speaks (linuxagent.Config.KeepAlive), so that an idle region's
 // keepalives are its own, batched as below. Each connection checks at a phase of its own,
 // chosen at random, so that the thousands of connections a region makes

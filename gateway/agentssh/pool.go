@@ -40,6 +40,7 @@ type Pool struct {
 	// Counters for Stats.
 	dialsWaiting                           atomic.Int64
 	dialsStarted, dialsFailed, dialTimeout atomic.Uint64
+	keepAlives                             atomic.Uint64
 
 	mu     sync.Mutex // guards the following fields
 	hosts  map[string]*host
@@ -59,6 +60,9 @@ type Stats struct {
 	// of which DialTimeouts ran past Config.DialTimeout. An attempt cut
 	// short by Remove or Close counts in Dials only.
 	Dials, DialFailures, DialTimeouts uint64
+	// KeepAlives counts the keepalive@openssh.com requests sent to hosts
+	// (Config.KeepAlive).
+	KeepAlives uint64
 }
 
 // State is the state of a host's connection.
@@ -383,6 +387,7 @@ func (p *Pool) Stats() Stats {
 		Dials:           p.dialsStarted.Load(),
 		DialFailures:    p.dialsFailed.Load(),
 		DialTimeouts:    p.dialTimeout.Load(),
+		KeepAlives:      p.keepAlives.Load(),
 	}
 	p.mu.Lock() // then each h.mu: nothing takes p.mu holding an h.mu
 	defer p.mu.Unlock()
@@ -704,6 +709,12 @@ func (p *Pool) serve(h *host, c *hostConn) error {
 		check = timer.C
 	}
 	var answered chan error // non-nil while a keepalive waits for its answer
+	// An idle connection is asked at every other check (see keepAliveDue),
+	// and connections made together (a region's start) would all be asked
+	// in the same intervals, none in the others: half of them, drawn at
+	// random, are asked at their first check, so that the keepalives of
+	// ten thousand idle connections come at an even rate.
+	first, askFirst := true, rand.N(2) == 0
 	chans, reqs := c.chans, c.reqs
 	for chans != nil || reqs != nil {
 		select {
@@ -731,10 +742,14 @@ func (p *Pool) serve(h *host, c *hostConn) error {
 			if answered != nil {
 				continue // the last one is still out
 			}
-			if heard := c.heard.lastRead(); time.Since(heard) < interval {
+			heard := c.heard.lastRead()
+			due := keepAliveDue(first && askFirst, heard, time.Now(), interval)
+			first = false
+			if !due {
 				h.setAlive(c, heard)
 				continue
 			}
+			p.keepAlives.Add(1)
 			ch := make(chan error, 1)
 			if err := p.spawn(func() { ch <- p.keepAlive(h, c, interval) }); err != nil {
 				c.fail(err)
@@ -753,6 +768,14 @@ func (p *Pool) serve(h *host, c *hostConn) error {
 		return fmt.Errorf("connection lost: %w", err)
 	}
 	return errors.New("connection lost")
+}
+
+// keepAliveDue reports whether a check at now sends a keepalive over a
+// connection last heard from at heard: when nothing came from it for a
+// whole interval, as OpenSSH's ServerAliveInterval does, or when it is
+// the first check of a connection drawn to be asked then (early).
+func keepAliveDue(early bool, heard, now time.Time, interval time.Duration) bool {
+	return early || now.Sub(heard) >= interval
 }
 
 // keepAlive sends keepalive@openssh.com over c and waits for the answer;

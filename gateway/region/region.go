@@ -68,6 +68,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/unsolmsg"
 	"github.com/zbridge/zbridge/gateway/vmmon"
 	"github.com/zbridge/zbridge/internal/acceptloop"
+	"github.com/zbridge/zbridge/internal/tcpalive"
 	"github.com/zbridge/zbridge/zos/console"
 )
 
@@ -538,6 +539,23 @@ func (r *Region) checkProtectedMode(hasClients bool) error {
 // ErrProtected is the protected-mode refusal.
 var ErrProtected = errors.New("region: protected mode")
 
+// AcceptedTCPKeepAlive is the idle time of the kernel's TCP keepalive on
+// every connection the region accepts (package tcpalive): each one's own
+// is drawn from 2 to 4 minutes, it probes every 40 s after that, and a
+// peer that sent nothing for 7 minutes with a probe or data unanswered is
+// gone (TCP_USER_TIMEOUT): a syslog sender's host that died or a path
+// that broke frees its connection and its descriptor. Go's own keepalive,
+// which the region's connections had before, probes after 15 s idle,
+// every connection alike: the 5,000 subscribers of BenchmarkScale, each
+// heartbeating every 30 s, were probed about once a heartbeat, ~170
+// probes and answers a second through both ends' kernels, and
+// connections accepted together (clients reconnecting to a region that
+// restarted) were probed together, in bursts that can overflow the
+// queues on their way (see tcpalive). The sessions' heartbeats find a
+// client that is there but hung; the keepalive a host or path that is
+// gone, for SYSLOG and RELP senders too, which send no heartbeats.
+const AcceptedTCPKeepAlive = 2 * time.Minute
+
 // Start opens the listeners and starts serving. It returns once every
 // listener is open; Addr reports where. Then it starts connecting the
 // static Linux targets (Config.Linux), paced: a region with thousands of
@@ -579,9 +597,13 @@ func (r *Region) Start() error {
 		if err != nil {
 			return fail(fmt.Errorf("region: %s: %w", t.name, err))
 		}
+		log := r.log.WithField("component", t.name)
+		l = tcpalive.Listener(l, AcceptedTCPKeepAlive, func(err error) {
+			log.WithError(err).Warn("setting TCP keepalive on an accepted connection failed")
+		})
 		l = r.budgeted(t.name, l)
 		if (t.name == "syslog" || t.name == "relp" || t.name == "http") && len(r.cfg.Allow) > 0 {
-			l = &allowListener{Listener: l, allow: r.cfg.Allow, log: r.log.WithField("component", t.name)}
+			l = &allowListener{Listener: l, allow: r.cfg.Allow, log: log}
 		}
 		opened = append(opened, l)
 		r.setAddr(t.name, l.Addr())

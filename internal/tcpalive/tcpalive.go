@@ -1,6 +1,6 @@
 // Package tcpalive sets the kernel's TCP keepalive and user timeout on the
 // long-lived, mostly idle connections between a region and its Linux
-// agents.
+// agents, and on the connections a region accepts (Listener).
 //
 // A dead peer host or a broken path is found by the kernel: after a
 // connection's idle time without a segment from the peer it sends a probe,
@@ -85,6 +85,31 @@ func Dialer(idle time.Duration) *net.Dialer {
 		d.Control = func(_, _ string, raw syscall.RawConn) error { return setUserTimeout(raw, s.UserTimeout) }
 	}
 	return d
+}
+
+// Listener wraps l so that each TCP connection it accepts is given
+// Config(idle) (Set); a connection whose settings cannot be set is
+// returned all the same, as the kernel and Go left it, and failed (if not
+// nil) is told why.
+func Listener(l net.Listener, idle time.Duration, failed func(error)) net.Listener {
+	return &listener{Listener: l, idle: idle, failed: failed}
+}
+
+type listener struct {
+	net.Listener
+	idle   time.Duration
+	failed func(error)
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if err := Set(c, l.idle); err != nil && l.failed != nil {
+		l.failed(fmt.Errorf("%s: %w", c.RemoteAddr(), err))
+	}
+	return c, nil
 }
 
 // Set gives c, an accepted TCP connection, Config(idle). Connections of

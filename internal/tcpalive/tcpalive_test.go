@@ -116,3 +116,37 @@ func TestSetOther(t *testing.T) {
 		t.Error("Get on a pipe: no error")
 	}
 }
+
+// TestListener: the connections a wrapped listener accepts have the
+// settings of Config, not Go's own 15 s keepalive.
+func TestListener(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failures []error
+	l := Listener(inner, 2*time.Minute, func(err error) { failures = append(failures, err) })
+	defer l.Close()
+	for range 3 {
+		d, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		c, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		got, err := Get(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg := Check(got, 2*time.Minute); msg != "" {
+			t.Errorf("accepted: %s", msg)
+		}
+	}
+	if len(failures) > 0 {
+		t.Errorf("settings failed: %v", failures)
+	}
+}
