@@ -749,12 +749,12 @@ func (p *Pool) serve(h *host, c *hostConn) error {
 				h.setAlive(c, heard)
 				continue
 			}
-			p.keepAlives.Add(1)
 			ch := make(chan error, 1)
 			if err := p.spawn(func() { ch <- p.keepAlive(h, c, interval) }); err != nil {
 				c.fail(err)
 				continue
 			}
+			p.keepAlives.Add(1)
 			answered = ch
 		}
 	}

@@ -37,7 +37,7 @@ func (r *Region) registerAgentMetrics() {
 		"SSH connection attempts to Linux systems that ran past the dial timeout.",
 		stats(func(s agentssh.Stats) float64 { return float64(s.DialTimeouts) }))
 	reg.NewCounterFunc("zbridge_agent_keepalives_total",
-		"SSH keepalives sent to Linux systems (one to a connection silent for --agent-keepalive; an idle one every other interval).",
+		"SSH keepalives sent to Linux systems (to a connection silent for --agent-keepalive, an idle one every other interval; to half of them at their first check).",
 		stats(func(s agentssh.Stats) float64 { return float64(s.KeepAlives) }))
 	reg.NewGaugeFunc("zbridge_agent_dials_in_progress", "SSH connection attempts to Linux systems under way (at most the dial limit).",
 		stats(func(s agentssh.Stats) float64 { return float64(s.DialsInProgress) }))

@@ -35,28 +35,26 @@ func TestAcceptedKeepAlive(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		fd := -1
-		for deadline := time.Now().Add(10 * time.Second); fd < 0; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the accepted socket of %v is not among this process's descriptors", name, c.LocalAddr())
+		// The socket is found as soon as it is accepted, maybe before its
+		// settings are made: look until they are, or the deadline.
+		var keepIdle, interval, user int
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			fd := acceptedFD(t, r.Addr(name).(*net.TCPAddr), c.LocalAddr().(*net.TCPAddr))
+			if fd >= 0 {
+				keepIdle, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
+				interval, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL)
+				user, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
+				if keepIdle >= idle && keepIdle < 2*idle && interval == idle/3 && user == idle*3500 {
+					break
+				}
 			}
-			fd = acceptedFD(t, r.Addr(name).(*net.TCPAddr), c.LocalAddr().(*net.TCPAddr))
-		}
-		keepIdle, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
-		if err != nil {
-			t.Fatal(err)
-		}
-		interval, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		user, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if keepIdle < idle || keepIdle >= 2*idle || interval != idle/3 || user != idle*3500 {
-			t.Errorf("%s: accepted connection's keepalive idle %d s, interval %d s, user timeout %d ms; want %d to %d s, %d s, %d ms",
-				name, keepIdle, interval, user, idle, 2*idle-1, idle/3, idle*3500)
+			if time.Now().After(deadline) {
+				if fd < 0 {
+					t.Fatalf("%s: the accepted socket of %v is not among this process's descriptors", name, c.LocalAddr())
+				}
+				t.Fatalf("%s: accepted connection's keepalive idle %d s, interval %d s, user timeout %d ms; want %d to %d s, %d s, %d ms",
+					name, keepIdle, interval, user, idle, 2*idle-1, idle/3, idle*3500)
+			}
 		}
 	}
 }

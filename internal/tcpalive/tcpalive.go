@@ -18,7 +18,8 @@
 // With idle time I (Config's argument), a connection's own idle time is
 // drawn at random from I to 2I, in whole seconds, it probes every I/3, and
 // its user timeout is 3.5I: a dead peer is found 3.5I after it last sent
-// anything, whether the connection was idle or had data in flight, after
+// anything (at the next probe or retransmission after that, up to I/3
+// later), whether the connection was idle or had data in flight, after
 // five probes at least. The user timeout also ends a connection whose peer
 // keeps its receive window closed that long: over SSH, whose peers read
 // all the time and pace channels by SSH's own windows, a peer that stopped.

@@ -308,6 +308,12 @@ func (j *journal) syncThrough(seq uint64) error {
 // deletes the segments retention emptied. The fsyncs run without wmu:
 // appends go on writing.
 func (j *journal) settleLocked(sync bool) error {
+	if err := j.err(); err != nil {
+		// A failed write or sync may have lost data that a later fsync of
+		// the same file would not report (Linux reports a writeback error
+		// once): nothing is marked synced or deleted after one.
+		return err
+	}
 	j.wmu.Lock()
 	w := j.written.Load()
 	f, sealed, created := j.file, j.sealed, j.created

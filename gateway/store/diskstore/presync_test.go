@@ -1,6 +1,7 @@
 package diskstore
 
 import (
+	"errors"
 	"os"
 	"slices"
 	"testing"
@@ -104,5 +105,28 @@ func BenchmarkAppendStall(b *testing.B) {
 			b.ReportMetric(q(0.999), "p99.9-ms")
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 		})
+	}
+}
+
+// TestNothingSettledAfterFailure: once a write or sync failed, a sync
+// (the presync's, the flusher's) marks nothing synced and deletes nothing:
+// the failure may have lost data that a later fsync of the same file
+// would not report.
+func TestNothingSettledAfterFailure(t *testing.T) {
+	s := open(t, Config{Dir: t.TempDir(), Sync: SyncOS, SyncInterval: time.Hour})
+	defer s.Close()
+	if err := s.Append(bg, richEvents(20)); err != nil {
+		t.Fatal(err)
+	}
+	synced, written := s.j.synced.Load(), s.j.written.Load()
+	if synced >= written {
+		t.Fatalf("synced %d of %d written before the test's sync", synced, written)
+	}
+	s.j.fail(errors.New("injected write failure"))
+	s.j.smu.Lock()
+	err := s.j.settleLocked(true)
+	s.j.smu.Unlock()
+	if err == nil || s.j.synced.Load() != synced {
+		t.Fatalf("settle after a failure: %v, synced %d (was %d, %d written)", err, s.j.synced.Load(), synced, written)
 	}
 }
