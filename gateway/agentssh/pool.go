@@ -714,7 +714,7 @@ func (p *Pool) serve(h *host, c *hostConn) error {
 	// in the same intervals, none in the others: half of them, drawn at
 	// random, are asked at their first check, so that the keepalives of
 	// ten thousand idle connections come at an even rate.
-	first, askFirst := true, rand.N(2) == 0
+	early := rand.N(2) == 0
 	chans, reqs := c.chans, c.reqs
 	for chans != nil || reqs != nil {
 		select {
@@ -743,8 +743,8 @@ func (p *Pool) serve(h *host, c *hostConn) error {
 				continue // the last one is still out
 			}
 			heard := c.heard.lastRead()
-			due := keepAliveDue(first && askFirst, heard, time.Now(), interval)
-			first = false
+			due := keepAliveDue(early, heard, time.Now(), interval)
+			early = false // only the first check
 			if !due {
 				h.setAlive(c, heard)
 				continue
