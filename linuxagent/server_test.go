@@ -99,7 +99,9 @@ func TestRunResults(t *testing.T) {
 			}
 		})
 	}
-	// Each command is logged with who ran it and how it ended.
+	// Each command is logged with who ran it and how it ended (after the
+	// region has its result: the last may still be on its way).
+	waitFor(t, "the log line of the last command", func() bool { return strings.Contains(a.log.String(), "... (65153 bytes)") })
 	log := a.log.String()
 	for _, want := range []string{`command="echo hello world"`, "exit_status=0", `command="echo xxx`, "... (65153 bytes)", "key=\"" + ssh.FingerprintSHA256(a.client.signer.PublicKey()) + "\"", "user=zbridge", "duration=", `error=not-permitted`} {
 		if !strings.Contains(log, want) {
@@ -120,11 +122,14 @@ func TestLogNamesClient(t *testing.T) {
 		t.Errorf("status %d, environment %q, result %+v", r.exitStatus, r.stdout, r.result)
 	}
 	var line string
-	for _, l := range strings.Split(a.log.String(), "\n") {
-		if strings.Contains(l, "command finished") {
-			line = l
+	waitFor(t, "the command's log line (written after the result is sent)", func() bool {
+		for _, l := range strings.Split(a.log.String(), "\n") {
+			if strings.Contains(l, "command finished") {
+				line = l
+			}
 		}
-	}
+		return line != ""
+	})
 	for _, want := range []string{`client="ops desk (Zürich)"`, "command_id=CMD-7", `command=env`, "user=zbridge"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("log line %q lacks %q", line, want)

@@ -127,8 +127,9 @@ func (c *conn) serveSession(nch ssh.NewChannel) {
 			}
 		case o := <-runDone:
 			runDone = nil
-			sess.logOutcome(line, o, time.Since(begun))
-			sess.finish(o)
+			took := time.Since(begun)
+			sess.finish(o) // the region first; then the log
+			sess.logOutcome(line, o, took)
 			closing = true
 			release()
 		}

@@ -402,3 +402,96 @@ func BenchmarkJSONMarshalEvent(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// appendTimeCases are times appendTime must write as the library does:
+// the edges of its fast path (years 1 and 9999, leap days, a zone that
+// takes a time over a year's end) and past them, zones with odd offsets.
+func appendTimeCases() []time.Time {
+	zones := []*time.Location{time.UTC, time.FixedZone("", 0), time.FixedZone("IST", 5*3600+30*60),
+		time.FixedZone("LMT", -75), time.FixedZone("X", 23*3600+59*60+59), time.FixedZone("Y", -86399),
+		time.FixedZone("Z", 86400), time.FixedZone("W", -14*3600)}
+	if ny, err := time.LoadLocation("America/New_York"); err == nil {
+		zones = append(zones, ny)
+	}
+	var ts []time.Time
+	for _, z := range zones {
+		for _, d := range []time.Time{
+			time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(0, 12, 31, 23, 59, 59, 999999999, time.UTC),
+			time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+			time.Date(-1, 6, 1, 0, 0, 0, 1, time.UTC), time.Date(2024, 2, 29, 12, 0, 0, 100, time.UTC),
+			time.Date(2000, 2, 29, 23, 59, 59, 120000000, time.UTC), time.Date(1900, 3, 1, 0, 0, 0, 0, time.UTC),
+			time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 1, time.UTC),
+			time.Date(2026, 12, 31, 23, 30, 0, 500, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 10, time.UTC),
+		} {
+			ts = append(ts, d.In(z))
+		}
+	}
+	return ts
+}
+
+func TestAppendTime(t *testing.T) {
+	check := func(tm time.Time) {
+		t.Helper()
+		if got, want := appendTime([]byte("x"), tm), tm.AppendFormat([]byte("x"), time.RFC3339Nano); !bytes.Equal(got, want) {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got[1:], want[1:])
+		}
+	}
+	for _, tm := range appendTimeCases() {
+		check(tm)
+	}
+	// Every day of four centuries, at a time of day that moves.
+	start := time.Date(1899, 12, 25, 0, 0, 0, 0, time.UTC)
+	for d := range 4 * 146097 {
+		check(start.Add(time.Duration(d)*24*time.Hour + time.Duration(d%86400)*time.Second + time.Duration(d)*1001))
+	}
+}
+
+// FuzzAppendTime: appendTime writes what time.RFC3339Nano does, for any
+// instant and zone offset.
+func FuzzAppendTime(f *testing.F) {
+	for _, tm := range appendTimeCases() {
+		_, off := tm.Zone()
+		f.Add(tm.Unix(), int64(tm.Nanosecond()), int32(off))
+	}
+	f.Fuzz(func(t *testing.T, sec, nsec int64, offset int32) {
+		for _, tm := range []time.Time{time.Unix(sec, nsec).UTC(), time.Unix(sec, nsec).In(time.FixedZone("F", int(offset)))} {
+			if got, want := appendTime(nil, tm), tm.AppendFormat(nil, time.RFC3339Nano); !bytes.Equal(got, want) {
+				t.Fatalf("appendTime(%d, %d, offset %d) = %s, want %s", sec, nsec, offset, got, want)
+			}
+		}
+	})
+}
+
+// FuzzAppendEventJSONParts: an event whose strings are parts of its raw
+// message (as the syslog parser makes them, which AppendEventJSON copies
+// without a scan of their own when raw needs no escaping) encodes to the
+// same valid JSON as the event with copies of those strings.
+func FuzzAppendEventJSONParts(f *testing.F) {
+	for _, s := range []string{
+		`<13>1 2026-11-22T02:50:57.069805+00:00 lnx01.example.com myapp 12345 ID47 - An application event`,
+		`<30>1 2026-12-07T08:00:00.000001Z host app 1 LOAD - c=0 s=1 xxxxxxxx`,
+		`<13>Nov 22 02:50:57 lnx01 myapp[12345]: a "quoted" word and a \ backslash`,
+		"<13>1 - h a p m - text with a tab\there and \xc3\xa9 and \xff and \u2028 and \u0085 and DEL\x7f",
+	} {
+		f.Add(s, uint8(6), uint8(20), uint8(30))
+	}
+	f.Fuzz(func(t *testing.T, raw string, a, b, c uint8) {
+		cut := func(x, y uint8) string { // a part of raw, in memory
+			i, j := int(x)%(len(raw)+1), int(y)%(len(raw)+1)
+			return raw[min(i, j):max(i, j)]
+		}
+		e := sampleEvent()
+		e.Raw, e.Text, e.App, e.Origin.Host, e.MsgID = raw, cut(c, 255), cut(a, b), cut(b, c), cut(a, c)
+		e.ProcID = cut(b, b+3)
+		got := AppendEventJSON(nil, &e)
+		if !json.Valid(got) {
+			t.Fatalf("invalid JSON: %s", got)
+		}
+		copies := e
+		copies.Raw, copies.Text, copies.App = strings.Clone(e.Raw), strings.Clone(e.Text), strings.Clone(e.App)
+		copies.Origin.Host, copies.MsgID, copies.ProcID = strings.Clone(e.Origin.Host), strings.Clone(e.MsgID), strings.Clone(e.ProcID)
+		if want := AppendEventJSON(nil, &copies); !bytes.Equal(got, want) {
+			t.Fatalf("with parts of raw:\n%s\nwith copies:\n%s", got, want)
+		}
+	})
+}

@@ -251,13 +251,16 @@ func (h *handler) run(ctx context.Context, sess *session.Session, st *state, req
 	if errors.As(err, &ce) {
 		reply.Error = &protocol.Error{Code: ce.Code, Message: ce.Message}
 		reply.RetryAfter = ce.RetryAfter
-		log.WithField("code", ce.Code).Info("command did not complete: " + ce.Message)
 	} else {
 		rc := res.RC
 		reply.RC = &rc
-		log.WithFields(logrus.Fields{"rc": rc, "ms": reply.DurationMS}).Info("command completed")
 	}
-	sess.Send(reply)
+	sess.Send(reply) // the client first; then the log
+	if ce != nil {
+		log.WithField("code", ce.Code).Info("command did not complete: " + ce.Message)
+	} else {
+		log.WithFields(logrus.Fields{"rc": *reply.RC, "ms": reply.DurationMS}).Info("command completed")
+	}
 	if h.cfg.Done != nil {
 		h.cfg.Done(req, time.Since(start), err)
 	}

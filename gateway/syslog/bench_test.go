@@ -196,3 +196,22 @@ func BenchmarkServerTCP(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEventJSON5424 encodes the event parsed from an RFC 5424 line
+// as the store does for every subscriber (protocol.AppendEventJSON): the
+// event the relay encodes, whose strings are parts of its raw message,
+// unlike protocol's own BenchmarkAppendEventJSON's.
+func BenchmarkEventJSON5424(b *testing.B) {
+	p := NewParser(nil)
+	p.SetSender(testSender)
+	ev := p.Parse([]byte(bench5424), testReceived)
+	if !ev.Parsed {
+		b.Fatal(ev.ParseError)
+	}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = protocol.AppendEventJSON(buf[:0], ev)
+	}
+	b.SetBytes(int64(len(buf)))
+}

