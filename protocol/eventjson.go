@@ -114,15 +114,21 @@ func (r rawText) appendOptField(b []byte, key, v string) []byte {
 	return r.appendString(b, v)
 }
 
+// load64 reads the eight bytes of w as a little-endian word: one load, and
+// (w being a slice of length 8) no bounds check of its own.
+func load64(w string) uint64 {
+	_ = w[7]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
 // plainString reports whether s holds only printable ASCII other than a
 // quote or a backslash (DEL included, as appendString leaves it): what a
 // JSON string holds as it is.
 func plainString(s string) bool {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if plainBytes(x)&0x8080808080808080 != 0 {
+		if plainBytes(load64(s[i:i+8]))&0x8080808080808080 != 0 {
 			return false
 		}
 	}
@@ -237,9 +243,7 @@ func appendString(b []byte, s string) []byte {
 		// Skip eight bytes at a time while none needs escaping (see
 		// plainBytes); then on to the first that may.
 		for i+8 <= len(s) {
-			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			if m := plainBytes(x) & 0x8080808080808080; m != 0 {
+			if m := plainBytes(load64(s[i:i+8])) & 0x8080808080808080; m != 0 {
 				i += bits.TrailingZeros64(m) / 8 // exact for the lowest byte
 				break
 			}

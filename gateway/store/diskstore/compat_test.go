@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/zbridge/zbridge/gateway/store/eventcodec"
 	"github.com/zbridge/zbridge/gateway/store/memstore"
 	"github.com/zbridge/zbridge/protocol"
 )
@@ -130,4 +131,21 @@ func TestRecordSD(t *testing.T) {
 func fixRecord(rec []byte) {
 	binary.LittleEndian.PutUint32(rec, uint32(len(rec)-recordHeader))
 	binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], castagnoli()))
+}
+
+// TestRecordEncoded: a change carrying its events' encodings (as the
+// store's Append passes them) is recorded as the same bytes as one the
+// journal encodes itself.
+func TestRecordEncoded(t *testing.T) {
+	evs := richEvents(5)
+	var enc [][]byte
+	for _, e := range evs {
+		enc = append(enc, eventcodec.AppendEvent(nil, e))
+	}
+	c := &memstore.Change{Kind: memstore.ChangeEvents, Events: evs, Name: "syslog:x", ID: protocol.ID{Ms: 9}}
+	want := appendRecord(nil, c)
+	c.Encoded = enc
+	if got := appendRecord(nil, c); !bytes.Equal(got, want) {
+		t.Errorf("with the encodings given:\n%x\nencoded by the journal:\n%x", got, want)
+	}
 }

@@ -39,8 +39,12 @@ func appendRecord(b []byte, c *memstore.Change) []byte {
 	switch c.Kind {
 	case memstore.ChangeEvents:
 		b = binary.AppendUvarint(b, uint64(len(c.Events)))
-		for _, e := range c.Events {
-			b = eventcodec.AppendEvent(b, e)
+		for i, e := range c.Events {
+			if c.Encoded != nil {
+				b = append(b, c.Encoded[i]...) // the store's encoding
+			} else {
+				b = eventcodec.AppendEvent(b, e)
+			}
 		}
 		b = eventcodec.AppendString(b, c.Name)
 		b = eventcodec.AppendID(b, c.ID)

@@ -62,8 +62,12 @@ const (
 // Change is one change to the store, as a Journal records it and Apply
 // replays it. Which fields are set depends on Kind (see the kinds).
 type Change struct {
-	Kind     ChangeKind
-	Events   []*protocol.Event
+	Kind   ChangeKind
+	Events []*protocol.Event
+	// Encoded, when set, is Events encoded by eventcodec.AppendEvent
+	// (Encoded[i] is Events[i]'s), for a journal to copy: Append encodes
+	// each event once, for the journal and for its own cold part.
+	Encoded  [][]byte
 	Name     string
 	ID       protocol.ID
 	Consumer string
@@ -156,7 +160,7 @@ func (s *Store) Apply(c *Change) error {
 			s.last = e.ID
 			s.bytes += int64(e.Size())
 		}
-		s.evs.push(c.Events, nil)
+		s.evs.push(c.Events, nil, nil)
 		if c.Name != "" {
 			s.setPositionLocked(c.Name, c.ID)
 		}

@@ -54,6 +54,7 @@ import (
 	"time"
 
 	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/gateway/store/eventcodec"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -118,6 +119,9 @@ type Store struct {
 	aged chan struct{} // closed when the age trimmer has stopped
 
 	ledger ledger // the status records, under a lock of their own
+
+	encScratch []byte // encodeLocked's, under mu
+	encEnds    []int
 }
 
 var (
@@ -235,12 +239,13 @@ func (s *Store) appendMarked(ctx context.Context, evs []*protocol.Event, name st
 		e.ID = s.last
 		s.bytes += int64(e.Size())
 	}
-	s.evs.push(evs, json)
+	enc := s.encodeLocked(evs)
+	s.evs.push(evs, json, enc)
 	s.appended += uint64(len(evs))
 	if name != "" {
 		s.setPositionLocked(name, id)
 	}
-	seq := s.recordLocked(&Change{Kind: ChangeEvents, Events: evs, Name: name, ID: id})
+	seq := s.recordLocked(&Change{Kind: ChangeEvents, Events: evs, Encoded: enc, Name: name, ID: id})
 	before := s.trimmed
 	s.trimLocked(now)
 	if s.trimmed != before {
@@ -315,14 +320,27 @@ func prepareJSON(evs []*protocol.Event) [][]byte {
 		}
 		ends = append(ends, len(scratch))
 	}
-	json := make([][]byte, len(evs))
-	for i := 0; i < len(evs); {
+	json := arenaViews(scratch, ends)
+	if cap(scratch) <= maxJSONScratch {
+		sp.b, sp.ends = scratch, ends
+		jsonScratch.Put(sp)
+	}
+	return json
+}
+
+// arenaViews copies what scratch holds, item i ending at ends[i], into
+// allocations of at most jsonArena bytes each (or one item's, when larger)
+// and returns a view of each item (nil for an empty one), capped at its
+// end.
+func arenaViews(scratch []byte, ends []int) [][]byte {
+	views := make([][]byte, len(ends))
+	for i := 0; i < len(ends); {
 		from := 0
 		if i > 0 {
 			from = ends[i-1]
 		}
-		j := i + 1 // events i..j-1 share one allocation
-		for j < len(evs) && ends[j]-from <= jsonArena {
+		j := i + 1 // items i..j-1 share one allocation
+		for j < len(ends) && ends[j]-from <= jsonArena {
 			j++
 		}
 		if n := ends[j-1] - from; n > 0 {
@@ -332,22 +350,38 @@ func prepareJSON(evs []*protocol.Event) [][]byte {
 			prev := from
 			for k := i; k < j; k++ {
 				if ends[k] > prev {
-					json[k] = buf[prev-from : ends[k]-from : ends[k]-from]
+					views[k] = buf[prev-from : ends[k]-from : ends[k]-from]
 				}
 				prev = ends[k]
 			}
 		}
 		i = j
 	}
-	if cap(scratch) <= maxJSONScratch {
-		sp.b, sp.ends = scratch, ends
-		jsonScratch.Put(sp)
-	}
-	return json
+	return views
 }
 
-// jsonArena is the most bytes of event JSON that prepareJSON puts in one
-// allocation: the largest small-object size class of the Go allocator.
+// encodeLocked encodes each event as the journal records it and the cold
+// part keeps it (eventcodec), once they have their IDs: the journal copies
+// these bytes, and so does the cold part when the event leaves the cache.
+// The Store's lock is held; its scratch buffer is kept between calls, up
+// to maxJSONScratch.
+func (s *Store) encodeLocked(evs []*protocol.Event) [][]byte {
+	scratch, ends := s.encScratch[:0], s.encEnds[:0]
+	for _, e := range evs {
+		scratch = eventcodec.AppendEvent(scratch, e)
+		ends = append(ends, len(scratch))
+	}
+	enc := arenaViews(scratch, ends)
+	if cap(scratch) <= maxJSONScratch {
+		s.encScratch, s.encEnds = scratch, ends
+	} else {
+		s.encScratch, s.encEnds = nil, nil
+	}
+	return enc
+}
+
+// jsonArena is the most bytes of event JSON (or of encoded events) put in
+// one allocation: the largest small-object size class of the Go allocator.
 const jsonArena = 32 << 10
 
 // maxJSONScratch is the largest scratch buffer prepareJSON keeps for the

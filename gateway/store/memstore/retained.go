@@ -48,6 +48,7 @@ type retained struct {
 
 	hot     []*protocol.Event // hot[head:] are the newest events
 	hotJSON [][]byte          // hotJSON[i] is hot[i]'s JSON after its ID, or nil
+	hotEnc  [][]byte          // hotEnc[i] is hot[i] encoded (eventcodec), or nil
 	head    int
 
 	cold       coldIndex // the older events, in ID order
@@ -333,36 +334,44 @@ func (r *retained) appendWarmJSON(json [][]byte, i, k int) [][]byte {
 }
 
 // push appends events, newer than every retained one, with their
-// prepared JSON (json[i] for evs[i]; json may be nil), and moves the
-// oldest of the cache beyond cacheMax to the cold part, with their JSON
-// while they are among the newest jsonMax.
-func (r *retained) push(evs []*protocol.Event, json [][]byte) {
+// prepared JSON (json[i] for evs[i]) and their encodings (enc[i]; json and
+// enc may each be nil), and moves the oldest of the cache beyond cacheMax
+// to the cold part, with their JSON while they are among the newest
+// jsonMax.
+func (r *retained) push(evs []*protocol.Event, json, enc [][]byte) {
 	r.hot = append(r.hot, evs...)
-	if json != nil {
-		r.hotJSON = append(r.hotJSON, json...)
-	} else {
-		r.hotJSON = append(r.hotJSON, make([][]byte, len(evs))...)
+	if json == nil {
+		json = make([][]byte, len(evs))
 	}
+	r.hotJSON = append(r.hotJSON, json...)
+	if enc == nil {
+		enc = make([][]byte, len(evs))
+	}
+	r.hotEnc = append(r.hotEnc, enc...)
 	spills := len(r.hot) - r.head - r.cacheMax
 	for k := 0; k < spills; k++ {
 		json := r.hotJSON[r.head]
 		if spills-k > r.jsonMax-r.cacheMax {
 			json = nil // older than the window once this push is done: not kept
 		}
-		r.spill(r.hot[r.head], json)
-		r.hot[r.head], r.hotJSON[r.head] = nil, nil
+		r.spill(r.hot[r.head], json, r.hotEnc[r.head])
+		r.hot[r.head], r.hotJSON[r.head], r.hotEnc[r.head] = nil, nil, nil
 		r.head++
 	}
 	r.compactHot()
 	r.coolWarm()
 }
 
-// spill encodes e at the end of the cold part, with its JSON if it has
-// some and the warm part has room.
-func (r *retained) spill(e *protocol.Event, json []byte) {
-	r.scratch = eventcodec.AppendEvent(r.scratch[:0], e)
-	ce := coldEntry{id: e.ID, size: int64(e.Size()), n: int32(len(r.scratch))}
-	ce.chunk, ce.off = r.chunks.put(r.scratch)
+// spill puts e at the end of the cold part, encoded (enc, or encoded now
+// when enc is nil), with its JSON if it has some and the warm part has
+// room.
+func (r *retained) spill(e *protocol.Event, json, enc []byte) {
+	if enc == nil {
+		r.scratch = eventcodec.AppendEvent(r.scratch[:0], e)
+		enc = r.scratch
+	}
+	ce := coldEntry{id: e.ID, size: int64(e.Size()), n: int32(len(enc))}
+	ce.chunk, ce.off = r.chunks.put(enc)
 	if !e.Received.IsZero() {
 		ce.recvSec, ce.recvNsec, ce.hasRecv = e.Received.Unix(), int32(e.Received.Nanosecond()), true
 	}
@@ -407,7 +416,7 @@ func (r *retained) releaseJSON() {
 // dropOldest removes the oldest retained event.
 func (r *retained) dropOldest() {
 	if r.coldLen() == 0 {
-		r.hot[r.head], r.hotJSON[r.head] = nil, nil
+		r.hot[r.head], r.hotJSON[r.head], r.hotEnc[r.head] = nil, nil, nil
 		r.head++
 		r.compactHot()
 		return
@@ -434,6 +443,9 @@ func (r *retained) compactHot() {
 		copy(r.hotJSON, r.hotJSON[r.head:])
 		clear(r.hotJSON[k:])
 		r.hotJSON = r.hotJSON[:k]
+		copy(r.hotEnc, r.hotEnc[r.head:])
+		clear(r.hotEnc[k:])
+		r.hotEnc = r.hotEnc[:k]
 		r.head = 0
 	}
 }
@@ -443,5 +455,5 @@ func (r *retained) release() {
 	r.chunks.release()
 	r.jsonChunks.release()
 	r.cold.reset()
-	r.hot, r.hotJSON, r.head, r.warm = nil, nil, 0, 0
+	r.hot, r.hotJSON, r.hotEnc, r.head, r.warm = nil, nil, nil, 0, 0
 }
