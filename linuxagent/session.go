@@ -127,9 +127,10 @@ func (c *conn) serveSession(nch ssh.NewChannel) {
 			}
 		case o := <-runDone:
 			runDone = nil
-			took := time.Since(begun)
-			sess.finish(o) // the region first; then the log
-			sess.logOutcome(line, o, took)
+			// The log line first: finish can wait on a region that
+			// reads nothing, and the line says what ran.
+			sess.logOutcome(line, o, time.Since(begun))
+			sess.finish(o)
 			closing = true
 			release()
 		}

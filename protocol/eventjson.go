@@ -26,7 +26,12 @@ func AppendEventJSONAfterID(b []byte, e *Event) []byte {
 	// raw message (the syslog parser cuts them out of one copy of it). Raw
 	// is scanned once; when none of its bytes needs escaping, neither does
 	// any part of it, which is then copied without a scan of its own.
-	raw := rawText{s: e.Raw, plain: plainString(e.Raw)}
+	return appendEventJSONAfterID(b, e, rawText{s: e.Raw, plain: plainString(e.Raw)})
+}
+
+// appendEventJSONAfterID is AppendEventJSONAfterID with e's raw message
+// given; with the zero rawText, every string is scanned.
+func appendEventJSONAfterID(b []byte, e *Event, raw rawText) []byte {
 	b = append(b, `","received":"`...)
 	recv := len(b)
 	b = appendTime(b, e.Received)

@@ -462,36 +462,43 @@ func FuzzAppendTime(f *testing.F) {
 	})
 }
 
-// FuzzAppendEventJSONParts: an event whose strings are parts of its raw
-// message (as the syslog parser makes them, which AppendEventJSON copies
-// without a scan of their own when raw needs no escaping) encodes to the
-// same valid JSON as the event with copies of those strings.
+// FuzzAppendEventJSONParts: an event whose strings are parts of one
+// buffer, its raw message one window of it (as the syslog parser makes
+// them, with the other fields inside raw, and, here, also ones that run
+// past either end of it or lie outside it), encodes to valid JSON and to
+// the same bytes as when every string is scanned: the parts of a raw
+// message that needs no escaping, copied without a scan of their own,
+// come out as the scan writes them.
 func FuzzAppendEventJSONParts(f *testing.F) {
 	for _, s := range []string{
 		`<13>1 2026-11-22T02:50:57.069805+00:00 lnx01.example.com myapp 12345 ID47 - An application event`,
 		`<30>1 2026-12-07T08:00:00.000001Z host app 1 LOAD - c=0 s=1 xxxxxxxx`,
 		`<13>Nov 22 02:50:57 lnx01 myapp[12345]: a "quoted" word and a \ backslash`,
 		"<13>1 - h a p m - text with a tab\there and \xc3\xa9 and \xff and \u2028 and \u0085 and DEL\x7f",
+		"\"quote before\" <13>1 - plain raw message - plain text \\ backslash after",
 	} {
-		f.Add(s, uint8(6), uint8(20), uint8(30))
+		f.Add(s, uint8(4), uint8(len(s)-8), uint8(6), uint8(20), uint8(30))
 	}
-	f.Fuzz(func(t *testing.T, raw string, a, b, c uint8) {
-		cut := func(x, y uint8) string { // a part of raw, in memory
-			i, j := int(x)%(len(raw)+1), int(y)%(len(raw)+1)
-			return raw[min(i, j):max(i, j)]
+	// A plain raw message inside a buffer that goes on with a quote and a
+	// backslash, and an app field from inside raw to the buffer's end.
+	edge := `xx<13>1 h a - plain message body"\end`
+	f.Add(edge, uint8(2), uint8(strings.IndexByte(edge, '"')), uint8(15), uint8(len(edge)), uint8(9))
+	f.Fuzz(func(t *testing.T, buf string, r0, r1, a, b, c uint8) {
+		at := func(x uint8) int { return int(x) % (len(buf) + 1) }
+		cut := func(x, y uint8) string { // a part of buf, in memory
+			i, j := at(x), at(y)
+			return buf[min(i, j):max(i, j)]
 		}
 		e := sampleEvent()
-		e.Raw, e.Text, e.App, e.Origin.Host, e.MsgID = raw, cut(c, 255), cut(a, b), cut(b, c), cut(a, c)
-		e.ProcID = cut(b, b+3)
+		e.Raw, e.Text, e.App, e.Origin.Host, e.MsgID = cut(r0, r1), cut(c, 255), cut(a, b), cut(b, c), cut(a, c)
+		e.ProcID, e.Origin.System, e.User = cut(b, b+3), cut(r0, c), cut(a, r1)
 		got := AppendEventJSON(nil, &e)
 		if !json.Valid(got) {
 			t.Fatalf("invalid JSON: %s", got)
 		}
-		copies := e
-		copies.Raw, copies.Text, copies.App = strings.Clone(e.Raw), strings.Clone(e.Text), strings.Clone(e.App)
-		copies.Origin.Host, copies.MsgID, copies.ProcID = strings.Clone(e.Origin.Host), strings.Clone(e.MsgID), strings.Clone(e.ProcID)
-		if want := AppendEventJSON(nil, &copies); !bytes.Equal(got, want) {
-			t.Fatalf("with parts of raw:\n%s\nwith copies:\n%s", got, want)
+		want := appendEventJSONAfterID(append(append([]byte(nil), `{"id":"`...), e.ID.String()...), &e, rawText{})
+		if !bytes.Equal(got, want) {
+			t.Fatalf("with the parts copied:\n%s\nevery string scanned:\n%s", got, want)
 		}
 	})
 }

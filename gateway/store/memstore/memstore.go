@@ -119,9 +119,6 @@ type Store struct {
 	aged chan struct{} // closed when the age trimmer has stopped
 
 	ledger ledger // the status records, under a lock of their own
-
-	encScratch []byte // encodeLocked's, under mu
-	encEnds    []int
 }
 
 var (
@@ -239,7 +236,12 @@ func (s *Store) appendMarked(ctx context.Context, evs []*protocol.Event, name st
 		e.ID = s.last
 		s.bytes += int64(e.Size())
 	}
-	enc := s.encodeLocked(evs)
+	var enc [][]byte
+	if s.journal != nil {
+		// Encoded once, for the journal and the cold part. Without a
+		// journal, an event is encoded only if it leaves the cache.
+		enc = encodeEvents(evs)
+	}
 	s.evs.push(evs, json, enc)
 	s.appended += uint64(len(evs))
 	if name != "" {
@@ -360,25 +362,26 @@ func arenaViews(scratch []byte, ends []int) [][]byte {
 	return views
 }
 
-// encodeLocked encodes each event as the journal records it and the cold
+// encodeEvents encodes each event as the journal records it and the cold
 // part keeps it (eventcodec), once they have their IDs: the journal copies
 // these bytes, and so does the cold part when the event leaves the cache.
-// The Store's lock is held; its scratch buffer is kept between calls, up
-// to maxJSONScratch.
-func (s *Store) encodeLocked(evs []*protocol.Event) [][]byte {
-	scratch, ends := s.encScratch[:0], s.encEnds[:0]
+// Its scratch buffer comes from a pool, as prepareJSON's does.
+func encodeEvents(evs []*protocol.Event) [][]byte {
+	sp := encScratch.Get().(*jsonScratchBuf)
+	scratch, ends := sp.b[:0], sp.ends[:0]
 	for _, e := range evs {
 		scratch = eventcodec.AppendEvent(scratch, e)
 		ends = append(ends, len(scratch))
 	}
 	enc := arenaViews(scratch, ends)
 	if cap(scratch) <= maxJSONScratch {
-		s.encScratch, s.encEnds = scratch, ends
-	} else {
-		s.encScratch, s.encEnds = nil, nil
+		sp.b, sp.ends = scratch, ends
+		encScratch.Put(sp)
 	}
 	return enc
 }
+
+var encScratch = sync.Pool{New: func() any { return new(jsonScratchBuf) }}
 
 // jsonArena is the most bytes of event JSON (or of encoded events) put in
 // one allocation: the largest small-object size class of the Go allocator.

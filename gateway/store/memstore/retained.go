@@ -33,10 +33,10 @@ var errDamaged = errors.New("memstore: damaged event")
 // chunks outside the Go heap (see chunk_unix.go): however many events
 // retention holds, the garbage collector scans only the cache, and trimming
 // gives the chunks back for reuse instead of leaving garbage. An event read
-// from the older part is decoded afresh for each reader. An appended event
-// is encoded once, when it has its ID (Store.encodeLocked): the journal
-// records those bytes, the cache keeps them beside the event (hotEnc), and
-// the cold part copies them when the event leaves the cache.
+// from the older part is decoded afresh for each reader. With a journal,
+// an appended event is encoded once, when it has its ID (encodeEvents): the
+// journal records those bytes, the cache keeps them beside the event
+// (hotEnc), and the cold part copies them when the event leaves the cache.
 //
 // The prepared JSON of the newest jsonMax events is kept too: the cache's
 // beside its events (hotJSON), the older ones' in chunks of their own
