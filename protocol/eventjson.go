@@ -216,14 +216,6 @@ const digitPairs = "00010203040506070809" + "10111213141516171819" + "2021222324
 	"30313233343536373839" + "40414243444546474849" + "50515253545556575859" +
 	"60616263646566676869" + "70717273747576777879" + "80818283848586878889" + "90919293949596979899"
 
-func appendOptField(b []byte, key, v string) []byte {
-	if v == "" {
-		return b
-	}
-	b = append(b, key...)
-	return appendString(b, v)
-}
-
 // hasZero has the high bit of each byte of x that is zero set (and maybe
 // others above a zero byte: only "any" is exact).
 func hasZero(x uint64) uint64 { return (x - 0x0101010101010101) & ^x & 0x8080808080808080 }
