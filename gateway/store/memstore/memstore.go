@@ -312,22 +312,31 @@ func (s *Store) dropHeadLocked() {
 // buffer per batch from nothing cost the relay half its CPU when a
 // backlog made batches thousands of events long.)
 func prepareJSON(evs []*protocol.Event) [][]byte {
-	sp := jsonScratch.Get().(*jsonScratchBuf)
+	return encodeBatch(&jsonScratch, evs, func(b []byte, e *protocol.Event) []byte {
+		start := len(b)
+		if b = protocol.AppendEventJSONAfterID(b, e); len(b)-start > e.Size() {
+			b = b[:start]
+		}
+		return b
+	})
+}
+
+// encodeBatch appends each event's encoding (enc) to a scratch buffer
+// from pool, kept there for the next batch up to maxJSONScratch, and
+// returns the encodings copied into arenas (arenaViews).
+func encodeBatch(pool *sync.Pool, evs []*protocol.Event, enc func([]byte, *protocol.Event) []byte) [][]byte {
+	sp := pool.Get().(*jsonScratchBuf)
 	scratch, ends := sp.b[:0], sp.ends[:0]
 	for _, e := range evs {
-		start := len(scratch)
-		scratch = protocol.AppendEventJSONAfterID(scratch, e)
-		if len(scratch)-start > e.Size() {
-			scratch = scratch[:start]
-		}
+		scratch = enc(scratch, e)
 		ends = append(ends, len(scratch))
 	}
-	json := arenaViews(scratch, ends)
+	views := arenaViews(scratch, ends)
 	if cap(scratch) <= maxJSONScratch {
 		sp.b, sp.ends = scratch, ends
-		jsonScratch.Put(sp)
+		pool.Put(sp)
 	}
-	return json
+	return views
 }
 
 // arenaViews copies what scratch holds, item i ending at ends[i], into
@@ -365,20 +374,8 @@ func arenaViews(scratch []byte, ends []int) [][]byte {
 // encodeEvents encodes each event as the journal records it and the cold
 // part keeps it (eventcodec), once they have their IDs: the journal copies
 // these bytes, and so does the cold part when the event leaves the cache.
-// Its scratch buffer comes from a pool, as prepareJSON's does.
 func encodeEvents(evs []*protocol.Event) [][]byte {
-	sp := encScratch.Get().(*jsonScratchBuf)
-	scratch, ends := sp.b[:0], sp.ends[:0]
-	for _, e := range evs {
-		scratch = eventcodec.AppendEvent(scratch, e)
-		ends = append(ends, len(scratch))
-	}
-	enc := arenaViews(scratch, ends)
-	if cap(scratch) <= maxJSONScratch {
-		sp.b, sp.ends = scratch, ends
-		encScratch.Put(sp)
-	}
-	return enc
+	return encodeBatch(&encScratch, evs, eventcodec.AppendEvent)
 }
 
 var encScratch = sync.Pool{New: func() any { return new(jsonScratchBuf) }}
