@@ -290,8 +290,13 @@ func SplitEventFrame(line []byte) (obj []byte, id ID, ok bool) {
 }
 
 // AppendFrame appends f's wire form (JSON and a newline) to b. Event
-// streams use AppendEventFrame, which writes the same JSON faster.
+// streams use AppendEventFrame, which writes the same JSON faster. Most
+// frames are written without encoding/json (appendFrameJSON); those with
+// options, a filter or events go through it.
 func AppendFrame(b []byte, f *Frame) ([]byte, error) {
+	if out, ok := appendFrameJSON(b, f); ok {
+		return append(out, '\n'), nil
+	}
 	j, err := json.Marshal(f)
 	if err != nil {
 		return b, fmt.Errorf("protocol: encode %s frame: %w", f.Type, err)

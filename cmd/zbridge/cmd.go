@@ -66,7 +66,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		rand.Read(b[:])
 		*id = "cli-" + hex.EncodeToString(b[:])
 	}
-	ctx, stop := signalContext()
+	ctx, stop := commandSignalContext()
 	defer stop()
 	return command(ctx, cfg, client.CommandRequest{ID: *id, Target: target, Command: line, Timeout: *timeout},
 		*asJSON, stdout, stderr)
@@ -108,7 +108,8 @@ type jsonLine struct {
 // to stderr as they arrive (or all of it as JSON), and returns the exit
 // status: the remote return code, or exitNotRun.
 func command(ctx context.Context, cfg client.Config, r client.CommandRequest, asJSON bool, stdout, stderr io.Writer) int {
-	c, err := client.Dial(ctx, cfg)
+	// The command goes with the logon, without waiting for the accept.
+	c, pending, err := client.DialCommand(ctx, cfg, r)
 	if err != nil {
 		fmt.Fprintln(stderr, "zbridge cmd:", err)
 		return exitNotRun
@@ -144,7 +145,7 @@ func command(ctx context.Context, cfg client.Config, r client.CommandRequest, as
 			w.Flush()
 		}
 	}
-	reply, err := c.Command(ctx, r, out)
+	reply, err := pending.Wait(ctx, out)
 	var ce *client.CommandError
 	switch {
 	case err == nil:

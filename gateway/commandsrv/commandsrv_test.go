@@ -1014,3 +1014,55 @@ func startServerNoCleanup(t *testing.T) *testServer {
 	go func() { ts.served <- srv.Serve(ln) }()
 	return ts
 }
+
+// secretAuth accepts any client name with the secret "good".
+type secretAuth struct{}
+
+func (secretAuth) Authenticate(_ context.Context, _, secret string) error {
+	if secret != "good" {
+		return errors.New("bad secret")
+	}
+	return nil
+}
+
+// TestDialCommand checks the command written behind the logon
+// (client.DialCommand): run once the logon is accepted, never when it is
+// refused.
+func TestDialCommand(t *testing.T) {
+	ts := startServer(t, commandsrv.Config{Session: session.Config{Auth: secretAuth{}}})
+	mark := filepath.Join(t.TempDir(), "ran")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	dial := func(secret, command string) (*client.Conn, *protocol.Frame, []string, error) {
+		c, pending, err := client.DialCommand(ctx, client.Config{Addr: ts.addr, Client: "tester", Secret: secret},
+			client.CommandRequest{Target: "linux:local", Command: command})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		t.Cleanup(func() { c.Close() })
+		var out []string
+		reply, err := pending.Wait(ctx, func(f *protocol.Frame) { out = append(out, f.Text) })
+		return c, reply, out, err
+	}
+
+	_, _, _, err := dial("bad", "touch "+mark)
+	var re *client.RefusedError
+	if !errors.As(err, &re) || re.Reason != protocol.RefuseAuth {
+		t.Fatalf("DialCommand with a bad secret: %v; want refused auth", err)
+	}
+	// A command on a session after it: the refused one had its chance.
+	c, reply, out, err := dial("good", "echo one; echo two >&2; exit 4")
+	if err != nil {
+		t.Fatalf("DialCommand: %v", err)
+	}
+	slices.Sort(out) // two streams: in either order
+	if reply.RC == nil || *reply.RC != 4 || !slices.Equal(out, []string{"one", "two"}) {
+		t.Errorf("reply %+v, output %q; want rc 4, one and two", reply, out)
+	}
+	if _, err := os.Stat(mark); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the command sent behind a refused logon ran (stat: %v)", err)
+	}
+	if err := c.Logoff(ctx); err != nil {
+		t.Errorf("Logoff: %v", err)
+	}
+}
