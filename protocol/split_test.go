@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"math/bits"
 	"testing"
 	"unicode/utf8"
 )
@@ -147,6 +148,36 @@ func BenchmarkSplitEventFrame(b *testing.B) {
 	for b.Loop() {
 		if _, _, ok := SplitEventFrame(line); !ok {
 			b.Fatal("not split")
+		}
+	}
+}
+
+// TestPlainBytes checks plainBytes against a byte at a time: the lowest
+// byte it flags is the first a JSON string body cannot hold as it is, and
+// it flags none when there is none. The words are of bytes on both sides
+// of each boundary (control characters, '"', '\\', DEL, non-ASCII).
+func TestPlainBytes(t *testing.T) {
+	alphabet := []byte{0, 1, 0x1f, 0x20, 0x21, '"', 0x23, 0x5b, '\\', 0x5d, 'a', 0x7e, 0x7f, 0x80, 0xc3, 0xff}
+	needsLook := func(c byte) bool { return c < 0x20 || c >= 0x80 || c == '"' || c == '\\' }
+	var w [8]byte
+	for n := uint64(0); n < 1<<20; n++ {
+		x := n * 0x9e3779b97f4a7c15 // every nibble pattern, spread
+		for k := range w {
+			w[k] = alphabet[x>>(4*k)&15]
+		}
+		want := -1
+		for k, c := range w {
+			if needsLook(c) {
+				want = k
+				break
+			}
+		}
+		got := -1
+		if m := plainBytes(load64(string(w[:]))) & 0x8080808080808080; m != 0 {
+			got = bits.TrailingZeros64(m) / 8
+		}
+		if got != want {
+			t.Fatalf("% x: plainBytes flags byte %d first, want %d", w, got, want)
 		}
 	}
 }
