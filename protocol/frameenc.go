@@ -17,9 +17,11 @@ import (
 // it reaches) before the first frame, which a `zbridge cmd` pays on its
 // logon, and each later frame still costs a walk of ~40 fields. The bytes
 // differ from encoding/json's only where JSON allows it: '<', '>' and '&'
-// are not escaped as \u003c and so on, and numbers of a timeout may be
-// written in another form of the same value. They decode to the same
-// Frame (FuzzAppendFrame).
+// are not escaped as \u003c and so on, U+0080 to U+009F are (as in event
+// frames), and a timeout may be written in another form of the same number
+// (1e+06). They decode to the same Frame (FuzzAppendFrame), and
+// TestAppendFrameJSONFields fails when Frame gets a field this does not
+// know.
 func appendFrameJSON(b []byte, f *Frame) ([]byte, bool) {
 	if len(f.Options) > 0 || f.Filter != nil || f.Event != nil || len(f.Events) > 0 ||
 		math.IsInf(f.Timeout, 0) || math.IsNaN(f.Timeout) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -167,5 +168,36 @@ func BenchmarkAppendFrame(b *testing.B) {
 	for b.Loop() {
 		buf, _ = AppendFrame(buf[:0], out)
 		buf, _ = AppendFrame(buf, reply)
+	}
+}
+
+// TestAppendFrameJSONFields fails when Frame has a field appendFrameJSON
+// neither writes nor leaves to encoding/json: it would be dropped from
+// every frame. Add the field there, then here.
+func TestAppendFrameJSONFields(t *testing.T) {
+	known := map[string]bool{
+		// written by appendFrameJSON
+		"Type": true, "Req": true, "Client": true, "Secret": true, "Version": true, "Heartbeat": true,
+		"Session": true, "Limits": true, "Reason": true, "Message": true, "RetryAfter": true,
+		"ResumeAfter": true, "Error": true, "After": true, "Format": true, "Subscription": true,
+		"Group": true, "IDs": true, "ID": true, "Line": true, "Target": true, "Command": true,
+		"Timeout": true, "Stream": true, "Text": true, "Data": true, "EOL": true, "RC": true,
+		"Signal": true, "Truncated": true, "DurationMS": true, "Seq": true,
+		// left to encoding/json when set
+		"Options": true, "Filter": true, "Event": true, "Events": true,
+		// not on the wire (json:"-")
+		"EventJSON": true, "EventID": true,
+	}
+	typ := reflect.TypeOf(Frame{})
+	for i := 0; i < typ.NumField(); i++ {
+		if f := typ.Field(i); !known[f.Name] {
+			t.Errorf("Frame.%s (json %q): appendFrameJSON does not know it", f.Name, f.Tag.Get("json"))
+		}
+	}
+	for _, typ := range []reflect.Type{reflect.TypeOf(Limits{}), reflect.TypeOf(Error{})} {
+		want := map[string]int{"Limits": 4, "Error": 2}[typ.Name()]
+		if typ.NumField() != want {
+			t.Errorf("%s has %d fields; appendFrameJSON writes %d", typ.Name(), typ.NumField(), want)
+		}
 	}
 }

@@ -20,9 +20,10 @@ func signalContext() (context.Context, context.CancelFunc) {
 // connection and logon instead of preceding them. A signal that comes
 // before the handler is in place ends the process, as it did before
 // zbridge cmd handled signals at all; the region cancels the commands of
-// a connection that closes, so the command is cancelled either way (with
-// the handler, zbridge cmd asks for the cancel and prints its reply). stop
-// waits for that goroutine and undoes the handler.
+// a connection once it sees it closed, which may be after it has started
+// the command written behind the logon (with the handler, zbridge cmd asks
+// for the cancel by the command's ID and prints the reply). stop waits for
+// that goroutine and undoes the handler.
 func commandSignalContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -108,20 +108,51 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 }
 
 // DialCommand connects, logs on and sends the command r, written behind
-// the logon, in the same packet, instead of after the region's accept: one
+// the logon, in the same write, instead of after the region's accept: one
 // round trip fewer for a client that connects to run one command (zbridge
 // cmd). The region reads a session's frames in order, so it runs the
 // command once the logon is accepted, and never when it is refused (the
 // error is then the *RefusedError). The command's output and reply are read
 // by the Pending's Wait, as Command reads them.
+//
+// Once written, the command may run whatever this client does next: if ctx
+// ends while the answer to the logon is awaited, DialCommand waits up to
+// commandGrace more for it, and returns an accepted logon as one (Wait,
+// its ctx ended, then asks the region to cancel the command by its ID and
+// returns the reply, as Command does). A command line of more than
+// maxPipelined bytes is sent after the accept instead: behind a refused
+// logon it could still be being written when the region closes the
+// connection, and the refusal would be lost.
 func DialCommand(ctx context.Context, cfg Config, r CommandRequest) (*Conn, Pending, error) {
 	f := commandFrame(r)
+	if len(r.Command)+len(r.Target)+len(r.ID) > maxPipelined {
+		c, err := Dial(ctx, cfg)
+		if err != nil {
+			return nil, Pending{}, err
+		}
+		req, err := c.send(f)
+		if err != nil {
+			c.Close()
+			return nil, Pending{}, err
+		}
+		return c, Pending{c: c, req: req, id: r.ID}, nil
+	}
 	c, err := dial(ctx, cfg, f)
 	if err != nil {
 		return nil, Pending{}, err
 	}
 	return c, Pending{c: c, req: f.Req, id: r.ID}, nil
 }
+
+// maxPipelined bounds the command DialCommand writes behind the logon: far
+// below what the sockets of both ends buffer, so that the whole write is
+// in their buffers before the region has read the logon.
+const maxPipelined = 16 << 10
+
+// commandGrace is how long a command's client waits for an answer after
+// its ctx ended, to a cancel (Command) or to the logon a command was
+// written behind (DialCommand).
+const commandGrace = 5 * time.Second
 
 // Pending is a command sent and not yet answered.
 type Pending struct {
@@ -137,8 +168,10 @@ func (p Pending) Wait(ctx context.Context, out func(*protocol.Frame)) (*protocol
 	return p.c.awaitCommand(ctx, p.req, out, p.id)
 }
 
-// dial connects and logs on; then, when it is not nil, a request written
-// with the logon (numbered after it).
+// dial connects and logs on; then, when it is not nil, is a command written
+// with the logon (numbered after it), for which an accepted logon is
+// returned even if ctx ended while its answer was awaited (see
+// DialCommand).
 func dial(ctx context.Context, cfg Config, then *protocol.Frame) (*Conn, error) {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 30 * time.Second
@@ -160,11 +193,23 @@ func dial(ctx context.Context, cfg Config, then *protocol.Frame) (*Conn, error) 
 		nc = tc
 	}
 	c := &Conn{nc: nc, r: protocol.NewReaderSize(nc, cfg.MaxFrame, cfg.ReadBuffer), bw: bufio.NewWriter(nc), hb: cfg.Heartbeat}
-	if dl, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(dl)
+	// Once ctx ends, the logon's answer is waited for grace more.
+	var grace time.Duration
+	if then != nil {
+		grace = commandGrace
 	}
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl.Add(grace))
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		if grace == 0 {
+			nc.SetDeadline(time.Unix(1, 0))
+		} else {
+			nc.SetDeadline(time.Now().Add(grace))
+		}
+	})
 	hbs := int((cfg.Heartbeat + time.Second - 1) / time.Second)
 	logon, err := c.queue(&protocol.Frame{Type: protocol.TypeLogon, Client: cfg.Client, Secret: protocol.Secret(cfg.Secret),
 		Version: protocol.Version, Heartbeat: hbs})
@@ -178,31 +223,35 @@ func dial(ctx context.Context, cfg Config, then *protocol.Frame) (*Conn, error) 
 	if err == nil {
 		f, err = c.await(protocol.TypeLogon, logon)
 	}
-	if !stop() || ctx.Err() != nil { // ctx ended during the logon
-		nc.Close()
-		return nil, fmt.Errorf("client: logon to %s: %w", cfg.Addr, ctx.Err())
+	if !stop() {
+		<-fired // its deadline is set before the one below
 	}
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	nc.SetDeadline(time.Time{})
-	switch f.Type {
-	case protocol.TypeAccept:
-		c.Session = f.Session
-		if f.Limits != nil {
-			c.Limits = *f.Limits
-			if f.Limits.Heartbeat > 0 {
-				c.hb = time.Duration(f.Limits.Heartbeat) * time.Second
-			}
-		}
-		return c, nil
-	case protocol.TypeRefuse:
+	switch ctxErr := ctx.Err(); {
+	case err == nil && f.Type == protocol.TypeRefuse:
 		nc.Close()
 		return nil, &RefusedError{Reason: f.Reason, Message: f.Message, RetryAfter: time.Duration(f.RetryAfter) * time.Second}
+	case ctxErr != nil && then != nil && err != nil:
+		nc.Close()
+		return nil, fmt.Errorf("client: logon to %s: %w (the command written with it may have started)", cfg.Addr, ctxErr)
+	case ctxErr != nil && then == nil: // ctx ended during the logon
+		nc.Close()
+		return nil, fmt.Errorf("client: logon to %s: %w", cfg.Addr, ctxErr)
+	case err != nil:
+		nc.Close()
+		return nil, err
+	case f.Type != protocol.TypeAccept:
+		nc.Close()
+		return nil, fmt.Errorf("client: unexpected %q frame in answer to logon", f.Type)
 	}
-	nc.Close()
-	return nil, fmt.Errorf("client: unexpected %q frame in answer to logon", f.Type)
+	nc.SetDeadline(time.Time{})
+	c.Session = f.Session
+	if f.Limits != nil {
+		c.Limits = *f.Limits
+		if f.Limits.Heartbeat > 0 {
+			c.hb = time.Duration(f.Limits.Heartbeat) * time.Second
+		}
+	}
+	return c, nil
 }
 
 // send writes a request, numbering it.
@@ -511,7 +560,11 @@ func commandFrame(r CommandRequest) *protocol.Frame {
 // awaitCommand reads the output and the reply of the command sent as
 // request req with ID id (cancelled by that ID if ctx ends first).
 func (c *Conn) awaitCommand(ctx context.Context, req uint64, out func(*protocol.Frame), id string) (*protocol.Frame, error) {
-	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+	})
 	defer stop()
 	cancelled := false
 	for {
@@ -529,8 +582,10 @@ func (c *Conn) awaitCommand(ctx context.Context, req uint64, out func(*protocol.
 				if id != "" {
 					c.send(&protocol.Frame{Type: protocol.TypeCancel, ID: id})
 				}
-				stop()
-				c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if !stop() {
+					<-fired // its deadline is set before the grace's
+				}
+				c.nc.SetReadDeadline(time.Now().Add(commandGrace))
 				continue
 			}
 			if ctx.Err() != nil {

@@ -87,3 +87,68 @@ func serveOneCommand(ln net.Listener) error {
 	_, err = nc.Write(b)
 	return err
 }
+
+// TestDialCommandContextEnds checks a ctx that ends once the command is
+// written but before the logon is answered: the command may run, so an
+// accept that comes then is not taken for a failure; DialCommand returns
+// the session, and Wait asks for the command to be cancelled by its ID and
+// returns the region's reply.
+func TestDialCommandContextEnds(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() {
+		served <- func() error {
+			nc, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(30 * time.Second))
+			r := protocol.NewReader(nc, 1<<16)
+			var logon, cmd, cancelReq protocol.Frame
+			if err := r.Next(&logon); err != nil {
+				return err
+			}
+			if err := r.Next(&cmd); err != nil {
+				return err
+			}
+			cancel() // the client's ctx ends before the logon is answered
+			time.Sleep(100 * time.Millisecond)
+			b, _ := protocol.AppendFrame(nil, &protocol.Frame{Type: protocol.TypeAccept, Req: logon.Req, Session: "R1-8",
+				Version: protocol.Version})
+			if _, err := nc.Write(b); err != nil {
+				return err
+			}
+			if err := r.Next(&cancelReq); err != nil {
+				return errors.New("no cancel: " + err.Error())
+			}
+			if cancelReq.Type != protocol.TypeCancel || cancelReq.ID != "k2" {
+				return errors.New("not a cancel of k2: " + cancelReq.Type)
+			}
+			b, _ = protocol.AppendFrame(nil, &protocol.Frame{Type: protocol.TypeReply, Req: cmd.Req, ID: "k2",
+				Error: &protocol.Error{Code: "cancelled", Message: "cancelled by request"}})
+			_, err = nc.Write(b)
+			return err
+		}()
+	}()
+	c, pending, err := DialCommand(ctx, Config{Addr: ln.Addr().String(), Client: "tester"},
+		CommandRequest{ID: "k2", Target: "linux:web1", Command: "sleep 60"})
+	if err != nil {
+		t.Fatalf("DialCommand: %v; want the accepted session", err)
+	}
+	defer c.Close()
+	reply, err := pending.Wait(ctx, nil)
+	var ce *CommandError
+	if !errors.As(err, &ce) || ce.Code != "cancelled" || reply == nil || reply.ID != "k2" {
+		t.Fatalf("Wait: %+v, %v; want the cancelled reply", reply, err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+}
