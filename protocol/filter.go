@@ -144,6 +144,19 @@ func checkGlob(key, pattern string) error {
 	return nil
 }
 
+// MatchesAll reports whether f matches every event, whatever the event
+// holds, without looking at it: it has no condition, or only ones every
+// event meets (severity debug, the least severe there is; a glob that is a
+// lone "*"). A nil filter matches all.
+func (f *Filter) MatchesAll() bool {
+	if f == nil {
+		return true
+	}
+	anything := func(glob string) bool { return glob == "" || glob == "*" }
+	return anything(f.Origin) && anything(f.MsgID) && anything(f.App) && anything(f.Type) && len(f.Source) == 0 && f.Addr == "" &&
+		(f.Severity == nil || *f.Severity >= SevDebug) && len(f.SD) == 0
+}
+
 // Match reports whether e passes the filter. A nil filter matches all.
 func (f *Filter) Match(e *Event) bool {
 	if f == nil {

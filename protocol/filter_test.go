@@ -639,3 +639,53 @@ func TestFilterAddr(t *testing.T) {
 		t.Error("addr=web1 accepted")
 	}
 }
+
+// TestFilterMatchesAll: a filter MatchesAll says matches all does match
+// every event, and one field set to a condition some event fails makes it
+// not match all. Every field of Filter must have a case here: a new field
+// that MatchesAll does not know would let a light read skip a condition.
+func TestFilterMatchesAll(t *testing.T) {
+	debug, warning := SevDebug, SevWarning
+	events := []*Event{
+		{},
+		{Source: SourceSyslog, Severity: SevDebug, MsgID: "ID47", App: "sshd", Type: "MSG",
+			Origin: Origin{System: "web1", Host: "web1.example.com", Addr: "192.0.2.7"},
+			SD:     StructuredData{{ID: "ex@32473", Params: []SDParam{{Name: "a", Value: "1"}}}}},
+		{Source: SourceAudit, Severity: SevEmerg},
+	}
+	for _, f := range []*Filter{nil, {}, {Severity: &debug}, {Origin: "*", MsgID: "*", App: "*", Type: "*"}} {
+		if !f.MatchesAll() {
+			t.Errorf("%+v: MatchesAll false", f)
+		}
+		for _, e := range events {
+			if !f.Match(e) {
+				t.Errorf("%+v says it matches all, but not %+v", f, e)
+			}
+		}
+	}
+	restrictive := map[string]*Filter{
+		"Origin":   {Origin: "web*"},
+		"Source":   {Source: []Source{SourceSyslog}},
+		"MsgID":    {MsgID: "ID*"},
+		"App":      {App: "sshd"},
+		"Type":     {Type: "M*"},
+		"Addr":     {Addr: "192.0.2.0/24"},
+		"Severity": {Severity: &warning},
+		"SD":       {SD: []SDTerm{{ID: "ex@32473", Param: "a", Glob: "*"}}},
+	}
+	typ := reflect.TypeOf(Filter{})
+	for i := 0; i < typ.NumField(); i++ {
+		name := typ.Field(i).Name
+		f, ok := restrictive[name]
+		if !ok {
+			t.Errorf("Filter.%s has no case here: add one, and to MatchesAll", name)
+			continue
+		}
+		if f.MatchesAll() {
+			t.Errorf("%s: %+v says it matches all", name, f)
+		}
+		if !slices.ContainsFunc(events, func(e *Event) bool { return !f.Match(e) }) {
+			t.Errorf("%s: %+v matches every event here: not a restrictive case", name, f)
+		}
+	}
+}

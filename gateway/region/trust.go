@@ -17,6 +17,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/availability"
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/trust"
+	"github.com/zbridge/zbridge/gateway/unsolmsg"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -266,6 +267,14 @@ func (g *guard) Subscribe(sess *session.Session, f *protocol.Frame) error {
 // Visible implements unsolmsg.Access.
 func (g *guard) Visible(client string, e *protocol.Event) bool {
 	return g.authz.Policy().Visible(client, e)
+}
+
+// The guard tells UNSOLMSG when a subscriber may read light.
+var _ unsolmsg.AllVisible = (*guard)(nil)
+
+// VisibleAll implements unsolmsg.AllVisible.
+func (g *guard) VisibleAll(client string) bool {
+	return g.authz.Policy().VisibleAll(client)
 }
 
 // GroupKey implements unsolmsg.Access.

@@ -101,8 +101,17 @@ type MarkedAppender interface {
 // evs[i] after its ID (protocol.AppendEventJSONAfterID) or nil where the
 // store has none (protocol.AppendPreparedEventFrame sends it). The bytes
 // are the store's: read them, never change them.
+//
+// ReadPreparedLight is ReadPrepared for a reader that needs of an event it
+// is given the JSON of nothing but its ID and its Received time (a
+// subscriber without a filter, who may see every event but audit
+// records): such an event may come with only those two set, Source empty,
+// which spares the store decoding the events it keeps encoded. An event
+// without JSON comes whole, and so does every audit record.
 type PreparedReader interface {
 	ReadPrepared(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
+		evs []*protocol.Event, jsons [][]byte, gap Gap, err error)
+	ReadPreparedLight(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
 		evs []*protocol.Event, jsons [][]byte, gap Gap, err error)
 }
 

@@ -453,3 +453,61 @@ roles = ["reader"]
 		t.Error("an UNSOLMSG-only role runs commands")
 	}
 }
+
+// TestVisibleAll: a client sees every event but audit records when the
+// policy is open or a role grants a filter that matches all; and then
+// Visible agrees for every event that is not an audit record, whatever it
+// holds.
+func TestVisibleAll(t *testing.T) {
+	h, err := auth.Hash("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse([]byte(`
+[[client]]
+name = "all"
+secret-hash = "` + h + `"
+roles = ["web", "everything"]
+[[client]]
+name = "web"
+secret-hash = "` + h + `"
+roles = ["web"]
+[[client]]
+name = "none"
+secret-hash = "` + h + `"
+[[role]]
+name = "web"
+events = ["source=syslog,origin=web*", "source=audit"]
+[[role]]
+name = "everything"
+events = ["severity=debug"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPolicy(f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := NewPolicy(&File{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !open.Open() || !open.VisibleAll("anyone") {
+		t.Error("an open policy: VisibleAll false")
+	}
+	if !p.VisibleAll("all") || p.VisibleAll("web") || p.VisibleAll("none") || p.VisibleAll("nosuch") {
+		t.Errorf("VisibleAll: all %v web %v none %v nosuch %v; want true, false, false, false",
+			p.VisibleAll("all"), p.VisibleAll("web"), p.VisibleAll("none"), p.VisibleAll("nosuch"))
+	}
+	for _, e := range []*protocol.Event{{}, {Source: protocol.SourceZVMConsole, Severity: protocol.SevDebug},
+		{Source: protocol.SourceSyslog, Origin: protocol.Origin{System: "db1"}}} {
+		if !p.Visible("all", e) || !open.Visible("x", e) {
+			t.Errorf("%+v: not visible to a client VisibleAll says sees it", e)
+		}
+	}
+	// Audit records stay apart: a filter that matches all does not show them.
+	if !p.Visible("all", &protocol.Event{Source: protocol.SourceAudit}) { // "web" names source=audit
+		t.Error("all: the audit record its web role names is not visible")
+	}
+}

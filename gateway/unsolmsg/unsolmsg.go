@@ -110,6 +110,18 @@ type Observer interface {
 	Observe(float64)
 }
 
+// AllVisible is implemented by an Access that can say when a client may
+// see every event other than audit records, whatever the event holds
+// (Visible then says yes to each of them). A subscriber of such a client
+// without a filter of its own needs nothing of an event but its ID and
+// Received time to send the JSON the store kept for it, and reads with
+// store.PreparedReader's ReadPreparedLight: the store does not decode the
+// events it keeps encoded for it (a subscriber that fell behind its cache
+// reads those).
+type AllVisible interface {
+	VisibleAll(client string) bool
+}
+
 // Access decides what a client may subscribe to and see.
 type Access interface {
 	// Subscribe returns nil if sess may subscribe with f, or an error
@@ -560,7 +572,7 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 		for _, e := range evs { // claimed events come first, older
 			sub.markSent(e.ID) // before the client can see them
 		}
-		if buf, err = s.send(sess, sub, evs, nil, buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
+		if buf, err = s.send(sess, sub, evs, nil, false, buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
 			return
 		}
 		if len(skip) > 0 {
@@ -594,9 +606,13 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 	for {
 		var gap store.Gap
 		var err error
-		if prepared != nil {
+		light := prepared != nil && s.readsLight(sub)
+		switch {
+		case light:
+			evs, jsons, gap, err = prepared.ReadPreparedLight(ctx, cursor, s.cfg.Batch, evs[:0], jsons[:0])
+		case prepared != nil:
 			evs, jsons, gap, err = prepared.ReadPrepared(ctx, cursor, s.cfg.Batch, evs[:0], jsons[:0])
-		} else {
+		default:
 			evs, gap, err = s.cfg.Store.Read(ctx, cursor, s.cfg.Batch, evs[:0])
 		}
 		if err != nil {
@@ -636,7 +652,7 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 			continue
 		}
 		sub.markSent(evs[len(evs)-1].ID) // before the client can see them
-		if buf, err = s.send(sess, sub, evs, jsons, buf, nil); err != nil {
+		if buf, err = s.send(sess, sub, evs, jsons, light, buf, nil); err != nil {
 			return
 		}
 		cursor = evs[len(evs)-1].ID
@@ -645,17 +661,36 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 	}
 }
 
+// readsLight reports whether sub, a subscription in JSON format, needs
+// nothing of an event the store kept the JSON of but its ID and Received
+// time (see AllVisible): its filter matches all, and its client may see every
+// event but audit records, which a light read decodes. Asked at each read:
+// a refreshed policy applies from the next batch.
+func (s *Server) readsLight(sub *subscription) bool {
+	if !sub.filter.MatchesAll() {
+		return false
+	}
+	if s.cfg.Access == nil {
+		return true
+	}
+	av, ok := s.cfg.Access.(AllVisible)
+	return ok && av.VisibleAll(sub.client)
+}
+
 // send writes the events of evs that sub's filter matches to sess, in
 // sub's format, encoding into buf (returned for reuse); jsons, if not nil,
 // holds the JSON the store prepared for each (store.PreparedReader), copied
 // instead of encoded again; excluded, if set, is called for each event the
-// filter excludes.
-func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.Event, jsons [][]byte, buf []byte,
-	excluded func(*protocol.Event)) ([]byte, error) {
+// filter excludes. light says evs came from a light read (readsLight): the
+// client was found to see every event but audit records when they were
+// read, and only those are asked about, whole, the others being perhaps
+// no more than an ID and a time.
+func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.Event, jsons [][]byte, light bool,
+	buf []byte, excluded func(*protocol.Event)) ([]byte, error) {
 	buf = buf[:0]
 	n := 0
 	for i, e := range evs {
-		if !sub.filter.Match(e) || s.cfg.Access != nil && !s.cfg.Access.Visible(sub.client, e) {
+		if !sub.filter.Match(e) || !s.visible(sub, e, light) {
 			if excluded != nil {
 				excluded(e)
 			}
@@ -689,6 +724,16 @@ func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.
 		buf = nil
 	}
 	return buf, nil
+}
+
+// visible reports whether sub's client may see e (Config.Access). After a
+// light read only an audit record is asked about: the others were found
+// visible, all of them, when they were read (AllVisible).
+func (s *Server) visible(sub *subscription, e *protocol.Event, light bool) bool {
+	if s.cfg.Access == nil || light && e.Source != protocol.SourceAudit {
+		return true
+	}
+	return s.cfg.Access.Visible(sub.client, e)
 }
 
 // observeLatency gives Config.RelayLatency the latency of each event in

@@ -507,6 +507,12 @@ func (s *Store) ReadPrepared(ctx context.Context, after protocol.ID, max int, ds
 	return s.ms.ReadPrepared(ctx, after, max, dst, json)
 }
 
+// ReadPreparedLight implements store.PreparedReader.
+func (s *Store) ReadPreparedLight(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
+	[]*protocol.Event, [][]byte, store.Gap, error) {
+	return s.ms.ReadPreparedLight(ctx, after, max, dst, json)
+}
+
 // Wait implements store.Store.
 func (s *Store) Wait(ctx context.Context, after protocol.ID) error { return s.ms.Wait(ctx, after) }
 

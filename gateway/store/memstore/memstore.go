@@ -401,7 +401,7 @@ var jsonScratch = sync.Pool{New: func() any { return new(jsonScratchBuf) }}
 
 // Read implements store.Store.
 func (s *Store) Read(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event) ([]*protocol.Event, store.Gap, error) {
-	dst, _, gap, err := s.read(ctx, after, max, dst, nil)
+	dst, _, gap, err := s.read(ctx, after, max, dst, nil, false)
 	return dst, gap, err
 }
 
@@ -409,17 +409,30 @@ func (s *Store) Read(ctx context.Context, after protocol.ID, max int, dst []*pro
 // come with the JSON encoded as they were appended.
 func (s *Store) ReadPrepared(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
 	[]*protocol.Event, [][]byte, store.Gap, error) {
+	return s.readPrepared(ctx, after, max, dst, json, false)
+}
+
+// ReadPreparedLight implements store.PreparedReader: an event of the cold
+// part whose JSON is kept, and which is not an audit record, comes with
+// its ID and Received time only, not decoded.
+func (s *Store) ReadPreparedLight(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
+	[]*protocol.Event, [][]byte, store.Gap, error) {
+	return s.readPrepared(ctx, after, max, dst, json, true)
+}
+
+func (s *Store) readPrepared(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte,
+	light bool) ([]*protocol.Event, [][]byte, store.Gap, error) {
 	if json == nil {
 		json = make([][]byte, 0, cap(dst))
 	}
 	for len(json) < len(dst) { // json[i] goes with dst[i]
 		json = append(json, nil)
 	}
-	return s.read(ctx, after, max, dst, json)
+	return s.read(ctx, after, max, dst, json, light)
 }
 
-func (s *Store) read(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
-	[]*protocol.Event, [][]byte, store.Gap, error) {
+func (s *Store) read(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte,
+	light bool) ([]*protocol.Event, [][]byte, store.Gap, error) {
 	if err := ctx.Err(); err != nil {
 		return dst, json, store.Gap{}, err
 	}
@@ -446,7 +459,7 @@ func (s *Store) read(ctx context.Context, after protocol.ID, max int, dst []*pro
 	if max > 0 && end-i > max {
 		end = i + max
 	}
-	dst, json = s.evs.appendRange(dst, json, i, end)
+	dst, json = s.evs.appendRange(dst, json, i, end, light)
 	return dst, json, gap, nil
 }
 

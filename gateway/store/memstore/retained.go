@@ -68,6 +68,7 @@ type coldEntry struct {
 	recvSec  int64 // Received: seconds since the Unix epoch,
 	recvNsec int32 // and nanoseconds;
 	hasRecv  bool  // false for the zero time
+	audit    bool  // an audit record (SourceAudit): never read light
 	size     int64 // the event's Size()
 	chunk    int64 // chunk number in retained.chunks
 	off, n   int32 // its bytes in the chunk
@@ -259,15 +260,18 @@ func (r *retained) decode(e *protocol.Event, c *coldEntry, b string) {
 // few times, not twice an event. For any other reader (one that may keep
 // an event, as the lx lines of package unsolmsg do), each cold event is
 // decoded into allocations of its own, so that keeping one keeps no other.
-// The warm JSON of the range is copied into one allocation.
-func (r *retained) appendRange(dst []*protocol.Event, json [][]byte, i, j int) ([]*protocol.Event, [][]byte) {
+// The warm JSON of the range is copied into one allocation. A light read
+// (store.PreparedReader's ReadPreparedLight) decodes only the cold events
+// that have no JSON kept, or are audit records; the others get their ID
+// and Received time from their entry.
+func (r *retained) appendRange(dst []*protocol.Event, json [][]byte, i, j int, light bool) ([]*protocol.Event, [][]byte) {
 	if k := min(j, r.coldLen()); i < k {
 		if json == nil {
 			for p := i; p < k; p++ {
 				dst = append(dst, r.at(p))
 			}
 		} else {
-			dst = r.decodeRange(dst, i, k)
+			dst = r.decodeRange(dst, i, k, light)
 			json = r.appendWarmJSON(json, i, k)
 		}
 		i = k
@@ -287,18 +291,28 @@ func (r *retained) appendRange(dst []*protocol.Event, json [][]byte, i, j int) (
 const maxRun = 64 << 10
 
 // decodeRange appends the cold events at positions i to k-1 to dst,
-// decoded into one array of events.
-func (r *retained) decodeRange(dst []*protocol.Event, i, k int) []*protocol.Event {
+// decoded into one array of events; when light, those with JSON kept and
+// not audit records only with their ID and Received time.
+func (r *retained) decodeRange(dst []*protocol.Event, i, k int, light bool) []*protocol.Event {
 	evs := make([]protocol.Event, k-i)
 	var text string     // the encodings of a run of entries, contiguous in one chunk
 	var from *coldEntry // the first entry of the run
 	for p := i; p < k; p++ {
 		c := r.cold.at(p)
+		if light && c.jn > 0 && !c.audit {
+			e := &evs[p-i]
+			e.ID = c.id
+			if c.hasRecv {
+				e.Received = time.Unix(c.recvSec, int64(c.recvNsec)).UTC()
+			}
+			dst = append(dst, e)
+			continue
+		}
 		if from == nil || c.chunk != from.chunk || c.off < from.off || int(c.off+c.n-from.off) > len(text) {
 			end := c.off + c.n // the run: as far as the entries stay contiguous in c's chunk
 			for q := p + 1; q < k; q++ {
 				d := r.cold.at(q)
-				if d.chunk != c.chunk || d.off != end || d.off+d.n-c.off > maxRun {
+				if d.chunk != c.chunk || d.off != end || d.off+d.n-c.off > maxRun || light && d.jn > 0 && !d.audit {
 					break
 				}
 				end = d.off + d.n
@@ -373,7 +387,7 @@ func (r *retained) spill(e *protocol.Event, json, enc []byte) {
 		r.scratch = eventcodec.AppendEvent(r.scratch[:0], e)
 		enc = r.scratch
 	}
-	ce := coldEntry{id: e.ID, size: int64(e.Size()), n: int32(len(enc))}
+	ce := coldEntry{id: e.ID, size: int64(e.Size()), n: int32(len(enc)), audit: e.Source == protocol.SourceAudit}
 	ce.chunk, ce.off = r.chunks.put(enc)
 	if !e.Received.IsZero() {
 		ce.recvSec, ce.recvNsec, ce.hasRecv = e.Received.Unix(), int32(e.Received.Nanosecond()), true

@@ -205,6 +205,66 @@ func TestReadPrepared(t *testing.T) {
 	}
 }
 
+// TestReadPreparedLight: a light read gives the events of the cold part
+// that have their JSON kept, audit records aside, with their ID and
+// Received time only; every other event, and every JSON, as ReadPrepared
+// does.
+func TestReadPreparedLight(t *testing.T) {
+	s := New(Config{CacheEvents: 4, JSONEvents: 9})
+	defer s.Close()
+	var evs []*protocol.Event
+	for i := 0; i < 12; i++ {
+		evs = append(evs, richEvent(i, 20))
+	}
+	evs[6].Source = protocol.SourceAudit
+	for _, e := range evs {
+		if err := s.Append(context.Background(), []*protocol.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Positions 0-7 cold, 3-7 of them warm (JSON kept), 8-11 the cache's.
+	if s.evs.coldLen() != 8 || s.evs.warm != 5 {
+		t.Fatalf("%d cold, %d warm; want 8 and 5", s.evs.coldLen(), s.evs.warm)
+	}
+	ctx := context.Background()
+	whole, wjson, _, err := s.ReadPrepared(ctx, protocol.ID{}, 0, nil, nil)
+	if err != nil || len(whole) != 12 {
+		t.Fatalf("ReadPrepared: %d events, %v", len(whole), err)
+	}
+	got, json, _, err := s.ReadPreparedLight(ctx, protocol.ID{}, 0, nil, nil)
+	if err != nil || len(got) != 12 || len(json) != 12 {
+		t.Fatalf("ReadPreparedLight: %d events, %d JSON, %v", len(got), len(json), err)
+	}
+	for i, e := range got {
+		if string(json[i]) != string(wjson[i]) {
+			t.Errorf("event %d: JSON %s, want %s", i, json[i], wjson[i])
+		}
+		if e.ID != whole[i].ID || !e.Received.Equal(whole[i].Received) || e.Received.IsZero() {
+			t.Errorf("event %d: ID %v received %v, want %v %v", i, e.ID, e.Received, whole[i].ID, whole[i].Received)
+		}
+		light := i >= 3 && i < 8 && i != 6
+		if light {
+			if e.Source != "" || e.Text != "" || e.Raw != "" || e.MsgID != "" || e.SD != nil {
+				t.Errorf("event %d: read light, but decoded: %+v", i, e)
+			}
+			continue
+		}
+		if jsonOf(e) != jsonOf(whole[i]) {
+			t.Errorf("event %d (JSON kept: %v; source %s): not whole\n%s\nwant\n%s", i, json[i] != nil, whole[i].Source,
+				jsonOf(e), jsonOf(whole[i]))
+		}
+	}
+	if got[6].Source != protocol.SourceAudit {
+		t.Errorf("the audit record came as %q", got[6].Source)
+	}
+	// From the middle, in small reads, as a subscriber reads on.
+	got, json, _, err = s.ReadPreparedLight(ctx, whole[4].ID, 2, nil, nil)
+	if err != nil || len(got) != 2 || got[0].ID != whole[5].ID || got[1].Source != protocol.SourceAudit ||
+		string(json[0]) != string(wjson[5]) {
+		t.Fatalf("ReadPreparedLight after the fifth: %d events, %v", len(got), err)
+	}
+}
+
 // TestPreparedJSONBounded: an event whose JSON would be larger than the
 // Size retention counts for it (control characters, escaped as six bytes
 // each) is not prepared: what the cache holds stays what retention allows.
@@ -359,8 +419,15 @@ func TestRetainedRandom(t *testing.T) {
 }
 
 // BenchmarkReadWarm reads batches of 512 events as a subscriber behind the
-// cache does: decoded from the cold part, with the JSON kept for them.
+// cache does: decoded from the cold part, with the JSON kept for them
+// (whole), or not decoded (light: ReadPreparedLight, for a subscriber that
+// needs nothing but the JSON).
 func BenchmarkReadWarm(b *testing.B) {
+	b.Run("whole", func(b *testing.B) { benchReadWarm(b, false) })
+	b.Run("light", func(b *testing.B) { benchReadWarm(b, true) })
+}
+
+func benchReadWarm(b *testing.B, light bool) {
 	s := New(Config{CacheEvents: 1024})
 	defer s.Close()
 	ctx := context.Background()
@@ -383,7 +450,11 @@ func BenchmarkReadWarm(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		var err error
-		evs, json, _, err = s.ReadPrepared(ctx, ids[10000+i%40000], 512, evs[:0], json[:0])
+		if light {
+			evs, json, _, err = s.ReadPreparedLight(ctx, ids[10000+i%40000], 512, evs[:0], json[:0])
+		} else {
+			evs, json, _, err = s.ReadPrepared(ctx, ids[10000+i%40000], 512, evs[:0], json[:0])
+		}
 		if err != nil || len(evs) != 512 || json[511] == nil {
 			b.Fatalf("read %d, %v", len(evs), err)
 		}

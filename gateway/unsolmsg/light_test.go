@@ -1,0 +1,117 @@
+package unsolmsg_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/gateway/store"
+	"github.com/zbridge/zbridge/gateway/store/memstore"
+	"github.com/zbridge/zbridge/gateway/unsolmsg"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// countingStore counts the light reads of a memstore.
+type countingStore struct {
+	*memstore.Store
+	light atomic.Int64
+}
+
+func (s *countingStore) ReadPreparedLight(ctx context.Context, after protocol.ID, max int, dst []*protocol.Event, json [][]byte) (
+	[]*protocol.Event, [][]byte, store.Gap, error) {
+	s.light.Add(1)
+	return s.Store.ReadPreparedLight(ctx, after, max, dst, json)
+}
+
+// allButAudit lets every client see every event but audit records, which
+// only client "auditor" sees; sees says whether it tells so (AllVisible).
+type allButAudit struct{ sees bool }
+
+func (allButAudit) Subscribe(*session.Session, *protocol.Frame) error { return nil }
+func (allButAudit) GroupKey(client, group string) string              { return client + ":" + group }
+func (allButAudit) Visible(client string, e *protocol.Event) bool {
+	return e.Source != protocol.SourceAudit || client == "auditor"
+}
+func (a allButAudit) VisibleAll(string) bool { return a.sees }
+
+// TestLightReads: a subscriber without a filter, whose client sees every
+// event but audit records, reads the events the store keeps encoded
+// without having them decoded (store.PreparedReader's ReadPreparedLight)
+// and gets each whole, as sent when appended; audit records are still
+// shown only to whom they are visible. A subscriber with a filter, or of
+// an Access that cannot tell, reads them decoded, and its filter holds.
+func TestLightReads(t *testing.T) {
+	var evs []*protocol.Event
+	for i := range 40 {
+		e := syslogEvent(fmt.Sprintf("lnx%02d", i%4), fmt.Sprintf("event %d", i))
+		if i%9 == 4 {
+			e.Source = protocol.SourceAudit
+		}
+		evs = append(evs, e)
+	}
+	for _, tc := range []struct {
+		name      string
+		sees      bool
+		client    string
+		filter    *protocol.Filter
+		wantLight bool
+	}{
+		{"all visible", true, "ops", nil, true},
+		{"all visible, auditor", true, "auditor", nil, true},
+		{"filter matching all", true, "ops", &protocol.Filter{Origin: "*"}, true},
+		{"filter", true, "ops", &protocol.Filter{Origin: "lnx01"}, false},
+		{"access cannot tell", false, "auditor", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// 40 events: 8 in the cache, the 24 before them with their JSON
+			// kept, the 8 oldest without.
+			st := &countingStore{Store: memstore.New(memstore.Config{CacheEvents: 8, JSONEvents: 32})}
+			defer st.Close()
+			appendTo(t, st, evs)
+			addr := startAccess(t, st, allButAudit{sees: tc.sees})
+			c := dialAs(t, addr, tc.client)
+			subscribe(t, c, tc.filter, "0", "json")
+			var want []*protocol.Event
+			for _, e := range evs {
+				if tc.filter.Match(e) && (e.Source != protocol.SourceAudit || tc.client == "auditor") {
+					want = append(want, e)
+				}
+			}
+			for _, w := range want {
+				sameEvent(t, nextEvent(t, c), w)
+			}
+			if got := st.light.Load() > 0; got != tc.wantLight {
+				t.Errorf("light reads: %v, want %v", got, tc.wantLight)
+			}
+			// Nothing more: the next event is one appended now.
+			late := syslogEvents(1, "late")
+			appendTo(t, st, late)
+			sameEvent(t, nextEvent(t, c), late[0])
+		})
+	}
+}
+
+func startAccess(t *testing.T, st store.Store, a unsolmsg.Access) string {
+	t.Helper()
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	srv, err := unsolmsg.New(unsolmsg.Config{Store: st, Logger: l, TakeoverCheck: 100 * time.Millisecond, Access: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return ln.Addr().String()
+}
