@@ -572,7 +572,7 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 		for _, e := range evs { // claimed events come first, older
 			sub.markSent(e.ID) // before the client can see them
 		}
-		if buf, err = s.send(sess, sub, evs, nil, false, buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
+		if buf, _, err = s.send(sess, sub, evs, nil, false, buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
 			return
 		}
 		if len(skip) > 0 {
@@ -652,10 +652,11 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 			continue
 		}
 		sub.markSent(evs[len(evs)-1].ID) // before the client can see them
-		if buf, err = s.send(sess, sub, evs, jsons, light, buf, nil); err != nil {
+		var done int
+		if buf, done, err = s.send(sess, sub, evs, jsons, light, buf, nil); err != nil {
 			return
 		}
-		cursor = evs[len(evs)-1].ID
+		cursor = evs[done-1].ID
 		clear(evs) // the store trims them; this reader must not keep them alive
 		clear(jsons)
 	}
@@ -664,8 +665,9 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 // readsLight reports whether sub, a subscription in JSON format, needs
 // nothing of an event the store kept the JSON of but its ID and Received
 // time (see AllVisible): its filter matches all, and its client may see every
-// event but audit records, which a light read decodes. Asked at each read:
-// a refreshed policy applies from the next batch.
+// event but audit records, which a light read decodes. Asked at each read,
+// and a light batch is sent one write at a time (send): a refreshed policy
+// applies after at most one write.
 func (s *Server) readsLight(sub *subscription) bool {
 	if !sub.filter.MatchesAll() {
 		return false
@@ -684,9 +686,14 @@ func (s *Server) readsLight(sub *subscription) bool {
 // filter excludes. light says evs came from a light read (readsLight): the
 // client was found to see every event but audit records when they were
 // read, and only those are asked about, whole, the others being perhaps
-// no more than an ID and a time.
+// no more than an ID and a time. Such a batch is sent one write at a time:
+// after a write, send returns (done, the events of evs handled, is then
+// fewer than all) so that the next read asks the policy again. A policy
+// refreshed meanwhile then applies after at most one write's worth of
+// events, as it does for a batch read whole, whose events are each asked
+// about as they are encoded.
 func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.Event, jsons [][]byte, light bool,
-	buf []byte, excluded func(*protocol.Event)) ([]byte, error) {
+	buf []byte, excluded func(*protocol.Event)) (_ []byte, done int, _ error) {
 	buf = buf[:0]
 	n := 0
 	for i, e := range evs {
@@ -713,17 +720,26 @@ func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.
 		if n > 0 && (len(buf) >= maxWrite || i == len(evs)-1) {
 			if err := sess.Write(buf); err != nil {
 				sub.received = sub.received[:0]
-				return buf, err
+				return buf, i + 1, err
 			}
 			s.sent.Add(uint64(n))
 			buf, n = buf[:0], 0
 			s.observeLatency(sub)
+			if light {
+				return shrink(buf), i + 1, nil
+			}
 		}
 	}
-	if cap(buf) > 2*maxWrite { // one huge event: do not keep its buffer
-		buf = nil
+	return shrink(buf), len(evs), nil
+}
+
+// shrink returns buf, or nil when it grew for one huge event: a
+// subscriber does not keep such a buffer.
+func shrink(buf []byte) []byte {
+	if cap(buf) > 2*maxWrite {
+		return nil
 	}
-	return buf, nil
+	return buf
 }
 
 // visible reports whether sub's client may see e (Config.Access). After a
