@@ -15,7 +15,9 @@
 // An event is encoded once for all its subscribers: its JSON by the store
 // as it takes the event (store.PreparedReader), its lx line by the first lx
 // subscriber to send it while two or more stream, kept for the newest
-// events (lxLines).
+// events (lxLines). A subscriber with no filter of its own, whose client
+// may see every event but audit records (AllVisible), reads light: the
+// store does not decode for it the events it kept the JSON of.
 //
 // Durable subscriptions: a subscriber that names a subscription acknowledges
 // the events it has handled (ack frames; the newest ID acknowledged stands

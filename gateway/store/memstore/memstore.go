@@ -12,7 +12,9 @@
 // garbage collector what the cache does, and the heap does not grow with
 // retention. The JSON of the newest Config.JSONEvents is kept too, beyond
 // the cache in chunks of its own, so that a subscriber a little behind
-// decodes the events it reads but does not encode them again. The cache is
+// decodes the events it reads but does not encode them again, and one that
+// needs nothing but that JSON (ReadPreparedLight) does not decode them
+// either, audit records aside. The cache is
 // small (DefaultCacheEvents) because the collector traces its events'
 // pointers at every collection, and the relay's latency rises while it
 // does. Alone, a Store keeps nothing across a restart; with a Journal
