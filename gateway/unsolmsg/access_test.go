@@ -44,9 +44,15 @@ func (testAccess) GroupKey(client, group string) string {
 
 func startWithAccess(t *testing.T, st store.Store) string {
 	t.Helper()
+	return startAccess(t, st, testAccess{})
+}
+
+// startAccess serves UNSOLMSG on loopback from st with Access a.
+func startAccess(t *testing.T, st store.Store, a unsolmsg.Access) string {
+	t.Helper()
 	l := logrus.New()
 	l.SetOutput(io.Discard)
-	srv, err := unsolmsg.New(unsolmsg.Config{Store: st, Logger: l, TakeoverCheck: 100 * time.Millisecond, Access: testAccess{}})
+	srv, err := unsolmsg.New(unsolmsg.Config{Store: st, Logger: l, TakeoverCheck: 100 * time.Millisecond, Access: a})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,19 +3,14 @@ package unsolmsg_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/gateway/store/memstore"
-	"github.com/zbridge/zbridge/gateway/unsolmsg"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -97,24 +92,6 @@ func TestLightReads(t *testing.T) {
 			sameEvent(t, nextEvent(t, c), late[0])
 		})
 	}
-}
-
-func startAccess(t *testing.T, st store.Store, a unsolmsg.Access) string {
-	t.Helper()
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	srv, err := unsolmsg.New(unsolmsg.Config{Store: st, Logger: l, TakeoverCheck: 100 * time.Millisecond, Access: a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return ln.Addr().String()
 }
 
 // narrowing lets a client see every event but audit records while wide is
