@@ -201,7 +201,7 @@ func benchBinary(b *testing.B) string {
 		return zbridgeBin
 	}
 	bin := filepath.Join(b.TempDir(), "zbridge")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := peer.GoBuild(nil, "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("building zbridge: %v\n%s", err, out)
 	}
 	return bin

@@ -90,7 +90,8 @@ func BenchmarkTailKeepsUp(b *testing.B) {
 // BenchmarkRelayLatency measures the time from a message's write by the
 // generator to its arrival at the reader (p50, p99, p99.9 in ms), at half
 // the region's peak rate (measured first, in the same run, over one
-// connection), for the region and for rsyslog at that same rate. Each
+// connection), for the region and for rsyslog at that same rate, and the
+// CPU each relay spends on a message at that rate (cpu-µs/msg). Each
 // relay is first warmed with warmMessages at full speed, as a relay that
 // has been running is: the region's cache of the newest events is full
 // and its heap has grown to its working size (a region just started
@@ -511,6 +512,10 @@ func reportLatencies(b *testing.B, res relayResult, rate float64) {
 	b.ReportMetric(q(0.50), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(q(0.999), "p99.9-ms")
+	// The relay's CPU a message at this rate: more than at full speed,
+	// where batches are larger; what it leaves of the machine is the
+	// headroom a stall drains with.
+	b.ReportMetric(float64(res.cpu.Microseconds())/float64(len(res.lat)), "cpu-µs/msg")
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -432,8 +432,7 @@ func TestAgentOnS390x(t *testing.T) {
 		// In the e2e binary's folder, which TestMain removes: the build
 		// serves every run of this test (-count).
 		s390xBin = filepath.Join(filepath.Dir(zbridgeBin), "zbridge-s390x")
-		c := exec.Command("go", "build", "-o", s390xBin, ".")
-		c.Env = append(os.Environ(), "GOOS=linux", "GOARCH=s390x", "CGO_ENABLED=0")
+		c := peer.GoBuild([]string{"GOOS=linux", "GOARCH=s390x", "CGO_ENABLED=0"}, "-o", s390xBin, ".")
 		if out, err := c.CombinedOutput(); err != nil {
 			s390xErr = fmt.Errorf("%v: %s", err, out)
 		}

@@ -59,7 +59,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	out, err := exec.Command("go", "build", "-o", zbridgeBin, ".").CombinedOutput()
+	out, err := peer.GoBuild(nil, "-o", zbridgeBin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building zbridge: %v\n%s", err, out)
 		os.RemoveAll(dir)

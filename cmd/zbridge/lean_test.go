@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zbridge/zbridge/internal/peer"
 )
 
 // leanForbidden are the libraries the lean build must not link: each
@@ -30,8 +32,7 @@ var leanForbidden = []string{
 func buildLean(tb testing.TB, dir string) string {
 	tb.Helper()
 	bin := filepath.Join(dir, "zbridge")
-	c := exec.Command("go", "build", "-tags", "lean", "-o", bin, ".")
-	c.Env = append(os.Environ(), "CGO_ENABLED=0")
+	c := peer.GoBuild([]string{"CGO_ENABLED=0"}, "-tags", "lean", "-o", bin, ".")
 	if out, err := c.CombinedOutput(); err != nil {
 		tb.Fatalf("building the lean zbridge: %v\n%s", err, out)
 	}

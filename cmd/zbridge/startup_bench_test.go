@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zbridge/zbridge/internal/peer"
 )
 
 // BenchmarkStartup measures what every zbridge command pays before it
@@ -150,9 +152,8 @@ func buildHello(b *testing.B, dir string) string {
 		}
 	}
 	bin := filepath.Join(dir, "hello-bin")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd := peer.GoBuild([]string{"GOWORK=off", "GOFLAGS="}, "-o", bin, ".")
 	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("building the hello-world: %v\n%s", err, out)
 	}
@@ -163,8 +164,7 @@ func buildHello(b *testing.B, dir string) string {
 // environment.
 func buildStartupZbridge(b *testing.B, bin string, env ...string) string {
 	b.Helper()
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), env...)
+	cmd := peer.GoBuild(env, "-o", bin, ".")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("building zbridge (%v): %v\n%s", env, err, out)
 	}

@@ -99,7 +99,7 @@ func BenchmarkScale(b *testing.B) {
 	idle := scaleEnvDuration(b, "ZBRIDGE_SCALE_IDLE", 2*time.Minute)
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "zbridge")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/zbridge/zbridge/cmd/zbridge").CombinedOutput(); err != nil {
+	if out, err := peer.GoBuild(nil, "-o", bin, "github.com/zbridge/zbridge/cmd/zbridge").CombinedOutput(); err != nil {
 		b.Fatalf("building zbridge: %v\n%s", err, out)
 	}
 	keyFile, authFile := scaleRegionKey(b, dir)
