@@ -38,7 +38,10 @@ import (
 //
 // b.N is the number of messages of a run, spread over the connections.
 // Flood control is off for the region: one generator sending as fast as it
-// can is a flood by the region's defaults.
+// can is a flood by the region's defaults. ZBRIDGE_BENCH_REGION_ARGS adds
+// flags to the region's command line, ZBRIDGE_BENCH_REGION_ENV variables
+// (KEY=value, space-separated) to its environment only: GOMAXPROCS=1, say,
+// without changing the generator's and the reader's.
 
 // BenchmarkRelayPeers measures relay throughput and the relay's CPU per
 // message, over 1 and 4 sender connections, for the region (a raw UNSOLMSG
@@ -211,6 +214,7 @@ func startBenchRegion(b *testing.B) *benchRegion {
 		"--log-level", "warn"}
 	args = append(args, strings.Fields(os.Getenv("ZBRIDGE_BENCH_REGION_ARGS"))...)
 	r.Process = peer.Start(b, peer.Command{Name: "zbridge-region", Path: zbridgeBin, Args: args,
+		Env: strings.Fields(os.Getenv("ZBRIDGE_BENCH_REGION_ENV")),
 		Ready: func(ctx context.Context) error {
 			if err := peer.TCPReady(r.syslog)(ctx); err != nil {
 				return err

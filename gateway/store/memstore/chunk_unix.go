@@ -8,7 +8,8 @@ import "syscall"
 // own (anonymous, private), outside the Go heap: the garbage collector
 // neither scans nor counts it, so a region retaining a million events
 // collects as often, and as quickly, as one retaining a few. If the
-// mapping fails, the chunk is an ordinary slice.
+// mapping fails, the chunk is an ordinary slice. On Linux the mapping is
+// advised for transparent huge pages (see adviseHugePages).
 type chunk struct {
 	b      []byte
 	used   int
@@ -20,6 +21,7 @@ func allocChunk(n int) chunk {
 	if err != nil {
 		return chunk{b: make([]byte, n)}
 	}
+	adviseHugePages(b)
 	return chunk{b: b, mapped: true}
 }
 
