@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"unsafe"
 )
@@ -65,4 +66,34 @@ func vmFlags(addr uintptr) ([]string, error) {
 		return nil, err
 	}
 	return nil, fmt.Errorf("no mapping in /proc/self/smaps holds %#x", addr)
+}
+
+// BenchmarkChunkFill measures what a new chunk costs the append that
+// takes it: the mapping, writing all of it (a page fault for each page the
+// first time), and the unmapping; with the huge-page advice and, as
+// "small", without it.
+func BenchmarkChunkFill(b *testing.B) {
+	src := make([]byte, 64<<10)
+	fill := func(b *testing.B, c chunk) {
+		for off := 0; off < len(c.b); off += len(src) {
+			copy(c.b[off:], src)
+		}
+		c.free()
+	}
+	b.Run("huge", func(b *testing.B) {
+		b.SetBytes(chunkSize)
+		for b.Loop() {
+			fill(b, allocChunk(chunkSize))
+		}
+	})
+	b.Run("small", func(b *testing.B) {
+		b.SetBytes(chunkSize)
+		for b.Loop() {
+			m, err := syscall.Mmap(-1, 0, chunkSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fill(b, chunk{b: m, mapped: true})
+		}
+	})
 }
