@@ -17,6 +17,7 @@ import (
 // the same range: the same JSON, and a light event only where there is JSON
 // and no audit record.
 func TestLightReadsRandom(t *testing.T) {
+	t.Parallel() // beside TestConformance, which mostly waits
 	for _, cfg := range []struct{ cache, window, keep int }{{50, 700, 2000}, {8, 9, 40}, {3, 2000, 500}, {20, -1, 300}, {1, 2, 10}} {
 		t.Run(fmt.Sprint(cfg), func(t *testing.T) {
 			s := New(Config{CacheEvents: cfg.cache, JSONEvents: cfg.window, MaxEvents: cfg.keep})
@@ -26,7 +27,7 @@ func TestLightReadsRandom(t *testing.T) {
 			ctx := context.Background()
 			rounds := 50
 			if testing.Short() {
-				rounds = 15
+				rounds = 8 // round 7 still has an event larger than a chunk
 			}
 			for round := 0; round < rounds; round++ {
 				batch := make([]*protocol.Event, 1+rng.IntN(60))
@@ -98,9 +99,13 @@ func TestLightReadsRandom(t *testing.T) {
 // TestLightReadsConcurrent: light and whole readers while an appender pushes
 // events through the cache, the warm JSON and retention. (Run with -race.)
 func TestLightReadsConcurrent(t *testing.T) {
+	t.Parallel() // beside TestConformance, which mostly waits
 	s := New(Config{CacheEvents: 16, JSONEvents: 200, MaxEvents: 1500})
 	defer s.Close()
-	const total = 15000
+	total := 15000 // through retention (1,500) ten times
+	if testing.Short() {
+		total = 4500
+	}
 	text := func(n int) string { return fmt.Sprintf("event %06d %s", n, strings.Repeat("x", 300+n%900)) }
 	ctx := context.Background()
 	done := make(chan struct{})

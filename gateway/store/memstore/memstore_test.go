@@ -13,6 +13,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel() // most of its time is GroupReclaim's waiting: the random tests run beside it
 	storetest.Run(t, storetest.Options{
 		New: func(t *testing.T, r storetest.Retention) store.Store {
 			return New(Config{MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})

@@ -355,6 +355,7 @@ func BenchmarkPrepareJSON(b *testing.B) {
 // the newest JSONEvents, none beyond, whatever chunks were released and
 // reused meanwhile.
 func TestRetainedRandom(t *testing.T) {
+	t.Parallel() // beside TestConformance, which mostly waits
 	const cache, window, keep = 50, 700, 2000
 	s := New(Config{CacheEvents: cache, JSONEvents: window, MaxEvents: keep})
 	defer s.Close()
@@ -470,9 +471,13 @@ func benchReadWarm(b *testing.B, light bool) {
 // retention trims and reuses them; every event a reader gets is whole and
 // in order, its JSON that event's. (Run with -race.)
 func TestColdReadsWhileAppending(t *testing.T) {
+	t.Parallel() // beside TestConformance, which mostly waits
 	s := New(Config{CacheEvents: 16, JSONEvents: 64, MaxEvents: 3000})
 	defer s.Close()
-	const total = 20000
+	total := 20000
+	if testing.Short() {
+		total = 9000 // retention (3,000) filled and trimmed twice over
+	}
 	text := func(n int) string { return fmt.Sprintf("event %06d %s", n, strings.Repeat("x", 500+n%300)) }
 	seq := func(e *protocol.Event) int {
 		var n int
