@@ -15,9 +15,9 @@ import "syscall"
 //     (BenchmarkChunkFill), paid by the append that takes a new chunk,
 //     under the store's lock, while retention is still growing.
 //   - The kernel's DAMON reclaim thread (kdamond: paddr operations,
-//     access bits sampled every 500 ms, a pageout scheme) runs for
-//     13-21 ms at each pass, and every slow stretch of the relay's latency
-//     began with one. With the chunks in huge pages the region's p99 was
+//     access bits sampled every 500 ms, a pageout scheme) runs for up
+//     to 21 ms at each pass, and each long slow stretch of the relay's
+//     latency began with one. With the chunks in huge pages the region's p99 was
 //     lower in each of eleven rounds at 150k and 300k msg/s, the builds
 //     taking turns (at 150k a median of 13.5 ms against 23.0; README,
 //     "Measuring").
