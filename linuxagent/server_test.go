@@ -943,6 +943,7 @@ func TestEscapedProcessDoesNotHoldSession(t *testing.T) {
 }
 
 func TestRegionNotReading(t *testing.T) {
+	t.Parallel() // it mostly waits for timeouts; its agent is its own
 	a := startAgent(t, func(c *Config) {
 		c.OutputCap = 64 << 20
 		c.Policy = mustPolicy(t, "default allow\ntimeout 1s\n")
@@ -1012,6 +1013,7 @@ func TestTCPKeepAlive(t *testing.T) {
 // it the rest (its channel window is full): the line says what ran, and
 // must not wait for the region.
 func TestLogWhenRegionStopsReading(t *testing.T) {
+	t.Parallel() // it mostly waits for timeouts; its agent is its own
 	a := startAgent(t, func(c *Config) {
 		c.OutputCap = 64 << 20
 		c.Policy = mustPolicy(t, "default allow\ntimeout 1s\n")
