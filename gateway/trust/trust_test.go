@@ -91,6 +91,25 @@ func testPolicy(t *testing.T) *Policy {
 	return p
 }
 
+// policyFrom builds a Policy from a clients file whose secret hashes are
+// written @H@ (each the hash of "s").
+func policyFrom(t *testing.T, text string) *Policy {
+	t.Helper()
+	h, err := auth.Hash("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse([]byte(strings.ReplaceAll(text, "@H@", h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPolicy(f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func target(t *testing.T, s string) commands.Target {
 	t.Helper()
 	tg, err := commands.ParseTarget(s)
@@ -205,26 +224,15 @@ func TestVisible(t *testing.T) {
 }
 
 func TestAuditOnlyWhenNamed(t *testing.T) {
-	h, err := auth.Hash("s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := Parse([]byte(`
+	p := policyFrom(t, `
 [[client]]
 name = "x"
-secret-hash = "` + h + `"
+secret-hash = "@H@"
 roles = ["all"]
 [[role]]
 name = "all"
 events = ["severity=debug"]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPolicy(f, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	if p.Visible("x", &protocol.Event{Source: protocol.SourceAudit}) {
 		t.Error("a filter that does not name source=audit shows audit records")
 	}
@@ -403,11 +411,7 @@ ports = ["commands"]
 // to COMMANDS; a role granting only UNSOLMSG runs nothing, whatever
 // targets it lists.
 func TestConsolePort(t *testing.T) {
-	h, err := auth.Hash("s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := Parse([]byte(strings.ReplaceAll(`
+	p := policyFrom(t, `
 [[role]]
 name = "operator"
 ports = ["console"]
@@ -428,14 +432,7 @@ roles = ["operator"]
 name = "rd"
 secret-hash = "@H@"
 roles = ["reader"]
-`, "@H@", h)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPolicy(f, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	region := commands.Target{Kind: commands.KindRegion}
 	if err := p.Port("op", PortConsole); err != nil {
 		t.Errorf("op on the console: %v", err)
@@ -459,36 +456,25 @@ roles = ["reader"]
 // Visible agrees for every event that is not an audit record, whatever it
 // holds.
 func TestVisibleAll(t *testing.T) {
-	h, err := auth.Hash("s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := Parse([]byte(`
+	p := policyFrom(t, `
 [[client]]
 name = "all"
-secret-hash = "` + h + `"
+secret-hash = "@H@"
 roles = ["web", "everything"]
 [[client]]
 name = "web"
-secret-hash = "` + h + `"
+secret-hash = "@H@"
 roles = ["web"]
 [[client]]
 name = "none"
-secret-hash = "` + h + `"
+secret-hash = "@H@"
 [[role]]
 name = "web"
 events = ["source=syslog,origin=web*", "source=audit"]
 [[role]]
 name = "everything"
 events = ["severity=debug"]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPolicy(f, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	open, err := NewPolicy(&File{}, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -108,90 +107,65 @@ func TestLightReadsConcurrent(t *testing.T) {
 	}
 	text := func(n int) string { return fmt.Sprintf("event %06d %s", n, strings.Repeat("x", 300+n%900)) }
 	ctx := context.Background()
-	done := make(chan struct{})
 	var lightSeen atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(done)
-		for n := 0; n < total; n += 10 {
-			batch := make([]*protocol.Event, 10)
-			for i := range batch {
-				src := protocol.SourceSyslog
-				if (n+i)%7 == 3 {
-					src = protocol.SourceAudit
-				}
-				batch[i] = &protocol.Event{Source: src, Text: text(n + i), Origin: protocol.Origin{Host: "h"}}
-			}
-			if err := s.Append(ctx, batch); err != nil {
-				t.Error(err)
-				return
-			}
+	event := func(n int) *protocol.Event {
+		src := protocol.SourceSyslog
+		if n%7 == 3 {
+			src = protocol.SourceAudit
 		}
-	}()
-	for r := 0; r < 4; r++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var evs []*protocol.Event
-			var json [][]byte
-			for reads := 0; ; reads++ {
-				select {
-				case <-done:
-					if reads > 0 {
-						return
+		return &protocol.Event{Source: src, Text: text(n), Origin: protocol.Origin{Host: "h"}}
+	}
+	appendWhileReading(t, s, total, event, 4, func(r int) func(reads int) bool {
+		var evs []*protocol.Event
+		var json [][]byte
+		return func(reads int) bool {
+			st, err := s.Stats(ctx)
+			if err != nil || st.Count == 0 {
+				return true
+			}
+			light := (reads+r)%2 == 0
+			if light {
+				evs, json, _, err = s.ReadPreparedLight(ctx, st.First, 300, evs[:0], json[:0])
+			} else {
+				evs, json, _, err = s.ReadPrepared(ctx, st.First, 300, evs[:0], json[:0])
+			}
+			if err != nil {
+				t.Error(err)
+				return false
+			}
+			for i, e := range evs {
+				if e.Source == "" {
+					lightSeen.Add(1)
+					if !light || json[i] == nil {
+						t.Errorf("light event without JSON or in whole read")
+						return false
 					}
-				default:
-				}
-				st, err := s.Stats(ctx)
-				if err != nil || st.Count == 0 {
+					if strings.Contains(string(json[i]), `"source":"audit"`) {
+						t.Errorf("audit record read light")
+						return false
+					}
+					if !strings.Contains(string(json[i]), `"text":"event `) {
+						t.Errorf("bad JSON %.80s", json[i])
+						return false
+					}
 					continue
 				}
-				light := (reads+r)%2 == 0
-				if light {
-					evs, json, _, err = s.ReadPreparedLight(ctx, st.First, 300, evs[:0], json[:0])
-				} else {
-					evs, json, _, err = s.ReadPrepared(ctx, st.First, 300, evs[:0], json[:0])
+				var n int
+				if _, err := fmt.Sscanf(e.Text, "event %d", &n); err != nil || e.Text != text(n) {
+					t.Errorf("event %s: text %.40q", e.ID, e.Text)
+					return false
 				}
-				if err != nil {
-					t.Error(err)
-					return
+				if (e.Source == protocol.SourceAudit) != (n%7 == 3) {
+					t.Errorf("source mismatch")
+					return false
 				}
-				for i, e := range evs {
-					if e.Source == "" {
-						lightSeen.Add(1)
-						if !light || json[i] == nil {
-							t.Errorf("light event without JSON or in whole read")
-							return
-						}
-						if strings.Contains(string(json[i]), `"source":"audit"`) {
-							t.Errorf("audit record read light")
-							return
-						}
-						if !strings.Contains(string(json[i]), `"text":"event `) {
-							t.Errorf("bad JSON %.80s", json[i])
-							return
-						}
-						continue
-					}
-					var n int
-					if _, err := fmt.Sscanf(e.Text, "event %d", &n); err != nil || e.Text != text(n) {
-						t.Errorf("event %s: text %.40q", e.ID, e.Text)
-						return
-					}
-					if (e.Source == protocol.SourceAudit) != (n%7 == 3) {
-						t.Errorf("source mismatch")
-						return
-					}
-					if json[i] != nil && string(protocol.AppendPreparedEventFrame(nil, e.ID, json[i])) != string(protocol.AppendEventFrame(nil, e)) {
-						t.Errorf("json not its own")
-						return
-					}
+				if json[i] != nil && string(protocol.AppendPreparedEventFrame(nil, e.ID, json[i])) != string(protocol.AppendEventFrame(nil, e)) {
+					t.Errorf("json not its own")
+					return false
 				}
 			}
-		}()
-	}
-	wg.Wait()
+			return true
+		}
+	})
 	t.Logf("light events seen: %d", lightSeen.Load())
 }

@@ -488,6 +488,60 @@ func TestColdReadsWhileAppending(t *testing.T) {
 		return n
 	}
 	ctx := context.Background()
+	event := func(n int) *protocol.Event {
+		return &protocol.Event{Source: protocol.SourceSyslog, Text: text(n), Origin: protocol.Origin{Host: "h"}}
+	}
+	appendWhileReading(t, s, total, event, 3, func(r int) func(reads int) bool {
+		prepared := r%2 == 0
+		var after protocol.ID
+		var evs []*protocol.Event
+		var json [][]byte
+		return func(int) bool {
+			var err error
+			if prepared {
+				evs, json, _, err = s.ReadPrepared(ctx, after, 300, evs[:0], json[:0])
+			} else {
+				evs, _, err = s.Read(ctx, after, 300, evs[:0])
+			}
+			if err != nil {
+				t.Error(err)
+				return false
+			}
+			prev := -1
+			for i, e := range evs {
+				n := seq(e)
+				if n < 0 {
+					return false
+				}
+				if prev >= 0 && n != prev+1 {
+					t.Errorf("event %d after %d in one read", n, prev)
+					return false
+				}
+				prev = n
+				if prepared && json[i] != nil {
+					if want := protocol.AppendEventFrame(nil, e); string(protocol.AppendPreparedEventFrame(nil, e.ID, json[i])) != string(want) {
+						t.Errorf("event %d: its JSON is not its own", n)
+						return false
+					}
+				}
+			}
+			// Read on from a cursor a little behind the newest, most of
+			// the time in the cold part.
+			if st, err := s.Stats(ctx); err == nil && st.Count > 0 {
+				after = st.First
+			}
+			return true
+		}
+	})
+}
+
+// appendWhileReading appends total events to s, event(n) for n from 0, in
+// batches of 10, while readers goroutines read: reader r calls the
+// function reader(r) returns, with the number of its reads so far, until
+// it reports false, or until the appending is over and it has read once.
+func appendWhileReading(t *testing.T, s *Store, total int, event func(n int) *protocol.Event, readers int, reader func(r int) func(reads int) bool) {
+	t.Helper()
+	ctx := context.Background()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -497,7 +551,7 @@ func TestColdReadsWhileAppending(t *testing.T) {
 		for n := 0; n < total; n += 10 {
 			batch := make([]*protocol.Event, 10)
 			for i := range batch {
-				batch[i] = &protocol.Event{Source: protocol.SourceSyslog, Text: text(n + i), Origin: protocol.Origin{Host: "h"}}
+				batch[i] = event(n + i)
 			}
 			if err := s.Append(ctx, batch); err != nil {
 				t.Error(err)
@@ -505,14 +559,11 @@ func TestColdReadsWhileAppending(t *testing.T) {
 			}
 		}
 	}()
-	for r := 0; r < 3; r++ {
-		prepared := r%2 == 0
+	for r := range readers {
+		read := reader(r)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var after protocol.ID
-			var evs []*protocol.Event
-			var json [][]byte
 			for reads := 0; ; reads++ {
 				select {
 				case <-done:
@@ -521,38 +572,8 @@ func TestColdReadsWhileAppending(t *testing.T) {
 					}
 				default:
 				}
-				var err error
-				if prepared {
-					evs, json, _, err = s.ReadPrepared(ctx, after, 300, evs[:0], json[:0])
-				} else {
-					evs, _, err = s.Read(ctx, after, 300, evs[:0])
-				}
-				if err != nil {
-					t.Error(err)
+				if !read(reads) {
 					return
-				}
-				prev := -1
-				for i, e := range evs {
-					n := seq(e)
-					if n < 0 {
-						return
-					}
-					if prev >= 0 && n != prev+1 {
-						t.Errorf("event %d after %d in one read", n, prev)
-						return
-					}
-					prev = n
-					if prepared && json[i] != nil {
-						if want := protocol.AppendEventFrame(nil, e); string(protocol.AppendPreparedEventFrame(nil, e.ID, json[i])) != string(want) {
-							t.Errorf("event %d: its JSON is not its own", n)
-							return
-						}
-					}
-				}
-				// Read on from a cursor a little behind the newest, most of
-				// the time in the cold part.
-				if st, err := s.Stats(ctx); err == nil && st.Count > 0 {
-					after = st.First
 				}
 			}
 		}()
