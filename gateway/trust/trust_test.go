@@ -79,16 +79,7 @@ func testPolicy(t *testing.T) *Policy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.ReplaceAll(strings.ReplaceAll(testConfig, "@HASH1@", h1), "@HASH2@", h2)
-	f, err := Parse([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPolicy(f, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return parsePolicy(t, strings.ReplaceAll(strings.ReplaceAll(testConfig, "@HASH1@", h1), "@HASH2@", h2))
 }
 
 // policyFrom builds a Policy from a clients file whose secret hashes are
@@ -99,7 +90,13 @@ func policyFrom(t *testing.T, text string) *Policy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Parse([]byte(strings.ReplaceAll(text, "@H@", h)))
+	return parsePolicy(t, strings.ReplaceAll(text, "@H@", h))
+}
+
+// parsePolicy builds a Policy from a clients file's text.
+func parsePolicy(t *testing.T, text string) *Policy {
+	t.Helper()
+	f, err := Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
