@@ -665,6 +665,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestKeepAlive(t *testing.T) {
+	t.Parallel() // it mostly waits; its agent is its own
 	a := startAgent(t, func(c *Config) { c.KeepAlive = 100 * time.Millisecond })
 	// A client that answers global requests (x/crypto's refuses them,
 	// which is an answer) stays connected.
@@ -697,6 +698,7 @@ func TestKeepAlive(t *testing.T) {
 // as a zbridge region sends them) is sent no keepalive; one silent for
 // three intervals is.
 func TestKeepAliveOnlyWhenSilent(t *testing.T) {
+	t.Parallel() // it mostly waits; its agent is its own
 	const interval = 100 * time.Millisecond
 	a := startAgent(t, func(c *Config) { c.KeepAlive = interval })
 	nc, err := net.DialTimeout("tcp", a.addr, waitTimeout)
@@ -748,6 +750,7 @@ func TestKeepAliveOnlyWhenSilent(t *testing.T) {
 // any byte read counted, this kept a connection open for as long as the
 // packet length announced.)
 func TestKeepAliveTrickle(t *testing.T) {
+	t.Parallel() // it mostly waits; its agent is its own
 	const interval = 100 * time.Millisecond
 	a := startAgent(t, func(c *Config) { c.KeepAlive = interval })
 	nc, err := net.DialTimeout("tcp", a.addr, waitTimeout)
@@ -782,6 +785,7 @@ func TestKeepAliveTrickle(t *testing.T) {
 }
 
 func TestShutdownLetsCommandsFinish(t *testing.T) {
+	t.Parallel() // it mostly waits; its agent is its own
 	a := startAgent(t, nil)
 	c := a.dial(t, a.client.signer)
 	idle := a.dial(t, a.client.signer)
@@ -819,6 +823,7 @@ func TestShutdownLetsCommandsFinish(t *testing.T) {
 }
 
 func TestShutdownDeadlineKills(t *testing.T) {
+	t.Parallel() // it mostly waits; its agent is its own
 	a := startAgent(t, nil)
 	c := a.dial(t, a.client.signer)
 	_, pgid := startSleeper(t, c)

@@ -13,11 +13,12 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	t.Parallel() // most of its time is GroupReclaim's waiting: the random tests run beside it
+	var clk storetest.SkipClock // the group tests skip their idle times
 	storetest.Run(t, storetest.Options{
 		New: func(t *testing.T, r storetest.Retention) store.Store {
-			return New(Config{MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+			return New(Config{MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes, Now: clk.Now})
 		},
+		Skip: clk.Skip,
 	})
 }
 
@@ -28,10 +29,12 @@ func TestConformanceCold(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the conformance suite again, with a cache of 3 events: in the full suite only")
 	}
+	var clk storetest.SkipClock
 	storetest.Run(t, storetest.Options{
 		New: func(t *testing.T, r storetest.Retention) store.Store {
-			return New(Config{MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes, CacheEvents: 3})
+			return New(Config{MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes, CacheEvents: 3, Now: clk.Now})
 		},
+		Skip: clk.Skip,
 	})
 }
 

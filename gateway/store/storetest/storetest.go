@@ -45,7 +45,36 @@ type Options struct {
 	// entries): the group tests log it when they fail, for a failure
 	// seen once in a while to be understood from its log.
 	Describe func(t *testing.T, s store.Store, group string, ids []protocol.ID) string
+	// Skip, if set, moves the clock of every store New returns forward
+	// by d. The group tests then skip the idle times they wait out
+	// instead of sleeping through them. Nil: they sleep (a store on the
+	// wall clock, such as Redis).
+	Skip func(d time.Duration)
 }
+
+// idle lets d of idle time pass for the stores of o: Skip if it is set,
+// a sleep otherwise.
+func (o Options) idle(d time.Duration) {
+	if o.Skip != nil {
+		o.Skip(d)
+		return
+	}
+	time.Sleep(d)
+}
+
+// SkipClock is a clock for Options.Skip: the wall clock plus however far
+// Skip has moved it. Give its Now to each store the suite's New makes.
+type SkipClock struct {
+	ahead atomic.Int64 // nanoseconds
+}
+
+// Now is the wall clock moved forward by every Skip so far.
+func (c *SkipClock) Now() time.Time {
+	return time.Now().Add(time.Duration(c.ahead.Load()))
+}
+
+// Skip moves the clock forward by d.
+func (c *SkipClock) Skip(d time.Duration) { c.ahead.Add(int64(d)) }
 
 // Run runs the suite.
 func Run(t *testing.T, o Options) {
@@ -762,7 +791,7 @@ func testGroupShares(t *testing.T, o Options) {
 	}
 
 	// Everything was acknowledged: even a short claimAfter finds nothing.
-	time.Sleep(50 * time.Millisecond)
+	o.idle(50 * time.Millisecond)
 	got, _ = groupRead(t, s, group, "c", protocol.ID{}, 10*time.Millisecond, 1000)
 	wantEvents(t, "claim after all were acknowledged", got, nil)
 }
@@ -839,7 +868,7 @@ func testGroupReclaim(t *testing.T, o Options) {
 	}
 	wantEvents(t, "b's read before claimAfter", got, nil)
 
-	time.Sleep(claimAfter + 200*time.Millisecond - time.Since(aDone))
+	o.idle(claimAfter + 200*time.Millisecond - time.Since(aDone))
 	fresh := appendEvents(t, s, "fresh", 2)
 	bStart := time.Now()
 	got, _ = groupRead(t, s, group, "b", protocol.ID{}, claimAfter, 4)
@@ -857,7 +886,7 @@ func testGroupReclaim(t *testing.T, o Options) {
 	}
 
 	groupAck(t, s, group, append(evs[:10:10], fresh...))
-	time.Sleep(claimAfter + 200*time.Millisecond)
+	o.idle(claimAfter + 200*time.Millisecond)
 	got, _ = groupRead(t, s, group, "d", protocol.ID{}, claimAfter, 100)
 	wantEvents(t, "read after all were acknowledged", got, nil)
 }
@@ -885,7 +914,7 @@ func testGroupAckUnknown(t *testing.T, o Options) {
 	}
 	got, _ = groupRead(t, s, "g", "a", protocol.ID{}, time.Hour, 100)
 	wantEvents(t, "read after acknowledging undelivered events", got, evs[2:])
-	time.Sleep(50 * time.Millisecond)
+	o.idle(50 * time.Millisecond)
 	got, _ = groupRead(t, s, "g", "b", protocol.ID{}, 10*time.Millisecond, 100)
 	wantEvents(t, "claim of the unacknowledged", got, evs[1:])
 }
@@ -903,7 +932,7 @@ func testGroupsIndependent(t *testing.T, o Options) {
 	groupAck(t, s, "g1", got)
 	got, _ = groupRead(t, s, "g2", "c", protocol.ID{}, time.Hour, 100)
 	wantEvents(t, "g2's read", got, evs)
-	time.Sleep(50 * time.Millisecond)
+	o.idle(50 * time.Millisecond)
 	got, _ = groupRead(t, s, "g1", "d", protocol.ID{}, 10*time.Millisecond, 100)
 	wantEvents(t, "g1's claim after acknowledging", got, nil)
 	got, _ = groupRead(t, s, "g2", "d", protocol.ID{}, 10*time.Millisecond, 100)
