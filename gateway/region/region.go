@@ -128,6 +128,8 @@ type Config struct {
 	// SyslogMaxSessionsPerAddr: see syslog.Config.MaxSessionsPerAddr.
 	SyslogMaxSessionsPerAddr int
 	SyslogReadTimeout        time.Duration
+	// SyslogCoalesce: see syslog.Config.Coalesce (negative: none).
+	SyslogCoalesce time.Duration
 	// TimeFields are structured-data parameters an event's time is taken
 	// from (see TimeField); TODLeapSeconds is the leap-second offset
 	// (CVTLSO) of the TOD values among them.
@@ -373,6 +375,7 @@ func New(cfg Config) (*Region, error) {
 		MaxSessions:        cfg.SyslogMaxSessions,
 		MaxSessionsPerAddr: cfg.SyslogMaxSessionsPerAddr,
 		ReadTimeout:        cfg.SyslogReadTimeout,
+		Coalesce:           cfg.SyslogCoalesce,
 		TLSConfig:          syslogTLS,
 		OnSender:           r.onSender,
 	})

@@ -44,6 +44,12 @@ const (
 	DefaultMaxSessionsPerAddr = 32
 	// DefaultHandshakeTimeout is the default of Config.HandshakeTimeout.
 	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultCoalesce is the default of Config.Coalesce.
+	DefaultCoalesce = 500 * time.Microsecond
+	// MaxCoalesce is the longest Config.Coalesce allowed: a hold is not
+	// cut short by Shutdown or Close, and beyond a few milliseconds it
+	// saves no more.
+	MaxCoalesce = 100 * time.Millisecond
 )
 
 const (
@@ -98,6 +104,18 @@ type Config struct {
 	// cost per call (a round trip) keeps up with a busy connection. A UDP
 	// Append takes at most BatchSize events.
 	BatchSize int
+	// Coalesce is how long a TCP or TLS connection's reads are held apart
+	// once the region has caught up with its sender (default 500µs, at
+	// most MaxCoalesce; negative: not held). A read that finds less waiting than half the
+	// room it has is followed by the next only Coalesce after it, so that
+	// what a busy sender sends meanwhile is read, parsed, appended and sent
+	// to the subscribers as one batch instead of many small ones: each
+	// batch costs system calls and wake-ups, whatever its size. A message
+	// waits at most about Coalesce more (up to a millisecond more when the
+	// process is otherwise idle: the Go runtime's timers then have that
+	// resolution). A sender that keeps the reads full is never held. The
+	// hold is beneath TLS, on the connection's bytes, not its records.
+	Coalesce time.Duration
 	// OnSender, when set, is called once per TCP or TLS connection with the
 	// host name of the connection's first message (its HOSTNAME, or the
 	// sender's address when it names none) and the sender's address. It is
@@ -121,6 +139,7 @@ type Stats struct {
 	Oversize      uint64 // frames and datagrams larger than MaxFrame
 	FramingErrors uint64 // connections ended by a malformed octet count
 	Bytes         uint64 // bytes read: TCP payload (after TLS) and datagrams
+	Reads         uint64 // reads of TCP and TLS connections that returned bytes, beneath TLS (its handshakes' too)
 	Datagrams     uint64 // UDP datagrams received
 	AppendErrors  uint64 // batches the Appender failed to take
 }
@@ -128,7 +147,7 @@ type Stats struct {
 // counters are the atomic form of Stats.
 type counters struct {
 	connections, refused, frames, parseFailures, oversize,
-	framingErrors, bytes, datagrams, appendErrors atomic.Uint64
+	framingErrors, bytes, reads, datagrams, appendErrors atomic.Uint64
 }
 
 // A Server receives syslog messages over TCP, TLS and UDP and hands them,
@@ -162,6 +181,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: negative MaxFrame, MaxSessions, MaxSessionsPerAddr, ReadTimeout, HandshakeTimeout or BatchSize", ErrConfig)
 	case cfg.MaxFrame > MaxMaxFrame:
 		return nil, fmt.Errorf("%w: MaxFrame %d above the most allowed, %d", ErrConfig, cfg.MaxFrame, MaxMaxFrame)
+	case cfg.Coalesce > MaxCoalesce:
+		return nil, fmt.Errorf("%w: Coalesce %v above the most allowed, %v", ErrConfig, cfg.Coalesce, MaxCoalesce)
 	}
 	if cfg.MaxFrame == 0 {
 		cfg.MaxFrame = DefaultMaxFrame
@@ -180,6 +201,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.Coalesce == 0 {
+		cfg.Coalesce = DefaultCoalesce
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
@@ -225,6 +249,7 @@ func (s *Server) Stats() Stats {
 		Oversize:      c.oversize.Load(),
 		FramingErrors: c.framingErrors.Load(),
 		Bytes:         c.bytes.Load(),
+		Reads:         c.reads.Load(),
 		Datagrams:     c.datagrams.Load(),
 		AppendErrors:  c.appendErrors.Load(),
 	}
@@ -254,8 +279,7 @@ func (s *Server) finished() {
 func (s *Server) Serve(l net.Listener) error {
 	transport := "tcp"
 	if s.cfg.TLSConfig != nil {
-		l = tls.NewListener(l, s.cfg.TLSConfig)
-		transport = "tls"
+		transport = "tls" // each connection is wrapped in accept, above its coalescing
 	}
 	s.mu.Lock()
 	if !s.startLocked() {
@@ -304,7 +328,11 @@ func (s *Server) accept(nc net.Conn, a *acceptloop.Admission, log logrus.FieldLo
 		a.Release()
 		return
 	}
-	c := &conn{nc: nc, remote: remote, log: clog, adm: a}
+	c := &conn{remote: remote, log: clog, adm: a, raw: &coalescing{Conn: nc, reads: &s.stats.reads}}
+	c.nc = c.raw
+	if s.cfg.TLSConfig != nil {
+		c.nc = tls.Server(c.raw, s.cfg.TLSConfig)
+	}
 	s.conns[c] = struct{}{}
 	s.startLocked()
 	s.mu.Unlock()
@@ -319,7 +347,8 @@ func (s *Server) shuttingDown() bool {
 
 // conn is one TCP or TLS connection.
 type conn struct {
-	nc     net.Conn
+	nc     net.Conn    // raw, or a TLS server connection over it
+	raw    *coalescing // the accepted connection
 	remote netip.AddrPort
 	log    logrus.FieldLogger
 	adm    *acceptloop.Admission // its place in the per-address count
@@ -512,6 +541,9 @@ func (s *Server) serveConn(c *conn) {
 			c.log.WithError(err).Warn("TLS handshake failed; connection closed")
 			return
 		}
+	}
+	if s.cfg.Coalesce > 0 {
+		c.raw.hold = s.cfg.Coalesce // not during the handshake: its reads are each awaited
 	}
 
 	addr := c.remote.Addr()

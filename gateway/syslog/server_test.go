@@ -280,6 +280,8 @@ func TestNewConfig(t *testing.T) {
 		{"negative ReadTimeout", func(c *Config) { c.ReadTimeout = -time.Second }, "negative"},
 		{"negative MaxSessionsPerAddr", func(c *Config) { c.MaxSessionsPerAddr = -1 }, "negative"},
 		{"negative HandshakeTimeout", func(c *Config) { c.HandshakeTimeout = -time.Second }, "negative"},
+		{"Coalesce too long", func(c *Config) { c.Coalesce = MaxCoalesce + 1 }, "above the most allowed"},
+		{"Coalesce off", func(c *Config) { c.Coalesce = -1 }, ""},
 		{"TLS without certificate", func(c *Config) { c.TLSConfig = &tls.Config{} }, "no certificate"},
 		{"TLS 1.1 allowed", func(c *Config) {
 			c.TLSConfig = serverTLS.Clone()
@@ -304,7 +306,8 @@ func TestNewConfig(t *testing.T) {
 			c := srv.cfg
 			if c.MaxFrame != DefaultMaxFrame || c.MaxSessions != DefaultMaxSessions ||
 				c.MaxSessionsPerAddr != DefaultMaxSessionsPerAddr || c.HandshakeTimeout != DefaultHandshakeTimeout ||
-				c.ReadTimeout != DefaultReadTimeout || c.BatchSize != DefaultBatchSize || c.Location != time.UTC {
+				c.ReadTimeout != DefaultReadTimeout || c.BatchSize != DefaultBatchSize || c.Location != time.UTC ||
+				c.Coalesce != DefaultCoalesce && tt.name != "Coalesce off" {
 				t.Errorf("defaults not applied: %+v", c)
 			}
 			if c.TLSConfig != nil && (c.TLSConfig == serverTLS || c.TLSConfig.MinVersion != tls.VersionTLS12) {
