@@ -132,6 +132,7 @@ func (r *scraperRun) run(t *testing.T, cmd string) ([]string, int) {
 }
 
 func TestScraperLogon(t *testing.T) {
+	t.Parallel() // it mostly waits; its console simulator is its own
 	_, addr := startConsoleSim(t)
 	r := startScraper(t, addr, "operator", consolePassword)
 	r.ready(t)
@@ -226,6 +227,7 @@ func TestScraperLongOutput(t *testing.T) {
 }
 
 func TestScraperMsgToSelf(t *testing.T) {
+	t.Parallel() // it mostly waits; its console simulator is its own
 	_, addr := startConsoleSim(t)
 	r := startScraper(t, addr, "OPERATOR", consolePassword)
 	r.ready(t)
@@ -327,6 +329,7 @@ func TestScraperInjected(t *testing.T) {
 }
 
 func TestScraperReconnects(t *testing.T) {
+	t.Parallel() // it mostly waits; its console simulator is its own
 	_, addr := startConsoleSim(t)
 	r := startScraper(t, addr, "OPERATOR", consolePassword)
 	r.ready(t)
@@ -415,6 +418,7 @@ func TestScraperConcurrentRuns(t *testing.T) {
 }
 
 func TestScraperReconnectsAfterDrop(t *testing.T) {
+	t.Parallel() // it mostly waits; its console simulator is its own
 	sim, addr := startConsoleSim(t)
 	r := startScraper(t, addr, "OPERATOR", consolePassword)
 	r.ready(t)
