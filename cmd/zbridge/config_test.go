@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/syslog"
 )
 
 // TestConfigFileFlags: the [region] table sets flags the command line did
@@ -63,6 +67,43 @@ linux = ["web1=10.1.2.3:7022", "db1=10.1.2.4"]
 	} {
 		if _, err := parse(write(c.text)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want an error saying %q", c.text, err, c.want)
+		}
+	}
+}
+
+// TestSyslogCoalesceFlag: --syslog-coalesce 0 turns the hold off (the
+// region's zero would be syslog's default); the default is syslog's; a
+// hold past syslog.MaxCoalesce, or below zero, is an error naming the flag.
+func TestSyslogCoalesceFlag(t *testing.T) {
+	finish := func(args ...string) (*regionFlags, error) {
+		fs := flag.NewFlagSet("region", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var f regionFlags
+		f.register(fs)
+		if err := fs.Parse(append([]string{"--data-dir", ""}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		return &f, f.finish(logrus.New())
+	}
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, syslog.DefaultCoalesce},
+		{[]string{"--syslog-coalesce", "0"}, -1},
+		{[]string{"--syslog-coalesce", "2ms"}, 2 * time.Millisecond},
+	} {
+		f, err := finish(tc.args...)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if f.cfg.SyslogCoalesce != tc.want {
+			t.Errorf("%q: SyslogCoalesce %v, want %v", tc.args, f.cfg.SyslogCoalesce, tc.want)
+		}
+	}
+	for _, v := range []string{"21ms", "-1ms"} {
+		if _, err := finish("--syslog-coalesce", v); err == nil || !strings.Contains(err.Error(), "--syslog-coalesce") {
+			t.Errorf("--syslog-coalesce %s: %v, want an error naming the flag", v, err)
 		}
 	}
 }

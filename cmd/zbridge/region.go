@@ -129,7 +129,7 @@ func (f *regionFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.SyslogMaxSessionsPerAddr, "syslog-max-sessions-per-addr", syslog.DefaultMaxSessionsPerAddr, "SYSLOG TCP connections from one address at most")
 	fs.IntVar(&c.Session.MaxPerAddr, "max-per-addr", session.DefaultMaxPerAddr, "connections from one address at most, on UNSOLMSG, COMMANDS and VMMON each (logged on or waiting to)")
 	fs.DurationVar(&c.SyslogReadTimeout, "syslog-read-timeout", 5*time.Minute, "close a SYSLOG connection silent this long")
-	fs.DurationVar(&c.SyslogCoalesce, "syslog-coalesce", syslog.DefaultCoalesce, "once caught up with a SYSLOG TCP or TLS sender, read its connection again only this long after the last read, so that what it sends meanwhile is taken as one batch (at most 100ms; 0: read as messages come)")
+	fs.DurationVar(&c.SyslogCoalesce, "syslog-coalesce", syslog.DefaultCoalesce, "once caught up with a SYSLOG TCP or TLS sender, read its connection again only this long after the last read, so that what it sends meanwhile is taken as one batch (at most 20ms; 0: read as messages come)")
 	fs.Float64Var(&c.Flood.Rate, "flood-rate", flood.DefaultRate, "flood control: syslog events a second one source (sender address and claimed host) may send sustained; more are held back and summarised (ZBR101E); 0: no per-source limit (with --flood-msgid-rate 0: flood control off)")
 	fs.IntVar(&c.Flood.Burst, "flood-burst", flood.DefaultBurst, "flood control: events one source may send at once beyond --flood-rate")
 	fs.Float64Var(&c.Flood.MsgIDRate, "flood-msgid-rate", flood.DefaultMsgIDRate, "flood control: events a second one message ID (MSGID, else APP-NAME) of one source may send sustained; 0: no per-message-ID limit")
@@ -184,8 +184,11 @@ func (f *regionFlags) finish(log logrus.FieldLogger) error {
 		return fmt.Errorf("--hardcopy-tz: %w", err)
 	}
 	f.cfg.HardcopyLocation = loc
-	if f.cfg.SyslogCoalesce == 0 {
+	switch {
+	case f.cfg.SyslogCoalesce == 0:
 		f.cfg.SyslogCoalesce = -1 // the flag's 0 is none; the region's zero, the default
+	case f.cfg.SyslogCoalesce < 0 || f.cfg.SyslogCoalesce > syslog.MaxCoalesce:
+		return fmt.Errorf("--syslog-coalesce %v: from 0 to %v", f.cfg.SyslogCoalesce, syslog.MaxCoalesce)
 	}
 	sync, err := diskstore.ParseSyncPolicy(f.sync)
 	if err != nil {

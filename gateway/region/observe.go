@@ -209,7 +209,7 @@ func (r *Region) registerSyslogMetrics() {
 		st(func(s syslog.Stats) float64 { return float64(s.FramingErrors) }))
 	reg.NewCounterFunc("zbridge_syslog_bytes_total", "Bytes of syslog received.",
 		st(func(s syslog.Stats) float64 { return float64(s.Bytes) }))
-	reg.NewCounterFunc("zbridge_syslog_reads_total", "Reads of SYSLOG TCP and TLS connections that returned bytes (beneath TLS): bytes over reads is the average read, which --syslog-coalesce makes larger.",
+	reg.NewCounterFunc("zbridge_syslog_reads_total", "Reads of SYSLOG TCP and TLS connections that returned bytes (of TLS, its records, handshakes included): over plain TCP, bytes over reads is the average read, which --syslog-coalesce makes larger.",
 		st(func(s syslog.Stats) float64 { return float64(s.Reads) }))
 	reg.NewCounterFunc("zbridge_syslog_datagrams_total", "Syslog UDP datagrams received.",
 		st(func(s syslog.Stats) float64 { return float64(s.Datagrams) }))

@@ -8,8 +8,11 @@ import (
 
 // coalescing is an accepted connection whose reads are held apart once the
 // reader has caught up with the sender (Config.Coalesce): a read that
-// found less waiting than half the room it had is followed by the next
-// only hold after it. Everything after a read (parsing, the Append, the
+// found less waiting than half the room it had, or than caughtUpBytes, is
+// followed by the next only hold after it. (The room alone would not do:
+// the scanner's grows to the largest frame seen, up to MaxFrame, and a
+// room larger than twice the socket's receive window is never half
+// filled, so a fast sender would be held at every read.) Everything after a read (parsing, the Append, the
 // journal's write, waking and writing to the subscribers) costs about as
 // much for one message as for a hundred, so a sender that sends a few
 // messages at a time, often, costs much less read in batches of what
@@ -21,10 +24,17 @@ import (
 // Its Read is called by one goroutine at a time (the TLS handshake's, then
 // the reading goroutine's), as net.Conn's reads are; the other methods are
 // the connection's.
+// caughtUpBytes: a read that returns less has caught up with the sender,
+// whatever its room. A sender fast enough to be held at every read would
+// fill the receive window (64 KiB or more on Linux) in a hold, and a read
+// of that is not held after.
+const caughtUpBytes = 32 << 10
+
 type coalescing struct {
 	net.Conn
-	hold  time.Duration  // zero: reads are not held (set before reading starts)
-	reads *atomic.Uint64 // counts the reads that return bytes (Stats.Reads)
+	hold  time.Duration       // zero: reads are not held (set before reading starts)
+	reads *atomic.Uint64      // counts the reads that return bytes (Stats.Reads)
+	sleep func(time.Duration) // time.Sleep if nil; tests count the holds
 
 	last     time.Time // when the last read returned
 	caughtUp bool      // the last read found less than half of its room filled
@@ -33,7 +43,11 @@ type coalescing struct {
 func (c *coalescing) Read(p []byte) (int, error) {
 	if c.caughtUp && c.hold > 0 {
 		if d := c.hold - time.Since(c.last); d > 0 {
-			time.Sleep(d)
+			if c.sleep != nil {
+				c.sleep(d)
+			} else {
+				time.Sleep(d)
+			}
 		}
 	}
 	n, err := c.Conn.Read(p)
@@ -41,6 +55,6 @@ func (c *coalescing) Read(p []byte) (int, error) {
 		c.reads.Add(1)
 	}
 	c.last = time.Now()
-	c.caughtUp = n < len(p)/2
+	c.caughtUp = n < min(len(p)/2, caughtUpBytes)
 	return n, err
 }

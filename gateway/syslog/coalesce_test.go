@@ -2,6 +2,8 @@ package syslog
 
 import (
 	"fmt"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,9 +19,9 @@ import (
 func TestServerCoalesces(t *testing.T) {
 	leakcheck.Check(t)
 	const (
-		hold = 100 * time.Millisecond
-		n    = 10
-		gap  = 5 * time.Millisecond
+		hold = MaxCoalesce
+		n    = 20
+		gap  = 2 * time.Millisecond
 	)
 	for _, tlsOn := range []bool{false, true} {
 		t.Run(map[bool]string{false: "tcp", true: "tls"}[tlsOn], func(t *testing.T) {
@@ -50,6 +52,65 @@ func TestServerCoalesces(t *testing.T) {
 					n, span, reads, most, hold)
 			}
 			t.Logf("%d messages sent over %v in %d reads", n, span, reads)
+		})
+	}
+}
+
+// readSizes is a connection whose reads return the given numbers of bytes
+// in turn.
+type readSizes struct {
+	net.Conn
+	sizes []int
+}
+
+func (r *readSizes) Read(p []byte) (int, error) {
+	n := min(r.sizes[0], len(p))
+	r.sizes = r.sizes[1:]
+	return n, nil
+}
+
+// TestCoalescingHolds: which reads are held. A read that found less than
+// half its room, or less than caughtUpBytes, is followed by a held one;
+// a read that filled half its room and caughtUpBytes is not, however
+// large the room (the scanner's grows with the frames, up to MaxFrame:
+// measured by its room alone, a fast sender would be held at every read).
+// No read is held when the hold is zero (during a TLS handshake, and once
+// Shutdown drains).
+func TestCoalescingHolds(t *testing.T) {
+	const hold = 20 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		hold      time.Duration
+		room      int
+		sizes     []int
+		wantHolds int // of the reads after the first
+	}{
+		{"small reads", hold, 64 << 10, []int{1 << 10, 1 << 10, 1 << 10}, 2},
+		{"half the room", hold, 64 << 10, []int{40 << 10, 40 << 10, 1 << 10}, 0},
+		{"a room of 1 MiB, reads of 40 KiB", hold, 1 << 20, []int{40 << 10, 40 << 10, 40 << 10}, 0},
+		{"a room of 1 MiB, a read of 10 KiB", hold, 1 << 20, []int{40 << 10, 10 << 10, 40 << 10}, 1},
+		{"no hold", 0, 64 << 10, []int{1, 1, 1}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var holds []time.Duration
+			var reads atomic.Uint64
+			c := &coalescing{Conn: &readSizes{sizes: tc.sizes}, hold: tc.hold, reads: &reads,
+				sleep: func(d time.Duration) { holds = append(holds, d) }}
+			buf := make([]byte, tc.room)
+			for range tc.sizes {
+				c.Read(buf)
+			}
+			if len(holds) != tc.wantHolds {
+				t.Errorf("reads of %v with room %d: %d held %v, want %d", tc.sizes, tc.room, len(holds), holds, tc.wantHolds)
+			}
+			for _, d := range holds {
+				if d <= 0 || d > tc.hold {
+					t.Errorf("held %v, want (0, %v]", d, tc.hold)
+				}
+			}
+			if reads.Load() != uint64(len(tc.sizes)) {
+				t.Errorf("%d reads counted, want %d", reads.Load(), len(tc.sizes))
+			}
 		})
 	}
 }

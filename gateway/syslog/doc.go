@@ -36,10 +36,10 @@
 //     make wait and go to the next Append together (group commit, up to
 //     8192 events or 4 MiB), so that an Appender that costs a round trip per
 //     call (Redis) keeps up with a busy sender.
-//   - Coalesce (default 500µs, at most 100ms): once a read of a TCP or TLS
-//     connection finds less waiting than half its room (the region has
-//     caught up with the sender), the next read waits until Coalesce after
-//     it. Each batch costs about as much in system calls and wake-ups
+//   - Coalesce (default 500µs, at most 20ms): once a read of a TCP or TLS
+//     connection finds less waiting than half its room or 32 KiB (the
+//     region has caught up with the sender), the next read waits until
+//     Coalesce after it. Each batch costs about as much in system calls and wake-ups
 //     (the read, the hand-offs between goroutines, the journal's write,
 //     waking and writing to every subscriber) for one message as for
 //     hundreds, so a sender that sends a few messages at a time, often, is
@@ -47,8 +47,9 @@
 //     waits up to about Coalesce more; a sender that keeps the reads full
 //     is never held. The hold is beneath TLS (coalesce.go), on the bytes
 //     of the connection, so that a sender's small records are read
-//     together, and not during the handshake. Stats.Reads counts the
-//     reads: Bytes over Reads is the average read.
+//     together, and not during the handshake, nor once Shutdown drains
+//     the connection. Stats.Reads counts the reads (of TLS, its records):
+//     over plain TCP, Bytes over Reads is the average read.
 //
 // # Parsing
 //

@@ -46,10 +46,10 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultCoalesce is the default of Config.Coalesce.
 	DefaultCoalesce = 500 * time.Microsecond
-	// MaxCoalesce is the longest Config.Coalesce allowed: a hold is not
-	// cut short by Shutdown or Close, and beyond a few milliseconds it
-	// saves no more.
-	MaxCoalesce = 100 * time.Millisecond
+	// MaxCoalesce is the longest Config.Coalesce allowed: beyond a few
+	// milliseconds a hold saves no more, and one under way is not cut
+	// short by Close (Shutdown's draining reads are not held).
+	MaxCoalesce = 20 * time.Millisecond
 )
 
 const (
@@ -93,8 +93,9 @@ type Config struct {
 	// (default 10 seconds); a client that does not complete it is closed.
 	HandshakeTimeout time.Duration
 	// TLSConfig, when set, makes Serve speak syslog over TLS (RFC 5425):
-	// the listener is wrapped with tls.NewListener. New clones it and makes
-	// TLS 1.2 the minimum; it must provide a certificate.
+	// each connection is a tls.Server over the accepted one (and its
+	// Coalesce hold). New clones it and makes TLS 1.2 the minimum; it must
+	// provide a certificate.
 	TLSConfig *tls.Config
 	// BatchSize is the most events of a batch (default 256). A TCP or TLS
 	// batch holds the events parsed from one read, so fewer when the read
@@ -106,8 +107,9 @@ type Config struct {
 	BatchSize int
 	// Coalesce is how long a TCP or TLS connection's reads are held apart
 	// once the region has caught up with its sender (default 500µs, at
-	// most MaxCoalesce; negative: not held). A read that finds less waiting than half the
-	// room it has is followed by the next only Coalesce after it, so that
+	// most MaxCoalesce; negative: not held). A read that finds less
+	// waiting than half the room it has, or than 32 KiB, is followed by
+	// the next only Coalesce after it, so that
 	// what a busy sender sends meanwhile is read, parsed, appended and sent
 	// to the subscribers as one batch instead of many small ones: each
 	// batch costs system calls and wake-ups, whatever its size. A message
@@ -139,7 +141,7 @@ type Stats struct {
 	Oversize      uint64 // frames and datagrams larger than MaxFrame
 	FramingErrors uint64 // connections ended by a malformed octet count
 	Bytes         uint64 // bytes read: TCP payload (after TLS) and datagrams
-	Reads         uint64 // reads of TCP and TLS connections that returned bytes, beneath TLS (its handshakes' too)
+	Reads         uint64 // reads of TCP and TLS connections that returned bytes: of TLS's records, handshakes included
 	Datagrams     uint64 // UDP datagrams received
 	AppendErrors  uint64 // batches the Appender failed to take
 }
@@ -405,6 +407,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 		c.nc.SetReadDeadline(time.Now().Add(drainWindow))
 	}
 	c.mu.Unlock()
+	if draining {
+		c.raw.hold = 0 // what the kernel holds is read at once (the reading goroutine's field)
+	}
 	n, err := c.nc.Read(p)
 	r.bytes.Add(uint64(n))
 	if n > 0 {
@@ -543,7 +548,9 @@ func (s *Server) serveConn(c *conn) {
 		}
 	}
 	if s.cfg.Coalesce > 0 {
-		c.raw.hold = s.cfg.Coalesce // not during the handshake: its reads are each awaited
+		// Not during the handshake, whose reads are each awaited, nor
+		// for the first read after it.
+		c.raw.hold, c.raw.caughtUp = s.cfg.Coalesce, false
 	}
 
 	addr := c.remote.Addr()
