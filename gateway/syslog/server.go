@@ -109,10 +109,10 @@ type Config struct {
 	// once the region has caught up with its sender (default 500µs, at
 	// most MaxCoalesce; negative: not held). A read that finds less
 	// waiting than half the room it has, or than 32 KiB, is followed by
-	// the next only Coalesce after it, so that
-	// what a busy sender sends meanwhile is read, parsed, appended and sent
-	// to the subscribers as one batch instead of many small ones: each
-	// batch costs system calls and wake-ups, whatever its size. A message
+	// the next only Coalesce after it, so that what a busy sender sends
+	// meanwhile is read, parsed, appended and sent to the subscribers as
+	// one batch instead of many small ones: each batch costs system calls
+	// and wake-ups, whatever its size. A message
 	// waits at most about Coalesce more (up to a millisecond more when the
 	// process is otherwise idle: the Go runtime's timers then have that
 	// resolution). A sender that keeps the reads full is never held. The
