@@ -16,7 +16,7 @@ import (
 // the same range: the same JSON, and a light event only where there is JSON
 // and no audit record.
 func TestLightReadsRandom(t *testing.T) {
-	t.Parallel() // beside TestConformance, which mostly waits
+	t.Parallel() // beside the other randomized tests: the two CPUs take two at once
 	for _, cfg := range []struct{ cache, window, keep int }{{50, 700, 2000}, {8, 9, 40}, {3, 2000, 500}, {20, -1, 300}, {1, 2, 10}} {
 		t.Run(fmt.Sprint(cfg), func(t *testing.T) {
 			s := New(Config{CacheEvents: cfg.cache, JSONEvents: cfg.window, MaxEvents: cfg.keep})
@@ -98,7 +98,7 @@ func TestLightReadsRandom(t *testing.T) {
 // TestLightReadsConcurrent: light and whole readers while an appender pushes
 // events through the cache, the warm JSON and retention. (Run with -race.)
 func TestLightReadsConcurrent(t *testing.T) {
-	t.Parallel() // beside TestConformance, which mostly waits
+	t.Parallel() // beside the other randomized tests: the two CPUs take two at once
 	s := New(Config{CacheEvents: 16, JSONEvents: 200, MaxEvents: 1500})
 	defer s.Close()
 	total := 15000 // through retention (1,500) ten times

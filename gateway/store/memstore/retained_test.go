@@ -355,7 +355,7 @@ func BenchmarkPrepareJSON(b *testing.B) {
 // the newest JSONEvents, none beyond, whatever chunks were released and
 // reused meanwhile.
 func TestRetainedRandom(t *testing.T) {
-	t.Parallel() // beside TestConformance, which mostly waits
+	t.Parallel() // beside the other randomized tests: the two CPUs take two at once
 	const cache, window, keep = 50, 700, 2000
 	s := New(Config{CacheEvents: cache, JSONEvents: window, MaxEvents: keep})
 	defer s.Close()
@@ -471,7 +471,7 @@ func benchReadWarm(b *testing.B, light bool) {
 // retention trims and reuses them; every event a reader gets is whole and
 // in order, its JSON that event's. (Run with -race.)
 func TestColdReadsWhileAppending(t *testing.T) {
-	t.Parallel() // beside TestConformance, which mostly waits
+	t.Parallel() // beside the other randomized tests: the two CPUs take two at once
 	s := New(Config{CacheEvents: 16, JSONEvents: 64, MaxEvents: 3000})
 	defer s.Close()
 	total := 20000
