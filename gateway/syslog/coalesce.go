@@ -14,7 +14,7 @@ const caughtUpBytes = 32 << 10
 
 // coalescing is an accepted connection whose reads are held apart once the
 // reader has caught up with the sender (Config.Coalesce): a read that
-// found less waiting than half the room it had, or than caughtUpBytes, is
+// found less waiting than half the room it had and than caughtUpBytes is
 // followed by the next only hold after it. (The room alone would not do:
 // the scanner's grows to the largest frame seen, up to MaxFrame, and a
 // room larger than twice the socket's receive window is never half
@@ -39,7 +39,7 @@ type coalescing struct {
 	sleep func(time.Duration) // time.Sleep if nil; tests count the holds
 
 	last     time.Time // when the last read returned
-	caughtUp bool      // the last read found less than half its room, or caughtUpBytes
+	caughtUp bool      // the last read found less than half its room and than caughtUpBytes
 }
 
 func (c *coalescing) Read(p []byte) (int, error) {

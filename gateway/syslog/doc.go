@@ -37,7 +37,7 @@
 //     8192 events or 4 MiB), so that an Appender that costs a round trip per
 //     call (Redis) keeps up with a busy sender.
 //   - Coalesce (default 500µs, at most 20ms): once a read of a TCP or TLS
-//     connection finds less waiting than half its room or 32 KiB (the
+//     connection finds less waiting than both half its room and 32 KiB (the
 //     region has caught up with the sender), the next read waits until
 //     Coalesce after it. Each batch costs about as much in system calls and wake-ups
 //     (the read, the hand-offs between goroutines, the journal's write,

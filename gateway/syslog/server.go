@@ -108,7 +108,7 @@ type Config struct {
 	// Coalesce is how long a TCP or TLS connection's reads are held apart
 	// once the region has caught up with its sender (default 500µs, at
 	// most MaxCoalesce; negative: not held). A read that finds less
-	// waiting than half the room it has, or than 32 KiB, is followed by
+	// waiting than both half the room it has and 32 KiB is followed by
 	// the next only Coalesce after it, so that what a busy sender sends
 	// meanwhile is read, parsed, appended and sent to the subscribers as
 	// one batch instead of many small ones: each batch costs system calls
