@@ -1,8 +1,10 @@
 package syslog
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"strconv"
@@ -195,6 +197,88 @@ func BenchmarkServerTCP(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 		})
 	}
+}
+
+// BenchmarkServerTLS measures the server as BenchmarkServerTCP does, over
+// TLS, in two ways a sender may write: "records=16KiB", the messages of
+// each 64 KiB in as few records as TLS makes (16 KiB each), and
+// "record-per-message", each message a record of its own (a sender that
+// writes each message as it comes), the records of 64 KiB of messages
+// sent to the socket at once in both, so that what differs is the records.
+func BenchmarkServerTLS(b *testing.B) {
+	for _, perMessage := range []bool{false, true} {
+		name := map[bool]string{false: "records=16KiB", true: "record-per-message"}[perMessage]
+		b.Run(name, func(b *testing.B) {
+			app := &countingAppender{target: int64(b.N), done: make(chan struct{}, 1)}
+			logger := logrus.New()
+			logger.Out = io.Discard
+			serverTLS, clientTLS := testTLS(b)
+			srv, err := New(Config{Appender: app, Logger: logger, TLSConfig: serverTLS})
+			if err != nil {
+				b.Fatal(err)
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(l) }()
+			defer func() {
+				srv.Close()
+				<-served
+			}()
+			nc, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			raw := &bufferedConn{Conn: nc, w: bufio.NewWriterSize(nc, 256<<10)}
+			c := tls.Client(raw, clientTLS)
+			defer c.Close()
+			if err := c.Handshake(); err != nil {
+				b.Fatal(err)
+			}
+			raw.buffered = true
+			frame := []byte(strconv.Itoa(len(bench5424)) + " " + bench5424)
+			per := (64 << 10) / len(frame)
+			chunk := bytes.Repeat(frame, per)
+			b.SetBytes(int64(len(frame)))
+			b.ResetTimer()
+			for sent := 0; sent < b.N; sent += per {
+				n := min(per, b.N-sent)
+				if perMessage {
+					for i := range n {
+						if _, err := c.Write(chunk[i*len(frame) : (i+1)*len(frame)]); err != nil {
+							b.Fatal(err)
+						}
+					}
+				} else if _, err := c.Write(chunk[:n*len(frame)]); err != nil {
+					b.Fatal(err)
+				}
+				if err := raw.w.Flush(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-app.done
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+			b.ReportMetric(float64(srv.Stats().Reads)/float64(b.N)*1000, "reads/kmsg")
+		})
+	}
+}
+
+// bufferedConn writes through w once buffered is set (after the TLS
+// handshake, whose messages must go at once).
+type bufferedConn struct {
+	net.Conn
+	w        *bufio.Writer
+	buffered bool
+}
+
+func (c *bufferedConn) Write(p []byte) (int, error) {
+	if c.buffered {
+		return c.w.Write(p)
+	}
+	return c.Conn.Write(p)
 }
 
 // BenchmarkEventJSON5424 encodes the event parsed from an RFC 5424 line
