@@ -1,8 +1,10 @@
 package syslog
 
 import (
+	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -40,9 +42,29 @@ type coalescing struct {
 
 	last     time.Time // when the last read returned
 	caughtUp bool      // the last read found less than half its room and than caughtUpBytes
+
+	// bufferedOnly: Read returns what the socket holds without waiting for
+	// more, and errWouldWait when it holds nothing, so that a read of the
+	// TLS connection above takes only the records that have come
+	// (connReader.readBuffered).
+	bufferedOnly bool
 }
 
+// errWouldWait is what Read returns while bufferedOnly is set and the
+// socket holds nothing. It is a timeout, as a read deadline's is:
+// crypto/tls keeps what it has read of a record and reads on after one.
+var errWouldWait error = wouldWait{}
+
+type wouldWait struct{}
+
+func (wouldWait) Error() string   { return "syslog: reading on would wait" }
+func (wouldWait) Timeout() bool   { return true }
+func (wouldWait) Temporary() bool { return true }
+
 func (c *coalescing) Read(p []byte) (int, error) {
+	if c.bufferedOnly {
+		return c.readNow(p)
+	}
 	if c.caughtUp && c.hold > 0 {
 		if d := c.hold - time.Since(c.last); d > 0 {
 			if c.sleep != nil {
@@ -59,4 +81,39 @@ func (c *coalescing) Read(p []byte) (int, error) {
 	c.last = time.Now()
 	c.caughtUp = n < min(len(p)/2, caughtUpBytes)
 	return n, err
+}
+
+// readNow reads what the socket holds, without waiting: errWouldWait when
+// it holds nothing (or is not a socket).
+func (c *coalescing) readNow(p []byte) (int, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return 0, errWouldWait
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0, errWouldWait
+	}
+	var n int
+	var rerr error
+	// A function that reports true is not called again: the runtime does
+	// not wait for the socket to become readable.
+	if err := raw.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), p)
+		return true
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+		return 0, errWouldWait
+	case rerr != nil:
+		return 0, rerr
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	if n > 0 {
+		c.reads.Add(1)
+	}
+	return n, nil
 }

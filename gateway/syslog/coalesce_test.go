@@ -1,8 +1,11 @@
 package syslog
 
 import (
+	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -112,5 +115,143 @@ func TestCoalescingHolds(t *testing.T) {
 				t.Errorf("%d reads counted, want %d", reads.Load(), len(tc.sizes))
 			}
 		})
+	}
+}
+
+// tlsPair returns a TLS server connection as the server makes one (over a
+// coalescing connection, not held) and a client whose records go to the
+// socket only when its writer is flushed.
+func tlsPair(t *testing.T) (*conn, *tls.Conn, *bufferedConn) {
+	t.Helper()
+	serverTLS, clientTLS := testTLS(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := l.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- nc
+	}()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := &bufferedConn{Conn: nc, w: bufio.NewWriterSize(nc, 1<<20)}
+	client := tls.Client(raw, clientTLS)
+	t.Cleanup(func() { client.Close() })
+	sc := <-accepted
+	if sc == nil {
+		t.FailNow()
+	}
+	c := &conn{raw: &coalescing{Conn: sc, reads: new(atomic.Uint64)}, tls: true}
+	c.nc = tls.Server(c.raw, serverTLS)
+	t.Cleanup(func() { c.nc.Close() })
+	handshake := make(chan error, 1)
+	go func() { handshake <- c.nc.(*tls.Conn).Handshake() }()
+	if err := client.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-handshake; err != nil {
+		t.Fatal(err)
+	}
+	raw.buffered = true
+	return c, client, raw
+}
+
+// TestTLSReadGathersRecords: a read of a TLS connection returns the
+// records that have come, up to tlsGather, not the first alone (which is
+// what crypto/tls's Read returns), without waiting for more.
+func TestTLSReadGathersRecords(t *testing.T) {
+	c, client, raw := tlsPair(t)
+	const n = 60
+	record := func(i int) string { return fmt.Sprintf("%03d %s\n", i, strings.Repeat("r", 100)) }
+	var want strings.Builder
+	for i := range n {
+		want.WriteString(record(i))
+		if _, err := client.Write([]byte(record(i))); err != nil { // a record each
+			t.Fatal(err)
+		}
+	}
+	if err := raw.w.Flush(); err != nil { // all of them in one write
+		t.Fatal(err)
+	}
+	r := &connReader{c: c, timeout: time.Minute, bytes: new(atomic.Uint64)}
+	var got []byte
+	buf := make([]byte, 64<<10)
+	reads := 0
+	for len(got) < want.Len() {
+		m, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+		got = append(got, buf[:m]...)
+		reads++
+	}
+	if string(got) != want.String() {
+		t.Fatalf("read %q, want %q", got, want.String())
+	}
+	// All of it came in one write and fits in tlsGather: read as it came,
+	// a record at a time, it would take n reads.
+	if reads > n/4 {
+		t.Errorf("%d records in %d reads, want them gathered", n, reads)
+	}
+	t.Logf("%d records in %d reads", n, reads)
+
+	// With nothing more sent, a read waits for it (readBuffered does not
+	// stop it), and gets what comes.
+	done := make(chan []byte, 1)
+	go func() {
+		m, err := r.Read(buf)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- buf[:m]
+	}()
+	if _, err := client.Write([]byte("late\n")); err != nil {
+		t.Fatal(err)
+	}
+	raw.w.Flush()
+	if got := <-done; string(got) != "late\n" {
+		t.Errorf("read %q, want the late record", got)
+	}
+}
+
+// TestServerTLSRecordPerMessage: a sender that writes every message as a
+// TLS record of its own, the records of many messages to the socket at
+// once and some cut between two writes, has every message taken, whole
+// and in order.
+func TestServerTLSRecordPerMessage(t *testing.T) {
+	leakcheck.Check(t)
+	ts := startServer(t, true, nil)
+	nc, err := net.Dial("tcp", ts.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := &bufferedConn{Conn: nc, w: bufio.NewWriterSize(nc, 4096)} // flushes cut records in two
+	c := tls.Client(raw, ts.client)
+	defer c.Close()
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	raw.buffered = true
+	const n = 3000
+	for i := range n {
+		if _, err := c.Write([]byte(octet(fmt.Sprintf("<13>1 - vm app - - - message %d", i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := raw.w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	evs := ts.rec.wait(t, n)
+	for i, ev := range evs {
+		if want := fmt.Sprintf("message %d", i); ev.Text != want || !ev.Parsed {
+			t.Fatalf("event %d is %q (parsed %v), want %q", i, ev.Text, ev.Parsed, want)
+		}
 	}
 }

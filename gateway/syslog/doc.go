@@ -50,6 +50,12 @@
 //     together, and not during the handshake, nor once Shutdown drains
 //     the connection. Stats.Reads counts the reads (of TLS, its records):
 //     over plain TCP, Bytes over Reads is the average read.
+//   - A read of a TLS connection takes the records that have come, up to
+//     16 KiB, not one record alone (crypto/tls's Read returns one): a
+//     sender that writes every message as a record of its own has them
+//     parsed and appended together, as over TCP (the socket is read
+//     without waiting, through its SyscallConn). BenchmarkServerTLS, a
+//     record a message: 790k–813k msg/s against 300k–399k before.
 //
 // # Parsing
 //
