@@ -144,6 +144,31 @@ func (a *countingAppender) Append(_ context.Context, evs []*protocol.Event) erro
 	return nil
 }
 
+// benchServer starts a server with cfg (and a logger that discards) on a
+// loopback listener, closed when the benchmark ends, and returns it and
+// its address.
+func benchServer(b *testing.B, cfg Config) (*Server, string) {
+	b.Helper()
+	logger := logrus.New()
+	logger.Out = io.Discard
+	cfg.Logger = logger
+	srv, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	b.Cleanup(func() {
+		srv.Close()
+		<-served
+	})
+	return srv, l.Addr().String()
+}
+
 // BenchmarkServerTCP measures the whole server on one loopback TCP
 // connection: a writer sends octet-counted RFC 5424 messages of about 200
 // bytes in 64 KiB writes, and the Appender only counts. The writer runs on
@@ -160,23 +185,8 @@ func BenchmarkServerTCP(b *testing.B) {
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			app := &countingAppender{target: int64(b.N), done: make(chan struct{}, 1), delay: tt.delay}
-			logger := logrus.New()
-			logger.Out = io.Discard
-			srv, err := New(Config{Appender: app, Logger: logger})
-			if err != nil {
-				b.Fatal(err)
-			}
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(l) }()
-			defer func() {
-				srv.Close()
-				<-served
-			}()
-			c, err := net.Dial("tcp", l.Addr().String())
+			_, addr := benchServer(b, Config{Appender: app})
+			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -210,24 +220,9 @@ func BenchmarkServerTLS(b *testing.B) {
 		name := map[bool]string{false: "records=16KiB", true: "record-per-message"}[perMessage]
 		b.Run(name, func(b *testing.B) {
 			app := &countingAppender{target: int64(b.N), done: make(chan struct{}, 1)}
-			logger := logrus.New()
-			logger.Out = io.Discard
 			serverTLS, clientTLS := testTLS(b)
-			srv, err := New(Config{Appender: app, Logger: logger, TLSConfig: serverTLS})
-			if err != nil {
-				b.Fatal(err)
-			}
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(l) }()
-			defer func() {
-				srv.Close()
-				<-served
-			}()
-			nc, err := net.Dial("tcp", l.Addr().String())
+			srv, addr := benchServer(b, Config{Appender: app, TLSConfig: serverTLS})
+			nc, err := net.Dial("tcp", addr)
 			if err != nil {
 				b.Fatal(err)
 			}
