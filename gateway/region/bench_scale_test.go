@@ -256,6 +256,12 @@ func BenchmarkScale(b *testing.B) {
 		"RSS %.0f MiB (peak %.0f MiB), %v goroutines; idle CPU %.2f%% over %v (the machine's %.2f%% of a CPU; %v collections, %d heartbeats answered)",
 		nAgents, nSubs, connected.Seconds(), subscribed.Seconds(), m["zbridge_agent_dials_total"], failures, timeouts,
 		float64(rss)/(1<<20), float64(hwm)/(1<<20), m["go_goroutines"], idleCPU, idle, machCPU, idleGCs, hb1-hb0)
+	// Where the resident memory is: goroutine stacks against heap objects.
+	b.Logf("memory: stacks %.0f MiB, heap in use %.0f MiB (%.0f objects), next collection at %.0f MiB",
+		m["go_memstats_stack_inuse_bytes"]/(1<<20), m["go_memstats_heap_inuse_bytes"]/(1<<20),
+		m["go_memstats_heap_objects"], m["go_memstats_next_gc_bytes"]/(1<<20))
+	b.ReportMetric(m["go_memstats_stack_inuse_bytes"]/(1<<20), "stack-MiB")
+	b.ReportMetric(m["go_memstats_heap_inuse_bytes"]/(1<<20), "heap-MiB")
 	b.ReportMetric(connected.Seconds(), "connect-s")
 	b.ReportMetric(subscribed.Seconds(), "subscribe-s")
 	b.ReportMetric(failures, "dial-failures")

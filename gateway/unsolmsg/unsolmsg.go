@@ -145,6 +145,9 @@ type Server struct {
 	sent  atomic.Uint64
 	acked atomic.Uint64
 	lx    lxLines // the lx lines of the newest events, for the lx subscribers
+	// batches lends the streams the slices they read and write a batch
+	// with (batch.go).
+	batches batches
 }
 
 // New returns a server for cfg, validated and copied.
@@ -173,7 +176,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Session.Store == nil {
 		cfg.Session.Store = cfg.Store
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, batches: batches{size: cfg.Batch}}
 	ss, err := session.NewServer(cfg.Session, (*handler)(s))
 	if err != nil {
 		return nil, fmt.Errorf("unsolmsg: %w", err)
@@ -529,10 +532,17 @@ func (s *Server) ack(sess *session.Session, f *protocol.Frame) *protocol.Frame {
 // ends. Events its filter excludes are acknowledged for the group.
 func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 	ctx := sess.Context()
-	evs := make([]*protocol.Event, 0, s.cfg.Batch)
 	var skip []protocol.ID
-	var buf []byte // grown by the first events: an idle subscriber holds none
+	var bt *batch // lent while events come, given back before a wait
+	defer func() {
+		if bt != nil {
+			s.batches.put(bt)
+		}
+	}()
 	for {
+		if bt == nil {
+			bt = s.batches.get()
+		}
 		if sess.StopContext().Err() != nil {
 			// Stopping: this member takes no more; what it holds
 			// unacknowledged goes to the group's other members.
@@ -542,7 +552,8 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 		}
 		var last protocol.ID
 		var err error
-		evs, last, err = s.cfg.Store.GroupRead(ctx, sub.groupKey, sess.ID, sub.after, s.cfg.GroupClaimAfter, s.cfg.Batch, evs[:0])
+		bt.evs, last, err = s.cfg.Store.GroupRead(ctx, sub.groupKey, sess.ID, sub.after, s.cfg.GroupClaimAfter, s.cfg.Batch, bt.evs[:0])
+		evs := bt.evs
 		if err != nil {
 			if ctx.Err() == nil {
 				sess.Log.WithError(err).Warn("group read failed; ending the subscription")
@@ -552,6 +563,8 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 			return
 		}
 		if len(evs) == 0 {
+			s.batches.put(bt)
+			bt = nil
 			// Wake for new events, and now and then to claim a dead
 			// member's events.
 			wctx, cancel := context.WithTimeout(sess.StopContext(), max(s.cfg.GroupClaimAfter/2, 100*time.Millisecond))
@@ -574,7 +587,7 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 		for _, e := range evs { // claimed events come first, older
 			sub.markSent(e.ID) // before the client can see them
 		}
-		if buf, _, err = s.send(sess, sub, evs, nil, false, buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
+		if bt.buf, _, err = s.send(sess, sub, evs, nil, false, bt.buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
 			return
 		}
 		if len(skip) > 0 {
@@ -594,29 +607,36 @@ const groupJitter = 3 * time.Millisecond
 // stream sends sub's events to sess until the session ends.
 func (s *Server) stream(sess *session.Session, sub *subscription) {
 	ctx := sess.Context()
-	evs := make([]*protocol.Event, 0, s.cfg.Batch)
-	var jsons [][]byte // the events' JSON as the store prepared it
 	prepared, _ := s.cfg.Store.(store.PreparedReader)
 	if sub.format == FormatLX {
 		prepared = nil
 		defer s.lx.streaming()()
 	}
-	var buf []byte // grown by the first events: an idle subscriber holds none
 	cursor := sub.after
 	first := true
 	stopping := false
+	var bt *batch // lent while events come, given back before a wait
+	defer func() {
+		if bt != nil {
+			s.batches.put(bt)
+		}
+	}()
 	for {
+		if bt == nil {
+			bt = s.batches.get()
+		}
 		var gap store.Gap
 		var err error
 		light := prepared != nil && s.readsLight(sub)
 		switch {
 		case light:
-			evs, jsons, gap, err = prepared.ReadPreparedLight(ctx, cursor, s.cfg.Batch, evs[:0], jsons[:0])
+			bt.evs, bt.jsons, gap, err = prepared.ReadPreparedLight(ctx, cursor, s.cfg.Batch, bt.evs[:0], bt.jsons[:0])
 		case prepared != nil:
-			evs, jsons, gap, err = prepared.ReadPrepared(ctx, cursor, s.cfg.Batch, evs[:0], jsons[:0])
+			bt.evs, bt.jsons, gap, err = prepared.ReadPrepared(ctx, cursor, s.cfg.Batch, bt.evs[:0], bt.jsons[:0])
 		default:
-			evs, gap, err = s.cfg.Store.Read(ctx, cursor, s.cfg.Batch, evs[:0])
+			bt.evs, gap, err = s.cfg.Store.Read(ctx, cursor, s.cfg.Batch, bt.evs[:0])
 		}
+		evs, jsons := bt.evs, bt.jsons // jsons[i] is evs[i]'s JSON as the store prepared it
 		if err != nil {
 			if ctx.Err() == nil {
 				sess.Log.WithError(err).Warn("event store read failed; ending the subscription")
@@ -643,6 +663,8 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 					Message: "the region is shutting down; every event it received was sent"})
 				return
 			}
+			s.batches.put(bt)
+			bt = nil
 			if err := s.cfg.Store.Wait(sess.StopContext(), cursor); err != nil {
 				if ctx.Err() != nil {
 					return
@@ -655,7 +677,7 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 		}
 		sub.markSent(evs[len(evs)-1].ID) // before the client can see them
 		var done int
-		if buf, done, err = s.send(sess, sub, evs, jsons, light, buf, nil); err != nil {
+		if bt.buf, done, err = s.send(sess, sub, evs, jsons, light, bt.buf, nil); err != nil {
 			return
 		}
 		cursor = evs[done-1].ID

@@ -1,0 +1,4 @@
+package unsolmsg
+
+// BatchesLent is how many batches the server's streams hold now.
+func (s *Server) BatchesLent() int64 { return s.batches.lent.Load() }
