@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/zbridge/zbridge/internal/peer"
+	"github.com/zbridge/zbridge/internal/testparallel"
 	"github.com/zbridge/zbridge/protocol/agentproto"
 )
 
@@ -35,6 +36,7 @@ var builds struct {
 }
 
 func TestMain(m *testing.M) {
+	testparallel.Raise(8) // the parallel tests wait for keepalives and timeouts
 	code := m.Run()
 	builds.mu.Lock()
 	if builds.dir != "" {

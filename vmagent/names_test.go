@@ -51,6 +51,7 @@ func (c *namesConsole) count() int {
 }
 
 func TestNamesWatcherReportsDifferences(t *testing.T) {
+	t.Parallel() // it waits for the watcher's polls
 	con := &namesConsole{outputs: [][]string{
 		{"OPERATOR - L0004 , LINUX01  - DSC"},
 		{"OPERATOR - L0004 , LINUX01  - DSC , LINUX02  - DSC , LINUX03  - DSC"}, // LINUX02, LINUX03 logged on

@@ -284,6 +284,7 @@ func runCommand(t *testing.T, c *client.Conn, r client.CommandRequest) run {
 }
 
 func TestCommand(t *testing.T) {
+	t.Parallel() // its commands run shells; its server is its own
 	ts := startServer(t, commandsrv.Config{})
 	c := ts.dial(t)
 	tests := []struct {
@@ -470,6 +471,7 @@ func TestLongOutput(t *testing.T) {
 // TestConcurrentCommands runs several commands at once on one session
 // and checks that each output frame is attributed to its command.
 func TestConcurrentCommands(t *testing.T) {
+	t.Parallel() // its commands wait; its server is its own
 	ts := startServer(t, commandsrv.Config{})
 	c := ts.logon(t)
 	loop := func(tag string, n int) string {
@@ -731,6 +733,7 @@ func TestClientGoesAway(t *testing.T) {
 // TestClientCancelsWithContext checks client.Conn.Command's cancel when its
 // context ends while it waits for the command.
 func TestClientCancelsWithContext(t *testing.T) {
+	t.Parallel() // it waits for the command to be cancelled; its server is its own
 	ts := startServer(t, commandsrv.Config{})
 	c := ts.dial(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -764,6 +767,7 @@ func TestClientCancelsWithContext(t *testing.T) {
 }
 
 func TestRequestErrors(t *testing.T) {
+	t.Parallel() // its server is its own
 	ts := startServer(t, commandsrv.Config{})
 	c := ts.logon(t)
 	tests := []struct {
@@ -850,6 +854,7 @@ func TestRequestErrors(t *testing.T) {
 // client get the reply before bye shutdown, and that a command sent once
 // shutdown began is answered busy.
 func TestShutdown(t *testing.T) {
+	t.Parallel() // it waits for a running command; its server is its own
 	ts := startServer(t, commandsrv.Config{})
 	c := ts.logon(t)
 	req := c.command("long", "zvm:VMSYS1", "CP Q N")
@@ -902,6 +907,7 @@ func TestShutdown(t *testing.T) {
 // TestShutdownTimeout checks that a command still running when Shutdown's
 // context ends is cancelled.
 func TestShutdownTimeout(t *testing.T) {
+	t.Parallel() // it waits for the shutdown timeout; its server is its own
 	ts := startServer(t, commandsrv.Config{})
 	c := ts.logon(t)
 	c.command("stuck", "zvm:VMSYS1", "CP Q N")

@@ -348,6 +348,7 @@ func testTLS(t *testing.T) *tls.Config {
 // closed after HandshakeTimeout, though LogonTimeout is long; one that
 // does logs on.
 func TestTLSHandshakeTimeout(t *testing.T) {
+	t.Parallel() // it waits for the handshake timeout
 	ts := startServer(t, session.Config{TLSConfig: testTLS(t), HandshakeTimeout: 300 * time.Millisecond,
 		LogonTimeout: time.Minute})
 	silent := dialFrom(t, "127.0.0.1", ts.addr)
@@ -481,6 +482,7 @@ func (l *faultyListener) Accept() (net.Conn, error) {
 // an accept back-off, without another Accept (a sleep would wait it out
 // and Accept once more).
 func TestShutdownInterruptsAcceptBackoff(t *testing.T) {
+	t.Parallel() // it waits for the accept back-off
 	srv, err := session.NewServer(session.Config{Name: "test", Logger: discardLogger()}, echoHandler{})
 	if err != nil {
 		t.Fatal(err)

@@ -311,6 +311,7 @@ func checkServing(t *testing.T, addr string) {
 }
 
 func TestLogonRefused(t *testing.T) {
+	t.Parallel() // its cases wait for timeouts; each has a server of its own
 	auth := staticAuth{"ops": "good-secret"}
 	tests := []struct {
 		name    string
@@ -530,6 +531,7 @@ func TestServerHeartbeats(t *testing.T) {
 // TestSessionEnds checks each way the server ends a session: a bye frame
 // with the reason, the connection closed, and other sessions unaffected.
 func TestSessionEnds(t *testing.T) {
+	t.Parallel() // its cases wait for timeouts; each has a server of its own
 	tests := []struct {
 		name   string
 		cfg    session.Config
@@ -560,6 +562,7 @@ func TestSessionEnds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ts := startServer(t, tt.cfg)
 			var bystander *rawConn
 			stopKeepAlive := func() {}
@@ -616,6 +619,7 @@ func notices(n int) []byte {
 // TestWriteTimeout checks that a client that reads nothing is ended after
 // the write timeout, and that the others are not held up.
 func TestWriteTimeout(t *testing.T) {
+	t.Parallel() // it waits for the write timeout
 	const size = 16 << 20 // more than the socket buffers hold
 	ts := startServer(t, session.Config{WriteTimeout: 300 * time.Millisecond})
 	bystander, _ := logon(t, ts.addr, nil)

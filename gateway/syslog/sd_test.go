@@ -141,6 +141,7 @@ func TestStructuredData(t *testing.T) {
 // panic. So does a message with any byte changed to one the grammar
 // cares about.
 func TestStructuredDataTruncated(t *testing.T) {
+	t.Parallel() // it waits for the read timeout
 	for _, tc := range sdCases {
 		if !tc.ok {
 			continue

@@ -24,6 +24,7 @@ import (
 // next region after where its first stream started, not at that region's
 // newest event: an event stored while it was failing over is handled.
 func TestSubscriberFailoverBeforeFirstEvent(t *testing.T) {
+	t.Parallel() // it waits for the failover
 	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	log := logrus.New()
@@ -112,6 +113,7 @@ func TestSubscriberFailoverBeforeFirstEvent(t *testing.T) {
 // failing over and taking it back (two subscribers would take it from each
 // other in turn).
 func TestSubscriberReplacedStops(t *testing.T) {
+	t.Parallel() // its servers are its own
 	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	log := logrus.New()

@@ -104,6 +104,7 @@ func charSets(dl byte, cp uint16) []byte {
 // pieces: every one ends in an error or a terminal, never a crash or a
 // hang, and a well-formed terminal in pieces negotiates.
 func TestNegotiateHostileTerminal(t *testing.T) {
+	t.Parallel() // it waits for negotiation timeouts
 	for _, tt := range []struct {
 		name    string
 		split   bool

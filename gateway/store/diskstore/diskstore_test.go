@@ -255,6 +255,7 @@ func segmentFiles(t testing.TB, dir string) []string {
 // record: the reopened store has every earlier event and never a partial
 // one, and the file is cut back to whole records.
 func TestTornWrite(t *testing.T) {
+	t.Parallel() // its store is its own
 	dir := t.TempDir()
 	s := open(t, Config{Dir: dir})
 	if err := s.Append(bg, richEvents(20)); err != nil {
@@ -413,6 +414,7 @@ func TestRetentionDeletesSegments(t *testing.T) {
 // TestMaxAge: events older than MaxAge are trimmed, on append and while
 // idle.
 func TestMaxAge(t *testing.T) {
+	t.Parallel() // it waits for events to age
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }

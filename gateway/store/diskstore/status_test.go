@@ -111,6 +111,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // the reopened store has every record before it, and none of it; the file
 // is cut back to whole records, and Seqs go on after the last kept.
 func TestStatusTornWrite(t *testing.T) {
+	t.Parallel() // its store is its own
 	dir := t.TempDir()
 	s := open(t, Config{Dir: dir})
 	appendStatus(t, s, "a", 2)
