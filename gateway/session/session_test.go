@@ -619,7 +619,8 @@ func notices(n int) []byte {
 // TestWriteTimeout checks that a client that reads nothing is ended after
 // the write timeout, and that the others are not held up.
 func TestWriteTimeout(t *testing.T) {
-	t.Parallel() // it waits for the write timeout
+	// It waits for the write timeout.
+	t.Parallel()
 	const size = 16 << 20 // more than the socket buffers hold
 	ts := startServer(t, session.Config{WriteTimeout: 300 * time.Millisecond})
 	bystander, _ := logon(t, ts.addr, nil)

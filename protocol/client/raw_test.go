@@ -27,7 +27,8 @@ import (
 // other after the last event it handled (its position is the raw frame's
 // EventID): every event once, in order.
 func TestSubscriberRawEvents(t *testing.T) {
-	t.Parallel() // its servers are its own
+	// Its servers are its own.
+	t.Parallel()
 	const n = 20000 // ~10 MB: more than the socket buffers hold when the region goes away
 	st := memstore.New(memstore.Config{})
 	defer st.Close()
