@@ -56,6 +56,9 @@
 //     parsed and appended together, as over TCP (the socket is read
 //     without waiting, through its SyscallConn). BenchmarkServerTLS, a
 //     record a message: 790k–813k msg/s against 300k–399k before.
+//     syslog-ng 3.38's TLS destination writes two records a message (its
+//     octet count, then the message): relaying from it, the region spent
+//     6.0–7.5 µs of CPU a message with this against 8.5–9.0 without.
 //
 // # Parsing
 //
