@@ -155,12 +155,18 @@ func (r *Reader) Next(f *Frame) error {
 }
 
 // Decode decodes one frame's bytes into f, which it resets first. A frame
-// that is not a JSON object or has no type is ErrMalformed.
+// that is not a JSON object or has no type is ErrMalformed. Most frames are
+// read without encoding/json (decodeFrameJSON); those with options, a
+// filter or events, or in a form that one does not take, go through it.
 func Decode(b []byte, f *Frame) error {
 	*f = Frame{}
-	if decodeBare(b, f) {
+	if decodeFrameJSON(b, f) {
+		if f.Type == "" {
+			return fmt.Errorf("%w: no \"type\"", ErrMalformed)
+		}
 		return nil
 	}
+	*f = Frame{}
 	if err := json.Unmarshal(b, f); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
@@ -174,55 +180,11 @@ func Decode(b []byte, f *Frame) error {
 	return nil
 }
 
-// maxBareType is the longest type decodeBare and AppendBareFrame take.
+// maxBareType is the longest type AppendBareFrame writes itself.
 const maxBareType = 32
 
-// decodeBare decodes into f, which is zero, the frame a session exchanges
-// most when idle, a heartbeat or a reply that has nothing but a type and a
-// request number, if b is one in the one form encoding/json gives it:
-// {"type":"T"} or {"type":"T","req":N}, T of 1 to 32 lower-case letters,
-// digits, '-' or '_', N of 1 to 19 digits without a leading zero, nothing
-// before, between or after. Anything else (spaces, other keys, another
-// order) is left to encoding/json, which reads these bytes the same way:
-// every idle session's heartbeat, answered, costs the region a decode.
-func decodeBare(b []byte, f *Frame) bool {
-	const head, reqKey = `{"type":"`, `","req":`
-	if len(b) < len(head)+3 || string(b[:len(head)]) != head || b[len(b)-1] != '}' {
-		return false
-	}
-	rest := b[len(head) : len(b)-1]
-	n := 0
-	for n < len(rest) && n <= maxBareType && bareTypeByte(rest[n]) {
-		n++
-	}
-	if n == 0 || n > maxBareType || n == len(rest) {
-		return false
-	}
-	typ, rest := rest[:n], rest[n:]
-	if len(rest) == 1 && rest[0] == '"' {
-		f.Type = string(typ)
-		return true
-	}
-	if len(rest) <= len(reqKey) || string(rest[:len(reqKey)]) != reqKey {
-		return false
-	}
-	digits := rest[len(reqKey):]
-	if len(digits) > 19 || digits[0] == '0' {
-		return false
-	}
-	var req uint64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return false
-		}
-		req = req*10 + uint64(c-'0')
-	}
-	f.Type, f.Req = string(typ), req
-	return true
-}
-
-// bareTypeByte reports whether c may be in a type decodeBare and
-// AppendBareFrame take: one encoding/json writes as itself.
+// bareTypeByte reports whether c may be in a type AppendBareFrame writes
+// itself: one encoding/json writes as itself.
 func bareTypeByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -840,97 +839,5 @@ func TestHasFrame(t *testing.T) {
 	}
 	if !r.HasFrame() {
 		t.Error("no HasFrame with a whole frame buffered")
-	}
-}
-
-// FuzzDecodeBare checks Decode's fast path for bare frames against
-// encoding/json: whatever decodeBare accepts, json.Unmarshal reads as the
-// same frame, and a frame AppendBareFrame writes is decoded by the fast
-// path to its type and request number.
-func FuzzDecodeBare(f *testing.F) {
-	for _, seed := range []string{
-		`{"type":"heartbeat","req":9}`,
-		`{"type":"reply","req":42}`,
-		`{"type":"heartbeat"}`,
-		`{"type":"reply","req":18446744073709551615}`,
-		`{"type":"reply","req":9999999999999999999}`,
-		`{"type":"reply","req":0}`,
-		`{"type":"reply","req":07}`,
-		`{"type":"reply", "req":7}`,
-		`{"type":"reply","req":7,"error":{"code":"state","message":"x"}}`,
-		`{"type":"Reply","req":7}`,
-		`{"type":"re\u0070ly","req":7}`,
-		`{"type":"","req":7}`,
-		`{"type":"reply","req":}`,
-		`{"type":"reply"`,
-		`{"type":"reply","req":-1}`,
-		`{"type":"reply","req":1e3}`,
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var fast Frame
-		if decodeBare(data, &fast) {
-			var slow Frame
-			if err := json.Unmarshal(data, &slow); err != nil {
-				t.Fatalf("decodeBare took %q, which encoding/json refuses: %v", data, err)
-			}
-			if !framesEqual(fast, slow) {
-				t.Fatalf("%q: decodeBare %+v, encoding/json %+v", data, fast, slow)
-			}
-		}
-		// AppendBareFrame of any type and number: the bytes AppendFrame
-		// writes, and decoded to the same frame.
-		typ, req := string(data[:min(len(data), 40)]), uint64(len(data))*0x9e3779b97f4a7c15
-		bare := AppendBareFrame(nil, typ, req)
-		want, err := AppendFrame(nil, &Frame{Type: typ, Req: req})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(bare, want) {
-			t.Fatalf("AppendBareFrame(%q, %d) = %s, AppendFrame %s", typ, req, bare, want)
-		}
-		bareType := typ != ""
-		for i := 0; i < len(typ); i++ {
-			bareType = bareType && bareTypeByte(typ[i])
-		}
-		var got Frame
-		if bareType && len(typ) <= maxBareType && req < 1e19 && (!decodeBare(bytes.TrimSuffix(bare, []byte("\n")), &got) || got.Type != typ || got.Req != req) {
-			t.Fatalf("decodeBare(%s) = %+v", bare, got)
-		}
-	})
-}
-
-// TestDecodeBare: the fast path takes the frames idle sessions exchange,
-// and leaves the rest to encoding/json.
-func TestDecodeBare(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		fast bool
-		want Frame
-	}{
-		{`{"type":"heartbeat","req":9}`, true, Frame{Type: "heartbeat", Req: 9}},
-		{`{"type":"reply","req":42}`, true, Frame{Type: "reply", Req: 42}},
-		{`{"type":"heartbeat"}`, true, Frame{Type: "heartbeat"}},
-		{`{"type":"reply","req":9999999999999999999}`, true, Frame{Type: "reply", Req: 9999999999999999999}},
-		{`{"type":"reply","req":18446744073709551615}`, false, Frame{Type: "reply", Req: 18446744073709551615}},
-		{`{"type":"reply","req":0}`, false, Frame{Type: "reply"}},
-		{`{"type":"reply", "req":7}`, false, Frame{Type: "reply", Req: 7}},
-		{`{"req":7,"type":"reply"}`, false, Frame{Type: "reply", Req: 7}},
-		{`{"type":"Reply","req":7}`, false, Frame{Type: "Reply", Req: 7}},
-	} {
-		var fast Frame
-		if got := decodeBare([]byte(tc.in), &fast); got != tc.fast {
-			t.Errorf("decodeBare(%s) = %v, want %v", tc.in, got, tc.fast)
-		}
-		var f Frame
-		if err := Decode([]byte(tc.in), &f); err != nil {
-			t.Errorf("Decode(%s): %v", tc.in, err)
-		} else if !framesEqual(f, tc.want) {
-			t.Errorf("Decode(%s) = %+v, want %+v", tc.in, f, tc.want)
-		}
-	}
-	if got := string(AppendBareFrame(nil, TypeHeartbeat, 7)); got != `{"type":"heartbeat","req":7}`+"\n" {
-		t.Errorf("AppendBareFrame = %q", got)
 	}
 }

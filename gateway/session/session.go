@@ -45,8 +45,8 @@
 // twice an interval when the idle timeout is under two and a half
 // intervals, so that the heartbeat, and the client's answer, come in
 // time. The heartbeat and the answer to a client's are written without
-// encoding/json (protocol.AppendBareFrame), and a client's answer of that
-// form read so (protocol.Decode): an idle subscriber's heartbeat is most
+// encoding/json (protocol.AppendBareFrame), and a client's answer read so
+// (protocol.Decode): an idle subscriber's heartbeat is most
 // of what an idle region does. The checks fall at a phase of the session's own, chosen at
 // random, on a grid of one second (an eighth of a shorter interval) that
 // every session shares: the heartbeats of the thousands of sessions that
