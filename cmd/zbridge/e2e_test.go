@@ -247,8 +247,7 @@ func TestForwarders(t *testing.T) {
 	const n = 200
 	for _, cfg := range peer.SyslogConfigs() {
 		t.Run(cfg.Name(), func(t *testing.T) {
-			r := startRegion(t)
-			fw := peer.StartForwarder(t, cfg, r.syslog)
+			r, fw, tlsArgs := startForwarding(t, cfg)
 			// One logger run sends every line of its standard input as
 			// one message, in order, to the daemon's loopback input.
 			var in strings.Builder
@@ -264,17 +263,33 @@ func TestForwarders(t *testing.T) {
 			if out, err := logger.CombinedOutput(); err != nil {
 				t.Fatalf("logger: %v: %s", err, out)
 			}
-			evs := tailEvents(t, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json",
-				"--count", fmt.Sprint(n), "--timeout", "60s")
+			evs := tailEvents(t, append(tlsArgs, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json",
+				"--count", fmt.Sprint(n), "--timeout", "60s")...)
 			checkMessages(t, evs, want, localHost, "e2eapp", protocol.SevWarning, protocol.Facility(19))
 			// Nothing more arrives: no duplicates.
 			last := evs[len(evs)-1].ID.String()
-			tp := startTail(t, "--unsolmsg", r.unsolmsg, "--after", last, "--count", "1", "--timeout", "2s")
+			tp := startTail(t, append(tlsArgs, "--unsolmsg", r.unsolmsg, "--after", last, "--count", "1", "--timeout", "2s")...)
 			if code := tp.wait(t, 30*time.Second); code == 0 {
 				t.Fatalf("an event arrived after the last expected one: %s", tp.stdout.String())
 			}
 		})
 	}
+}
+
+// startForwarding starts a region and cfg's daemon forwarding to it. For a
+// configuration with TLS the region serves a certificate for 127.0.0.1
+// signed by a CA of the test's, which the daemon verifies it with;
+// tlsArgs are then what a client of the region's other ports needs.
+func startForwarding(t *testing.T, cfg peer.SyslogConfig) (r *testRegion, fw *peer.Forwarder, tlsArgs []string) {
+	t.Helper()
+	if !cfg.TLS {
+		r = startRegion(t)
+		return r, peer.StartForwarder(t, cfg, r.syslog), nil
+	}
+	ca := peer.NewTLSCA(t)
+	cert, key := ca.Server(t)
+	r = startRegion(t, "--tls-cert", cert, "--tls-key", key)
+	return r, peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File}), []string{"--tls-ca", ca.File}
 }
 
 // localHost stands for this machine's host name in checkMessages: logger

@@ -30,7 +30,9 @@
 // users to copy; the rest is the test's own plumbing. [RenderConfig] fills in
 // the @NAME@ placeholders, [Snippet] extracts the marked part, and
 // [StartForwarder] starts the right daemon with a configuration pointed at a
-// test's region.
+// test's region; [StartForwarderTLS] one that speaks TLS, verifying the
+// region with a [TLSCA], which makes a CA and the server and client
+// certificates it signs.
 //
 // Functions that take a testing.TB must be called from the test's own
 // goroutine, as they may call t.Fatal or t.Skip.

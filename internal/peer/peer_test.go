@@ -3,6 +3,7 @@ package peer
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +36,11 @@ type sink struct {
 
 // newSink listens on addr, or on a free port if addr is "".
 func newSink(t *testing.T, network, addr string) *sink {
+	return newSinkTLS(t, network, addr, nil)
+}
+
+// newSinkTLS is newSink serving TLS with tc over TCP, when tc is not nil.
+func newSinkTLS(t *testing.T, network, addr string, tc *tls.Config) *sink {
 	t.Helper()
 	if addr == "" {
 		addr = Addr(0)
@@ -47,6 +54,9 @@ func newSink(t *testing.T, network, addr string) *sink {
 		}
 		s.addr = l.Addr().String()
 		s.closers = append(s.closers, l.Close)
+		if tc != nil {
+			l = tls.NewListener(l, tc)
+		}
 		s.wg.Add(1)
 		go s.accept(l)
 	case "udp":
@@ -216,8 +226,7 @@ func TestForwarders(t *testing.T) {
 	for _, cfg := range SyslogConfigs() {
 		var pid int
 		t.Run(cfg.Name(), func(t *testing.T) {
-			sk := newSink(t, cfg.Network, "")
-			fw := StartForwarder(t, cfg, sk.addr)
+			sk, fw := forwardToSink(t, cfg, "")
 			pid = fw.Pid()
 
 			tag := "zbtest"
@@ -256,6 +265,20 @@ func TestForwarders(t *testing.T) {
 	}
 }
 
+// forwardToSink starts a sink at addr ("" for any port) and cfg's daemon
+// forwarding to it: over TLS for a configuration with TLS, the sink's
+// certificate signed by a CA of the test's that the daemon is given.
+func forwardToSink(t *testing.T, cfg SyslogConfig, addr string) (*sink, *Forwarder) {
+	t.Helper()
+	if !cfg.TLS {
+		sk := newSink(t, cfg.Network, addr)
+		return sk, StartForwarder(t, cfg, sk.addr)
+	}
+	ca := NewTLSCA(t)
+	sk := newSinkTLS(t, cfg.Network, addr, ca.ServerConfig(t))
+	return sk, StartForwarderTLS(t, cfg, sk.addr, ForwarderTLS{CAFile: ca.File})
+}
+
 // waitMessages waits until the sink has received messages containing each
 // of want, checks the framing of all it got, and returns the messages.
 func waitMessages(t *testing.T, sk *sink, cfg SyslogConfig, want []string) []string {
@@ -289,7 +312,14 @@ func TestForwardersQueue(t *testing.T) {
 		t.Run(cfg.Name(), func(t *testing.T) {
 			t.Parallel()
 			region := Addr(FreePort(t))
-			fw := StartForwarder(t, cfg, region)
+			var ca *TLSCA
+			var fw *Forwarder
+			if cfg.TLS {
+				ca = NewTLSCA(t)
+				fw = StartForwarderTLS(t, cfg, region, ForwarderTLS{CAFile: ca.File})
+			} else {
+				fw = StartForwarder(t, cfg, region)
+			}
 			var want []string
 			for i := range 3 {
 				msg := fmt.Sprintf("queued %s message %d", cfg.Name(), i)
@@ -298,7 +328,11 @@ func TestForwardersQueue(t *testing.T) {
 			}
 			// Let the daemon fail to connect at least once.
 			time.Sleep(1500 * time.Millisecond)
-			sk := newSink(t, cfg.Network, region)
+			var tc *tls.Config
+			if cfg.TLS {
+				tc = ca.ServerConfig(t)
+			}
+			sk := newSinkTLS(t, cfg.Network, region, tc)
 			waitMessages(t, sk, cfg, want)
 		})
 	}
@@ -357,13 +391,17 @@ func TestSnippets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range []string{"@" + VarRegionHost + "@", "@" + VarRegionPort + "@"} {
+			allowed := []string{"@" + VarRegionHost + "@", "@" + VarRegionPort + "@"}
+			if cfg.TLS {
+				allowed = append(allowed, "@"+VarRegionCAFile+"@")
+			}
+			for _, want := range allowed {
 				if !strings.Contains(s, want) {
 					t.Errorf("snippet lacks %s:\n%s", want, s)
 				}
 			}
 			for _, p := range placeholderRE.FindAllString(s, -1) {
-				if p != "@"+VarRegionHost+"@" && p != "@"+VarRegionPort+"@" {
+				if !slices.Contains(allowed, p) {
 					t.Errorf("snippet holds test plumbing %s:\n%s", p, s)
 				}
 			}

@@ -24,10 +24,13 @@ const (
 // Placeholders in the testdata/syslog configurations, as keys of the vars
 // given to [RenderConfig]. In a file each is written @KEY@.
 const (
-	// VarRegionHost and VarRegionPort are the region's address: the only
-	// placeholders inside the part users copy.
+	// VarRegionHost and VarRegionPort are the region's address: with
+	// VarRegionCAFile, the only placeholders inside the part users copy.
 	VarRegionHost = "REGION_HOST"
 	VarRegionPort = "REGION_PORT"
+	// VarRegionCAFile is the PEM file of the CA that signed the region's
+	// certificate, in the configurations that speak TLS (and only there).
+	VarRegionCAFile = "REGION_CA_FILE"
 	// VarListenPort is the loopback TCP port on which the daemon reads the
 	// test's messages (RFC 5424, as `logger` sends them).
 	VarListenPort = "LISTEN_PORT"
@@ -65,6 +68,10 @@ type SyslogConfig struct {
 	Network string
 	// Framing is how it delimits the messages it sends.
 	Framing Framing
+	// TLS says it speaks TLS to the region (RFC 5425), verifying the
+	// region's certificate with the CA in @REGION_CA_FILE@: start it with
+	// [StartForwarderTLS].
+	TLS bool
 }
 
 // SyslogConfigs returns the forwarding configurations in testdata/syslog.
@@ -76,6 +83,7 @@ func SyslogConfigs() []SyslogConfig {
 		{File: "rsyslog-tcp-lf.conf", Daemon: "rsyslogd", Network: "tcp", Framing: FramingLF},
 		{File: "rsyslog-udp.conf", Daemon: "rsyslogd", Network: "udp", Framing: FramingDatagram},
 		{File: "syslog-ng-tcp.conf", Daemon: "syslog-ng", Network: "tcp", Framing: FramingOctetCounted},
+		{File: "syslog-ng-tls.conf", Daemon: "syslog-ng", Network: "tcp", Framing: FramingOctetCounted, TLS: true},
 	}
 }
 
@@ -284,8 +292,42 @@ type Forwarder struct {
 
 // StartForwarder starts cfg's daemon with cfg's configuration, forwarding to
 // the region at the address region ("host:port"), and waits until its input
-// accepts connections. Its private work directory is a t.TempDir().
+// accepts connections. Its private work directory is a t.TempDir(). A
+// configuration with TLS is started with [StartForwarderTLS].
 func StartForwarder(t testing.TB, cfg SyslogConfig, region string) *Forwarder {
+	t.Helper()
+	if cfg.TLS {
+		t.Fatalf("peer.StartForwarder: %s speaks TLS: start it with StartForwarderTLS", cfg.File)
+	}
+	return startForwarder(t, cfg, region, ForwarderTLS{})
+}
+
+// ForwarderTLS is what a configuration with TLS is started with.
+type ForwarderTLS struct {
+	// CAFile is the CA the daemon verifies the region's certificate with.
+	CAFile string
+	// CertFile and KeyFile, when set, are the daemon's own certificate
+	// and key, for a region that asks for one (--syslog-client-ca): they
+	// go inside the configuration's tls() block as cert-file() and
+	// key-file(), as the README tells users to add them (syslog-ng only).
+	CertFile, KeyFile string
+}
+
+// tlsBlockAnchor is the line of a TLS configuration's tls() block after
+// which StartForwarderTLS adds a client certificate.
+const tlsBlockAnchor = "peer-verify(required-trusted)"
+
+// StartForwarderTLS is [StartForwarder] for a configuration that speaks
+// TLS (cfg.TLS).
+func StartForwarderTLS(t testing.TB, cfg SyslogConfig, region string, tc ForwarderTLS) *Forwarder {
+	t.Helper()
+	if !cfg.TLS || tc.CAFile == "" {
+		t.Fatalf("peer.StartForwarderTLS: %s: TLS %v, CA file %q", cfg.File, cfg.TLS, tc.CAFile)
+	}
+	return startForwarder(t, cfg, region, tc)
+}
+
+func startForwarder(t testing.TB, cfg SyslogConfig, region string, tc ForwarderTLS) *Forwarder {
 	t.Helper()
 	host, port, err := net.SplitHostPort(region)
 	if err != nil {
@@ -294,12 +336,19 @@ func StartForwarder(t testing.TB, cfg SyslogConfig, region string) *Forwarder {
 	workdir := t.TempDir()
 	input := Addr(FreePort(t))
 	_, listen, _ := net.SplitHostPort(input)
-	conf := RenderConfig(t, cfg.Path(t), map[string]string{
+	vars := map[string]string{
 		VarRegionHost: host,
 		VarRegionPort: port,
 		VarListenPort: listen,
 		VarWorkDir:    workdir,
-	})
+	}
+	if cfg.TLS {
+		vars[VarRegionCAFile] = tc.CAFile
+	}
+	conf := RenderConfig(t, cfg.Path(t), vars)
+	if tc.CertFile != "" {
+		addClientCert(t, conf, tc)
+	}
 	var c Command
 	switch cfg.Daemon {
 	case "rsyslogd":
@@ -313,6 +362,26 @@ func StartForwarder(t testing.TB, cfg SyslogConfig, region string) *Forwarder {
 	}
 	c.Ready = TCPReady(input)
 	return &Forwarder{Process: Start(t, c), Config: cfg, ConfigFile: conf, Input: input}
+}
+
+// addClientCert adds tc's certificate and key to the tls() block of the
+// rendered syslog-ng configuration conf, after its tlsBlockAnchor line.
+func addClientCert(t testing.TB, conf string, tc ForwarderTLS) {
+	t.Helper()
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	i := strings.Index(text, tlsBlockAnchor)
+	if i < 0 || strings.Count(text, tlsBlockAnchor) != 1 {
+		t.Fatalf("peer.StartForwarderTLS: %s: not one %s to add the client certificate after", conf, tlsBlockAnchor)
+	}
+	i += len(tlsBlockAnchor)
+	add := fmt.Sprintf("\n            cert-file(%q)\n            key-file(%q)", tc.CertFile, tc.KeyFile)
+	if err := os.WriteFile(conf, []byte(text[:i]+add+text[i:]), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // RunLogger runs the real logger program once to send a message to the

@@ -1,0 +1,91 @@
+//go:build !lean
+
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zbridge/zbridge/internal/peer"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// TestSyslogNGTLSTrust runs the README's syslog-ng TLS configuration
+// (testdata/syslog/syslog-ng-tls.conf; TestForwarders sends through it to
+// a region that takes it) where one side must refuse the other: a region
+// whose certificate names another host, and a region that asks for client
+// certificates (--syslog-client-ca), with the README's cert-file() and
+// key-file() added and without them.
+func TestSyslogNGTLSTrust(t *testing.T) {
+	e2e(t)
+	var cfg peer.SyslogConfig
+	for _, c := range peer.SyslogConfigs() {
+		if c.TLS && c.Daemon == "syslog-ng" {
+			cfg = c
+		}
+	}
+	if cfg.File == "" {
+		t.Fatal("no syslog-ng configuration with TLS in peer.SyslogConfigs")
+	}
+
+	t.Run("region certificate for another name", func(t *testing.T) {
+		ca := peer.NewTLSCA(t)
+		cert, key := ca.Server(t, "region.example.com")
+		r := startRegion(t, "--tls-cert", cert, "--tls-key", key)
+		fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File})
+		peer.RunLogger(t, fw.Input, "-t", "e2eapp", "to a region of another name")
+		waitLogLine(t, fw.Process, "Certificate subject does not match configured hostname")
+		noSyslogEvents(t, r, "--tls-ca", ca.File, "--tls-server-name", "region.example.com")
+	})
+
+	t.Run("client certificate required and missing", func(t *testing.T) {
+		ca := peer.NewTLSCA(t)
+		cert, key := ca.Server(t)
+		r := startRegion(t, "--tls-cert", cert, "--tls-key", key, "--syslog-client-ca", ca.File)
+		fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File})
+		peer.RunLogger(t, fw.Input, "-t", "e2eapp", "without a client certificate")
+		waitLogLine(t, r.Process, "TLS handshake failed")
+		noSyslogEvents(t, r, "--tls-ca", ca.File)
+	})
+
+	t.Run("client certificate required and given", func(t *testing.T) {
+		ca := peer.NewTLSCA(t)
+		cert, key := ca.Server(t)
+		clientCert, clientKey := ca.Client(t, "web1")
+		r := startRegion(t, "--tls-cert", cert, "--tls-key", key, "--syslog-client-ca", ca.File)
+		fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File,
+			CertFile: clientCert, KeyFile: clientKey})
+		want := []string{"with a client certificate 1", "with a client certificate 2"}
+		for _, m := range want {
+			peer.RunLogger(t, fw.Input, "-t", "e2eapp", "-p", "local3.warning", m)
+		}
+		evs := tailEvents(t, "--tls-ca", ca.File, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json",
+			"--count", "2", "--timeout", "60s")
+		checkMessages(t, evs, want, localHost, "e2eapp", protocol.SevWarning, protocol.Facility(19))
+	})
+}
+
+// waitLogLine waits until p's log has a line containing s.
+func waitLogLine(t *testing.T, p *peer.Process, s string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(p.Log(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never logged %q; its log:\n%s", p.Name(), s, p.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// noSyslogEvents fails t if the region r has stored any syslog event.
+func noSyslogEvents(t *testing.T, r *testRegion, tlsArgs ...string) {
+	t.Helper()
+	tp := startTail(t, append(tlsArgs, "--unsolmsg", r.unsolmsg, "--after", "0", "--count", "1", "--timeout", "2s")...)
+	if code := tp.wait(t, 30*time.Second); code == 0 {
+		t.Fatalf("a syslog event arrived: %s", tp.stdout.String())
+	}
+	if !strings.Contains(tp.stderr.String(), "timeout") {
+		t.Fatalf("tail did not time out waiting: %s", tp.stderr.String())
+	}
+}
