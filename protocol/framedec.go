@@ -33,39 +33,7 @@ import (
 func decodeFrameJSON(b []byte, f *Frame) bool {
 	d := frameDecoder{b: b}
 	d.space()
-	if !d.next('{') {
-		return false
-	}
-	d.space()
-	if d.next('}') {
-		return d.end()
-	}
-	var seen uint64
-	for {
-		d.space()
-		k, ok := d.key()
-		if !ok {
-			return false
-		}
-		d.space()
-		if !d.next(':') {
-			return false
-		}
-		d.space()
-		bit, ok := d.field(f, k)
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		d.space()
-		switch {
-		case d.next(','):
-		case d.next('}'):
-			return d.end()
-		default:
-			return false
-		}
-	}
+	return d.object(func(k []byte) (uint64, bool) { return d.field(f, k) }) && d.end()
 }
 
 // frameDecoder reads b from i on.

@@ -190,7 +190,7 @@ func TestConsoleTLS(t *testing.T) {
 	cert := newTLSFiles(t, "localhost")
 	e := startConsoleEnv(t, "--tls-cert", cert.cert, "--tls-key", cert.key)
 	e.udp = true
-	s := peer.StartS3270(t, "-model", "3278-2", "-cafile", cert.cert, "-accepthostname", "localhost")
+	s := peer.StartS3270(t, "-model", "3278-2", "-cafile", cert.ca, "-accepthostname", "localhost")
 	logOn(t, s, "L:"+e.console)
 	consoleFlow(t, e, s)
 }

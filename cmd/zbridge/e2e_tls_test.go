@@ -9,14 +9,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,38 +21,15 @@ import (
 	"github.com/zbridge/zbridge/protocol"
 )
 
-// tlsFiles are a self-signed certificate (its own CA) for 127.0.0.1 and
-// its key, in PEM files.
-type tlsFiles struct{ cert, key string }
+// tlsFiles are a server certificate for 127.0.0.1 and a DNS name, its key,
+// and the certificate of the CA that signed it, in PEM files.
+type tlsFiles struct{ ca, cert, key string }
 
 func newTLSFiles(t *testing.T, name string) tlsFiles {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{name},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	f := tlsFiles{cert: filepath.Join(dir, name+".pem"), key: filepath.Join(dir, name+".key")}
-	if err := os.WriteFile(f.cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(f.key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return f
+	ca := peer.NewTLSCA(t)
+	cert, key := ca.Server(t, "127.0.0.1", name)
+	return tlsFiles{ca: ca.File, cert: cert, key: key}
 }
 
 // tlsZVM is a region with a certificate and a simulator serving TLS with
@@ -98,7 +67,7 @@ func (z *tlsZVM) startAgent(t *testing.T, tlsArgs ...string) *peer.Process {
 // cmd runs `zbridge cmd` on the region's COMMANDS port over TLS.
 func (z *tlsZVM) cmd(t *testing.T, args ...string) cmdResult {
 	t.Helper()
-	c := exec.Command(zbridgeBin, append([]string{"cmd", "--commands", z.r.commands, "--tls-ca", z.regionTLS.cert}, args...)...)
+	c := exec.Command(zbridgeBin, append([]string{"cmd", "--commands", z.r.commands, "--tls-ca", z.regionTLS.ca}, args...)...)
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	err := runWithin(t, c, 120*time.Second)
@@ -117,7 +86,7 @@ func (z *tlsZVM) cmd(t *testing.T, args ...string) cmdResult {
 func TestVMAgentTLS(t *testing.T) {
 	e2e(t)
 	z := startTLSZVM(t)
-	agent := z.startAgent(t, "--vmmon-tls", "--vmmon-ca", z.regionTLS.cert, "--tn3270-tls", "--tn3270-ca", z.simTLS.cert)
+	agent := z.startAgent(t, "--vmmon-tls", "--vmmon-ca", z.regionTLS.ca, "--tn3270-tls", "--tn3270-ca", z.simTLS.ca)
 
 	deadline := time.Now().Add(60 * time.Second)
 	var res cmdResult
@@ -131,7 +100,7 @@ func TestVMAgentTLS(t *testing.T) {
 		t.Fatalf("zvm:VMSYS1 QUERY TIME over TLS: exit %d, %q %q\nagent log:\n%s", res.code, res.stdout, res.stderr, agent.Log())
 	}
 
-	tp := startTail(t, "--unsolmsg", z.r.unsolmsg, "--tls-ca", z.regionTLS.cert, "--after", "0", "--format", "json",
+	tp := startTail(t, "--unsolmsg", z.r.unsolmsg, "--tls-ca", z.regionTLS.ca, "--after", "0", "--format", "json",
 		"--filter", "source=zvm-console", "--timeout", "60s")
 	if res := z.cmd(t, "zvm:VMSYS1", "--", "MSG", "*", "hello over TLS"); res.code != 0 {
 		t.Fatalf("MSG: exit %d %q %q", res.code, res.stdout, res.stderr)
@@ -168,7 +137,7 @@ func TestVMAgentTLSWrongCA(t *testing.T) {
 	e2e(t)
 	z := startTLSZVM(t)
 	wrong := newTLSFiles(t, "wrong.test")
-	agent := z.startAgent(t, "--vmmon-tls", "--vmmon-ca", wrong.cert, "--tn3270-ca", wrong.cert)
+	agent := z.startAgent(t, "--vmmon-tls", "--vmmon-ca", wrong.ca, "--tn3270-ca", wrong.ca)
 
 	want := []string{
 		"vmagent: TLS handshake with VMMON " + z.r.vmmon + ": tls: failed to verify certificate: x509: certificate signed by unknown authority",
