@@ -141,9 +141,7 @@ func (d *frameDecoder) field(f *Frame, k []byte) (bit uint64, ok bool) {
 		f.Truncated, ok = d.bool()
 		return 1 << 29, ok
 	case "duration_ms":
-		var n int
-		n, ok = d.intSize(64)
-		f.DurationMS = int64(n)
+		f.DurationMS, ok = d.intBits(64)
 		return 1 << 30, ok
 	case "seq":
 		f.Seq, ok = d.uint()
@@ -449,16 +447,19 @@ func (d *frameDecoder) number() (num []byte, integer, ok bool) {
 }
 
 // int reads an integer that fits an int.
-func (d *frameDecoder) int() (int, bool) { return d.intSize(strconv.IntSize) }
+func (d *frameDecoder) int() (int, bool) {
+	n, ok := d.intBits(strconv.IntSize)
+	return int(n), ok
+}
 
-// intSize reads an integer of at most bits bits.
-func (d *frameDecoder) intSize(bits int) (int, bool) {
+// intBits reads an integer that fits a signed integer of bits bits.
+func (d *frameDecoder) intBits(bits int) (int64, bool) {
 	num, integer, ok := d.number()
 	if !ok || !integer {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(string(num), 10, bits)
-	return int(n), err == nil
+	return n, err == nil
 }
 
 // uint reads a non-negative integer that fits a uint64.
