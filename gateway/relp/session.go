@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/internal/acceptloop"
+	"github.com/zbridge/zbridge/internal/tlsconf"
 	"github.com/zbridge/zbridge/protocol/relp"
 )
 
@@ -79,7 +80,7 @@ func (ss *session) serve() {
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
-			ss.log.WithError(err).Warn("TLS handshake failed; connection closed")
+			ss.log.WithError(tlsconf.ExplainHandshake(err)).Warn("TLS handshake failed; connection closed")
 			return
 		}
 	}

@@ -89,6 +89,7 @@ import (
 	"github.com/zbridge/zbridge/internal/acceptloop"
 	"github.com/zbridge/zbridge/internal/drain"
 	"github.com/zbridge/zbridge/internal/throttle"
+	"github.com/zbridge/zbridge/internal/tlsconf"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -761,7 +762,7 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
-			s.log.WithField("remote", remote).WithError(err).Info("TLS handshake failed; connection closed")
+			s.log.WithField("remote", remote).WithError(tlsconf.ExplainHandshake(err)).Info("TLS handshake failed; connection closed")
 			return
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/zbridge/zbridge/gateway/syslog/framing"
 	"github.com/zbridge/zbridge/internal/acceptloop"
 	"github.com/zbridge/zbridge/internal/acceptretry"
+	"github.com/zbridge/zbridge/internal/tlsconf"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -575,7 +576,7 @@ func (s *Server) serveConn(c *conn) {
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
-			c.log.WithError(err).Warn("TLS handshake failed; connection closed")
+			c.log.WithError(tlsconf.ExplainHandshake(err)).Warn("TLS handshake failed; connection closed")
 			return
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/zbridge/zbridge/internal/acceptloop"
 	"github.com/zbridge/zbridge/internal/drain"
 	"github.com/zbridge/zbridge/internal/throttle"
+	"github.com/zbridge/zbridge/internal/tlsconf"
 )
 
 // Defaults of Config: what a zero field becomes.
@@ -351,7 +352,7 @@ func (s *Server) serveConn(c *termConn, a *acceptloop.Admission, log logrus.Fiel
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
-			log.WithError(err).Info("TLS handshake failed; connection closed")
+			log.WithError(tlsconf.ExplainHandshake(err)).Info("TLS handshake failed; connection closed")
 			return
 		}
 	}
