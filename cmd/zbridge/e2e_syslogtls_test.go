@@ -11,62 +11,69 @@ import (
 	"github.com/zbridge/zbridge/protocol"
 )
 
-// TestSyslogNGTLSTrust runs the README's syslog-ng TLS configuration
-// (testdata/syslog/syslog-ng-tls.conf; TestForwarders sends through it to
-// a region that takes it) where one side must refuse the other: a region
-// whose certificate names another host, and a region that asks for client
-// certificates (--syslog-client-ca), with the README's cert-file() and
-// key-file() added and without them.
-func TestSyslogNGTLSTrust(t *testing.T) {
+// TestSyslogTLSTrust runs the README's TLS configurations
+// (testdata/syslog/rsyslog-tls.conf and syslog-ng-tls.conf; TestForwarders
+// sends through them to a region that takes them) where one side must
+// refuse the other: a region whose certificate names another host, and a
+// region that asks for client certificates (--syslog-client-ca), with the
+// client certificate added as the README says and without it.
+func TestSyslogTLSTrust(t *testing.T) {
 	e2e(t)
-	var cfg peer.SyslogConfig
-	for _, c := range peer.SyslogConfigs() {
-		if c.TLS && c.Daemon == "syslog-ng" {
-			cfg = c
-		}
+	// What each daemon logs when it refuses the region's certificate.
+	refusal := map[string]string{
+		"rsyslogd":  "peer name not authorized, not permitted to talk to",
+		"syslog-ng": "Certificate subject does not match configured hostname",
 	}
-	if cfg.File == "" {
-		t.Fatal("no syslog-ng configuration with TLS in peer.SyslogConfigs")
-	}
-
-	t.Run("region certificate for another name", func(t *testing.T) {
-		ca := peer.NewTLSCA(t)
-		cert, key := ca.Server(t, "region.example.com")
-		r := startRegion(t, "--tls-cert", cert, "--tls-key", key)
-		fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File})
-		peer.RunLogger(t, fw.Input, "-t", "e2eapp", "to a region of another name")
-		waitLogLine(t, fw.Process, "Certificate subject does not match configured hostname")
-		// TLS 1.3: syslog-ng's alert comes unencrypted, which crypto/tls
-		// reports as a bad record MAC; the region's log says what it may be.
-		waitLogLine(t, r.Process, "refused the server's certificate")
-		noSyslogEvents(t, r, "--tls-ca", ca.File, "--tls-server-name", "region.example.com")
-	})
-
-	t.Run("client certificate required and missing", func(t *testing.T) {
-		ca := peer.NewTLSCA(t)
-		cert, key := ca.Server(t)
-		r := startRegion(t, "--tls-cert", cert, "--tls-key", key, "--syslog-client-ca", ca.File)
-		fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File})
-		peer.RunLogger(t, fw.Input, "-t", "e2eapp", "without a client certificate")
-		waitLogLine(t, r.Process, "TLS handshake failed")
-		noSyslogEvents(t, r, "--tls-ca", ca.File)
-	})
-
-	t.Run("client certificate required and given", func(t *testing.T) {
-		ca := peer.NewTLSCA(t)
-		cert, key := ca.Server(t)
-		clientCert, clientKey := ca.Client(t, "web1")
-		r := startRegion(t, "--tls-cert", cert, "--tls-key", key, "--syslog-client-ca", ca.File)
-		fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File,
-			CertFile: clientCert, KeyFile: clientKey})
-		want := []string{"with a client certificate 1", "with a client certificate 2"}
-		for _, m := range want {
-			peer.RunLogger(t, fw.Input, "-t", "e2eapp", "-p", "local3.warning", m)
+	for _, cfg := range peer.SyslogConfigs() {
+		if !cfg.TLS {
+			continue
 		}
-		evs := tailEvents(t, "--tls-ca", ca.File, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json",
-			"--count", "2", "--timeout", "60s")
-		checkMessages(t, evs, want, localHost, "e2eapp", protocol.SevWarning, protocol.Facility(19))
-	})
+		t.Run(cfg.Name(), func(t *testing.T) {
+			t.Run("region certificate for another name", func(t *testing.T) {
+				// Neither the address syslog-ng connects to nor the name
+				// rsyslog is given is in the certificate.
+				ca := peer.NewTLSCA(t)
+				cert, key := ca.Server(t, "region.example.com")
+				r := startRegion(t, "--tls-cert", cert, "--tls-key", key)
+				fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File, CertName: "region.example.org"})
+				peer.RunLogger(t, fw.Input, "-t", "e2eapp", "to a region of another name")
+				waitLogLine(t, fw.Process, refusal[cfg.Daemon])
+				if cfg.Daemon == "syslog-ng" {
+					// TLS 1.3: syslog-ng's alert comes unencrypted, which
+					// crypto/tls reports as a bad record MAC; the region's
+					// log says what it may be.
+					waitLogLine(t, r.Process, "refused the server's certificate")
+				}
+				noSyslogEvents(t, r, "--tls-ca", ca.File, "--tls-server-name", "region.example.com")
+			})
+
+			t.Run("client certificate required and missing", func(t *testing.T) {
+				ca := peer.NewTLSCA(t)
+				cert, key := ca.Server(t)
+				r := startRegion(t, "--tls-cert", cert, "--tls-key", key, "--syslog-client-ca", ca.File)
+				fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File})
+				peer.RunLogger(t, fw.Input, "-t", "e2eapp", "without a client certificate")
+				waitLogLine(t, r.Process, "TLS handshake failed")
+				noSyslogEvents(t, r, "--tls-ca", ca.File)
+			})
+
+			t.Run("client certificate required and given", func(t *testing.T) {
+				ca := peer.NewTLSCA(t)
+				cert, key := ca.Server(t)
+				clientCert, clientKey := ca.Client(t, "web1")
+				r := startRegion(t, "--tls-cert", cert, "--tls-key", key, "--syslog-client-ca", ca.File)
+				fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File,
+					CertFile: clientCert, KeyFile: clientKey})
+				want := []string{"with a client certificate 1", "with a client certificate 2"}
+				for _, m := range want {
+					peer.RunLogger(t, fw.Input, "-t", "e2eapp", "-p", "local3.warning", m)
+				}
+				evs := tailEvents(t, "--tls-ca", ca.File, "--unsolmsg", r.unsolmsg, "--after", "0", "--format", "json",
+					"--count", "2", "--timeout", "60s")
+				checkMessages(t, evs, want, localHost, "e2eapp", protocol.SevWarning, protocol.Facility(19))
+			})
+		})
+	}
 }
 
 // waitLogLine waits until p's log has a line containing s.

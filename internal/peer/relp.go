@@ -59,15 +59,9 @@ type RelpForwarder struct {
 // it if [EnvRequire] is set.
 func RequireRelp(t testing.TB) (rsyslogd, modDir string) {
 	t.Helper()
+	requireRsyslogModule(t, "omrelp.so", "rsyslog-relp")
 	rsyslogd = Require(t, "rsyslogd")
-	modDir = rsyslogModDir(rsyslogd)
-	if modDir == "" {
-		Missing(t, "rsyslog modules of %s not found", rsyslogd)
-	}
-	if _, err := os.Stat(filepath.Join(modDir, "omrelp.so")); err != nil {
-		Missing(t, "omrelp.so (Debian package rsyslog-relp) not in %s", modDir)
-	}
-	return rsyslogd, modDir
+	return rsyslogd, rsyslogModDir(rsyslogd)
 }
 
 // RelpConfig returns the text of an rsyslog configuration that reads

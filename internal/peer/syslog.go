@@ -25,12 +25,18 @@ const (
 // given to [RenderConfig]. In a file each is written @KEY@.
 const (
 	// VarRegionHost and VarRegionPort are the region's address: with
-	// VarRegionCAFile, the only placeholders inside the part users copy.
+	// VarRegionCAFile and VarRegionCertName, the only placeholders inside
+	// the part users copy.
 	VarRegionHost = "REGION_HOST"
 	VarRegionPort = "REGION_PORT"
 	// VarRegionCAFile is the PEM file of the CA that signed the region's
 	// certificate, in the configurations that speak TLS (and only there).
 	VarRegionCAFile = "REGION_CA_FILE"
+	// VarRegionCertName is a DNS name in the region's certificate, for a
+	// daemon that checks the certificate against a name it is given rather
+	// than against the address it connects to (rsyslog): in configurations
+	// that speak TLS only.
+	VarRegionCertName = "REGION_CERT_NAME"
 	// VarListenPort is the loopback TCP port on which the daemon reads the
 	// test's messages (RFC 5424, as `logger` sends them).
 	VarListenPort = "LISTEN_PORT"
@@ -83,6 +89,7 @@ func SyslogConfigs() []SyslogConfig {
 		{File: "rsyslog-tcp-lf.conf", Daemon: "rsyslogd", Network: "tcp", Framing: FramingLF},
 		{File: "rsyslog-udp.conf", Daemon: "rsyslogd", Network: "udp", Framing: FramingDatagram},
 		{File: "syslog-ng-tcp.conf", Daemon: "syslog-ng", Network: "tcp", Framing: FramingOctetCounted},
+		{File: "rsyslog-tls.conf", Daemon: "rsyslogd", Network: "tcp", Framing: FramingOctetCounted, TLS: true},
 		{File: "syslog-ng-tls.conf", Daemon: "syslog-ng", Network: "tcp", Framing: FramingOctetCounted, TLS: true},
 	}
 }
@@ -306,16 +313,29 @@ func StartForwarder(t testing.TB, cfg SyslogConfig, region string) *Forwarder {
 type ForwarderTLS struct {
 	// CAFile is the CA the daemon verifies the region's certificate with.
 	CAFile string
+	// CertName is the name the daemon expects in the region's
+	// certificate where it is told one (@REGION_CERT_NAME@): "localhost"
+	// when empty, which [TLSCA.Server] puts in a certificate by default.
+	CertName string
 	// CertFile and KeyFile, when set, are the daemon's own certificate
 	// and key, for a region that asks for one (--syslog-client-ca): they
-	// go inside the configuration's tls() block as cert-file() and
-	// key-file(), as the README tells users to add them (syslog-ng only).
+	// are added to the configuration as the README tells users to add
+	// them (see clientCertLines).
 	CertFile, KeyFile string
 }
 
-// tlsBlockAnchor is the line of a TLS configuration's tls() block after
-// which StartForwarderTLS adds a client certificate.
-const tlsBlockAnchor = "peer-verify(required-trusted)"
+// clientCertLines returns, for a daemon, the line of its TLS
+// configuration after which a client certificate goes, and the lines that
+// give it: for syslog-ng cert-file() and key-file() inside tls(), for
+// rsyslog the action's streamDriver.CertFile and streamDriver.KeyFile.
+func clientCertLines(daemon, cert, key string) (anchor, lines string) {
+	if daemon == "rsyslogd" {
+		return `StreamDriverAuthMode="x509/name"`,
+			fmt.Sprintf("\n    streamDriver.CertFile=%q\n    streamDriver.KeyFile=%q", cert, key)
+	}
+	return "peer-verify(required-trusted)",
+		fmt.Sprintf("\n            cert-file(%q)\n            key-file(%q)", cert, key)
+}
 
 // StartForwarderTLS is [StartForwarder] for a configuration that speaks
 // TLS (cfg.TLS).
@@ -344,14 +364,21 @@ func startForwarder(t testing.TB, cfg SyslogConfig, region string, tc ForwarderT
 	}
 	if cfg.TLS {
 		vars[VarRegionCAFile] = tc.CAFile
+		vars[VarRegionCertName] = tc.CertName
+		if tc.CertName == "" {
+			vars[VarRegionCertName] = "localhost"
+		}
 	}
 	conf := RenderConfig(t, cfg.Path(t), vars)
 	if tc.CertFile != "" {
-		addClientCert(t, conf, tc)
+		addClientCert(t, conf, cfg.Daemon, tc)
 	}
 	var c Command
 	switch cfg.Daemon {
 	case "rsyslogd":
+		if cfg.TLS {
+			requireRsyslogModule(t, "lmnsd_ossl.so", "rsyslog-openssl")
+		}
 		c = RsyslogCommand(t, conf)
 		// Where the configurations send rsyslogd's own messages.
 		c.Logs = append(c.Logs, filepath.Join(workdir, "rsyslogd-internal.log"))
@@ -364,21 +391,35 @@ func startForwarder(t testing.TB, cfg SyslogConfig, region string, tc ForwarderT
 	return &Forwarder{Process: Start(t, c), Config: cfg, ConfigFile: conf, Input: input}
 }
 
-// addClientCert adds tc's certificate and key to the tls() block of the
-// rendered syslog-ng configuration conf, after its tlsBlockAnchor line.
-func addClientCert(t testing.TB, conf string, tc ForwarderTLS) {
+// requireRsyslogModule skips the test, or fails it if [EnvRequire] is
+// set, unless rsyslogd's module directory holds module (from the Debian
+// package pkg).
+func requireRsyslogModule(t testing.TB, module, pkg string) {
+	t.Helper()
+	modDir := rsyslogModDir(Require(t, "rsyslogd"))
+	if modDir == "" {
+		Missing(t, "rsyslog modules not found")
+	}
+	if _, err := os.Stat(filepath.Join(modDir, module)); err != nil {
+		Missing(t, "%s (Debian package %s) not in %s", module, pkg, modDir)
+	}
+}
+
+// addClientCert adds tc's certificate and key to the rendered
+// configuration conf of daemon (see clientCertLines).
+func addClientCert(t testing.TB, conf, daemon string, tc ForwarderTLS) {
 	t.Helper()
 	data, err := os.ReadFile(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(data)
-	i := strings.Index(text, tlsBlockAnchor)
-	if i < 0 || strings.Count(text, tlsBlockAnchor) != 1 {
-		t.Fatalf("peer.StartForwarderTLS: %s: not one %s to add the client certificate after", conf, tlsBlockAnchor)
+	anchor, add := clientCertLines(daemon, tc.CertFile, tc.KeyFile)
+	i := strings.Index(text, anchor)
+	if i < 0 || strings.Count(text, anchor) != 1 {
+		t.Fatalf("peer.StartForwarderTLS: %s: not one %s to add the client certificate after", conf, anchor)
 	}
-	i += len(tlsBlockAnchor)
-	add := fmt.Sprintf("\n            cert-file(%q)\n            key-file(%q)", tc.CertFile, tc.KeyFile)
+	i += len(anchor)
 	if err := os.WriteFile(conf, []byte(text[:i]+add+text[i:]), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func AEADSuites() []uint16 {
 // TLS 1.3 a client that refuses the server's certificate sends its alert
 // before it has keys to encrypt it with, and crypto/tls reports that
 // unencrypted record as "bad record MAC": syslog-ng 3.38 refusing a region
-// certificate for another name is seen so (TestSyslogNGTLSTrust).
+// certificate for another name is seen so (TestSyslogTLSTrust).
 func ExplainHandshake(err error) error {
 	if err == nil || !strings.HasSuffix(err.Error(), "tls: bad record MAC") {
 		return err

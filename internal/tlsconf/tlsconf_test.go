@@ -8,7 +8,7 @@ import (
 
 // TestExplainHandshake: the error crypto/tls gives for an unencrypted
 // alert gets the explanation and keeps its cause; others are unchanged.
-// TestSyslogNGTLSTrust (cmd/zbridge) sees the real one, from syslog-ng.
+// TestSyslogTLSTrust (cmd/zbridge) sees the real one, from syslog-ng.
 func TestExplainHandshake(t *testing.T) {
 	cause := errors.New("local error: tls: bad record MAC")
 	got := ExplainHandshake(cause)
