@@ -14,8 +14,9 @@ import (
 // TestSyslogTLSTrust runs the README's TLS configurations
 // (testdata/syslog/rsyslog-tls.conf and syslog-ng-tls.conf; TestForwarders
 // sends through them to a region that takes them) where one side must
-// refuse the other: a region whose certificate names another host, and a
-// region that asks for client certificates (--syslog-client-ca), with the
+// refuse the other: a region whose certificate names another host or
+// comes from a CA the daemon was not given, and a region that asks for
+// client certificates (--syslog-client-ca), with the
 // client certificate added as the README says and without it.
 func TestSyslogTLSTrust(t *testing.T) {
 	e2e(t)
@@ -45,6 +46,16 @@ func TestSyslogTLSTrust(t *testing.T) {
 					waitLogLine(t, r.Process, "refused the server's certificate")
 				}
 				noSyslogEvents(t, r, "--tls-ca", ca.File, "--tls-server-name", "region.example.com")
+			})
+
+			t.Run("region certificate from another CA", func(t *testing.T) {
+				other := peer.NewTLSCA(t)
+				cert, key := other.Server(t)
+				r := startRegion(t, "--tls-cert", cert, "--tls-key", key)
+				fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: peer.NewTLSCA(t).File})
+				peer.RunLogger(t, fw.Input, "-t", "e2eapp", "to a region another CA vouches for")
+				waitLogLine(t, r.Process, "TLS handshake failed")
+				noSyslogEvents(t, r, "--tls-ca", other.File)
 			})
 
 			t.Run("client certificate required and missing", func(t *testing.T) {
