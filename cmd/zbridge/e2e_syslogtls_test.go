@@ -48,24 +48,24 @@ func TestSyslogTLSTrust(t *testing.T) {
 				noSyslogEvents(t, r, "--tls-ca", ca.File, "--tls-server-name", "region.example.com")
 			})
 
-			t.Run("region certificate from another CA", func(t *testing.T) {
-				other := peer.NewTLSCA(t)
-				cert, key := other.Server(t)
-				r := startRegion(t, "--tls-cert", cert, "--tls-key", key)
-				fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: peer.NewTLSCA(t).File})
-				peer.RunLogger(t, fw.Input, "-t", "e2eapp", "to a region another CA vouches for")
+			// refused starts a region with a certificate regionCA signed
+			// (and regionArgs), and the daemon verifying it with daemonCA;
+			// the region must log a failed handshake and store nothing.
+			refused := func(t *testing.T, regionCA, daemonCA *peer.TLSCA, text string, regionArgs ...string) {
+				t.Helper()
+				cert, key := regionCA.Server(t)
+				r := startRegion(t, append([]string{"--tls-cert", cert, "--tls-key", key}, regionArgs...)...)
+				fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: daemonCA.File})
+				peer.RunLogger(t, fw.Input, "-t", "e2eapp", text)
 				waitLogLine(t, r.Process, "TLS handshake failed")
-				noSyslogEvents(t, r, "--tls-ca", other.File)
+				noSyslogEvents(t, r, "--tls-ca", regionCA.File)
+			}
+			t.Run("region certificate from another CA", func(t *testing.T) {
+				refused(t, peer.NewTLSCA(t), peer.NewTLSCA(t), "to a region another CA vouches for")
 			})
-
 			t.Run("client certificate required and missing", func(t *testing.T) {
 				ca := peer.NewTLSCA(t)
-				cert, key := ca.Server(t)
-				r := startRegion(t, "--tls-cert", cert, "--tls-key", key, "--syslog-client-ca", ca.File)
-				fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: ca.File})
-				peer.RunLogger(t, fw.Input, "-t", "e2eapp", "without a client certificate")
-				waitLogLine(t, r.Process, "TLS handshake failed")
-				noSyslogEvents(t, r, "--tls-ca", ca.File)
+				refused(t, ca, ca, "without a client certificate", "--syslog-client-ca", ca.File)
 			})
 
 			t.Run("client certificate required and given", func(t *testing.T) {
