@@ -19,7 +19,13 @@ import (
 // logs how many were printed twice. Over plain TCP (omfwd, octet-counted →
 // --syslog) the same run logs how many were lost, which TCP cannot
 // prevent: a sender that wrote into a connection the region's death cut
-// has no way to know what was read.
+// has no way to know what was read. It logs how many came out of order
+// too, without failing: omfwd's retries after a broken connection can
+// send a message after later ones. A CI run (7 December 2026) printed
+// 75209, then 75428, 75429, 75427, 75430, all stored after the region's
+// restart from its one connection with rsyslog; 75210 to 75426, missing
+// from that connection's stream, cannot have been lost by the region
+// mid-connection, so rsyslog had sent those elsewhere and 75427 late.
 //
 //	go test -run TestDurableIntakeAcrossKills -v ./cmd/zbridge/
 func TestDurableIntakeAcrossKills(t *testing.T) {
@@ -113,7 +119,8 @@ func durableRun(t *testing.T, relp bool) {
 	}
 	nums := allNumbered(t, tails)
 	missing, repeated, repeats := tally(nums, n)
-	// The first copy of each message comes in the order sent (one sender).
+	// The first copy of each message comes in the order sent (one sender),
+	// over RELP; over TCP the sender's retries may reorder (above).
 	seen := make([]bool, n)
 	prev, disorder := -1, 0
 	for i, k := range nums {
@@ -136,7 +143,7 @@ func durableRun(t *testing.T, relp bool) {
 	}
 	t.Logf("over %s with 2 region kills and 1 tail kill: %d of %d messages printed, %d lost, %d printed twice or more (%d repeats), %d out of order; %v",
 		transport, n-len(missing), n, len(missing), len(repeated), repeats, disorder, time.Since(start).Round(time.Millisecond))
-	if disorder > 0 {
+	if relp && disorder > 0 {
 		t.Errorf("%d messages first printed after a later one", disorder)
 	}
 	if relp && len(missing) > 0 {
