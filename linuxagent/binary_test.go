@@ -154,10 +154,18 @@ func TestBinaryStopsOnSIGTERM(t *testing.T) {
 		t.Fatalf("echo through the binary: %q, exit %d, stderr %q", r.stdout, r.code, r.stderr)
 	}
 	// A command running at SIGTERM finishes; then the agent exits 0.
+	// The exec is answered before the signal: a session whose exec came
+	// after it runs nothing, and is closed.
 	c := a.dial(t, f.client.signer)
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	const line = "sh -c 'sleep 1; echo finished'"
+	startExec(t, ch, line)
 	done := make(chan *run, 1)
-	go func() { done <- runCommand(t, c, "sh -c 'sleep 1; echo finished'", nil) }()
-	time.Sleep(300 * time.Millisecond)
+	go func() { done <- collectRun(t, ch, reqs, line) }()
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -218,10 +218,25 @@ func runCommand(t testing.TB, c *ssh.Client, line string, env map[string]string)
 // answer until the channel closes.
 func execOn(t testing.TB, ch ssh.Channel, reqs <-chan *ssh.Request, line string) *run {
 	t.Helper()
+	startExec(t, ch, line)
+	return collectRun(t, ch, reqs, line)
+}
+
+// startExec sends an exec request for line on an open session channel;
+// once the agent has said yes, the session is running a command.
+func startExec(t testing.TB, ch ssh.Channel, line string) {
+	t.Helper()
 	ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{line}))
 	if err != nil || !ok {
 		t.Fatalf("exec %q: ok=%v err=%v", line, ok, err)
 	}
+}
+
+// collectRun collects the answer to the command line started on ch until
+// the channel closes.
+func collectRun(t testing.TB, ch ssh.Channel, reqs <-chan *ssh.Request, line string) *run {
+	t.Helper()
+	var err error
 	r := &run{exitStatus: -1}
 	var wg sync.WaitGroup
 	wg.Add(2)

@@ -796,9 +796,17 @@ func TestShutdownLetsCommandsFinish(t *testing.T) {
 	}
 	go ssh.DiscardRequests(idleReqs)
 	defer idleCh.Close()
+	// The exec is answered before Shutdown: a session whose exec request
+	// came after it is one that runs nothing, and is closed.
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	const line = "sh -c 'sleep 0.5; echo finished'"
+	startExec(t, ch, line)
 	done := make(chan *run, 1)
-	go func() { done <- runCommand(t, c, "sh -c 'sleep 0.5; echo finished'", nil) }()
-	waitFor(t, "the command to start", func() bool { return a.srv.activeSessions() == 2 })
+	go func() { done <- collectRun(t, ch, reqs, line) }()
 	start := time.Now()
 	if err := a.srv.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
@@ -806,7 +814,12 @@ func TestShutdownLetsCommandsFinish(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Shutdown took %v", d)
 	}
-	r := <-done
+	var r *run
+	select {
+	case r = <-done:
+	case <-time.After(2 * waitTimeout): // collectRun fails the test (and ends its goroutine) after waitTimeout
+		t.Fatal("the command's answer never came")
+	}
 	if string(r.stdout) != "finished\n" || r.exitStatus != 0 || r.result == nil {
 		t.Errorf("command during shutdown: %q, status %d, result %+v", r.stdout, r.exitStatus, r.result)
 	}
