@@ -166,7 +166,11 @@ func TestBinaryStopsOnSIGTERM(t *testing.T) {
 	startExec(t, ch, line)
 	done := make(chan *run, 1)
 	go func() { done <- collectRun(t, ch, reqs, line) }()
-	if err := p.Signal(syscall.SIGTERM); err != nil {
+	// To the agent alone, as its unit's KillMode=mixed sends it. The
+	// exec's answer comes before the command is started, so a signal to
+	// the agent's process group could reach the child between its fork
+	// and its setpgid, and end it (a CI run saw signal=TERM after 1 ms).
+	if err := syscall.Kill(p.Pid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -250,7 +254,11 @@ func TestS390x(t *testing.T) {
 		t.Errorf("process group %d outlived the timeout: %q", tr.result.PID, live)
 	}
 	// And SIGTERM stops it cleanly.
-	if err := p.Signal(syscall.SIGTERM); err != nil {
+	// To the agent alone, as its unit's KillMode=mixed sends it. The
+	// exec's answer comes before the command is started, so a signal to
+	// the agent's process group could reach the child between its fork
+	// and its setpgid, and end it (a CI run saw signal=TERM after 1 ms).
+	if err := syscall.Kill(p.Pid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Wait(); err != nil {
