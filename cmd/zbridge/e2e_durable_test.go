@@ -3,6 +3,9 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,13 +22,14 @@ import (
 // logs how many were printed twice. Over plain TCP (omfwd, octet-counted →
 // --syslog) the same run logs how many were lost, which TCP cannot
 // prevent: a sender that wrote into a connection the region's death cut
-// has no way to know what was read. It logs how many came out of order
-// too, without failing: omfwd's retries after a broken connection can
-// send a message after later ones. A CI run (7 December 2026) printed
-// 75209, then 75428, 75429, 75427, 75430, all stored after the region's
-// restart from its one connection with rsyslog; 75210 to 75426, missing
-// from that connection's stream, cannot have been lost by the region
-// mid-connection, so rsyslog had sent those elsewhere and 75427 late.
+// has no way to know what was read. Over TCP, rsyslog reaches the region
+// through a tap (peer.Tap) that keeps what it sent, in order: a message
+// printed after a later one fails the test unless rsyslog sent it to the
+// region after that one too (its retries after a broken connection can):
+// otherwise the region reordered a connection's messages. The test logs
+// how many rsyslog sent out of order. A CI run (7 December 2026), before
+// the tap, printed 75209, then 75428, 75429, 75427, 75430, all stored
+// after the region's restart from its one connection with rsyslog.
 //
 //	go test -run TestDurableIntakeAcrossKills -v ./cmd/zbridge/
 func TestDurableIntakeAcrossKills(t *testing.T) {
@@ -55,11 +59,13 @@ func durableRun(t *testing.T, relp bool) {
 	}
 	r := startRegion(t, args...)
 	var input string
+	var tap *peer.Tap // over TCP: what rsyslog sent the region
 	if relp {
 		input = peer.StartRelpForwarder(t, peer.RelpOptions{Target: relpAddr}).Input
 	} else {
+		tap = peer.StartTap(t, r.syslog)
 		input = peer.StartForwarder(t, peer.SyslogConfig{File: "rsyslog-tcp-octet.conf", Daemon: "rsyslogd",
-			Network: "tcp", Framing: peer.FramingOctetCounted}, r.syslog).Input
+			Network: "tcp", Framing: peer.FramingOctetCounted}, tap.Addr).Input
 	}
 	tailArgs := []string{"--unsolmsg", r.unsolmsg, "--format", "json", "--subscription", "DUR", "--timeout", "10m"}
 	tails := []*tailProc{startTail(t, tailArgs...)}
@@ -120,9 +126,15 @@ func durableRun(t *testing.T, relp bool) {
 	nums := allNumbered(t, tails)
 	missing, repeated, repeats := tally(nums, n)
 	// The first copy of each message comes in the order sent (one sender),
-	// over RELP; over TCP the sender's retries may reorder (above).
+	// over RELP. Over TCP the sender's retries may reorder (above): a
+	// message first printed after a later one must have been sent to the
+	// region after it too, as the tap saw.
+	var wire *wireOrder
+	if tap != nil {
+		wire = newWireOrder(t, tap.Chunks(), "dur")
+	}
 	seen := make([]bool, n)
-	prev, disorder := -1, 0
+	prev, disorder, unexplained := -1, 0, 0
 	for i, k := range nums {
 		if k < 0 || k >= n || seen[k] {
 			continue
@@ -130,21 +142,38 @@ func durableRun(t *testing.T, relp bool) {
 		seen[k] = true
 		if k < prev {
 			disorder++
+			sentAfter := wire != nil && wire.sentAfter(k, prev)
+			if !sentAfter {
+				unexplained++
+			}
 			if disorder <= 5 { // where, for whoever reads the failure
-				t.Logf("dur %d printed (line %d of %d) after dur %d; printed around it: %v",
-					k, i, len(nums), prev, nums[max(0, i-8):min(len(nums), i+8)])
+				t.Logf("dur %d printed (line %d of %d) after dur %d; printed around it: %v", k, i, len(nums), prev,
+					nums[max(0, i-8):min(len(nums), i+8)])
+				if wire != nil {
+					t.Logf("sent to the region: %s", wire.describe(k, prev))
+				}
 			}
 		}
 		prev = k
 	}
 	transport := "RELP"
 	if !relp {
-		transport = "plain TCP (octet-counted)"
+		unprinted := 0
+		for k := range wire.first {
+			if k >= 0 && k < n && !seen[k] {
+				unprinted++
+			}
+		}
+		transport = fmt.Sprintf("plain TCP (octet-counted; rsyslog sent the region %d messages, %d distinct, in %d connections, %d after a later one; %d of those sent never printed, lost in the region's socket or memory at a kill)",
+			len(wire.seq), len(wire.first), tap.Conns(), wire.disorder(), unprinted)
 	}
 	t.Logf("over %s with 2 region kills and 1 tail kill: %d of %d messages printed, %d lost, %d printed twice or more (%d repeats), %d out of order; %v",
 		transport, n-len(missing), n, len(missing), len(repeated), repeats, disorder, time.Since(start).Round(time.Millisecond))
-	if relp && disorder > 0 {
+	switch {
+	case relp && disorder > 0:
 		t.Errorf("%d messages first printed after a later one", disorder)
+	case unexplained > 0:
+		t.Errorf("%d message(s) first printed after a later one that rsyslog had sent the region after them: the region reordered a connection's messages", unexplained)
 	}
 	if relp && len(missing) > 0 {
 		t.Fatalf("%d of %d messages sent over RELP never printed: %s", len(missing), n, short(missing))
@@ -159,4 +188,100 @@ func allNumbered(t *testing.T, tails []*tailProc) []int {
 		nums = append(nums, numbered(tp.events(t), "dur")...)
 	}
 	return nums
+}
+
+// wireOrder is the order in which messages numbered "PREFIX N" went to the
+// region through a tap, repeats included: rsyslog's octet-counted frames,
+// each connection's parsed on its own, in the order the tap wrote them.
+type wireOrder struct {
+	seq   []int
+	conn  []int       // the tap's connection each of seq went on
+	first map[int]int // number → index in seq of its first sending
+	last  map[int]int // number → index in seq of its last sending
+}
+
+func newWireOrder(t *testing.T, chunks []peer.TapChunk, prefix string) *wireOrder {
+	t.Helper()
+	w := &wireOrder{first: map[int]int{}, last: map[int]int{}}
+	pending := map[int][]byte{} // each connection's partial frame
+	for _, ch := range chunks {
+		b := append(pending[ch.Conn], ch.Data...)
+		for {
+			sp := bytes.IndexByte(b, ' ')
+			if sp < 0 && len(b) > 10 || sp == 0 || sp > 10 {
+				t.Fatalf("connection %d of the tap: not octet-counted framing at %q", ch.Conn, b[:min(len(b), 40)])
+			}
+			if sp < 0 {
+				break
+			}
+			size, err := strconv.Atoi(string(b[:sp]))
+			if err != nil || size <= 0 {
+				t.Fatalf("connection %d of the tap: bad frame length %q", ch.Conn, b[:sp])
+			}
+			if len(b) < sp+1+size {
+				break
+			}
+			frame := b[sp+1 : sp+1+size]
+			b = b[sp+1+size:]
+			at := bytes.LastIndex(frame, []byte(prefix+" "))
+			if at < 0 {
+				continue
+			}
+			k, err := strconv.Atoi(strings.TrimRight(string(frame[at+len(prefix)+1:]), "\n"))
+			if err != nil {
+				continue
+			}
+			if _, ok := w.first[k]; !ok {
+				w.first[k] = len(w.seq)
+			}
+			w.last[k] = len(w.seq)
+			w.seq = append(w.seq, k)
+			w.conn = append(w.conn, ch.Conn)
+		}
+		pending[ch.Conn] = b
+	}
+	return w
+}
+
+// sentAfter reports whether k went to the region after prev's first
+// sending.
+func (w *wireOrder) sentAfter(k, prev int) bool {
+	lk, ok1 := w.last[k]
+	fp, ok2 := w.first[prev]
+	return ok1 && ok2 && lk > fp
+}
+
+// describe says where k and prev went to the region: each sending's
+// place among all and its connection.
+func (w *wireOrder) describe(k, prev int) string {
+	var parts []string
+	for _, m := range []int{prev, k} {
+		var at []string
+		for i, x := range w.seq {
+			if x == m {
+				at = append(at, fmt.Sprintf("#%d on connection %d", i, w.conn[i]))
+			}
+		}
+		if at == nil {
+			at = []string{"never"}
+		}
+		parts = append(parts, fmt.Sprintf("dur %d %s", m, strings.Join(at, ", ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// disorder counts the messages whose first sending came after that of a
+// later one.
+func (w *wireOrder) disorder() int {
+	n, prev := 0, -1
+	for i, k := range w.seq {
+		if w.first[k] != i {
+			continue
+		}
+		if k < prev {
+			n++
+		}
+		prev = k
+	}
+	return n
 }

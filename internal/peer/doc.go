@@ -34,6 +34,10 @@
 // region with a [TLSCA], which makes a CA and the server and client
 // certificates it signs.
 //
+// A [Tap] sits between a sender and a receiver on loopback and keeps what
+// it forwarded, in order, so that a test can tell what a real sender put on
+// the wire from what the receiver made of it.
+//
 // Functions that take a testing.TB must be called from the test's own
 // goroutine, as they may call t.Fatal or t.Skip.
 package peer
