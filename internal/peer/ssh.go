@@ -37,7 +37,7 @@ func SSHControlMaster(tb testing.TB, clientKey, authorized string) []string {
 	sshBin := Require(tb, "ssh")
 	sshd := Require(tb, "sshd")
 	keygen := Require(tb, "ssh-keygen")
-	name, home := sshLogin(tb)
+	name, home := SSHLogin(tb)
 	dir := tb.TempDir()
 	hostKey := filepath.Join(dir, "host_key")
 	if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput(); err != nil {
@@ -81,9 +81,9 @@ func SSHControlMaster(tb testing.TB, clientKey, authorized string) []string {
 	return append([]string{sshBin, "-o", "ControlMaster=no"}, base...)
 }
 
-// sshLogin picks the user an ssh benchmark logs in as (see
+// SSHLogin picks the user an ssh benchmark logs in as (see
 // SSHControlMaster) and returns its name and home.
-func sshLogin(tb testing.TB) (name, home string) {
+func SSHLogin(tb testing.TB) (name, home string) {
 	tb.Helper()
 	var u *user.User
 	var err error
