@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,4 +170,49 @@ func buildStartupZbridge(b *testing.B, bin string, env ...string) string {
 		b.Fatalf("building zbridge (%v): %v\n%s", env, err, out)
 	}
 	return bin
+}
+
+// initBudget is the most one of zbridge's own packages may allocate at
+// init: a few small tables and errors, nothing built (regexps, scripts,
+// replacers, codepages), which every subcommand would pay for at start.
+const (
+	initMaxAllocs = 16
+	initMaxBytes  = 2 << 10
+)
+
+// TestInitWork runs `zbridge version` with GODEBUG=inittrace=1 and fails
+// if one of zbridge's own packages does more than initBudget at init
+// (issue 14). Before it, gateway/store/redisstore hashed its six Lua
+// scripts (36 allocations, 12 KiB) and gateway/region built a
+// strings.Replacer (71 allocations) in every zbridge process.
+func TestInitWork(t *testing.T) {
+	e2e(t)
+	cmd := exec.Command(zbridgeBin, "version")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("zbridge version: %v\n%s", err, stderr.String())
+	}
+	ours := 0
+	for line := range strings.Lines(stderr.String()) {
+		// init PKG @T ms, C ms clock, B bytes, A allocs
+		f := strings.Fields(line)
+		if len(f) != 11 || f[0] != "init" || !strings.HasPrefix(f[1], "github.com/zbridge/zbridge/") {
+			continue
+		}
+		ours++
+		bytes, err1 := strconv.Atoi(f[7])
+		allocs, err2 := strconv.Atoi(f[9])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("unexpected inittrace line %q", line)
+		}
+		if allocs > initMaxAllocs || bytes > initMaxBytes {
+			t.Errorf("%s allocates %d times (%d bytes) at init; at most %d (%d bytes): build it when first used (sync.OnceValue)",
+				f[1], allocs, bytes, initMaxAllocs, initMaxBytes)
+		}
+	}
+	if ours < 5 {
+		t.Fatalf("only %d of zbridge's packages in the init trace:\n%s", ours, stderr.String())
+	}
 }

@@ -353,18 +353,19 @@ func (o operator) avail(client string, args []string) ([]string, error) {
 		if err != nil {
 			return nil, &commands.Error{Code: commands.CodeFailed, Message: err.Error()}
 		}
-		lines = append(lines, string(jsonControls.Replace(string(b))))
+		lines = append(lines, string(jsonControls().Replace(string(b))))
 	}
 	return lines, nil
 }
 
 // jsonControls escapes what encoding/json leaves raw but a terminal would
-// act on: DEL and the C1 controls.
-var jsonControls = func() *strings.Replacer {
+// act on: DEL and the C1 controls. Built when first used: every zbridge
+// command would pay for it at start otherwise.
+var jsonControls = sync.OnceValue(func() *strings.Replacer {
 	var pairs []string
 	pairs = append(pairs, "\x7f", `\u007f`)
 	for c := rune(0x80); c <= 0x9f; c++ {
 		pairs = append(pairs, string(c), fmt.Sprintf(`\u%04x`, c))
 	}
 	return strings.NewReplacer(pairs...)
-}()
+})

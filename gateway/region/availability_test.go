@@ -186,3 +186,12 @@ status = "UP"
 		t.Errorf("AVAIL RECORDS for a client that sees SYSA only, without details:\n%s", got)
 	}
 }
+
+// TestJSONControls: what AVAIL RECORDS prints escapes DEL and the C1
+// controls, which encoding/json leaves raw, and nothing else.
+func TestJSONControls(t *testing.T) {
+	in := "a\x7fb\u0085c\u009fd\u00a0é"
+	if got, want := jsonControls().Replace(in), `a\u007fb\u0085c\u009fd`+"\u00a0é"; got != want {
+		t.Errorf("jsonControls(%q) = %q, want %q", in, got, want)
+	}
+}

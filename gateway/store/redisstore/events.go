@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -109,6 +110,10 @@ local function finish(first, more)
 end
 `
 
+// The package's scripts (beginScript, appendScript, positionScript,
+// groupReadScript, statusScript, headScript) are made when first used:
+// made at init, their hashing would cost every zbridge command's start.
+
 // beginScript starts a batch inside the append transaction: it adds the
 // first event (XADD *) and runs finish, and answers {prev, first}: prev is
 // the stream's newest entry before the batch ('0-0' if none), so that the
@@ -116,13 +121,15 @@ end
 //
 // KEYS and ARGV[1] to ARGV[6]: see batchLua. ARGV[7]: how many events the
 // transaction adds after this one; ARGV[8]: the first event's JSON.
-var beginScript = redis.NewScript(batchLua + `
+var beginScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(batchLua + `
 local prev = newest()
 local first = redis.call('XADD', KEYS[1], '*', 'e', ARGV[8])
 if not prev then started(first) end
 finish(first, tonumber(ARGV[7]))
 return {prev or '0-0', first}
 `)
+})
 
 // appendScript adds a batch of events at once, unless the writer's hash
 // has its number: it then answers {'dup', 'FIRST LAST'}, the IDs of the
@@ -136,7 +143,8 @@ return {prev or '0-0', first}
 // KEYS and ARGV[1] to ARGV[6]: see batchLua; KEYS[5]: the mark's position
 // (any key of the prefix when there is none); ARGV[7]: the mark's ID (empty
 // for none). Then an ID ('*' or explicit) and the JSON of each event.
-var appendScript = redis.NewScript(batchLua + positionLua + `
+var appendScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(batchLua + positionLua + `
 local function mark()
   if ARGV[7] ~= '' then setpos(KEYS[5], ARGV[7]) end
 end
@@ -170,6 +178,7 @@ finish(out[3], 0)
 mark() -- last: a script that fails before here has not moved the mark
 return out
 `)
+})
 
 // idLua defines functions on stream IDs for scripts. less(a, b) reports
 // whether ID a is before b: IDs compare as numbers, by length and then as
@@ -285,12 +294,12 @@ func (s *Store) runAppend(ctx context.Context, rdb redis.Cmdable, b *batch) (res
 	var begin *redis.Cmd
 	adds := make([]*redis.StringCmd, len(js)-1)
 	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		begin = beginScript.Eval(ctx, p, s.batchKeys(), append(s.batchArgs(b, 2), len(js)-1, js[0])...)
+		begin = beginScript().Eval(ctx, p, s.batchKeys(), append(s.batchArgs(b, 2), len(js)-1, js[0])...)
 		for i, j := range js[1:] {
 			adds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: s.kEvents, ID: "*", Values: []any{field, j}})
 		}
 		if b.mark != nil {
-			positionScript.Eval(ctx, p, []string{b.mark.key}, b.mark.id.String())
+			positionScript().Eval(ctx, p, []string{b.mark.key}, b.mark.id.String())
 		}
 		return nil
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,7 +26,9 @@ end
 
 // positionScript sets a position unless it would move it backwards. KEYS:
 // the position. ARGV: the ID.
-var positionScript = redis.NewScript(idLua + positionLua + `return setpos(KEYS[1], ARGV[1])`)
+var positionScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(idLua + positionLua + `return setpos(KEYS[1], ARGV[1])`)
+})
 
 // positionKey is the key of a durable subscription's (or a spool's) position.
 func (s *Store) positionKey(name string) string { return Key(s.prefix, "position", name) }
@@ -35,7 +38,7 @@ func (s *Store) SetPosition(ctx context.Context, name string, id protocol.ID) er
 	if err := s.checkReachable("set position"); err != nil {
 		return err
 	}
-	err := positionScript.Run(ctx, s.rdb, []string{s.positionKey(name)}, id.String()).Err()
+	err := positionScript().Run(ctx, s.rdb, []string{s.positionKey(name)}, id.String()).Err()
 	if err != nil {
 		return wrap("set position", err)
 	}
@@ -190,7 +193,8 @@ func (s *Store) createGroup(ctx context.Context, group, startID string) error {
 // token, the records' TTL in ms. It answers {entries, newest}: the entries
 // as XRANGE has them, and the stream's newest ID ('0-0' if empty); or
 // the NOGROUP error.
-var groupReadScript = redis.NewScript(`
+var groupReadScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
 local stream, reads = KEYS[1], KEYS[2]
 local group, consumer, idle, want, rounds, token = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local function newest()
@@ -243,6 +247,7 @@ redis.call('HSET', reads, consumer, token .. ' ' .. table.concat(ids, ' '))
 redis.call('PEXPIRE', reads, ARGV[7])
 return {out, newest()}
 `)
+})
 
 // groupReadsKey is the key of a group's read records (groupReadScript).
 func (s *Store) groupReadsKey(group string) string { return Key(s.prefix, "groupreads", group) }
@@ -258,7 +263,7 @@ func (s *Store) groupRead(ctx context.Context, group, consumer, token string, cl
 	if claimAfter > 0 && idle == 0 {
 		idle = 1 // as go-redis rounds it
 	}
-	v, err := groupReadScript.Run(ctx, s.rdb, []string{s.kEvents, s.groupReadsKey(group)},
+	v, err := groupReadScript().Run(ctx, s.rdb, []string{s.kEvents, s.groupReadsKey(group)},
 		group, consumer, idle, want, claimRounds, token, consumerIdle.Milliseconds()).Slice()
 	if err != nil {
 		return dst, protocol.ID{}, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -37,7 +38,8 @@ const statusPage = 4096
 // KEYS: the stream, the writer's status hash. ARGV: the call's number, the
 // number to forget (empty: none), the hash's TTL in ms, then each record's
 // JSON. It answers the first record's Seq.
-var statusScript = redis.NewScript(`
+var statusScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
 local stream, calls = KEYS[1], KEYS[2]
 local done = redis.call('HGET', calls, ARGV[1])
 if done then return done end
@@ -60,6 +62,7 @@ if ARGV[2] ~= '' then redis.call('HDEL', calls, ARGV[2]) end
 redis.call('PEXPIRE', calls, ARGV[3])
 return first
 `)
+})
 
 // AppendStatus implements store.Ledger. The records go to the status
 // stream with Seqs given by Redis, atomically across the regions sharing
@@ -124,11 +127,11 @@ func (s *Store) appendStatusPart(ctx context.Context, recs []*protocol.StatusRec
 	var v string
 	var err error
 	if s.minReplicas == 0 {
-		v, err = statusScript.Run(ctx, s.rdb, keys, args...).Text()
+		v, err = statusScript().Run(ctx, s.rdb, keys, args...).Text()
 	} else {
 		var conn *redis.Conn
 		if conn, err = s.masterConn(ctx); err == nil {
-			v, err = statusScript.Run(ctx, conn, keys, args...).Text()
+			v, err = statusScript().Run(ctx, conn, keys, args...).Text()
 			if err == nil {
 				err = s.waitReplicas(ctx, conn)
 			}
