@@ -3,6 +3,8 @@
 package main
 
 import (
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,10 @@ import (
 // refuse the other: a region whose certificate names another host or
 // comes from a CA the daemon was not given, and a region that asks for
 // client certificates (--syslog-client-ca), with the
-// client certificate added as the README says and without it.
+// client certificate added as the README says and without it. It also
+// pins what each daemon makes of a self-signed region certificate for
+// another name given as its CA: rsyslog refuses it, syslog-ng 3.38 takes
+// it (the README's "Use a CA").
 func TestSyslogTLSTrust(t *testing.T) {
 	e2e(t)
 	// What each daemon logs when it refuses the region's certificate.
@@ -46,6 +51,29 @@ func TestSyslogTLSTrust(t *testing.T) {
 					waitLogLine(t, r.Process, "refused the server's certificate")
 				}
 				noSyslogEvents(t, r, "--tls-ca", ca.File, "--tls-server-name", "region.example.com")
+			})
+
+			t.Run("self-signed region certificate for another name", func(t *testing.T) {
+				// The region's certificate made as many operators make
+				// one, with openssl req -x509, and given to the daemon as
+				// its CA. rsyslog still checks the name; syslog-ng 3.38
+				// does not, and takes it: the README's "Use a CA" (this
+				// subtest fails when a syslog-ng that checks it comes, and
+				// the README should then say so).
+				cert, key := selfSignedCert(t, "region.example.com")
+				r := startRegion(t, "--tls-cert", cert, "--tls-key", key)
+				fw := peer.StartForwarderTLS(t, cfg, r.syslog, peer.ForwarderTLS{CAFile: cert, CertName: "region.example.org"})
+				if cfg.Daemon == "syslog-ng" {
+					want := []string{"to a self-signed region of another name"}
+					peer.RunLogger(t, fw.Input, "-t", "e2eapp", "-p", "local3.warning", want[0])
+					evs := tailEvents(t, "--tls-ca", cert, "--tls-server-name", "region.example.com", "--unsolmsg", r.unsolmsg,
+						"--after", "0", "--format", "json", "--count", "1", "--timeout", "60s")
+					checkMessages(t, evs, want, localHost, "e2eapp", protocol.SevWarning, protocol.Facility(19))
+					return
+				}
+				peer.RunLogger(t, fw.Input, "-t", "e2eapp", "to a self-signed region of another name")
+				waitLogLine(t, fw.Process, refusal[cfg.Daemon])
+				noSyslogEvents(t, r, "--tls-ca", cert, "--tls-server-name", "region.example.com")
 			})
 
 			// refused starts a region with a certificate regionCA signed
@@ -109,4 +137,19 @@ func noSyslogEvents(t *testing.T, r *testRegion, tlsArgs ...string) {
 	if !strings.Contains(tp.stderr.String(), "timeout") {
 		t.Fatalf("tail did not time out waiting: %s", tp.stderr.String())
 	}
+}
+
+// selfSignedCert makes a self-signed certificate for the DNS name host,
+// and its key, with openssl req -x509, as an operator without a CA would.
+func selfSignedCert(t *testing.T, host string) (cert, key string) {
+	t.Helper()
+	openssl := peer.Require(t, "openssl")
+	dir := t.TempDir()
+	cert, key = filepath.Join(dir, "region.pem"), filepath.Join(dir, "region.key")
+	out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN="+host, "-addext", "subjectAltName=DNS:"+host).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl req -x509: %v\n%s", err, out)
+	}
+	return cert, key
 }

@@ -1,6 +1,6 @@
 // Package peer finds and starts the real programs zbridge's tests talk to:
 // rsyslogd (with omrelp and the ossl TLS stream driver), syslog-ng, logger, redis-server, redis-sentinel,
-// redis-cli, sshd, s3270, hercules and qemu-s390x-static. There are no fakes: a test that needs a peer starts the
+// redis-cli, sshd, s3270, hercules, qemu-s390x-static and openssl. There are no fakes: a test that needs a peer starts the
 // real program as its own child process, on 127.0.0.1 ports only, waits
 // until it is ready, and the package stops it (the whole process group) when
 // the test ends.
