@@ -3,6 +3,7 @@
 package main
 
 import (
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -139,15 +140,20 @@ func noSyslogEvents(t *testing.T, r *testRegion, tlsArgs ...string) {
 	}
 }
 
-// selfSignedCert makes a self-signed certificate for the DNS name host,
-// and its key, with openssl req -x509, as an operator without a CA would.
+// selfSignedCert makes a self-signed certificate for host (a DNS name or
+// an IP address), and its key, with openssl req -x509, as an operator
+// without a CA would.
 func selfSignedCert(t *testing.T, host string) (cert, key string) {
 	t.Helper()
 	openssl := peer.Require(t, "openssl")
 	dir := t.TempDir()
 	cert, key = filepath.Join(dir, "region.pem"), filepath.Join(dir, "region.key")
+	san := "DNS:" + host
+	if net.ParseIP(host) != nil {
+		san = "IP:" + host
+	}
 	out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-		"-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN="+host, "-addext", "subjectAltName=DNS:"+host).CombinedOutput()
+		"-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN="+host, "-addext", "subjectAltName="+san).CombinedOutput()
 	if err != nil {
 		t.Fatalf("openssl req -x509: %v\n%s", err, out)
 	}

@@ -2,15 +2,9 @@ package session_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -23,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/gateway/session"
+	"github.com/zbridge/zbridge/internal/peer"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -320,28 +315,11 @@ func TestFailedLogonLogged(t *testing.T) {
 	}
 }
 
-// testTLS returns a server config with a fresh self-signed certificate for
-// 127.0.0.1.
+// testTLS returns a server config with a certificate for 127.0.0.1 that a
+// fresh CA signed.
 func testTLS(t *testing.T) *tls.Config {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "zbridge session test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	return &tls.Config{Certificates: []tls.Certificate{peer.NewTLSCA(t).ServerPair(t, "127.0.0.1")}}
 }
 
 // TestTLSHandshakeTimeout: a TLS client that never sends its ClientHello is

@@ -3,16 +3,11 @@ package syslog
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/netip"
 	"strconv"
@@ -24,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/zbridge/zbridge/internal/leakcheck"
+	"github.com/zbridge/zbridge/internal/peer"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -230,35 +226,13 @@ func octet(msgs ...string) string {
 	return b.String()
 }
 
-// testTLS returns a server config with a fresh self-signed certificate for
-// 127.0.0.1 and a client config that trusts it.
+// testTLS returns a server config with a certificate for 127.0.0.1 that a
+// fresh CA signed, and a client config that trusts that CA.
 func testTLS(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "zbridge syslog test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
-		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	ca := peer.NewTLSCA(t)
+	return &tls.Config{Certificates: []tls.Certificate{ca.ServerPair(t, "127.0.0.1")}},
+		&tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}
 }
 
 // ---- tests ----

@@ -79,16 +79,42 @@ func (ca *TLSCA) Client(t testing.TB, name string) (cert, key string) {
 	return ca.sign(t, ca.template(name, x509.ExtKeyUsageClientAuth))
 }
 
+// ServerPair is Server's certificate and key, loaded.
+func (ca *TLSCA) ServerPair(t testing.TB, hosts ...string) tls.Certificate {
+	t.Helper()
+	cert, key := ca.Server(t, hosts...)
+	return loadPair(t, cert, key)
+}
+
+// ClientPair is Client's certificate and key, loaded.
+func (ca *TLSCA) ClientPair(t testing.TB, name string) tls.Certificate {
+	t.Helper()
+	cert, key := ca.Client(t, name)
+	return loadPair(t, cert, key)
+}
+
 // ServerConfig returns a TLS configuration serving a certificate the CA
 // signed for 127.0.0.1 and localhost.
 func (ca *TLSCA) ServerConfig(t testing.TB) *tls.Config {
 	t.Helper()
-	certFile, keyFile := ca.Server(t)
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	return &tls.Config{Certificates: []tls.Certificate{ca.ServerPair(t)}, MinVersion: tls.VersionTLS12}
+}
+
+// Pool returns a certificate pool holding the CA: a client's RootCAs, a
+// server's ClientCAs.
+func (ca *TLSCA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+func loadPair(t testing.TB, cert, key string) tls.Certificate {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(cert, key)
 	if err != nil {
-		t.Fatalf("peer.TLSCA.ServerConfig: %v", err)
+		t.Fatalf("peer.TLSCA: %v", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	return pair
 }
 
 func (ca *TLSCA) template(cn string, usage x509.ExtKeyUsage) *x509.Certificate {

@@ -2,18 +2,10 @@ package tn3270
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,37 +14,18 @@ import (
 	"github.com/zbridge/zbridge/vmagent/zvmsim"
 )
 
-// testCert is a self-signed server certificate for 127.0.0.1 and
-// "zvm.test", and a pool holding it.
+// testCert is a server certificate for "zvm.test" and 127.0.0.1 that a
+// fresh CA signed, and the CA as a pool and as a PEM file.
 type testCert struct {
-	cert tls.Certificate
-	pool *x509.CertPool
-	pem  []byte
+	cert   tls.Certificate
+	pool   *x509.CertPool
+	caFile string
 }
 
 func newTestCert(t *testing.T) *testCert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "zvm.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"zvm.test"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &testCert{cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool: x509.NewCertPool(),
-		pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-	c.pool.AddCert(leaf)
-	return c
+	ca := peer.NewTLSCA(t)
+	return &testCert{cert: ca.ServerPair(t, "zvm.test", "127.0.0.1"), pool: ca.Pool(), caFile: ca.File}
 }
 
 // startTLSSim starts a z/VM console simulator serving TLS with cert (or
@@ -163,14 +136,10 @@ func TestTLSSimWithS3270(t *testing.T) {
 	path := peer.Require(t, "s3270")
 	cert := newTestCert(t)
 	addr := startTLSSim(t, cert)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, cert.pem, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	p := peer.Start(t, peer.Command{Name: "s3270", Path: path,
 		// s3270 4.1 checks a certificate for a DNS name only, not for an
 		// IP address: it is told the certificate's name.
-		Args:          []string{"-model", "3278-2", "-codepage", "cp037", "-cafile", caFile, "-accepthostname", "zvm.test"},
+		Args:          []string{"-model", "3278-2", "-codepage", "cp037", "-cafile", cert.caFile, "-accepthostname", "zvm.test"},
 		Env:           []string{"LANG=C.UTF-8", "LC_ALL=C.UTF-8"},
 		KeepStdinOpen: true, StopTimeout: 3 * time.Second})
 	s := &s3270{t: t, p: p}

@@ -4,20 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -512,42 +503,12 @@ func TestCodepages(t *testing.T) {
 	}
 }
 
-// selfSigned makes a certificate for 127.0.0.1 and writes it to a file.
-func selfSigned(t *testing.T) (tls.Certificate, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "zbridge console test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, path
-}
-
 func TestTLS(t *testing.T) {
 	leakcheck.Check(t)
-	cert, caFile := selfSigned(t)
-	ts := startServer(t, Config{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	ca := peer.NewTLSCA(t)
+	ts := startServer(t, Config{TLSConfig: &tls.Config{Certificates: []tls.Certificate{ca.ServerPair(t)}}})
 	ts.b.push(ev("19:00:00", "VMSYS1", "HCPTLS001I", "over tls", protocol.SevInfo))
-	tm := loggedOn(t, ts, termOpts{caFile: caFile})
+	tm := loggedOn(t, ts, termOpts{caFile: ca.File})
 	tm.waitText("HCPTLS001I over tls")
 	ts.b.push(ev("19:00:01", "VMSYS1", "HCPTLS002I", "still over tls", protocol.SevInfo))
 	tm.waitText("still over tls")
