@@ -156,16 +156,7 @@ func TestBinaryStopsOnSIGTERM(t *testing.T) {
 	// A command running at SIGTERM finishes; then the agent exits 0.
 	// The exec is answered before the signal: a session whose exec came
 	// after it runs nothing, and is closed.
-	c := a.dial(t, f.client.signer)
-	ch, reqs, err := c.OpenChannel("session", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	const line = "sh -c 'sleep 1; echo finished'"
-	startExec(t, ch, line)
-	done := make(chan *run, 1)
-	go func() { done <- collectRun(t, ch, reqs, line) }()
+	done := startCommand(t, a.dial(t, f.client.signer), "sh -c 'sleep 1; echo finished'")
 	// To the agent alone, as its unit's KillMode=mixed sends it. The
 	// exec's answer comes before the command is started, so a signal to
 	// the agent's process group could reach the child between its fork

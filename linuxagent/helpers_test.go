@@ -222,6 +222,23 @@ func execOn(t testing.TB, ch ssh.Channel, reqs <-chan *ssh.Request, line string)
 	return collectRun(t, ch, reqs, line)
 }
 
+// startCommand opens a session on c and has the agent start line, and
+// returns where the command's answer will come, collected on a goroutine
+// of its own (its helpers' t.Fatal ends only that goroutine: wait with a
+// bound). The session is closed at the end of the test.
+func startCommand(t testing.TB, c *ssh.Client, line string) <-chan *run {
+	t.Helper()
+	ch, reqs, err := c.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatalf("open session: %v", err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	startExec(t, ch, line)
+	done := make(chan *run, 1)
+	go func() { done <- collectRun(t, ch, reqs, line) }()
+	return done
+}
+
 // startExec sends an exec request for line on an open session channel;
 // once the agent has said yes, the session is running a command.
 func startExec(t testing.TB, ch ssh.Channel, line string) {

@@ -798,15 +798,7 @@ func TestShutdownLetsCommandsFinish(t *testing.T) {
 	defer idleCh.Close()
 	// The exec is answered before Shutdown: a session whose exec request
 	// came after it is one that runs nothing, and is closed.
-	ch, reqs, err := c.OpenChannel("session", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	const line = "sh -c 'sleep 0.5; echo finished'"
-	startExec(t, ch, line)
-	done := make(chan *run, 1)
-	go func() { done <- collectRun(t, ch, reqs, line) }()
+	done := startCommand(t, c, "sh -c 'sleep 0.5; echo finished'")
 	start := time.Now()
 	if err := a.srv.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
