@@ -57,6 +57,17 @@ func (b consoleBackend) Logon(ctx context.Context, client, secret string, remote
 	}
 	op := &consoleOperator{r: b.r, client: client, remote: remote.String()}
 	b.r.consoles.add(op)
+	// Checked again now that a refresh would revoke op: one made while the
+	// secret was checked, against the policy before it, is seen here. Under
+	// an unchanged policy this is a lookup in its cache of recent successes.
+	if err := g.recheck(trust.PortConsole)(ctx, client, secret); err != nil {
+		b.r.consoles.remove(op)
+		msg := "the region's config changed while the secret was checked: " + err.Error()
+		if errors.As(err, new(*trust.Denial)) {
+			return nil, fmt.Errorf("%w: %s", console.ErrNotPermitted, msg)
+		}
+		return nil, errors.New(msg)
+	}
 	b.r.issue(ctx, "ZBR301I", quoteName(client), op.remote)
 	return op, nil
 }

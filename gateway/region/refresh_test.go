@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zbridge/zbridge/gateway/auth"
+	"github.com/zbridge/zbridge/gateway/trust"
 	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/protocol/client"
 )
@@ -99,5 +100,81 @@ events = ["severity=debug"]
 	}
 	if bye.Reason != protocol.ByeRevoked {
 		t.Errorf("bye %+v, want %s", bye, protocol.ByeRevoked)
+	}
+}
+
+// TestRecheckAfterRefresh: a logon whose secret was checked against the
+// policy before a refresh that changed the secret, took the port away or
+// removed the client is refused once its session is in place (the refresh
+// could not end it: it was not registered yet), on every port.
+func TestRecheckAfterRefresh(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "zbridge.toml")
+	hashes := map[string]string{}
+	for _, s := range []string{"old", "new", "other"} {
+		h, err := auth.Hash(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes[s] = h
+	}
+	write := func(opsSecret string, ports string) {
+		text := `
+[[client]]
+name = "ops"
+secret-hash = "` + hashes[opsSecret] + `"
+roles = ["op"]
+[[client]]
+name = "other"
+secret-hash = "` + hashes["other"] + `"
+roles = ["op"]
+[[role]]
+name = "op"
+ports = [` + ports + `]
+vmmon = ["VMSYS1"]
+`
+		if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const allPorts = `"commands", "unsolmsg", "console"`
+	write("old", allPorts)
+	r, err := New(Config{Name: "T", ConfigFile: config, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ports := []string{"commands", "unsolmsg", "console", "vmmon"}
+	// The secret checked, as a logon checks it, before the refresh.
+	for _, port := range ports {
+		if err := r.guard.authz.ForPort(port).Authenticate(ctx, "ops", "old"); err != nil {
+			t.Fatalf("%s: the logon before the refresh: %v", port, err)
+		}
+		if err := r.guard.recheck(port)(ctx, "ops", "old"); err != nil {
+			t.Fatalf("%s: recheck with nothing changed: %v", port, err)
+		}
+	}
+	write("new", allPorts)
+	if _, err := r.Refresh("test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range ports {
+		if err := r.guard.recheck(port)(ctx, "ops", "old"); err == nil {
+			t.Errorf("%s: a logon checked with the secret the refresh replaced was let in", port)
+		}
+		if err := r.guard.recheck(port)(ctx, "ops", "new"); err != nil {
+			t.Errorf("%s: the new secret: %v", port, err)
+		}
+	}
+	write("new", `"unsolmsg"`)
+	if _, err := r.Refresh("test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range []string{"commands", "console"} {
+		var d *trust.Denial
+		if err := r.guard.recheck(port)(ctx, "ops", "new"); !errors.As(err, &d) {
+			t.Errorf("%s: recheck once the port was withdrawn = %v, want a denial", port, err)
+		}
 	}
 }

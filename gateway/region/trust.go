@@ -282,19 +282,21 @@ func (g *guard) GroupKey(client, group string) string {
 	return g.authz.Policy().GroupKey(client, group)
 }
 
-// recheck is a session server's Recheck for port: the client must still be
-// known to the current policy and granted the port (VMMON's system is
-// checked by its Admit).
-func (g *guard) recheck(port string) func(client string) error {
-	return func(client string) error {
+// recheck is a session server's Recheck for port (and the console's
+// check once its session is in place): under the current
+// policy the client must still be known, its secret still right, and the
+// port still granted (VMMON's system is checked by its Admit). The secret
+// was checked against the policy current when the logon began; a refresh
+// since then (which ended the sessions it revoked, but not this one, not
+// yet registered) is seen here. Under an unchanged policy the check is a
+// lookup in its cache of recent successes.
+func (g *guard) recheck(port string) func(ctx context.Context, client, secret string) error {
+	return func(ctx context.Context, client, secret string) error {
 		p := g.authz.Policy()
 		if p.HasClients() && !p.Known(client) {
 			return fmt.Errorf("client %s was removed from the region's config while it logged on", client)
 		}
-		if port == trust.PortVMMon {
-			return nil
-		}
-		return p.Port(client, port)
+		return g.authz.ForPort(port).Authenticate(ctx, client, secret)
 	}
 }
 

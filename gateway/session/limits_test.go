@@ -218,22 +218,25 @@ func TestLogonThrottle(t *testing.T) {
 	steps := []attempt{
 		{"127.0.0.1", "ops", "wrong-1", protocol.RefuseAuth, "bad client name or secret", 1},
 		{"127.0.0.1", "ops", "wrong-2", protocol.RefuseAuth, "", 2},
-		{"127.0.0.1", "ops", "right-secret", "", "", 3}, // a success resets
-		{"127.0.0.1", "ops", "wrong-3", protocol.RefuseAuth, "", 4},
-		{"127.0.0.1", "ops", "wrong-4", protocol.RefuseAuth, "", 5},
-		{"127.0.0.1", "nobody", "wrong-5", protocol.RefuseAuth, "", 6}, // third from the address: blocked
-		{"127.0.0.1", "ops", "wrong-6", protocol.RefuseBusy, "too many failed logons from 127.0.0.1; try again in 1m0s", 6},
-		{"127.0.0.1", "dev", "dev-secret", protocol.RefuseBusy, "from 127.0.0.1", 6}, // not checked either
+		// Another client's success from the address does not forget its
+		// failures: else any client could clear them between guesses at
+		// another's secret.
+		{"127.0.0.1", "dev", "dev-secret", "", "", 3},
+		{"127.0.0.1", "nobody", "wrong-3", protocol.RefuseAuth, "", 4}, // third from the address: blocked
+		{"127.0.0.1", "ops", "wrong-4", protocol.RefuseBusy, "too many failed logons from 127.0.0.1; try again in 1m0s", 4},
+		{"127.0.0.1", "dev", "dev-secret", protocol.RefuseBusy, "from 127.0.0.1", 4}, // not checked either
 		// "ops" has two failures; three from other addresses block it.
-		{"127.0.0.3", "ops", "wrong-7", protocol.RefuseAuth, "", 7},
-		{"127.0.0.4", "ops", "wrong-8", protocol.RefuseAuth, "", 8},
-		{"127.0.0.5", "ops", "wrong-9", protocol.RefuseAuth, "", 9},
+		{"127.0.0.3", "ops", "wrong-5", protocol.RefuseAuth, "", 5},
+		{"127.0.0.4", "ops", "wrong-6", protocol.RefuseAuth, "", 6},
+		{"127.0.0.5", "ops", "wrong-7", protocol.RefuseAuth, "", 7},
 		// A blocked name is still checked: the right secret logs on (no
 		// one can lock a client out by failing with its name), and a
 		// wrong one is refused busy.
-		{"127.0.0.7", "ops", "wrong-10", protocol.RefuseBusy, "too many failed logons for this client name", 10},
-		{"127.0.0.6", "ops", "right-secret", "", "", 11},
-		{"127.0.0.6", "dev", "dev-secret", "", "", 12}, // the address is not blocked
+		{"127.0.0.7", "ops", "wrong-8", protocol.RefuseBusy, "too many failed logons for this client name", 8},
+		{"127.0.0.6", "ops", "right-secret", "", "", 9},
+		{"127.0.0.6", "dev", "dev-secret", "", "", 10}, // the address is not blocked
+		// The name's own success forgot its failures.
+		{"127.0.0.8", "ops", "wrong-9", protocol.RefuseAuth, "bad client name or secret", 11},
 	}
 	for i, st := range steps {
 		_, f := logonFrom(t, st.src, ts.addr, withSecret(st.client, st.secret))
@@ -255,10 +258,10 @@ func TestLogonThrottle(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(refusals) != 11 {
-		t.Fatalf("OnRefuse called %d times, want 11: %+v", len(refusals), refusals)
+	if len(refusals) != 10 {
+		t.Fatalf("OnRefuse called %d times, want 10: %+v", len(refusals), refusals)
 	}
-	r := refusals[5]
+	r := refusals[3]
 	if r.Server != "unsolmsg" || r.Client != "ops" || r.Reason != protocol.RefuseBusy ||
 		!strings.HasPrefix(r.Remote, "127.0.0.1:") || !strings.Contains(r.Message, "too many failed logons") {
 		t.Errorf("OnRefuse got %+v", r)
@@ -268,8 +271,8 @@ func TestLogonThrottle(t *testing.T) {
 			t.Errorf("refusal %+v shows a secret", r)
 		}
 	}
-	if st := ts.srv.Stats(); st.Refused[protocol.RefuseAuth] != 8 || st.Refused[protocol.RefuseBusy] != 3 {
-		t.Errorf("Stats().Refused = %v, want 8 auth and 3 busy", st.Refused)
+	if st := ts.srv.Stats(); st.Refused[protocol.RefuseAuth] != 7 || st.Refused[protocol.RefuseBusy] != 3 {
+		t.Errorf("Stats().Refused = %v, want 7 auth and 3 busy", st.Refused)
 	}
 }
 
@@ -505,7 +508,7 @@ func TestShutdownInterruptsAcceptBackoff(t *testing.T) {
 // checked is refused once registered, with the reason Recheck gives.
 func TestRecheck(t *testing.T) {
 	var withdrawn atomic.Bool
-	ts := startServer(t, session.Config{Recheck: func(client string) error {
+	ts := startServer(t, session.Config{Recheck: func(_ context.Context, client, _ string) error {
 		if withdrawn.Load() {
 			return notPermitted("client " + client + " may no longer use this port")
 		}

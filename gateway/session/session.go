@@ -229,8 +229,12 @@ type Config struct {
 	// 5). A blocked address's logons are refused busy, with retry_after,
 	// without checking the secret; the block lasts LogonBlock (default 1s)
 	// and doubles with each further failure, up to MaxLogonBlock (default
-	// 5m). A successful logon, or LogonFailureWindow (default 5m) without
-	// failure or block, forgets the address.
+	// 5m). LogonFailureWindow (default 5m) without failure or block
+	// forgets the address; a successful logon does not, since any client
+	// with a secret of its own could then clear its address's count
+	// between guesses at another client's secret. (A host one of whose
+	// clients keeps failing is therefore blocked for all of them: the log
+	// names the client that fails.)
 	MaxLogonFailures int
 	// MaxClientLogonFailures is how many failed logons one client name
 	// may have, whichever address they come from, before it is blocked
@@ -250,11 +254,14 @@ type Config struct {
 	// for long.
 	OnRefuse func(Refusal)
 	// Recheck, when set, is asked once a logon has passed Auth and its
-	// session is registered whether client may still log on (the region's
-	// roles may have changed while its secret was checked): an error
+	// session is registered whether client, with secret, may still log on:
+	// the region's config may have changed while the secret was checked
+	// (the client removed, its secret changed, the port withdrawn), too
+	// late for the change to end a session not yet registered. An error
 	// refuses the logon, with the reason of an error that has a
-	// RefuseReason method (not-permitted), else auth.
-	Recheck func(client string) error
+	// RefuseReason method (not-permitted), else auth. ctx ends after
+	// LogonTimeout.
+	Recheck func(ctx context.Context, client, secret string) error
 	// MaxLogonFrame bounds the LOGON frame (default 16 KiB); MaxFrame
 	// applies once the session is accepted.
 	MaxLogonFrame int
@@ -717,13 +724,16 @@ func throttleAddr(a netip.Addr) netip.Addr {
 }
 
 // admit asks Config.Recheck and then the Handler's Admit, if any, about a
-// session that logged on and is registered; a non-nil frame refuses it.
-// Recheck is asked here rather than with the secret: access withdrawn
-// while the secret was being checked either ended the session (EndClients
-// saw it registered) or is seen now.
-func (s *Server) admit(sess *Session) *protocol.Frame {
+// session that logged on, with secret, and is registered; a non-nil frame
+// refuses it. Recheck is asked here rather than with the secret: access
+// withdrawn while the secret was being checked either ended the session
+// (EndClients saw it registered) or is seen now.
+func (s *Server) admit(sess *Session, secret string) *protocol.Frame {
 	if s.cfg.Recheck != nil {
-		if err := s.cfg.Recheck(sess.Client); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LogonTimeout)
+		err := s.cfg.Recheck(ctx, sess.Client, secret)
+		cancel()
+		if err != nil {
 			reason := protocol.RefuseAuth
 			var rr refuseReasoner
 			if errors.As(err, &rr) {
@@ -819,8 +829,7 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 		var rr refuseReasoner
 		if errors.As(err, &rr) {
 			// Good credentials, but no grant of this port: the client is
-			// told what is missing. It resets no failure count (an
-			// insider could clear its address's count between guesses).
+			// told what is missing. It resets no failure count.
 			s.log.WithFields(logrus.Fields{"remote": remote, "client": clip(f.Client)}).Warn("logon refused: " + err.Error())
 			s.refuse(c, f.Req, f.Client, rr.RefuseReason(), err.Error(), 0)
 			return
@@ -840,7 +849,8 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 			s.refuse(c, f.Req, f.Client, protocol.RefuseAuth, "bad client name or secret", 0)
 			return
 		}
-		s.addrFails.Success(throttleAddr(addr))
+		// The name's count is forgotten, the address's is not (see
+		// MaxLogonFailures).
 		s.clientFails.Success(clientKey(f.Client))
 	}
 	hb := s.cfg.Heartbeat
@@ -895,7 +905,7 @@ func (s *Server) serveConn(c net.Conn, a *acceptloop.Admission) {
 	// agent it admits), and a frame written by another goroutine before
 	// the accept was taken by the client for the answer to its logon.
 	sess.wmu.Lock()
-	if refusal := s.admit(sess); refusal != nil {
+	if refusal := s.admit(sess, string(f.Secret)); refusal != nil {
 		sess.wmu.Unlock()
 		s.mu.Lock()
 		delete(s.sessions, sess)

@@ -303,6 +303,22 @@ func (p *Policy) VMMon(client, system string) error {
 		client, system, system, p.roleNames(client))
 }
 
+// VMMonAny reports whether client may log on to VMMON as some system: a
+// *Denial if none of its roles has a vmmon grant. The system itself is
+// checked by VMMon once the session says which it is.
+func (p *Policy) VMMonAny(client string) error {
+	if p.open {
+		return nil
+	}
+	for _, r := range p.clients[client] {
+		if len(r.vmmon) > 0 {
+			return nil
+		}
+	}
+	return deny(client, "client %s may not use VMMON: no role grants vmmon = [\"SYSTEM\"] (%s)",
+		client, p.roleNames(client))
+}
+
 // Visible reports whether client may see event e (one of its roles' event
 // filters matches; audit records only through a filter naming them).
 func (p *Policy) Visible(client string, e *protocol.Event) bool {
@@ -576,15 +592,17 @@ type PortAuthenticator struct {
 }
 
 // Authenticate checks name's secret, then that one of its roles grants
-// the port (VMMON's grant is checked per system, at admission). A refusal
-// for a missing grant is a *Denial; a bad secret wraps auth.ErrBadCredentials.
+// the port (for VMMON, some system: the system is checked at admission). A
+// refusal for a missing grant is a *Denial; a bad secret wraps
+// auth.ErrBadCredentials. A logon it lets through counts as a success for
+// the session server's throttle, so a name without the port must not pass.
 func (pa PortAuthenticator) Authenticate(ctx context.Context, name, secret string) error {
 	p := pa.a.Policy()
 	if err := p.Authenticate(ctx, name, secret); err != nil {
 		return err
 	}
 	if pa.port == PortVMMon {
-		return nil
+		return p.VMMonAny(name)
 	}
 	return p.Port(name, pa.port)
 }

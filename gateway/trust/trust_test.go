@@ -278,6 +278,13 @@ func TestAuthenticate(t *testing.T) {
 	if err := a.ForPort(PortVMMon).Authenticate(ctx, "vmsys1", "secret-two"); err != nil {
 		t.Errorf("VMMON logon (system checked at admission): %v", err)
 	}
+	// A client with no vmmon grant at all is refused at the secret check,
+	// so that its logon does not pass for a success (the session server
+	// forgets a name's failures on one).
+	err = a.ForPort(PortVMMon).Authenticate(ctx, "auditor", "secret-two")
+	if !errors.As(err, &d) || !strings.Contains(err.Error(), "may not use VMMON") {
+		t.Errorf("VMMON logon of a client without a vmmon grant: %v", err)
+	}
 }
 
 func TestOpenPolicy(t *testing.T) {

@@ -884,6 +884,30 @@ func TestLogonThrottle(t *testing.T) {
 	}
 }
 
+// TestLogonThrottleNotClearedByOthers: another operator's logon from the
+// address does not forget its failures, or anyone with a secret of their
+// own could clear them between guesses at another's.
+func TestLogonThrottleNotClearedByOthers(t *testing.T) {
+	leakcheck.Check(t)
+	ts := startServer(t, Config{MaxLogonFailures: 2, LogonAttempts: 3, LogonBlock: time.Minute})
+	tm := startTerm(t, ts.addr, termOpts{})
+	tm.logon(client1, "wrong1")
+	tm.waitText("ZBR314E LOGON REFUSED: bad client name or secret")
+	ok := startTerm(t, ts.addr, termOpts{})
+	ok.logon("OPER2", "other-secret")
+	ok.waitText("COMMAND ===>")
+	tm.logon(client1, "wrong2") // the second failure from the address: blocked
+	tm.waitFor("the second refusal", func(scr []string) bool {
+		return hasText("ZBR314E")(scr) && hasText("CLIENT ===>")(scr)
+	})
+	tm2 := startTerm(t, ts.addr, termOpts{})
+	tm2.logon("OPER2", "other-secret")
+	tm2.waitText("ZBR314E LOGON REFUSED: too many failed logons from this address; try again in")
+	if n := ts.b.logons.Load(); n != 3 {
+		t.Errorf("Backend.Logon called %d times, want 3", n)
+	}
+}
+
 // TestLogonTimeout leaves a terminal at the logon panel (or, on a slow
 // machine, still negotiating): LogonTimeout closes it.
 func TestMaxSessions(t *testing.T) {

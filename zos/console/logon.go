@@ -175,15 +175,16 @@ func (s *Server) tryLogon(key netip.Addr, client, secret string, t *terminal, lo
 	}
 	switch {
 	case err == nil:
-		s.fails.Success(key)
+		// The name's failures are forgotten, the address's are not: any
+		// operator could otherwise clear its address's count between
+		// guesses at another name's secret.
 		s.names.Success(client)
 		return op, ""
 	case errors.Is(err, ErrBusy): // load, not the credentials: not a failure for the throttle
 		refused(err, "busy")
 	case errors.Is(err, ErrNotPermitted):
 		// The right secret, but no role grants the console: no failure,
-		// and no success either (an insider could otherwise clear its
-		// address's count between guesses at another name).
+		// and no success either.
 		refused(err, "not permitted")
 	case s.ctx.Err() != nil: // cancelled by Shutdown or Close: not the credentials either
 		refused(err, reasonStopping)

@@ -94,8 +94,9 @@ type Config struct {
 	// IPv6 address by its /64) may have before it is blocked (default
 	// 5): a blocked address's logons are refused without asking the
 	// Backend. The block lasts LogonBlock (default 2s) and doubles with
-	// each further failure up to MaxLogonBlock (default 5m); a successful
-	// logon, or LogonFailureWindow without failure, forgets the address.
+	// each further failure up to MaxLogonBlock (default 5m);
+	// LogonFailureWindow without failure forgets the address (a
+	// successful logon does not: see tryLogon).
 	MaxLogonFailures int
 	// LogonBlock and MaxLogonBlock: see MaxLogonFailures.
 	LogonBlock, MaxLogonBlock time.Duration
