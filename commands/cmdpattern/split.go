@@ -192,11 +192,15 @@ func isAssignment(src string) bool {
 
 func quoteDetail(s string) string { return `"` + s + `"` }
 
-// Quote returns a command line that Split (and /bin/sh) split into
-// exactly argv: words made only of safe characters are left as they are,
-// others are single-quoted. It is what a client should use to build a
-// command line from arguments. An argument must not contain a NUL byte;
-// Split refuses such a line.
+// Quote returns a command line that Split, and every POSIX shell and fish,
+// split into exactly argv: words made only of safe characters are left as
+// they are, others are single-quoted, with each ' and \ written outside
+// the quotes as \' and \\ (inside single quotes fish reads \' and \\ as
+// escapes, POSIX shells do not: outside them all read both alike). It is
+// what a client should use to build a command line from arguments, and
+// what the region sends a stock sshd, which runs it with the user's login
+// shell. An argument must not contain a NUL byte; Split refuses such a
+// line.
 func Quote(argv ...string) string {
 	var b strings.Builder
 	for i, a := range argv {
@@ -208,21 +212,39 @@ func Quote(argv ...string) string {
 			b.WriteString(a)
 			continue
 		}
-		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(a, "'", `'\''`))
-		b.WriteByte('\'')
+		if a == "" {
+			b.WriteString("''")
+			continue
+		}
+		for a != "" {
+			n := strings.IndexAny(a, `'\`)
+			if n < 0 {
+				n = len(a)
+			}
+			if n > 0 {
+				b.WriteByte('\'')
+				b.WriteString(a[:n])
+				b.WriteByte('\'')
+			}
+			if n < len(a) {
+				b.WriteByte('\\')
+				b.WriteByte(a[n])
+				n++
+			}
+			a = a[n:]
+		}
 	}
 	return b.String()
 }
 
 // isSafeWord reports whether s needs no quoting: every byte is in
-// [A-Za-z0-9_@%+=:,./-].
+// [A-Za-z0-9_@+=:,./-]. (Not %: fish expands %self.)
 func isSafeWord(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("_@%+=:,./-", c) >= 0:
+		case strings.IndexByte("_@+=:,./-", c) >= 0:
 		default:
 			return false
 		}

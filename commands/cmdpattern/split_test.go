@@ -130,17 +130,25 @@ func TestSplitMatchesShell(t *testing.T) {
 	}
 }
 
+// quoteCases are argument lists that quoting has to get right.
+var quoteCases = [][]string{
+	{"echo", "hello"},
+	{"echo", ""},
+	{"printf", "%s\n", "it's", `a"b`, "$HOME", "`id`", "a b\tc", "*", "~", "#x", "[a]", "\\"},
+	{"A=b", "c"},
+	{"if", "then"},
+	{"!"},
+	{"/usr/bin/env", "X=1", "--opt=~/x"},
+	{"grüße", "\x01\x7f\xff"},
+	// fish reads \' and \\ inside single quotes as escapes.
+	{"echo", `a\'`, "; id #"},
+	{"df", "-h", `x\`, "'; id -un; #"},
+	{"echo", `\\'\'`, `'`, `\`, "a'b", `it\'s`},
+	{"echo", "%self", "50%", "{a,b}", "=ls", "$(id)", "a\nb", "(x)", "x;y", "a|b", "&", "<x>"},
+}
+
 func TestQuote(t *testing.T) {
-	for _, argv := range [][]string{
-		{"echo", "hello"},
-		{"echo", ""},
-		{"printf", "%s\n", "it's", `a"b`, "$HOME", "`id`", "a b\tc", "*", "~", "#x", "[a]", "\\"},
-		{"A=b", "c"},
-		{"if", "then"},
-		{"!"},
-		{"/usr/bin/env", "X=1", "--opt=~/x"},
-		{"grüße", "\x01\x7f\xff"},
-	} {
+	for _, argv := range quoteCases {
 		line := Quote(argv...)
 		got, err := Split(line)
 		if err != nil || !reflect.DeepEqual(got, argv) {
@@ -186,6 +194,30 @@ func FuzzSplit(f *testing.F) {
 			t.Fatalf("Split(%q) = %q; Quote = %q; split again = %q, %v", line, argv, q, again, err)
 		}
 	})
+}
+
+// TestQuoteUnderShells runs Quote's lines with the shells an agentless
+// host's sshd may run them with (the user's login shell, -c LINE): each
+// must pass exactly the words quoted to the program.
+func TestQuoteUnderShells(t *testing.T) {
+	printf := peer.Require(t, "printf") // coreutils': the same program under every shell
+	for _, name := range []string{"sh", "bash", "zsh", "fish"} {
+		shell := peer.Require(t, name)
+		t.Run(name, func(t *testing.T) {
+			for _, argv := range quoteCases {
+				line := Quote(append([]string{printf, `%s\0`}, argv...)...)
+				out, err := exec.Command(shell, "-c", line).Output()
+				if err != nil {
+					t.Errorf("%s -c %q: %v", name, line, err)
+					continue
+				}
+				got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+				if !reflect.DeepEqual(got, argv) {
+					t.Errorf("%s -c %q passed %q, want %q", name, line, got, argv)
+				}
+			}
+		})
+	}
 }
 
 // TestSplitMatchesShellRandom compares Split with /bin/sh on
