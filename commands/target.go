@@ -82,10 +82,52 @@ func ParseTarget(s string) (Target, error) {
 	if t.Name != "" && t.Addr.IsValid() {
 		return Target{}, fmt.Errorf("%w: %q has both a name and an address", ErrBadTarget, s)
 	}
-	if strings.ContainsAny(t.Name, " \t\r\n") {
-		return Target{}, fmt.Errorf("%w: name %q has blanks", ErrBadTarget, t.Name)
+	// Names are ASCII, compared without case as ASCII: Unicode case
+	// mapping (ſ to S, İ to i) must not reach a system a pattern does not
+	// grant.
+	switch {
+	case t.Kind == KindLinux && t.Name != "" && !validLinuxName(t.Name):
+		return Target{}, fmt.Errorf("%w: Linux name %q: 1 to %d ASCII letters, digits, '.', '-' and '_'", ErrBadTarget, t.Name, maxLinuxName)
+	case t.Kind == KindZVM && !validZVMName(t.Name):
+		return Target{}, fmt.Errorf("%w: z/VM system %q: 1 to 8 of A-Z 0-9 @ # $", ErrBadTarget, t.Name)
+	case t.Node != "" && !validZVMName(t.Node):
+		return Target{}, fmt.Errorf("%w: NODE=%q: a z/VM system, 1 to 8 of A-Z 0-9 @ # $", ErrBadTarget, t.Node)
 	}
 	return t, nil
+}
+
+// maxLinuxName is the longest Linux system name: a DNS name's.
+const maxLinuxName = 253
+
+// validLinuxName reports whether s is a Linux system name: 1 to 253 ASCII
+// letters, digits, '.', '-' and '_' (a host name, and what --linux and the
+// agents accept).
+func validLinuxName(s string) bool {
+	if s == "" || len(s) > maxLinuxName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validZVMName reports whether s is a z/VM system name, in either case: 1
+// to 8 of A-Z 0-9 @ # $.
+func validZVMName(s string) bool {
+	if s == "" || len(s) > 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '@' || c == '#' || c == '$') {
+			return false
+		}
+	}
+	return true
 }
 
 // String returns the text form.
@@ -97,8 +139,6 @@ func (t Target) String() string {
 	switch {
 	case t.Addr.IsValid():
 		s += "ADDR=" + t.Addr.String()
-	case strings.Contains(t.Name, "="):
-		s += "NAME=" + t.Name // bare, "a=b" would read as key a
 	default:
 		s += t.Name
 	}

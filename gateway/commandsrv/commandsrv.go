@@ -24,6 +24,7 @@ import (
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/gateway/session"
 	"github.com/zbridge/zbridge/protocol"
+	"github.com/zbridge/zbridge/protocol/agentproto"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -135,6 +136,47 @@ type state struct {
 	ids map[string]context.CancelCauseFunc
 }
 
+// Bounds on a command request, checked before anything else. No target
+// takes a longer line than a Linux agent (agentproto.MaxCommand), nor a
+// longer ID (agentproto.MaxCommandID, which the agents check too).
+const (
+	// MaxTarget is the longest target, in bytes.
+	MaxTarget = 300
+	// MaxCommand is the longest command line, in bytes.
+	MaxCommand = agentproto.MaxCommand
+	// clipCommand is how much of an oversized command line a refusal
+	// keeps for the audit log.
+	clipCommand = 1 << 10
+)
+
+// oversized says what is too long in a command request; "" when nothing is.
+func oversized(f *protocol.Frame) string {
+	switch {
+	case len(f.Target) > MaxTarget:
+		return fmt.Sprintf("target of %d bytes: at most %d", len(f.Target), MaxTarget)
+	case len(f.Command) > MaxCommand:
+		return fmt.Sprintf("command line of %d bytes: at most %d", len(f.Command), MaxCommand)
+	case f.ID != "":
+		if err := agentproto.CheckCommandID(f.ID); err != nil {
+			return fmt.Sprintf("command ID: 1 to %d printable ASCII characters, no blanks", agentproto.MaxCommandID)
+		}
+	}
+	return ""
+}
+
+// clip shortens s to at most n bytes (at a rune boundary), saying how
+// long it was.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
+}
+
 func errReply(code, msg string) *protocol.Frame {
 	return protocol.Reply(0, &protocol.Error{Code: code, Message: msg})
 }
@@ -169,11 +211,18 @@ func (h *handler) command(sess *session.Session, st *state, f *protocol.Frame) *
 	// tells the Guard (the audit log).
 	refused := func(req *commands.Request, ce *commands.Error) *protocol.Frame {
 		if h.cfg.Guard != nil {
-			h.cfg.Guard.Refused(sess, req, f.Target, ce)
+			h.cfg.Guard.Refused(sess, req, clip(f.Target, MaxTarget), ce)
 		}
 		r := errReply(ce.Code, ce.Message)
 		r.RetryAfter = ce.RetryAfter
 		return r
+	}
+	if msg := oversized(f); msg != "" {
+		// What the audit log and the logs keep of it is clipped: a
+		// client without a single grant must not be able to make the
+		// region write (and sync) a megabyte per frame.
+		return refused(&commands.Request{ID: clip(f.ID, agentproto.MaxCommandID), Command: clip(f.Command, clipCommand),
+			Requester: sess.Client}, &commands.Error{Code: commands.CodeBadRequest, Message: msg})
 	}
 	tgt, err := commands.ParseTarget(f.Target)
 	if err != nil {

@@ -75,3 +75,35 @@ func TestGuard(t *testing.T) {
 	want := []string{"begin echo hi", "end echo hi rc=0 bytes=2", "refuse echo forbidden", "refused mvs:SYS1 D A bad-request"}
 	waitFor(t, "the guard's calls", func() bool { return slices.Equal(g.seen(), want) })
 }
+
+// TestOversizedRequests: a target, command line or ID longer than any
+// target takes is refused bad-request before anything else, and what the
+// Guard (the audit log) is given of it is clipped: a client without a
+// single grant must not make the region write a megabyte a frame.
+func TestOversizedRequests(t *testing.T) {
+	g := &recordingGuard{}
+	ts := startServer(t, commandsrv.Config{Guard: g})
+	c := ts.logon(t)
+	long := strings.Repeat("\xff", commandsrv.MaxCommand+1)
+	for _, f := range []protocol.Frame{
+		{Type: protocol.TypeCommand, Target: "linux:local", Command: long},
+		{Type: protocol.TypeCommand, Target: "linux:" + strings.Repeat("a", commandsrv.MaxTarget), Command: "ls"},
+		{Type: protocol.TypeCommand, ID: strings.Repeat("i", 129), Target: "linux:local", Command: "ls"},
+		{Type: protocol.TypeCommand, ID: "a b", Target: "linux:local", Command: "ls"},
+	} {
+		req := c.send(&f)
+		reply, line := c.reply(req)
+		wantErrorReply(t, reply, line, commands.CodeBadRequest)
+	}
+	waitFor(t, "the guard's four refusals", func() bool { return len(g.seen()) == 4 })
+	for _, call := range g.seen() {
+		if !strings.HasPrefix(call, "refused ") || !strings.HasSuffix(call, " bad-request") || len(call) > 3<<10 {
+			t.Errorf("the guard was told %d bytes: %.200q", len(call), call)
+		}
+	}
+	// The session stays usable.
+	req := c.command("", "linux:local", "echo ok")
+	if f, line := c.next(); f.Req != req || f.Text != "ok" {
+		t.Fatalf("got %s, want output ok", line)
+	}
+}

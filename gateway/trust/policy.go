@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zbridge/zbridge/commands"
 	"github.com/zbridge/zbridge/commands/cmdpattern"
@@ -527,10 +528,26 @@ func (p *Policy) Command(client string, t commands.Target, line string) (Grant, 
 			client, tn, p.roleNames(client))
 	case splitErr != nil:
 		return Grant{}, deny(client, "client %s may not run %q on %s: %v; only a role granting commands = [%q] there allows such a line (%s)",
-			client, line, tn, splitErr, AnyCommand, strings.Join(granting, "; "))
+			client, clipLine(line), tn, splitErr, AnyCommand, strings.Join(granting, "; "))
 	}
 	return Grant{}, deny(client, "client %s may not run %q on %s: no command pattern of its roles matches (%s)",
-		client, line, tn, strings.Join(granting, "; "))
+		client, clipLine(line), tn, strings.Join(granting, "; "))
+}
+
+// clipLine shortens a command line for a refusal's message, which goes to
+// the client, the log and the audit record (beside the line itself):
+// quoted whole, a long line of bytes %q writes as \xff would repeat it
+// four times over.
+func clipLine(line string) string {
+	const n = 200
+	if len(line) <= n {
+		return line
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(line[cut]) {
+		cut--
+	}
+	return line[:cut] + fmt.Sprintf("… (%d bytes)", len(line))
 }
 
 // words splits line as the target's kind reads it.

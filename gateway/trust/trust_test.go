@@ -3,6 +3,7 @@ package trust
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -499,5 +500,17 @@ events = ["severity=debug"]
 	// Audit records stay apart: a filter that matches all does not show them.
 	if !p.Visible("all", &protocol.Event{Source: protocol.SourceAudit}) { // "web" names source=audit
 		t.Error("all: the audit record its web role names is not visible")
+	}
+}
+
+// TestDenialClipsLine: a refusal's message quotes the start of a long line,
+// not all of it (it goes to the client, the log and the audit record).
+func TestDenialClipsLine(t *testing.T) {
+	p := testPolicy(t)
+	line := "uptime " + strings.Repeat("\xff", 60<<10)
+	_, err := p.Command("web-ops", target(t, "linux:web1"), line)
+	var d *Denial
+	if !errors.As(err, &d) || len(err.Error()) > 2<<10 || !strings.Contains(err.Error(), fmt.Sprintf("(%d bytes)", len(line))) {
+		t.Errorf("denial of %d bytes: %.300q", len(err.Error()), err)
 	}
 }
