@@ -63,9 +63,10 @@
 // PATH=/usr/local/bin:/usr/bin:/bin, LANG=C.UTF-8, HOME, and
 // ZBRIDGE_COMMAND_ID when the region sent one. Standard input is
 // /dev/null; the working directory and HOME are the agent user's home
-// directory, or / when it has none. It runs in a process group of its
-// own, with no_new_privs set (see Hardening), and inherits no other file
-// descriptor from the agent.
+// directory, or / when it has none. It runs in a session and process
+// group of its own, without a controlling terminal (an agent started from
+// a terminal does not pass it on), with no_new_privs set (see Hardening),
+// and inherits no other file descriptor from the agent.
 //
 // A command ends when its first process exits; whatever it left running
 // in its group (background jobs) is then killed with SIGKILL. On timeout,

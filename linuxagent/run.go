@@ -144,7 +144,11 @@ func (s *Server) runCommand(sess *session, line string, cancel <-chan struct{}) 
 		Stdout: outW, // *os.File: the child gets the pipe itself, no copying goroutine in exec
 		Stderr: errW,
 		// Stdin nil: /dev/null.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}, // a group of its own: pgid = pid
+		// A session of its own, and so a group of its own (pgid = pid),
+		// without the agent's controlling terminal: an agent started
+		// from a terminal does not lend it to the commands (a command
+		// could otherwise type into it with TIOCSTI).
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	err = s.starter.start(cmd)
 	outW.Close()

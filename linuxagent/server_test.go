@@ -311,6 +311,25 @@ func startSleeper(t *testing.T, c *ssh.Client) (ssh.Channel, int) {
 	return ch, pgid
 }
 
+// TestCommandOwnSession: a command leads a session of its own (and so its
+// own process group), without the agent's controlling terminal.
+func TestCommandOwnSession(t *testing.T) {
+	a := startAgent(t, func(c *Config) { c.Policy = mustPolicy(t, "default allow\n") })
+	c := a.dial(t, a.client.signer)
+	r := runCommand(t, c, "cat /proc/self/stat", nil)
+	// pid (comm) state ppid pgrp session tty_nr ...
+	stat := string(r.stdout)
+	rest := stat[strings.LastIndexByte(stat, ')')+2:]
+	f := strings.Fields(rest)
+	if r.exitStatus != 0 || len(f) < 5 {
+		t.Fatalf("cat /proc/self/stat: exit %d, %q", r.exitStatus, stat)
+	}
+	pid := strings.Fields(stat)[0]
+	if f[2] != pid || f[3] != pid || f[4] != "0" {
+		t.Errorf("pid %s: process group %s, session %s, tty %s; want its own group and session, no terminal", pid, f[2], f[3], f[4])
+	}
+}
+
 func TestCancelKillsProcessGroup(t *testing.T) {
 	a := startAgent(t, nil)
 	t.Run("channel closed", func(t *testing.T) {
