@@ -1,6 +1,7 @@
 package region
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"strings"
@@ -46,10 +47,10 @@ func ParseTimeField(s string) (TimeField, error) {
 //
 // On the syslog path each hardcopy line stays an event of its own: the
 // region never holds an event back waiting for the next. A continuation
-// line of a multi-line message gets the message ID of its first line
-// (matched by the line ID, per sending host, among the last
-// maxOpenMultiline first lines); `zbridge zoslog` joins the lines of a
-// saved log into one event per message.
+// line of a multi-line message gets the message ID and system of its first
+// line, matched by the line ID among the first lines that came from the
+// same address and named the same host (see firstLines); `zbridge zoslog`
+// joins the lines of a saved log into one event per message.
 type normalizer struct {
 	next     syslog.Appender
 	fields   []TimeField
@@ -57,14 +58,9 @@ type normalizer struct {
 	hardcopy bool
 	loc      *time.Location
 
-	mu    sync.Mutex
-	lines map[string]multiline // host + "\x00" + line ID → the first line
-	order []string             // keys of lines, oldest first
+	mu    sync.Mutex // guards first
+	first firstLines
 }
-
-// maxOpenMultiline bounds the first lines of multi-line messages the
-// normalizer remembers (each ~100 bytes): a sender cannot grow it.
-const maxOpenMultiline = 4096
 
 func (n *normalizer) Append(ctx context.Context, evs []*protocol.Event) error {
 	for _, e := range evs {
@@ -170,11 +166,13 @@ func (n *normalizer) readHardcopy(e *protocol.Event) {
 	if err != nil {
 		return
 	}
-	key := e.Origin.Host + "\x00"
+	// The host is what the line claims; the address is the sender's own.
+	key := firstKey{addr: e.Origin.Addr, host: e.Origin.Host}
 	var first multiline
 	if l.Continuation() {
+		key.lineID = l.LineID
 		n.mu.Lock()
-		first = n.lines[key+l.LineID]
+		first = n.first.get(key)
 		n.mu.Unlock()
 		if first.system != "" {
 			e.Origin.System = first.system
@@ -183,7 +181,10 @@ func (n *normalizer) readHardcopy(e *protocol.Event) {
 		first.msgid, _, _ = zos.HardcopyMsgID(l.Text)
 		first.system = l.System
 		if i := strings.LastIndexByte(l.Text, ' '); i >= 0 && isDigits(l.Text[i+1:]) {
-			n.remember(key+l.Text[i+1:], first) // a multi-line message's line ID ends its first line
+			key.lineID = l.Text[i+1:] // a multi-line message's line ID ends its first line
+			n.mu.Lock()
+			n.first.put(key, first)
+			n.mu.Unlock()
 		}
 		if l.System != "" {
 			e.Origin.System = l.System
@@ -220,20 +221,145 @@ func (n *normalizer) readHardcopy(e *protocol.Event) {
 // line for its continuation lines.
 type multiline struct{ msgid, system string }
 
-func (n *normalizer) remember(key string, first multiline) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.lines == nil {
-		n.lines = map[string]multiline{}
+// Bounds of firstLines: the first lines of multi-line messages remembered
+// at most (each at most ~700 bytes with its key: a host name of up to 511,
+// an address, a line ID of up to 8, a message ID and a system name; ~150 for
+// a usual one), and at most from one sender address.
+//
+// An address's share is a quarter of the table, 1024 first lines, so that
+// fewer than four addresses cannot fill it. A continuation line finds its
+// message's first line as long as fewer than 1024 multi-line messages from
+// the same address started after it. z/OS writes a message's lines within
+// moments of each other (zbridge zoslog's zos.HardcopyJoiner keeps 64
+// messages open per system for the same reason), so that is ample for one
+// system, and for a forwarder sending a sysplex's OPERLOG. A first line is
+// kept past its message's end line, so that a line arriving late still
+// finds it.
+const (
+	maxFirstLines        = 4096
+	maxFirstLinesPerAddr = maxFirstLines / 4
+)
+
+// firstKey is where firstLines keeps a first line: the sender's address
+// (Origin.Addr, from the socket), the host the line claims and the line
+// ID. The address is part of the key so that a sender cannot, by claiming
+// a z/OS system's host name and a line ID, decide which message the
+// system's own continuation lines belong to.
+type firstKey struct{ addr, host, lineID string }
+
+// firstLines remembers the first lines of multi-line messages, at most
+// maxFirstLinesPerAddr from one address and maxFirstLines in all. An
+// address past its share drops its own oldest. When the table is full, the
+// first line dropped is the oldest of the address holding the most (of
+// those holding as many, the one whose oldest is oldest), so one address
+// cannot push out another's: it takes the place of its own first lines
+// unless the other holds more than it. Fewer than maxFirstLines /
+// maxFirstLinesPerAddr addresses never fill the table, and an address that
+// holds fewer than its fair share (maxFirstLines over the number of
+// addresses holding any) loses none of its first lines to others. The addresses are
+// those of TCP, TLS and RELP senders, or forged ones of UDP datagrams: a
+// forger who spoofs thousands of addresses can push everyone's out (and,
+// spoofing the z/OS system's own, send its continuation lines anyway).
+//
+// The strings kept are copies: a first line does not keep its event's
+// memory (a frame of up to MaxFrame bytes) alive. Every operation takes
+// O(log addresses). The zero value is empty and ready; it is not safe for
+// concurrent use.
+type firstLines struct {
+	lines map[firstKey]multiline
+	addrs map[string]*addrLines
+	most  addrHeap // the addresses holding first lines, most first
+	seq   uint64   // the number of first lines put
+}
+
+// addrLines is what firstLines holds for one address.
+type addrLines struct {
+	addr  string
+	keys  []firstKey // the address's first lines, oldest first
+	seqs  []uint64   // when each was put
+	index int        // in firstLines.most
+}
+
+// get returns the first line kept under k, or the zero multiline.
+func (f *firstLines) get(k firstKey) multiline { return f.lines[k] }
+
+// put keeps first under k. A key already kept (a line ID used again) takes
+// the new first line in the old one's place in the order.
+func (f *firstLines) put(k firstKey, first multiline) {
+	first = multiline{strings.Clone(first.msgid), strings.Clone(first.system)}
+	if _, ok := f.lines[k]; ok {
+		f.lines[k] = first
+		return
 	}
-	if _, ok := n.lines[key]; !ok {
-		n.order = append(n.order, key)
+	if f.lines == nil {
+		f.lines, f.addrs = map[firstKey]multiline{}, map[string]*addrLines{}
 	}
-	n.lines[key] = first
-	for len(n.order) > maxOpenMultiline {
-		delete(n.lines, n.order[0])
-		n.order = n.order[1:]
+	a := f.addrs[k.addr]
+	switch {
+	case a != nil && len(a.keys) >= maxFirstLinesPerAddr:
+		f.dropOldest(a)
+	case len(f.lines) >= maxFirstLines:
+		f.dropOldest(f.most[0])
 	}
+	if a = f.addrs[k.addr]; a == nil { // (dropOldest forgets an address left with none)
+		a = &addrLines{addr: strings.Clone(k.addr)}
+		f.addrs[a.addr] = a
+		heap.Push(&f.most, a)
+	}
+	k = firstKey{addr: a.addr, host: strings.Clone(k.host), lineID: strings.Clone(k.lineID)}
+	f.seq++
+	a.keys, a.seqs = append(a.keys, k), append(a.seqs, f.seq)
+	f.lines[k] = first
+	heap.Fix(&f.most, a.index)
+}
+
+// dropOldest forgets a's oldest first line, and a when it has no more.
+func (f *firstLines) dropOldest(a *addrLines) {
+	delete(f.lines, a.keys[0])
+	a.keys[0] = firstKey{} // not keeping its strings until the slice moves
+	a.keys, a.seqs = a.keys[1:], a.seqs[1:]
+	if len(a.keys) == 0 {
+		heap.Remove(&f.most, a.index)
+		delete(f.addrs, a.addr)
+		return
+	}
+	heap.Fix(&f.most, a.index)
+}
+
+// addrHeap orders addresses by the first lines they hold, most first, and
+// among those holding as many, by their oldest, oldest first.
+type addrHeap []*addrLines
+
+func (h addrHeap) Len() int { return len(h) }
+func (h addrHeap) Less(i, j int) bool {
+	if len(h[i].keys) != len(h[j].keys) {
+		return len(h[i].keys) > len(h[j].keys)
+	}
+	return oldest(h[i]) < oldest(h[j])
+}
+func (h addrHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *addrHeap) Push(x any) {
+	a := x.(*addrLines)
+	a.index = len(*h)
+	*h = append(*h, a)
+}
+func (h *addrHeap) Pop() any {
+	old := *h
+	a := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return a
+}
+
+// oldest is when a's oldest first line was put (none: 0).
+func oldest(a *addrLines) uint64 {
+	if len(a.seqs) == 0 {
+		return 0
+	}
+	return a.seqs[0]
 }
 
 func isDigits(s string) bool {

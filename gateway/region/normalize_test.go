@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/zbridge/zbridge/gateway/store/memstore"
+	"github.com/zbridge/zbridge/gateway/syslog"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -158,5 +162,192 @@ func TestNormalizeHostile(t *testing.T) {
 		if err := json.Unmarshal(protocol.AppendEventJSON(nil, e), &back); err != nil {
 			t.Errorf("%q %q: the event's JSON does not read back: %v", tt.sd, tt.text, err)
 		}
+	}
+}
+
+// discard is an Appender that keeps nothing.
+type discard struct{}
+
+func (discard) Append(context.Context, []*protocol.Event) error { return nil }
+
+// hardcopyFrom returns the events of syslog messages, each a hardcopy line
+// as z/OS syslogd forwards it (RFC 3164, host zos1), sent from addr.
+func hardcopyFrom(addr string, lines ...string) []*protocol.Event {
+	p := syslog.NewParser(nil)
+	p.SetSender(netip.MustParseAddr(addr))
+	evs := make([]*protocol.Event, len(lines))
+	for i, l := range lines {
+		evs[i] = p.Parse([]byte("<13>Mar  1 10:00:00 zos1 SYSLOG: "+l), time.Now())
+	}
+	return evs
+}
+
+// TestNormalizeHardcopyContinuationByAddr: a continuation line finds its
+// first line among those from its own address. Another sender claiming the
+// z/OS system's host name and a line ID in use (the security review's
+// reproduction) decides neither the message ID nor the system of the
+// system's own continuation lines, and its own continuation lines get its
+// first line's.
+func TestNormalizeHardcopyContinuationByAddr(t *testing.T) {
+	n := &normalizer{next: discard{}, hardcopy: true, loc: time.UTC}
+	const zosAddr, evilAddr = "10.0.0.5", "10.9.9.9"
+	var evs []*protocol.Event
+	evs = append(evs, hardcopyFrom(zosAddr, "M 0000000 VBT1     22121 21:20:21.52          00000290  IXG283I STAGING DATASET IXGLOGR.HZS 602")...)
+	evs = append(evs, hardcopyFrom(evilAddr, "M 0000000 EVIL     22121 21:20:21.53          00000290  IXC402D SYSTEM VBT1 LOOKS INOPERATIVE 602")...)
+	evs = append(evs, hardcopyFrom(zosAddr, "D                                         602 00000290  ALLOCATED NEW FOR LOGSTREAM HZS.HEALTH.CHECKER.HISTORY")...)
+	evs = append(evs, hardcopyFrom(evilAddr, "E                                         602 00000290  REPLY U")...)
+	if err := n.Append(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range []struct{ addr, msgid, system string }{
+		{zosAddr, "IXG283I", "VBT1"}, {evilAddr, "IXC402D", "EVIL"}, {zosAddr, "IXG283I", "VBT1"}, {evilAddr, "IXC402D", "EVIL"},
+	} {
+		if e := evs[i]; e.Origin.Addr != w.addr || e.Origin.Host != "zos1" || e.MsgID != w.msgid || e.Origin.System != w.system {
+			t.Errorf("event %d (%q): addr %s host %s msgid %s system %s; want addr %s msgid %s system %s",
+				i, e.Text, e.Origin.Addr, e.Origin.Host, e.MsgID, e.Origin.System, w.addr, w.msgid, w.system)
+		}
+	}
+}
+
+// TestNormalizeHardcopyFirstLinesFair: a sender that sends more first lines
+// of multi-line messages than the table holds, from one address or from
+// several, does not push out the first line of a message another address
+// is still sending.
+func TestNormalizeHardcopyFirstLinesFair(t *testing.T) {
+	for _, flooders := range []int{1, 4, 8} {
+		t.Run(fmt.Sprintf("%d flooding addresses", flooders), func(t *testing.T) {
+			n := &normalizer{next: discard{}, hardcopy: true, loc: time.UTC}
+			ctx := context.Background()
+			const zosAddr = "10.0.0.5"
+			if err := n.Append(ctx, hardcopyFrom(zosAddr,
+				"M 0000000 VBT1     22121 21:20:21.52          00000290  IXG283I STAGING DATASET IXGLOGR.HZS 602")); err != nil {
+				t.Fatal(err)
+			}
+			for a := range flooders {
+				lines := make([]string, 2*maxFirstLines)
+				for i := range lines {
+					lines[i] = fmt.Sprintf("M 0000000 EVIL     22121 21:20:21.53          00000290  IXC402D SYSTEM VBT1 LOOKS INOPERATIVE %d", 1000+i)
+				}
+				if err := n.Append(ctx, hardcopyFrom(fmt.Sprintf("10.9.9.%d", a), lines...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d := hardcopyFrom(zosAddr, "D                                         602 00000290  ALLOCATED NEW FOR LOGSTREAM HZS.HEALTH.CHECKER.HISTORY")
+			if err := n.Append(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if d[0].MsgID != "IXG283I" || d[0].Origin.System != "VBT1" {
+				t.Errorf("the z/OS system's continuation line: msgid %q system %q; want IXG283I VBT1", d[0].MsgID, d[0].Origin.System)
+			}
+			checkFirstLines(t, &n.first)
+		})
+	}
+}
+
+// TestFirstLinesBounds: an address keeps at most maxFirstLinesPerAddr first
+// lines, its oldest dropped first; the table at most maxFirstLines, the
+// oldest of the address holding most dropped first.
+func TestFirstLinesBounds(t *testing.T) {
+	var f firstLines
+	key := func(addr string, i int) firstKey { return firstKey{addr, "zos1", fmt.Sprint(i)} }
+	has := func(k firstKey) bool { _, ok := f.lines[k]; return ok }
+	// One address: its own oldest go.
+	for i := range maxFirstLinesPerAddr + 10 {
+		f.put(key("a", i), multiline{"IXG283I", "SYSA"})
+	}
+	if len(f.lines) != maxFirstLinesPerAddr || has(key("a", 9)) || !has(key("a", 10)) {
+		t.Fatalf("one address: %d first lines kept (want %d), the 10th kept %v, the 11th %v",
+			len(f.lines), maxFirstLinesPerAddr, has(key("a", 9)), has(key("a", 10)))
+	}
+	if got := f.get(key("a", 10)); got != (multiline{"IXG283I", "SYSA"}) {
+		t.Fatalf("get: %+v", got)
+	}
+	// A second address with a few; then others fill the table: the second
+	// address keeps its own.
+	for i := range 10 {
+		f.put(key("b", i), multiline{"IEF196I", "SYSB"})
+	}
+	for _, addr := range []string{"c", "d", "e", "f"} {
+		for i := range maxFirstLinesPerAddr {
+			f.put(key(addr, i), multiline{"X", "EVIL"})
+		}
+	}
+	checkFirstLines(t, &f)
+	if len(f.lines) != maxFirstLines {
+		t.Fatalf("%d first lines, want the table full (%d)", len(f.lines), maxFirstLines)
+	}
+	for i := range 10 {
+		if !has(key("b", i)) {
+			t.Fatalf("address b lost its first line %d to others", i)
+		}
+	}
+	// b puts more, the table full: the oldest first line of the address
+	// holding most goes (of those holding as many, the one whose oldest is
+	// oldest), not one of b's.
+	var victim *addrLines
+	for _, a := range f.addrs {
+		if victim == nil || len(a.keys) > len(victim.keys) || len(a.keys) == len(victim.keys) && a.seqs[0] < victim.seqs[0] {
+			victim = a
+		}
+	}
+	if victim.addr == "b" {
+		t.Fatal("b holds the most")
+	}
+	vk, vn := victim.keys[0], len(victim.keys)
+	f.put(key("b", 10), multiline{"IEF196I", "SYSB"})
+	if !has(key("b", 0)) || !has(key("b", 10)) || has(vk) || len(victim.keys) != vn-1 || len(f.lines) != maxFirstLines {
+		t.Fatalf("b's 11th first line: b's first kept %v, its 11th %v; %s's oldest kept %v, %s holds %d (had %d); %d in all",
+			has(key("b", 0)), has(key("b", 10)), victim.addr, has(vk), victim.addr, len(victim.keys), vn, len(f.lines))
+	}
+	// A line ID used again: the newer first line.
+	f.put(key("b", 3), multiline{"IEF197I", "SYSB"})
+	if got := f.get(key("b", 3)); got.msgid != "IEF197I" {
+		t.Fatalf("a line ID used again: %+v", got)
+	}
+	// What is kept is copied: a first line does not keep its event's frame
+	// in memory.
+	frame := strings.Repeat("x", 1<<16) + " zos9 77 IXG283I SYSZ"
+	fk := firstKey{"z", frame[len(frame)-20 : len(frame)-16], frame[len(frame)-15 : len(frame)-13]}
+	f.put(fk, multiline{frame[len(frame)-12 : len(frame)-5], frame[len(frame)-4:]})
+	for k, v := range f.lines {
+		for _, kept := range []string{k.addr, k.host, k.lineID, v.msgid, v.system} {
+			if p := unsafe.StringData(kept); uintptr(unsafe.Pointer(p))-uintptr(unsafe.Pointer(unsafe.StringData(frame))) < uintptr(len(frame)) {
+				t.Fatalf("first line %+v %+v: %q is part of the event's frame", k, v, kept)
+			}
+		}
+	}
+	if f.get(firstKey{"z", "zos9", "77"}) != (multiline{"IXG283I", "SYSZ"}) {
+		t.Fatalf("the copied first line: %+v", f.get(firstKey{"z", "zos9", "77"}))
+	}
+	// Addresses come and go: the table stays within bounds and consistent.
+	for i := range 3 * maxFirstLines {
+		f.put(key(fmt.Sprint("g", i%97), i), multiline{"X", "Y"})
+	}
+	checkFirstLines(t, &f)
+}
+
+// checkFirstLines checks f's bounds and that its parts agree.
+func checkFirstLines(t *testing.T, f *firstLines) {
+	t.Helper()
+	if len(f.lines) > maxFirstLines || len(f.addrs) != len(f.most) {
+		t.Fatalf("%d first lines (at most %d), %d addresses, %d in the heap", len(f.lines), maxFirstLines, len(f.addrs), len(f.most))
+	}
+	n := 0
+	for i, a := range f.most {
+		if a.index != i || f.addrs[a.addr] != a || len(a.keys) == 0 || len(a.keys) > maxFirstLinesPerAddr || len(a.keys) != len(a.seqs) {
+			t.Fatalf("address %q: index %d at %d, %d first lines (%d times)", a.addr, a.index, i, len(a.keys), len(a.seqs))
+		}
+		if i > 0 && f.most.Less(i, (i-1)/2) {
+			t.Fatalf("the heap is out of order at %d", i)
+		}
+		for j, k := range a.keys {
+			if _, ok := f.lines[k]; !ok || k.addr != a.addr || j > 0 && a.seqs[j] <= a.seqs[j-1] {
+				t.Fatalf("address %q: first line %+v not kept, or out of order", a.addr, k)
+			}
+		}
+		n += len(a.keys)
+	}
+	if n != len(f.lines) {
+		t.Fatalf("the addresses hold %d first lines, the table %d", n, len(f.lines))
 	}
 }
