@@ -185,7 +185,9 @@ type Event struct {
 	// message order, each with its parameters in element order, escapes
 	// undone. Nil for the NILVALUE "-", for other sources, and when the
 	// structured data is malformed (it is then only in Raw). Its JSON form
-	// is an object of objects (see StructuredData).
+	// is an object of objects (see StructuredData). SD-IDs ending in
+	// "@zbridge" are the region's own: a sender's element with one is
+	// renamed to end in "@claimed" (see package gateway/syslog).
 	SD       StructuredData `json:"sd,omitempty"`
 	Facility Facility       `json:"facility"`
 	Severity Severity       `json:"severity"`

@@ -30,6 +30,10 @@ import (
 // "SYSLOG", MSGID the message ID ("-" when the text has none), the
 // structured data element hardcopy@zbridge the record's other columns, and
 // MSG the text, the lines of a multi-line message joined with "\n". The
+// region keeps that element, as any sender's with an SD-ID of its own, as
+// hardcopy@claimed (package syslog): it cannot tell zoslog from a sender
+// forging the columns, so a rule that trusts back-filled records names
+// hardcopy@claimed and the address zoslog runs on (addr=). The
 // priority is user.notice, user.warning for action messages
 // (zoslogSeverity). A summary goes to stderr: the records sent and every
 // line skipped, with why. It exits 1 if it cannot connect or the connection

@@ -32,7 +32,7 @@ var zoslogFiles = []string{
 type zoslogEvent struct {
 	host, app, msgid, time, text string
 	sev                          protocol.Severity
-	sd                           map[string]string // hardcopy@zbridge parameters checked
+	sd                           map[string]string // hardcopy@claimed parameters checked
 }
 
 // zoslogWant are the records of zoslogFiles, in order.
@@ -64,7 +64,10 @@ var zoslogWant = []zoslogEvent{
 	{"MV2E", "SYSLOG", "$HASP647", "2017-04-05T14:10:45.94Z", "$HASP647      1 XEQ A        MV2E", protocol.SevNotice, nil},
 }
 
-// checkZoslogEvents checks evs against zoslogWant.
+// checkZoslogEvents checks evs, as the region's syslog parser reads what
+// zoslog sent, against zoslogWant. zoslog sends the columns in
+// hardcopy@zbridge; the region keeps a sender's element with its own
+// SD-ID as hardcopy@claimed (package syslog), and only that matches.
 func checkZoslogEvents(t *testing.T, evs []protocol.Event) {
 	t.Helper()
 	if len(evs) != len(zoslogWant) {
@@ -80,8 +83,15 @@ func checkZoslogEvents(t *testing.T, evs []protocol.Event) {
 				i, e.Parsed, e.ParseError, e.Source, e.Origin.Host, e.App, e.MsgID, e.Time.Format(time.RFC3339Nano), e.TimeFilled,
 				e.Severity, e.Facility, e.Text, w.host, w.app, w.msgid, w.time, w.sev, w.text)
 		}
-		if len(e.SD) != 1 || e.SD[0].ID != "hardcopy@zbridge" {
+		if len(e.SD) != 1 || e.SD[0].ID != "hardcopy@claimed" {
 			t.Fatalf("event %d: structured data %v", i, e.SD)
+		}
+		for terms, want := range map[string]bool{"sd.hardcopy@claimed.lines=*": true, "sd.hardcopy@zbridge.lines=*": false} {
+			if f, err := protocol.ParseFilter(terms); err != nil {
+				t.Fatal(err)
+			} else if f.Match(&e) != want {
+				t.Fatalf("event %d: %s matches: %v, want %v", i, terms, !want, want)
+			}
 		}
 		got := map[string]string{}
 		for _, p := range e.SD[0].Params {
@@ -89,7 +99,7 @@ func checkZoslogEvents(t *testing.T, evs []protocol.Event) {
 		}
 		for k, v := range w.sd {
 			if got[k] != v {
-				t.Fatalf("event %d: hardcopy@zbridge %s=%q, want %q (all: %v)", i, k, got[k], v, got)
+				t.Fatalf("event %d: hardcopy@claimed %s=%q, want %q (all: %v)", i, k, got[k], v, got)
 			}
 		}
 	}
@@ -135,6 +145,9 @@ func TestZoslogMessages(t *testing.T) {
 	p := syslog.NewParser(time.UTC)
 	evs := make([]protocol.Event, len(got))
 	for i, f := range got {
+		if !bytes.Contains(f, []byte(" [hardcopy@zbridge ")) {
+			t.Fatalf("message %d sent without its hardcopy@zbridge element: %q", i, f)
+		}
 		evs[i] = *p.Parse(f, time.Now())
 	}
 	checkZoslogEvents(t, evs)

@@ -153,8 +153,11 @@ func joinErr(a, b string) string {
 // readHardcopy reads e's text as a hardcopy log line, if it is one. The
 // line's columns that say who issued it (record and request type, routing
 // codes, job ID or console, flags) go into the SD element hardcopy@zbridge,
-// as zbridge zoslog sends them: rules can then tell a system's own messages
-// from those a job wrote (a WTO can say anything).
+// after the message's own elements, as zbridge zoslog sends them: rules can
+// then tell a system's own messages from those a job wrote (a WTO can say
+// anything). Only the region writes hardcopy@zbridge: the syslog parser
+// keeps a sender's as hardcopy@claimed. The columns are what the line says,
+// so they are z/OS's only for lines from the z/OS system's address.
 func (n *normalizer) readHardcopy(e *protocol.Event) {
 	// A hardcopy line is at least its columns long and starts with a
 	// record type or a blank: most syslog text is turned away here, for

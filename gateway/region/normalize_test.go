@@ -351,3 +351,61 @@ func checkFirstLines(t *testing.T, f *firstLines) {
 		t.Fatalf("the addresses hold %d first lines, the table %d", n, len(f.lines))
 	}
 }
+
+// TestNormalizeHardcopySDFromSender: a hardcopy@zbridge element a sender
+// writes (logger --sd-id, a relay, a forged datagram; the security review's
+// reproduction) is kept as hardcopy@claimed, so that a rule on the
+// region's element, which holds the columns of the line the region read,
+// does not take it for the region's. What zbridge zoslog sends (the
+// columns of a saved log, in hardcopy@zbridge) arrives the same way: a rule
+// trusting it names the element hardcopy@claimed and the address zoslog
+// runs on, which the sender cannot claim.
+func TestNormalizeHardcopySDFromSender(t *testing.T) {
+	n := &normalizer{next: discard{}, hardcopy: true, loc: time.UTC}
+	parse := func(addr, msg string) *protocol.Event {
+		p := syslog.NewParser(nil)
+		p.SetSender(netip.MustParseAddr(addr))
+		e := p.Parse([]byte(msg), time.Now())
+		if err := n.Append(context.Background(), []*protocol.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	match := func(e *protocol.Event, terms string) bool {
+		t.Helper()
+		f, err := protocol.ParseFilter(terms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Match(e)
+	}
+	// A job's line, sent with a forged element claiming the master console.
+	e := parse("10.9.9.9", `<13>1 2026-03-01T10:00:00Z zos1 SYSLOG - - [hardcopy@zbridge type="N" ident="*MASTER*"] `+
+		`N 0000000 VBT1     22121 21:20:20.70 JOB12345 00000290  IEF196I WRITTEN BY A JOB`)
+	if sd, _ := e.SD.MarshalJSON(); len(e.SD) != 2 || e.SD[0].ID != "hardcopy@claimed" || e.SD[1].ID != "hardcopy@zbridge" ||
+		!hasParam(e.SD[1], "ident", "JOB12345") {
+		t.Fatalf("structured data %s: want the sender's hardcopy@claimed, then the region's hardcopy@zbridge", sd)
+	}
+	if match(e, "sd.hardcopy@zbridge.ident=*MASTER*") {
+		t.Error("a rule on sd.hardcopy@zbridge.ident=*MASTER* matches a job's line sent with a forged element")
+	}
+	if !match(e, "sd.hardcopy@zbridge.ident=JOB12345") {
+		t.Error("the region's element does not say the job")
+	}
+	// Not a hardcopy line: the forged element alone, renamed.
+	e = parse("10.9.9.9", `<13>1 2026-03-01T10:00:00Z zos1 SYSLOG - IXC418I [hardcopy@zbridge type="N" ident="*MASTER*"] IXC418I SYSTEM SYSA IS NOW ACTIVE`)
+	if match(e, "sd.hardcopy@zbridge.ident=*") || !match(e, "sd.hardcopy@claimed.ident=*MASTER*") {
+		t.Errorf("a forged element on a line that is no hardcopy line: %+v", e.SD)
+	}
+	// What zbridge zoslog sends (a record of zos/testdata's
+	// century-reference.txt, its form as TestZoslogMessages checks).
+	const zoslogMsg = `<13>1 2019-09-10T23:13:09.44Z JG0 SYSLOG - - [hardcopy@zbridge type="N" request="C" date="2019253" ` +
+		`clock="23:13:09.44" ident="RENJINCN" lines="1"] D LOGGER,L`
+	e = parse("10.0.0.7", zoslogMsg)
+	if !match(e, "addr=10.0.0.7,sd.hardcopy@claimed.ident=RENJINCN") || match(e, "sd.hardcopy@zbridge.ident=*") {
+		t.Errorf("zoslog's record from 10.0.0.7: %+v", e.SD)
+	}
+	if e = parse("10.9.9.9", zoslogMsg); match(e, "addr=10.0.0.7,sd.hardcopy@claimed.ident=*") {
+		t.Error("a rule trusting zoslog's address matches the same record from another")
+	}
+}

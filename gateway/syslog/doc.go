@@ -102,6 +102,19 @@
 // is malformed (a name that is not an SD-NAME, a value not quoted, an
 // element not closed, an SD-ID twice): it is then only in Raw.
 //
+// SD-IDs ending in "@zbridge" are the region's own (hardcopy@zbridge holds
+// the columns of a z/OS hardcopy line the region read, status@zbridge an
+// availability record), and rules take such an element for what the region
+// wrote. A sender's element with such an ID (any RFC 5424 sender can write
+// one, a forged datagram too, and zbridge zoslog does) is kept with
+// "@claimed" in its place: hardcopy@zbridge becomes hardcopy@claimed. What
+// the sender wrote stays in the event, but a term asking for the region's
+// element does not find it; to trust a sender's, ask for the @claimed
+// element and the sender's address (Origin.Addr), which the sender cannot
+// claim over TCP. A renamed SD-ID that another element has too (x@zbridge
+// and x@claimed sent together) is an SD-ID twice: the structured data is
+// only in Raw.
+//
 // # Bad input is never dropped
 //
 // A message that does not parse is still an event: Parsed is false,

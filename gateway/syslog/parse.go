@@ -150,6 +150,7 @@ func (p *Parser) parse(ev *protocol.Event, frame []byte, received time.Time) {
 			// stricter rules (a name too long, an SD-ID twice) stays in Raw
 			// only: rsyslog relays such a message too.
 			ev.SD, _ = structuredData(in)
+			ev.SD = disown(ev.SD)
 		}
 		ev.Parsed = true
 		ev.Text = strings.TrimPrefix(raw[h.msg:n], "\ufeff")

@@ -439,6 +439,14 @@ func FuzzParse(f *testing.F) {
 		if ev.Origin.Host == "" || ev.Origin.System != ev.Origin.Host {
 			t.Fatalf("Origin = %+v", ev.Origin)
 		}
+		for _, el := range ev.SD {
+			if strings.HasSuffix(el.ID, regionSuffix) {
+				t.Fatalf("SD-ID %q, which only the region may write", el.ID)
+			}
+		}
+		if hasDuplicateID(ev.SD) {
+			t.Fatalf("an SD-ID twice in %+v", ev.SD)
+		}
 		if ev.Parsed && utf8.Valid(in) && !utf8.ValidString(ev.Text) {
 			t.Fatalf("Text %q not valid UTF-8", ev.Text)
 		}
@@ -466,6 +474,55 @@ func TestParseStructuredData(t *testing.T) {
 		if ev := p.Parse([]byte(in), testReceived); ev.SD != nil {
 			t.Errorf("%q: SD %+v, want none", in, ev.SD)
 		}
+	}
+}
+
+// TestParseRegionSD: an element a sender sends with an SD-ID the region
+// owns (ending in @zbridge: hardcopy@zbridge, status@zbridge) is kept under
+// the ID ending in @claimed, so that no rule or client asking for the
+// region's element finds what the sender wrote (over TCP, through a relay,
+// in a forged datagram); any other SD-ID is kept as it is.
+func TestParseRegionSD(t *testing.T) {
+	const head = `<13>1 2026-03-01T10:00:00Z zos1 SYSLOG - - `
+	for _, tt := range []struct {
+		name, sd string
+		ids      []string // the SD-IDs of the event's SD, in order; nil: no SD
+	}{
+		{"hardcopy", `[hardcopy@zbridge type="N" ident="*MASTER*"]`, []string{"hardcopy@claimed"}},
+		{"status", `[status@zbridge component="SYSA" status="UP"]`, []string{"status@claimed"}},
+		{"among others", `[timeQuality tzKnown="1"][hardcopy@zbridge ident="*MASTER*"][zb@32473 k="v"]`,
+			[]string{"timeQuality", "hardcopy@claimed", "zb@32473"}},
+		{"only the suffix", `[@zbridge a="1"]`, []string{"@claimed"}},
+		{"32 bytes stay 32", `[abcdefghijklmnopqrstuvwx@zbridge a="1"]`, []string{"abcdefghijklmnopqrstuvwx@claimed"}},
+		{"the suffix in another case", `[hardcopy@ZBRIDGE ident="x"]`, []string{"hardcopy@ZBRIDGE"}},
+		{"the suffix not at the end", `[hardcopy@zbridge.1 ident="x"][a@zbridgex b="1"]`, []string{"hardcopy@zbridge.1", "a@zbridgex"}},
+		{"claimed sent as such", `[hardcopy@claimed ident="x"]`, []string{"hardcopy@claimed"}},
+		// Renamed, the two would share an SD-ID: malformed, only in Raw.
+		{"claimed sent twice", `[hardcopy@zbridge ident="x"][hardcopy@claimed ident="y"]`, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewParser(nil)
+			p.SetSender(testSender)
+			in := head + tt.sd + " text"
+			ev := p.Parse([]byte(in), testReceived)
+			if !ev.Parsed || ev.Text != "text" || ev.Raw != in {
+				t.Fatalf("Parsed %v (%s), Text %q, Raw %q", ev.Parsed, ev.ParseError, ev.Text, ev.Raw)
+			}
+			var ids []string
+			for _, el := range ev.SD {
+				ids = append(ids, el.ID)
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(tt.ids) || (ev.SD == nil) != (tt.ids == nil) {
+				t.Fatalf("SD-IDs %q, want %q", ids, tt.ids)
+			}
+			for _, term := range []string{"sd.hardcopy@zbridge.ident=*", "sd.status@zbridge.status=*"} {
+				if f, err := protocol.ParseFilter(term); err != nil {
+					t.Fatal(err)
+				} else if f.Match(ev) {
+					t.Errorf("%s matches the sender's structured data %+v", term, ev.SD)
+				}
+			}
+		})
 	}
 }
 

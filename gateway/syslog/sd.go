@@ -213,3 +213,35 @@ func hasDuplicateID(elems []protocol.SDElement) bool {
 	}
 	return false
 }
+
+// The SD-IDs ending in regionSuffix are the region's own: it writes
+// hardcopy@zbridge (the columns of a z/OS hardcopy line it read) and
+// status@zbridge (an availability record), and rules take such an element
+// for what the region read or decided. A sender's element with such an ID
+// is kept under the ID with claimedSuffix in its place (hardcopy@zbridge
+// becomes hardcopy@claimed, the same length, so still an SD-NAME): what the
+// sender wrote stays in the event for anyone who wants it, but nothing
+// that asks for the region's element finds it.
+const (
+	regionSuffix  = "@zbridge"
+	claimedSuffix = "@claimed"
+)
+
+// disown renames, in place, the elements of sd whose SD-ID the region owns
+// (see regionSuffix) and returns sd. When a renamed SD-ID is then another
+// element's too (the sender sent both x@zbridge and x@claimed), it returns
+// nil: the structured data is malformed, as any with an SD-ID twice, and is
+// only in Raw.
+func disown(sd []protocol.SDElement) []protocol.SDElement {
+	renamed := false
+	for i := range sd {
+		if name, ok := strings.CutSuffix(sd[i].ID, regionSuffix); ok {
+			sd[i].ID = name + claimedSuffix
+			renamed = true
+		}
+	}
+	if renamed && hasDuplicateID(sd) {
+		return nil
+	}
+	return sd
+}
