@@ -140,17 +140,25 @@ func AppendMarked(ctx context.Context, st Store, evs []*protocol.Event, name str
 	return nil
 }
 
-// Syncer is implemented by stores that keep events on disk under a sync
-// policy (package diskstore). Sync returns once everything the store
-// accepted before the call is as durable as the policy allows: on stable
-// storage under the batch and always policies. Servers that acknowledge
-// events to their sender (RELP, VMMON) call it before they do.
+// Syncer is implemented by stores whose Append may return before the
+// events are as durable as the store ever makes them: the store on disk,
+// which syncs under a policy (package diskstore), and the Redis store,
+// which accepts events into a buffer in memory while Redis is unreachable
+// (package redisstore). Sync returns nil once everything the store
+// accepted before the call (every Append that returned before it) is as
+// durable as the store makes it: on stable storage under diskstore's
+// batch and always policies; in Redis, and in the replicas it waits for,
+// for redisstore. It returns an error when it cannot say so, rather than
+// wait without bound: redisstore's, at once, while such events are held
+// only in its buffer. Servers that acknowledge events to their sender
+// (RELP, VMMON) call it before they do, and acknowledge nothing when it
+// fails: the sender keeps the events and sends them again.
 type Syncer interface {
 	Sync(ctx context.Context) error
 }
 
-// Sync calls st.Sync when st is a Syncer. Other stores keep events as
-// their own configuration says (Redis: its appendfsync), so for them it
+// Sync calls st.Sync when st is a Syncer. Other stores (memstore) have an
+// event as durably as they ever will once Append returns, so for them it
 // returns nil at once.
 func Sync(ctx context.Context, st Store) error {
 	if s, ok := st.(Syncer); ok {

@@ -132,7 +132,14 @@
 //     fetching them), buffered events are not put in the cache: live
 //     readers receive them, after those, when Redis is back.
 //   - The buffer lives in memory: events buffered when the Store is closed,
-//     or the process ends, are lost (Close logs how many).
+//     or the process ends, are lost (Close logs how many). So Sync
+//     (store.Syncer) fails, at once, while events appended before it are
+//     held only there: servers that acknowledge events to their senders
+//     (RELP, VMMON) then acknowledge nothing, and the senders keep the
+//     events and send them again. While the flusher writes the buffer to a
+//     Redis that answers, Sync waits for it to write them. An append that
+//     returns with its events in Redis (and MinReplicas replicas) makes
+//     Sync return nil at once.
 //   - Session and position writes and group reads are not buffered: they
 //     fail while Redis is unreachable (the position of an AppendMarked
 //     with events is buffered with them and written with them). A session

@@ -180,6 +180,12 @@ type Store struct {
 	// provisional ID was given; buffered events are then kept out of it
 	// (live readers would skip what is missing) until Redis is back.
 	hidden bool
+	// For Sync (see there): batches are numbered in the order they enter
+	// buf, and leave it from the front, in that order.
+	bufOut   uint64        // batches that ever left buf, written or refused
+	refused  uint64        // buffered batches Redis ever refused for good (dropped from buf)
+	flushing bool          // the flusher is writing buf to a Redis that answered
+	flushed  chan struct{} // closed and replaced when buf shrinks or flushing ends
 
 	sessMu sync.Mutex        // serializes session writes; guards mine
 	mine   map[string][]byte // this Store's sessions, as written
@@ -216,6 +222,7 @@ var (
 	_ store.HealthReporter = (*Store)(nil)
 	_ store.MarkedAppender = (*Store)(nil)
 	_ store.Ledger         = (*Store)(nil)
+	_ store.Syncer         = (*Store)(nil)
 )
 
 // Key returns the Redis key "{prefix}:part1:part2...". The braces make the
@@ -296,6 +303,7 @@ func New(cfg Config) (*Store, error) {
 		tailWake:  make(chan struct{}, 1),
 		notify:    make(chan struct{}),
 		appended:  make(chan struct{}),
+		flushed:   make(chan struct{}),
 		orphans:   make(map[protocol.ID]orphan),
 		mine:      make(map[string][]byte),
 		janitor:   make(map[string]time.Time),
@@ -409,6 +417,13 @@ func (s *Store) wakeLocked() {
 func (s *Store) wakeTailLocked() {
 	close(s.appended)
 	s.appended = make(chan struct{})
+}
+
+// wakeSyncLocked tells the Syncs waiting for the flusher that the buffer
+// shrank or that the flusher stopped.
+func (s *Store) wakeSyncLocked() {
+	close(s.flushed)
+	s.flushed = make(chan struct{})
 }
 
 // signal does a non-blocking send on a wake-up channel.

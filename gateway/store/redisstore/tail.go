@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
+	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -503,6 +504,55 @@ func (s *Store) flushLoop() {
 	}
 }
 
+// Sync implements store.Syncer: it returns nil once every event appended
+// before the call (by an Append or AppendMarked that returned) is in
+// Redis, and in MinReplicas replicas. Appends that return nil have done
+// that, unless they left their events in the write buffer (see Degraded
+// mode); so Sync returns nil at once unless such events are still there.
+// Then, while the flusher is writing the buffer to a Redis that answers,
+// it waits for them to be written, up to ctx; when they are held only in
+// this process's memory (Redis unreachable, the replicas not
+// acknowledging, the flusher waiting to try again), it returns an error
+// wrapping ErrUnavailable at once, so that a server acknowledging events
+// does not acknowledge them, and is not held for the outage. It also
+// fails when Redis refused buffered events for good while it waited, and
+// with store.ErrClosed after Close.
+func (s *Store) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Every batch in the buffer now was appended before the call: a batch
+	// enters it under s.mu before its Append returns. It has left when
+	// bufOut reaches through.
+	through, refused := s.bufOut+uint64(len(s.buf)), s.refused
+	for {
+		switch {
+		case s.closed:
+			return store.ErrClosed
+		case s.refused != refused:
+			return fmt.Errorf("redisstore: sync: redis refused %d buffered events for good (logged); they are dropped", s.refused-refused)
+		case s.bufOut >= through:
+			return nil
+		case !s.flushing:
+			return fmt.Errorf("redisstore: sync: %w: %d events held only in this process's memory until redis has them (%s)",
+				ErrUnavailable, s.bufN, s.reason)
+		}
+		ch := s.flushed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		case <-s.done:
+		}
+		s.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
 // recoverOnce tries once to write the buffer and leave degraded mode.
 func (s *Store) recoverOnce() error {
 	s.mu.Lock()
@@ -544,6 +594,15 @@ func (s *Store) recoverOnce() error {
 		return err
 	}
 	s.mu.Lock()
+	// Redis answers: Syncs wait for this attempt (every return below has
+	// released s.mu).
+	s.flushing = true
+	defer func() {
+		s.mu.Lock()
+		s.flushing = false
+		s.wakeSyncLocked()
+		s.mu.Unlock()
+	}()
 	if !s.expect.IsZero() && h.lastGen.Less(s.expect) {
 		s.log.WithFields(logrus.Fields{"redis_newest": h.lastGen.String(), "known_newest": s.expect.String()}).
 			Warn("redis store: redis is back without events it had (restarted without persistence, or failed over to a replica that lagged)")
@@ -614,6 +673,7 @@ func (s *Store) recoverOnce() error {
 				// stop every later one.
 				s.log.WithError(err).WithField("events", len(b.evs)).Error("redis store: redis refused buffered events; dropping them")
 				s.dropped += uint64(len(b.evs))
+				s.refused++
 				s.dirty = true
 			} else {
 				written += len(b.evs)
@@ -643,11 +703,13 @@ func (s *Store) recoverOnce() error {
 			}
 			s.buf[0] = nil
 			s.buf = s.buf[1:]
+			s.bufOut++
 			s.bufN -= len(b.evs)
 			for _, e := range b.evs {
 				s.bufSize -= int64(e.Size())
 			}
 		}
+		s.wakeSyncLocked()
 		s.mu.Unlock()
 		if failed != nil {
 			return failed

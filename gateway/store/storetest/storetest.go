@@ -97,6 +97,7 @@ func Run(t *testing.T, o Options) {
 		{"Stats", testStats},
 		{"Positions", testPositions},
 		{"AppendMarked", testAppendMarked},
+		{"Sync", testSync},
 		{"GroupNewOnly", testGroupNewOnly},
 		{"GroupStartAfter", testGroupStartAfter},
 		{"GroupSharesExactlyOnce", testGroupShares},
@@ -206,6 +207,48 @@ func testConcurrentAppend(t *testing.T, o Options) {
 		seen[e.ID] = true
 		if i > 0 && !all[i-1].ID.Less(e.ID) {
 			t.Fatalf("IDs out of order at %d: %v then %v", i, all[i-1].ID, e.ID)
+		}
+	}
+}
+
+// testSync: store.Sync, which the servers that acknowledge events call
+// before they do, returns nil on a store that is well, with nothing
+// appended and after each Append while other appenders go on, and what
+// was appended before it is readable, also after reopening. (A store that
+// may hold events in memory only fails it then: redisstore while Redis is
+// unreachable, tested on its own.)
+func testSync(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	if err := store.Sync(ctx(t), s); err != nil {
+		t.Fatalf("Sync with nothing appended: %v", err)
+	}
+	const writers, per, batch = 4, 10, 3
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range per {
+				if err := s.Append(ctx(t), Events(fmt.Sprintf("w%d-%d", w, i), batch)); err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+				if err := store.Sync(ctx(t), s); err != nil {
+					t.Errorf("Sync after Append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if all := readAll(t, s, protocol.ID{}); len(all) != writers*per*batch {
+		t.Fatalf("read %d events after Sync, want %d", len(all), writers*per*batch)
+	}
+	if o.Reopen != nil {
+		s = reopen(t, o, s, Retention{})
+		if all := readAll(t, s, protocol.ID{}); len(all) != writers*per*batch {
+			t.Fatalf("read %d events after Sync and reopening, want %d", len(all), writers*per*batch)
 		}
 	}
 }
