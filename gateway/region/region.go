@@ -383,9 +383,9 @@ func New(cfg Config) (*Region, error) {
 		return nil, fmt.Errorf("region: %w", err)
 	}
 	if cfg.RELP != "" {
-		if _, ok := r.store.(store.Syncer); !ok && cfg.RedisURL == "" {
+		if _, ok := r.store.(store.Syncer); !ok {
 			r.log.Warn("RELP with the event store in memory only (--data-dir \"\"): messages are acknowledged once stored, and a restart loses them")
-		} else if ok && cfg.Sync == diskstore.SyncOS {
+		} else if _, disk := r.store.(*diskstore.Store); disk && cfg.Sync == diskstore.SyncOS {
 			r.log.Warn("RELP with --sync os: messages are acknowledged once written, and a power loss can lose them")
 		}
 		r.relp, err = relp.New(relp.Config{Sink: newRELPSink(r), Logger: r.log, TLSConfig: syslogTLS,

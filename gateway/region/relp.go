@@ -2,6 +2,7 @@ package region
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,8 +16,15 @@ import (
 
 // relpSink turns the syslog messages of RELP sessions into events, like
 // SYSLOG over TCP, and returns only once the store has made them durable
-// (store.Sync: an fsync under the on-disk store's batch policy), so that
-// RELP acknowledges nothing a crash or power loss could take.
+// (store.Sync: an fsync under the on-disk store's batch policy; with
+// Redis, Redis and its MinReplicas replicas have them), so that RELP
+// acknowledges nothing a crash or power loss could take. While the store
+// is degraded (Redis unreachable, or its replicas not acknowledging; the
+// on-disk store after a write failed) it takes nothing: the messages
+// would only be held in the region's memory, and each time the sender
+// sent them again another copy would be. Its error leaves them
+// unacknowledged, and the sender (librelp) keeps them and sends them
+// again after it reconnects.
 type relpSink struct {
 	r       *Region
 	parsers sync.Pool // of *syslog.Parser: a parser serves one Deliver at a time
@@ -55,6 +63,11 @@ func (k *relpSink) Deliver(ctx context.Context, from net.Addr, msgs [][]byte) er
 	if len(msgs) == 0 {
 		return nil
 	}
+	if hr, ok := k.r.store.(store.HealthReporter); ok {
+		if h := hr.Health(); h.Degraded {
+			return fmt.Errorf("%w: %s", errStoreDegraded, h.Reason)
+		}
+	}
 	var addr netip.Addr
 	if ta, ok := from.(*net.TCPAddr); ok {
 		addr = ta.AddrPort().Addr().Unmap()
@@ -77,8 +90,14 @@ func (k *relpSink) Deliver(ctx context.Context, from net.Addr, msgs [][]byte) er
 	if err := k.r.intake().Append(ctx, evs); err != nil {
 		return fmt.Errorf("storing %d events: %w", len(evs), err)
 	}
+	// With Redis this fails while the events are only in the store's
+	// buffer: Redis went away, or the replicas did not acknowledge them,
+	// between the check above and the Append.
 	if err := store.Sync(ctx, k.r.store); err != nil {
 		return fmt.Errorf("syncing %d events: %w", len(evs), err)
 	}
 	return nil
 }
+
+// errStoreDegraded is relpSink.Deliver's error while the store is degraded.
+var errStoreDegraded = errors.New("region: store degraded; RELP messages refused until it recovers")

@@ -18,6 +18,11 @@
 // mark, as after a network partition: then the batch is stored twice.) While the store cannot give the mark (Redis down),
 // events are still stored, with the region's own mark: the console's events
 // then matter more than a batch another region stored being stored again.
+// A batch is acknowledged only once the store has made it durable
+// (store.Sync): while Redis is unreachable the Redis store holds it in
+// memory only, and the agent is answered an error, keeps its spool, and
+// sends the batch again (it is not stored twice: the region's mark drops
+// it) until Redis has it.
 //
 // Commands go down as "command" requests from the region, answered by the
 // agent with "output" frames and a reply, exactly as on COMMANDS (see
@@ -421,9 +426,10 @@ func (h *handler) events(sess *session.Session, a *agent, f *protocol.Frame) *pr
 	}
 	// The agent drops its spool through Seq on this reply: the events must
 	// be as durable as the store's policy makes them first (a store on
-	// disk syncs; one that synced already returns at once).
+	// disk syncs; one that synced already returns at once; the Redis store
+	// fails while it holds them in memory only, Redis unreachable).
 	if err := store.Sync(sess.Context(), h.cfg.Store); err != nil {
-		sess.Log.WithError(err).Warn("syncing z/VM events to disk failed")
+		sess.Log.WithError(err).Warn("making z/VM events durable failed (not acknowledged)")
 		return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal,
 			Message: "the region could not keep the events; keep them and send them again"})
 	}

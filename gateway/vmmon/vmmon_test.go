@@ -249,3 +249,46 @@ func TestSpoolMarkUnreadable(t *testing.T) {
 		t.Fatalf("stored %s, want %s", got, want)
 	}
 }
+
+// syncFails is a store whose Sync fails while fail is set, as the Redis
+// store's does while the events are held only in its buffer (Redis down).
+type syncFails struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *syncFails) Sync(ctx context.Context) error {
+	if s.fail.Load() {
+		return errors.New("redisstore: sync: redis unavailable: 2 events held only in this process's memory")
+	}
+	return store.Sync(ctx, s.Store)
+}
+
+// TestUnsyncedNotAcknowledged: a batch the store took but cannot say is
+// durable (Sync fails: Redis down) is answered with an error, so that the
+// agent keeps its spool; sent again, until the store has it, it is not
+// stored twice.
+func TestUnsyncedNotAcknowledged(t *testing.T) {
+	mem := memstore.New(memstore.Config{})
+	defer mem.Close()
+	st := &syncFails{Store: mem}
+	addr := serve(t, st)
+	st.fail.Store(true)
+	a := logon(t, addr, "VMSYS1", "spool-1")
+	for req := range uint64(2) {
+		a.send(t, protocol.Frame{Type: protocol.TypeEvents, Req: 2 + req, Seq: 1, Events: []*protocol.Event{
+			{Source: protocol.SourceZVMConsole, Text: "one", Severity: protocol.SevInfo},
+			{Source: protocol.SourceZVMConsole, Text: "two", Severity: protocol.SevInfo},
+		}})
+		if f := a.read(t); f.Type != protocol.TypeReply || f.Error == nil {
+			t.Fatalf("events the store could not make durable answered %+v, want an error", f)
+		}
+	}
+	st.fail.Store(false)
+	if mark := a.events(t, 4, 1, "one", "two", "three"); mark != 3 {
+		t.Fatalf("mark once the store syncs = %d, want 3", mark)
+	}
+	if got, want := fmt.Sprint(texts(t, mem)), fmt.Sprint([]string{"one", "two", "three"}); got != want {
+		t.Fatalf("stored %s, want %s", got, want)
+	}
+}
