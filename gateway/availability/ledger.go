@@ -42,6 +42,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,17 @@ var ErrProbeTimeout = errors.New("availability: the probe timed out")
 // without end. A record for a new component beyond it is dropped (and
 // logged).
 const MaxComponents = 10000
+
+// DefaultMaxComponentsPerSender is how many components the events of one
+// sender address may add (Spec.MaxComponentsPerSender): a template filled
+// from what a syslog line claims ({host}) lets a sender name components
+// at will, and without a share of its own one sender rotating host names
+// would fill the ledger, for good (its state is read back at a restart),
+// and no other sender's new component would be recorded.
+const DefaultMaxComponentsPerSender = 1000
+
+// capLogEvery is how often a component refused for a cap is logged.
+const capLogEvery = time.Minute
 
 // appendTimeout bounds one store append of a record.
 const appendTimeout = 10 * time.Second
@@ -130,6 +142,11 @@ type Ledger struct {
 	beats   map[string]*beat // heartbeat components being watched
 	nextRun map[string]time.Time
 	running map[string]bool
+	// The components events added, by sender (senderKey), since the
+	// ledger started: a component read back at a start has no sender.
+	added  map[netip.Addr]int
+	capped int       // components refused for a cap since capLog
+	capLog time.Time // when a refusal was last logged
 
 	loadErr error // New could not read the state: Run reads it first
 }
@@ -160,7 +177,7 @@ func New(ctx context.Context, cfg Config) (*Ledger, error) {
 		cfg.Tick = time.Second
 	}
 	l := &Ledger{cfg: cfg, ledger: lg, log: cfg.Logger, state: map[string]*State{}, beats: map[string]*beat{},
-		nextRun: map[string]time.Time{}, running: map[string]bool{}}
+		nextRun: map[string]time.Time{}, running: map[string]bool{}, added: map[netip.Addr]int{}}
 	if err := l.SetSpec(cfg.Spec); err != nil {
 		return nil, err
 	}
@@ -226,7 +243,7 @@ func (l *Ledger) load(ctx context.Context) error {
 // SetSpec applies a new spec (a refresh of the config file): components
 // keep their state; heartbeats and probes no longer configured stop.
 func (l *Ledger) SetSpec(s *Spec) error {
-	c := &compiled{}
+	c := &compiled{perSender: DefaultMaxComponentsPerSender}
 	if s != nil {
 		var err error
 		if c, err = compile(s); err != nil {
@@ -360,6 +377,7 @@ func (l *Ledger) apply(ctx context.Context, e *protocol.Event) {
 	l.mu.Lock()
 	spec := l.spec
 	l.mu.Unlock()
+	sender := senderKey(e.Origin.Addr)
 	when := e.Time
 	if when.IsZero() || !e.Received.IsZero() && when.After(e.Received.Add(maxFuture)) {
 		when = e.Received // a time in the future is a bad clock, or a forged one
@@ -396,7 +414,7 @@ func (l *Ledger) apply(ctx context.Context, e *protocol.Event) {
 			}
 		}
 		l.record(ctx, protocol.StatusRecord{Component: comp, Status: r.status, Time: when.UTC(), Change: change,
-			Rule: r.name, Event: e.ID, Detail: e.Text})
+			Rule: r.name, Event: e.ID, Detail: e.Text}, sender)
 	}
 	for _, h := range spec.heartbeats {
 		if h.filter == nil || !h.filter.Match(e) {
@@ -410,14 +428,39 @@ func (l *Ledger) apply(ctx context.Context, e *protocol.Event) {
 		if at.IsZero() {
 			at = l.cfg.Now()
 		}
-		l.beat(ctx, h, comp, at, e.ID)
+		l.beat(ctx, h, comp, at, e.ID, sender)
 	}
 }
 
-// beat is a heartbeat of comp at time at.
-func (l *Ledger) beat(ctx context.Context, h *heartbeat, comp string, at time.Time, ev protocol.ID) {
+// senderKey is the key of an event's sender address for the components
+// it may add: an IPv6 address counts as its /64, which one host or site
+// usually holds whole. The zero Addr for an event without one (the
+// region's own, which no sender names).
+func senderKey(addr string) netip.Addr {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
+}
+
+// beat is a heartbeat of comp at time at, from sender (zero for an
+// agent's link). A component the ledger does not track (a cap refused it)
+// is not watched either: the beats are bounded as the state is.
+func (l *Ledger) beat(ctx context.Context, h *heartbeat, comp string, at time.Time, ev protocol.ID, sender netip.Addr) {
+	l.record(ctx, protocol.StatusRecord{Component: comp, Status: protocol.StatusUp, Time: at.UTC(), Change: "heartbeat",
+		Rule: h.name, Event: ev}, sender)
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	b := l.beats[comp]
+	if b == nil && l.state[comp] == nil {
+		return
+	}
 	if b == nil || b.rule != h.name {
 		b = &beat{rule: h.name}
 		l.beats[comp] = b
@@ -426,9 +469,6 @@ func (l *Ledger) beat(ctx context.Context, h *heartbeat, comp string, at time.Ti
 	if at.After(b.last) {
 		b.last = at
 	}
-	l.mu.Unlock()
-	l.record(ctx, protocol.StatusRecord{Component: comp, Status: protocol.StatusUp, Time: at.UTC(), Change: "heartbeat",
-		Rule: h.name, Event: ev})
 }
 
 // check takes the agents' beats, marks components whose beat is missing
@@ -446,7 +486,7 @@ func (l *Ledger) check(ctx context.Context, wg *sync.WaitGroup) {
 			}
 			for _, a := range agents {
 				if strings.EqualFold(a.Target, h.agent) && a.Connected {
-					l.beat(ctx, h, h.component.parts[0], now, protocol.ID{})
+					l.beat(ctx, h, h.component.parts[0], now, protocol.ID{}, netip.Addr{})
 				}
 			}
 		}
@@ -466,7 +506,7 @@ func (l *Ledger) check(ctx context.Context, wg *sync.WaitGroup) {
 	sort.Slice(down, func(i, j int) bool { return down[i].comp < down[j].comp })
 	for _, d := range down {
 		l.record(ctx, protocol.StatusRecord{Component: d.comp, Status: protocol.StatusDown, Time: d.at.UTC(),
-			Change: "heartbeat-lost", Rule: d.rule})
+			Change: "heartbeat-lost", Rule: d.rule}, netip.Addr{})
 	}
 	for _, p := range spec.probes {
 		l.mu.Lock()
@@ -516,7 +556,7 @@ func (l *Ledger) runProbe(ctx context.Context, p *probe) {
 	default:
 		rec.Status, rec.Change, rec.Detail = protocol.StatusUp, "probe-ok", out
 	}
-	l.record(ctx, rec)
+	l.record(ctx, rec, netip.Addr{})
 }
 
 // rcDetail is a failed probe's detail: its return code, and its output
@@ -530,7 +570,10 @@ func rcDetail(rc int, out string) string {
 
 // record stores rec if it changes its component's status, and publishes
 // it. A record the store refuses is logged; the state is left as it was,
-// so that the next observation tries again.
+// so that the next observation tries again. sender is the key of the
+// address of the event the record comes from (senderKey), zero for none:
+// a new component is refused beyond MaxComponents, and beyond the
+// sender's share (MaxComponentsPerSender).
 //
 // Records arrive in the order the ledger sees them, which is not always
 // the order of their times. A rule's record older than its component's
@@ -541,7 +584,7 @@ func rcDetail(rc int, out string) string {
 // a beat that arrives after its component was marked heartbeat-lost, but
 // was received before, ends the outage at once rather than dating an UP
 // before the DOWN.
-func (l *Ledger) record(ctx context.Context, rec protocol.StatusRecord) {
+func (l *Ledger) record(ctx context.Context, rec protocol.StatusRecord, sender netip.Addr) {
 	if len(rec.Detail) > protocol.MaxStatusDetail {
 		rec.Detail = strings.ToValidUTF8(rec.Detail[:protocol.MaxStatusDetail], "")
 	}
@@ -558,9 +601,13 @@ func (l *Ledger) record(ctx context.Context, rec protocol.StatusRecord) {
 	history := false
 	switch {
 	case st == nil && len(l.state) >= MaxComponents:
+		l.cappedLocked(rec, sender, "the ledger tracks the most components it may (%d)", MaxComponents)
 		l.mu.Unlock()
-		l.log.WithFields(logrus.Fields{"component": rec.Component, "rule": rec.Rule}).
-			Warn("availability: the ledger tracks the most components it may; a new one is not recorded")
+		return
+	case st == nil && sender.IsValid() && l.added[sender] >= l.spec.perSender:
+		l.cappedLocked(rec, sender, "events from %s added the most components one sender may (%d, max-components-per-sender)",
+			sender, l.spec.perSender)
+		l.mu.Unlock()
 		return
 	case st != nil && rec.Time.Before(st.Since) && rule:
 		history = true
@@ -576,6 +623,9 @@ func (l *Ledger) record(ctx context.Context, rec protocol.StatusRecord) {
 	err := l.ledger.AppendStatus(actx, []*protocol.StatusRecord{&r})
 	cancel()
 	if err == nil && !history {
+		if st == nil && sender.IsValid() {
+			l.added[sender]++
+		}
 		l.state[r.Component] = &State{Component: r.Component, Status: r.Status, Since: r.Time, Change: r.Change, Rule: r.Rule}
 	}
 	l.mu.Unlock()
@@ -589,6 +639,23 @@ func (l *Ledger) record(ctx context.Context, rec protocol.StatusRecord) {
 	if l.cfg.Publish != nil && !history {
 		l.cfg.Publish(ctx, r)
 	}
+}
+
+// cappedLocked counts a new component refused for a cap, and logs it at
+// most once every capLogEvery (a sender rotating names must not flood the
+// log either).
+func (l *Ledger) cappedLocked(rec protocol.StatusRecord, sender netip.Addr, format string, args ...any) {
+	l.capped++
+	now := l.cfg.Now()
+	if now.Sub(l.capLog) < capLogEvery {
+		return
+	}
+	f := logrus.Fields{"component": rec.Component, "rule": rec.Rule, "refused": l.capped}
+	if sender.IsValid() {
+		f["sender"] = sender.String()
+	}
+	l.log.WithFields(f).Warn("availability: a new component is not recorded: " + fmt.Sprintf(format, args...))
+	l.capLog, l.capped = now, 0
 }
 
 // isRule reports whether name is one of the spec's rules (not a heartbeat

@@ -345,6 +345,8 @@ func TestSpecErrors(t *testing.T) {
 		{"[[availability.probe]]\nname = \"p\"\ntarget = \"linux:x\"\ncomponent = \"c\"\ninterval = \"1m\"", "required"},
 		{"[[availability.probe]]\nname = \"p\"\ntarget = \"linux:x\"\ncommand = \"true\"\ncomponent = \"c\"\ninterval = \"1m\"\n[[availability.rule]]\nname = \"p\"\nevents = \"msgid=X\"\ncomponent = \"c\"\nstatus = \"UP\"", "already defined"},
 		{"[availability]\nrules = 1", "unknown keys availability.rules"},
+		{"[availability]\nmax-components-per-sender = -1", "max-components-per-sender -1"},
+		{"[availability]\nmax-components-per-sender = 10001", "want 1 to 10000"},
 	} {
 		if _, err := ParseSpec([]byte(tt.spec)); err == nil || !errors.Is(err, ErrSpec) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s\n→ %v; want %q", tt.spec, err, tt.want)
@@ -395,5 +397,66 @@ func TestOutOfOrder(t *testing.T) {
 	defer mu.Unlock()
 	if len(cur) != 1 || cur[0].Status != protocol.StatusDown || !cur[0].Since.Equal(at(12)) || published != 2 {
 		t.Errorf("current %+v, %d published; want DOWN since 12:00 and 2 published (the history is not)", cur, published)
+	}
+}
+
+// TestComponentsPerSender: a sender rotating the host names its lines
+// claim adds at most its share of components, from rules and heartbeats
+// alike (nor does it grow the heartbeats watched); another sender's new
+// components, and the first sender's known ones, are still recorded.
+func TestComponentsPerSender(t *testing.T) {
+	leakcheck.Check(t)
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	spec := mustSpec(t, `
+[availability]
+max-components-per-sender = 3
+[[availability.rule]]
+name = "host-down"
+events = "msgid=DOWN1"
+component = "{host}"
+status = "DOWN"
+[[availability.rule]]
+name = "host-up"
+events = "msgid=UP1"
+component = "{host}"
+status = "UP"
+[[availability.heartbeat]]
+name = "host-beat"
+events = "msgid=BEAT1"
+component = "{host}.syslog"
+interval = "1h"
+`)
+	l, stop := start(t, st, Config{Spec: spec})
+	defer stop()
+	from := func(addr, host, msgid string) *protocol.Event {
+		return &protocol.Event{Source: protocol.SourceSyslog, Origin: protocol.Origin{Host: host, Addr: addr}, MsgID: msgid, Text: "x", Parsed: true}
+	}
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		if err := st.Append(ctx, []*protocol.Event{
+			from("10.0.0.66", fmt.Sprintf("fake%d", i), "DOWN1"),
+			from("2001:db8:1:2::66", fmt.Sprintf("fake6-%d", i), "BEAT1"),
+			from("2001:db8:1:2::67", fmt.Sprintf("fake6b-%d", i), "BEAT1"), // the same /64
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another sender's, and a known component of the first one's again.
+	if err := st.Append(ctx, []*protocol.Event{
+		from("10.0.0.7", "web1", "DOWN1"), from("10.0.0.7", "web1", "BEAT1"), from("10.0.0.66", "fake0", "UP1"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitRecords(t, st,
+		"fake0 DOWN DOWN1", "fake6-0.syslog UP heartbeat", "fake6b-0.syslog UP heartbeat",
+		"fake1 DOWN DOWN1", "fake6-1.syslog UP heartbeat",
+		"fake2 DOWN DOWN1",
+		"web1 DOWN DOWN1", "web1.syslog UP heartbeat", "fake0 UP UP1")
+	l.mu.Lock()
+	beats := len(l.beats)
+	l.mu.Unlock()
+	if beats != 4 {
+		t.Errorf("%d heartbeat components watched, want the 4 recorded", beats)
 	}
 }

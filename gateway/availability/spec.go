@@ -50,6 +50,11 @@ type Spec struct {
 	Rules      []RuleSpec      `toml:"rule"`
 	Heartbeats []HeartbeatSpec `toml:"heartbeat"`
 	Probes     []ProbeSpec     `toml:"probe"`
+	// MaxComponentsPerSender bounds the components that events from one
+	// sender address (an IPv6 address by its /64) may add to the ledger
+	// (default DefaultMaxComponentsPerSender; at most MaxComponents). A
+	// syslog relay forwarding for many hosts is one sender: give it room.
+	MaxComponentsPerSender int `toml:"max-components-per-sender"`
 }
 
 // RuleSpec maps events to a status: an event the filter (Events) and the
@@ -154,6 +159,7 @@ type compiled struct {
 	rules      []*rule
 	heartbeats []*heartbeat
 	probes     []*probe
+	perSender  int // MaxComponentsPerSender, defaulted
 }
 
 type rule struct {
@@ -185,7 +191,13 @@ type probe struct {
 var minInterval = time.Second
 
 func compile(s *Spec) (*compiled, error) {
-	c := &compiled{}
+	c := &compiled{perSender: DefaultMaxComponentsPerSender}
+	switch n := s.MaxComponentsPerSender; {
+	case n < 0 || n > MaxComponents:
+		return nil, fmt.Errorf("%w: max-components-per-sender %d: want 1 to %d", ErrSpec, n, MaxComponents)
+	case n > 0:
+		c.perSender = n
+	}
 	names := map[string]bool{}
 	bad := func(kind string, i int, name, format string, args ...any) error {
 		return fmt.Errorf("%w: %s %d (%q): %s", ErrSpec, kind, i+1, name, fmt.Sprintf(format, args...))
