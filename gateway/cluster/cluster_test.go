@@ -606,15 +606,11 @@ func TestHolderCloses(t *testing.T) {
 	b.waitLog(t, "region joined the cluster", "A")
 	ch := b.runAsync(t.Context(), &commands.Request{Target: mustTarget(t, "linux:web1"), Command: "block", Timeout: 10 * time.Minute})
 	waitID(t, a.exec.started, "A's command started")
-	start := time.Now()
 	a.close(t)
 	got := await(t, ch)
 	ce := wantError(t, got.err, commands.CodeFailed)
 	if !strings.Contains(ce.Message, "region A") {
 		t.Errorf("message %q, want it to name region A", ce.Message)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("B answered %v after A closed", d)
 	}
 	waitID(t, a.exec.ended, "A's command saw its context end")
 
@@ -683,9 +679,6 @@ func TestHolderVanishes(t *testing.T) {
 	ce := wantError(t, got.err, commands.CodeFailed)
 	if !strings.Contains(ce.Message, "region C stopped announcing") {
 		t.Errorf("message %q", ce.Message)
-	}
-	if got.elapsed > 15*time.Second {
-		t.Errorf("B answered after %v", got.elapsed)
 	}
 	// The request is in C's inbox; the cancel followed it.
 	msgs, err := rdb.XRange(ctx, "{zbridge}:inbox:C", "-", "+").Result()
@@ -786,11 +779,12 @@ func agentEqual(a, b cluster.Agent) bool {
 		a.Since.Equal(b.Since) && a.Detail == b.Detail && a.Region == b.Region
 }
 
-// TestTouch checks that Touch announces at once, long before the refresh.
+// TestTouch checks that Touch announces at once, long before the refresh
+// (every 10 minutes here, past the wait for the announcement).
 func TestTouch(t *testing.T) {
 	rdb, _ := startRedis(t)
-	a := newRegion(t, rdb, "A", nil, regionOpts{ttl: time.Minute})
-	b := newRegion(t, rdb, "B", nil, regionOpts{ttl: time.Minute})
+	a := newRegion(t, rdb, "A", nil, regionOpts{ttl: 30 * time.Minute})
+	b := newRegion(t, rdb, "B", nil, regionOpts{ttl: 30 * time.Minute})
 	waitFor(t, "both regions announced", func() error {
 		rs, err := b.c.Regions(t.Context())
 		if err != nil || len(rs) != 2 {
@@ -799,12 +793,8 @@ func TestTouch(t *testing.T) {
 		return nil
 	})
 	a.setAgents([]cluster.Agent{linux("new", "10.9.9.9:22")})
-	start := time.Now()
 	a.c.Touch()
 	waitHolder(t, b, "linux:new", "A")
-	if d := time.Since(start); d > 15*time.Second {
-		t.Errorf("the agent was announced %v after Touch", d)
-	}
 }
 
 // TestPrefix checks that regions under different prefixes do not see
