@@ -155,27 +155,52 @@ func (r *Reader) Next(f *Frame) error {
 }
 
 // Decode decodes one frame's bytes into f, which it resets first. A frame
-// that is not a JSON object or has no type is ErrMalformed. Most frames are
-// read without encoding/json (decodeFrameJSON); those with options, a
-// filter or events, or in a form that one does not take, go through it.
+// that is not a JSON object or has no type is ErrMalformed; so is one with
+// a container over its limit (ErrOverLimit too), found before the
+// container is built. A container the frame's type does not carry (events
+// on a heartbeat) is not decoded (see SPEC.md). On an error f is reset.
+//
+// Most frames are read without encoding/json (decodeFrameJSON), their
+// containers with it; those in a form decodeFrameJSON does not take go
+// through it in whole (decodeSlow).
 func Decode(b []byte, f *Frame) error {
 	*f = Frame{}
-	if decodeFrameJSON(b, f) {
-		if f.Type == "" {
-			return fmt.Errorf("%w: no \"type\"", ErrMalformed)
-		}
-		return nil
-	}
-	*f = Frame{}
-	if err := json.Unmarshal(b, f); err != nil {
+	err := decodeFast(b, f)
+	if errors.Is(err, errNotFast) {
+		*f = Frame{}
+		err = decodeSlow(b, f)
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return fmt.Errorf("%w: %s at offset %d", ErrMalformed, se.Error(), se.Offset)
+			err = fmt.Errorf("%s at offset %d", se.Error(), se.Offset)
 		}
+		if err == nil && f.Type == "" {
+			err = errNoType
+		}
+	}
+	if err != nil {
+		*f = Frame{}
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
+	return nil
+}
+
+// decodeFast decodes b into f, which is zero, with decodeFrameJSON and its
+// containers with encoding/json; errNotFast when decodeFrameJSON leaves
+// b to decodeSlow.
+func decodeFast(b []byte, f *Frame) error {
+	var spans containerSpans
+	if !decodeFrameJSON(b, f, &spans) {
+		return errNotFast
+	}
 	if f.Type == "" {
-		return fmt.Errorf("%w: no \"type\"", ErrMalformed)
+		return errNoType
+	}
+	for c, s := range spans {
+		if s.end > 0 {
+			if err := container(c).decode(f, b[s.start:s.end], s.start); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -654,6 +654,12 @@ func FuzzDecode(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	// Containers over their limits, and on types that do not carry them.
+	f.Add(repeatFrame(`{"type":"events","seq":1,"events":[`, `{"text":"%x"}`, `]}`, MaxBatch+1))
+	f.Add(repeatFrame(`{"type":"heartbeat","events":[`, `{}`, `]}`, MaxBatch+1))
+	f.Add(repeatFrame(`{"type":"subscribe","filter":{"sd":[`, `{"id":"a","param":"b","glob":"*"}`, `]}}`, MaxSDTerms+1))
+	f.Add(repeatFrame(`{"type":"logon","options":{`, `"%x":""`, `}}`, MaxOptions+1))
+	f.Add(repeatFrame(`{"type":"event","event":{"sd":{"a":{"c":"","b":[`, `""`, `],"c":""}}}}`, 500))
 	f.Add(bytes.TrimSuffix(AppendEventFrame(nil, &e), []byte("\n")))
 	f.Add(bytes.TrimSuffix(AppendLineFrame(nil, e.ID, "a \"line\"\n"), []byte("\n")))
 	unparsed := Event{ID: ID{Ms: 1}, Source: SourceSyslog, Text: "\xff\xfegarbage", Raw: "\xff\xfegarbage", ParseError: "no PRI"}

@@ -13,7 +13,8 @@ type Filter struct {
 	// Origin is a glob (* and ?, ASCII case-insensitive) that must match the
 	// origin's system, host or node.
 	Origin string `json:"origin,omitempty"`
-	// Source lists the source kinds wanted; empty means all.
+	// Source lists the source kinds wanted; empty means all. At most
+	// MaxFilterSources.
 	Source []Source `json:"source,omitempty"`
 	// MsgID is a glob that must match the message ID.
 	MsgID string `json:"msgid,omitempty"`
@@ -78,12 +79,16 @@ const (
 	// MaxSDTerms is the most structured-data terms in one filter: each
 	// costs a look through an event's structured data.
 	MaxSDTerms = 16
+	// MaxFilterSources is the most source kinds one filter lists: there
+	// are seven, each of which need be listed once.
+	MaxFilterSources = 16
 )
 
-// Validate reports a filter that can never be used: an unknown source kind,
-// a severity out of range, a glob longer than MaxGlobLen bytes or with
-// more than MaxGlobStars stars, more than MaxSDTerms structured-data terms,
-// or one whose ID or parameter is not an SD-NAME.
+// Validate reports a filter that can never be used: an unknown source kind
+// or more than MaxFilterSources of them, a severity out of range, a glob
+// longer than MaxGlobLen bytes or with more than MaxGlobStars stars, more
+// than MaxSDTerms structured-data terms, or one whose ID or parameter is
+// not an SD-NAME.
 func (f *Filter) Validate() error {
 	if f == nil {
 		return nil
@@ -104,6 +109,9 @@ func (f *Filter) Validate() error {
 		if _, err := parseAddrTerm(f.Addr); err != nil {
 			return fmt.Errorf("%w: addr %q: %w", ErrBadFilter, f.Addr, err)
 		}
+	}
+	if len(f.Source) > MaxFilterSources {
+		return fmt.Errorf("%w: %d source kinds (at most %d)", ErrBadFilter, len(f.Source), MaxFilterSources)
 	}
 	for _, s := range f.Source {
 		if !s.Valid() {

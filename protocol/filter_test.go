@@ -230,6 +230,8 @@ func TestFilterValidate(t *testing.T) {
 			strings.Repeat("*a", MaxGlobStars) + strings.Repeat("g", MaxGlobLen-2*MaxGlobStars)}}}, false},
 		{"sd too many terms", &Filter{SD: slices.Repeat([]SDTerm{{"a", "b", "*"}}, MaxSDTerms+1)}, true},
 		{"sd as many terms as allowed", &Filter{SD: slices.Repeat([]SDTerm{{"a", "b", "*"}}, MaxSDTerms)}, false},
+		{"too many source kinds", &Filter{Source: slices.Repeat([]Source{SourceSyslog}, MaxFilterSources+1)}, true},
+		{"as many source kinds as allowed", &Filter{Source: slices.Repeat([]Source{SourceSyslog}, MaxFilterSources)}, false},
 		{"sd empty ID", &Filter{SD: []SDTerm{{"", "b", "*"}}}, true},
 		{"sd empty param", &Filter{SD: []SDTerm{{"a", "", "*"}}}, true},
 		{"sd ID too long", &Filter{SD: []SDTerm{{strings.Repeat("i", MaxSDName+1), "b", "*"}}}, true},

@@ -15,6 +15,17 @@ const Version = 1
 // agent, and the z/VM agent before it types it.
 const MaxCPCommand = 240
 
+// Limits on a frame's containers, which Decode checks before it builds
+// them (see SPEC.md, "Framing"): a frame over one is ErrOverLimit. The
+// filter's are MaxSDTerms and MaxFilterSources.
+const (
+	// MaxBatch is the most events one events frame carries (a z/VM
+	// agent's batch).
+	MaxBatch = 1000
+	// MaxOptions is the most members a logon's options has.
+	MaxOptions = 16
+)
+
 // Frame types. See SPEC.md for each frame's fields.
 const (
 	// Client to server.
@@ -109,18 +120,22 @@ type Limits struct {
 }
 
 // Frame is one message on the wire: a JSON object on one line, with a type.
-// Only the fields its type uses are set; see SPEC.md.
+// Only the fields its type uses are set; see SPEC.md. Decode reads a
+// container (Options, Filter, IDs, Event, Events) only on a frame of the
+// type that carries it, named at the field; on any other it skips it as
+// an unknown field.
 type Frame struct {
 	Type string `json:"type"`
 	// Req numbers a request; its reply carries the same number.
 	Req uint64 `json:"req,omitempty"`
 
 	// logon
-	Client    string            `json:"client,omitempty"`
-	Secret    Secret            `json:"secret,omitempty"`
-	Version   int               `json:"version,omitempty"`
-	Heartbeat int               `json:"heartbeat,omitempty"`
-	Options   map[string]string `json:"options,omitempty"`
+	Client    string `json:"client,omitempty"`
+	Secret    Secret `json:"secret,omitempty"`
+	Version   int    `json:"version,omitempty"`
+	Heartbeat int    `json:"heartbeat,omitempty"`
+	// Options (logon only; at most MaxOptions) are per-port options.
+	Options map[string]string `json:"options,omitempty"`
 
 	// accept
 	Session string  `json:"session,omitempty"`
@@ -138,6 +153,7 @@ type Frame struct {
 	Error *Error `json:"error,omitempty"`
 
 	// subscribe (request), and its reply: After is where the stream starts
+	// (Filter: subscribe only).
 	Filter *Filter `json:"filter,omitempty"`
 	After  string  `json:"after,omitempty"`
 	Format string  `json:"format,omitempty"`
@@ -148,12 +164,13 @@ type Frame struct {
 	// the same group share the events, each event going to one of them.
 	Subscription string `json:"subscription,omitempty"`
 	Group        string `json:"group,omitempty"`
-	// IDs (ack) are the event IDs a durable or group subscriber has
+	// IDs (ack only) are the event IDs a durable or group subscriber has
 	// handled; for a durable subscription the newest stands for every
 	// event before it.
 	IDs []string `json:"ids,omitempty"`
 
-	// event: Event in JSON format; ID and Line in a text format (lx)
+	// event: Event in JSON format (event only); ID and Line in a text
+	// format (lx)
 	Event *Event `json:"event,omitempty"`
 	// EventJSON is, instead of Event, the event object as the region
 	// sent it, for a reader that passes events on without decoding them
@@ -187,9 +204,10 @@ type Frame struct {
 	Truncated  bool   `json:"truncated,omitempty"`
 	DurationMS int64  `json:"duration_ms,omitempty"`
 
-	// events (VMMON): a batch of the agent's events, the first numbered
-	// Seq (the agent's spool sequence, one per event); the reply's Seq is
-	// the last sequence the region has stored.
+	// events (VMMON): a batch of the agent's events (events only; at
+	// most MaxBatch), the first numbered Seq (the agent's spool sequence,
+	// one per event); the reply's Seq is the last sequence the region has
+	// stored.
 	Events []*Event `json:"events,omitempty"`
 	Seq    uint64   `json:"seq,omitempty"`
 }

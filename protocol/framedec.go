@@ -14,26 +14,53 @@ import (
 // the next), which a `zbridge cmd` pays on its accept; and the region
 // decodes every frame its sessions send.
 //
+// A container (options, filter, ids, event, events) it does not decode
+// but finds: it checks that its value is JSON and puts where it is in
+// spans, for Decode to decode once the frame's type is known (the type
+// may come after it).
+//
 // It takes only what it reads exactly as encoding/json does, and leaves
 // the rest to it (false; f is then partly set and the caller resets it):
 //   - a key not spelled as Frame's JSON names are (encoding/json also
 //     matches them in any case, and skips unknown keys), a key with an
 //     escape, and a key that comes twice (encoding/json merges or
 //     overwrites);
-//   - options, filter, event and events, which only encoding/json decodes;
 //   - null as a value;
 //   - a number its field cannot hold, or one with a fraction or an
 //     exponent for an integer field, and data that is not base64 (all
 //     errors to encoding/json);
 //   - anything that is not JSON.
 //
-// Whatever it takes decodes to the same Frame with encoding/json
-// (FuzzDecodeFrameJSON); TestDecodeFrameJSONFields fails when Frame gets a
-// field this does not know.
-func decodeFrameJSON(b []byte, f *Frame) bool {
+// Whatever it takes decodes to the same Frame with encoding/json, bar the
+// containers its type does not carry (FuzzDecodeFrameJSON);
+// TestDecodeFrameJSONFields fails when Frame gets a field this does not
+// know.
+func decodeFrameJSON(b []byte, f *Frame, spans *containerSpans) bool {
 	d := frameDecoder{b: b}
 	d.space()
-	return d.object(func(k []byte) (uint64, bool) { return d.field(f, k) }) && d.end()
+	return d.object(func(k []byte) (uint64, bool) { return d.field(f, spans, k) }) && d.end()
+}
+
+// containerSpans are where a frame's containers are in it: the value of
+// container c is b[spans[c].start:spans[c].end]; end is 0 for one it does
+// not hold.
+type containerSpans [numContainers]struct{ start, end int }
+
+// container finds the value of the container c, checks that it is JSON,
+// and notes where it is.
+func (d *frameDecoder) container(spans *containerSpans, c container) bool {
+	if d.i < len(d.b) && d.b[d.i] == 'n' {
+		return false // null, left to encoding/json as every null is
+	}
+	// The frame's object is one level of nesting: encoding/json takes
+	// 10000 in all (maxScanDepth).
+	end := scanJSON(d.b, d.i, maxScanDepth-1)
+	if end < 0 {
+		return false
+	}
+	spans[c].start, spans[c].end = d.i, end
+	d.i = end
+	return true
 }
 
 // frameDecoder reads b from i on.
@@ -44,7 +71,7 @@ type frameDecoder struct {
 
 // field decodes the value of the member k into f, and returns a bit of
 // its own for the field, to find a key that comes twice.
-func (d *frameDecoder) field(f *Frame, k []byte) (bit uint64, ok bool) {
+func (d *frameDecoder) field(f *Frame, spans *containerSpans, k []byte) (bit uint64, ok bool) {
 	switch string(k) {
 	case "type":
 		f.Type, ok = d.frameType()
@@ -100,8 +127,7 @@ func (d *frameDecoder) field(f *Frame, k []byte) (bit uint64, ok bool) {
 		f.Group, ok = d.string()
 		return 1 << 16, ok
 	case "ids":
-		f.IDs, ok = d.strings()
-		return 1 << 17, ok
+		return 1 << 17, d.container(spans, containerIDs)
 	case "id":
 		f.ID, ok = d.string()
 		return 1 << 18, ok
@@ -146,8 +172,16 @@ func (d *frameDecoder) field(f *Frame, k []byte) (bit uint64, ok bool) {
 	case "seq":
 		f.Seq, ok = d.uint()
 		return 1 << 31, ok
+	case "options":
+		return 1 << 32, d.container(spans, containerOptions)
+	case "filter":
+		return 1 << 33, d.container(spans, containerFilter)
+	case "event":
+		return 1 << 34, d.container(spans, containerEvent)
+	case "events":
+		return 1 << 35, d.container(spans, containerEvents)
 	}
-	return 0, false // options, filter, event, events, or a key Frame does not spell so
+	return 0, false // a key Frame does not spell so
 }
 
 // limits decodes a Limits object.
@@ -228,13 +262,13 @@ func (d *frameDecoder) object(member func(k []byte) (bit uint64, ok bool)) bool 
 	}
 }
 
-// strings reads an array of strings; an empty one is an empty slice, not
-// nil, as encoding/json makes it.
-func (d *frameDecoder) strings() ([]string, bool) {
+// strings reads an array of strings, into a slice made for n of them; an
+// empty one is an empty slice, not nil, as encoding/json makes it.
+func (d *frameDecoder) strings(n int) ([]string, bool) {
 	if !d.next('[') {
 		return nil, false
 	}
-	ss := []string{}
+	ss := make([]string, 0, n)
 	d.space()
 	if d.next(']') {
 		return ss, true

@@ -3,7 +3,9 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -14,16 +16,51 @@ func jsonDecode(b []byte) (Frame, error) {
 	return f, err
 }
 
-// checkFast fails t unless decodeFrameJSON takes b and gives exactly what
-// encoding/json gives.
+// containerFields are Frame's containers: the field of each JSON key, and
+// the frame type that carries it.
+var containerFields = []struct{ key, field, carrier string }{
+	{"options", "Options", TypeLogon},
+	{"filter", "Filter", TypeSubscribe},
+	{"ids", "IDs", TypeAck},
+	{"event", "Event", TypeEvent},
+	{"events", "Events", TypeEvents},
+}
+
+// jsonDecodeCarried is what Decode reads, without its limits, by
+// encoding/json alone: the frame, with the containers its type does not
+// carry skipped as unknown fields are (each shadowed by a json.RawMessage
+// in a struct that embeds Frame).
+func jsonDecodeCarried(b []byte) (Frame, error) {
+	var t struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &t); err != nil {
+		return Frame{}, err
+	}
+	fields := []reflect.StructField{{Name: "Frame", Type: reflect.TypeFor[*Frame](), Anonymous: true}}
+	for _, c := range containerFields {
+		if c.carrier != t.Type {
+			fields = append(fields, reflect.StructField{Name: "Skip" + c.field, Type: reflect.TypeFor[json.RawMessage](),
+				Tag: reflect.StructTag(`json:"` + c.key + `"`)})
+		}
+	}
+	var f Frame
+	v := reflect.New(reflect.StructOf(fields))
+	v.Elem().Field(0).Set(reflect.ValueOf(&f))
+	err := json.Unmarshal(b, v.Interface())
+	return f, err
+}
+
+// checkFast fails t unless decodeFast takes b and gives exactly what
+// encoding/json gives, the containers its type does not carry left out.
 func checkFast(t *testing.T, b []byte) {
 	t.Helper()
 	var fast Frame
-	if !decodeFrameJSON(b, &fast) {
-		t.Errorf("%s: left to encoding/json", b)
+	if err := decodeFast(b, &fast); err != nil {
+		t.Errorf("%s: %v", b, err)
 		return
 	}
-	slow, err := jsonDecode(b)
+	slow, err := jsonDecodeCarried(b)
 	if err != nil {
 		t.Errorf("%s: decodeFrameJSON took what encoding/json refuses: %v", b, err)
 		return
@@ -69,8 +106,16 @@ func TestDecodeFrameJSON(t *testing.T) {
 		`{"type":"accept","limits":{"max_frame":1048576,"heartbeat":30}}`,
 		`{"type":"reply","error":{}}`,
 		`{"type":"reply","error":{"message":"m","code":"c"},"eol":false,"truncated":true}`,
-		`{}`,
-		`{"type":""}`,
+		`{"type":"logon","options":{"format":"lx"}}`,
+		`{"type":"logon","options":{}}`,
+		`{"type":"subscribe","filter":{"origin":"lnx*","sd":[{"id":"a","param":"b","glob":"c"}],"Source":["syslog"]}}`,
+		`{"type":"event","event":{"id":"1-2","sd":{"a":{"b":["1","2"]}}}}`,
+		`{"type":"events","events":[],"seq":3}`,
+		`{"type":"events","events":[null,{"text":"a"}],"seq":3}`,
+		`{"events":[{"text":"a"}],"type":"events"}`,
+		`{"type":"ack","ids":[null,"a"]}`,
+		`{"type":"heartbeat","events":[{"text":1}],"filter":[],"options":"x","event":0,"ids":{"a":[]}}`,
+		`{"type":"heartbeat","events":` + strings.Repeat("[", maxScanDepth-1) + strings.Repeat("]", maxScanDepth-1) + `}`,
 	} {
 		checkFast(t, []byte(in))
 	}
@@ -89,14 +134,14 @@ func TestDecodeFrameJSONFallback(t *testing.T) {
 		`{"type":"accept","limits":{"heartbeat":1,"heartbeat":2}}`,
 		`{"type":"reply","rc":null}`,
 		`{"type":"logon","client":null}`,
-		`{"type":"logon","options":{"format":"lx"}}`,
-		`{"type":"subscribe","filter":{"origin":"lnx*"}}`,
-		`{"type":"event","event":{"id":"1-2"}}`,
-		`{"type":"events","events":[],"seq":3}`,
 		`{"type":"reply","ids":null}`,
+		`{"type":"events","events":null}`,
+		`{"type":"events","events":[{"text":"a","user":"u"}],"events":[{"text":"b"}]}`, // merged by encoding/json
+		`{"type":"ack","ids":["a","b"],"ids":[null]}`,
+		`{"type":"subscribe","filter":{"origin":"a"},"filter":{"app":"b"}}`,
 	} {
 		var fast Frame
-		if decodeFrameJSON([]byte(in), &fast) {
+		if decodeFrameJSON([]byte(in), &fast, new(containerSpans)) {
 			t.Errorf("%s: decodeFrameJSON took it", in)
 		}
 		var got Frame
@@ -125,9 +170,17 @@ func TestDecodeFrameJSONFallback(t *testing.T) {
 		`{"type":"reply"`,
 		`[]`,
 		``,
+		`{"type":"heartbeat","events":[{]}`,
+		`{"type":"heartbeat","events":[1,]}`,
+		`{"type":"heartbeat","filter":{"a":1,}}`,
+		`{"type":"heartbeat","options":{"a"}}`,
+		`{"type":"heartbeat","ids":["` + "\x01" + `"]}`,
+		`{"type":"heartbeat","events":"\x"}`,
+		`{"type":"heartbeat","events":01}`,
+		`{"type":"heartbeat","events":` + strings.Repeat("[", maxScanDepth) + strings.Repeat("]", maxScanDepth) + `}`,
 	} {
 		var fast Frame
-		if decodeFrameJSON([]byte(in), &fast) {
+		if decodeFrameJSON([]byte(in), &fast, new(containerSpans)) {
 			t.Errorf("%s: decodeFrameJSON took it", in)
 		}
 		if _, err := jsonDecode([]byte(in)); err == nil {
@@ -142,11 +195,24 @@ func TestDecodeFrameJSONFallback(t *testing.T) {
 
 // TestDecodeFrameJSONFields fails when Frame has a field that
 // decodeFrameJSON does not read: a frame with only that field set (and its
-// type), as AppendFrame writes it, must be read without encoding/json and
-// to the same Frame. Add the field there, then to leftToJSON here if only
-// encoding/json is to read it.
+// type: the one that carries it, for a container), as AppendFrame writes
+// it, must be read by decodeFast and to the same Frame. Add the field
+// there (to containerFields, if it is a container), then to leftToJSON
+// here if only encoding/json is to read it.
 func TestDecodeFrameJSONFields(t *testing.T) {
-	leftToJSON := map[string]bool{"Options": true, "Filter": true, "Event": true, "Events": true}
+	leftToJSON := map[string]bool{}
+	e := sampleEvent()
+	e.Time, e.Received, e.OriginTime = e.Time.UTC(), e.Received.UTC(), nil // as decoded: UTC
+	samples := map[string]any{
+		"Options": map[string]string{"x\"y": "z"},
+		"Filter":  &Filter{Origin: "lnx*", Source: []Source{SourceSyslog}, SD: []SDTerm{{ID: "a", Param: "b", Glob: "c"}}},
+		"Event":   &e,
+		"Events":  []*Event{&e, &e},
+	}
+	carrier := map[string]string{}
+	for _, c := range containerFields {
+		carrier[c.field] = c.carrier
+	}
 	typ := reflect.TypeOf(Frame{})
 	for i := 0; i < typ.NumField(); i++ {
 		sf := typ.Field(i)
@@ -155,18 +221,25 @@ func TestDecodeFrameJSONFields(t *testing.T) {
 		}
 		var f Frame
 		f.Type = TypeReply
-		fillSample(t, reflect.ValueOf(&f).Elem().Field(i))
+		if c, ok := carrier[sf.Name]; ok {
+			f.Type = c
+		}
+		if v, ok := samples[sf.Name]; ok {
+			reflect.ValueOf(&f).Elem().Field(i).Set(reflect.ValueOf(v))
+		} else {
+			fillSample(t, reflect.ValueOf(&f).Elem().Field(i))
+		}
 		b, err := AppendFrame(nil, &f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b = bytes.TrimSuffix(b, []byte("\n"))
 		var fast Frame
-		if !decodeFrameJSON(b, &fast) {
-			t.Errorf("Frame.%s: %s left to encoding/json", sf.Name, b)
+		if err := decodeFast(b, &fast); err != nil {
+			t.Errorf("Frame.%s: %s: %v", sf.Name, b, err)
 			continue
 		}
-		if !reflect.DeepEqual(fast, f) {
+		if !framesEqual(fast, f) {
 			t.Errorf("Frame.%s: %s read as %#v, want %#v", sf.Name, b, fast, f)
 		}
 	}
@@ -205,10 +278,13 @@ func fillSample(t *testing.T, v reflect.Value) {
 	}
 }
 
-// FuzzDecodeFrameJSON checks Decode's fast path against encoding/json:
-// whatever decodeFrameJSON takes, encoding/json reads as the same frame;
-// every frame encoding/json reads that has no options, filter or events,
-// as AppendFrame writes it, decodeFrameJSON takes; and a frame
+// FuzzDecodeFrameJSON checks Decode's two ways against each other and
+// against encoding/json: whatever decodeFast takes, decodeSlow reads as
+// the same frame (or refuses, and for the same reason); what decodeSlow
+// reads, encoding/json reads the same, the containers the frame's type
+// does not carry skipped (jsonDecodeCarried), unless a container is over
+// its limit; every frame encoding/json reads without containers, as
+// AppendFrame writes it, decodeFrameJSON takes; and a frame
 // AppendBareFrame writes is what AppendFrame writes.
 func FuzzDecodeFrameJSON(f *testing.F) {
 	for _, fr := range encFrames() {
@@ -228,29 +304,57 @@ func FuzzDecodeFrameJSON(f *testing.F) {
 		`{"type":"reply","rc":null,"req":1.5}`,
 		`{"type":"output","data":"/w` + `\r\n` + `A="}`,
 		`{"type":"ack","ids":[ "a" , "b\n" ]}`,
+		`{"type":"logon","options":{"kind":"zvm-agent","spool":"s1"}}`,
+		`{"type":"subscribe","filter":{"origin":"lnx*","source":["syslog"],"sd":[{"id":"a","param":"b","glob":"*"}]}}`,
+		`{"type":"event","event":{"id":"1-2","sd":{"a":{"b":["1","2"],"c":"3","b":"4"}}}}`,
+		`{"events":[{"text":"a"},null],"type":"events","seq":1}`,
+		`{"type":"heartbeat","events":[{}],"filter":{"sd":[]},"options":{"a":"b"},"event":{},"ids":[""]}`,
+		`{"type":"heartbeat","events":[{"text":1}],"options":"x"}`,
+		// Over the limits, and the same on a type that does not carry them.
+		string(repeatFrame(`{"type":"events","events":[`, `{}`, `]}`, MaxBatch+1)),
+		string(repeatFrame(`{"type":"heartbeat","events":[`, `{}`, `]}`, MaxBatch+1)),
+		string(repeatFrame(`{"type":"subscribe","filter":{"sd":[`, `{}`, `]}}`, MaxSDTerms+1)),
+		string(repeatFrame(`{"type":"subscribe","filter":{"Source":[`, `""`, `]}}`, MaxFilterSources+1)),
+		string(repeatFrame(`{"type":"logon","options":{`, `"%x":""`, `}}`, MaxOptions+1)),
+		string(repeatFrame(`{"type":"reply","options":{`, `"%x":""`, `}}`, MaxOptions+1)),
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var fast Frame
-		took := decodeFrameJSON(data, &fast)
-		slow, err := jsonDecode(data)
-		if took {
-			if err != nil {
-				t.Fatalf("decodeFrameJSON took %q, which encoding/json refuses: %v", data, err)
+		var fast, slow Frame
+		fastErr := decodeFast(data, &fast)
+		slowErr := decodeSlow(data, &slow)
+		if slowErr == nil && slow.Type == "" {
+			slowErr = errNoType
+		}
+		if !errors.Is(fastErr, errNotFast) {
+			if (fastErr == nil) != (slowErr == nil) || errors.Is(fastErr, ErrOverLimit) != errors.Is(slowErr, ErrOverLimit) {
+				t.Fatalf("%q: decodeFast: %v; decodeSlow: %v", data, fastErr, slowErr)
 			}
-			if !reflect.DeepEqual(fast, slow) {
-				t.Fatalf("%q:\ndecodeFrameJSON %#v\nencoding/json   %#v", data, fast, slow)
+			if fastErr == nil && !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%q:\ndecodeFast %#v\ndecodeSlow %#v", data, fast, slow)
 			}
 		}
-		if err == nil && len(slow.Options) == 0 && slow.Filter == nil && slow.Event == nil && slow.Events == nil {
+		want, err := jsonDecodeCarried(data)
+		if err == nil && want.Type == "" {
+			err = errNoType
+		}
+		if !errors.Is(slowErr, ErrOverLimit) {
+			if (slowErr == nil) != (err == nil) {
+				t.Fatalf("%q: decodeSlow: %v; encoding/json: %v", data, slowErr, err)
+			}
+			if slowErr == nil && !reflect.DeepEqual(slow, want) {
+				t.Fatalf("%q:\ndecodeSlow    %#v\nencoding/json %#v", data, slow, want)
+			}
+		}
+		if slowErr == nil && len(slow.Options) == 0 && slow.Filter == nil && slow.Event == nil && slow.Events == nil && slow.IDs == nil {
 			b, err := AppendFrame(nil, &slow)
 			if err != nil {
 				return // a timeout encoding/json will not write either
 			}
 			b = bytes.TrimSuffix(b, []byte("\n"))
 			var again Frame
-			if !decodeFrameJSON(b, &again) {
+			if !decodeFrameJSON(b, &again, new(containerSpans)) {
 				t.Fatalf("%s (AppendFrame of %q): left to encoding/json", b, data)
 			}
 			if want, _ := jsonDecode(b); !reflect.DeepEqual(again, want) {
@@ -262,12 +366,12 @@ func FuzzDecodeFrameJSON(f *testing.F) {
 		// writes.
 		typ, req := string(data[:min(len(data), 40)]), uint64(len(data))*0x9e3779b97f4a7c15
 		bare := AppendBareFrame(nil, typ, req)
-		want, err := AppendFrame(nil, &Frame{Type: typ, Req: req})
+		want2, err := AppendFrame(nil, &Frame{Type: typ, Req: req})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(bare, want) {
-			t.Fatalf("AppendBareFrame(%q, %d) = %s, AppendFrame %s", typ, req, bare, want)
+		if !bytes.Equal(bare, want2) {
+			t.Fatalf("AppendBareFrame(%q, %d) = %s, AppendFrame %s", typ, req, bare, want2)
 		}
 	})
 }
@@ -305,4 +409,43 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkDecodeContainers measures reading the frames that carry
+// containers: a logon with options, a subscribe with a filter, an ack, an
+// event (as a `zbridge tail` without --format json reads it) and a z/VM
+// agent's batch of events.
+func BenchmarkDecodeContainers(b *testing.B) {
+	e := withSD(sampleSD())
+	evs := make([]*Event, 500) // the z/VM agent's batch
+	for i := range evs {
+		ev := sampleEvent()
+		ev.Source, ev.Raw = SourceZVMConsole, ""
+		evs[i] = &ev
+	}
+	batch, err := AppendFrame(nil, &Frame{Type: TypeEvents, Req: 9, Seq: 1, Events: evs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"logon", []byte(`{"type":"logon","req":1,"client":"VMSYS1","secret":"s3cret","version":1,"heartbeat":30,"options":{"kind":"zvm-agent","spool":"spool-1"}}`)},
+		{"subscribe", []byte(`{"type":"subscribe","req":2,"filter":{"origin":"lnx*","source":["syslog","region"],"severity":"warning","sd":[{"id":"origin","param":"ip","glob":"192.0.2.*"}]},"after":"0","format":"json"}`)},
+		{"ack", []byte(`{"type":"ack","ids":["1740830400123-7","1740830400123-8"]}`)},
+		{"event", bytes.TrimSuffix(AppendEventFrame(nil, &e), []byte("\n"))},
+		{"events", bytes.TrimSuffix(batch, []byte("\n"))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var f Frame
+			b.SetBytes(int64(len(bc.frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Decode(bc.frame, &f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -2,9 +2,9 @@ package protocol
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
+	"hash/maphash"
+	"sort"
 )
 
 // SDElement is one SD-ELEMENT of an RFC 5424 message's STRUCTURED-DATA:
@@ -220,131 +220,345 @@ func appendSDParamsJSON(b []byte, ps []SDParam) []byte {
 // UnmarshalJSON implements json.Unmarshaler (see StructuredData, "JSON").
 // It keeps the order of the keys, which decoding into maps would lose. JSON
 // null leaves sd as it is; an empty object makes it nil.
+//
+// It reads data twice: once to check it and count its elements and
+// parameters, then to build them, all the elements in one slice and all
+// the parameters in another. Appending them as they come would allocate
+// five times as much again for a large element (append grows a large
+// slice by a quarter at a time): a peer's frame of 1 MiB of `"",` would
+// have been 100 MB.
 func (sd *StructuredData) UnmarshalJSON(data []byte) error {
 	if string(bytes.TrimSpace(data)) == "null" {
 		return nil
 	}
-	d := json.NewDecoder(bytes.NewReader(data))
-	var out StructuredData
-	if err := sdDelim(d, '{'); err != nil {
+	count := sdParser{d: frameDecoder{b: data}}
+	if err := count.parse(); err != nil {
 		return err
 	}
-	for d.More() {
-		id, err := sdString(d)
-		if err != nil {
-			return err
-		}
-		el := SDElement{ID: id}
-		if err := sdDelim(d, '{'); err != nil {
-			return err
-		}
-		for d.More() {
-			name, err := sdString(d)
-			if err != nil {
-				return err
-			}
-			tok, err := d.Token()
-			if err != nil {
-				return sdError(d, err)
-			}
-			switch v := tok.(type) {
-			case string:
-				el.Params = append(el.Params, SDParam{Name: name, Value: v})
-			case json.Delim:
-				if v != '[' {
-					return fmt.Errorf("%w: %s.%s is not a string or an array of strings at offset %d", ErrBadSD, id, name, d.InputOffset())
-				}
-				for d.More() {
-					value, err := sdString(d)
-					if err != nil {
-						return err
-					}
-					el.Params = append(el.Params, SDParam{Name: name, Value: value})
-				}
-				if err := sdDelim(d, ']'); err != nil {
-					return err
-				}
-			default:
-				return fmt.Errorf("%w: %s.%s is not a string or an array of strings at offset %d", ErrBadSD, id, name, d.InputOffset())
-			}
-		}
-		if err := sdDelim(d, '}'); err != nil {
-			return err
-		}
-		el.Params = groupParams(el.Params)
-		out = append(out, el)
+	if count.elements == 0 {
+		*sd = nil
+		return nil
 	}
-	if err := sdDelim(d, '}'); err != nil {
-		return err
+	build := sdParser{d: frameDecoder{b: data}, build: true,
+		els: make(StructuredData, 0, count.elements), params: make([]SDParam, 0, count.nparams)}
+	if err := build.parse(); err != nil {
+		return err // not reached: the count read the same data
 	}
-	if _, err := d.Token(); err != io.EOF {
-		return fmt.Errorf("%w: data after the object at offset %d", ErrBadSD, d.InputOffset())
-	}
-	*sd = out
+	*sd = build.els
 	return nil
 }
 
-// groupParams moves the values of a name that an object gave more than once
-// (a key repeated in JSON) to the place of its first, as an array keeps
-// them; ps is returned as it is when no name is repeated apart.
+// sdParser reads the JSON form of structured data: it counts its elements
+// and parameters, and with build set builds them into els and params
+// (made with room for all of them).
+type sdParser struct {
+	d                 frameDecoder
+	build             bool
+	elements, nparams int
+	els               StructuredData
+	params            []SDParam
+}
+
+// parse reads the structured data.
+func (p *sdParser) parse() error {
+	d := &p.d
+	if err := p.want('{'); err != nil {
+		return err
+	}
+	if d.space(); !d.next('}') {
+		for {
+			id, err := p.string()
+			if err != nil {
+				return err
+			}
+			if err := p.element(id); err != nil {
+				return err
+			}
+			if more, err := p.more('}'); err != nil {
+				return err
+			} else if !more {
+				break
+			}
+		}
+	}
+	if d.space(); d.i != len(d.b) {
+		return fmt.Errorf("%w: data after the object at offset %d", ErrBadSD, d.i)
+	}
+	return nil
+}
+
+// element reads the object of the element id, after its key.
+func (p *sdParser) element(id string) error {
+	d := &p.d
+	if err := p.want(':'); err != nil {
+		return err
+	}
+	if err := p.want('{'); err != nil {
+		return err
+	}
+	start := len(p.params)
+	if d.space(); !d.next('}') {
+		for {
+			name, err := p.string()
+			if err != nil {
+				return err
+			}
+			if err := p.want(':'); err != nil {
+				return err
+			}
+			if d.space(); d.next('[') {
+				if d.space(); !d.next(']') {
+					for {
+						if err := p.param(name); err != nil {
+							return err
+						}
+						if more, err := p.more(']'); err != nil {
+							return err
+						} else if !more {
+							break
+						}
+					}
+				}
+			} else if err := p.param(name); err != nil {
+				return err
+			}
+			if more, err := p.more('}'); err != nil {
+				return err
+			} else if !more {
+				break
+			}
+		}
+	}
+	p.elements++
+	if p.build {
+		el := SDElement{ID: id}
+		if len(p.params) > start {
+			el.Params = groupParams(p.params[start:len(p.params):len(p.params)])
+		}
+		p.els = append(p.els, el)
+	}
+	return nil
+}
+
+// param reads a value of the parameter name.
+func (p *sdParser) param(name string) error {
+	if p.d.space(); p.d.i >= len(p.d.b) || p.d.b[p.d.i] != '"' {
+		return fmt.Errorf("%w: a parameter's value is not a string or an array of strings at offset %d", ErrBadSD, p.d.i)
+	}
+	v, err := p.string()
+	if err != nil {
+		return err
+	}
+	p.nparams++
+	if p.build {
+		p.params = append(p.params, SDParam{Name: name, Value: v})
+	}
+	return nil
+}
+
+// string reads a string: while counting, only checks it.
+func (p *sdParser) string() (string, error) {
+	d := &p.d
+	d.space()
+	at := d.i
+	if !p.build {
+		if d.next('"') {
+			if end := scanJSONString(d.b, d.i); end >= 0 {
+				d.i = end
+				return "", nil
+			}
+		}
+	} else if s, ok := d.string(); ok {
+		return s, nil
+	}
+	return "", fmt.Errorf("%w: want a string at offset %d", ErrBadSD, at)
+}
+
+// want reads the byte c.
+func (p *sdParser) want(c byte) error {
+	if p.d.space(); !p.d.next(c) {
+		return fmt.Errorf("%w: want %q at offset %d", ErrBadSD, c, p.d.i)
+	}
+	return nil
+}
+
+// more reads a comma (more follows) or end (it does not).
+func (p *sdParser) more(end byte) (bool, error) {
+	switch p.d.space(); {
+	case p.d.next(','):
+		return true, nil
+	case p.d.next(end):
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: want ',' or %q at offset %d", ErrBadSD, end, p.d.i)
+}
+
+// groupParams moves the values of a name that an element gave more than
+// once apart (a key repeated in JSON) to the place of its first, as an
+// array keeps them, in place. It works on the runs of parameters of one
+// name, finding the names again with a hash table of its own (a plain
+// list for a few): in time linear in the element's size (n log n when
+// names are repeated apart) and with a few bytes a run, where a map of
+// the names, the way it first went, took some sixty bytes a parameter.
 func groupParams(ps []SDParam) []SDParam {
-	if len(ps) < 3 {
+	nruns := 0
+	for i := range ps {
+		if i == 0 || ps[i].Name != ps[i-1].Name {
+			nruns++
+		}
+	}
+	if nruns < 3 { // a name repeated apart makes three runs at least
 		return ps
 	}
-	group := make(map[string]int, len(ps)) // name → its place among the names
-	var count []int                        // parameters of each name
+	names := newRunNames(ps)
 	apart := false
-	for i, p := range ps {
-		g, ok := group[p.Name]
-		if !ok {
-			g = len(count)
-			group[p.Name] = g
-			count = append(count, 0)
-		}
-		apart = apart || ok && ps[i-1].Name != p.Name
-		count[g]++
+	for i := 0; i < len(ps) && !apart; i++ {
+		apart = (i == 0 || ps[i].Name != ps[i-1].Name) && names.first(i) != i
 	}
 	if !apart {
 		return ps
 	}
-	at := make([]int, len(count)) // where each name's next value goes
-	for g := 1; g < len(count); g++ {
-		at[g] = at[g-1] + count[g-1]
+
+	// Each run, and where it goes: after the runs of the names before its
+	// own first came, and after the runs of its name before it.
+	names = newRunNames(ps)
+	runs := make([]sdRun, 0, nruns)
+	for i := range ps {
+		if i > 0 && ps[i].Name == ps[i-1].Name {
+			continue
+		}
+		first := int32(names.first(i))
+		lead := sort.Search(len(runs), func(k int) bool { return runs[k].start >= first })
+		runs = append(runs, sdRun{start: int32(i), lead: int32(lead)})
 	}
-	out := make([]SDParam, len(ps))
-	for _, p := range ps {
-		g := group[p.Name]
-		out[at[g]] = p
-		at[g]++
+	end := func(k int) int32 { // where run k ends
+		if k+1 < len(runs) {
+			return runs[k+1].start
+		}
+		return int32(len(ps))
 	}
-	return out
+	for k, r := range runs {
+		runs[r.lead].next += end(k) - r.start // for now, the name's count
+	}
+	at := int32(0)
+	for k := range runs {
+		if runs[k].lead == int32(k) {
+			runs[k].next, at = at, at+runs[k].next
+		}
+	}
+	for k := range runs {
+		r := &runs[k]
+		r.dest = runs[r.lead].next
+		runs[r.lead].next += end(k) - r.start
+	}
+
+	// Each parameter to its place, following the cycles of the
+	// permutation; done marks the places filled.
+	dest := func(i int) int {
+		k := sort.Search(len(runs), func(k int) bool { return runs[k].start > int32(i) }) - 1
+		return int(runs[k].dest) + i - int(runs[k].start)
+	}
+	done := make([]uint64, (len(ps)+63)/64)
+	for p := range ps {
+		if done[p/64]&(1<<(p%64)) != 0 {
+			continue
+		}
+		x := ps[p] // the parameter on its way, from i
+		for i := p; ; {
+			j := dest(i)
+			x, ps[j] = ps[j], x
+			done[j/64] |= 1 << (j % 64)
+			if j == p {
+				break
+			}
+			i = j
+		}
+	}
+	return ps
 }
 
-// sdDelim reads the delimiter want.
-func sdDelim(d *json.Decoder, want json.Delim) error {
-	tok, err := d.Token()
-	if err != nil {
-		return sdError(d, err)
-	}
-	if tok != want {
-		return fmt.Errorf("%w: want %q at offset %d", ErrBadSD, want, d.InputOffset())
-	}
-	return nil
+// sdRun is a run of parameters of one name, from ps[start] to the next
+// run. lead is the index of the run its name first came in (its own, when
+// it did); dest is where the run goes; next, of a name's first run, where
+// its name's next run goes.
+type sdRun struct {
+	start, lead, dest, next int32
 }
 
-// sdString reads a string (an object key or an array element).
-func sdString(d *json.Decoder) (string, error) {
-	tok, err := d.Token()
-	if err != nil {
-		return "", sdError(d, err)
-	}
-	s, ok := tok.(string)
-	if !ok {
-		return "", fmt.Errorf("%w: want a string at offset %d", ErrBadSD, d.InputOffset())
-	}
-	return s, nil
+// runNames finds the run a name first came in, among the runs of
+// parameters of one name in ps: in a list of the names seen while they
+// are few, then in an open-addressing hash table (at most half full,
+// seeded afresh so that no set of names makes it slow).
+type runNames struct {
+	ps    []SDParam
+	list  []int32 // the first parameter of each name's first run
+	table []int32 // or a slot for each: its index+1; 0 for an empty slot
+	names int     // the names in table
+	seed  maphash.Seed
+	buf   [smallElement]int32
 }
 
-func sdError(d *json.Decoder, err error) error {
-	return fmt.Errorf("%w: %w at offset %d", ErrBadSD, err, d.InputOffset())
+func newRunNames(ps []SDParam) *runNames {
+	n := &runNames{ps: ps}
+	n.list = n.buf[:0]
+	return n
+}
+
+// first returns the first parameter of the first run with ps[i]'s name,
+// which starts a run: i when its name is new, which is noted.
+func (n *runNames) first(i int) int {
+	name := n.ps[i].Name
+	if n.table == nil {
+		for _, j := range n.list {
+			if n.ps[j].Name == name {
+				return int(j)
+			}
+		}
+		if len(n.list) < cap(n.list) {
+			n.list = append(n.list, int32(i))
+			return i
+		}
+		n.seed = maphash.MakeSeed()
+		n.grow(4 * smallElement)
+		for _, j := range n.list {
+			n.insert(j)
+		}
+	}
+	mask := uint64(len(n.table) - 1)
+	for h := maphash.String(n.seed, name) & mask; ; h = (h + 1) & mask {
+		j := n.table[h] - 1
+		if j < 0 {
+			break
+		}
+		if n.ps[j].Name == name {
+			return int(j)
+		}
+	}
+	if 2*(n.names+1) > len(n.table) {
+		n.grow(2 * len(n.table))
+	}
+	n.insert(int32(i))
+	return i
+}
+
+// grow makes the table size slots (a power of two), the names in it kept.
+func (n *runNames) grow(size int) {
+	old := n.table
+	n.table, n.names = make([]int32, size), 0
+	for _, e := range old {
+		if e != 0 {
+			n.insert(e - 1)
+		}
+	}
+}
+
+// insert puts the name of ps[i], not in the table, in it.
+func (n *runNames) insert(i int32) {
+	mask := uint64(len(n.table) - 1)
+	h := maphash.String(n.seed, n.ps[i].Name) & mask
+	for n.table[h] != 0 {
+		h = (h + 1) & mask
+	}
+	n.table[h] = i + 1
+	n.names++
 }

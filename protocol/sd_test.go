@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -259,9 +263,11 @@ func TestValidSDName(t *testing.T) {
 	}
 }
 
-// FuzzStructuredDataJSON: UnmarshalJSON does not panic, and what it
-// accepts encodes to JSON that reads back the same and encodes to the
-// same bytes again (decode → encode → decode → encode).
+// FuzzStructuredDataJSON: UnmarshalJSON does not panic, reads what the
+// encoding/json Decoder it was first written with read (and refuses what
+// it refused), and what it accepts encodes to JSON that reads back the
+// same and encodes to the same bytes again (decode → encode → decode →
+// encode).
 func FuzzStructuredDataJSON(f *testing.F) {
 	for _, s := range []string{
 		`{}`, `{"a":{}}`, `{"origin":{"ip":["192.0.2.1","192.0.2.129"],"software":"rsyslogd"}}`,
@@ -272,9 +278,18 @@ func FuzzStructuredDataJSON(f *testing.F) {
 	}
 	f.Add(appendSDJSON(nil, sampleSD()))
 	f.Add(appendSDJSON(nil, bigSD(40)))
+	f.Add(appendSDJSON(nil, bigSD(300)))
+	// Large elements whose names repeat apart: the hash table's way.
+	f.Add(repeatFrame(`{"a":{"c":"","b":[`, `""`, `],"c":"x"}}`, 1000))
+	f.Add(repeatFrame(`{"a":{`, `"%x":"v"`, `,"0":"w","11":""}}`, 100))
+	f.Add(repeatFrame(`{`, `"%x":{"p":"","q":["",""],"p":"x"}`, `}`, 100))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var sd StructuredData
-		if err := sd.UnmarshalJSON(data); err != nil {
+		var sd, ref StructuredData
+		err := sd.UnmarshalJSON(data)
+		if rerr := unmarshalSDReference(&ref, data); (err == nil) != (rerr == nil) || err == nil && !reflect.DeepEqual(sd, ref) {
+			t.Fatalf("UnmarshalJSON(%q) = %#v, %v\nthe reference's: %#v, %v", data, sd, err, ref, rerr)
+		}
+		if err != nil {
 			if !errors.Is(err, ErrBadSD) {
 				t.Fatalf("UnmarshalJSON(%q) error %v is not ErrBadSD", data, err)
 			}
@@ -297,4 +312,162 @@ func FuzzStructuredDataJSON(f *testing.F) {
 			t.Fatalf("%q: encoded %s, then %s", data, enc, again)
 		}
 	})
+}
+
+// TestGroupParams: the values of a name repeated apart move to its first
+// place, in order, whatever the element's size (a list of names for a
+// few, a hash table for more) and however the names repeat.
+func TestGroupParams(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int{0, 1, 2, 3, 5, smallElement, smallElement + 1, 3 * smallElement, 200, 5000} {
+		for _, names := range []int{1, 2, 3, smallElement, smallElement + 1, 100, 5000} {
+			for _, runLen := range []int{1, 3} {
+				var el SDElement
+				for len(el.Params) < size {
+					name := fmt.Sprint("n", rng.IntN(names))
+					for k := 0; k < runLen && len(el.Params) < size; k++ {
+						el.Params = append(el.Params, SDParam{name, fmt.Sprint(len(el.Params))})
+					}
+				}
+				want := grouped(StructuredData{el})[0].Params
+				got := groupParams(slices.Clone(el.Params))
+				if !slices.Equal(got, want) {
+					t.Fatalf("%d parameters of %d names in runs of %d: %v\nwant %v", size, names, runLen, got, want)
+				}
+			}
+		}
+	}
+}
+
+// unmarshalSDReference is StructuredData.UnmarshalJSON as it first was,
+// with encoding/json's Decoder (and, at over 100 bytes allocated for each
+// byte of `"",`, unfit for a peer's frames): the reference the two-pass
+// UnmarshalJSON is held to (FuzzStructuredDataJSON).
+func unmarshalSDReference(sd *StructuredData, data []byte) error {
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	var out StructuredData
+	if err := sdDelimReference(d, '{'); err != nil {
+		return err
+	}
+	for d.More() {
+		id, err := sdStringReference(d)
+		if err != nil {
+			return err
+		}
+		el := SDElement{ID: id}
+		if err := sdDelimReference(d, '{'); err != nil {
+			return err
+		}
+		for d.More() {
+			name, err := sdStringReference(d)
+			if err != nil {
+				return err
+			}
+			tok, err := d.Token()
+			if err != nil {
+				return sdErrorReference(d, err)
+			}
+			switch v := tok.(type) {
+			case string:
+				el.Params = append(el.Params, SDParam{Name: name, Value: v})
+			case json.Delim:
+				if v != '[' {
+					return fmt.Errorf("%w: %s.%s is not a string or an array of strings at offset %d", ErrBadSD, id, name, d.InputOffset())
+				}
+				for d.More() {
+					value, err := sdStringReference(d)
+					if err != nil {
+						return err
+					}
+					el.Params = append(el.Params, SDParam{Name: name, Value: value})
+				}
+				if err := sdDelimReference(d, ']'); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("%w: %s.%s is not a string or an array of strings at offset %d", ErrBadSD, id, name, d.InputOffset())
+			}
+		}
+		if err := sdDelimReference(d, '}'); err != nil {
+			return err
+		}
+		el.Params = groupParamsReference(el.Params)
+		out = append(out, el)
+	}
+	if err := sdDelimReference(d, '}'); err != nil {
+		return err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the object at offset %d", ErrBadSD, d.InputOffset())
+	}
+	*sd = out
+	return nil
+}
+
+// groupParamsReference is groupParams as it first was: it moves the values of a name that an object gave more than once
+// (a key repeated in JSON) to the place of its first, as an array keeps
+// them; ps is returned as it is when no name is repeated apart.
+func groupParamsReference(ps []SDParam) []SDParam {
+	if len(ps) < 3 {
+		return ps
+	}
+	group := make(map[string]int, len(ps)) // name → its place among the names
+	var count []int                        // parameters of each name
+	apart := false
+	for i, p := range ps {
+		g, ok := group[p.Name]
+		if !ok {
+			g = len(count)
+			group[p.Name] = g
+			count = append(count, 0)
+		}
+		apart = apart || ok && ps[i-1].Name != p.Name
+		count[g]++
+	}
+	if !apart {
+		return ps
+	}
+	at := make([]int, len(count)) // where each name's next value goes
+	for g := 1; g < len(count); g++ {
+		at[g] = at[g-1] + count[g-1]
+	}
+	out := make([]SDParam, len(ps))
+	for _, p := range ps {
+		g := group[p.Name]
+		out[at[g]] = p
+		at[g]++
+	}
+	return out
+}
+
+// sdDelimReference is reads the delimiter want.
+func sdDelimReference(d *json.Decoder, want json.Delim) error {
+	tok, err := d.Token()
+	if err != nil {
+		return sdErrorReference(d, err)
+	}
+	if tok != want {
+		return fmt.Errorf("%w: want %q at offset %d", ErrBadSD, want, d.InputOffset())
+	}
+	return nil
+}
+
+// sdStringReference is reads a string (an object key or an array element).
+func sdStringReference(d *json.Decoder) (string, error) {
+	tok, err := d.Token()
+	if err != nil {
+		return "", sdErrorReference(d, err)
+	}
+	s, ok := tok.(string)
+	if !ok {
+		return "", fmt.Errorf("%w: want a string at offset %d", ErrBadSD, d.InputOffset())
+	}
+	return s, nil
+}
+
+func sdErrorReference(d *json.Decoder, err error) error {
+	return fmt.Errorf("%w: %w at offset %d", ErrBadSD, err, d.InputOffset())
 }

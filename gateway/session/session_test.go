@@ -333,6 +333,8 @@ func TestLogonRefused(t *testing.T) {
 		{name: "version 2", input: `{"type":"logon","req":4,"client":"ops","version":2}` + "\n", reason: protocol.RefuseVersion, req: 4, message: "version 2"},
 		{name: "no version", input: `{"type":"logon","req":4,"client":"ops"}` + "\n", reason: protocol.RefuseVersion, req: 4},
 		{name: "no client name", input: `{"type":"logon","req":2,"version":1}` + "\n", reason: protocol.RefuseBadRequest, req: 2, message: "client name"},
+		{name: "too many options", input: `{"type":"logon","req":2,"client":"ops","version":1,"options":{` +
+			strings.Repeat(`"k":"v",`, protocol.MaxOptions) + `"k":"v"}}` + "\n", reason: protocol.RefuseBadRequest, message: "more than 16 options"},
 		{name: "wrong secret", cfg: session.Config{Auth: auth},
 			input:  `{"type":"logon","req":5,"client":"ops","secret":"bad-secret","version":1}` + "\n",
 			reason: protocol.RefuseAuth, req: 5},
@@ -559,6 +561,9 @@ func TestSessionEnds(t *testing.T) {
 		}, reason: protocol.ByeFrameTooLarge},
 		{name: "bad frame", act: func(c *rawConn) { c.write("this is not JSON\n") }, reason: protocol.ByeBadFrame},
 		{name: "frame without type", act: func(c *rawConn) { c.write(`{"req":3}` + "\n") }, reason: protocol.ByeBadFrame},
+		{name: "too many events", act: func(c *rawConn) {
+			c.write(`{"type":"events","req":3,"seq":1,"events":[` + strings.Repeat(`{},`, protocol.MaxBatch) + `{}]}` + "\n")
+		}, reason: protocol.ByeBadFrame},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

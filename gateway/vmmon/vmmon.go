@@ -60,10 +60,12 @@ type Config struct {
 	Session session.Config
 	// Store receives the agents' events (required).
 	Store store.Store
-	// MaxBatch is the most events one events frame may carry (default 1000).
-	// The Redis store writes a batch and its spool mark in one transaction
-	// up to 1024 events and 4 MiB; a larger one in parts, the mark with the
-	// last.
+	// MaxBatch is the most events one events frame may carry (default and
+	// at most protocol.MaxBatch, 1000, which the frame decoder enforces:
+	// a larger batch ends the session as a bad frame; a smaller one here
+	// is answered bad-request). The Redis store writes a batch and its
+	// spool mark in one transaction up to 1024 events and 4 MiB; a larger
+	// one in parts, the mark with the last.
 	MaxBatch int
 	// OnChange, when set, is called (without locks held) after a z/VM
 	// system's agent logged on or its session ended: the region announces
@@ -127,8 +129,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("vmmon: config: Logger is required")
 	}
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 1000
+	switch {
+	case cfg.MaxBatch <= 0:
+		cfg.MaxBatch = protocol.MaxBatch
+	case cfg.MaxBatch > protocol.MaxBatch:
+		return nil, fmt.Errorf("vmmon: config: MaxBatch %d is over the protocol's %d", cfg.MaxBatch, protocol.MaxBatch)
 	}
 	if cfg.Session.Name == "" {
 		cfg.Session.Name = "vmmon"

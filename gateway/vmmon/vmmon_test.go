@@ -292,3 +292,18 @@ func TestUnsyncedNotAcknowledged(t *testing.T) {
 		t.Fatalf("stored %s, want %s", got, want)
 	}
 }
+
+// TestMaxBatch: a batch is at most the protocol's, which the frame decoder
+// enforces; a config that asks for more is refused.
+func TestMaxBatch(t *testing.T) {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	for _, n := range []int{0, 1, protocol.MaxBatch} {
+		if _, err := vmmon.New(vmmon.Config{Store: memstore.New(memstore.Config{}), Logger: l, MaxBatch: n}); err != nil {
+			t.Errorf("MaxBatch %d: %v", n, err)
+		}
+	}
+	if _, err := vmmon.New(vmmon.Config{Store: memstore.New(memstore.Config{}), Logger: l, MaxBatch: protocol.MaxBatch + 1}); err == nil {
+		t.Errorf("MaxBatch %d taken", protocol.MaxBatch+1)
+	}
+}
