@@ -250,6 +250,9 @@ func (s *Session) run(r *protocol.Reader) {
 				s.Send(reply)
 			}
 		}
+		// Nothing of the frame is kept while the session waits for the
+		// next: a handler keeps what it needs of it (Handler).
+		f = protocol.Frame{}
 		if s.ctx.Err() != nil {
 			return
 		}

@@ -115,7 +115,12 @@ type refuseReasoner interface {
 type Handler interface {
 	// Request answers one request frame of a type the session does not
 	// handle itself (it handles heartbeat, logoff and reply). It returns
-	// the reply to send; the reply's Req is set by the caller.
+	// the reply to send; the reply's Req is set by the caller. f is the
+	// session's for the call only: it is cleared when Request returns
+	// (so that an idle session holds nothing of its last frame), and a
+	// handler that needs any of it later (a goroutine it starts) copies
+	// the fields. What f's fields point to (f.Filter, f.Events) is made
+	// anew for each frame and may be kept.
 	Request(s *Session, f *protocol.Frame) *protocol.Frame
 }
 
@@ -134,6 +139,8 @@ type Admitter interface {
 // (numbered with Session.NextReq) and takes their replies: every reply
 // frame from the client, heartbeat answers included, is passed to Reply.
 type ReplyHandler interface {
+	// Reply takes one reply frame; f is the session's for the call only,
+	// as Request's is.
 	Reply(s *Session, f *protocol.Frame)
 }
 
