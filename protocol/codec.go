@@ -13,6 +13,10 @@ import (
 // DefaultMaxFrame is the frame size limit when none is negotiated: 1 MiB.
 const DefaultMaxFrame = 1 << 20
 
+// keepLine is the most of a large frame's buffer a Reader keeps for the
+// next one.
+const keepLine = 64 << 10
+
 // Reader reads frames: JSON objects, one a line, each line at most a set
 // number of bytes (the newline not counted; a CR before it is dropped).
 type Reader struct {
@@ -59,6 +63,12 @@ func (r *Reader) SetMaxFrame(n int) { r.max = n }
 // when a frame exceeds the limit (the reader is then unusable).
 func (r *Reader) ReadLine() ([]byte, error) {
 	if !r.resume {
+		// A frame that spanned refills grew line to its size: kept, a
+		// connection's one large frame (up to the limit, a MiB) would be
+		// held as long as the connection lasts.
+		if cap(r.line) > keepLine {
+			r.line = nil
+		}
 		r.line = r.line[:0]
 	}
 	r.resume = false

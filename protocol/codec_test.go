@@ -847,3 +847,24 @@ func TestHasFrame(t *testing.T) {
 		t.Error("no HasFrame with a whole frame buffered")
 	}
 }
+
+// TestReaderDropsLargeLine: the buffer a frame larger than the read
+// buffer grew is not kept once the next frame is read, so an idle
+// connection does not hold its one large frame's worth.
+func TestReaderDropsLargeLine(t *testing.T) {
+	big := `{"type":"heartbeat","req":1,"text":"` + strings.Repeat("a", 512<<10) + `"}` + "\n"
+	r := NewReaderSize(strings.NewReader(big+`{"type":"heartbeat","req":2}`+"\n"), 1<<20, 4096)
+	if _, err := r.ReadLine(); err != nil {
+		t.Fatal(err)
+	}
+	if cap(r.line) < 512<<10 {
+		t.Fatalf("the large frame was gathered in %d bytes", cap(r.line))
+	}
+	line, err := r.ReadLine()
+	if err != nil || string(line) != `{"type":"heartbeat","req":2}` {
+		t.Fatalf("second frame: %q, %v", line, err)
+	}
+	if cap(r.line) > keepLine {
+		t.Errorf("the reader keeps %d bytes of the large frame's buffer", cap(r.line))
+	}
+}
