@@ -32,7 +32,13 @@
 // package gateway/syslog). Shutdown stops accepting, lets each session
 // finish the Deliver in progress and answer it, sends serverclose and
 // waits; Close stops at once, cancelling Delivers (not answered, so sent
-// again by the client later).
+// again by the client later). Every read and write of a connection has a
+// deadline, the writes crypto/tls makes inside a read (its answers to TLS
+// 1.3 key updates) included, and Shutdown cuts short a read in progress
+// with them, so that a client that does not read holds neither its
+// session nor Shutdown; a connection whose client does not read is closed
+// without a close_notify, and Close closes the TCP connections beneath
+// TLS.
 //
 // Goroutines: Serve runs the accept loop (internal/acceptloop) on the
 // caller's goroutine. The server starts one goroutine per connection: the

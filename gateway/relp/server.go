@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +70,8 @@ const (
 	// typical messages fits in it, so one Deliver takes it whole.
 	readBuffer = 64 << 10
 	// refuseTimeout bounds the write of the serverclose hint to a refused
-	// connection, and the last one to a session that ends.
+	// connection (with its TLS handshake), and the last one to a session
+	// that ends.
 	refuseTimeout = time.Second
 	// maxBatchBytes bounds the messages of one Deliver (with one frame
 	// more): as the SYSLOG server bounds one Append.
@@ -110,8 +112,11 @@ type Config struct {
 	MaxSessionsPerAddr int
 	// IdleTimeout is how long a session may go without a frame (default 5
 	// minutes) before it is closed with serverclose; it also bounds a frame
-	// that arrives slowly and the write of the server's answers. An idle
-	// omrelp notices at its next message and reconnects: nothing is lost.
+	// that arrives slowly, the write of the server's answers, and the
+	// writes crypto/tls makes while a frame is read (its answers to TLS 1.3
+	// key updates: a client that requests them and does not read is closed
+	// at the same time). An idle omrelp notices at its next message and
+	// reconnects: nothing is lost.
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds the TLS handshake of a new connection
 	// (default 10 seconds).
@@ -272,6 +277,7 @@ func (s *Server) closeDoneLocked() {
 // ErrServerClosed.
 func (s *Server) Serve(l net.Listener) error {
 	transport := "tcp"
+	l = watchedListener{l}
 	if s.cfg.TLSConfig != nil {
 		l = tls.NewListener(l, s.cfg.TLSConfig)
 		transport = "tls"
@@ -319,16 +325,24 @@ func (s *Server) accept(nc net.Conn, a *acceptloop.Admission, log logrus.FieldLo
 		return
 	}
 	ss := &session{s: s, nc: nc, remote: nc.RemoteAddr(), log: rlog, adm: a, expect: 1}
+	if tc, ok := nc.(*tls.Conn); ok {
+		ss.raw = tc.NetConn().(*watchedConn)
+	} else {
+		ss.raw = nc.(*watchedConn)
+	}
 	s.sessions[ss] = struct{}{}
 	go ss.serve()
 }
 
 // refuse tells a connection over the limits why it is closed, as a
 // serverclose hint (a busy server: omrelp retries later), and closes it.
+// Over TLS the write makes the handshake first, which reads: the deadline
+// bounds both, else a client that sends no ClientHello would keep the
+// goroutine and its connection forever, and Shutdown and Close with them.
 func (s *Server) refuse(nc net.Conn) {
 	defer s.finished()
 	defer nc.Close()
-	nc.SetWriteDeadline(time.Now().Add(refuseTimeout))
+	nc.SetDeadline(time.Now().Add(refuseTimeout))
 	nc.Write(relp.AppendServerClose(nil, "busy: too many sessions, retry later"))
 }
 
@@ -359,17 +373,47 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close stops the server at once: it closes every listener and session
 // (without serverclose), cancels the Delivers in progress, which are not
 // acknowledged, and waits for the server's goroutines to end. It is safe to
-// call more than once, and after Shutdown.
+// call more than once, and after Shutdown. It closes the TCP connections
+// beneath TLS, sending no close_notify: that would wait for a write TLS
+// has in progress, and for a client that does not read.
 func (s *Server) Close() error {
 	s.loop.Stop()
 	s.mu.Lock()
 	s.shutdown = true
 	s.cancel()
 	for ss := range s.sessions {
-		ss.nc.Close()
+		ss.raw.Close()
 	}
 	s.closeDoneLocked()
 	s.mu.Unlock()
 	<-s.done
 	return nil
+}
+
+// watchedListener hands out its connections as watchedConns, beneath TLS.
+type watchedListener struct{ net.Listener }
+
+func (l watchedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &watchedConn{Conn: c}, nil
+}
+
+// watchedConn is an accepted connection that notes a write that ran into
+// its deadline (the session's answers, or crypto/tls's own: its answers to
+// key updates, alerts): the client does not read, and the session closes
+// the connection without a close_notify.
+type watchedConn struct {
+	net.Conn
+	writeTimedOut atomic.Bool
+}
+
+func (c *watchedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.writeTimedOut.Store(true)
+	}
+	return n, err
 }

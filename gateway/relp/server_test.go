@@ -570,6 +570,38 @@ func TestMaxSessions(t *testing.T) {
 	}
 }
 
+// TestMaxSessionsTLSSilent: a connection refused over TLS that never
+// sends its ClientHello is closed after refuseTimeout (the serverclose
+// hint's write makes the handshake, which reads), and does not hold
+// Shutdown.
+func TestMaxSessionsTLSSilent(t *testing.T) {
+	leakcheck.Check(t)
+	ca := newTestCA(t, "zbridge-region")
+	ts := startServer(t, func(c *Config) {
+		c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.server}}
+		c.MaxSessions = 1
+	})
+	dial(t, ts.addr, &tls.Config{RootCAs: ca.pool, ServerName: "zbridge-region"}).open()
+	silent, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	start := time.Now()
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, silent); err != nil && !isReset(err) {
+		t.Fatalf("the refused connection was not closed: %v", err)
+	}
+	if took := time.Since(start); took > refuseTimeout+time.Second {
+		t.Errorf("the refused connection was closed after %v, want about %v", took.Round(time.Millisecond), refuseTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
 func TestIdleTimeout(t *testing.T) {
 	leakcheck.Check(t)
 	ts := startServer(t, func(c *Config) { c.IdleTimeout = 100 * time.Millisecond })

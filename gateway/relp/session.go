@@ -23,7 +23,8 @@ import (
 // session is one RELP connection, served by one goroutine (serve).
 type session struct {
 	s      *Server
-	nc     net.Conn
+	nc     net.Conn     // raw, or a TLS server connection over it
+	raw    *watchedConn // the accepted connection
 	remote net.Addr
 	log    logrus.FieldLogger
 	adm    *acceptloop.Admission // its place in the per-address count
@@ -39,19 +40,40 @@ type session struct {
 	txnrs  []int       // each message's txnr
 	msgs   [][]byte    // the batch as handed to Deliver
 
-	mu       sync.Mutex // guards the following field and the setting of nc's read deadline
+	mu       sync.Mutex // guards the following fields and the setting of nc's deadlines
 	stopping bool       // Shutdown: finish the batch in hand, then serverclose
+	writing  bool       // the session is writing answers (write): stop leaves the write deadline alone
 }
 
 // stop makes the session end after the batch it is delivering, if any:
-// a read waiting for the client returns at once.
+// a read waiting for the client returns at once, and so does a write
+// crypto/tls makes inside it (its answer to a TLS 1.3 KeyUpdate, which a
+// client that does not read would hold forever); the answers the session
+// is writing are not cut short.
 func (ss *session) stop() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if !ss.stopping {
 		ss.stopping = true
-		ss.nc.SetReadDeadline(time.Now())
+		if ss.writing {
+			ss.nc.SetReadDeadline(time.Now())
+		} else {
+			ss.nc.SetDeadline(time.Now())
+		}
 	}
+}
+
+// write writes p, waiting at most d.
+func (ss *session) write(p []byte, d time.Duration) error {
+	ss.mu.Lock()
+	ss.writing = true
+	ss.nc.SetWriteDeadline(time.Now().Add(d))
+	ss.mu.Unlock()
+	_, err := ss.nc.Write(p)
+	ss.mu.Lock()
+	ss.writing = false
+	ss.mu.Unlock()
+	return err
 }
 
 func (ss *session) isStopping() bool {
@@ -65,7 +87,13 @@ func (ss *session) isStopping() bool {
 func (ss *session) serve() {
 	s := ss.s
 	defer func() {
-		ss.nc.Close()
+		if ss.raw.writeTimedOut.Load() {
+			// The client does not read: crypto/tls's Close would wait
+			// 5 s more to send it a close_notify.
+			ss.raw.Close()
+		} else {
+			ss.nc.Close()
+		}
 		s.mu.Lock()
 		delete(s.sessions, ss)
 		s.mu.Unlock()
@@ -75,7 +103,7 @@ func (ss *session) serve() {
 	ss.log.Debug("session open")
 	if tc, ok := ss.nc.(*tls.Conn); ok {
 		// Bounded by HandshakeTimeout, cut short by Close (s.ctx) and by
-		// Shutdown (the read deadline stop sets).
+		// Shutdown (the deadline stop sets).
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HandshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
@@ -138,7 +166,14 @@ func (ss *session) run() error {
 }
 
 // next returns the frame held after the last batch, or reads one, waiting
-// at most IdleTimeout for it, and checks its txnr.
+// at most IdleTimeout for it, and checks its txnr. The deadline is the
+// write deadline too: the session writes nothing while it reads, but
+// crypto/tls does, from inside Read: its answer to a TLS 1.3 KeyUpdate
+// that requests one. A client that keeps requesting them and never reads
+// fills the socket's buffers, and that write would then wait forever
+// (before the session's first answer, no write deadline was set at all),
+// holding the session past IdleTimeout and Shutdown
+// (TestTLSKeyUpdateNotRead).
 func (ss *session) next() (relp.Frame, error) {
 	if f := ss.held; f != nil {
 		ss.held = nil
@@ -151,7 +186,7 @@ func (ss *session) next() (relp.Frame, error) {
 			ss.mu.Unlock()
 			return relp.Frame{}, ErrShutdown
 		}
-		ss.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		ss.nc.SetDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		ss.mu.Unlock()
 	}
 	off := ss.rd.Offset()
@@ -318,8 +353,7 @@ func (ss *session) flush() error {
 	if len(ss.wbuf) == 0 {
 		return nil
 	}
-	ss.nc.SetWriteDeadline(time.Now().Add(ss.s.cfg.IdleTimeout))
-	_, err := ss.nc.Write(ss.wbuf)
+	err := ss.write(ss.wbuf, ss.s.cfg.IdleTimeout)
 	ss.wbuf = ss.wbuf[:0]
 	if err != nil {
 		if ss.s.ctx.Err() != nil {
@@ -375,7 +409,6 @@ func (ss *session) end(cause error) {
 		return
 	}
 	ss.wbuf = relp.AppendServerClose(ss.wbuf, reason)
-	ss.nc.SetWriteDeadline(time.Now().Add(refuseTimeout))
-	ss.nc.Write(ss.wbuf)
+	ss.write(ss.wbuf, refuseTimeout)
 	ss.wbuf = ss.wbuf[:0]
 }

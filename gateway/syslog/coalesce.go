@@ -1,8 +1,10 @@
 package syslog
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,6 +50,12 @@ type coalescing struct {
 	// TLS connection above takes only the records that have come
 	// (connReader.readBuffered).
 	bufferedOnly bool
+
+	// writeTimedOut: a write (crypto/tls's: the handshake, its answers to
+	// key updates, alerts) ran into the connection's deadline, so the
+	// sender is not reading; serveConn then closes the connection without
+	// a close_notify.
+	writeTimedOut atomic.Bool
 }
 
 // errWouldWait is what Read returns while bufferedOnly is set and the
@@ -80,6 +88,15 @@ func (c *coalescing) Read(p []byte) (int, error) {
 	}
 	c.last = time.Now()
 	c.caughtUp = n < min(len(p)/2, caughtUpBytes)
+	return n, err
+}
+
+// Write writes p, noting a write that timed out.
+func (c *coalescing) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.writeTimedOut.Store(true)
+	}
 	return n, err
 }
 

@@ -27,7 +27,12 @@
 //     source IP address, so that one host cannot take every session.
 //   - ReadTimeout (default 5 minutes): a connection silent that long is
 //     closed, and so is one whose frame is not complete that long after its
-//     first byte (a trickle); what was received of the frame is kept.
+//     first byte (a trickle); what was received of the frame is kept. The
+//     deadline bounds the writes crypto/tls makes inside a read too (its
+//     answers to TLS 1.3 key updates), so a TLS sender that requests key
+//     updates and does not read is closed at the same time, and Shutdown's
+//     drain cuts such a write short; a connection whose sender does not
+//     read is closed without a close_notify.
 //   - HandshakeTimeout (default 10 seconds): a TLS client that has not
 //     completed its handshake by then is closed.
 //   - BatchSize (default 256): the events parsed from one read of a
@@ -140,7 +145,8 @@
 // and ServePacket (UDP). Shutdown stops accepting, lets every connection
 // read for 100 ms more (what the kernel has already received and
 // acknowledged), delivers it and closes, then waits for every goroutine.
-// Close stops at once and cancels Appends in progress. Serve runs the
+// Close stops at once (closing the TCP connections beneath TLS, without
+// close_notify) and cancels Appends in progress. Serve runs the
 // accept loop (package internal/acceptloop, whose back-off after an accept
 // error Shutdown cuts short) on the caller's goroutine; the server starts
 // one goroutine per connection, which starts its parse workers and reader

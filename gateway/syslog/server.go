@@ -89,6 +89,9 @@ type Config struct {
 	// closed (default 5 minutes), and also how long a frame may take to
 	// arrive from its first byte: a sender that trickles a frame byte by
 	// byte is closed too (what it sent of the frame is kept as an event).
+	// It bounds the writes a read makes as well (crypto/tls answers a TLS
+	// 1.3 key update from inside Read): a TLS sender that asks for them
+	// and does not read its answers is closed at the same time.
 	ReadTimeout time.Duration
 	// HandshakeTimeout bounds the TLS handshake of a new connection
 	// (default 10 seconds); a client that does not complete it is closed.
@@ -362,28 +365,38 @@ type conn struct {
 	// it hands over its last job; read after that job is received.
 	frameTimedOut bool
 
-	mu         sync.Mutex // guards the following fields and the setting of nc's read deadline
+	mu         sync.Mutex // guards the following fields and the setting of nc's deadline
 	draining   bool       // Shutdown: read for drainWindow more, then stop
 	drainArmed bool       // a read since draining began has set the drain deadline
 }
 
 // drain makes the connection read only what arrives within drainWindow: it
-// cuts short a read in progress, and the next read (which may come later, if
-// the connection is busy appending) gets a window of its own.
+// cuts short a read in progress, a write TLS makes inside it included, and
+// the next read (which may come later, if the connection is busy
+// appending) gets a window of its own.
 func (c *conn) drain() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.draining {
 		c.draining = true
-		c.nc.SetReadDeadline(time.Now().Add(drainWindow))
+		c.nc.SetDeadline(time.Now().Add(drainWindow))
 	}
 }
 
-// connReader reads from a connection for its Scanner, with the read
-// deadline (unless the connection is draining): ReadTimeout from now while
-// no byte of the next frame has arrived, ReadTimeout from the first byte of
-// the frame once one has, so that a frame trickled byte by byte does not
-// keep the connection forever. It counts bytes.
+// connReader reads from a connection for its Scanner, with the deadline
+// (unless the connection is draining): ReadTimeout from now while no byte
+// of the next frame has arrived, ReadTimeout from the first byte of the
+// frame once one has, so that a frame trickled byte by byte does not keep
+// the connection forever. It counts bytes.
+//
+// The deadline is the write deadline too. The server writes nothing after
+// the handshake, but crypto/tls does, from inside Read: its answer to a
+// TLS 1.3 KeyUpdate that requests one. A sender that keeps requesting
+// them (a few at a time, between frames, under crypto/tls's limit on
+// records without data) and never reads fills the socket's buffers, and
+// that write would then wait forever, holding the connection past
+// ReadTimeout and Shutdown until its ctx ends
+// (TestServerTLSKeyUpdateNotRead).
 type connReader struct {
 	c       *conn
 	timeout time.Duration
@@ -401,12 +414,12 @@ func (r *connReader) Read(p []byte) (int, error) {
 	draining := c.draining
 	switch {
 	case !draining && r.frameStart.IsZero():
-		c.nc.SetReadDeadline(time.Now().Add(r.timeout))
+		c.nc.SetDeadline(time.Now().Add(r.timeout))
 	case !draining:
-		c.nc.SetReadDeadline(r.frameStart.Add(r.timeout))
+		c.nc.SetDeadline(r.frameStart.Add(r.timeout))
 	case !c.drainArmed:
 		c.drainArmed = true
-		c.nc.SetReadDeadline(time.Now().Add(drainWindow))
+		c.nc.SetDeadline(time.Now().Add(drainWindow))
 	}
 	c.mu.Unlock()
 	if draining {
@@ -561,7 +574,13 @@ func (j *parseJob) parse(p *Parser) {
 // such as a relay forwarding a whole site, is not held to one CPU.
 func (s *Server) serveConn(c *conn) {
 	defer func() {
-		c.nc.Close()
+		if c.raw.writeTimedOut.Load() {
+			// The sender does not read what TLS writes: crypto/tls's
+			// Close would wait 5 s more to send it a close_notify.
+			c.raw.Close()
+		} else {
+			c.nc.Close()
+		}
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
@@ -948,6 +967,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close stops the server at once: it closes every listener and connection,
 // cancels Appends in progress, drops the events not yet appended, and waits
 // for the server's goroutines to end. It is safe to call more than once.
+// It closes the TCP connections beneath TLS, sending no close_notify: that
+// would wait for a write TLS has in progress, and for a sender that does
+// not read.
 func (s *Server) Close() error {
 	s.loop.Stop()
 	s.mu.Lock()
@@ -957,7 +979,7 @@ func (s *Server) Close() error {
 		pc.Close()
 	}
 	for c := range s.conns {
-		c.nc.Close()
+		c.raw.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()

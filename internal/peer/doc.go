@@ -38,6 +38,11 @@
 // it forwarded, in order, so that a test can tell what a real sender put on
 // the wire from what the receiver made of it.
 //
+// A [KeyUpdater] is a hostile client, not a real program: a TLS 1.3
+// client that sends KeyUpdate messages requesting an update (crypto/tls's
+// client cannot) and never reads the answers; [ListenSmallBuffers] gives
+// the server under test buffers that such a client fills soon.
+//
 // Functions that take a testing.TB must be called from the test's own
 // goroutine, as they may call t.Fatal or t.Skip.
 package peer

@@ -1,0 +1,84 @@
+package relp
+
+import (
+	"context"
+	"crypto/tls"
+	"testing"
+	"time"
+
+	"github.com/zbridge/zbridge/internal/leakcheck"
+	"github.com/zbridge/zbridge/internal/peer"
+)
+
+// TestTLSKeyUpdateNotRead: a TLS 1.3 client that keeps requesting key
+// updates and never reads makes crypto/tls's answer, written from inside
+// the session's read, wait for room in the socket's buffers. That write
+// must end with the read: at IdleTimeout (before the session's first
+// answer too, when no answer has set a write deadline yet), when Shutdown
+// stops the session, and at once on Close; else it holds the session
+// (and MaxSessions' slot) forever, and Shutdown until its ctx ends.
+func TestTLSKeyUpdateNotRead(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		idle time.Duration
+		// stop ends the stalled session of k, and says how long that
+		// may take at most.
+		stop func(t *testing.T, srv *Server, k *peer.KeyUpdater) time.Duration
+	}{
+		{"IdleTimeout", time.Second, func(*testing.T, *Server, *peer.KeyUpdater) time.Duration {
+			// The deadline was set before the stall was noticed.
+			return time.Second + 2*time.Second
+		}},
+		{"Shutdown", time.Minute, func(t *testing.T, srv *Server, _ *peer.KeyUpdater) time.Duration {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			}
+			return 2 * time.Second
+		}},
+		{"Close", time.Minute, func(t *testing.T, srv *Server, k *peer.KeyUpdater) time.Duration {
+			done := make(chan struct{})
+			go func() {
+				srv.Close()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				k.Close() // the stuck write fails, and Close (which holds the server's mutex) returns
+				<-done
+				t.Fatal("Close did not return within 5 s")
+			}
+			return 2 * time.Second
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			ca := newTestCA(t, "zbridge-region")
+			l := peer.ListenSmallBuffers(t)
+			ts := serveOn(t, l, func(c *Config) {
+				c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.server}}
+				c.IdleTimeout = tt.idle
+			})
+			k := peer.DialKeyUpdater(t, ts.addr, &tls.Config{RootCAs: ca.pool, ServerName: "zbridge-region"})
+			// An open frame that never ends, a byte after each batch.
+			data := []byte("1 open 100000 ")
+			k.Stall(t, func() []byte {
+				d := data
+				data = []byte("x")
+				return d
+			})
+			start := time.Now()
+			limit := tt.stop(t, ts.srv, k)
+			for ts.srv.Stats().Active != 0 && time.Since(start) < limit+3*time.Second {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if took := time.Since(start); ts.srv.Stats().Active != 0 || took > limit {
+				t.Errorf("the session ended %v after the client stalled (active now: %d), want within %v",
+					took.Round(time.Millisecond), ts.srv.Stats().Active, limit)
+			}
+		})
+	}
+}

@@ -1,0 +1,106 @@
+package syslog
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/internal/leakcheck"
+	"github.com/zbridge/zbridge/internal/peer"
+	"github.com/zbridge/zbridge/protocol"
+)
+
+type countingEvents struct{ n atomic.Int64 }
+
+func (c *countingEvents) Append(_ context.Context, evs []*protocol.Event) error {
+	c.n.Add(int64(len(evs)))
+	return nil
+}
+
+// TestServerTLSKeyUpdateNotRead: a TLS 1.3 sender that keeps requesting key
+// updates and never reads makes crypto/tls's answer, written from inside
+// the server's Read, wait for room in the socket's buffers. That write
+// must end with the read: at ReadTimeout, when Shutdown drains, and at
+// once on Close; else it holds the connection (and MaxSessions' slot)
+// forever, and Shutdown until its ctx ends.
+func TestServerTLSKeyUpdateNotRead(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		readTimeout time.Duration
+		// stop ends the stalled connection of k, and says how long that
+		// may take at most.
+		stop func(t *testing.T, srv *Server, k *peer.KeyUpdater) time.Duration
+	}{
+		{"ReadTimeout", time.Second, func(*testing.T, *Server, *peer.KeyUpdater) time.Duration {
+			// The deadline was set before the stall was noticed.
+			return time.Second + 2*time.Second
+		}},
+		{"Shutdown", time.Minute, func(t *testing.T, srv *Server, _ *peer.KeyUpdater) time.Duration {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			}
+			return 2 * time.Second
+		}},
+		{"Close", time.Minute, func(t *testing.T, srv *Server, k *peer.KeyUpdater) time.Duration {
+			done := make(chan struct{})
+			go func() {
+				srv.Close()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				k.Close() // the stuck write fails, and Close (which holds the server's mutex) returns
+				<-done
+				t.Fatal("Close did not return within 5 s")
+			}
+			return 2 * time.Second
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			ca := peer.NewTLSCA(t)
+			log := logrus.New()
+			log.Out = &logSink{t: t}
+			log.Level = logrus.DebugLevel
+			srv, err := New(Config{Appender: new(countingEvents), Logger: log, ReadTimeout: tt.readTimeout,
+				TLSConfig: &tls.Config{Certificates: []tls.Certificate{ca.ServerPair(t, "127.0.0.1")}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := peer.ListenSmallBuffers(t)
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(l) }()
+			var k *peer.KeyUpdater
+			t.Cleanup(func() {
+				if k != nil {
+					k.Close() // before Close, which a stuck write would hold
+				}
+				srv.Close()
+				if err := <-served; !errors.Is(err, ErrServerClosed) {
+					t.Errorf("Serve returned %v, want ErrServerClosed", err)
+				}
+			})
+
+			k = peer.DialKeyUpdater(t, l.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
+			k.Stall(t, func() []byte { return []byte("<13>x\n") }) // a whole frame after each batch
+			start := time.Now()
+			limit := tt.stop(t, srv, k)
+			for srv.Stats().Active != 0 && time.Since(start) < limit+3*time.Second {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if took := time.Since(start); srv.Stats().Active != 0 || took > limit {
+				t.Errorf("the connection ended %v after the sender stalled (active now: %d), want within %v",
+					took.Round(time.Millisecond), srv.Stats().Active, limit)
+			}
+		})
+	}
+}
