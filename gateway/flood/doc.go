@@ -33,6 +33,14 @@
 // (AddrRate and AddrBurst), so that what one sender gets out of rotating
 // names is the address's limit, not MaxHostsPerAddr times the source's.
 //
+// For these limits (and the table's fair share: see Memory and cost) an
+// IPv6 address counts as its /64, which one host or site usually holds
+// whole, as the region's logon throttle counts it: a sender with a /64
+// gets one host limit and one address bucket, not one for each of its
+// addresses. Its sources keep their own addresses; its overflow source is
+// shown with the /64 ("2001:db8::/64"; the summary's Origin.Addr is the
+// /64's address, 2001:db8::, so that a filter on the /64 matches it).
+//
 // A claimed host name is kept (as a key, and in summaries) up to 255
 // bytes, RFC 5424's longest HOSTNAME, and a message ID up to 48, its
 // longest APP-NAME (the limiter does not rely on the parser to enforce
@@ -60,10 +68,13 @@
 // name and address of a real host, using up that source's bucket, so that
 // the real host's events (over any transport) are held back and
 // summarised — not lost, but delayed into a summary; and (2) rotate forged
-// addresses to get a fresh bucket for each, up to the table's capacity
-// (MaxSources, 8192): what it sends beyond that shares one overflow bucket
-// with the other sources that find the table full, shown as address "*"
-// and host "*". Neither lets a forger silence anything without it being
+// addresses to get a fresh bucket for each. Each forged address takes its
+// fair share of the table, which, with the table full, moves the host
+// names of the addresses with the most sources (a relay's) into their
+// address's overflow bucket (see Memory and cost); once the table holds
+// about MaxSources (8192) addresses with one source each, what comes from
+// further addresses shares one overflow bucket, shown as address "*" and
+// host "*". Neither lets a forger silence anything without it being
 // counted and summarised. Where that matters, turn UDP off (--syslog-udp
 // "") or filter forged sources at the network edge (BCP 38), and have
 // senders use TCP, TLS or RELP.
@@ -171,9 +182,28 @@
 // bucket and its address's take to refill) with nothing to summarise is
 // forgotten at the next interval, and an address with it when it was the
 // address's last source.
-// When a shard is full, the least recently used source with nothing to
-// summarise makes room; when none can, the new source shares the table's
-// overflow bucket until the next interval.
+//
+// When a shard is full, one of its 8 least recently used sources with
+// nothing to summarise makes room. When none can, the table is shared
+// out among the addresses (max-min): a host source of the address with
+// the most host sources in the shard makes room, if that address has at
+// least two more than the new source's has without it, after its summary
+// is taken (appended at the next interval, on its own, so that a source
+// made again may have two; when a shard has as many such summaries
+// waiting as it holds sources, the counts of a further one go to the
+// table's overflow summary instead, so that summaries stay bounded). So
+// senders at a few addresses (33 would do, 256 names each, keeping
+// something held back for every one) cannot fill the table for good: a
+// host at an address of its own still gets a source, and so a bucket, of
+// its own. When no source can make room, a new host name shares its
+// address's overflow bucket (host "*", which says so: "HOST NAMES BEYOND
+// 256 OF ONE ADDRESS OR THE TABLE'S 8192"), and only when that finds no
+// room either the table's overflow bucket (address "*"), until the next
+// interval: a sender needs thousands of addresses (IPv6: /64s), holding a
+// source or two each, before a new address shares a bucket with anyone
+// else's. The
+// evicted source's bucket starts full when it is made again; its
+// address's bucket, which its other sources keep, still bounds them all.
 //
 // Append takes the clock once per call, looks each run of events from one
 // source up once, and on the normal path (nothing held back) allocates
@@ -202,8 +232,10 @@
 // only for a moment (BenchmarkAppendParallel: a connection a CPU, each
 // with a host of its own, all of one address). Lock order: a shard's mutex, then an address entry's; a
 // shard's, then the address table's (taken only to make or forget a
-// source). An entry's and the table's are never held together, and no
-// shard's is taken under either. Append holds the limiter's gate (an
+// source); a shard's, then the table overflow's (to add an evicted
+// source's counts to its summary). An entry's and the table's are never
+// held together, no shard's is taken under either, and nothing is taken
+// under the table overflow's. Append holds the limiter's gate (an
 // RWMutex) for reading while it decides and, for a batch with events held
 // back, until it has counted them; Close takes it for writing.
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,10 +97,13 @@ type Config struct {
 	AddrBurst int
 	// Interval is how often summaries are appended (default 10 s).
 	Interval time.Duration
-	// MaxHostsPerAddr is how many host names one address has buckets for
-	// (default 256); its further names share one. MaxSources bounds the
-	// sources tracked in all (default 8192). MaxMsgIDs is how many message
-	// IDs one source has buckets for (default 16); further IDs share one.
+	// MaxHostsPerAddr is how many host names one address (an IPv6
+	// address: its /64) has buckets for (default 256); its further names
+	// share one. MaxSources bounds the sources tracked in all (default
+	// 8192): when the table is full, an address with fewer sources takes
+	// the place of one of an address with more (see the package doc).
+	// MaxMsgIDs is how many message IDs one source has buckets for
+	// (default 16); further IDs share one.
 	MaxHostsPerAddr, MaxSources, MaxMsgIDs int
 	// IdleTimeout: a source or message ID with nothing to summarise,
 	// silent this long, is forgotten (default 10 minutes; never before
@@ -180,7 +184,8 @@ type Limiter struct {
 var _ Appender = (*Limiter)(nil)
 
 // srcKey is a source: the sender's address and the host it claims, each
-// cut to maxName bytes.
+// cut to maxName bytes. The overflow source of an IPv6 address's /64 has
+// the /64 as its addr ("2001:db8::/64"; see addrKey).
 type srcKey struct{ addr, host string }
 
 // keyOf returns ev's source key (sharing ev's strings: clone them to keep
@@ -197,6 +202,20 @@ func idOf(ev *protocol.Event) string {
 		id = ev.App
 	}
 	return cut(id, maxID)
+}
+
+// addrKey returns the key of addr's entry in the address table: an IPv6
+// address counts as its /64, which one host or site usually holds whole
+// (as the region's logon throttle counts it), so that a sender with a /64
+// does not get a host limit, an address bucket and a share of the table
+// for each of its addresses. Anything else is its own key.
+func addrKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return addr
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // cut returns s's first n bytes (a character cut in two stays cut: the
@@ -288,7 +307,11 @@ type shard struct {
 	// held counts the events its sources held back, forgotten ones
 	// included.
 	held uint64
-	_    [64]byte // keeps neighbouring shards' mutexes off one cache line
+	// evicted holds the summaries of the sources forgotten to make room
+	// while they had events held back (evictLocked), for the next Flush:
+	// at most as many as the shard holds sources.
+	evicted []summary
+	_       [64]byte // keeps neighbouring shards' mutexes off one cache line
 }
 
 func (sh *shard) init() {
@@ -307,20 +330,24 @@ func (sh *shard) unlinkLocked(s *source) {
 	s.prev, s.next = nil, nil
 }
 
-// addrEntry is one sender address: its bucket, shared by all its sources,
-// and how many sources it has. It lives while any source points at it.
+// addrEntry is one sender address (an IPv6 address's /64: see addrKey):
+// its bucket, shared by all its sources, and how many sources it has. It
+// lives while any source points at it.
 //
 // Lock order: a shard's mu, then an entry's mu (Append takes it for a
 // moment twice a run of up to maxRun events at most: see take); a shard's
 // mu, then the addrTable's mu (taken only when a source is made or
-// forgotten). An entry's mu and the table's mu are never held together,
-// and no shard's mu is taken under either.
+// forgotten); a shard's mu, then the table overflow's (over.mu, taken to
+// add an evicted source's counts to its overflow source: foldLocked). An
+// entry's mu and the table's mu are never held together, no shard's mu
+// is taken under either, and no other mutex is taken under over.mu.
 type addrEntry struct {
-	addr string // cloned; the keys of its sources share it
+	addr string // cloned; the key of its overflow source (and of its IPv4 host sources) shares it
 
-	// Guarded by the addrTable's mu.
-	hosts int // host sources, counted against MaxHostsPerAddr
-	refs  int // sources pointing at it: the host sources and the address's overflow source
+	// Written under the addrTable's mu. hosts is read without it to
+	// choose a source to evict (heaviestLocked).
+	hosts atomic.Int32 // host sources, counted against MaxHostsPerAddr
+	refs  int          // sources pointing at it: the host sources and the address's overflow source
 
 	mu sync.Mutex // guards b
 	b  bucket
@@ -340,7 +367,7 @@ func (a *addrTable) acquire(addr string, host bool, max int, now int64, burst fl
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	e := a.m[addr]
-	if host && e != nil && e.hosts >= max {
+	if host && e != nil && int(e.hosts.Load()) >= max {
 		return nil, false
 	}
 	if e == nil {
@@ -348,7 +375,7 @@ func (a *addrTable) acquire(addr string, host bool, max int, now int64, burst fl
 		a.m[e.addr] = e
 	}
 	if host {
-		e.hosts++
+		e.hosts.Add(1)
 	}
 	e.refs++
 	return e, true
@@ -359,7 +386,7 @@ func (a *addrTable) release(e *addrEntry, host bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if host {
-		e.hosts--
+		e.hosts.Add(-1)
 	}
 	if e.refs--; e.refs == 0 {
 		delete(a.m, e.addr)
@@ -462,11 +489,12 @@ func (l *Limiter) shardOf(k srcKey) *shard {
 	return &l.shards[h%numShards]
 }
 
-// lookup returns k's source with its shard locked: k's own, or the
-// overflow source of k's address when the address has MaxHostsPerAddr
-// sources already, or the table's overflow source when k's shard is full
-// of sources with something to summarise. k's strings may be the event's:
-// a source made keeps clones.
+// lookup returns k's source with its shard locked: k's own; or, when
+// k's address (an IPv6 address's /64) has MaxHostsPerAddr sources
+// already, or when k's shard is full and no source can make room for it
+// (makeRoomLocked), the overflow source of k's address; or, when that
+// too finds no room, the table's overflow source. k's strings may be the
+// event's: a source made keeps clones.
 func (l *Limiter) lookup(k srcKey, now int64) (*shard, *source) {
 	for {
 		sh := l.shardOf(k)
@@ -475,32 +503,50 @@ func (l *Limiter) lookup(k srcKey, now int64) (*shard, *source) {
 			return sh, s
 		}
 		// The claimed host "*" is the address's overflow source, which
-		// counts against no host limit.
+		// counts against no host limit; an IPv6 address's is its /64's.
 		host := k.host != Overflow
-		a, ok := l.addrs.acquire(k.addr, host, l.cfg.MaxHostsPerAddr, now, l.addrBurst)
-		if !ok {
+		ak := addrKey(k.addr)
+		if !host && ak != k.addr {
 			sh.mu.Unlock()
-			k.host = Overflow
+			k.addr = ak
 			continue
 		}
-		if l.makeRoomLocked(sh) {
-			k = srcKey{a.addr, strings.Clone(k.host)} // not pinning the event's Raw
-			s := l.newSource(k, a, now)
-			sh.m[k] = s
-			sh.pushFrontLocked(s)
-			return sh, s
+		a, ok := l.addrs.acquire(ak, host, l.cfg.MaxHostsPerAddr, now, l.addrBurst)
+		if ok {
+			if l.makeRoomLocked(sh, a, host, now) {
+				// Clones, not pinning the event's Raw.
+				if k.addr == a.addr {
+					k.addr = a.addr
+				} else {
+					k.addr = strings.Clone(k.addr)
+				}
+				k.host = strings.Clone(k.host)
+				s := l.newSource(k, a, now)
+				sh.m[k] = s
+				sh.pushFrontLocked(s)
+				return sh, s
+			}
+			l.addrs.release(a, host)
 		}
-		l.addrs.release(a, host)
 		sh.mu.Unlock()
+		if host {
+			k = srcKey{ak, Overflow}
+			continue
+		}
 		l.over.mu.Lock()
 		return &l.over, l.overSrc
 	}
 }
 
-// makeRoomLocked reports whether sh has room for one more source, after
-// forgetting its least recently used source with nothing to summarise if
-// it is full.
-func (l *Limiter) makeRoomLocked(sh *shard) bool {
+// makeRoomLocked reports whether sh has room for one more source of a
+// (a host source when host is true, which a counts already; else a's
+// overflow source). When sh is full, it forgets the least recently used
+// of its evictScan least recently used sources with nothing to
+// summarise; when none of them can go, a source of the address with the
+// most host sources in sh makes room (evictLocked) if that address has
+// at least two more than a has without this one, so that a full table is
+// shared out among the addresses, not held by the first few.
+func (l *Limiter) makeRoomLocked(sh *shard, a *addrEntry, host bool, now int64) bool {
 	if len(sh.m) < l.perShard {
 		return true
 	}
@@ -515,7 +561,82 @@ func (l *Limiter) makeRoomLocked(sh *shard) bool {
 		}
 		s = s.prev
 	}
+	has := int(a.hosts.Load())
+	if host {
+		has-- // the source to be made
+	}
+	if s := l.heaviestLocked(sh, has+2); s != nil {
+		l.evictLocked(sh, s, now)
+		return true
+	}
 	return false
+}
+
+// heaviestLocked returns the host source in sh whose address has the most
+// host sources, at least min (of those, the least recently used), or nil.
+// The counts are read without the address table's mutex: one that
+// changes meanwhile only makes another source the one evicted.
+func (l *Limiter) heaviestLocked(sh *shard, min int) *source {
+	var best *source
+	most := min - 1
+	for s := sh.head.prev; s != &sh.head; s = s.prev {
+		if s.key.host == Overflow || s.addr == nil {
+			continue
+		}
+		if n := int(s.addr.hosts.Load()); n > most {
+			best, most = s, n
+			if n >= l.cfg.MaxHostsPerAddr {
+				break // none has more
+			}
+		}
+	}
+	return best
+}
+
+// evictLocked forgets s to make room, first taking the summary of what it
+// held back, for the next Flush, as sh.evicted; when sh has as many of
+// them waiting as it holds sources, s's counts go to the table's overflow
+// source instead (foldLocked), so that its summaries stay bounded. The
+// events still being counted for s (by Appends that decided on it) are
+// counted where their source is found then (see count).
+func (l *Limiter) evictLocked(sh *shard, s *source, now int64) {
+	if s.held > 0 {
+		if len(sh.evicted) < l.perShard {
+			sh.evicted = append(sh.evicted, l.snapshotLocked(s))
+		} else {
+			l.foldLocked(s, now)
+		}
+	}
+	l.forgetLocked(sh, s)
+}
+
+// foldLocked adds what s held back since its last summary to the table's
+// overflow source's next summary. s's shard is locked (not the table
+// overflow's).
+func (l *Limiter) foldLocked(s *source, now int64) {
+	l.over.mu.Lock()
+	defer l.over.mu.Unlock()
+	o := l.overSrc
+	if o.held == 0 {
+		o.firstAt, o.lastAt, o.first, o.last = s.firstAt, s.lastAt, s.first, s.last
+	} else {
+		if s.firstAt < o.firstAt {
+			o.firstAt, o.first = s.firstAt, s.first
+		}
+		if s.lastAt >= o.lastAt {
+			o.lastAt, o.last = s.lastAt, s.last
+		}
+	}
+	o.held += s.held
+	for i := range s.by {
+		o.by[i] += s.by[i]
+	}
+	for id, m := range s.ids {
+		if m.held > 0 {
+			l.msgIDLocked(o, id, now).held += m.held
+		}
+	}
+	o.other.held += s.other.held
 }
 
 // forgetLocked removes s from sh.
@@ -889,6 +1010,9 @@ func (l *Limiter) Flush(ctx context.Context) error {
 func (l *Limiter) collect(sh *shard, now int64, sums []summary) []summary {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	sums = append(sums, sh.evicted...)
+	clear(sh.evicted)
+	sh.evicted = sh.evicted[:0]
 	for s := sh.head.prev; s != &sh.head; {
 		prev := s.prev
 		if s.held > 0 {

@@ -336,7 +336,7 @@ func TestKeys(t *testing.T) {
 	_, sums := split(s.events())
 	if len(sums) != 1 || heldBack(t, sums[0]) != 96 || sums[0].Origin.Host != Overflow ||
 		sums[0].Origin.Addr != "192.0.2.1" ||
-		!strings.Contains(sums[0].Text, "FROM * (HOST NAMES BEYOND 3 OF ONE ADDRESS) AT 192.0.2.1 ") {
+		!strings.Contains(sums[0].Text, "FROM * (HOST NAMES BEYOND 3 OF ONE ADDRESS OR THE TABLE'S 8192) AT 192.0.2.1 ") {
 		t.Fatalf("summaries %v", texts(sums))
 	}
 	found := false
@@ -385,6 +385,173 @@ func TestTableFull(t *testing.T) {
 	appendAll(t, l, batch(1, "203.0.113.1", "new", ""))
 	if got, _ := split(s.events()); len(got) != len(relayed)+1 {
 		t.Fatal("a new source did not get a bucket of its own after the summaries")
+	}
+}
+
+// TestTableFullFairShare: senders at 33 addresses, each claiming 256 host
+// names and keeping something held back for every one (so that none is
+// evicted as idle), fill the table with the default limits, and a flood
+// from a further address drains the table's overflow bucket. A quiet host
+// at an address of its own, one event a second, still gets every event
+// through: its source takes the place of one of an address with many
+// (whose summary is taken first), so it neither waits for the next
+// interval nor shares the flood's bucket. Addresses of one IPv6 /64 count
+// as one address, and never fill the table. Every event is relayed or
+// counted in exactly one summary.
+func TestTableFullFairShare(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		attacker func(i int) string // the i-th flooding address
+		drainer  string             // the address that empties the overflow bucket
+		full     bool               // the table fills up
+	}{
+		{"IPv4 addresses", func(i int) string { return fmt.Sprintf("198.51.100.%d", i+1) }, "203.0.113.1", true},
+		{"IPv6 /64s", func(i int) string { return fmt.Sprintf("2001:db8:%x::1", i+1) }, "2001:db8:ff::1", true},
+		{"addresses of one IPv6 /64", func(i int) string { return fmt.Sprintf("2001:db8::%x", i+1) }, "2001:db8::ff", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			n := &counter{}
+			l, _ := newTest(t, c, func(cfg *Config) {
+				d := DefaultConfig()
+				d.Next, d.Logger, d.Interval, d.Now = n, cfg.Logger, cfg.Interval, cfg.Now
+				*cfg = d
+			})
+			sent := 0
+			send := func(addr, host string, k int) {
+				t.Helper()
+				appendAll(t, l, batch(k, addr, host, ""))
+				sent += k
+			}
+			// Each address spends its address bucket (32 events from
+			// each of its names), then one more event of each name is
+			// held back.
+			for a := range 33 {
+				for h := range DefaultMaxHostsPerAddr {
+					send(tt.attacker(a), fmt.Sprintf("h%d", h), 32)
+				}
+				for h := range DefaultMaxHostsPerAddr {
+					send(tt.attacker(a), fmt.Sprintf("h%d", h), 1)
+				}
+			}
+			for h := range 64 {
+				send(tt.drainer, fmt.Sprintf("x%d", h), 64)
+			}
+			st := l.Stats()
+			t.Logf("sources tracked: %d of %d", st.Sources, DefaultMaxSources)
+			if full := st.Sources >= DefaultMaxSources*9/10; full != tt.full {
+				t.Fatalf("%d sources tracked: the table full %v, want %v", st.Sources, full, tt.full)
+			}
+			// The quiet host, while the flood goes on.
+			for range 10 {
+				c.advance(time.Second)
+				send(tt.drainer, "x0", 1000)
+				send("192.0.2.77", "web1", 1)
+			}
+			n.mu.Lock()
+			got := n.byHost["web1"]
+			n.mu.Unlock()
+			if got != 10 {
+				t.Errorf("the quiet host at an address of its own: %d of 10 events passed", got)
+			}
+			if err := l.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			relayed := 0
+			for _, k := range n.byHost {
+				relayed += k
+			}
+			var held uint64
+			for _, e := range n.sums {
+				held += heldBack(t, e)
+			}
+			if uint64(relayed)+held != uint64(sent) {
+				t.Errorf("relayed %d + held back %d in %d summaries != sent %d", relayed, held, len(n.sums), sent)
+			}
+		})
+	}
+}
+
+// TestEvictedSummaries: a source evicted with events held back is
+// summarised at the next Flush under its own name; once a shard has as
+// many such summaries waiting as it holds sources, an evicted source's
+// counts go to the table's overflow summary instead. The counts stay
+// exact either way.
+func TestEvictedSummaries(t *testing.T) {
+	c := newClock()
+	l, s := newTest(t, c, func(cfg *Config) { cfg.Rate, cfg.Burst, cfg.MaxSources = 1, 1, numShards }) // one a shard
+	// Hosts of one address whose sources fall in shard 0.
+	var hosts []string
+	for i := 0; len(hosts) < 3; i++ {
+		if h := fmt.Sprintf("h%d", i); l.shardOf(srcKey{"192.0.2.1", h}) == &l.shards[0] {
+			hosts = append(hosts, h)
+		}
+	}
+	for _, h := range hosts {
+		appendAll(t, l, batch(3, "192.0.2.1", h, "ID")) // 1 passes, 2 held back
+		sh := &l.shards[0]
+		sh.mu.Lock()
+		src := sh.m[srcKey{"192.0.2.1", h}]
+		if src == nil || src.held != 2 {
+			sh.mu.Unlock()
+			t.Fatalf("%s: source %+v, want 2 held back", h, src)
+		}
+		l.evictLocked(sh, src, l.clock())
+		sh.mu.Unlock()
+	}
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	relayed, sums := split(s.events())
+	var own, over uint64
+	for _, e := range sums {
+		switch {
+		case e.Origin.Host == hosts[0] && e.Origin.Addr == "192.0.2.1":
+			own += heldBack(t, e)
+		case e.Origin.Host == Overflow && e.Origin.Addr == "" && strings.Contains(e.Text, "TOP IDS ID=4;"):
+			over += heldBack(t, e)
+		default:
+			t.Errorf("summary %q", e.Text)
+		}
+	}
+	if len(relayed) != 3 || own != 2 || over != 4 {
+		t.Errorf("relayed %d, %s's summary %d, the overflow's %d; want 3, 2 and 4: %v", len(relayed), hosts[0], own, over, texts(sums))
+	}
+}
+
+// TestIPv6Prefix: the addresses of one IPv6 /64 share one host limit and
+// one address bucket, and their names beyond the limit share the /64's
+// overflow source, summarised as the /64 (its address as the origin); an
+// IPv4 address, and an IPv6 address in another /64, have their own.
+func TestIPv6Prefix(t *testing.T) {
+	c := newClock()
+	l, s := newTest(t, c, func(cfg *Config) {
+		cfg.Rate, cfg.Burst, cfg.AddrRate, cfg.AddrBurst, cfg.MaxHostsPerAddr = 1, 2, 1, 4, 2
+	})
+	appendAll(t, l, batch(2, "2001:db8::1", "a", ""))
+	appendAll(t, l, batch(2, "2001:db8::2", "b", "")) // the /64's bucket is spent
+	appendAll(t, l, batch(2, "2001:db8::3", "c", "")) // beyond 2 names: the /64's overflow source
+	appendAll(t, l, batch(2, "2001:db8:1::1", "a", ""))
+	appendAll(t, l, batch(2, "::ffff:192.0.2.1", "a", ""))
+	if relayed, _ := split(s.events()); len(relayed) != 8 {
+		t.Fatalf("%d relayed, want 8", len(relayed))
+	}
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, sums := split(s.events())
+	if len(sums) != 1 || heldBack(t, sums[0]) != 2 || sums[0].Origin.Host != Overflow || sums[0].Origin.Addr != "2001:db8::" ||
+		!strings.Contains(sums[0].Text, "FROM * (HOST NAMES BEYOND 2 OF ONE ADDRESS OR THE TABLE'S 8192) AT 2001:db8::/64 ") {
+		t.Fatalf("summaries %v", texts(sums))
+	}
+	f, err := protocol.ParseFilter("addr=2001:db8::/64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Match(sums[0]) {
+		t.Error("the /64's summary does not match a filter on the /64")
 	}
 }
 

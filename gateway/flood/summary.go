@@ -2,6 +2,7 @@ package flood
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -97,7 +98,9 @@ func (l *Limiter) summaryEvent(s *summary, now int64) *protocol.Event {
 	case s.key.host == Overflow:
 		b.WriteString("* (HOST NAMES BEYOND ")
 		b.WriteString(strconv.Itoa(l.cfg.MaxHostsPerAddr))
-		b.WriteString(" OF ONE ADDRESS) AT ")
+		b.WriteString(" OF ONE ADDRESS OR THE TABLE'S ")
+		b.WriteString(strconv.Itoa(l.cfg.MaxSources))
+		b.WriteString(") AT ")
 		b.WriteString(word(s.key.addr))
 	default:
 		b.WriteString(word(s.key.host))
@@ -165,6 +168,10 @@ func (l *Limiter) summaryEvent(s *summary, now int64) *protocol.Event {
 	host, addr := s.key.host, s.key.addr
 	if addr == Overflow {
 		addr = ""
+	} else if p, err := netip.ParsePrefix(addr); err == nil {
+		// An IPv6 /64's overflow source: its address, which an addr
+		// filter on the /64 matches (the text names the /64).
+		addr = p.Addr().String()
 	}
 	return &protocol.Event{
 		Received: t,
