@@ -17,6 +17,39 @@
 // Hardening below). The SSH user name is logged and otherwise ignored:
 // every command runs as the user the agent runs as.
 //
+// # Before authentication
+//
+// Everything before authentication comes from an unknown peer, so it is
+// bounded, as the region's session servers bound theirs. A connection must
+// finish its SSH handshake and authenticate within Config.HandshakeTimeout
+// (10 s, sshd's LoginGraceTime). At most Config.MaxPending connections (64,
+// sshd's MaxStartups) wait to authenticate at once, at most
+// Config.MaxPendingPerAddr (8) of them from one source IP address. A new
+// connection past either limit is not refused: the oldest connection
+// waiting from its address, or from the address with the most waiting, is
+// closed to make room for it (logged at warning level, at most once a
+// second). So connections that send a banner and nothing more hold 64
+// places at most, with their descriptors, goroutines and memory (about 30
+// KiB each), and cannot keep the region out: its new connection pushes the
+// oldest one out and needs its place only for the milliseconds of its
+// handshake, and a connection gives its place up once it has authenticated.
+// Authenticated connections are not counted: only holders of an
+// authorized key make them. An attacker who shares the region's address
+// (its host, a NAT) and brings MaxPendingPerAddr new connections within
+// every handshake of the region's can still keep it out: where that
+// matters, let only the region reach the agent's port.
+//
+// Connections may not take the descriptors commands need: of the
+// process's limit (RLIMIT_NOFILE), the agent keeps 8 for each of
+// MaxSessions commands (their pipes) and a fiftieth of the limit for its
+// own files, at most half of it, from connections (package acceptloop's
+// Reserve). A connection accepted past that budget is closed at once; when
+// accept fails for want of a descriptor, one of four spare descriptors is
+// closed to accept the waiting connection and close it, rather than leave
+// it in the listen backlog.
+//
+// # Sessions
+//
 // Only "session" channels are accepted, at most Config.MaxSessions at once
 // over all connections; one more is rejected with ResourceShortage "busy".
 // Every forwarding channel (direct-tcpip, forwarded-tcpip,
@@ -230,7 +263,8 @@
 //
 // Every goroutine a Server starts is waited for by Shutdown and Close:
 // per Serve call its accept loop; per connection one that runs the
-// handshake and takes its channels, one answering global requests and one
+// handshake (all a connection that has not authenticated costs) and takes
+// its channels, one answering global requests and one
 // checking the connection, which sends a keepalive when the region has
 // been silent for three intervals (see Config.KeepAlive); per session channel one serving its requests, and
 // while its command runs, one running it, one waiting for its process and

@@ -1,10 +1,12 @@
 package linuxagent
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/user"
 	"runtime"
@@ -27,6 +29,17 @@ const (
 	DefaultKeepAlive   = 5 * time.Minute
 	// DefaultTCPKeepAlive is Config.TCPKeepAlive's default.
 	DefaultTCPKeepAlive = 2 * time.Minute
+	// DefaultMaxPending and DefaultMaxPendingPerAddr are the most
+	// connections waiting to authenticate, over all addresses and from
+	// one address: the region's session servers' numbers. A region makes
+	// one connection to an agent, and waits to authenticate only for the
+	// milliseconds of its handshake.
+	DefaultMaxPending        = 64
+	DefaultMaxPendingPerAddr = 8
+	// DefaultHandshakeTimeout bounds a connection's SSH handshake and
+	// authentication (sshd's LoginGraceTime, which is 2 minutes; the
+	// region's handshake takes milliseconds).
+	DefaultHandshakeTimeout = 10 * time.Second
 )
 
 // ServerVersion is the agent's SSH identification string; the region
@@ -34,8 +47,6 @@ const (
 const ServerVersion = "SSH-2.0-zbridge-linuxagent"
 
 const (
-	// handshakeTimeout bounds key exchange and authentication.
-	handshakeTimeout = 20 * time.Second
 	// execWait is how long a session channel may stay open without an exec
 	// request before the agent closes it, so that idle channels do not
 	// hold MaxSessions.
@@ -126,6 +137,27 @@ type Config struct {
 	// connections (15 s, the same for all, which a region's thousands of
 	// agents would send together).
 	TCPKeepAlive time.Duration
+	// MaxPending is the most connections that may wait to authenticate at
+	// once, over all source addresses (sshd's MaxStartups); default
+	// DefaultMaxPending (64). MaxPendingPerAddr is the most from one
+	// source IP address (sshd's PerSourceMaxStartups); default
+	// DefaultMaxPendingPerAddr (8). A new connection past either is not
+	// refused: the oldest connection still waiting to authenticate from
+	// its address (past MaxPendingPerAddr), or from the address that has
+	// the most waiting (past MaxPending), is closed to make room for it. Connections that send a banner and never
+	// authenticate thus hold at most MaxPending places (and descriptors,
+	// and goroutines) between them, and cannot keep the region out: its
+	// new connection pushes the oldest one out and needs its place only
+	// for the milliseconds of its handshake, while the flood would have
+	// to bring MaxPending new connections (MaxPendingPerAddr from the
+	// region's own address) in that time to push it out in turn. A
+	// connection leaves its place once it has authenticated; one that has
+	// not within HandshakeTimeout is closed.
+	MaxPending, MaxPendingPerAddr int
+	// HandshakeTimeout bounds a new connection's SSH handshake,
+	// authentication included (sshd's LoginGraceTime); default
+	// DefaultHandshakeTimeout (10 s).
+	HandshakeTimeout time.Duration
 }
 
 // A Server is the Linux agent: an SSH server that runs the region's
@@ -151,12 +183,16 @@ type Server struct {
 	shutdownOnce   sync.Once
 	shuttingDownCh chan struct{} // closed when shutdown begins
 
-	loop *acceptloop.Loop // every listener's accept loop
+	loop *acceptloop.Loop    // every listener's accept loop; MaxPerAddr is MaxPendingPerAddr
+	fds  *acceptloop.Reserve // the descriptors connections may not take (see descriptorReserve)
+
+	lastDropLog atomic.Int64 // unix ns of the last drop of a waiting connection logged at warning level
 
 	mu       sync.Mutex // guards the following fields
 	shutdown bool       // Shutdown or Close was called: start nothing new
 	conns    map[*conn]struct{}
-	sessions int // open session channels, over all connections
+	pending  list.List // of *conn: the connections waiting to authenticate, oldest first
+	sessions int       // open session channels, over all connections
 }
 
 // New checks cfg, fills in its defaults, loads (or generates) the host key
@@ -173,6 +209,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: both HostKey and HostKeyFile", ErrConfig)
 	case cfg.MaxSessions < 0, cfg.Timeout < 0, cfg.OutputCap < 0, cfg.KillGrace < 0:
 		return nil, fmt.Errorf("%w: negative MaxSessions, Timeout, OutputCap or KillGrace", ErrConfig)
+	case cfg.MaxPending < 0, cfg.MaxPendingPerAddr < 0, cfg.HandshakeTimeout < 0:
+		return nil, fmt.Errorf("%w: negative MaxPending, MaxPendingPerAddr or HandshakeTimeout", ErrConfig)
 	}
 	if cfg.Name == "" {
 		h, err := os.Hostname()
@@ -198,6 +236,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.TCPKeepAlive == 0 {
 		cfg.TCPKeepAlive = DefaultTCPKeepAlive
+	}
+	if cfg.MaxPending == 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
+	if cfg.MaxPendingPerAddr == 0 {
+		cfg.MaxPendingPerAddr = DefaultMaxPendingPerAddr
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if cfg.Policy == nil {
 		cfg.Policy = DefaultPolicy()
@@ -263,8 +310,29 @@ func New(cfg Config) (*Server, error) {
 		ServerVersion:     ServerVersion,
 	}
 	s.sshCfg.AddHostKey(hostKey)
-	s.loop = acceptloop.New(acceptloop.Config{Logger: log})
+	s.loop = acceptloop.New(acceptloop.Config{MaxPerAddr: cfg.MaxPendingPerAddr, Logger: log})
+	limit, err := acceptloop.DescriptorLimit()
+	if err != nil {
+		return nil, err
+	}
+	if s.fds, err = acceptloop.NewReserve(acceptloop.ReserveConfig{
+		Reserve: descriptorReserve(cfg.MaxSessions, limit), Logger: log}); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// commandDescriptors is the most descriptors a command takes while it
+// starts: its two pipes, /dev/null as its standard input, exec's status
+// pipe and its pidfd.
+const commandDescriptors = 8
+
+// descriptorReserve is how many of the limit descriptors accepted
+// connections may not take: those MaxSessions commands need, and
+// acceptloop's default reserve for the agent's own files, at most half of
+// the limit.
+func descriptorReserve(maxSessions, limit int) int {
+	return max(1, min(maxSessions*commandDescriptors+acceptloop.DefaultReserve(limit), limit/2))
 }
 
 // homeDir returns the agent user's home directory if it exists, else /.
@@ -342,26 +410,128 @@ func (s *Server) Serve(l net.Listener) error {
 	defer s.wg.Done()
 	log := s.log.WithField("listen", l.Addr().String())
 	log.WithField("host_key", ssh.FingerprintSHA256(s.HostKey())).Info("linux agent serving")
+	// Past the descriptor budget a connection is closed before anything
+	// is read from it or written to it: SSH has no way to refuse one
+	// before its version exchange.
+	l = s.fds.Listener(l, acceptloop.ListenerConfig{Name: "linuxagent", Server: "the agent"})
 	err := s.loop.Serve(l, func(nc net.Conn, a *acceptloop.Admission) {
-		a.Release() // the agent limits sessions, not connections per address
-		c := &conn{s: s, nc: nc, log: log.WithField("remote", nc.RemoteAddr().String())}
-		if err := tcpalive.Set(nc, s.cfg.TCPKeepAlive); err != nil {
-			c.log.WithError(err).Warn("connection kept without the kernel's keepalive")
-		}
-		s.mu.Lock()
-		if !s.startLocked() {
-			s.mu.Unlock()
-			nc.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		go c.serve()
+		s.accept(nc, a, log.WithField("remote", nc.RemoteAddr().String()))
 	})
 	if errors.Is(err, acceptloop.ErrStopped) || s.shuttingDown() {
 		return ErrServerClosed
 	}
 	return fmt.Errorf("linuxagent: %w", err)
+}
+
+// accept starts the goroutine that serves nc, a new connection, which
+// waits to authenticate: when MaxPendingPerAddr connections from its
+// address wait already (a.Over), the oldest of them is closed and nc
+// takes its place and admission; else when MaxPending connections wait,
+// the oldest from the address with the most of them is closed.
+func (s *Server) accept(nc net.Conn, a *acceptloop.Admission, log logrus.FieldLogger) {
+	c := &conn{s: s, nc: nc, addr: a.Addr, log: log}
+	if err := tcpalive.Set(nc, s.cfg.TCPKeepAlive); err != nil {
+		c.log.WithError(err).Warn("connection kept without the kernel's keepalive")
+	}
+	s.mu.Lock()
+	if !s.startLocked() {
+		s.mu.Unlock()
+		nc.Close()
+		a.Release()
+		return
+	}
+	var dropped *conn
+	var why string
+	switch {
+	case a.Over:
+		dropped = s.oldestPendingLocked(a.Addr)
+		if dropped == nil {
+			// The address's other connections are between their accept
+			// and this, on other listeners: refuse this one.
+			s.wg.Done()
+			s.mu.Unlock()
+			nc.Close()
+			c.log.Debug("connection closed: too many connections from its address wait to authenticate")
+			return
+		}
+		c.adm, dropped.adm = dropped.adm, nil
+		why = fmt.Sprintf("%d connections from %s wait to authenticate (the most from one address)", s.cfg.MaxPendingPerAddr, a.Addr)
+	case s.pending.Len() >= s.cfg.MaxPending:
+		c.adm = a
+		dropped = s.crowdedPendingLocked()
+		why = fmt.Sprintf("%d connections wait to authenticate (the most at once)", s.pending.Len())
+	default:
+		c.adm = a
+	}
+	if dropped != nil {
+		s.unpendLocked(dropped)
+		dropped.dropped = true
+		dropped.nc.Close()
+	}
+	s.conns[c] = struct{}{}
+	c.waiting = s.pending.PushBack(c)
+	s.mu.Unlock()
+	if dropped != nil {
+		s.logDropped(dropped, why)
+	}
+	go c.serve()
+}
+
+// oldestPendingLocked returns the connection from addr that has waited
+// longest to authenticate and holds its admission, or nil.
+func (s *Server) oldestPendingLocked(addr netip.Addr) *conn {
+	for e := s.pending.Front(); e != nil; e = e.Next() {
+		if c := e.Value.(*conn); c.addr == addr && c.adm != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// crowdedPendingLocked returns the connection that has waited longest to
+// authenticate from the address with the most connections waiting (of
+// those with as many, the one whose connection waited longest), or nil
+// when none waits.
+func (s *Server) crowdedPendingLocked() *conn {
+	counts := make(map[netip.Addr]int)
+	most := 0
+	for e := s.pending.Front(); e != nil; e = e.Next() {
+		c := e.Value.(*conn)
+		counts[c.addr]++
+		most = max(most, counts[c.addr])
+	}
+	for e := s.pending.Front(); e != nil; e = e.Next() {
+		if c := e.Value.(*conn); counts[c.addr] == most {
+			return c
+		}
+	}
+	return nil
+}
+
+// unpendLocked takes c off the connections waiting to authenticate, and
+// gives back its admission (unless another connection took it): it
+// authenticated, ended, or was dropped to make room.
+func (s *Server) unpendLocked(c *conn) {
+	if c.waiting != nil {
+		s.pending.Remove(c.waiting)
+		c.waiting = nil
+	}
+	if c.adm != nil {
+		c.adm.Release()
+		c.adm = nil
+	}
+}
+
+// logDropped logs c's drop, at warning level at most once a second:
+// drops come in floods.
+func (s *Server) logDropped(c *conn, why string) {
+	entry := c.log.WithField("reason", why)
+	now := time.Now().UnixNano()
+	if last := s.lastDropLog.Load(); now-last >= int64(time.Second) && s.lastDropLog.CompareAndSwap(last, now) {
+		entry.Warn("connection closed before it authenticated, to make room for a new one")
+	} else {
+		entry.Debug("connection closed before it authenticated, to make room for a new one")
+	}
 }
 
 func (s *Server) shuttingDown() bool {
@@ -407,6 +577,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.beginShutdown()
 	err := drain.Wait(ctx, &s.wg, s.kill)
 	s.starter.close() // no session is left to start a command
+	s.fds.Close()
 	return err
 }
 
@@ -418,6 +589,7 @@ func (s *Server) Close() error {
 	s.kill()
 	s.wg.Wait()
 	s.starter.close()
+	s.fds.Close()
 	return nil
 }
 
@@ -462,8 +634,16 @@ func (s *Server) sessionClosed(c *conn) {
 type conn struct {
 	s     *Server
 	nc    net.Conn
+	addr  netip.Addr   // the source address (the zero Addr when not an IP address)
 	heard atomic.Int64 // when the region last spoke: nanoseconds since monoEpoch (see hear)
 	log   logrus.FieldLogger
+
+	// While the connection waits to authenticate: its element of
+	// s.pending, and its place in its address's count (nil once another
+	// connection took it). Guarded by s.mu.
+	waiting *list.Element
+	adm     *acceptloop.Admission
+	dropped bool // closed to make room for a new connection
 
 	sc             *ssh.ServerConn // set once the handshake is done
 	user           string
@@ -480,17 +660,26 @@ func (c *conn) serve() {
 	defer func() {
 		c.nc.Close()
 		s.mu.Lock()
+		s.unpendLocked(c)
 		delete(s.conns, c)
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	c.nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	sc, chans, reqs, err := ssh.NewServerConn(c.nc, s.sshCfg)
 	if err != nil {
-		c.log.WithError(err).Info("connection refused: SSH handshake or authentication failed")
+		s.mu.Lock()
+		dropped := c.dropped
+		s.mu.Unlock()
+		if !dropped { // else logged already
+			c.log.WithError(err).Info("connection refused: SSH handshake or authentication failed")
+		}
 		return
 	}
 	c.nc.SetDeadline(time.Time{})
+	s.mu.Lock()
+	s.unpendLocked(c) // authenticated: its place is another's now
+	s.mu.Unlock()
 	c.sc = sc
 	c.hear() // the handshake: silence counts from here
 	c.user = sc.User()

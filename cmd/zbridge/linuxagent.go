@@ -60,6 +60,11 @@ flags:`)
 		"refused, as --authorized-keys, if others could change it")
 	fs.BoolVar(&hardening.AllowRoot, "allow-root", false, "run even as root (effective user ID 0), and so run every command as root; refused without it")
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", linuxagent.DefaultMaxSessions, "commands (session channels) at once, over all connections")
+	fs.IntVar(&cfg.MaxPending, "max-pending", linuxagent.DefaultMaxPending, "connections waiting to authenticate at once, over all addresses (sshd's MaxStartups); "+
+		"a new one past it closes the oldest waiting from the address with the most waiting")
+	fs.IntVar(&cfg.MaxPendingPerAddr, "max-pending-per-addr", linuxagent.DefaultMaxPendingPerAddr, "connections waiting to authenticate from one address; "+
+		"a new one past it closes that address's oldest waiting")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", linuxagent.DefaultHandshakeTimeout, "a connection not authenticated within this is closed (sshd's LoginGraceTime)")
 	fs.DurationVar(&cfg.Timeout, "timeout", linuxagent.DefaultTimeout, "a command's time limit when neither the policy nor the region sets one")
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", linuxagent.DefaultKeepAlive, "check each region connection this often; one silent for three checks is sent an SSH keepalive (negative: never)")
 	fs.DurationVar(&cfg.TCPKeepAlive, "tcp-keepalive", linuxagent.DefaultTCPKeepAlive, "a region connection idle this long (to twice it, drawn for each) gets the kernel's TCP keepalive probes, and is ended 3.5 times it after the region last sent anything (negative: no probes)")

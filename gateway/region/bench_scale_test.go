@@ -403,8 +403,11 @@ func TestScaleAgentHelper(t *testing.T) {
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
 	log.SetOutput(os.Stderr)
+	// One server stands for n agents, each of which would let the region's
+	// connection wait to authenticate on its own: the region's MaxDials
+	// handshakes from one address at once must not push each other out.
 	srv, err := linuxagent.New(linuxagent.Config{HostKey: host, AuthorizedKeys: os.Getenv("ZBRIDGE_SCALE_AUTH"),
-		Logger: log, Name: "scale"})
+		Logger: log, Name: "scale", MaxPending: n, MaxPendingPerAddr: n})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package acceptloop is the one accept loop of zbridge's servers (the
-// session servers UNSOLMSG, COMMANDS and VMMON, SYSLOG, the z/VM simulator;
-// the Linux agent should adopt it too), after nats-server's
+// session servers UNSOLMSG, COMMANDS and VMMON, SYSLOG, the z/VM simulator,
+// the Linux agent), after nats-server's
 // acceptConnections: accept, ride out the errors that pass
 // (acceptretry.Retryable) with a back-off that Stop interrupts, count the
 // connections of each source address, and hand each connection to the

@@ -99,7 +99,7 @@ func NewReserve(cfg ReserveConfig) (*Reserve, error) {
 		want = 0
 	}
 	r := &Reserve{reserve: cfg.Reserve, want: want, log: log, refused: map[string]*[2]uint64{}}
-	if _, err := descriptorLimit(); err != nil {
+	if _, err := DescriptorLimit(); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -111,8 +111,8 @@ func NewReserve(cfg ReserveConfig) (*Reserve, error) {
 	return r, nil
 }
 
-// descriptorLimit returns the process's soft RLIMIT_NOFILE.
-func descriptorLimit() (int, error) {
+// DescriptorLimit returns the process's soft RLIMIT_NOFILE (at most 1<<30).
+func DescriptorLimit() (int, error) {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		return 0, fmt.Errorf("acceptloop: getrlimit(RLIMIT_NOFILE): %w", err)
@@ -207,7 +207,7 @@ type ReserveStatus struct {
 // Status reports the budget and the refusals so far. It opens the spares
 // that are missing first, if it can.
 func (r *Reserve) Status() ReserveStatus {
-	limit, _ := descriptorLimit()
+	limit, _ := DescriptorLimit()
 	st := ReserveStatus{Limit: limit, Reserved: r.reserveFor(limit),
 		Refused: map[string]uint64{}, Exhausted: map[string]uint64{}}
 	st.Budget = st.Limit - st.Reserved
@@ -228,7 +228,7 @@ func (r *Reserve) Status() ReserveStatus {
 func OpenDescriptors() int {
 	f, err := os.Open("/proc/self/fd")
 	if errors.Is(err, syscall.EMFILE) {
-		if limit, err := descriptorLimit(); err == nil {
+		if limit, err := DescriptorLimit(); err == nil {
 			return limit
 		}
 	}
@@ -261,6 +261,9 @@ type ListenerConfig struct {
 	// refusal and closes it. It must close c: a connection accepted with
 	// a spare gives the spare back when it is closed.
 	Refuse func(c net.Conn, why string)
+	// Server names the server in the reasons given to Refuse and logged
+	// ("the agent"); default "the region".
+	Server string
 	// UseReserve lets this listener's connections take the reserved
 	// descriptors (a status port, so that an operator can see why the
 	// others are refused): they are refused only once accept fails for
@@ -274,6 +277,9 @@ type ListenerConfig struct {
 // accept with (or for another reason than a want of descriptors): the
 // accept loop backs off then, and tries again.
 func (r *Reserve) Listener(l net.Listener, cfg ListenerConfig) net.Listener {
+	if cfg.Server == "" {
+		cfg.Server = "the region"
+	}
 	return &reserveListener{Listener: l, r: r, cfg: cfg,
 		log: r.log.WithFields(logrus.Fields{"component": cfg.Name, "listen": l.Addr().String()})}
 }
@@ -299,7 +305,7 @@ func (l *reserveListener) Accept() (net.Conn, error) {
 				l.r.refill()
 				return nil, err
 			}
-			l.refuse(&spareConn{Conn: c, r: l.r}, 1, exhaustedReason())
+			l.refuse(&spareConn{Conn: c, r: l.r}, 1, exhaustedReason(l.cfg.Server))
 			continue
 		}
 		if !l.r.full() {
@@ -310,14 +316,14 @@ func (l *reserveListener) Accept() (net.Conn, error) {
 			// be filled now.
 			l.r.refill()
 			if !l.r.full() {
-				l.refuse(&spareConn{Conn: c, r: l.r}, 1, exhaustedReason())
+				l.refuse(&spareConn{Conn: c, r: l.r}, 1, exhaustedReason(l.cfg.Server))
 				continue
 			}
 		}
 		if l.cfg.UseReserve {
 			return c, nil
 		}
-		limit, err := descriptorLimit()
+		limit, err := DescriptorLimit()
 		if err != nil {
 			return c, nil
 		}
@@ -330,17 +336,17 @@ func (l *reserveListener) Accept() (net.Conn, error) {
 			return c, nil
 		}
 		l.refuse(c, 0, fmt.Sprintf(
-			"the region is at its connection limit: the %d file descriptors it gives connections are in use "+
+			"%s is at its connection limit: the %d file descriptors it gives connections are in use "+
 				"(its limit is %d, and %d are kept for its own work); try again later",
-			limit-reserved, limit, reserved))
+			l.cfg.Server, limit-reserved, limit, reserved))
 	}
 }
 
 // exhaustedReason is the reason given to a connection accepted with a
 // spare.
-func exhaustedReason() string {
-	limit, _ := descriptorLimit()
-	return fmt.Sprintf("the region is out of file descriptors (its limit is %d); try again later", limit)
+func exhaustedReason(server string) string {
+	limit, _ := DescriptorLimit()
+	return fmt.Sprintf("%s is out of file descriptors (its limit is %d); try again later", server, limit)
 }
 
 // refuse counts, logs and hands c to cfg.Refuse. kind is 0 past the

@@ -70,7 +70,7 @@ func budgetListener(t *testing.T, r *Reserve, l net.Listener) (addr string, admi
 // connection's descriptor reaches it, refused past it with the reason, and
 // admitted again once descriptors are freed.
 func TestReserveBudget(t *testing.T) {
-	limit, err := descriptorLimit()
+	limit, err := DescriptorLimit()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestReserveBudget(t *testing.T) {
 // TestReserveUseReserve checks that a listener allowed the reserve admits
 // past the budget.
 func TestReserveUseReserve(t *testing.T) {
-	limit, err := descriptorLimit()
+	limit, err := DescriptorLimit()
 	if err != nil {
 		t.Fatal(err)
 	}
