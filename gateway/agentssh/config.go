@@ -73,6 +73,12 @@ const (
 	// DefaultMaxSessionsPerHost stays below stock sshd's MaxSessions (10
 	// sessions per connection), so that sshd never refuses one of ours.
 	DefaultMaxSessionsPerHost = 8
+	// DefaultAnswerTimeout is AnswerTimeout's default. An agent answers a
+	// session channel's opening and its exec request at once (before it
+	// starts the command), a stock sshd once it has forked: a host that
+	// has not answered in half a minute is broken, or not what it claims
+	// to be.
+	DefaultAnswerTimeout = 30 * time.Second
 	// DefaultOutputCap is the stdout+stderr kept per command.
 	DefaultOutputCap = 1 << 20
 	// MaxLine is the longest piece of a line Run hands to its callback:
@@ -156,8 +162,21 @@ type Config struct {
 	// backoff to end.
 	ConnectWait time.Duration
 	// MaxSessionsPerHost bounds the commands running at once on one host;
-	// Run returns ErrBusy beyond it. Default DefaultMaxSessionsPerHost.
+	// Run returns ErrBusy beyond it. Default DefaultMaxSessionsPerHost. A
+	// command Run gave up on while the host had not yet answered the
+	// opening of its session channel or its exec request counts until the
+	// answer comes (see AnswerTimeout).
 	MaxSessionsPerHost int
+	// AnswerTimeout bounds how long a host may leave the opening of a
+	// command's session channel, or its exec request, unanswered once Run
+	// has given up on the command (its context ended first). x/crypto/ssh
+	// cannot stop waiting for an answer, so until it comes the command
+	// keeps its place among MaxSessionsPerHost, and a host that has not
+	// answered within AnswerTimeout is taken for broken: its connection is
+	// closed (the commands running over it fail with ErrConnLost, and
+	// OnChange is told it was lost) and redialled. Default
+	// DefaultAnswerTimeout.
+	AnswerTimeout time.Duration
 	// OutputCap bounds the bytes of stdout and stderr together that Run
 	// delivers per command; default DefaultOutputCap. Beyond it the command
 	// is stopped (signal KILL, channel closed) and Result.Truncated is set.
@@ -200,6 +219,7 @@ func (c Config) withDefaults() (Config, error) {
 	}{
 		{"DialTimeout", c.DialTimeout}, {"ReconnectMin", c.ReconnectMin},
 		{"ReconnectMax", c.ReconnectMax}, {"ConnectWait", c.ConnectWait},
+		{"AnswerTimeout", c.AnswerTimeout},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s is negative (%v)", d.name, d.v))
@@ -249,6 +269,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxSessionsPerHost == 0 {
 		c.MaxSessionsPerHost = DefaultMaxSessionsPerHost
+	}
+	if c.AnswerTimeout == 0 {
+		c.AnswerTimeout = DefaultAnswerTimeout
 	}
 	if c.OutputCap == 0 {
 		c.OutputCap = DefaultOutputCap

@@ -139,6 +139,17 @@
 // to enforce and report; Run then allows the agent a grace period before
 // stopping the command itself.
 //
+// x/crypto/ssh waits for the host's answer to the opening of a session
+// channel and to the exec request until the connection ends, and cannot be
+// told to stop: answered keepalives do not end that wait, nor does closing
+// the channel. So a command Run gave up on before the host answered keeps
+// its place among MaxSessionsPerHost until the answer comes (the command
+// is then stopped), and a host that leaves either unanswered for
+// [Config.AnswerTimeout] (30 s) after Run gave up is taken for broken: its
+// connection is closed, which ends the waits (OnChange is told it was
+// lost, with why) and redialled. A host that never answers holds at most
+// MaxSessionsPerHost waits, and Run says [ErrBusy] meanwhile.
+//
 // # Goroutines
 //
 // Every goroutine the pool starts is waited for by [Pool.Close]: per host
@@ -146,8 +157,13 @@
 // once connected, takes what the server sends on its own: channels, which
 // it rejects, and global requests, which it refuses; and it checks the
 // connection every KeepAlive), per keepalive sent one that waits for the
-// answer, and per command three that read its streams and requests (they
-// outlive Run until the host acknowledges the channel's close).
+// answer, per command one that opens its session channel and sends its
+// requests (it outlives a Run that gave up on it until the host answers,
+// holding the command's place among MaxSessionsPerHost, or until
+// AnswerTimeout closes the connection; then until the host acknowledges
+// the channel's close), and per command three that read its streams and
+// requests (they outlive Run until the host acknowledges the channel's
+// close).
 // x/crypto/ssh adds three of its own per connection (its reader, key
 // exchange and multiplexer loops), which end with the connection. So an
 // idle connection costs four goroutines: with ten thousand hosts, their

@@ -18,7 +18,8 @@ var (
 	// or ErrHostKeyMismatch.
 	ErrNotConnected = errors.New("agentssh: host not connected")
 	// ErrBusy is returned by Run when Config.MaxSessionsPerHost commands
-	// already run on the host. Run never queues: retry later.
+	// already run on the host (counting those Run gave up on whose session
+	// the host has not answered yet). Run never queues: retry later.
 	ErrBusy = errors.New("agentssh: too many commands running on host")
 	// ErrHostKeyUnknown is the connection error when a host has no entry in
 	// the known_hosts file and Config.AcceptNew is off.

@@ -119,7 +119,9 @@ type HostInfo struct {
 	// Agent is true when ServerVersion starts with AgentVersionPrefix: the
 	// host runs zbridge's Linux agent rather than a plain sshd.
 	Agent bool
-	// Sessions is the number of commands running on the host.
+	// Sessions is the number of commands running on the host, counting
+	// those Run gave up on whose session the host has not answered yet
+	// (see Config.AnswerTimeout).
 	Sessions int
 	// Platform is what the agent last reported as its GOOS/GOARCH
 	// ("linux/s390x"); empty for a plain sshd or before the first command.
@@ -265,6 +267,7 @@ func (c *readClock) lastRead() time.Time { return time.Unix(0, c.last.Load()) }
 var (
 	errKeepAlive = errors.New("no answer to keepalive")
 	errHostGone  = errors.New("host removed or pool closed")
+	errNoAnswer  = errors.New("no answer to a session channel's opening or exec request")
 )
 
 // New returns a Pool with no hosts. It fails with ErrConfig when cfg lacks

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -139,12 +141,11 @@ func (p *Pool) run(ctx context.Context, name string, cmd Command, out func(Outpu
 	if err != nil {
 		return res, err
 	}
-	select {
-	case h.slots <- struct{}{}:
-	default:
-		return res, fmt.Errorf("%w: %s already runs %d commands", ErrBusy, name, cap(h.slots))
+	sl, ok := h.takeSlot()
+	if !ok {
+		return res, fmt.Errorf("%w: %s already runs %d commands, or waits for it to answer them", ErrBusy, name, cap(h.slots))
 	}
-	defer func() { <-h.slots }()
+	defer sl.release()
 	c, err := h.connection(ctx, p.cfg.ConnectWait)
 	if err != nil {
 		return res, err
@@ -164,7 +165,7 @@ func (p *Pool) run(ctx context.Context, name string, cmd Command, out func(Outpu
 	if cmd.Client != "" {
 		log = log.WithField("client", cmd.Client)
 	}
-	ch, reqs, err := p.open(ctx, h, c, cmd, remoteTimeout(ctx, cmd.Timeout))
+	ch, reqs, err := p.open(ctx, h, c, sl, cmd, remoteTimeout(ctx, cmd.Timeout))
 	if err != nil {
 		log.WithError(err).Info("command not started")
 		return res, err
@@ -217,11 +218,74 @@ func remoteTimeout(ctx context.Context, timeout time.Duration) time.Duration {
 	return max(timeout, 0)
 }
 
+// A slot is one of a host's MaxSessionsPerHost places, taken by Run for a
+// command. It is given back once both its holders have let go: Run, and
+// the goroutine opening the command's session (see open), which holds it
+// until its SSH calls have returned, also after Run gave up on it.
+type slot struct {
+	h    *host
+	refs atomic.Int32
+}
+
+// takeSlot takes one of h's places, held by the caller, or reports false
+// when there is none.
+func (h *host) takeSlot() (*slot, bool) {
+	select {
+	case h.slots <- struct{}{}:
+	default:
+		return nil, false
+	}
+	sl := &slot{h: h}
+	sl.refs.Store(1)
+	return sl, true
+}
+
+func (sl *slot) hold() { sl.refs.Add(1) }
+
+func (sl *slot) release() {
+	if sl.refs.Add(-1) == 0 {
+		<-sl.h.slots
+	}
+}
+
+// answerWait watches the SSH calls that open a command's session once Run
+// has given up on them: unless they return within AnswerTimeout, the host
+// is taken for broken (see open).
+type answerWait struct {
+	mu       sync.Mutex  // guards the following fields
+	returned bool        // the calls have returned
+	timer    *time.Timer // set once Run gave up, while they had not
+}
+
+// givenUp starts the wait: fail runs after d unless the calls return
+// first.
+func (w *answerWait) givenUp(d time.Duration, fail func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.returned {
+		w.timer = time.AfterFunc(d, fail)
+	}
+}
+
+// answered ends the wait: the calls have returned.
+func (w *answerWait) answered() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.returned = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
 // open opens a session channel on c and starts cmd in it. The SSH calls
-// cannot be interrupted, so they run in a goroutine of the pool; when ctx
-// ends first, open returns and that goroutine stops the command once it
-// has started.
-func (p *Pool) open(ctx context.Context, h *host, c *hostConn, cmd Command,
+// cannot be interrupted: x/crypto/ssh waits for the host's answer to the
+// opening and to the exec request until the connection ends, however long
+// that is. So they run in a goroutine of the pool, which holds sl until
+// they return; when ctx ends first, open returns, and that goroutine stops
+// the command once it has started. A host that has not answered the calls
+// AnswerTimeout after open returned is taken for broken: the connection is
+// closed, which ends them.
+func (p *Pool) open(ctx context.Context, h *host, c *hostConn, sl *slot, cmd Command,
 	timeout time.Duration) (ssh.Channel, <-chan *ssh.Request, error) {
 	type opened struct {
 		ch   ssh.Channel
@@ -231,6 +295,8 @@ func (p *Pool) open(ctx context.Context, h *host, c *hostConn, cmd Command,
 	result := make(chan opened) // unbuffered: a receive hands the channel over
 	abandon := make(chan struct{})
 	defer close(abandon)
+	var wait answerWait
+	sl.hold()
 	err := p.spawn(func() {
 		var o opened
 		o.ch, o.reqs, o.err = c.OpenChannel("session", nil)
@@ -246,8 +312,10 @@ func (p *Pool) open(ctx context.Context, h *host, c *hostConn, cmd Command,
 				o.err = fmt.Errorf("%w: %s: %w", ErrConnLost, h.name, o.err)
 			}
 		}
+		wait.answered()
 		select {
 		case result <- o:
+			sl.release() // Run holds it still
 			if o.err == nil {
 				return // collect owns the channel
 			}
@@ -255,6 +323,10 @@ func (p *Pool) open(ctx context.Context, h *host, c *hostConn, cmd Command,
 			if o.err == nil {
 				stopCommand(o.ch)
 			}
+			// Answered: the command is stopped, as one Run stops in
+			// collect, which gives its place back without waiting for the
+			// host to acknowledge the close.
+			sl.release()
 		}
 		if o.ch != nil {
 			o.ch.Close()
@@ -264,12 +336,19 @@ func (p *Pool) open(ctx context.Context, h *host, c *hostConn, cmd Command,
 		}
 	})
 	if err != nil {
+		sl.release()
 		return nil, nil, err
 	}
 	select {
 	case o := <-result:
 		return o.ch, o.reqs, o.err
 	case <-ctx.Done():
+		d := p.cfg.AnswerTimeout
+		wait.givenUp(d, func() {
+			h.log.WithField("answer_timeout", d.String()).
+				Warn("host did not answer the opening of a session or an exec request: closing connection")
+			c.fail(fmt.Errorf("%w within %v of the command being given up on", errNoAnswer, d))
+		})
 		return nil, nil, ctxError(ctx)
 	}
 }
