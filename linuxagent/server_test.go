@@ -201,8 +201,8 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	t.Run("grandchildren", func(t *testing.T) {
 		start := time.Now()
 		r := runCommand(t, c, `sh -c 'sh -c "sleep 1000 & sleep 1000" & sleep 1000'`, nil)
-		if d := time.Since(start); d < time.Second || d > 5*time.Second {
-			t.Errorf("command took %v, want about the 1 s timeout", d)
+		if d := time.Since(start); d < time.Second {
+			t.Errorf("command took %v, want at least the 1 s timeout", d)
 		}
 		if !r.result.TimedOut || r.result.PID == 0 || r.exitSignal != "TERM" || r.result.Signal != "TERM" || r.result.ExitStatus != -1 {
 			t.Errorf("result %+v, exit-signal %q: want timed out by TERM", r.result, r.exitSignal)
@@ -228,10 +228,9 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 		}
 	})
 	t.Run("region asks for less", func(t *testing.T) {
-		start := time.Now()
 		r := runCommand(t, c, "sleep 1000", map[string]string{agentproto.EnvTimeout: "0.2"})
-		if d := time.Since(start); d > 900*time.Millisecond || !r.result.TimedOut || r.result.TimeoutMS != 200 {
-			t.Errorf("took %v, result %+v: want a 200 ms timeout", d, r.result)
+		if !r.result.TimedOut || r.result.TimeoutMS != 200 {
+			t.Errorf("result %+v: want a 200 ms timeout", r.result)
 		}
 	})
 	t.Run("region asks for more than the max", func(t *testing.T) {
@@ -818,12 +817,10 @@ func TestShutdownLetsCommandsFinish(t *testing.T) {
 	// The exec is answered before Shutdown: a session whose exec request
 	// came after it is one that runs nothing, and is closed.
 	done := startCommand(t, c, "sh -c 'sleep 0.5; echo finished'")
-	start := time.Now()
-	if err := a.srv.Shutdown(context.Background()); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang check
+	defer cancel()
+	if err := a.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Shutdown took %v", d)
 	}
 	var r *run
 	select {
@@ -853,12 +850,8 @@ func TestShutdownDeadlineKills(t *testing.T) {
 	_, pgid := startSleeper(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if err := a.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown = %v, want DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Shutdown took %v", d)
 	}
 	if live := liveGroupMembers(t, pgid); len(live) > 0 {
 		t.Errorf("after Shutdown returned, the command's group lives: %q", live)
@@ -939,8 +932,7 @@ func TestEscapedProcessDoesNotHoldSession(t *testing.T) {
 	// The escaped process writes its pid to a file: whether its stdout is
 	// still read when it gets to run is a matter of timing.
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	start := time.Now()
-	r := runCommand(t, c, `setsid -f sh -c 'echo $$ > `+pidFile+`; exec sleep 30'`, nil)
+	r := runCommand(t, c, `setsid -f sh -c 'echo $$ > `+pidFile+`; exec sleep 600'`, nil)
 	// setsid -f's child may be killed with the group before it has left
 	// it (a race the agent wins on a busy machine); then nothing escaped.
 	pid := 0
@@ -955,13 +947,17 @@ func TestEscapedProcessDoesNotHoldSession(t *testing.T) {
 		defer func() {
 			// Only if that pid is still the escaped sleep: once it is gone,
 			// its pid may be another process's (another package's peer).
-			if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && string(b) == "sleep\x0030\x00" {
+			if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && string(b) == "sleep\x00600\x00" {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}()
 	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("the command took %v: an escaped process held the session", d)
+	// The command was reported while what escaped it still runs (it
+	// sleeps ten minutes): the session did not wait for it.
+	if pid != 0 {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err != nil || string(b) != "sleep\x00600\x00" {
+			t.Errorf("the escaped process %d was gone when the command was reported (%q, %v): the session waited for it", pid, b, err)
+		}
 	}
 	if r.exitStatus != 0 || r.result == nil {
 		t.Errorf("status %d, result %+v", r.exitStatus, r.result)
@@ -992,11 +988,7 @@ func TestRegionNotReading(t *testing.T) {
 	// on the output and closes the channel (which the region's SSH stack
 	// acknowledges without its application reading): the slot is free
 	// again and the connection still serves.
-	start := time.Now()
 	waitFor(t, "the session to be given up", func() bool { return a.srv.activeSessions() == 0 })
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("took %v", d)
-	}
 	if !strings.Contains(a.log.String(), "the region takes in no output; closing the session") {
 		t.Error("not logged")
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -169,14 +170,10 @@ func TestAgentless(t *testing.T) {
 	})
 
 	t.Run("output cap", func(t *testing.T) {
-		start := time.Now()
 		res, c := mustRun(t, "head -c 10000000 /dev/zero")
 		kept := len(c.stream(1)) + len(c.stream(2))
 		if !res.Truncated || kept != DefaultOutputCap {
 			t.Errorf("truncated %v, kept %d bytes; want truncated with %d", res.Truncated, kept, DefaultOutputCap)
-		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("took %v", d)
 		}
 		for _, o := range c.outs {
 			if len(o.Data) > MaxLine {
@@ -288,16 +285,21 @@ func TestAgentless(t *testing.T) {
 		waitConnected(t, p2, "lx1")
 		var wg sync.WaitGroup
 		errs := make([]error, 3)
-		took := make([]time.Duration, 3)
+		// Whether any command had ended when each Run returned: ErrBusy
+		// comes at once, not once a place is free.
+		var ended atomic.Int32
+		endedBefore := make([]bool, 3)
 		for i := range 3 {
 			wg.Go(func() {
-				start := time.Now()
 				var res Result
 				res, errs[i] = p2.Run(t.Context(), "lx1", Command{Line: "sleep 2"}, nil)
-				if errs[i] == nil && res.ExitStatus != 0 {
-					errs[i] = fmt.Errorf("exit status %d", res.ExitStatus)
+				endedBefore[i] = ended.Load() > 0
+				if errs[i] == nil {
+					ended.Add(1)
+					if res.ExitStatus != 0 {
+						errs[i] = fmt.Errorf("exit status %d", res.ExitStatus)
+					}
 				}
-				took[i] = time.Since(start)
 			})
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -307,8 +309,8 @@ func TestAgentless(t *testing.T) {
 			switch {
 			case errors.Is(err, ErrBusy):
 				busy++
-				if took[i] > 100*time.Millisecond {
-					t.Errorf("ErrBusy after %v, want at once", took[i])
+				if endedBefore[i] {
+					t.Errorf("ErrBusy only once a command had ended: Run waited for a place")
 				}
 			case err != nil:
 				t.Errorf("Run %d: %v", i, err)
@@ -377,12 +379,8 @@ func TestReconnect(t *testing.T) {
 	p := f.newPool(func(c *Config) { c.ReconnectMax = time.Second })
 	p.Add("lx1", addr)
 
-	start := time.Now()
 	_, err := p.Run(t.Context(), "lx1", Command{Line: "true"}, nil)
 	errorIs(t, err, ErrNotConnected, syscall.ECONNREFUSED)
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("ErrNotConnected after %v", d)
-	}
 	info := waitHost(t, p, "lx1", time.Second, "down", func(hi HostInfo) bool { return hi.State == StateDown })
 	if !errors.Is(info.LastError, syscall.ECONNREFUSED) {
 		t.Errorf("last error %v", info.LastError)
@@ -419,7 +417,7 @@ func TestReconnect(t *testing.T) {
 	errorIs(t, err, ErrNotConnected)
 	waitHost(t, p, "lx1", 2*time.Second, "down", func(hi HostInfo) bool { return hi.State != StateConnected })
 
-	start = time.Now()
+	start := time.Now()
 	sshd.Restart()
 	eventually("after sshd restarted")
 	t.Logf("reconnected %v after the restart", time.Since(start))

@@ -225,7 +225,9 @@ func (b *syncBuffer) String() string {
 // after timeout.
 func waitHost(t testing.TB, p *Pool, name string, timeout time.Duration, what string, ok func(HostInfo) bool) HostInfo {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	// timeout is what the case needs on an idle machine; a loaded one gets
+	// a generous floor (this waits for a state, it does not time it).
+	deadline := time.Now().Add(max(timeout, 30*time.Second))
 	for {
 		var info HostInfo
 		for _, hi := range p.Hosts() {
