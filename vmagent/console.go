@@ -11,11 +11,47 @@ package vmagent
 // (CLEAR, PA2, or the MORE... delay running out). The scraper keeps the
 // rows it has consumed since the screen was last cleared and consumes only
 // the rows after them, so repeated identical lines are each taken once.
-// A row is taken once a non-blank row follows it or it is non-blank itself;
+// A row is taken once a written row follows it or it is written itself;
 // a full screen (MORE... or HOLDING) is taken whole and then cleared with
 // CLEAR, which shows the next screen at once. If a consumed row changes,
 // CP cleared the screen itself (the MORE... delay) and the scraper starts
 // again from row 0.
+//
+// # How rows become lines
+//
+// A console line longer than the output width (the columns before the
+// input area's attribute: 79 on a 24x80 CP screen) goes on over the
+// following rows from column 0. A row is never taken as a line of its own
+// before the scraper has decided whether it continues the line above it;
+// a continuation row is appended to the line it continues (with one blank:
+// CP breaks a line at a blank, which it drops) and never parsed alone.
+// Without this, any user could forge console lines: the continuation of a
+// long MSG text would read as a line of its own, a CP message with any ID
+// and severity, a message from another user or a logon notice.
+//
+// How CP splits a long line was not found in IBM's documentation; the one
+// real split at hand (an HCPCLS6056I message in the zvm-bootcamp
+// workshop's XAUTOLOG transcript) breaks the line at the last blank that
+// fits in 79 columns, as the simulator does (vmagent/zvmsim, splitLine).
+// The rules cover that and a break at the width itself:
+//
+//   - A message from a user (MSG, WNG or SMSG FROM, whose text the sender
+//     chose) is continued by the next row when its last row was written
+//     to the last column of the output width, or when the next row's first
+//     word (with any blanks before it) would not have fit after what was
+//     written of it. "Written" counts blanks the host wrote and not the
+//     nulls after the text, so a sender cannot end a row with blanks to
+//     make his next words look like a new line. This assumes CP leaves
+//     the rest of a row null, as a 3270 host writing a line does and the
+//     simulator does: a host that padded every row with blanks would have
+//     every message from a user swallow the rows after it (failing
+//     closed).
+//   - Any other line (CP's own, whose text no user chooses) is continued
+//     when its last row's text fills the output width, unless the next row
+//     starts a message from a user.
+//   - CP writes a line in one screen write, so a line is complete once the
+//     screen is no longer full; only a line at the bottom of a full screen
+//     waits for the next screen.
 //
 // # How a command's response is delimited
 //
@@ -309,8 +345,9 @@ type consoleSession struct {
 	s      *Scraper
 	cl     *tn3270.Client
 	system string
-	seen   []string          // output rows consumed since the screen was last cleared
-	sink   func(line string) // where consumed lines go; nil: events
+	seen   []string // output rows consumed since the screen was last cleared
+	sink   rowSink  // where consumed rows go; nil: events
+	events joiner   // assembles the lines that become events
 }
 
 func (s *Scraper) session(ctx context.Context) error {
@@ -326,6 +363,7 @@ func (s *Scraper) session(ctx context.Context) error {
 	}
 	defer cl.Close()
 	st := &consoleSession{s: s, cl: cl, system: s.cfg.System}
+	st.events.emit = st.event
 	if err := st.logon(dctx); err != nil {
 		return err
 	}
@@ -498,9 +536,12 @@ func (st *consoleSession) consume(ctx context.Context) (uint64, error) {
 			return 0, ErrLoggedOff
 		}
 		nrows, _ := scr.Size()
+		width := outputWidth(scr)
 		out := scr.Rows()[:max(nrows-2, 0)]
+		ext := make([]int, len(out))
 		for i := range out {
 			out[i] = strings.TrimRight(out[i], " ")
+			ext[i] = rowExtent(scr, i, width)
 		}
 		for i, r := range st.seen {
 			if i >= len(out) || out[i] != r { // CP cleared the screen itself
@@ -512,15 +553,18 @@ func (st *consoleSession) consume(ctx context.Context) (uint64, error) {
 		full := stat == StatusMore || stat == StatusHolding
 		last := len(out) - 1
 		if !full {
-			for last >= 0 && out[last] == "" {
+			for last >= 0 && out[last] == "" && ext[last] == 0 {
 				last--
 			}
 		}
 		for i := len(st.seen); i <= last; i++ {
 			st.seen = append(st.seen, out[i])
-			st.line(out[i])
+			st.row(outRow{text: out[i], ext: ext[i], width: width})
 		}
 		if !full {
+			// CP writes a line in one screen write: the last line on a
+			// screen that is not full is complete.
+			st.flush()
 			return scr.Seq, nil
 		}
 		if err := cl.SendAID(ctx, go3270.AIDClear); err != nil {
@@ -530,15 +574,67 @@ func (st *consoleSession) consume(ctx context.Context) (uint64, error) {
 	}
 }
 
-// line hands a consumed line to the command being run, or publishes it.
-func (st *consoleSession) line(l string) {
-	if st.sink != nil {
-		st.sink(l)
-		return
+// outputWidth returns the number of columns a console line uses on a row
+// of the output area: the screen's width, less the last column when the
+// input area's attribute takes it on the last output row (as on CP's
+// 24x80 screen, where lines are 79 characters wide).
+func outputWidth(s tn3270.Screen) int {
+	nrows, ncols := s.Size()
+	for _, f := range s.Fields {
+		if !f.Attr.Protected() && !f.Attr.Hidden() { // the input area
+			if f.Pos.Row == nrows-3 && f.Pos.Col > 0 {
+				return f.Pos.Col
+			}
+			break
+		}
 	}
-	st.event(l)
+	return ncols
 }
 
+// rowExtent returns how far the host wrote on a row of the output area:
+// one past the last position (before width) holding a character, blanks
+// included, nulls not.
+func rowExtent(s tn3270.Screen, row, width int) int {
+	for c := width - 1; c >= 0; c-- {
+		if cell := s.Cell(row, c); !cell.Field && cell.Char != 0 {
+			return c + 1
+		}
+	}
+	return 0
+}
+
+// outRow is a row of the output area as the scraper takes it.
+type outRow struct {
+	text  string // the row, trailing blanks removed
+	ext   int    // how far the host wrote on it (rowExtent)
+	width int    // the output width
+}
+
+// rowSink takes the rows consumed while a command runs.
+type rowSink interface {
+	row(r outRow)
+	flush() // the screen flows: the line being assembled is complete
+}
+
+// row hands a consumed row to the command being run, or to the events.
+func (st *consoleSession) row(r outRow) {
+	if st.sink != nil {
+		st.sink.row(r)
+		return
+	}
+	st.events.add(r)
+}
+
+// flush completes the line being assembled.
+func (st *consoleSession) flush() {
+	if st.sink != nil {
+		st.sink.flush()
+		return
+	}
+	st.events.flush()
+}
+
+// event publishes a console line.
 func (st *consoleSession) event(l string) {
 	if strings.TrimSpace(l) == "" {
 		return
@@ -548,23 +644,106 @@ func (st *consoleSession) event(l string) {
 	}
 }
 
-// collector splits the lines consumed while a command runs into its echo,
+// joiner assembles console lines from output rows, joining the rows that
+// continue a line (see "How rows become lines" above). It emits a line
+// when a row comes that does not continue it, or at flush.
+type joiner struct {
+	emit func(line string)
+	line []byte
+	open bool   // a line is being assembled
+	user bool   // it is a message from a user
+	last outRow // its last row
+}
+
+func (j *joiner) add(r outRow) {
+	if j.open && j.continues(r) {
+		// CP broke the line at a blank and dropped it; what was written
+		// of the row before it (blanks included) is part of the line.
+		if len(j.line) < maxLine {
+			j.line = append(j.line, j.last.text...)
+			for range max(j.last.ext-len(j.last.text), 0) {
+				j.line = append(j.line, ' ')
+			}
+			j.line = append(j.line, ' ')
+		}
+		j.last = r
+		return
+	}
+	j.flush()
+	j.open, j.user, j.last = true, IsUnsolicited(r.text), r
+}
+
+// maxLine bounds what a joiner keeps of one line: far more than any line
+// CP writes (a MSG is at most an input line); the rest of a longer one (a
+// host writing full rows without end) is dropped, never parsed alone.
+const maxLine = 16 << 10
+
+// continues reports whether r continues the line being assembled.
+func (j *joiner) continues(r outRow) bool {
+	if !j.user {
+		// CP's own line: its text is CP's, so only a row filled to the
+		// width is continued, and never by a message from a user.
+		return len(j.last.text) >= r.width && !IsUnsolicited(r.text)
+	}
+	// A message from a user: the sender chose where its rows break.
+	if j.last.ext >= r.width {
+		return true
+	}
+	return j.last.ext+1+leadingWord(r.text) > r.width
+}
+
+// leadingWord returns the length of s's first word with the blanks before
+// it.
+func leadingWord(s string) int {
+	t := strings.TrimLeft(s, " ")
+	if i := strings.IndexByte(t, ' '); i >= 0 {
+		t = t[:i]
+	}
+	return len(s) - len(strings.TrimLeft(s, " ")) + len(t)
+}
+
+// flush emits the line being assembled, if any.
+func (j *joiner) flush() {
+	if !j.open {
+		return
+	}
+	j.line = append(j.line, j.last.text...)
+	l := string(j.line)
+	j.line, j.open, j.user, j.last = j.line[:0], false, false, outRow{}
+	j.emit(l)
+}
+
+// collector splits the rows consumed while a command runs into its echo,
 // its response and unsolicited lines.
 type collector struct {
 	st    *consoleSession
 	echo  string // what remains to be seen of the echo
 	typed string
 	token string
-	phase int // 0 before the echo, 1 the response, 2 after the marker
+	phase int    // 0 before the echo, 1 the response, 2 after the marker
+	pre   joiner // lines before the echo
+	resp  joiner // lines of the response
 	lines []string
 	rc    int
 }
 
-func (c *collector) line(l string) {
-	t := strings.TrimSpace(l)
+func newCollector(st *consoleSession, typed, token string) *collector {
+	c := &collector{st: st, echo: typed, typed: typed, token: token}
+	c.pre.emit = st.event
+	c.resp.emit = c.response
+	return c
+}
+
+func (c *collector) row(r outRow) {
+	t := strings.TrimSpace(r.text)
 	switch c.phase {
 	case 0:
+		if c.pre.open && c.pre.continues(r) {
+			c.pre.add(r) // the rest of a line before the echo
+			return
+		}
 		if t != "" && strings.HasPrefix(c.echo, t) {
+			c.pre.flush()
 			c.echo = strings.TrimLeft(c.echo[len(t):], " ")
 			if c.echo == "" {
 				c.phase = 1
@@ -572,21 +751,42 @@ func (c *collector) line(l string) {
 			return
 		}
 		c.echo = c.typed // not the echo after all
-		c.st.event(l)
+		c.pre.add(r)
 	case 1:
-		switch {
-		case CPMessageID(t) != "" && strings.Contains(t, c.token):
+		if CPMessageID(t) != "" && strings.Contains(t, c.token) {
+			c.resp.flush()
 			c.phase = 2
-		case IsUnsolicited(t):
-			c.st.event(l)
-		default:
-			c.lines = append(c.lines, strings.TrimRight(l, " "))
-			if isCPError(t) {
-				c.rc = 1
-			}
+			return
 		}
+		c.resp.add(r)
 	default:
+		c.st.events.add(r)
+	}
+}
+
+func (c *collector) flush() {
+	switch c.phase {
+	case 0:
+		c.pre.flush()
+	case 1:
+		c.resp.flush()
+	default:
+		c.st.events.flush()
+	}
+}
+
+// response takes a line of the response: a message from a user in it is
+// an event.
+func (c *collector) response(l string) {
+	t := strings.TrimSpace(l)
+	switch {
+	case IsUnsolicited(t):
 		c.st.event(l)
+	default:
+		c.lines = append(c.lines, strings.TrimRight(l, " "))
+		if isCPError(t) {
+			c.rc = 1
+		}
 	}
 }
 
@@ -610,6 +810,7 @@ func (st *consoleSession) run(ctx context.Context, req *cmdReq) cmdResult {
 	fail := func(c *collector, err error) cmdResult {
 		var lines []string
 		if c != nil {
+			c.flush()
 			lines = c.lines
 		}
 		if req.ctx.Err() != nil {
@@ -649,8 +850,8 @@ func (st *consoleSession) run(ctx context.Context, req *cmdReq) cmdResult {
 			}
 			return fail(nil, err)
 		}
-		c := &collector{st: st, echo: line, typed: line, token: token}
-		st.sink = c.line
+		c := newCollector(st, line, token)
+		st.sink = c
 		seq := scr.Seq
 		if err := cl.SendAID(rctx, go3270.AIDEnter); err != nil {
 			if errors.Is(err, tn3270.ErrKeyboardLocked) {

@@ -17,6 +17,16 @@ import (
 // except those the console's own messages already reported (Observe sees
 // every event the scraper publishes). The first poll is the baseline and
 // reports nothing.
+//
+// The console's notices are taken first because they come as the change
+// happens: a poll dates a change up to Interval late and misses a guest
+// that logs off and on again between two polls, which availability
+// records need. But a notice is only a console line, so a poll is the
+// judge: a notice shown before a poll began that the poll contradicts (a
+// LOGOFF for a user still listed, a LOGON for one not listed) is
+// forgotten, and the poll's own findings for that user are reported, so
+// that a notice that should not have been there cannot hide a real change
+// later.
 type NamesWatcher struct {
 	Console  Console
 	Publish  func(evs ...*protocol.Event) error
@@ -24,8 +34,16 @@ type NamesWatcher struct {
 	Interval time.Duration // default 60s
 	Log      logrus.FieldLogger
 
-	mu       sync.Mutex        // guards reported
-	reported map[string]string // user → LOGON or LOGOFF, as a console message reported it and no poll has seen yet
+	mu       sync.Mutex        // guards the following fields
+	reported map[string]notice // user → the console's last notice no poll has settled
+	polls    uint64            // polls begun
+}
+
+// notice is a LOGON or LOGOFF the console reported, and how many polls
+// had begun then.
+type notice struct {
+	typ   string
+	polls uint64
 }
 
 // Observe notes the LOGON/LOGOFF events the console reported; pass every
@@ -36,9 +54,9 @@ func (w *NamesWatcher) Observe(evs ...*protocol.Event) {
 	for _, e := range evs {
 		if e.Source == protocol.SourceZVMEvent && (e.Type == "LOGON" || e.Type == "LOGOFF") && e.User != "" {
 			if w.reported == nil {
-				w.reported = map[string]string{}
+				w.reported = map[string]notice{}
 			}
-			w.reported[strings.ToUpper(e.User)] = e.Type
+			w.reported[strings.ToUpper(e.User)] = notice{typ: e.Type, polls: w.polls}
 		}
 	}
 }
@@ -53,6 +71,13 @@ func (w *NamesWatcher) Run(ctx context.Context) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		// The scraper publishes what the console showed before it types
+		// the command: a notice observed from here on may have come after
+		// CP listed the names.
+		w.mu.Lock()
+		w.polls++
+		poll := w.polls
+		w.mu.Unlock()
 		var lines []string
 		rc, err := w.Console.Run(ctx, "QUERY NAMES", func(l string) { lines = append(lines, l) })
 		switch {
@@ -66,13 +91,23 @@ func (w *NamesWatcher) Run(ctx context.Context) {
 			now := ParseNames(lines)
 			// A reported change is settled once a poll shows it (the user
 			// present after LOGON, absent after LOGOFF); one announced
-			// after CP listed the names waits for the next poll.
+			// after this poll began waits for the next poll; one announced
+			// before it that it contradicts was wrong, or was undone
+			// since: it is dropped and the poll's findings stand.
 			w.mu.Lock()
 			reported := make(map[string]string, len(w.reported))
-			for u, typ := range w.reported {
-				reported[u] = typ
-				if (typ == "LOGON") == now[u] {
+			for u, n := range w.reported {
+				switch {
+				case (n.typ == "LOGON") == now[u]:
+					reported[u] = n.typ
 					delete(w.reported, u)
+				case n.polls < poll:
+					if w.Log != nil {
+						w.Log.WithFields(logrus.Fields{"user": u, "notice": n.typ}).Warn("QUERY NAMES contradicts the console's notice; the poll's finding is reported")
+					}
+					delete(w.reported, u)
+				default:
+					reported[u] = n.typ
 				}
 			}
 			w.mu.Unlock()

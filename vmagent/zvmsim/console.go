@@ -139,7 +139,11 @@ func (c *console) status() string {
 
 // splitLine splits a console line into rows of at most lineWidth
 // characters, at the last blank that fits when there is one (the blank is
-// dropped), as CP splits long message text; control characters become
+// dropped; the blanks before it stay on the row, as the sender wrote
+// them), or at lineWidth characters when there is none. This is the split
+// real z/VM made of an HCPCLS6056I message in the zvm-bootcamp workshop's
+// XAUTOLOG transcript (TestSplitLine); IBM's documentation does not say how
+// CP splits, and keeping the blanks is a guess. Control characters become
 // blanks. An empty line is one empty row.
 func splitLine(s string) []string {
 	s = strings.Map(func(r rune) rune {
@@ -159,7 +163,7 @@ func splitLine(s string) []string {
 			}
 		}
 		if cut > 0 {
-			rows = append(rows, strings.TrimRight(string(rs[:cut]), " "))
+			rows = append(rows, string(rs[:cut]))
 			rs = rs[cut+1:]
 		} else {
 			rows = append(rows, string(rs[:lineWidth]))

@@ -147,6 +147,9 @@ func TestSplitLine(t *testing.T) {
 			"IPL command processor.",
 		}},
 		{strings.Repeat("a", 79) + " b", []string{strings.Repeat("a", 79), "b"}},
+		// The blanks before the break stay on the row; one is dropped.
+		{strings.Repeat("a", 70) + strings.Repeat(" ", 9) + "bcd", []string{strings.Repeat("a", 70) + strings.Repeat(" ", 8), "bcd"}},
+		{strings.Repeat("a", 70) + strings.Repeat(" ", 12) + "bcd", []string{strings.Repeat("a", 70) + strings.Repeat(" ", 9), "  bcd"}},
 	} {
 		if got := splitLine(tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("splitLine(%q) = %q, want %q", tc.in, got, tc.want)

@@ -130,6 +130,14 @@ func (w *dsWriter) text(s string) *dsWriter {
 	return w
 }
 
+// nulls writes n nulls (X'00') from the current address.
+func (w *dsWriter) nulls(n int) *dsWriter {
+	for range max(n, 0) {
+		w.buf.WriteByte(0x00)
+	}
+	return w
+}
+
 // record returns the record telnet-framed: 0xFF doubled, IAC EOR at the end.
 func (w *dsWriter) record() []byte {
 	raw := w.buf.Bytes()

@@ -66,8 +66,12 @@
 // The system name starts at column 72, not 70, so that the 12-character
 // NOT ACCEPTED fits before it; a scraper reading columns 70..79 and trimming
 // blanks gets the name in every other state. Longer lines are split at the
-// last blank that fits (the blank is dropped), as CP splits message text, or
-// at 79 characters when there is none.
+// last blank that fits (the blank is dropped, the blanks before it stay on
+// the row), as real z/VM split the HCPCLS6056I message of the zvm-bootcamp
+// XAUTOLOG transcript, or at 79 characters when there is none; the
+// continuation starts at column 0 of the next row. A row holds the
+// characters of its line and nulls after them, never padding blanks, so a
+// terminal can tell a row filled with blanks from a short one.
 //
 // After every key (AID) the terminal gets a full screen (Erase/Write,
 // keyboard restored, the cursor at row 22 column 0, the input area empty).
@@ -153,7 +157,9 @@
 // messages other than HCPLGA050E, HCPLGA054E, HCPCMD001E and HCPCLS6056I;
 // the GRAF ... LOGON AS notice; the column widths of QUERY USERS and the
 // meaning given to its NET count; the padding of the sender in MSG FROM;
-// the split of long lines; the logo screen's exact layout; that HOLDING on
+// the split of long lines beyond the one real example (whether blanks
+// before the break stay on the row, and that rows are not padded with
+// blanks); the logo screen's exact layout; that HOLDING on
 // an arriving message applies when the screen is full; and the system
 // name's column (72, see above).
 //

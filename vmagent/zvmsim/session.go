@@ -523,7 +523,9 @@ func (ss *session) render() error {
 	changed := false
 	for i, r := range rows {
 		if r != ss.shown.rows[i] {
-			w.sba(i, 0).text(pad(r, lineWidth))
+			// The characters of the row, then nulls over what it showed
+			// before: CP writes a line's characters, not blanks after them.
+			w.sba(i, 0).text(r).nulls(lineWidth - len([]rune(r)))
 			changed = true
 		}
 	}
