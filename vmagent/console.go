@@ -55,21 +55,35 @@ package vmagent
 //
 // # How a command's response is delimited
 //
-// The command is typed followed by "#CP ZBRMnnnn" (# is CP's default
-// logical line end, ScraperConfig.LineEnd), an unknown command with a
-// token unique to this command: CP answers it with "HCPCMD001E Unknown CP command: ZBRMnnnn"
-// right after the command's own output, so the response is every line
-// between the command's echo and that line, however many MORE... screens it
-// spans and whatever arrives afterwards. Lines before the echo and after
-// the marker, and messages from users (MSG/WNG/SMSG FROM) anywhere, are
-// unsolicited: they become events and stay out of the response. The echo,
-// the response and the marker are not events: the response goes to the
-// command's caller. While a guest has the console (VM READ, RUNNING) the
-// line starts with #CP so that CP takes it; NOT ACCEPTED makes the
-// scraper wait (RetryDelay) and type it again.
+// The command is typed followed by "#CP ZBxxxxxxxxxx" (# is CP's default
+// logical line end, ScraperConfig.LineEnd): an unknown command whose name
+// is "ZB" and ten random characters, new for every command. CP answers it
+// with "HCPCMD001E Unknown CP command: ZBxxxxxxxxxx" right after the
+// command's own output, so the response is every line between the
+// command's echo and that line, however many MORE... screens it spans and
+// whatever arrives afterwards. The echo is recognised only as the typed
+// line split into rows as CP splits lines (every row but the last ends at
+// the width, or at a blank before a word that would not have fit; the
+// last row holds the whole rest), so a row that merely starts like the
+// command is not taken for its echo; the marker only as a CP message
+// holding it. No other user can guess the marker, so no one else can write
+// the echo's last row or the marker line, and a row holding a recent
+// marker is never an event. Lines that come between the ENTER and the echo
+// are held back and become events once the echo is seen; if CP does not
+// echo the command within ScraperConfig.EchoTimeout (or the marker does
+// not come within 5 minutes), they are dropped, the command fails with
+// ErrResponseLost and the session is ended and logged on again, since
+// what follows on the console could no longer be told apart from the
+// command's output. Lines after the marker, and messages from users
+// (MSG/WNG/SMSG FROM) anywhere, are unsolicited: they become events and
+// stay out of the response. The echo, the response and the marker are not
+// events: the response goes to the command's caller. While a guest has the
+// console (VM READ, RUNNING) the line starts with #CP so that CP takes it;
+// NOT ACCEPTED makes the scraper wait (RetryDelay) and type it again.
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -117,6 +131,12 @@ type ScraperConfig struct {
 	// RetryDelay is the wait before a command refused with NOT ACCEPTED is
 	// typed again (default 500ms).
 	RetryDelay time.Duration
+	// EchoTimeout bounds the wait for CP's echo of a command (default
+	// 30s). Without the echo, what follows on the console cannot be told
+	// apart from the command's output: the command fails with
+	// ErrResponseLost, what came after it is dropped and the session is
+	// ended (and logged on again).
+	EchoTimeout time.Duration
 	// LineEnd is the console's logical line end character (CP TERMINAL
 	// LINEND), which the scraper uses to add its end-of-response marker
 	// and the #CP escape; default "#".
@@ -139,6 +159,13 @@ func (e *LogonError) Error() string {
 // DISCONNECT or FORCE); the scraper logs on again.
 var ErrLoggedOff = errors.New("vmagent: the console was logged off")
 
+// ErrResponseLost: a command's output could not be told apart from what
+// followed it on the console (CP did not echo the command within
+// ScraperConfig.EchoTimeout, or its end marker did not come). The command
+// fails with it; the scraper drops what came after the command, ends the
+// session and logs on again.
+var ErrResponseLost = errors.New("vmagent: a command's response could not be delimited on the console")
+
 // Scraper is a z/VM console over TN3270: Serve keeps it logged on and
 // publishes its lines as events; Run (the Console interface) types CP
 // commands on it, one at a time.
@@ -155,7 +182,6 @@ type Scraper struct {
 	serving  bool
 	done     chan struct{} // closed when Serve returns
 	err      error         // why Serve returned
-	token    uint32
 }
 
 var _ Console = (*Scraper)(nil)
@@ -186,6 +212,9 @@ func NewScraper(cfg ScraperConfig) (*Scraper, error) {
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = 500 * time.Millisecond
 	}
+	if cfg.EchoTimeout <= 0 {
+		cfg.EchoTimeout = 30 * time.Second
+	}
 	if cfg.LineEnd == "" {
 		cfg.LineEnd = "#"
 	}
@@ -195,7 +224,6 @@ func NewScraper(cfg ScraperConfig) (*Scraper, error) {
 		reqs:  make(chan *cmdReq),
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
-		token: rand.Uint32N(10000),
 	}, nil
 }
 
@@ -294,6 +322,7 @@ type cmdResult struct {
 	lines []string
 	rc    int
 	err   error
+	end   error // the session must end: the console's state is unknown
 }
 
 // Run types cmd on the console (Console interface), waits for CP's whole
@@ -342,12 +371,13 @@ func (s *Scraper) Run(ctx context.Context, cmd string, out func(line string)) (i
 // consoleSession is one TN3270 session: dial, logon, then scrape and run
 // commands until it ends.
 type consoleSession struct {
-	s      *Scraper
-	cl     *tn3270.Client
-	system string
-	seen   []string // output rows consumed since the screen was last cleared
-	sink   rowSink  // where consumed rows go; nil: events
-	events joiner   // assembles the lines that become events
+	s       *Scraper
+	cl      *tn3270.Client
+	system  string
+	seen    []string // output rows consumed since the screen was last cleared
+	sink    rowSink  // where consumed rows go; nil: events
+	events  joiner   // assembles the lines that become events
+	markers []string // the markers of recent commands (markerKey)
 }
 
 func (s *Scraper) session(ctx context.Context) error {
@@ -515,6 +545,9 @@ func (st *consoleSession) loop(ctx context.Context) error {
 		case req := <-st.s.reqs:
 			r := st.run(ctx, req)
 			req.res <- r
+			if r.end != nil {
+				return r.end
+			}
 			if r.err != nil && !errors.As(r.err, new(*commands.Error)) && req.ctx.Err() == nil {
 				return r.err // the session failed under the command
 			}
@@ -622,6 +655,16 @@ func (st *consoleSession) row(r outRow) {
 		st.sink.row(r)
 		return
 	}
+	st.eventRow(r)
+}
+
+// eventRow takes a row for the events: a row holding a command's marker
+// (an echo, CP's answer to the marker) is never one.
+func (st *consoleSession) eventRow(r outRow) {
+	if st.ours(r.text) {
+		st.events.flush()
+		return
+	}
 	st.events.add(r)
 }
 
@@ -636,7 +679,7 @@ func (st *consoleSession) flush() {
 
 // event publishes a console line.
 func (st *consoleSession) event(l string) {
-	if strings.TrimSpace(l) == "" {
+	if strings.TrimSpace(l) == "" || st.ours(l) {
 		return
 	}
 	if err := st.s.cfg.Publish(ConsoleEvents(st.system, l, time.Now())...); err != nil {
@@ -717,56 +760,98 @@ func (j *joiner) flush() {
 // its response and unsolicited lines.
 type collector struct {
 	st    *consoleSession
-	echo  string // what remains to be seen of the echo
 	typed string
 	token string
-	phase int    // 0 before the echo, 1 the response, 2 after the marker
-	pre   joiner // lines before the echo
-	resp  joiner // lines of the response
+	phase int      // 0 before the echo, 1 the response, 2 after the marker
+	echo  []outRow // rows that may be the start of the echo
+	pre   joiner   // lines before the echo
+	held  []string // their lines, published once the echo is seen
+	resp  joiner   // lines of the response
 	lines []string
 	rc    int
 }
 
 func newCollector(st *consoleSession, typed, token string) *collector {
-	c := &collector{st: st, echo: typed, typed: typed, token: token}
-	c.pre.emit = st.event
+	c := &collector{st: st, typed: typed, token: token}
+	c.pre.emit = func(l string) { c.held = append(c.held, l) }
 	c.resp.emit = c.response
 	return c
 }
 
 func (c *collector) row(r outRow) {
-	t := strings.TrimSpace(r.text)
 	switch c.phase {
 	case 0:
-		if c.pre.open && c.pre.continues(r) {
-			c.pre.add(r) // the rest of a line before the echo
-			return
-		}
-		if t != "" && strings.HasPrefix(c.echo, t) {
-			c.pre.flush()
-			c.echo = strings.TrimLeft(c.echo[len(t):], " ")
-			if c.echo == "" {
-				c.phase = 1
-			}
-			return
-		}
-		c.echo = c.typed // not the echo after all
-		c.pre.add(r)
+		c.echo = append(c.echo, r)
+		c.matchEcho()
 	case 1:
-		if CPMessageID(t) != "" && strings.Contains(t, c.token) {
+		switch {
+		case isMarker(r.text, c.token):
 			c.resp.flush()
 			c.phase = 2
+		case hasMarker(r.text, c.token):
+			c.resp.flush() // the agent's own: no part of anything
+		default:
+			c.resp.add(r)
+		}
+	default:
+		c.st.eventRow(r)
+	}
+}
+
+// matchEcho decides about the rows held as a possible echo: while they are
+// the start of the echo they wait; once they are the whole echo, the
+// response begins; a row that cannot start it is a line before the echo.
+func (c *collector) matchEcho() {
+	for len(c.echo) > 0 {
+		switch echoMatch(c.echo, c.typed) {
+		case echoStart:
+			return
+		case echoWhole:
+			c.echo = nil
+			c.phase = 1
+			c.release()
 			return
 		}
-		c.resp.add(r)
-	default:
-		c.st.events.add(r)
+		c.pre.add(c.echo[0])
+		c.echo = c.echo[1:]
 	}
+}
+
+// release publishes the lines that came before the echo: CP has shown
+// where the command's output begins (or refused the line).
+func (c *collector) release() {
+	for _, r := range c.echo {
+		c.pre.add(r)
+	}
+	c.echo = nil
+	c.pre.flush()
+	for _, l := range c.held {
+		c.st.event(l)
+	}
+	c.held = nil
+}
+
+// drop forgets what came after the ENTER: CP did not echo the command, so
+// nothing after it can be told apart from its output.
+func (c *collector) drop() int {
+	n := len(c.held) + len(c.echo)
+	if c.pre.open {
+		n++
+	}
+	c.held, c.echo = nil, nil
+	c.pre = joiner{emit: c.pre.emit}
+	return n
 }
 
 func (c *collector) flush() {
 	switch c.phase {
 	case 0:
+		// CP writes a line in one screen write: rows that are only the
+		// start of the echo on a screen that flows are not the echo.
+		for len(c.echo) > 0 {
+			c.pre.add(c.echo[0])
+			c.echo = c.echo[1:]
+		}
 		c.pre.flush()
 	case 1:
 		c.resp.flush()
@@ -790,6 +875,91 @@ func (c *collector) response(l string) {
 	}
 }
 
+// echoState is how far rows go as a command's echo.
+type echoState int
+
+const (
+	echoNot   echoState = iota // not the echo
+	echoStart                  // the start of it
+	echoWhole                  // all of it
+)
+
+// echoMatch reports whether rows are the typed line as CP echoes it: the
+// line split into rows as CP splits lines ("How rows become lines"). Each
+// row holds the next characters of the line as the host wrote them
+// (blanks included); every row but the last ends at the output width, or
+// at a blank (which CP drops) before a word that would not have fit on the
+// row; the last row holds the whole rest. A short row that is a prefix of
+// the line is not its start unless the line breaks there.
+func echoMatch(rows []outRow, typed string) echoState {
+	rem := typed
+	afterFull := false // the row before filled the width: a blank may have been dropped
+	for i, r := range rows {
+		w := r.width
+		body := r.text + strings.Repeat(" ", max(r.ext-len(r.text), 0))
+		if afterFull && !strings.HasPrefix(rem, body) && strings.HasPrefix(rem, " ") {
+			rem = rem[1:]
+		}
+		if r.text == strings.TrimRight(rem, " ") {
+			if i == len(rows)-1 {
+				return echoWhole
+			}
+			return echoNot
+		}
+		if r.text == "" || len(body) > w || !strings.HasPrefix(rem, body) {
+			return echoNot
+		}
+		rest := rem[len(body):]
+		switch {
+		case len(body) == w:
+			rem, afterFull = rest, true
+		case rest[0] == ' ' && len(body)+1+leadingWord(rest[1:]) > w:
+			rem, afterFull = rest[1:], false
+		default:
+			return echoNot
+		}
+	}
+	return echoStart
+}
+
+// newMarker returns a new end-of-response marker: "ZB" (no CP command
+// starts with it) and ten random characters (A-Z, 2-7), 50 bits no other
+// user can guess.
+func newMarker() string { return "ZB" + crand.Text()[:10] }
+
+// markerKey is the part of a marker looked for on the console: its first
+// eight characters, in case CP shortens an unknown command's name in
+// HCP001E.
+func markerKey(token string) string { return token[:8] }
+
+// hasMarker reports whether a console row holds the marker.
+func hasMarker(text, token string) bool { return strings.Contains(text, markerKey(token)) }
+
+// isMarker reports whether a console row is CP's answer to the marker.
+func isMarker(text, token string) bool { return CPMessageID(text) != "" && hasMarker(text, token) }
+
+// ours reports whether a console row holds the marker of one of the
+// session's recent commands: such a row is never an event.
+func (st *consoleSession) ours(text string) bool {
+	for _, k := range st.markers {
+		if strings.Contains(text, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// remember notes a command's marker for ours.
+func (st *consoleSession) remember(token string) {
+	if len(st.markers) == maxMarkers {
+		st.markers = st.markers[1:]
+	}
+	st.markers = append(st.markers, markerKey(token))
+}
+
+// maxMarkers is how many recent commands' markers ours knows.
+const maxMarkers = 16
+
 // maxCollect bounds the collection of one command's response.
 const maxCollect = 5 * time.Minute
 
@@ -802,27 +972,19 @@ func (st *consoleSession) run(ctx context.Context, req *cmdReq) cmdResult {
 	cl, s := st.cl, st.s
 	defer func() { st.sink = nil }()
 
-	s.mu.Lock()
-	s.token = (s.token + 1) % 10000
-	token := fmt.Sprintf("ZBRM%04d", s.token)
-	s.mu.Unlock()
-
-	fail := func(c *collector, err error) cmdResult {
-		var lines []string
-		if c != nil {
-			c.flush()
-			lines = c.lines
-		}
+	token := newMarker()
+	st.remember(token)
+	fail := func(err error) cmdResult {
 		if req.ctx.Err() != nil {
-			return cmdResult{lines: lines, err: req.ctx.Err()}
+			return cmdResult{err: req.ctx.Err()}
 		}
-		return cmdResult{lines: lines, err: err}
+		return cmdResult{err: err}
 	}
 	for {
 		// Take what is on the screen first: it is not the response.
 		st.sink = nil
 		if _, err := st.consume(rctx); err != nil {
-			return fail(nil, err)
+			return fail(err)
 		}
 		scr := cl.Screen()
 		le := s.cfg.LineEnd
@@ -838,7 +1000,7 @@ func (st *consoleSession) run(ctx context.Context, req *cmdReq) cmdResult {
 			}
 		}
 		if input == nil {
-			return fail(nil, errors.New("vmagent: the console has no input area"))
+			return fail(errors.New("vmagent: the console has no input area"))
 		}
 		if len(line) > input.Len {
 			return cmdResult{err: &commands.Error{Code: commands.CodeBadRequest,
@@ -848,7 +1010,7 @@ func (st *consoleSession) run(ctx context.Context, req *cmdReq) cmdResult {
 			if errors.Is(err, tn3270.ErrKeyboardLocked) {
 				continue
 			}
-			return fail(nil, err)
+			return fail(err)
 		}
 		c := newCollector(st, line, token)
 		st.sink = c
@@ -857,52 +1019,93 @@ func (st *consoleSession) run(ctx context.Context, req *cmdReq) cmdResult {
 			if errors.Is(err, tn3270.ErrKeyboardLocked) {
 				continue
 			}
-			return fail(c, err)
+			return fail(err)
 		}
 		// Typed: from now on the response is collected to its marker even
 		// if the caller gives up (its lines must not become console
-		// events), within a bound of its own in case the marker is lost.
+		// events).
 		stop()
-		var ccancel context.CancelFunc
-		rctx, ccancel = context.WithTimeout(ctx, maxCollect)
-		defer ccancel()
-		scr, err := cl.WaitFor(rctx, func(s tn3270.Screen) bool { return s.Seq > seq && !s.KeyboardLocked })
-		if err != nil {
-			return fail(c, err)
+		if r, again := st.collect(ctx, req, c, seq); !again {
+			return r
 		}
-		if status(scr) == StatusNotAccepted && c.phase == 0 {
-			// CP did not take the line: take what the screen shows, wait,
-			// and type it again.
-			if _, err := st.consume(rctx); err != nil {
-				return fail(c, err)
+	}
+}
+
+// collect takes the echo, the response and the marker of the command just
+// typed (ENTER sent after the screen numbered seq). It reports again when
+// CP did not accept the line and it must be typed again. CP must echo the
+// command within EchoTimeout and the marker must come within maxCollect;
+// otherwise what follows on the console cannot be told apart from the
+// command's output, and the result ends the session.
+func (st *consoleSession) collect(ctx context.Context, req *cmdReq, c *collector, seq uint64) (r cmdResult, again bool) {
+	cl, s := st.cl, st.s
+	cctx, ccancel := context.WithTimeout(ctx, maxCollect)
+	defer ccancel()
+	ectx, ecancel := context.WithTimeout(cctx, s.cfg.EchoTimeout)
+	defer ecancel()
+	wctx := func() context.Context {
+		if c.phase == 0 {
+			return ectx
+		}
+		return cctx
+	}
+	lost := func(err error) cmdResult {
+		switch {
+		case ctx.Err() != nil:
+		case c.phase == 0 && ectx.Err() != nil:
+			err = fmt.Errorf("%w: CP did not echo the command within %v", ErrResponseLost, s.cfg.EchoTimeout)
+		case cctx.Err() != nil:
+			err = fmt.Errorf("%w: its end marker did not come within %v", ErrResponseLost, maxCollect)
+		}
+		if n := c.drop(); n > 0 {
+			s.log.WithField("lines", n).Warn("console lines after a command whose echo was not seen are dropped")
+		}
+		if c.phase == 1 {
+			c.resp.flush()
+		}
+		r := cmdResult{lines: c.lines, rc: c.rc, err: err, end: err}
+		if req.ctx.Err() != nil {
+			r.err = req.ctx.Err()
+		}
+		return r
+	}
+	scr, err := cl.WaitFor(ectx, func(s tn3270.Screen) bool { return s.Seq > seq && !s.KeyboardLocked })
+	if err != nil {
+		return lost(err), false
+	}
+	if status(scr) == StatusNotAccepted && c.phase == 0 {
+		// CP did not take the line: take what the screen shows, wait,
+		// and type it again.
+		if _, err := st.consume(ectx); err != nil {
+			return lost(err), false
+		}
+		if c.phase == 0 {
+			c.release()
+			s.log.WithField("command", req.cmd).Debug("NOT ACCEPTED; typing the command again")
+			select {
+			case <-ctx.Done():
+				return lost(ctx.Err()), false
+			case <-time.After(s.cfg.RetryDelay):
 			}
-			if c.phase == 0 {
-				s.log.WithField("command", req.cmd).Debug("NOT ACCEPTED; typing the command again")
-				select {
-				case <-rctx.Done():
-					return fail(c, rctx.Err())
-				case <-time.After(s.cfg.RetryDelay):
-				}
+			return cmdResult{}, true
+		}
+	}
+	late := false // the echo came as the wait for it ran out
+	for c.phase < 2 {
+		seq, err := st.consume(wctx())
+		if err == nil && c.phase < 2 {
+			_, err = cl.WaitUpdate(wctx(), seq)
+		}
+		if err != nil {
+			if !late && c.phase > 0 && errors.Is(err, context.DeadlineExceeded) && cctx.Err() == nil && cl.Err() == nil {
+				late = true
 				continue
 			}
+			return lost(err), false
 		}
-		for c.phase < 2 {
-			seq, err := st.consume(rctx)
-			if err != nil {
-				return fail(c, err)
-			}
-			if c.phase == 2 {
-				break
-			}
-			if _, err := cl.WaitUpdate(rctx, seq); err != nil {
-				return fail(c, err)
-			}
-		}
-		// The rest of the screen is unsolicited.
-		st.sink = nil
-		if _, err := st.consume(rctx); err != nil {
-			return cmdResult{lines: c.lines, rc: c.rc, err: nil}
-		}
-		return cmdResult{lines: c.lines, rc: c.rc}
 	}
+	// The rest of the screen is unsolicited.
+	st.sink = nil
+	_, _ = st.consume(cctx) // a failure shows at the session's next read
+	return cmdResult{lines: c.lines, rc: c.rc}, false
 }

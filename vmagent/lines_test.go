@@ -155,15 +155,15 @@ func TestResponseNotForged(t *testing.T) {
 	var evs eventLog
 	st := &consoleSession{s: &Scraper{cfg: ScraperConfig{Publish: evs.add}, log: quiet()}, system: "VMSYS1"}
 	st.events.emit = st.event
-	typed := "QUERY NAMES#CP ZBRM0001"
-	c := newCollector(st, typed, "ZBRM0001")
+	typed := "QUERY NAMES#CP ZBABCDEFGHIJ"
+	c := newCollector(st, typed, "ZBABCDEFGHIJ")
 	for _, r := range rows(
 		typed,
 		"OPERATOR - L0004 , LINUX01  - DSC",
 		"13:02:41 * MSG FROM LINUX01 : "+strings.Repeat("x", 49),
 		"EVILGST  - DSC , MAINT    - L0005",
 		"LINUX02  - DSC",
-		"HCPCMD001E Unknown CP command: ZBRM0001",
+		"HCPCMD001E Unknown CP command: ZBABCDEFGHIJ",
 	) {
 		c.row(r)
 	}
