@@ -392,6 +392,15 @@ func (s *Scraper) session(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
+	// Whatever the session waits for (a host that stopped reading, say),
+	// it ends when ctx does.
+	closed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { cl.Close(); close(closed) })
+	defer func() {
+		if !stop() {
+			<-closed
+		}
+	}()
 	st := &consoleSession{s: s, cl: cl, system: s.cfg.System}
 	st.events.emit = st.event
 	if err := st.logon(dctx); err != nil {

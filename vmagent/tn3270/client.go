@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,10 @@ import (
 // A full 27x132 screen with an extended attribute on every position is
 // under 32 KiB; structured fields (file transfer) stay under 64 KiB.
 const DefaultMaxRecord = 1 << 20
+
+// DefaultWriteTimeout is the default bound on one write to the host: a
+// record, or a telnet negotiation answer.
+const DefaultWriteTimeout = 30 * time.Second
 
 // Config configures a Client. The zero value is a 3278 model 2 (24x80)
 // using CP037.
@@ -41,6 +46,12 @@ type Config struct {
 	// MaxRecord bounds one record from the host; 0 means
 	// DefaultMaxRecord. A longer record ends the session.
 	MaxRecord int
+	// WriteTimeout bounds every write to the host, the answers the
+	// client's goroutine writes by itself (to Read Buffer, a query, telnet
+	// negotiation) included; 0 means DefaultWriteTimeout. A host that
+	// stops reading ends the session after it, rather than holding the
+	// client's goroutine and every write after it for good.
+	WriteTimeout time.Duration
 	// TLS, when set, makes Dial speak TLS to the server from the first
 	// byte, as to the secure port of z/VM's TN3270 server (s3270's "L:"
 	// prefix; TELNET STARTTLS is not spoken). An empty ServerName is taken
@@ -86,6 +97,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxRecord < 0 {
 		return cfg, fmt.Errorf("%w: MaxRecord %d", ErrBadConfig, cfg.MaxRecord)
 	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.WriteTimeout < 0 {
+		return cfg, fmt.Errorf("%w: WriteTimeout %v", ErrBadConfig, cfg.WriteTimeout)
+	}
 	return cfg, nil
 }
 
@@ -102,7 +119,10 @@ type Client struct {
 	done      chan struct{} // closed when the reader goroutine has returned
 	closeOnce sync.Once
 
-	wmu     sync.Mutex // serialises writes to conn
+	// wlock serialises writes to conn: a write holds its one slot. A
+	// channel rather than a mutex so that waiting for it can end with the
+	// writer's context.
+	wlock   chan struct{}
 	traceMu sync.Mutex // serialises calls of cfg.Trace
 
 	mu      sync.Mutex // guards the following fields
@@ -170,6 +190,7 @@ func New(conn net.Conn, cfg Config) (*Client, error) {
 		log:     cfg.Logger.WithField("host", conn.RemoteAddr().String()),
 		dec:     telnetDecoder{maxRecord: cfg.MaxRecord},
 		done:    make(chan struct{}),
+		wlock:   make(chan struct{}, 1),
 		buf:     buf,
 		neg:     negotiator{termType: cfg.TerminalType},
 		changed: make(chan struct{}),
@@ -307,9 +328,15 @@ func (c *Client) edit(f func(*Buffer) error) error {
 // (which clears the screen first) and the PA keys send the AID alone. The
 // keyboard then stays locked until the host restores it. It fails with
 // ErrKeyboardLocked while the keyboard is locked and ErrBadAID for an AID
-// no keyboard sends. ctx bounds the write; a write that fails or is
-// interrupted ends the session.
+// no keyboard sends. ctx bounds the wait for another write to finish
+// (when it ends first, SendAID returns ctx's error and nothing was pressed)
+// and the write itself; a write that fails, is interrupted or takes longer
+// than Config.WriteTimeout ends the session.
 func (c *Client) SendAID(ctx context.Context, aid go3270.AID) error {
+	if err := c.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer c.unlockWrite()
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -324,7 +351,8 @@ func (c *Client) SendAID(ctx context.Context, aid go3270.AID) error {
 		return err
 	}
 	c.log.WithField("aid", go3270.AIDtoString(aid)).Debug("tn3270 AID sent")
-	return c.sendRecord(ctx, rec)
+	c.trace(false, rec)
+	return c.writeLocked(ctx, appendRecord(make([]byte, 0, len(rec)+8), rec))
 }
 
 // sendRecord sends one 3270 record to the host.
@@ -342,12 +370,44 @@ func (c *Client) trace(fromHost bool, rec []byte) {
 	c.cfg.Trace(fromHost, rec)
 }
 
-// write writes p to the host in one piece. If ctx ends first the write is
-// interrupted. Any failure ends the session: the stream is no longer
-// whole.
+// write writes p to the host in one piece, after the writes before it.
+// If ctx ends while it waits for them, it returns ctx's error and the
+// session goes on; if ctx ends during the write, or the write takes longer
+// than Config.WriteTimeout, the write is interrupted. Any failure of the
+// write ends the session: the stream is no longer whole.
 func (c *Client) write(ctx context.Context, p []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	if err := c.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer c.unlockWrite()
+	return c.writeLocked(ctx, p)
+}
+
+// lockWrite takes the write slot, or returns ctx's error if ctx ends
+// first.
+func (c *Client) lockWrite(ctx context.Context) error {
+	select {
+	case c.wlock <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.wlock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Client) unlockWrite() { <-c.wlock }
+
+// writeLocked is write with the write slot held.
+func (c *Client) writeLocked(ctx context.Context, p []byte) error {
+	if err := c.Err(); err != nil {
+		return closedError(err)
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+	defer c.conn.SetWriteDeadline(time.Time{})
 	if ctx.Done() != nil {
 		fired := make(chan struct{})
 		stop := context.AfterFunc(ctx, func() {
@@ -358,12 +418,14 @@ func (c *Client) write(ctx context.Context, p []byte) error {
 			if !stop() {
 				<-fired
 			}
-			c.conn.SetWriteDeadline(time.Time{})
 		}()
 	}
 	if _, err := c.conn.Write(p); err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			err = ctx.Err()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = fmt.Errorf("the host did not take it within %v: %w", c.cfg.WriteTimeout, err)
 		}
 		err = fmt.Errorf("tn3270: write: %w", err)
 		c.fail(err)

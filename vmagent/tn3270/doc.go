@@ -20,6 +20,13 @@
 // key, after which the keyboard stays locked until a host write restores it.
 // [Client.Close] ends the session and waits for the client's one goroutine.
 //
+// That goroutine reads from the host and writes the answers the host asks
+// for (Read Buffer, queries, telnet negotiation) itself. Writes go out one
+// at a time; SendAID's wait for its turn ends with its context, and every
+// write, the goroutine's own included, ends the session if the host has
+// not taken it within Config.WriteTimeout: a host that stops reading
+// cannot hold the client, or a caller of SendAID, for good.
+//
 // # Screen text
 //
 // [Screen.Rows] renders the screen exactly as s3270's Ascii() action does,
