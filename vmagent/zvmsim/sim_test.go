@@ -260,14 +260,10 @@ func TestShutdown(t *testing.T) {
 	tm.logon("OPERATOR", testPassword)
 	tm.waitFor("the console", hasStatus(statusCPRead))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang check
 	defer cancel()
-	start := time.Now()
 	if err := s.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
-	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("Shutdown took %v", el)
 	}
 	if err := <-served; err != ErrServerClosed {
 		t.Errorf("Serve = %v", err)
