@@ -23,6 +23,13 @@ const MinKeySize = 32
 // stale (a replay, or clocks that disagree).
 const MaxEntryAge = 2 * time.Minute
 
+// DeadlineSkew is how long after a run entry's signed deadline, by the
+// holder's clock, the holder still starts the run: the clocks' disagreement
+// it allows for. The forwarder stops waiting 2s after the deadline, so with
+// clocks within DeadlineSkew of each other a holder never starts a command
+// whose client has been told it timed out.
+const DeadlineSkew = time.Second
+
 // maxKeyFile bounds the size of a key file.
 const maxKeyFile = 4096
 

@@ -46,6 +46,9 @@ const (
 	// maxAbandoned bounds the command keys kept for deletion once Redis
 	// answers again (see Cluster.abandoned).
 	maxAbandoned = 10000
+	// maxCancelled bounds the cancels remembered for runs not received
+	// (see Cluster.cancelled).
+	maxCancelled = 10000
 )
 
 // Addrs are the addresses a region's clients connect to, as announced.
@@ -174,8 +177,12 @@ type Cluster struct {
 
 	// Owned by the inbox loop: the FIDs of the run entries accepted, with
 	// their send times, for MaxEntryAge past the send time (a replay of one
-	// is refused; after that, it is stale), and when they were last pruned.
+	// is refused; after that, it is stale); the cancels received for runs
+	// not received (yet), by FID, for MaxEntryAge past their send time, at
+	// most maxCancelled (the run, sent before its cancel, is stale by
+	// then); and when both were last pruned.
 	accepted   map[string]time.Time
+	cancelled  map[string]cancelMsg
 	lastPruned time.Time
 }
 
@@ -240,6 +247,7 @@ func New(cfg Config) (*Cluster, error) {
 		peers:      map[string]peerState{},
 		announced:  map[string]bool{},
 		accepted:   map[string]time.Time{},
+		cancelled:  map[string]cancelMsg{},
 	}, nil
 }
 

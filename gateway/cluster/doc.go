@@ -55,10 +55,18 @@
 //  2. H's inbox loop reads its inbox with XREAD BLOCK, from the last entry
 //     present when it started (requests sent to an earlier process are not
 //     run). It refuses an entry that does not verify or is not fresh (see
-//     Signed entries). A run entry whose command key no longer exists is
-//     dropped (F stopped waiting). H runs the request through Config.Run
-//     (its Router.Run) with Via=F and the signed requester, under its own
-//     timeout rules.
+//     Signed entries). It does not start a run F has given up on: one
+//     whose signed deadline passed more than DeadlineSkew (1s) ago by H's
+//     clock, or whose cancel (step 5) H has already read: H remembers a
+//     cancel for a run it has not received for MaxEntryAge, and handles
+//     the cancels of one read of its inbox before the runs. Such a run is
+//     logged at info, not counted as refused. A run entry whose command
+//     key no longer exists is dropped too (F stopped waiting); the key's
+//     presence proves nothing, since anyone who can write to Redis can
+//     set it. H runs the request through Config.Run (its Router.Run) with
+//     Via=F and the signed requester, under its own timeout rules, and
+//     stops it, if it still runs, 2s + DeadlineSkew after its deadline,
+//     when F no longer waits.
 //  3. H adds to {P}:output:FID, in order, an entry type=out per piece of
 //     output (stream, data, eol) and then one type=result (rc, signal,
 //     truncated, duration) or type=error (code, message, retry after, and
@@ -155,7 +163,11 @@
 // included; never the key or the mac) and counts it in
 // [Cluster.RejectedEntries]. Regions' clocks must agree within
 // MaxEntryAge (run NTP): a region whose clock is off has its forwarded
-// commands refused, and their forwarders wait until their timeout.
+// commands refused, and their forwarders wait until their timeout. A
+// holder whose clock runs ahead of the forwarder's by more than
+// DeadlineSkew also takes a command's deadline as passed that much
+// early: it does not start a command with less than its lead (less
+// DeadlineSkew) of its timeout left.
 //
 // All regions of a cluster need the same key and this version of the
 // entries: regions of an earlier version, which do not sign, and regions
@@ -184,7 +196,12 @@
 //   - drop forwarded commands, cancels and output (delete or trim the
 //     inbox and output streams, delete the command key, which makes the
 //     holder stop the run), or flood the streams with junk, which costs
-//     CPU and a warning per entry: denial of service, not execution;
+//     CPU and a warning per entry: denial of service, not execution.
+//     Dropping a cancel (and
+//     setting the command key again) lets a cancelled command run on, or
+//     start if the holder had not received it yet, until its signed
+//     deadline (the holder stops it 2s + DeadlineSkew past it); never one
+//     whose deadline passed or whose cancel the holder has read;
 //   - read everything: command lines, requesters, output, events.
 //
 // Whoever has the key (any region's host, or a copy of the file) can do

@@ -27,3 +27,8 @@ var (
 	// errForwarderLost stops a run whose forwarder no longer waits.
 	errForwarderLost = errors.New("cluster: nobody waits for the command any more")
 )
+
+// errAbandoned is wrapped by admit's errors about a genuine run entry that
+// is not run because its forwarder gave up on it before it arrived: its
+// deadline passed, or its forwarder cancelled it.
+var errAbandoned = errors.New("cluster: its forwarder gave up on the command before it arrived")

@@ -51,10 +51,22 @@ func (c *Cluster) inboxLoop() {
 			continue
 		}
 		for _, s := range streams {
-			for _, m := range s.Messages {
-				last = m.ID
-				c.handleInbox(m)
+			if len(s.Messages) == 0 {
+				continue
 			}
+			// The cancels first: a run whose cancel came in the same read
+			// (this region was behind) is then never started.
+			for _, m := range s.Messages {
+				if m.Values["type"] == typeCancel {
+					c.handleInbox(m)
+				}
+			}
+			for _, m := range s.Messages {
+				if m.Values["type"] != typeCancel {
+					c.handleInbox(m)
+				}
+			}
+			last = s.Messages[len(s.Messages)-1].ID
 		}
 	}
 }
@@ -73,7 +85,13 @@ func (c *Cluster) handleInbox(m redis.XMessage) {
 		c.log.WithError(err).WithField("entry", m.ID).Warn("inbox entry ignored")
 		return
 	}
-	if err := c.admit(e, time.Now()); err != nil {
+	now := time.Now()
+	if err := c.admit(e, now); err != nil {
+		if errors.Is(err, errAbandoned) {
+			c.log.WithError(err).WithFields(logrus.Fields{"id": e.Run.ID, "fid": e.FID, "from": e.Run.From, "target": e.Run.Target}).
+				Info("forwarded command not run")
+			return
+		}
 		c.reject(key, m, err)
 		return
 	}
@@ -83,6 +101,11 @@ func (c *Cluster) handleInbox(m redis.XMessage) {
 		c.mu.Unlock()
 		switch {
 		case !ok:
+			if _, seen := c.accepted[e.FID]; !seen {
+				// Not received yet (this region is behind, or the run
+				// entry was held back): it must not start when it comes.
+				c.rememberCancel(e.Cancel, now)
+			}
 		case r.from != e.Cancel.From:
 			c.reject(key, m, fmt.Errorf("%w: region %s cancels a command region %s forwarded", ErrRejected, e.Cancel.From, r.from))
 		default:
@@ -116,8 +139,12 @@ type inRun struct {
 
 // admit checks a verified inbox entry against replay: it must come from
 // another region, have been sent within MaxEntryAge of now, and a run must
-// be for this process and not have been admitted before. It records the
-// runs it admits. Called by the inbox loop only.
+// be for this process and not have been admitted before. A run whose
+// forwarder gave up on it (its deadline passed more than DeadlineSkew ago,
+// or its forwarder's cancel came first) is refused with an error wrapping
+// errAbandoned: the unsigned command key, which anyone who can write to
+// Redis can set again, is not evidence that the forwarder still waits. It
+// records the runs it admits. Called by the inbox loop only.
 func (c *Cluster) admit(e inboxEntry, now time.Time) error {
 	if e.from() == c.cfg.Region {
 		return fmt.Errorf("%w: it claims to come from this region", ErrRejected)
@@ -141,16 +168,52 @@ func (c *Cluster) admit(e inboxEntry, now time.Time) error {
 		// way, the command was received once and runs once.
 		return fmt.Errorf("%w: a second copy of a command already received (a replay)", ErrRejected)
 	}
+	if dl := e.Run.Deadline; !dl.IsZero() && now.Sub(dl) > DeadlineSkew {
+		return fmt.Errorf("%w: its deadline passed %v ago", errAbandoned, now.Sub(dl).Round(time.Millisecond))
+	}
+	if cm, ok := c.cancelled[e.FID]; ok && cm.From == e.Run.From {
+		return fmt.Errorf("%w: region %s cancelled it before it arrived", errAbandoned, cm.From)
+	}
 	if now.Sub(c.lastPruned) > MaxEntryAge {
-		for fid, sent := range c.accepted {
-			if now.Sub(sent) > MaxEntryAge {
-				delete(c.accepted, fid)
-			}
-		}
-		c.lastPruned = now
+		c.prune(now)
 	}
 	c.accepted[e.FID] = e.Run.Sent
 	return nil
+}
+
+// prune forgets the accepted runs and remembered cancels sent more than
+// MaxEntryAge ago. Called by the inbox loop only.
+func (c *Cluster) prune(now time.Time) {
+	for fid, sent := range c.accepted {
+		if now.Sub(sent) > MaxEntryAge {
+			delete(c.accepted, fid)
+		}
+	}
+	for fid, m := range c.cancelled {
+		if now.Sub(m.Sent) > MaxEntryAge {
+			delete(c.cancelled, fid)
+		}
+	}
+	c.lastPruned = now
+}
+
+// rememberCancel records a cancel for a run this process has not received,
+// so that admit refuses the run if it comes later. At most maxCancelled are
+// kept: when full, the oldest is forgotten. Called by the inbox loop only.
+func (c *Cluster) rememberCancel(m cancelMsg, now time.Time) {
+	if len(c.cancelled) >= maxCancelled {
+		c.prune(now)
+	}
+	if len(c.cancelled) >= maxCancelled {
+		oldest := ""
+		for fid, o := range c.cancelled {
+			if oldest == "" || o.Sent.Before(c.cancelled[oldest].Sent) {
+				oldest = fid
+			}
+		}
+		delete(c.cancelled, oldest)
+	}
+	c.cancelled[m.FID] = m
 }
 
 // reject counts and logs a stream entry refused. The fields logged are the
@@ -180,7 +243,10 @@ func (c *Cluster) serve(ctx context.Context, cancel context.CancelCauseFunc, m r
 	log := c.log.WithFields(logrus.Fields{"id": m.ID, "from": m.From, "target": m.Target})
 
 	// Run nothing for a forwarder that stopped waiting, or when the
-	// output could not be delivered anyway.
+	// output could not be delivered anyway. The command key is only ever a
+	// reason to stop: anyone who can write to Redis can set it again, so
+	// its presence says nothing (admit checked the signed deadline and the
+	// cancels instead).
 	octx, ocancel := c.opContext(ctx)
 	n, err := c.rdb.Exists(octx, c.keys.command(m.FID)).Result()
 	ocancel()
@@ -210,6 +276,16 @@ func (c *Cluster) serve(ctx context.Context, cancel context.CancelCauseFunc, m r
 		// A backstop; the Router's own timeout ends the run before it.
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeout(ctx, m.Timeout+commandMargin)
+		defer stop()
+	}
+	if !m.Deadline.IsZero() {
+		// The forwarder stops waiting deadlineGrace after its deadline:
+		// the run stops then too (with DeadlineSkew for the clocks), even
+		// if its cancel was lost and its command key kept. The Router's
+		// own timeout, started a little after the forwarder's, ends it
+		// well before, unless the run started late.
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadline(ctx, m.Deadline.Add(deadlineGrace+DeadlineSkew))
 		defer stop()
 	}
 	watched := make(chan struct{})
