@@ -158,7 +158,7 @@ func (s signer) verify(domain, stream string, bind []string, v map[string]any) e
 		}
 		value, ok := x.(string)
 		if !ok {
-			return fmt.Errorf("%w: field %s is a %T", ErrRejected, name, x)
+			return fmt.Errorf("%w: field %s is a %T", ErrRejected, clip(name, maxLoggedField), x)
 		}
 		fs = append(fs, field{name, value})
 	}

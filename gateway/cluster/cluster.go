@@ -156,6 +156,7 @@ type Cluster struct {
 	seq                                            atomic.Uint64 // forwarding IDs
 	forwardedOut, forwardedIn, peersLost, rejected atomic.Uint64
 	health                                         atomic.Pointer[healthState]
+	rejectLog                                      logLimiter // for reject
 
 	mu       sync.Mutex // guards the following fields
 	running  bool       // Start was called
@@ -242,6 +243,7 @@ func New(cfg Config) (*Cluster, error) {
 		cancel:     cancel,
 		touch:      make(chan struct{}, 1),
 		inboxReady: make(chan struct{}),
+		rejectLog:  logLimiter{every: rejectLogEvery},
 		runs:       map[string]inRun{},
 		abandoned:  map[string]time.Time{},
 		peers:      map[string]peerState{},
@@ -364,7 +366,8 @@ func (c *Cluster) Stats() Stats {
 // RejectedEntries returns how many stream entries the region has refused
 // since New: inbox entries and entries of its forwarded commands' output
 // streams that were not signed with the cluster key, were stale or
-// replayed, or claimed to come from this region. Each is logged at warn.
+// replayed, or claimed to come from this region. They are logged at warn,
+// one a minute at most (see the package doc, "Signed entries").
 // Anything above zero means that something other than a region of the
 // cluster writes to its streams, or that a region's key or clock is wrong
 // (or, rarely, that a forwarder's XADD was sent twice after a network

@@ -62,6 +62,9 @@ func (h *testHook) Fire(e *logrus.Entry) error {
 	defer h.mu.Unlock()
 	h.entries = append(h.entries, fmt.Sprintf("%s peer=%v", e.Message, e.Data["peer"]))
 	if !h.done {
+		if len(s) > 2000 { // an entry a test made huge on purpose
+			s = s[:2000] + "…"
+		}
 		h.t.Log(strings.TrimSpace(s))
 	}
 	return nil
@@ -204,7 +207,8 @@ type region struct {
 type regionOpts struct {
 	ttl    time.Duration
 	prefix string
-	key    []byte // default testKey
+	key    []byte    // default testKey
+	logOut io.Writer // where the log is written, formatted; default none
 }
 
 func newRegion(t *testing.T, rdb redis.UniversalClient, name string, agents []cluster.Agent, opts ...regionOpts) *region {
@@ -224,6 +228,9 @@ func newRegion(t *testing.T, rdb redis.UniversalClient, name string, agents []cl
 	r.hook = &testHook{t: t}
 	l := logrus.New()
 	l.SetOutput(io.Discard)
+	if o.logOut != nil {
+		l.SetOutput(o.logOut)
+	}
 	l.SetLevel(logrus.DebugLevel)
 	l.AddHook(r.hook)
 	var err error

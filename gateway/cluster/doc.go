@@ -159,9 +159,11 @@
 // forwarded the run. Nothing is run or cancelled for such an entry and
 // nothing is written to its output stream. F skips an output entry whose
 // mac does not verify and goes on waiting for the genuine one. Either way
-// the region logs a warning (the entry's claimed fields, command text
-// included; never the key or the mac) and counts it in
-// [Cluster.RejectedEntries]. Regions' clocks must agree within
+// the region counts it in [Cluster.RejectedEntries] and logs a warning with
+// the entry's claimed fields, command text included, each cut to its first
+// 200 bytes and its length (never the key or the mac): one a minute at
+// most, with the number refused and not logged since the last (unlogged),
+// so that junk written to the streams cannot flood the log. Regions' clocks must agree within
 // MaxEntryAge (run NTP): a region whose clock is off has its forwarded
 // commands refused, and their forwarders wait until their timeout. A
 // holder whose clock runs ahead of the forwarder's by more than
@@ -196,7 +198,7 @@
 //   - drop forwarded commands, cancels and output (delete or trim the
 //     inbox and output streams, delete the command key, which makes the
 //     holder stop the run), or flood the streams with junk, which costs
-//     CPU and a warning per entry: denial of service, not execution.
+//     CPU and a warning a minute: denial of service, not execution.
 //     Dropping a cancel (and
 //     setting the command key again) lets a cancelled command run on, or
 //     start if the holder had not received it yet, until its signed

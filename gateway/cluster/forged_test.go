@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,8 +146,9 @@ func (r *region) waitRejected(t *testing.T, n uint64) {
 	if got := r.c.Stats().Rejected; got != n {
 		t.Errorf("Stats().Rejected = %d, want %d", got, n)
 	}
-	if got := r.hook.count(refusedMsg, "<nil>"); got != int(n) {
-		t.Errorf("%s logged %d refusals, want %d", r.name, got, n)
+	// One refusal a minute is logged, the others only counted.
+	if got := r.hook.count(refusedMsg, "<nil>"); got < 1 || got > int(n) {
+		t.Errorf("%s logged %d refusals, want 1 to %d", r.name, got, n)
 	}
 }
 
@@ -496,5 +499,74 @@ func TestLoadKey(t *testing.T) {
 	}
 	if _, err := cluster.LoadKey(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("LoadKey(a missing file): %v, want ErrNotExist", err)
+	}
+}
+
+// countingWriter counts what a logger writes: one Write per entry.
+type countingWriter struct {
+	mu       sync.Mutex // guards the following fields
+	bytes    int
+	longest  int
+	refusals []string // the refusal lines
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.bytes += len(p)
+	w.longest = max(w.longest, len(p))
+	if bytes.Contains(p, []byte(refusedMsg)) {
+		w.refusals = append(w.refusals, string(p))
+	}
+	return len(p), nil
+}
+
+// TestRefusalLogBounded checks that junk written to a region's inbox by
+// someone without the key cannot flood its log: each field logged is cut
+// to 200 bytes, and one refusal a minute is logged (all are counted).
+func TestRefusalLogBounded(t *testing.T) {
+	rdb, _ := startRedis(t)
+	w := &countingWriter{}
+	a := newRegion(t, rdb, "A", []cluster.Agent{linux("web1", "10.1.0.1:7022")}, regionOpts{logOut: w})
+	b := newRegion(t, rdb, "B", []cluster.Agent{linux("web2", "10.1.0.2:7022")})
+	waitHolder(t, b, "linux:web1", "A")
+	const inbox = "{zbridge}:inbox:A"
+	const fieldSize = 1 << 20
+	const entries = 4
+	// A multi-byte rune across the 200th byte: the cut must not split it.
+	big := func(c string) string { return strings.Repeat("x", 199) + "é" + strings.Repeat(c, fieldSize-201) }
+	for i := range entries {
+		e := entry{"type": big("t"), "sent": msNow(0)}
+		for _, name := range []string{"fid", "via", "target", "command", "requester", "n", "id", "to"} {
+			e[name] = big(strconv.Itoa(i))
+		}
+		xadd(t, rdb, inbox, e)
+	}
+	waitFor(t, "A refuses the junk", func() error {
+		if n := a.c.RejectedEntries(); n != entries {
+			return fmt.Errorf("RejectedEntries() = %d", n)
+		}
+		return nil
+	})
+	// A still runs genuine commands.
+	if got := b.run(t.Context(), t, &commands.Request{Target: mustTarget(t, "linux:web1"), Command: "echo rc=0 after"}); got.err != nil {
+		t.Fatal(got.err)
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t.Logf("A's log: %d bytes, the longest entry %d bytes, %d refusals logged", w.bytes, w.longest, len(w.refusals))
+	if len(w.refusals) != 1 {
+		t.Fatalf("A logged %d refusals of %d entries within a minute, want 1", len(w.refusals), entries)
+	}
+	line := w.refusals[0]
+	if len(line) > 4096 {
+		t.Errorf("the refusal logged is %d bytes long", len(line))
+	}
+	if want := strings.Repeat("x", 199) + "… (" + strconv.Itoa(fieldSize) + " bytes)"; strings.Count(line, want) < 7 {
+		t.Errorf("the refusal logged does not show its 7 fields cut before the 200th byte and their length:\n%s", line)
+	}
+	if w.bytes > 64<<10 {
+		t.Errorf("A logged %d bytes", w.bytes)
 	}
 }

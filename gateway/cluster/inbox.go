@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
@@ -161,7 +164,7 @@ func (c *Cluster) admit(e inboxEntry, now time.Time) error {
 		return nil
 	}
 	if e.Run.ToInstance != c.instance {
-		return fmt.Errorf("%w: sent to another process of this region (instance %q)", ErrRejected, e.Run.ToInstance)
+		return fmt.Errorf("%w: sent to another process of this region (instance %q)", ErrRejected, clip(e.Run.ToInstance, maxLoggedField))
 	}
 	if _, seen := c.accepted[e.FID]; seen {
 		// Or go-redis sent the XADD again after a network error: either
@@ -216,18 +219,70 @@ func (c *Cluster) rememberCancel(m cancelMsg, now time.Time) {
 	c.cancelled[m.FID] = m
 }
 
-// reject counts and logs a stream entry refused. The fields logged are the
-// entry's claims, not established facts.
+// reject counts and logs a stream entry refused, logging at most one every
+// rejectLogEvery, with the number not logged since the last one (unlogged).
+// The fields logged are the entry's claims, not established facts, and as
+// long as whoever wrote them chose: each is cut to maxLoggedField bytes.
 func (c *Cluster) reject(stream string, m redis.XMessage, why error) {
 	c.rejected.Add(1)
+	unlogged, ok := c.rejectLog.allow(time.Now())
+	if !ok {
+		return
+	}
 	f := fields(m.Values)
-	log := c.log.WithError(why).WithFields(logrus.Fields{"stream": stream, "entry": m.ID, "type": f.str("type")})
+	log := c.log.WithError(why).WithFields(logrus.Fields{"stream": stream, "entry": clip(m.ID, maxLoggedField),
+		"type": clip(f.str("type"), maxLoggedField)})
 	for _, name := range []string{"fid", "via", "target", "command", "requester", "n"} {
 		if v := f.str(name); v != "" {
-			log = log.WithField(name, v)
+			log = log.WithField(name, clip(v, maxLoggedField))
 		}
 	}
+	if unlogged > 0 {
+		log = log.WithField("unlogged", unlogged)
+	}
 	log.Warn("stream entry refused: it is not a genuine entry of a region of the cluster")
+}
+
+// maxLoggedField bounds each field of a refused entry that is logged.
+const maxLoggedField = 200
+
+// rejectLogEvery is how often a refused entry is logged at most.
+const rejectLogEvery = time.Minute
+
+// clip returns s if it has at most n bytes, else its first n bytes or
+// fewer, cut at a rune boundary, and its length.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && i > n-(utf8.UTFMax-1) && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// logLimiter lets one log line through every interval at most, and counts
+// those it held back.
+type logLimiter struct {
+	every time.Duration
+
+	mu   sync.Mutex // guards the following fields
+	last time.Time  // when a line was last let through; zero: never
+	held uint64     // lines held back since
+}
+
+// allow reports whether a line may be logged at now and, if so, how many
+// were held back since the last one.
+func (l *logLimiter) allow(now time.Time) (held uint64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < l.every {
+		l.held++
+		return 0, false
+	}
+	held, l.last, l.held = l.held, now, 0
+	return held, true
 }
 
 // serve runs a forwarded request and writes its output and end to the
