@@ -25,7 +25,7 @@ func ExampleParseURL() {
 	// addrs=[10.0.0.5:6379] db=2 master="" cluster=false tls=false
 	// addrs=[sentinel1:26379 sentinel2:26380] db=0 master="zbridge" cluster=false tls=true
 	// addrs=[node1:7000 node2:7000 node3:7000] db=0 master="" cluster=true tls=false
-	// redisstore: bad Redis URL: address 1: "10.0.0.5:0": bad port "0"
+	// redisstore: bad Redis URL: address 1: bad port: want a number from 1 to 65535
 }
 
 func ExampleKey() {

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -37,7 +38,13 @@ const (
 // and replica_timeout=DURATION. The user name and password are the data
 // nodes'; Sentinels are contacted without credentials.
 //
-// Errors wrap ErrBadURL and name the part at fault, never the password.
+// A '?' in the password must be percent-encoded (%3F), and so must an '@'
+// in an option's value (%40): a '?' before the last '@' is refused.
+//
+// Errors wrap ErrBadURL and name the part at fault, never the password:
+// they never quote the addresses or the path ("user:password" without its
+// '@' reads as an address whose port is the password), nor, in a URL with
+// user information, the options.
 func ParseURL(s string) (*redis.UniversalOptions, error) {
 	u, err := ParseURLConfig(s)
 	if err != nil {
@@ -101,18 +108,32 @@ func ParseURLConfig(s string) (*URLConfig, error) {
 		// address dialled, which a Cluster or Sentinel set needs.
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	default:
+		if !isScheme(scheme) { // then it may be anything, a password included
+			return nil, urlErr("scheme: want redis:// or rediss://")
+		}
 		return nil, urlErr("scheme %q: want redis or rediss", clip(scheme))
 	}
 
 	// Split off the query, then the path, then the user information. The
 	// password may hold '@' and '/' as they are (the authority ends at the
-	// first '/' after the last '@'), but a '?' must be escaped as %3F.
-	rest, query, _ := strings.Cut(rest, "?")
-	if at := strings.IndexByte(query, '@'); at >= 0 && !strings.Contains(rest, "@") &&
-		!strings.Contains(query[:at], "=") {
-		// Not echoed: it is likely part of a password.
-		return nil, urlErr("user information: a '?' in a password must be escaped as %%3F")
+	// first '/' after the last '@'), but not '?': the rest of the password
+	// would be read as options, and quoted in their errors.
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 && strings.Contains(rest[:at], "?") {
+		return nil, urlErr("a '?' before the '@' that ends the user information: " +
+			"percent-encode a '?' in the password as %%3F (and an '@' in an option as %%40)")
 	}
+	// A URL with user information may have spilled some of its password
+	// into the options (a host left out, "user:p@ss?x"): their text is not
+	// quoted then. The addresses and the path never are: "user:password"
+	// without '@' reads as an address, and its password as the port.
+	hasUser := strings.Contains(rest, "@")
+	show := func(s string) string {
+		if hasUser {
+			return "(not shown: the URL has user information)"
+		}
+		return strconv.Quote(clip(s))
+	}
+	rest, query, _ := strings.Cut(rest, "?")
 	authority, path := rest, ""
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		if i := strings.IndexByte(rest[at:], '/'); i >= 0 {
@@ -135,15 +156,30 @@ func ParseURLConfig(s string) (*URLConfig, error) {
 		}
 		hosts = authority[at+1:]
 	}
+	// The addresses are checked before the options, so that the options
+	// of "user:password?x" (no '@': an address with a bad port) are not
+	// quoted either.
+	if hosts == "" {
+		return nil, urlErr("no address")
+	}
+	addrs := strings.Split(hosts, ",")
+	for i, h := range addrs {
+		if _, err := hostPort(h, DefaultPort); err != nil {
+			return nil, addrErr(i, err, hasUser)
+		}
+	}
 
 	q, err := url.ParseQuery(query)
 	if err != nil {
+		if hasUser {
+			return nil, urlErr("query: a bad %%-escape or separator")
+		}
 		return nil, urlErr("query: %v", err)
 	}
 	cluster := false
 	for key, vals := range q {
 		if len(vals) != 1 {
-			return nil, urlErr("option %s given %d times", clip(key), len(vals))
+			return nil, urlErr("option %s given %d times", show(key), len(vals))
 		}
 		v := vals[0]
 		switch key {
@@ -154,20 +190,20 @@ func ParseURLConfig(s string) (*URLConfig, error) {
 			o.MasterName = v
 		case "cluster":
 			if cluster, err = strconv.ParseBool(v); err != nil {
-				return nil, urlErr("cluster=%q: want 1 or 0", clip(v))
+				return nil, urlErr("cluster=%s: want 1 or 0", show(v))
 			}
 		case "client_name":
 			o.ClientName = v
 		case "pool_size":
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
-				return nil, urlErr("pool_size=%q: want a positive number", clip(v))
+				return nil, urlErr("pool_size=%s: want a positive number", show(v))
 			}
 			o.PoolSize = n
 		case "min_replicas":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > maxMinReplicas || v[0] == '+' {
-				return nil, urlErr("min_replicas=%q: want a number from 0 to %d", clip(v), maxMinReplicas)
+				return nil, urlErr("min_replicas=%s: want a number from 0 to %d", show(v), maxMinReplicas)
 			}
 			u.MinReplicas = n
 			if n == 0 {
@@ -176,13 +212,13 @@ func ParseURLConfig(s string) (*URLConfig, error) {
 		case "replica_timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return nil, urlErr("%s=%q: want a positive duration such as 2s", key, clip(v))
+				return nil, urlErr("%s=%s: want a positive duration such as 2s", key, show(v))
 			}
 			u.ReplicaTimeout = d
 		case "dial_timeout", "read_timeout", "write_timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return nil, urlErr("%s=%q: want a positive duration such as 5s", key, clip(v))
+				return nil, urlErr("%s=%s: want a positive duration such as 5s", key, show(v))
 			}
 			switch key {
 			case "dial_timeout":
@@ -193,7 +229,7 @@ func ParseURLConfig(s string) (*URLConfig, error) {
 				o.WriteTimeout = d
 			}
 		default:
-			return nil, urlErr("unknown option %q (known: master, cluster, client_name, pool_size, dial_timeout, read_timeout, write_timeout, min_replicas, replica_timeout)", clip(key))
+			return nil, urlErr("unknown option %s (known: master, cluster, client_name, pool_size, dial_timeout, read_timeout, write_timeout, min_replicas, replica_timeout)", show(key))
 		}
 	}
 	if o.MasterName != "" && cluster {
@@ -207,13 +243,10 @@ func ParseURLConfig(s string) (*URLConfig, error) {
 	if o.MasterName != "" {
 		port = DefaultSentinelPort
 	}
-	if hosts == "" {
-		return nil, urlErr("no address")
-	}
-	for i, h := range strings.Split(hosts, ",") {
+	for i, h := range addrs {
 		addr, err := hostPort(h, port)
 		if err != nil {
-			return nil, urlErr("address %d: %v", i+1, err)
+			return nil, addrErr(i, err, hasUser)
 		}
 		o.Addrs = append(o.Addrs, addr)
 	}
@@ -225,26 +258,54 @@ func ParseURLConfig(s string) (*URLConfig, error) {
 	if path != "" && path != "/" {
 		db, err := strconv.Atoi(path[1:])
 		if err != nil || db < 0 || path[1] == '+' {
-			return nil, urlErr("database %q: want a number", clip(path[1:]))
+			return nil, urlErr("database (the path): want a number from 0")
 		}
 		if cluster && db != 0 {
-			return nil, urlErr("database %d: a Redis Cluster has database 0 only", db)
+			return nil, urlErr("database (the path): a Redis Cluster has database 0 only")
 		}
 		o.DB = db
 	}
 	return u, nil
 }
 
-// hostPort checks one address of a URL and adds the default port.
+// isScheme says whether s is a URL scheme by its syntax (RFC 3986): a
+// letter, then letters, digits, '+', '-' and '.'.
+func isScheme(s string) bool {
+	for i, c := range s {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// errPort is hostPort's error about a port.
+var errPort = errors.New("bad port: want a number from 1 to 65535")
+
+// addrErr is the error about the i'th address (from 0), which does not
+// quote it.
+func addrErr(i int, err error, hasUser bool) error {
+	if errors.Is(err, errPort) && !hasUser {
+		return urlErr("address %d: %v (a user name and password go before an '@': redis://user@host:port)", i+1, err)
+	}
+	return urlErr("address %d: %v", i+1, err)
+}
+
+// hostPort checks one address of a URL and adds the default port. Its
+// errors never quote the address, which may be user information whose
+// '@' was left out ("user:password").
 func hostPort(h, defPort string) (string, error) {
 	if h == "" {
-		return "", fmt.Errorf("empty")
+		return "", errors.New("empty")
 	}
 	host, port := h, defPort
 	if strings.HasPrefix(h, "[") { // [IPv6] or [IPv6]:port
 		end := strings.IndexByte(h, ']')
 		if end < 0 {
-			return "", fmt.Errorf("%q: missing ]", clip(h))
+			return "", errors.New("missing ] after an IPv6 address")
 		}
 		host = h[1:end]
 		switch after := h[end+1:]; {
@@ -252,26 +313,26 @@ func hostPort(h, defPort string) (string, error) {
 		case after[0] == ':':
 			port = after[1:]
 		default:
-			return "", fmt.Errorf("%q: junk after ]", clip(h))
+			return "", errors.New("junk after ]")
 		}
 		if net.ParseIP(host) == nil || !strings.Contains(host, ":") {
-			return "", fmt.Errorf("%q: not an IPv6 address", clip(h))
+			return "", errors.New("not an IPv6 address in brackets")
 		}
 	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
 		host, port = h[:i], h[i+1:]
 		if strings.Contains(host, ":") {
-			return "", fmt.Errorf("%q: an IPv6 address goes in brackets", clip(h))
+			return "", errors.New("an IPv6 address goes in brackets")
 		}
 	}
 	if host == "" {
-		return "", fmt.Errorf("%q: no host", clip(h))
+		return "", errors.New("no host")
 	}
 	if strings.ContainsAny(host, " /?#@\t\r\n") {
-		return "", fmt.Errorf("%q: bad host", clip(h))
+		return "", errors.New("bad host: a blank, '/', '?', '#' or '@' in it")
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 || port[0] == '+' || port[0] == '0' {
-		return "", fmt.Errorf("%q: bad port %q", clip(h), clip(port))
+		return "", errPort
 	}
 	return net.JoinHostPort(host, port), nil
 }

@@ -78,12 +78,13 @@ func TestParseURL(t *testing.T) {
 			}
 			return ""
 		}},
-		{name: "client name with @", in: "redis://h:1?client_name=r1@site", want: func(o *redis.UniversalOptions) string {
+		{name: "client name with @", in: "redis://h:1?client_name=r1%40site", want: func(o *redis.UniversalOptions) string {
 			if o.ClientName != "r1@site" {
 				return o.ClientName
 			}
 			return ""
 		}},
+		{name: "client name with an unescaped @", in: "redis://h:1?client_name=r1@site", err: "an '@' in an option as %40"},
 
 		{name: "no scheme", in: "127.0.0.1:6379", err: "missing scheme"},
 		{name: "other scheme", in: "http://h:1", err: `scheme "http"`},
@@ -107,7 +108,11 @@ func TestParseURL(t *testing.T) {
 		{name: "master and cluster", in: "redis://h:1?master=m&cluster=1", err: "do not go together"},
 		{name: "bad pool size", in: "redis://h:1?pool_size=0", err: "pool_size"},
 		{name: "bad timeout", in: "redis://h:1?read_timeout=5", err: "read_timeout"},
-		{name: "unescaped ? in password", in: "redis://:pa?ss@h:1", err: "escaped as %3F"},
+		{name: "unescaped ? in password", in: "redis://:pa?ss@h:1", err: "percent-encode a '?' in the password as %3F"},
+		{name: "not a scheme", in: "u:pw@h://x", err: "scheme: want redis:// or rediss://"},
+		{name: "@ left out", in: "redis://zbridge:pw", err: "address 1: bad port: want a number from 1 to 65535 (a user name and password go before an '@'"},
+		{name: "unknown option with user information", in: "redis://zbridge@h:1?timeout=5", err: "unknown option (not shown: the URL has user information)"},
+		{name: "bad value with user information", in: "redis://zbridge@h:1?pool_size=x", err: "pool_size=(not shown"},
 		{name: "bad escape in password", in: "redis://:pa%zzss@h:1", err: "password: bad"},
 		{name: "store options accepted", in: "redis://h:1?min_replicas=2&replica_timeout=500ms", want: func(o *redis.UniversalOptions) string {
 			return check(o.Addrs, []string{"h:1"}, o.IsClusterMode, false, o.MasterName, "", o.DB, 0)
@@ -216,27 +221,57 @@ func check(addrs, wantAddrs []string, cluster, wantCluster bool, master, wantMas
 	return ""
 }
 
-// TestParseURLHidesPassword: no error message shows the password, whatever
-// else is wrong with the URL.
+// TestParseURLHidesPassword: no error message shows the password,
+// whatever else is wrong with the URL: one URL for every error ParseURL
+// gives, each with a password (pw) where the error would quote it if it
+// quoted its part of the URL.
 func TestParseURLHidesPassword(t *testing.T) {
 	const pw = "Sup3rSecretPw"
-	for _, in := range []string{
-		"redis://:" + pw + "@h:0",
-		"redis://u:" + pw + "@h:1/x",
-		"redis://u:" + pw + "@h:1?bogus=1",
-		"redis://u:" + pw + "?x@h:1",
-		"redis://u:" + pw + "%zz@h:1",
-		"rediss://u:" + pw + "@[::1",
-		"ftp://u:" + pw + "@h:1",
-		"redis://u:" + pw + "@a:1,b:2/5",
+	for _, tc := range []struct {
+		name, in string
+		err      string // part of the error
+	}{
+		{"missing scheme", "zbridge:" + pw + "@h:1", "missing scheme"},
+		{"other scheme", "ftp://u:" + pw + "@h:1", `scheme "ftp"`},
+		{"not a scheme", "u:" + pw + "@h://x", "scheme: want"},
+		{"? in the password", "redis://zbridge:Kq7?" + pw + "=Zx@redis.example:6379/0", "%3F"},
+		{"? and # in the password", "redis://zbridge:Kq7#?" + pw + "@h:1", "%3F"},
+		{"bad escape in the user name", "redis://u%zz:" + pw + "@h:1", "user name: bad"},
+		{"bad escape in the password", "redis://u:" + pw + "%zz@h:1", "password: bad"},
+		{"no address", "redis://u:" + pw + "@/0", "no address"},
+		{"empty address", "redis://u:p@" + pw + ",,b:2", "address 2: empty"},
+		{"missing ]", "rediss://u:p@[" + pw, "missing ]"},
+		{"junk after ]", "redis://u:p@[::1]" + pw, "junk after ]"},
+		{"not IPv6 in brackets", "redis://u:p@[" + pw + "]:1", "not an IPv6"},
+		{"IPv6 without brackets", "redis://zbridge:pa:" + pw, "in brackets"},
+		{"no host", "redis://u:p@:" + pw, "no host"},
+		{"bad host", "redis://u:p@" + pw + "#x:1", "bad host"},
+		{"bad port", "redis://u:" + pw + "@h:0", "bad port"},
+		{"@ left out", "redis://zbridge:" + pw, "bad port"},
+		{"@ left out, a path", "redis://zbridge:pa/" + pw, "bad port"},
+		{"@ left out, options", "redis://zbridge:pa?" + pw + "=1", "bad port"},
+		{"host left out, bad query escape", "redis://u:p@ss?%" + pw, "query: a bad %-escape"},
+		{"host left out, option twice", "redis://u:p@ss?" + pw + "=1&" + pw + "=2", "given 2 times"},
+		{"host left out, unknown option", "redis://u:p@ss?" + pw, "unknown option"},
+		{"empty master", "redis://u:" + pw + "@h:1?master=", "master: empty"},
+		{"bad cluster", "redis://u:p@ss?cluster=" + pw, "cluster="},
+		{"bad pool size", "redis://u:p@ss?pool_size=" + pw, "pool_size="},
+		{"bad min_replicas", "redis://u:p@ss?min_replicas=" + pw, "min_replicas="},
+		{"bad replica_timeout", "redis://u:p@ss?replica_timeout=" + pw, "replica_timeout="},
+		{"bad dial_timeout", "redis://u:p@ss?dial_timeout=" + pw, "dial_timeout="},
+		{"master and cluster", "redis://u:" + pw + "@h:1?master=m&cluster=1", "do not go together"},
+		{"bad database", "redis://u:p@ss/" + pw, "database"},
+		{"database in a cluster", "redis://u:" + pw + "@a:1,b:2/5", "database 0 only"},
 	} {
-		_, err := ParseURL(in)
-		if err == nil {
-			t.Fatalf("ParseURL(%q) succeeded", in)
-		}
-		if strings.Contains(err.Error(), "Secret") {
-			t.Errorf("ParseURL error shows the password: %v", err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseURL(tc.in)
+			if err == nil || !errors.Is(err, ErrBadURL) || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("ParseURL(%q) = %v, want an ErrBadURL error with %q", tc.in, err, tc.err)
+			}
+			if strings.Contains(err.Error(), "Secret") {
+				t.Errorf("ParseURL(%q): the error shows the password: %v", tc.in, err)
+			}
+		})
 	}
 }
 
@@ -253,7 +288,11 @@ func FuzzParseURL(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	for _, pw := range []string{"s3cr3tpassword", "Kq7?s3cr3tPart=Zx", "p@ss/w?o:rd", "pa%3Fss", "p@ss?x=1", "[::1]:0,h/0?master=m"} {
+		f.Add(pw)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
+		hidesPassword(t, s)
 		o, err := ParseURL(s)
 		if err != nil {
 			if !errors.Is(err, ErrBadURL) {
@@ -288,6 +327,47 @@ func FuzzParseURL(f *testing.F) {
 	})
 }
 
+// passwordMark begins each piece of the passwords hidesPassword tries;
+// "s3cr3t" in it must never be in an error.
+const passwordMark = "Kq7s3cr3tZx"
+
+// passwordURLs are URLs with a password (PASSWORD) for hidesPassword: with
+// the user information as it should be, and with the '@' and host left
+// out.
+var passwordURLs = []string{
+	"redis://zbridge:PASSWORD@redis.example:6379/0",
+	"redis://zbridge:PASSWORD",
+	"redis://zbridge:PASSWORD/0?master=m",
+	"rediss://zbridge:PASSWORD@s1,s2:26380/1?master=mymaster",
+	"redis://:PASSWORD@h:1?bogus=1",
+	"redis://zbridge:PASSWORD@h:0",
+	"redis://zbridge:PASSWORD@a:1,b:2/5",
+}
+
+// hidesPassword checks that no error of ParseURL shows a password made of
+// s: s with passwordMark before it and after each character that ends a
+// part of a URL, so that every piece of the password ParseURL could take
+// for a part of its own (a port, an option, a database) begins with the
+// mark.
+func hidesPassword(t *testing.T, s string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(passwordMark)
+	for _, c := range []byte(s) {
+		b.WriteByte(c)
+		if strings.IndexByte(":@/?#[],=&;%+", c) >= 0 {
+			b.WriteString(passwordMark)
+		}
+	}
+	pw := b.String()
+	for _, u := range passwordURLs {
+		in := strings.Replace(u, "PASSWORD", pw, 1)
+		if _, err := ParseURL(in); err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			t.Fatalf("ParseURL(%q): the error shows the password: %v", in, err)
+		}
+	}
+}
+
 // format writes options back as a URL.
 func format(o *redis.UniversalOptions) string {
 	var b strings.Builder
@@ -306,10 +386,10 @@ func format(o *redis.UniversalOptions) string {
 	b.WriteString(strings.Join(o.Addrs, ","))
 	fmt.Fprintf(&b, "/%d?cluster=%v", o.DB, o.IsClusterMode)
 	if o.MasterName != "" {
-		b.WriteString("&master=" + escape(o.MasterName, "&=%#+;?"))
+		b.WriteString("&master=" + escape(o.MasterName, "&=%#+;?@"))
 	}
 	if o.ClientName != "" {
-		b.WriteString("&client_name=" + escape(o.ClientName, "&=%#+;?"))
+		b.WriteString("&client_name=" + escape(o.ClientName, "&=%#+;?@"))
 	}
 	return b.String()
 }
