@@ -1,10 +1,12 @@
 package diskstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -127,6 +129,7 @@ type OpenInfo struct {
 	Records        int           // records replayed
 	Events         int           // events retained after the replay
 	CutBytes       int64         // bytes of a torn write cut from the newest segment
+	TornFiles      []string      // where the bytes cut (of a torn write) are kept
 	StatusRecords  int           // status records read from the status journal
 	StatusCutBytes int64         // bytes of a torn write cut from the status journal
 	Took           time.Duration // how long the replay took
@@ -338,9 +341,12 @@ var errTorn = errors.New("a record cut short or failing its checksum")
 // replaySegment replays one segment file, and reports whether the file is
 // kept. Every segment opens with a checkpoint, which is applied: it repeats
 // what the replay built from the segments before (or, when those are gone,
-// restores it). A torn end of the newest segment is cut off the file (and
-// the file deleted when nothing is left); a torn end of an older one, or a
-// record that checks out but makes no sense, is damage that Open reports.
+// restores it). A torn end of the newest segment is cut off the file, the
+// bytes cut kept in a file beside it (and the file moved aside whole when
+// nothing is left); a record of the newest segment cut short or failing
+// its checksum that a sync mark after it says was synced, a torn end of an
+// older one, or a record that checks out but makes no sense, is damage
+// that Open reports.
 func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (segment, bool, error) {
 	seg := segment{num: num}
 	name := filepath.Join(s.j.dir, segmentName(num))
@@ -368,6 +374,12 @@ func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (
 		if !checksumOK(rec) {
 			bad = errTorn
 			break
+		}
+		if rec[8] == syncMark {
+			if bad = checkSyncMark(rec, off, records); bad == nil {
+				off += len(rec)
+			}
+			continue
 		}
 		c, err := decodeRecord(rec)
 		if err != nil {
@@ -400,22 +412,159 @@ func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (
 		return seg, false, fmt.Errorf("diskstore: %s at offset %d: %w: %w (in a segment that is not the newest)",
 			name, off, ErrCorrupt, bad)
 	}
-	// The newest segment ends in a torn write: cut it.
+	// The newest segment ends in a record cut short or failing its
+	// checksum: a torn write, unless a sync mark after it says it was
+	// synced.
+	at, synced, marked, err := findSyncMark(bytes.NewReader(data), int64(off)+1, int64(len(data)), int64(off))
+	if err != nil {
+		return seg, false, fmt.Errorf("diskstore: %s: %w", name, err)
+	}
+	if marked {
+		return seg, false, fmt.Errorf("diskstore: %s at offset %d: %w: %w, but the sync mark at offset %d says "+
+			"the bytes before %d were on stable storage: damage, not a write torn by a crash (nothing was cut; "+
+			"see the package doc of diskstore for what to do)", name, off, ErrCorrupt, bad, at, synced)
+	}
 	cut := int64(len(data) - off)
 	s.info.CutBytes += cut
 	fields := logrus.Fields{"file": name, "offset": off, "bytes": cut}
 	if records == 0 {
-		log.WithFields(fields).Warn("the newest segment holds no whole record (a write torn by a crash): deleted")
-		if err := os.Remove(name); err != nil {
-			return seg, false, fmt.Errorf("diskstore: %w", err)
+		if len(data) <= len(segmentMagic) { // the header or a part of it: nothing to keep
+			log.WithFields(fields).Warn("the newest segment holds no whole record (a write torn by a crash): deleted")
+			if err := os.Remove(name); err != nil {
+				return seg, false, fmt.Errorf("diskstore: %w", err)
+			}
+			return seg, false, nil
 		}
+		kept, err := moveAside(name)
+		if err != nil {
+			return seg, false, err
+		}
+		s.info.TornFiles = append(s.info.TornFiles, kept)
+		log.WithFields(fields).WithField("kept", kept).
+			Warn("the newest segment holds no whole record (a write torn by a crash): moved aside")
 		return seg, false, nil
 	}
-	log.WithFields(fields).Warn("the newest segment ends in a torn write: cut")
+	kept, err := keepCut(name, int64(off))
+	if err != nil {
+		return seg, false, err
+	}
+	s.info.TornFiles = append(s.info.TornFiles, kept)
+	log.WithFields(fields).WithField("kept", kept).Warn("the newest segment ends in a torn write: cut")
 	if err := os.Truncate(name, int64(off)); err != nil {
 		return seg, false, fmt.Errorf("diskstore: cut torn write: %w", err)
 	}
 	return seg, true, nil
+}
+
+// checkSyncMark checks a whole sync mark, found at offset off of its
+// segment after records records: it must be where it says it is, after
+// the bytes it says were synced, and after the segment's checkpoint.
+func checkSyncMark(rec []byte, off, records int) error {
+	synced, at, ok := parseSyncMark(rec)
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: a sync mark that does not decode", ErrCorrupt)
+	case records == 0:
+		return fmt.Errorf("%w: segment does not start with a checkpoint", ErrCorrupt)
+	case at != int64(off) || synced > at:
+		return fmt.Errorf("%w: a sync mark at offset %d says it is at %d, after %d bytes synced", ErrCorrupt, off, at, synced)
+	}
+	return nil
+}
+
+// findSyncMark looks in r, from offset from to size, for a sync mark that
+// says bytes after past were synced: one that starts where it says it
+// does, and says the bytes before some offset beyond past were on stable
+// storage. It looks at every offset, reading a MiB at a time: a damaged
+// record's length does not say where the next one starts. (Event data can
+// hold the bytes of a sync mark, but not at the offset it would have to
+// name.)
+func findSyncMark(r io.ReaderAt, from, size, past int64) (at, synced int64, ok bool, err error) {
+	const chunk = 1 << 20
+	buf := make([]byte, min(chunk+maxSyncMark, max(size-from, 0)))
+	for base := from; base < size; base += chunk {
+		b := buf[:min(int64(len(buf)), size-base)]
+		if n, err := r.ReadAt(b, base); n < len(b) {
+			return 0, 0, false, err
+		}
+		// Marks that start in this chunk; the next chunk's start is read
+		// too, for a mark that runs into it.
+		end := min(chunk, len(b))
+		for p := 0; p < end && p+recordHeader <= len(b); p++ {
+			i := bytes.IndexByte(b[p+8:], syncMark)
+			if i < 0 || p+i >= end {
+				break
+			}
+			p += i
+			if s, a, ok := parseSyncMark(b[p:]); ok && a == base+int64(p) && s > past && s <= a {
+				return a, s, true, nil
+			}
+		}
+	}
+	return 0, 0, false, nil
+}
+
+// tornName returns a name for the bytes cut off name: name.torn, or
+// name.torn.2, … when cuts before left those.
+func tornName(name string) (string, error) {
+	for i := 1; i <= 1000; i++ {
+		t := name + ".torn"
+		if i > 1 {
+			t += "." + strconv.Itoa(i)
+		}
+		if _, err := os.Lstat(t); errors.Is(err, fs.ErrNotExist) {
+			return t, nil
+		} else if err != nil {
+			return "", fmt.Errorf("diskstore: %w", err)
+		}
+	}
+	return "", fmt.Errorf("diskstore: %s.torn and .torn.2 to .torn.1000 all exist", name)
+}
+
+// moveAside renames a file that holds nothing whole to its torn name, and
+// syncs the directory.
+func moveAside(name string) (string, error) {
+	kept, err := tornName(name)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Rename(name, kept); err != nil {
+		return "", fmt.Errorf("diskstore: move aside a torn write: %w", err)
+	}
+	return kept, syncDir(filepath.Dir(name))
+}
+
+// keepCut copies the bytes of name from off on, which are about to be cut
+// off it, into a new file beside it (its torn name), and syncs that file
+// and the directory, so that what is cut can still be looked at.
+func keepCut(name string, off int64) (kept string, err error) {
+	if kept, err = tornName(name); err != nil {
+		return "", err
+	}
+	src, err := os.Open(name)
+	if err != nil {
+		return "", fmt.Errorf("diskstore: %w", err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(kept, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("diskstore: %w", err)
+	}
+	_, err = src.Seek(off, io.SeekStart)
+	if err == nil {
+		_, err = io.Copy(dst, src)
+	}
+	if err == nil {
+		err = unix.Fdatasync(int(dst.Fd()))
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(kept)
+		return "", fmt.Errorf("diskstore: keep the bytes of a torn write in %s: %w", kept, err)
+	}
+	return kept, syncDir(filepath.Dir(name))
 }
 
 // Info says what Open found.

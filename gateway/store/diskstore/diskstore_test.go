@@ -1,6 +1,7 @@
 package diskstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -272,8 +273,14 @@ func TestTornWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The torn record is the last one: find where it starts.
-	recStart := lastRecordStart(t, whole)
+	// The torn record is the last one: find where it starts. Close synced
+	// it and wrote a sync mark after it: a crash before that sync leaves
+	// no mark saying it was synced.
+	recStart, recEnd := lastRecord(t, whole)
+	whole = whole[:recEnd]
+	if err := os.WriteFile(last, whole, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for cut := recStart + 1; cut < len(whole); cut += max(1, (len(whole)-recStart)/37) {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
 			d := t.TempDir()
@@ -289,10 +296,18 @@ func TestTornWrite(t *testing.T) {
 			if info := r.Info(); info.CutBytes != int64(cut-recStart) {
 				t.Errorf("cut %d bytes, want %d", info.CutBytes, cut-recStart)
 			}
+			// What was cut is kept beside the segment.
+			if kept := r.Info().TornFiles; len(kept) != 1 {
+				t.Errorf("torn files %v, want one", kept)
+			} else if b, _ := os.ReadFile(kept[0]); !bytes.Equal(b, whole[recStart:cut]) {
+				t.Errorf("%s holds %d bytes, not the %d cut", kept[0], len(b), cut-recStart)
+			}
 		})
 	}
-	// A flipped byte inside the last record (bit rot, or a write the disk
-	// half did) is caught by the checksum the same way.
+	// A flipped byte inside the last record, which no sync mark says was
+	// synced (a write the disk half did when the power went), is caught by
+	// the checksum the same way. (After a sync mark it is damage:
+	// TestDamageBeforeSyncMark.)
 	d := t.TempDir()
 	copyDir(t, dir, d)
 	seg := filepath.Join(d, "journal", filepath.Base(last))
@@ -304,17 +319,17 @@ func TestTornWrite(t *testing.T) {
 	sameEvents(t, snapshot(t, r).events, before.events)
 }
 
-// lastRecordStart walks a segment's records and returns the offset of the
-// last one.
-func lastRecordStart(t *testing.T, b []byte) int {
+// lastRecord walks a segment's records and returns where the last one
+// that is not a sync mark starts and ends.
+func lastRecord(t *testing.T, b []byte) (start, end int) {
 	t.Helper()
-	off, last := len(segmentMagic), -1
-	for off < len(b) {
-		n := recordSize(b[off:])
-		last = off
-		off += recordHeader + n
+	start = -1
+	for _, r := range segmentRecords(t, b) {
+		if r.kind != syncMark {
+			start, end = r.off, r.off+r.size
+		}
 	}
-	return last
+	return start, end
 }
 
 func copyDir(t *testing.T, from, to string) {
@@ -355,14 +370,39 @@ func TestCorruptOlderSegment(t *testing.T) {
 		t.Fatalf("%d segments, want several", len(segs))
 	}
 	b, _ := os.ReadFile(segs[0])
+	bad := -1 // where the damaged record starts
+	for _, r := range segmentRecords(t, b) {
+		if r.off <= len(b)/2 {
+			bad = r.off
+		}
+	}
 	b[len(b)/2] ^= 0xff
 	os.WriteFile(segs[0], b, 0o600)
 	_, err := Open(Config{Dir: dir, Logger: quiet()})
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open = %v, want ErrCorrupt", err)
 	}
+	if want := fmt.Sprintf("%s at offset %d:", segs[0], bad); !strings.Contains(err.Error(), want) {
+		t.Errorf("Open = %v, want it to say %q", err, want)
+	}
 	if after, _ := os.ReadFile(segs[0]); len(after) != len(b) {
 		t.Fatal("Open changed the damaged file")
+	}
+	// The recovery the package doc gives: cut the segment at the offset
+	// named (or, at its checkpoint, move it away); the segments after it
+	// replay.
+	if bad == len(segmentMagic) {
+		err = os.Rename(segs[0], filepath.Join(dir, "damaged"))
+	} else {
+		err = os.Truncate(segs[0], int64(bad))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := open(t, Config{Dir: dir})
+	defer r.Close()
+	if evs, _, _ := r.Read(bg, protocol.ID{}, 0, nil); len(evs) == 0 || len(evs) >= 100 {
+		t.Fatalf("%d events after the cut, want some of the 100 but not all", len(evs))
 	}
 }
 

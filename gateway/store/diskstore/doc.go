@@ -84,6 +84,7 @@
 //	    order, each its SD-ID and its parameters in order. An event
 //	    without is written as before structured data was kept, so that
 //	    journals written before replay (testdata/journal-before-sd)
+//	u8  kind 255: a sync mark, which is not a change (see Sync marks)
 //
 // An events record carries its events with their IDs, and the position it
 // moves with them (AppendMarked: VMMON's spool mark), so that the two are
@@ -104,18 +105,68 @@
 // be removed stays, with the ones after it. So the directory holds the
 // retained events plus about one segment.
 //
+// # Sync marks
+//
+// Each time an fsync of the segment being written returns (a commit
+// under SyncAlways, Sync, the flusher's syncs and presyncs, Close), the
+// journal appends a sync mark to it, kind 255: not a change, but the note
+// that the segment's bytes before an offset were then on stable storage.
+// Its payload is that offset and the mark's own, as unsigned varints. A
+// mark is written only when records were written since the last one, and
+// is itself synced by the next sync (Close syncs once more for it); a mark
+// lost with a power loss only leaves the records before it unmarked.
+// Marks are counted towards SegmentSize. A version before sync marks
+// refuses a journal that has them (a record kind it does not know:
+// ErrCorrupt, nothing changed).
+//
+// # Replay, torn writes and damage
+//
 // Open replays the segments oldest first, each opening checkpoint
 // included (it repeats what the replay built, or restores it when an older
 // file is missing), then fsyncs what it replayed and the directory before
-// it starts a new segment. The end of the newest segment that is a record
-// cut short or failing its checksum (a write torn by a crash or power
-// loss), or a segment holding nothing whole, is cut off or deleted and
-// logged; what it held was never acknowledged under SyncAlways or
-// SyncBatch (under SyncOS it may have been). Anything else is damage, not
-// a torn write: a record that checks out but does not decode or apply, or
-// a torn record in an older segment. Open then fails with ErrCorrupt
-// naming the file and offset, and changes nothing, for an operator to
-// decide.
+// it starts a new segment.
+//
+// A record of the newest segment that is cut short or fails its checksum,
+// and that no sync mark after it says was synced, is a write torn by a
+// crash or power loss (under SyncBatch, pages of the unsynced end may
+// reach the disk out of order, so whole records may follow it): it is cut
+// off with everything after it, and a segment holding nothing whole (but
+// its header) is moved aside. The bytes cut are kept beside the segment,
+// in journal/NNN.seg.torn (NNN.seg.torn.2, … when one is there already),
+// synced, and the cut is logged with the file, offset and where its bytes
+// are (OpenInfo.CutBytes and TornFiles). What they held was never
+// acknowledged under SyncAlways or SyncBatch (under SyncOS it may have
+// been); they may be deleted. A record that no sync mark on disk covers
+// (written since the last sync whose mark reached the disk: after a clean
+// Close, none) cannot be told from a torn write: damage there is cut as
+// one, and what was cut is in the .torn file.
+//
+// Anything else is damage, not a torn write: that record with a sync mark
+// after it saying it was synced (bit rot, a disk that lost a write it had
+// confirmed, or a hand in the directory), a torn record in an older
+// segment, or a record that checks out but does not decode or apply. Open
+// then fails with ErrCorrupt naming the file and offset, and changes
+// nothing, for an operator to decide. (A record whose length was damaged
+// hides where the next one starts, so Open looks for a sync mark at every
+// offset after it; a mark counts only at the offset it names, so the bytes
+// of a mark inside an event's data would have to name the offset they
+// land at.)
+//
+// The region then does not start (zbridge region exits with status 1,
+// printing the error, and again at each restart). RELP senders and z/VM
+// agents keep what was not acknowledged to them and send it once it is
+// back (syslog over TCP or UDP sent meanwhile is lost). To start it with everything before
+// the damage: copy the data directory first; keep the damaged file's bytes
+// from the offset on (tail -c +$((OFFSET+1)) FILE > FILE.damaged: a name
+// not ending in .seg, which Open passes over) and cut it there (truncate
+// -s OFFSET FILE), or, at offset 8
+// (the checkpoint that opens the segment), move the whole file out of
+// journal/. Open then replays the rest, and what is lost is what the file
+// held after the offset: its events, and changes of positions and groups
+// that the checkpoint opening the next segment does not repeat (with no
+// next segment, those of the file; at offset 8 with no segment before it,
+// every position and group). Or move the whole directory aside and start
+// on an empty one.
 //
 // Backing up: stop the region (or copy while it runs: segments and the
 // status journal are only appended and deleted, and a copy whose newest
@@ -154,7 +205,9 @@
 // failing its checksum after the last mark was written by the last run,
 // and never made whole: a torn write, cut off with everything after it
 // (under SyncBatch pages of the unsynced tail may reach the disk out of
-// order, so whole records may follow it), and logged. The same before
+// order, so whole records may follow it), its bytes kept in
+// status.journal.torn (.torn.2, …) as the segments' are, and logged. The
+// same before
 // the last mark is damage, since the Open that wrote the mark had found
 // the file whole and synced it; so is a record that checks out but does
 // not decode, whose Seqs do not rise, or a mark that disagrees with the

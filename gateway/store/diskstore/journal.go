@@ -70,6 +70,8 @@ type journal struct {
 	// unsynced counts the bytes written to file since the flusher was
 	// last asked to sync it ahead of time (presync).
 	unsynced int64
+	size     int64 // bytes written to file
+	markEnd  int64 // where the last sync mark written to file ends (0: none yet)
 
 	smu     sync.Mutex    // held while syncing
 	written atomic.Uint64 // records through this sequence number are written
@@ -249,11 +251,13 @@ func (j *journal) writeLocked() error {
 				return j.fail(err)
 			}
 			j.file, j.fileNum, j.created, j.unsynced = f, p.seg, true, 0
+			j.size, j.markEnd = 0, 0
 		}
 		if _, err := j.file.Write(p.data); err != nil {
 			return j.fail(fmt.Errorf("diskstore: write %s: %w", j.file.Name(), err))
 		}
 		j.unsynced += int64(len(p.data))
+		j.size += int64(len(p.data))
 	}
 	if j.presyncEvery > 0 && j.unsynced >= j.presyncEvery {
 		j.unsynced = 0
@@ -316,7 +320,7 @@ func (j *journal) settleLocked(sync bool) error {
 	}
 	j.wmu.Lock()
 	w := j.written.Load()
-	f, sealed, created := j.file, j.sealed, j.created
+	f, size, sealed, created := j.file, j.size, j.sealed, j.created
 	j.sealed = nil
 	if sync {
 		j.created = false
@@ -329,6 +333,9 @@ func (j *journal) settleLocked(sync bool) error {
 		if err := unix.Fdatasync(int(f.Fd())); err != nil {
 			return j.fail(fmt.Errorf("diskstore: sync %s: %w", f.Name(), err))
 		}
+		if err := j.markSynced(f, size); err != nil {
+			return err
+		}
 	}
 	if sync && created {
 		if err := j.syncDir(); err != nil {
@@ -339,6 +346,37 @@ func (j *journal) settleLocked(sync bool) error {
 		j.synced.Store(w)
 	}
 	return j.deleteTrimmed(w)
+}
+
+// markSynced writes a sync mark into f, if it is still the segment being
+// written, saying that its bytes before synced are on stable storage (an
+// fsync of f just returned that had begun after they were written), unless
+// nothing but marks was written since the last. At the next Open, a record
+// before it that is cut short or fails its checksum is then damage, not a
+// write torn by a crash. The mark itself is synced by the next sync.
+func (j *journal) markSynced(f *os.File, synced int64) error {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if j.file != f || synced <= j.markEnd {
+		return nil
+	}
+	if err := j.err(); err != nil {
+		return err
+	}
+	var buf [maxSyncMark]byte
+	b := appendSyncMark(buf[:0], synced, j.size)
+	if _, err := f.Write(b); err != nil {
+		return j.fail(fmt.Errorf("diskstore: write %s: %w", f.Name(), err))
+	}
+	j.size += int64(len(b))
+	j.unsynced += int64(len(b))
+	j.markEnd = j.size
+	j.mu.Lock() // after wmu, as writeLocked takes them
+	if n := len(j.segs); n > 0 && j.segs[n-1].num == j.fileNum {
+		j.curSize += int64(len(b)) // counted towards SegmentSize, as records are
+	}
+	j.mu.Unlock()
+	return nil
 }
 
 // deleteTrimmed deletes the oldest segments while every event in them was
@@ -456,6 +494,12 @@ func (j *journal) close() error {
 		if err = j.writeThrough(seq); err == nil {
 			j.smu.Lock()
 			err = j.settleLocked(true) // under every policy
+			if err == nil {
+				// Once more, for the sync mark the first wrote: with it on
+				// disk, the next Open knows every record of the segment
+				// was synced.
+				err = j.settleLocked(true)
+			}
 			j.smu.Unlock()
 		}
 		j.wmu.Lock()

@@ -27,6 +27,18 @@ const (
 	maxRecord = math.MaxUint32
 )
 
+// syncMark is the kind of a sync mark: not a change of the store but the
+// journal's note, written after each fsync of a segment, that the bytes of
+// the segment before an offset were then on stable storage (see the
+// package doc, "Sync marks"). Its payload is that offset and the mark's
+// own, as unsigned varints. It is far from memstore's change kinds, which
+// count up from 1.
+const syncMark byte = 0xff
+
+// maxSyncMark is the longest a sync mark record is: its header and two
+// varints.
+const maxSyncMark = recordHeader + 2*binary.MaxVarintLen64
+
 // castagnoli returns the CRC-32C table. The hash/crc32 package builds it at
 // the first call and returns the same one after; a package-level variable
 // would build it when any zbridge command starts.
@@ -75,6 +87,35 @@ func sealRecord(b []byte, start int) []byte {
 	binary.LittleEndian.PutUint32(b[start:], uint32(payload))
 	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(b[start+8:], castagnoli()))
 	return b
+}
+
+// appendSyncMark appends a sync mark that says the bytes of its segment
+// before synced were on stable storage; at is the offset it is written at.
+func appendSyncMark(b []byte, synced, at int64) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, syncMark)
+	b = binary.AppendUvarint(b, uint64(synced))
+	b = binary.AppendUvarint(b, uint64(at))
+	return sealRecord(b, start)
+}
+
+// parseSyncMark reads a sync mark from the start of b, which may hold more
+// after it: what it says, and whether it is a whole sync mark whose
+// checksum holds.
+func parseSyncMark(b []byte) (synced, at int64, ok bool) {
+	if len(b) < recordHeader || b[8] != syncMark {
+		return 0, 0, false
+	}
+	size := recordSize(b)
+	if size < 2 || size > maxSyncMark-recordHeader || len(b) < recordHeader+size || !checksumOK(b[:recordHeader+size]) {
+		return 0, 0, false
+	}
+	d := eventcodec.NewDecoder(string(b[recordHeader:recordHeader+size]), ErrCorrupt)
+	s, a := d.Uvarint(), d.Uvarint()
+	if d.Err() != nil || len(d.Rest()) != 0 || s > math.MaxInt64 || a > math.MaxInt64 {
+		return 0, 0, false
+	}
+	return int64(s), int64(a), true
 }
 
 // recordSize reads a record's header: the payload's length.

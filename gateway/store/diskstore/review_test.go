@@ -152,6 +152,17 @@ func FuzzReplay(f *testing.F) {
 		f.Add(append([]byte(segmentMagic), r...))
 	}
 	f.Add([]byte(segmentMagic))
+	{ // a whole segment with its sync marks
+		dir := f.TempDir()
+		s := open(f, Config{Dir: dir, Sync: SyncAlways})
+		s.Append(bg, richEvents(3))
+		s.SetPosition(bg, "c:sub", protocol.ID{Ms: 1})
+		s.Close()
+		segs := segmentFiles(f, dir)
+		if b, err := os.ReadFile(segs[len(segs)-1]); err == nil {
+			f.Add(b)
+		}
+	}
 	if old, err := os.ReadFile(filepath.Join(goldenBeforeSD, "journal", segmentName(1))); err == nil {
 		f.Add(old) // a whole segment written before structured data was kept
 	}

@@ -385,7 +385,12 @@ func (s *Store) openStatus(tail statusTail, log logrus.FieldLogger) error {
 	if tail.exists && tail.end < tail.size {
 		cut := tail.size - tail.end
 		s.info.StatusCutBytes = cut
-		log.WithFields(fields).WithFields(logrus.Fields{"offset": tail.end, "bytes": cut}).
+		kept, err := keepCut(l.name, tail.end)
+		if err != nil {
+			return err
+		}
+		s.info.TornFiles = append(s.info.TornFiles, kept)
+		log.WithFields(fields).WithFields(logrus.Fields{"offset": tail.end, "bytes": cut, "kept": kept}).
 			Warn("the status journal ends in a torn write: cut")
 		if err := os.Truncate(l.name, tail.end); err != nil {
 			return fmt.Errorf("diskstore: cut torn write: %w", err)

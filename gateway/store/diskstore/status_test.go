@@ -127,11 +127,18 @@ func TestStatusTornWrite(t *testing.T) {
 	start := frames[len(frames)-1]
 	check := func(t *testing.T, d string, cut int) {
 		t.Helper()
+		before, _ := os.ReadFile(statusPath(d))
 		r := open(t, Config{Dir: d})
 		defer r.Close()
 		wantSeqs(t, allStatus(t, r), 1, 3)
 		if info := r.Info(); info.StatusCutBytes != int64(cut) {
 			t.Errorf("cut %d bytes, want %d", info.StatusCutBytes, cut)
+		}
+		// What was cut is kept beside the file.
+		if kept := r.Info().TornFiles; len(kept) != 1 || kept[0] != statusPath(d)+".torn" {
+			t.Errorf("torn files %v, want %s.torn", kept, statusPath(d))
+		} else if b, _ := os.ReadFile(kept[0]); !bytes.Equal(b, before[len(before)-cut:]) {
+			t.Errorf("%s holds %d bytes, not the %d cut", kept[0], len(b), cut)
 		}
 		more := appendStatus(t, r, "after", 1)
 		if more[0].Seq != 4 {
