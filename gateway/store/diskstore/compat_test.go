@@ -96,6 +96,9 @@ func TestReplayJournalBeforeSD(t *testing.T) {
 // the structured data is damage.
 func TestRecordSD(t *testing.T) {
 	evs := richEvents(4)
+	for i, e := range evs {
+		e.ID = protocol.ID{Ms: 5, Seq: uint64(i)} // rising, as the store gives them
+	}
 	evs[2].SD = protocol.StructuredData{{ID: "a", Params: []protocol.SDParam{{Name: "n", Value: ""}}}}
 	c := &memstore.Change{Kind: memstore.ChangeEvents, Events: evs, Name: "vmmon:X", ID: protocol.ID{Ms: 3}}
 	rec := appendRecord(nil, c)

@@ -350,34 +350,37 @@ var errTorn = errors.New("a record cut short or failing its checksum")
 func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (segment, bool, error) {
 	seg := segment{num: num}
 	name := filepath.Join(s.j.dir, segmentName(num))
-	data, err := os.ReadFile(name)
+	sr, err := openSegment(name)
 	if err != nil {
-		return seg, false, fmt.Errorf("diskstore: %w", err)
+		return seg, false, err
 	}
-	off, records := 0, 0
+	defer sr.close()
+	magic, err := sr.magic()
+	if err != nil {
+		return seg, false, err
+	}
+	off, records := int64(0), 0
 	var bad error
 	switch {
-	case len(data) < len(segmentMagic) && string(data) == segmentMagic[:len(data)]:
+	case len(magic) < len(segmentMagic) && string(magic) == segmentMagic[:len(magic)]:
 		bad = errTorn // created, and cut before its first write was whole
-	case len(data) < len(segmentMagic) || string(data[:len(segmentMagic)]) != segmentMagic:
+	case string(magic) != segmentMagic:
 		bad = fmt.Errorf("%w: no segment header", ErrCorrupt)
 	default:
-		off = len(segmentMagic)
+		off = sr.off
 	}
-	for bad == nil && off < len(data) {
-		rest := data[off:]
-		if len(rest) < recordHeader || len(rest) < recordHeader+recordSize(rest) {
-			bad = errTorn
+	for bad == nil {
+		rec, err := sr.next()
+		if errors.Is(err, io.EOF) {
 			break
 		}
-		rec := rest[:recordHeader+recordSize(rest)]
-		if !checksumOK(rec) {
-			bad = errTorn
+		if err != nil {
+			bad = err
 			break
 		}
 		if rec[8] == syncMark {
 			if bad = checkSyncMark(rec, off, records); bad == nil {
-				off += len(rec)
+				off += int64(len(rec))
 			}
 			continue
 		}
@@ -398,7 +401,7 @@ func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (
 			seg.lastEvent = c.Events[len(c.Events)-1].ID
 		}
 		records++
-		off += len(rec)
+		off += int64(len(rec))
 	}
 	s.info.Records += records
 	switch {
@@ -406,6 +409,8 @@ func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (
 		return seg, true, nil
 	case bad == nil:
 		bad = errTorn // a header and nothing else
+	case !errors.Is(bad, errTorn) && !errors.Is(bad, ErrCorrupt):
+		return seg, false, bad // the file could not be read
 	case !errors.Is(bad, errTorn):
 		return seg, false, fmt.Errorf("diskstore: %s at offset %d: %w", name, off, bad)
 	case !newest:
@@ -415,7 +420,7 @@ func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (
 	// The newest segment ends in a record cut short or failing its
 	// checksum: a torn write, unless a sync mark after it says it was
 	// synced.
-	at, synced, marked, err := findSyncMark(bytes.NewReader(data), int64(off)+1, int64(len(data)), int64(off))
+	at, synced, marked, err := findSyncMark(sr.f, off+1, sr.size, off)
 	if err != nil {
 		return seg, false, fmt.Errorf("diskstore: %s: %w", name, err)
 	}
@@ -424,11 +429,11 @@ func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (
 			"the bytes before %d were on stable storage: damage, not a write torn by a crash (nothing was cut; "+
 			"see the package doc of diskstore for what to do)", name, off, ErrCorrupt, bad, at, synced)
 	}
-	cut := int64(len(data) - off)
+	cut := sr.size - off
 	s.info.CutBytes += cut
 	fields := logrus.Fields{"file": name, "offset": off, "bytes": cut}
 	if records == 0 {
-		if len(data) <= len(segmentMagic) { // the header or a part of it: nothing to keep
+		if sr.size <= int64(len(segmentMagic)) { // the header or a part of it: nothing to keep
 			log.WithFields(fields).Warn("the newest segment holds no whole record (a write torn by a crash): deleted")
 			if err := os.Remove(name); err != nil {
 				return seg, false, fmt.Errorf("diskstore: %w", err)
@@ -444,13 +449,13 @@ func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (
 			Warn("the newest segment holds no whole record (a write torn by a crash): moved aside")
 		return seg, false, nil
 	}
-	kept, err := keepCut(name, int64(off))
+	kept, err := keepCut(name, off)
 	if err != nil {
 		return seg, false, err
 	}
 	s.info.TornFiles = append(s.info.TornFiles, kept)
 	log.WithFields(fields).WithField("kept", kept).Warn("the newest segment ends in a torn write: cut")
-	if err := os.Truncate(name, int64(off)); err != nil {
+	if err := os.Truncate(name, off); err != nil {
 		return seg, false, fmt.Errorf("diskstore: cut torn write: %w", err)
 	}
 	return seg, true, nil
@@ -459,14 +464,14 @@ func (s *Store) replaySegment(num uint64, newest bool, log logrus.FieldLogger) (
 // checkSyncMark checks a whole sync mark, found at offset off of its
 // segment after records records: it must be where it says it is, after
 // the bytes it says were synced, and after the segment's checkpoint.
-func checkSyncMark(rec []byte, off, records int) error {
+func checkSyncMark(rec []byte, off int64, records int) error {
 	synced, at, ok := parseSyncMark(rec)
 	switch {
 	case !ok:
 		return fmt.Errorf("%w: a sync mark that does not decode", ErrCorrupt)
 	case records == 0:
 		return fmt.Errorf("%w: segment does not start with a checkpoint", ErrCorrupt)
-	case at != int64(off) || synced > at:
+	case at != off || synced > at:
 		return fmt.Errorf("%w: a sync mark at offset %d says it is at %d, after %d bytes synced", ErrCorrupt, off, at, synced)
 	}
 	return nil
@@ -625,7 +630,7 @@ func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
 	}
 	for len(evs) > 0 {
 		n, size := 0, 0
-		for n < len(evs) && (n == 0 || size+evs[n].Size() <= maxAppendBytes) {
+		for n < len(evs) && n < maxRecordEvents && (n == 0 || size+evs[n].Size() <= maxAppendBytes) {
 			size += evs[n].Size()
 			n++
 		}
@@ -637,10 +642,15 @@ func (s *Store) Append(ctx context.Context, evs []*protocol.Event) error {
 	return nil
 }
 
-// AppendMarked implements store.MarkedAppender.
+// AppendMarked implements store.MarkedAppender. It refuses more than
+// maxRecordEvents events (about 167,000), which one record holds.
 func (s *Store) AppendMarked(ctx context.Context, evs []*protocol.Event, name string, id protocol.ID) error {
 	if err := s.j.err(); err != nil {
 		return err
+	}
+	if len(evs) > maxRecordEvents {
+		return fmt.Errorf("diskstore: %d events in one marked append, more than the %d a journal record holds",
+			len(evs), maxRecordEvents)
 	}
 	return s.ms.AppendMarked(ctx, evs, name, id)
 }

@@ -88,7 +88,10 @@
 //
 // An events record carries its events with their IDs, and the position it
 // moves with them (AppendMarked: VMMON's spool mark), so that the two are
-// kept together or not at all; Append splits a batch of more than 64 MiB.
+// kept together or not at all; Append splits a batch of more than 64 MiB
+// (by protocol.Event.Size) or 167,772 events, and AppendMarked refuses
+// more events than that (VMMON sends at most 1000), so that a record's
+// events cost at most about 64 MiB of memory when replayed.
 // A new segment starts when the records after the newest checkpoint reach
 // SegmentSize (64 MiB; the checkpoint is not counted, so a big state does
 // not make every change start one), and at every Open; the magic and the
@@ -124,7 +127,13 @@
 // Open replays the segments oldest first, each opening checkpoint
 // included (it repeats what the replay built, or restores it when an older
 // file is missing), then fsyncs what it replayed and the directory before
-// it starts a new segment.
+// it starts a new segment. It reads a segment a record at a time, holding
+// one record, not the file; a record over 1 MiB has its checksum checked
+// reading the file before it is read into memory, so that a damaged
+// length or a sparse file costs nothing. An events record that counts
+// more events than a record holds is damage found before any is
+// allocated; one whose IDs do not rise, as they decode (they are
+// allocated 1024 at a time).
 //
 // A record of the newest segment that is cut short or fails its checksum,
 // and that no sync mark after it says was synced, is a write torn by a

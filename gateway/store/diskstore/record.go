@@ -143,20 +143,13 @@ func decodeRecord(rec []byte) (*memstore.Change, error) {
 	switch c.Kind {
 	case memstore.ChangeEvents:
 		n := d.Count(eventcodec.MinEvent)
-		if n == 0 && d.Err() == nil {
+		switch {
+		case n == 0 && d.Err() == nil:
 			d.Fail("an events record without events")
+		case n > maxRecordEvents:
+			d.Fail("%d events in a record, more than the %d one holds", n, maxRecordEvents)
 		}
-		// The events are allocated together, but no more at once than
-		// the input can hold, whatever its count says.
-		evs := make([]protocol.Event, 0, min(n, 1024))
-		for i := 0; i < n && d.Err() == nil; i++ {
-			evs = append(evs, protocol.Event{})
-			d.Event(&evs[len(evs)-1])
-		}
-		c.Events = make([]*protocol.Event, len(evs))
-		for i := range evs {
-			c.Events[i] = &evs[i]
-		}
+		c.Events = decodeEvents(d, n)
 		c.Name = d.String()
 		c.ID = d.ID()
 	case memstore.ChangePosition, memstore.ChangeGroupCreate:
@@ -185,6 +178,42 @@ func decodeRecord(rec []byte) (*memstore.Change, error) {
 		return nil, d.Err()
 	}
 	return c, nil
+}
+
+// maxRecordEvents is the most events one record holds, so that the events
+// of a damaged or crafted record cost at most about 64 MiB of memory when
+// decoded (an event takes about 340 bytes in memory and may take 19 on
+// disk): Append splits a batch at maxAppendBytes by protocol.Event.Size,
+// which counts 400 bytes an event and more, and at this count too, and
+// AppendMarked refuses more (VMMON sends at most protocol.MaxBatch).
+const maxRecordEvents = maxAppendBytes / 400
+
+// eventSlab is how many events decodeEvents allocates at once.
+const eventSlab = 1024
+
+// decodeEvents reads n events (at most maxRecordEvents). They are
+// allocated eventSlab at a time as they decode, so that damage stops the
+// decoder before it allocates much more than what decoded, and never
+// copied; their IDs must rise, as memstore gave them.
+func decodeEvents(d *eventcodec.Decoder, n int) []*protocol.Event {
+	if d.Err() != nil {
+		return nil
+	}
+	evs := make([]*protocol.Event, 0, n)
+	var slab []protocol.Event
+	for i := 0; i < n && d.Err() == nil; i++ {
+		if len(slab) == 0 {
+			slab = make([]protocol.Event, min(n-i, eventSlab))
+		}
+		e := &slab[0]
+		slab = slab[1:]
+		d.Event(e)
+		if i > 0 && d.Err() == nil && !evs[i-1].ID.Less(e.ID) {
+			d.Fail("event %d: ID %s not after %s", i, e.ID, evs[i-1].ID)
+		}
+		evs = append(evs, e)
+	}
+	return evs
 }
 
 // appendState appends a checkpoint's state: born, last, trimmed, the
