@@ -75,9 +75,13 @@ type Store interface {
 	// retention before delivery are lost to the group, as to a reader.
 	GroupRead(ctx context.Context, group, consumer string, start protocol.ID, claimAfter time.Duration,
 		max int, dst []*protocol.Event) (evs []*protocol.Event, last protocol.ID, err error)
-	// GroupAck marks events handled by the group; IDs not pending are
-	// ignored.
-	GroupAck(ctx context.Context, group string, ids []protocol.ID) error
+	// GroupAck marks the events of ids handled by the group, as consumer
+	// handled them, and returns how many it marked: only the entries
+	// pending for consumer count (delivered to it, or claimed by it). IDs
+	// not pending, or pending for another consumer (one that claimed them
+	// after claimAfter), are ignored: a consumer acknowledges only what it
+	// was delivered and still holds.
+	GroupAck(ctx context.Context, group, consumer string, ids []protocol.ID) (int, error)
 
 	// Close releases the store; Wait calls return ErrClosed.
 	Close() error

@@ -34,9 +34,11 @@
 //
 // Consumer groups: sessions that subscribe with the same group name share
 // the events, each event delivered to one member at a time. A member
-// acknowledges each event it handled; events delivered to a member that
-// does not acknowledge them within Config.GroupClaimAfter (it died, or its
-// region did) are delivered again to a member that reads next. Members of
+// acknowledges each event it handled, and only those delivered to it (the
+// store acknowledges for a session only the events pending for it); events
+// delivered to a member that does not acknowledge them within
+// Config.GroupClaimAfter (it died, or its region did) are delivered again
+// to a member that reads next, and are then that member's. Members of
 // one group should use one filter: events a member's filter excludes are
 // acknowledged for the group without being sent. A group name belongs to
 // the client that uses it, unless Config.Access shares it (the region's
@@ -502,6 +504,9 @@ func (s *Server) ack(sess *session.Session, f *protocol.Frame) *protocol.Frame {
 			newest = id
 		}
 	}
+	if sub.group != "" {
+		return s.groupAck(sess, sub, f.Req, ids)
+	}
 	if limit := sub.ackable(); limit.Less(newest) {
 		if sub.refuse() { // a client that does this once does it often
 			sess.Log.WithFields(logrus.Fields{"ack": newest.String(), "sent": limit.String()}).
@@ -511,13 +516,7 @@ func (s *Server) ack(sess *session.Session, f *protocol.Frame) *protocol.Frame {
 	}
 	ctx, cancel := context.WithTimeout(sess.Context(), 10*time.Second)
 	defer cancel()
-	var err error
-	if sub.group != "" {
-		err = s.cfg.Store.GroupAck(ctx, sub.groupKey, ids)
-	} else {
-		err = s.cfg.Store.SetPosition(ctx, positionKey(sub.durableKey), newest)
-	}
-	if err != nil {
+	if err := s.cfg.Store.SetPosition(ctx, positionKey(sub.durableKey), newest); err != nil {
 		sess.Log.WithError(err).Warn("recording an ack failed; the events will be delivered again")
 		return fail(protocol.ErrCodeInternal, "the ack could not be recorded; the events may be delivered again")
 	}
@@ -526,6 +525,48 @@ func (s *Server) ack(sess *session.Session, f *protocol.Frame) *protocol.Frame {
 		return nil
 	}
 	return protocol.Reply(f.Req, nil)
+}
+
+// groupAck records a group member's ack of ids. The store acknowledges
+// only the events pending for this session (delivered to it, and not
+// claimed by another member since): an ack naming any other is answered
+// with an error that says the same whatever the ID names (an event sent to
+// another member, one acknowledged already, none), and records nothing
+// for those IDs; the others are recorded.
+func (s *Server) groupAck(sess *session.Session, sub *subscription, req uint64, ids []protocol.ID) *protocol.Frame {
+	ctx, cancel := context.WithTimeout(sess.Context(), 10*time.Second)
+	defer cancel()
+	n, err := s.cfg.Store.GroupAck(ctx, sub.groupKey, sess.ID, ids)
+	if err != nil {
+		sess.Log.WithError(err).Warn("recording an ack failed; the events will be delivered again")
+		return protocol.Reply(req, &protocol.Error{Code: protocol.ErrCodeInternal,
+			Message: "the ack could not be recorded; the events may be delivered again"})
+	}
+	s.acked.Add(uint64(n))
+	if n < distinct(ids) {
+		if sub.refuse() { // a client that does this once does it often
+			sess.Log.WithField("ids", len(ids)).Warn("ack of events not pending for this group member refused (logged once a session)")
+		}
+		return protocol.Reply(req, &protocol.Error{Code: protocol.ErrCodeBadRequest,
+			Message: "the ack names events not pending for this session (not sent to it, acknowledged already, " +
+				"or sent to another member after the claim timeout): those were not recorded"})
+	}
+	if req == 0 {
+		return nil
+	}
+	return protocol.Reply(req, nil)
+}
+
+// distinct returns how many different IDs ids holds.
+func distinct(ids []protocol.ID) int {
+	if len(ids) < 2 {
+		return len(ids)
+	}
+	seen := make(map[protocol.ID]struct{}, len(ids))
+	for _, id := range ids {
+		seen[id] = struct{}{}
+	}
+	return len(seen)
 }
 
 // streamGroup sends sess its share of the group's events until the session
@@ -591,7 +632,7 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 			return
 		}
 		if len(skip) > 0 {
-			if err := s.cfg.Store.GroupAck(ctx, sub.groupKey, skip); err != nil && ctx.Err() == nil {
+			if _, err := s.cfg.Store.GroupAck(ctx, sub.groupKey, sess.ID, skip); err != nil && ctx.Err() == nil {
 				sess.Log.WithError(err).Warn("acknowledging filtered-out events failed; they will be offered again")
 			}
 		}

@@ -712,8 +712,8 @@ func (s *Store) GroupRead(ctx context.Context, group, consumer string, start pro
 }
 
 // GroupAck implements store.Store.
-func (s *Store) GroupAck(ctx context.Context, group string, ids []protocol.ID) error {
-	return s.ms.GroupAck(ctx, group, ids)
+func (s *Store) GroupAck(ctx context.Context, group, consumer string, ids []protocol.ID) (int, error) {
+	return s.ms.GroupAck(ctx, group, consumer, ids)
 }
 
 // AppendStatus implements store.Ledger: the records go to the status

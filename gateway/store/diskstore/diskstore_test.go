@@ -196,7 +196,7 @@ func TestReopen(t *testing.T) {
 			// A group: a delivers 5 and acks 2, b delivers 3.
 			start := protocol.ID{Seq: 1}
 			ga, _, _ := s.GroupRead(bg, "g", "a", start, time.Hour, 5, nil)
-			s.GroupAck(bg, "g", []protocol.ID{ga[0].ID, ga[1].ID})
+			s.GroupAck(bg, "g", "a", []protocol.ID{ga[0].ID, ga[1].ID})
 			s.GroupRead(bg, "g", "b", start, time.Hour, 3, nil)
 			want := snapshot(t, s, "c:sub", "vmmon:VMSYS1")
 			s.Close()

@@ -24,7 +24,7 @@ func realRecords(t testing.TB) [][]byte {
 	s.SetPosition(bg, "c:sub", protocol.ID{Ms: 9, Seq: 2})
 	s.AppendMarked(bg, richEvents(2), "vmmon:VMSYS1", protocol.ID{Ms: 1, Seq: 1})
 	evs, _, _ := s.GroupRead(bg, "g", "a", protocol.ID{Seq: 1}, time.Hour, 3, nil)
-	s.GroupAck(bg, "g", []protocol.ID{evs[0].ID})
+	s.GroupAck(bg, "g", "a", []protocol.ID{evs[0].ID})
 	s.GroupRead(bg, "g", "b", protocol.ID{Seq: 1}, 0, 2, nil) // claims
 	s.Append(bg, richEvents(4))                               // trims
 	s.ms.Checkpoint()

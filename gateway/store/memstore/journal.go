@@ -190,7 +190,7 @@ func (s *Store) Apply(c *Change) error {
 		}
 	case ChangeGroupAck:
 		if g := s.groups[c.Name]; g != nil {
-			g.ack(c.IDs)
+			g.ack(c.IDs, nil)
 		}
 	case ChangeCheckpoint:
 		st := c.State

@@ -41,7 +41,8 @@
 // delivered to a consumer and not yet acknowledged, in ID order, each with its
 // consumer and the time (by Config.Now) it was delivered or last claimed.
 // GroupRead claims the entries idle for claimAfter or longer, oldest first,
-// then delivers the events after the cursor; GroupAck removes entries. Entries
+// then delivers the events after the cursor; GroupAck removes the entries
+// of the consumer that acknowledges (not those claimed by another). Entries
 // whose events retention trimmed are dropped at the group's next GroupRead, so
 // a group holds no more entries than it has delivered unacknowledged. Each
 // GroupRead scans the group's entries for idle ones: consumers should
@@ -684,37 +685,40 @@ func (s *Store) GroupRead(ctx context.Context, name, consumer string, start prot
 	return dst, s.last, nil
 }
 
-// GroupAck implements store.Store.
-func (s *Store) GroupAck(ctx context.Context, name string, ids []protocol.ID) error {
+// GroupAck implements store.Store. The journal records the IDs it
+// acknowledged.
+func (s *Store) GroupAck(ctx context.Context, name, consumer string, ids []protocol.ID) (int, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return store.ErrClosed
+		return 0, store.ErrClosed
 	}
 	g := s.groups[name]
 	if g == nil {
-		return nil
+		return 0, nil
 	}
-	if g.ack(ids) > 0 {
-		s.recordLocked(&Change{Kind: ChangeGroupAck, Name: name, IDs: ids})
+	acked := g.ack(ids, func(p *pending) bool { return p.consumer == consumer })
+	if len(acked) > 0 {
+		s.recordLocked(&Change{Kind: ChangeGroupAck, Name: name, IDs: acked})
 	}
-	return nil
+	return len(acked), nil
 }
 
-// ack removes the entries for ids and returns how many there were.
-func (g *group) ack(ids []protocol.ID) int {
-	acked := 0
+// ack removes the entries for ids that mine accepts (nil: every one) and
+// returns their IDs.
+func (g *group) ack(ids []protocol.ID, mine func(*pending) bool) []protocol.ID {
+	var acked []protocol.ID
 	for _, id := range ids {
 		i := sort.Search(len(g.pending), func(i int) bool { return !g.pending[i].id.Less(id) })
-		if i < len(g.pending) && g.pending[i].id == id && !g.pending[i].acked {
+		if i < len(g.pending) && g.pending[i].id == id && !g.pending[i].acked && (mine == nil || mine(&g.pending[i])) {
 			g.pending[i].acked = true
-			acked++
+			acked = append(acked, id)
 		}
 	}
-	if acked > 0 {
+	if len(acked) > 0 {
 		g.setPending(slices.DeleteFunc(g.pending, func(p pending) bool { return p.acked }))
 	}
 	return acked

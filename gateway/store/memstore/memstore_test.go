@@ -96,7 +96,7 @@ func TestGroupTrimmedPending(t *testing.T) {
 	if got, _, _ := s.GroupRead(ctx, "g", "a", protocol.ID{}, time.Second, 0, nil); len(got) != 4 {
 		t.Fatalf("a read %d events, want 4", len(got))
 	}
-	if err := s.GroupAck(ctx, "g", []protocol.ID{old[1].ID}); err != nil {
+	if _, err := s.GroupAck(ctx, "g", "a", []protocol.ID{old[1].ID}); err != nil {
 		t.Fatal(err)
 	}
 	fresh := storetest.Events("new", 3) // trims old[0] and old[1]
@@ -117,7 +117,7 @@ func TestGroupTrimmedPending(t *testing.T) {
 	if n := len(s.groups["g"].pending); n != 5 {
 		t.Fatalf("%d pending entries, want 5", n)
 	}
-	if err := s.GroupAck(ctx, "g", idsOf(got)); err != nil {
+	if _, err := s.GroupAck(ctx, "g", "b", idsOf(got)); err != nil {
 		t.Fatal(err)
 	}
 	if p := s.groups["g"].pending; p != nil {
@@ -140,9 +140,10 @@ func TestClosedGroups(t *testing.T) {
 	ctx := context.Background()
 	_, _, readErr := s.GroupRead(ctx, "g", "a", protocol.ID{}, time.Second, 0, nil)
 	_, _, posErr := s.Position(ctx, "p")
+	_, ackErr := s.GroupAck(ctx, "g", "a", nil)
 	for name, err := range map[string]error{
 		"GroupRead":   readErr,
-		"GroupAck":    s.GroupAck(ctx, "g", nil),
+		"GroupAck":    ackErr,
 		"SetPosition": s.SetPosition(ctx, "p", protocol.ID{Ms: 1}),
 		"Position":    posErr,
 	} {

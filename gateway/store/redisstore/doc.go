@@ -184,7 +184,9 @@
 // way) finds a later token of its Store recorded and takes nothing, as
 // nobody reads its reply. Each subscriber
 // session is a Redis consumer; consumers with nothing pending and idle for
-// a day are deleted, with their records.
+// a day are deleted, with their records. GroupAck is a script that
+// acknowledges (XACK) only the IDs XPENDING lists for the consumer
+// acknowledging: an entry another consumer claimed is left to it.
 //
 // # Status records
 //

@@ -316,22 +316,44 @@ func xMessage(x any) (redis.XMessage, bool) {
 	return m, true
 }
 
-// GroupAck implements store.Store.
-func (s *Store) GroupAck(ctx context.Context, group string, ids []protocol.ID) error {
+// groupAckScript acknowledges, for a group, the entries of the IDs given
+// that are pending for a consumer (XPENDING with the consumer, then
+// XACK), and answers how many it acknowledged: an entry another consumer
+// claimed is left to it. A group or stream that is not there has nothing
+// pending. KEYS: the stream. ARGV: the group, the consumer, the IDs.
+var groupAckScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
+local n = 0
+for i = 3, #ARGV do
+  local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if type(p) == 'table' and p.err then
+    if string.sub(p.err, 1, 7) == 'NOGROUP' then return 0 end
+    return p
+  end
+  if p[1] then n = n + redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) end
+end
+return n
+`)
+})
+
+// GroupAck implements store.Store with groupAckScript.
+func (s *Store) GroupAck(ctx context.Context, group, consumer string, ids []protocol.ID) (int, error) {
 	if err := s.checkClosed(); err != nil {
-		return err
+		return 0, err
 	}
 	if len(ids) == 0 {
-		return nil
+		return 0, nil
 	}
-	xs := make([]string, len(ids))
-	for i, id := range ids {
-		xs[i] = id.String()
+	args := make([]any, 0, 2+len(ids))
+	args = append(args, group, consumer)
+	for _, id := range ids {
+		args = append(args, id.String())
 	}
-	if err := s.rdb.XAck(ctx, s.kEvents, group, xs...).Err(); err != nil {
-		return wrap("group ack", err)
+	n, err := groupAckScript().Run(ctx, s.rdb, []string{s.kEvents}, args...).Int()
+	if err != nil {
+		return 0, wrap("group ack", err)
 	}
-	return nil
+	return n, nil
 }
 
 // tidyGroup removes, at most once a janitorEvery per group and Store, the

@@ -103,6 +103,7 @@ func Run(t *testing.T, o Options) {
 		{"GroupSharesExactlyOnce", testGroupShares},
 		{"GroupReclaim", testGroupReclaim},
 		{"GroupAckUnknown", testGroupAckUnknown},
+		{"GroupAckOwnOnly", testGroupAckOwnOnly},
 		{"GroupsIndependent", testGroupsIndependent},
 		{"GroupWait", testGroupWait},
 	}
@@ -650,11 +651,16 @@ func groupRead(t *testing.T, s store.Store, group, consumer string, start protoc
 	return evs, last
 }
 
-// groupAck calls GroupAck for the events and fails the test on error.
-func groupAck(t *testing.T, s store.Store, group string, evs []*protocol.Event) {
+// groupAck calls GroupAck for the events, as consumer, and fails the
+// test on error or unless it acknowledged every one.
+func groupAck(t *testing.T, s store.Store, group, consumer string, evs []*protocol.Event) {
 	t.Helper()
-	if err := s.GroupAck(ctx(t), group, idsOf(evs)); err != nil {
-		t.Fatalf("GroupAck(%q): %v", group, err)
+	n, err := s.GroupAck(ctx(t), group, consumer, idsOf(evs))
+	if err != nil {
+		t.Fatalf("GroupAck(%q, %q): %v", group, consumer, err)
+	}
+	if n != len(evs) {
+		t.Fatalf("GroupAck(%q, %q) of %d events pending for it acknowledged %d", group, consumer, len(evs), n)
 	}
 }
 
@@ -740,10 +746,10 @@ func testGroupShares(t *testing.T, o Options) {
 	pre := appendEvents(t, s, "pre", 10)
 	got, _ := groupRead(t, s, group, "a", protocol.ID{}, time.Hour, 5)
 	wantEvents(t, "a's read", got, pre[:5])
-	groupAck(t, s, group, got)
+	groupAck(t, s, group, "a", got)
 	got, _ = groupRead(t, s, group, "b", protocol.ID{}, time.Hour, 5)
 	wantEvents(t, "b's read", got, pre[5:])
-	groupAck(t, s, group, got)
+	groupAck(t, s, group, "b", got)
 
 	// Now both read concurrently, while events come.
 	const total = 200
@@ -779,8 +785,8 @@ func testGroupShares(t *testing.T, o Options) {
 				}
 				time.Sleep(time.Millisecond) // handling them: the other consumer gets its turn
 				ids := idsOf(evs)
-				if err := s.GroupAck(ackCtx, group, ids); err != nil {
-					t.Errorf("consumer %s: GroupAck: %v", c, err)
+				if n, err := s.GroupAck(ackCtx, group, c, ids); err != nil || n != len(ids) {
+					t.Errorf("consumer %s: GroupAck of %d events it was delivered: %d, %v", c, len(ids), n, err)
 					return
 				}
 				mu.Lock()
@@ -928,7 +934,7 @@ func testGroupReclaim(t *testing.T, o Options) {
 		t.Logf("machine too slow to check that claims restart the idle time (took %v)", took)
 	}
 
-	groupAck(t, s, group, append(evs[:10:10], fresh...))
+	groupAck(t, s, group, "b", append(evs[:10:10], fresh...))
 	o.idle(claimAfter + 200*time.Millisecond)
 	got, _ = groupRead(t, s, group, "d", protocol.ID{}, claimAfter, 100)
 	wantEvents(t, "read after all were acknowledged", got, nil)
@@ -938,21 +944,24 @@ func testGroupReclaim(t *testing.T, o Options) {
 // and changes nothing.
 func testGroupAckUnknown(t *testing.T, o Options) {
 	s := newStore(t, o, Retention{})
-	if err := s.GroupAck(ctx(t), "nosuch", []protocol.ID{{Ms: 1, Seq: 1}}); err != nil {
-		t.Fatalf("GroupAck on a group never read: %v", err)
+	if n, err := s.GroupAck(ctx(t), "nosuch", "a", []protocol.ID{{Ms: 1, Seq: 1}}); err != nil || n != 0 {
+		t.Fatalf("GroupAck on a group never read = %d, %v; want 0, nil", n, err)
 	}
 	groupRead(t, s, "g", "a", protocol.ID{}, time.Hour, 100)
 	evs := appendEvents(t, s, "k", 5)
 	got, _ := groupRead(t, s, "g", "a", protocol.ID{}, time.Hour, 2)
 	wantEvents(t, "a's read", got, evs[:2])
-	for _, ids := range [][]protocol.ID{
-		nil,
-		{},
-		{evs[3].ID, {Ms: 1, Seq: 1}}, // not yet delivered; never assigned
-		{evs[0].ID, evs[0].ID},       // pending, then no more
+	for _, step := range []struct {
+		ids  []protocol.ID
+		want int
+	}{
+		{nil, 0},
+		{[]protocol.ID{}, 0},
+		{[]protocol.ID{evs[3].ID, {Ms: 1, Seq: 1}}, 0}, // not yet delivered; never assigned
+		{[]protocol.ID{evs[0].ID, evs[0].ID}, 1},       // pending, then no more
 	} {
-		if err := s.GroupAck(ctx(t), "g", ids); err != nil {
-			t.Fatalf("GroupAck(%v): %v", ids, err)
+		if n, err := s.GroupAck(ctx(t), "g", "a", step.ids); err != nil || n != step.want {
+			t.Fatalf("GroupAck(%v) = %d, %v; want %d, nil", step.ids, n, err, step.want)
 		}
 	}
 	got, _ = groupRead(t, s, "g", "a", protocol.ID{}, time.Hour, 100)
@@ -960,6 +969,40 @@ func testGroupAckUnknown(t *testing.T, o Options) {
 	o.idle(50 * time.Millisecond)
 	got, _ = groupRead(t, s, "g", "b", protocol.ID{}, 10*time.Millisecond, 100)
 	wantEvents(t, "claim of the unacknowledged", got, evs[1:])
+}
+
+// testGroupAckOwnOnly: a consumer acknowledges only the entries pending
+// for it: another consumer's ack of them (never delivered to that one, or
+// claimed from it since) is ignored and counted out, and they stay pending
+// for their consumer, to be claimed by the next reader after claimAfter.
+func testGroupAckOwnOnly(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{})
+	const group, claimAfter = "g", 1500 * time.Millisecond
+	groupRead(t, s, group, "a", protocol.ID{}, claimAfter, 100)
+	evs := appendEvents(t, s, "own", 4)
+	got, _ := groupRead(t, s, group, "a", protocol.ID{}, claimAfter, 2)
+	wantEvents(t, "a's read", got, evs[:2])
+	got, _ = groupRead(t, s, group, "b", protocol.ID{}, claimAfter, 100)
+	wantEvents(t, "b's read", got, evs[2:])
+	// b acknowledges one of its own and both of a's: only its own counts.
+	if n, err := s.GroupAck(ctx(t), group, "b", []protocol.ID{evs[0].ID, evs[2].ID, evs[1].ID}); err != nil || n != 1 {
+		t.Fatalf("b's ack of one of its events and two of a's = %d, %v; want 1, nil", n, err)
+	}
+	o.idle(claimAfter + 200*time.Millisecond)
+	// a's two and b's unacknowledged one are claimed by c.
+	got, _ = groupRead(t, s, group, "c", protocol.ID{}, claimAfter, 100)
+	wantEvents(t, "c's claim", got, []*protocol.Event{evs[0], evs[1], evs[3]})
+	// Claimed: no longer a's or b's to acknowledge, but c's.
+	if n, err := s.GroupAck(ctx(t), group, "a", idsOf(evs[:2])); err != nil || n != 0 {
+		t.Fatalf("a's ack of its events c claimed = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := s.GroupAck(ctx(t), group, "b", idsOf(evs[3:])); err != nil || n != 0 {
+		t.Fatalf("b's ack of its event c claimed = %d, %v; want 0, nil", n, err)
+	}
+	groupAck(t, s, group, "c", got)
+	o.idle(claimAfter + 200*time.Millisecond)
+	got, _ = groupRead(t, s, group, "d", protocol.ID{}, claimAfter, 100)
+	wantEvents(t, "read after c acknowledged all", got, nil)
 }
 
 // testGroupsIndependent: every group receives every event, and one group's
@@ -972,7 +1015,7 @@ func testGroupsIndependent(t *testing.T, o Options) {
 	evs := appendEvents(t, s, "i", 20)
 	got, _ := groupRead(t, s, "g1", "c", protocol.ID{}, time.Hour, 100)
 	wantEvents(t, "g1's read", got, evs)
-	groupAck(t, s, "g1", got)
+	groupAck(t, s, "g1", "c", got)
 	got, _ = groupRead(t, s, "g2", "c", protocol.ID{}, time.Hour, 100)
 	wantEvents(t, "g2's read", got, evs)
 	o.idle(50 * time.Millisecond)
