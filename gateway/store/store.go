@@ -65,7 +65,8 @@ type Store interface {
 	// group, appending them to dst, oldest first within each part: first
 	// events delivered to any consumer of the group and not acknowledged
 	// for claimAfter or longer (claimed for this consumer: a member that
-	// died has its events reassigned), then events the group has not yet
+	// died has its events reassigned; when more than max are, those
+	// delivered or claimed longest ago), then events the group has not yet
 	// delivered to anyone. On first use the group is created to start
 	// after start (the zero ID: at the newest event, so only new events
 	// are delivered). Every event returned stays pending for this consumer
@@ -73,6 +74,24 @@ type Store interface {
 	// last is the newest stream ID the store knew at the read: Wait(ctx,
 	// last) wakes when there may be more for the group. Events trimmed by
 	// retention before delivery are lost to the group, as to a reader.
+	//
+	// What a group holds is bounded by what its consumers leave pending
+	// and by time, never by how often it is read:
+	//   - The pending entries of events retention trimmed leave every
+	//     group as the events are trimmed (Redis: within its group sweep,
+	//     a minute by default), whether or not the group is read again.
+	//   - A group that nothing reads for the store's group TTL (7 days by
+	//     default; counted from the store's opening for a group the
+	//     embedded store replays) is deleted with its pending entries; a
+	//     later read creates it anew, at start. A consumer that is alive
+	//     reads far more often than that (UNSOLMSG's do at least every
+	//     claimAfter).
+	//   - A read costs what it returns: finding the idle entries does not
+	//     look at the others (the embedded store keeps them in the order
+	//     they were delivered; Redis's XAUTOCLAIM bounds its scan by the
+	//     count), and an acknowledgement costs a lookup per ID. Bounding
+	//     what one consumer leaves pending is the caller's part (UNSOLMSG
+	//     stops delivering to a session that holds too many).
 	GroupRead(ctx context.Context, group, consumer string, start protocol.ID, claimAfter time.Duration,
 		max int, dst []*protocol.Event) (evs []*protocol.Event, last protocol.ID, err error)
 	// GroupAck marks the events of ids handled by the group, as consumer
@@ -169,6 +188,21 @@ func Sync(ctx context.Context, st Store) error {
 		return s.Sync(ctx)
 	}
 	return nil
+}
+
+// GroupInspector is implemented by stores that can tell what they hold of
+// a consumer group: every store of this module, for the conformance suite
+// (which checks through it that a group holds no more than it should) and
+// for operators.
+type GroupInspector interface {
+	// GroupInfo reports what the store holds of group; ok is false when
+	// it holds no such group (never read, or deleted after the group TTL).
+	GroupInfo(ctx context.Context, group string) (info GroupInfo, ok bool, err error)
+}
+
+// GroupInfo is what a store holds of a consumer group.
+type GroupInfo struct {
+	Pending int // entries delivered to a consumer and not acknowledged
 }
 
 // Ledger is implemented by stores that keep availability records

@@ -89,6 +89,11 @@ type Config struct {
 	MaxEvents int
 	MaxBytes  int64
 	MaxAge    time.Duration
+	// GroupTTL is how long a consumer group that nothing reads is kept,
+	// as for memstore (memstore.DefaultGroupTTL if 0; negative: for ever).
+	// Its deletion is journalled; the groups an Open replays count it
+	// from the Open.
+	GroupTTL time.Duration
 	// MaxStatusRecords bounds the status records kept in memory, as for
 	// memstore (memstore.DefaultMaxStatusRecords if 0); the status journal
 	// is written anew without the older ones at an Open that finds it
@@ -121,6 +126,7 @@ var (
 	_ store.Syncer         = (*Store)(nil)
 	_ store.HealthReporter = (*Store)(nil)
 	_ store.Ledger         = (*Store)(nil)
+	_ store.GroupInspector = (*Store)(nil)
 )
 
 // OpenInfo says what Open found in the data directory.
@@ -188,7 +194,7 @@ func Open(cfg Config) (*Store, error) {
 	sl := &statusLog{name: statusPath(cfg.Dir), policy: cfg.Sync, j: j}
 	j.status = sl
 	ms := memstore.New(memstore.Config{MaxEvents: cfg.MaxEvents, MaxBytes: cfg.MaxBytes, MaxAge: cfg.MaxAge,
-		Journal: j, MaxStatusRecords: cfg.MaxStatusRecords, StatusJournal: sl, Now: cfg.Now})
+		GroupTTL: cfg.GroupTTL, Journal: j, MaxStatusRecords: cfg.MaxStatusRecords, StatusJournal: sl, Now: cfg.Now})
 	s := &Store{ms: ms, j: j, status: sl, lock: lock, dir: cfg.Dir}
 	start := time.Now()
 	// The status journal is read first and the event journal replayed
@@ -714,6 +720,11 @@ func (s *Store) GroupRead(ctx context.Context, group, consumer string, start pro
 // GroupAck implements store.Store.
 func (s *Store) GroupAck(ctx context.Context, group, consumer string, ids []protocol.ID) (int, error) {
 	return s.ms.GroupAck(ctx, group, consumer, ids)
+}
+
+// GroupInfo implements store.GroupInspector.
+func (s *Store) GroupInfo(ctx context.Context, group string) (store.GroupInfo, bool, error) {
+	return s.ms.GroupInfo(ctx, group)
 }
 
 // AppendStatus implements store.Ledger: the records go to the status

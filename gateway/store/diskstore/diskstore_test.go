@@ -53,14 +53,14 @@ func TestConformance(t *testing.T) {
 			t.Parallel()
 			storetest.Run(t, storetest.Options{
 				New: func(t *testing.T, r storetest.Retention) store.Store {
-					return open(t, Config{Dir: t.TempDir(), Sync: p, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+					return open(t, Config{Dir: t.TempDir(), Sync: p, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes, GroupTTL: r.GroupTTL})
 				},
 				Reopen: func(t *testing.T, s store.Store, r storetest.Retention) store.Store {
 					dir := s.(*Store).Dir()
 					if err := s.Close(); err != nil {
 						t.Fatal(err)
 					}
-					return open(t, Config{Dir: dir, Sync: p, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+					return open(t, Config{Dir: dir, Sync: p, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes, GroupTTL: r.GroupTTL})
 				},
 			})
 		})
@@ -76,19 +76,19 @@ func TestConformanceReopened(t *testing.T) {
 	storetest.Run(t, storetest.Options{
 		New: func(t *testing.T, r storetest.Retention) store.Store {
 			dir := t.TempDir()
-			s := open(t, Config{Dir: dir, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+			s := open(t, Config{Dir: dir, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes, GroupTTL: r.GroupTTL})
 			if err := s.SetPosition(context.Background(), "other", protocol.ID{Ms: 1}); err != nil {
 				t.Fatal(err)
 			}
 			s.Close()
-			return open(t, Config{Dir: dir, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+			return open(t, Config{Dir: dir, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes, GroupTTL: r.GroupTTL})
 		},
 		Reopen: func(t *testing.T, s store.Store, r storetest.Retention) store.Store {
 			dir := s.(*Store).Dir()
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			return open(t, Config{Dir: dir, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes})
+			return open(t, Config{Dir: dir, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes, GroupTTL: r.GroupTTL})
 		},
 	})
 }
@@ -636,5 +636,46 @@ func TestOutOfDescriptors(t *testing.T) {
 		if got[i].Text != all[i].Text {
 			t.Fatalf("event %d read back as %.40q, want %.40q", i, got[i].Text, all[i].Text)
 		}
+	}
+}
+
+// TestGroupTTLReplay: a group's TTL counts from the Open that replays it
+// (reads are not journalled), and its deletion is journalled: the group
+// stays deleted across the next Open.
+func TestGroupTTLReplay(t *testing.T) {
+	const ttl = time.Hour
+	var clk storetest.SkipClock
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, GroupTTL: ttl, Now: clk.Now}
+	s := open(t, cfg)
+	s.GroupRead(bg, "g", "a", protocol.ID{Seq: 1}, time.Hour, 0, nil)
+	s.GroupRead(bg, "other", "a", protocol.ID{Seq: 1}, time.Hour, 0, nil)
+	if err := s.Append(bg, richEvents(3)); err != nil {
+		t.Fatal(err)
+	}
+	s.GroupRead(bg, "g", "a", protocol.ID{Seq: 1}, time.Hour, 0, nil) // 3 pending
+	s.Close()
+
+	clk.Skip(2 * ttl) // the store was closed meanwhile
+	s = open(t, cfg)
+	if info, ok, err := s.GroupInfo(bg, "g"); err != nil || !ok || info.Pending != 3 {
+		t.Fatalf("after an Open two TTLs later: GroupInfo(g) = %+v, %v, %v; want it kept with 3 pending", info, ok, err)
+	}
+	clk.Skip(ttl / 2)
+	s.GroupRead(bg, "other", "a", protocol.ID{Seq: 1}, time.Hour, 0, nil)
+	clk.Skip(ttl / 2)
+	s.GroupRead(bg, "other", "a", protocol.ID{Seq: 1}, time.Hour, 0, nil) // a TTL after the Open: g is due
+	if info, ok, err := s.GroupInfo(bg, "g"); err != nil || ok {
+		t.Fatalf("a TTL after the Open: GroupInfo(g) = %+v, %v, %v; want it deleted", info, ok, err)
+	}
+	s.Close()
+
+	s = open(t, cfg)
+	defer s.Close()
+	if info, ok, err := s.GroupInfo(bg, "g"); err != nil || ok {
+		t.Fatalf("after the next Open: GroupInfo(g) = %+v, %v, %v; want it still deleted", info, ok, err)
+	}
+	if _, ok, err := s.GroupInfo(bg, "other"); err != nil || !ok {
+		t.Fatalf("after the next Open: GroupInfo(other) = %v, %v; want it kept", ok, err)
 	}
 }

@@ -6,8 +6,8 @@
 //
 // The retained events live in memory as in memstore, so reads, waits and
 // consumer groups cost what they cost there and never touch the disk. Each
-// change (events appended, a position moved, a consumer group's delivery
-// or acknowledgement, retention trimming) is encoded into a buffer under
+// change (events appended, a position moved, a consumer group's delivery,
+// acknowledgement or deletion, retention trimming) is encoded into a buffer under
 // the store's lock, written to the newest segment file outside it, and
 // synced as the policy says. Opening the store replays the segments.
 //
@@ -74,7 +74,9 @@
 //	u32 payload length, little-endian
 //	u32 CRC-32C (Castagnoli) of the kind byte and the payload
 //	u8  kind: 1 events, 2 position, 3 trim, 4 group created,
-//	        5 group delivery, 6 group acknowledgement, 7 checkpoint
+//	        5 group delivery, 6 group acknowledgement, 7 checkpoint,
+//	        8 group deleted (nothing read it for GroupTTL; a version
+//	        before this kind takes a segment holding one for damage)
 //	    payload: unsigned varints for numbers and IDs (ms, seq), times as
 //	    Unix seconds (signed varint) and nanoseconds, length-prefixed
 //	    strings; an event's Text that is a part of its Raw (as the syslog

@@ -19,14 +19,17 @@ import (
 // store itself and returns its records.
 func realRecords(t testing.TB) [][]byte {
 	dir := t.TempDir()
-	s := open(t, Config{Dir: dir, MaxEvents: 8})
+	var clk storetest.SkipClock
+	s := open(t, Config{Dir: dir, MaxEvents: 8, GroupTTL: time.Hour, Now: clk.Now})
 	s.Append(bg, richEvents(4))
 	s.SetPosition(bg, "c:sub", protocol.ID{Ms: 9, Seq: 2})
 	s.AppendMarked(bg, richEvents(2), "vmmon:VMSYS1", protocol.ID{Ms: 1, Seq: 1})
 	evs, _, _ := s.GroupRead(bg, "g", "a", protocol.ID{Seq: 1}, time.Hour, 3, nil)
 	s.GroupAck(bg, "g", "a", []protocol.ID{evs[0].ID})
 	s.GroupRead(bg, "g", "b", protocol.ID{Seq: 1}, 0, 2, nil) // claims
-	s.Append(bg, richEvents(4))                               // trims
+	clk.Skip(2 * time.Hour)
+	s.Append(bg, richEvents(4)) // trims, deletes g (GroupTTL)
+	s.GroupRead(bg, "h", "a", protocol.ID{Seq: 1}, time.Hour, 2, nil)
 	s.ms.Checkpoint()
 	s.Close()
 	var out [][]byte

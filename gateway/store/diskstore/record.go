@@ -74,6 +74,8 @@ func appendRecord(b []byte, c *memstore.Change) []byte {
 	case memstore.ChangeGroupAck:
 		b = eventcodec.AppendString(b, c.Name)
 		b = eventcodec.AppendIDs(b, c.IDs)
+	case memstore.ChangeGroupDelete:
+		b = eventcodec.AppendString(b, c.Name)
 	case memstore.ChangeCheckpoint:
 		b = appendState(b, c.State)
 	}
@@ -166,6 +168,8 @@ func decodeRecord(rec []byte) (*memstore.Change, error) {
 	case memstore.ChangeGroupAck:
 		c.Name = d.String()
 		c.IDs = d.IDs()
+	case memstore.ChangeGroupDelete:
+		c.Name = d.String()
 	case memstore.ChangeCheckpoint:
 		c.State = decodeState(d)
 	default:

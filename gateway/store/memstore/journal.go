@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/zbridge/zbridge/gateway/store"
@@ -57,6 +57,9 @@ const (
 	ChangeGroupAck ChangeKind = 6
 	// ChangeCheckpoint: State is the store's whole state but its events.
 	ChangeCheckpoint ChangeKind = 7
+	// ChangeGroupDelete: the group Name was deleted with its entries
+	// (nothing read it for GroupTTL).
+	ChangeGroupDelete ChangeKind = 8
 )
 
 // Change is one change to the store, as a Journal records it and Apply
@@ -108,11 +111,7 @@ func (s *Store) stateLocked() *State {
 	st := &State{Born: s.born, Last: s.last, Trimmed: s.trimmed,
 		Positions: maps.Clone(s.positions), Groups: make(map[string]GroupState, len(s.groups))}
 	for name, g := range s.groups {
-		gs := GroupState{Cursor: g.cursor, Pending: make([]Pending, len(g.pending))}
-		for i, p := range g.pending {
-			gs.Pending[i] = Pending{ID: p.id, Consumer: p.consumer, At: p.at}
-		}
-		st.Groups[name] = gs
+		st.Groups[name] = g.state()
 	}
 	return st
 }
@@ -170,27 +169,37 @@ func (s *Store) Apply(c *Change) error {
 	case ChangeTrim:
 		s.trimThroughLocked(c.ID)
 	case ChangeGroupCreate:
-		s.groups[c.Name] = &group{cursor: c.ID}
+		if g := s.groups[c.Name]; g != nil {
+			s.deleteGroupLocked(g)
+		}
+		s.newGroupLocked(c.Name, c.ID, s.now())
 	case ChangeGroupDeliver:
 		g := s.groups[c.Name]
 		if g == nil {
 			return fmt.Errorf("%w: delivery to unknown group %q", ErrBadChange, c.Name)
 		}
 		for _, id := range c.IDs {
-			i := sort.Search(len(g.pending), func(i int) bool { return !g.pending[i].id.Less(id) })
-			if i < len(g.pending) && g.pending[i].id == id {
-				g.pending[i].consumer, g.pending[i].at = c.Consumer, c.At
+			if p := g.entries[id]; p != nil {
+				g.claim(p, c.Consumer, c.At)
 			}
 		}
 		for i := s.evs.after(g.cursor); i < s.evs.len() && !c.ID.Less(s.evs.id(i)); i++ {
-			g.pending = append(g.pending, pending{id: s.evs.id(i), consumer: c.Consumer, at: c.At})
+			s.addPendingLocked(g, s.evs.id(i), c.Consumer, c.At)
 		}
 		if g.cursor.Less(c.ID) {
 			g.cursor = c.ID
 		}
 	case ChangeGroupAck:
 		if g := s.groups[c.Name]; g != nil {
-			g.ack(c.IDs, nil)
+			for _, id := range c.IDs {
+				if p := g.entries[id]; p != nil {
+					s.removePendingLocked(g, p)
+				}
+			}
+		}
+	case ChangeGroupDelete:
+		if g := s.groups[c.Name]; g != nil {
+			s.deleteGroupLocked(g)
 		}
 	case ChangeCheckpoint:
 		st := c.State
@@ -206,14 +215,12 @@ func (s *Store) Apply(c *Change) error {
 		if s.positions == nil {
 			s.positions = make(map[string]protocol.ID)
 		}
-		clear(s.groups)
-		for name, gs := range st.Groups {
-			g := &group{cursor: gs.Cursor}
-			for _, p := range gs.Pending {
-				g.pending = append(g.pending, pending{id: p.ID, consumer: p.Consumer, at: p.At})
-			}
-			s.groups[name] = g
+		s.clearGroupsLocked()
+		now := s.now()
+		for _, name := range slices.Sorted(maps.Keys(st.Groups)) {
+			s.restoreGroupLocked(name, st.Groups[name], now)
 		}
+		s.dropTrimmedLocked() // a checkpoint of a version that dropped them later may hold some
 	default:
 		return fmt.Errorf("%w: unknown kind %d", ErrBadChange, c.Kind)
 	}

@@ -38,20 +38,30 @@
 // Durable subscription positions are a map from name to ID. A consumer group
 // is a cursor, the last event delivered to the group (at creation its start,
 // or the newest ID the store assigned), and its pending entries: the events
-// delivered to a consumer and not yet acknowledged, in ID order, each with its
-// consumer and the time (by Config.Now) it was delivered or last claimed.
-// GroupRead claims the entries idle for claimAfter or longer, oldest first,
-// then delivers the events after the cursor; GroupAck removes the entries
-// of the consumer that acknowledges (not those claimed by another). Entries
-// whose events retention trimmed are dropped at the group's next GroupRead, so
-// a group holds no more entries than it has delivered unacknowledged. Each
-// GroupRead scans the group's entries for idle ones: consumers should
-// acknowledge as they go.
+// delivered to a consumer and not yet acknowledged, each with its consumer and
+// the time (by Config.Now) it was delivered or last claimed. The entries are
+// in a map by ID and in two lists: in the order they were delivered or last
+// claimed, and in ID order. GroupRead claims the entries idle for claimAfter
+// or longer from the front of the first list, where they are (it stops at the
+// first that is not idle), then delivers the events after the cursor;
+// GroupAck removes the entries of the consumer that acknowledges (not those
+// claimed by another), each found in the map. So neither looks at entries it
+// does not return or remove, however many a group holds. (If the clock steps
+// back, entries delivered after the step may wait behind older ones to be
+// claimed.)
+//
+// What groups hold is bounded by retention and by time. Trimming drops every
+// group's entries for the events it trims, at once: a heap of the groups
+// that have entries, by the ID of their oldest, gives the groups concerned
+// without looking at the others. A group nothing reads for Config.GroupTTL
+// (7 days by default) is deleted with its entries: the groups are kept in
+// the order they were last read, and Append, GroupRead and the age trimmer
+// delete those past the TTL from the front. A Journal records the deletion;
+// the groups a replay brings back count their TTL from the replay.
 package memstore
 
 import (
 	"context"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -94,6 +104,12 @@ type Config struct {
 	// the cache's events keep theirs whatever it is (negative: only
 	// theirs).
 	JSONEvents int
+	// GroupTTL is how long a consumer group that nothing reads is kept
+	// (DefaultGroupTTL if 0; negative: for ever): then it is deleted with
+	// its pending entries, and a read creates it anew. It counts from the
+	// group's last read, or from the store's creation for the groups a
+	// Journal's replay brings back.
+	GroupTTL time.Duration
 }
 
 // Store is the embedded store.
@@ -116,6 +132,9 @@ type Store struct {
 	sessions  map[string]store.Session
 	positions map[string]protocol.ID // durable subscriptions' positions, by name
 	groups    map[string]*group      // consumer groups, by name
+	groupLRU  groupLRU               // the groups, least recently read first
+	trimHeap  trimHeap               // the groups with entries, by their oldest entry
+	groupTTL  time.Duration          // 0: for ever
 	closed    bool
 
 	done chan struct{} // closed by Close
@@ -127,6 +146,7 @@ type Store struct {
 var (
 	_ store.Store          = (*Store)(nil)
 	_ store.PreparedReader = (*Store)(nil)
+	_ store.GroupInspector = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -156,6 +176,12 @@ func New(cfg Config) *Store {
 	s.evs.jsonMax = cfg.JSONEvents
 	if s.evs.jsonMax == 0 {
 		s.evs.jsonMax = DefaultJSONEvents
+	}
+	switch {
+	case cfg.GroupTTL == 0:
+		s.groupTTL = DefaultGroupTTL
+	case cfg.GroupTTL > 0:
+		s.groupTTL = cfg.GroupTTL
 	}
 	s.ledger.max = cfg.MaxStatusRecords
 	if s.ledger.max <= 0 {
@@ -189,11 +215,13 @@ func (s *Store) trimByAge() {
 		}
 		s.mu.Lock()
 		if !s.closed {
+			now := s.now()
 			before := s.trimmed
-			s.trimLocked(s.now())
+			s.trimLocked(now)
 			if s.trimmed != before {
 				s.recordLocked(&Change{Kind: ChangeTrim, ID: s.trimmed})
 			}
+			s.expireGroupsLocked(now)
 		}
 		s.mu.Unlock()
 	}
@@ -256,6 +284,7 @@ func (s *Store) appendMarked(ctx context.Context, evs []*protocol.Event, name st
 	if s.trimmed != before {
 		seq = s.recordLocked(&Change{Kind: ChangeTrim, ID: s.trimmed})
 	}
+	s.expireGroupsLocked(now)
 	ch := s.notify
 	s.notify = make(chan struct{})
 	s.mu.Unlock()
@@ -263,7 +292,8 @@ func (s *Store) appendMarked(ctx context.Context, evs []*protocol.Event, name st
 	return s.commit(ctx, seq)
 }
 
-// trimLocked drops the oldest events beyond the retention limits.
+// trimLocked drops the oldest events beyond the retention limits, and the
+// groups' entries for them.
 func (s *Store) trimLocked(now time.Time) {
 	n := s.evs.len()
 	var oldest time.Time
@@ -278,9 +308,11 @@ func (s *Store) trimLocked(now time.Time) {
 		s.dropHeadLocked()
 		n--
 	}
+	s.dropTrimmedLocked()
 }
 
-// trimThroughLocked drops the events through id, as a replayed trim.
+// trimThroughLocked drops the events through id, as a replayed trim, and
+// the groups' entries for them.
 func (s *Store) trimThroughLocked(id protocol.ID) {
 	for {
 		first, _, _, ok := s.evs.oldest()
@@ -292,6 +324,7 @@ func (s *Store) trimThroughLocked(id protocol.ID) {
 	if s.trimmed.Less(id) {
 		s.trimmed = id
 	}
+	s.dropTrimmedLocked()
 }
 
 // dropHeadLocked trims the oldest retained event.
@@ -588,140 +621,6 @@ func (s *Store) Position(ctx context.Context, name string) (protocol.ID, bool, e
 	}
 	id, ok := s.positions[name]
 	return id, ok, nil
-}
-
-// group is a consumer group's state.
-type group struct {
-	cursor  protocol.ID // the last event delivered to the group, or where it starts
-	pending []pending   // delivered and not acknowledged, in ID order
-}
-
-// pending is an event delivered to a consumer of a group and not yet
-// acknowledged.
-type pending struct {
-	id       protocol.ID
-	consumer string
-	at       time.Time // when delivered or last claimed
-	acked    bool      // set by GroupAck just before it removes the entry
-}
-
-// dropTrimmed drops the entries for events retention trimmed: those through
-// trimmed, as trimming takes the oldest first.
-func (g *group) dropTrimmed(trimmed protocol.ID) {
-	k := sort.Search(len(g.pending), func(i int) bool { return trimmed.Less(g.pending[i].id) })
-	if k > 0 {
-		g.setPending(slices.Delete(g.pending, 0, k))
-	}
-}
-
-// setPending replaces the entries; an empty list is dropped, releasing the
-// array a burst of deliveries may have left.
-func (g *group) setPending(p []pending) {
-	if len(p) == 0 {
-		p = nil
-	}
-	g.pending = p
-}
-
-// GroupRead implements store.Store. A max of zero or less means no limit,
-// as for Read.
-func (s *Store) GroupRead(ctx context.Context, name, consumer string, start protocol.ID, claimAfter time.Duration,
-	max int, dst []*protocol.Event) ([]*protocol.Event, protocol.ID, error) {
-	if err := ctx.Err(); err != nil {
-		return dst, protocol.ID{}, err
-	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return dst, protocol.ID{}, store.ErrClosed
-	}
-	g := s.groups[name]
-	if g == nil {
-		g = &group{cursor: start}
-		if start.IsZero() {
-			g.cursor = s.last
-		}
-		s.groups[name] = g
-		s.recordLocked(&Change{Kind: ChangeGroupCreate, Name: name, ID: g.cursor})
-	}
-	g.dropTrimmed(s.trimmed)
-	n := 0
-	full := func() bool { return max > 0 && n >= max }
-
-	// Claim the entries left unacknowledged too long. Every entry's event
-	// is retained, as those trimmed were just dropped.
-	var claimed []protocol.ID
-	for i := 0; i < len(g.pending) && !full(); i++ {
-		p := &g.pending[i]
-		if now.Sub(p.at) < claimAfter {
-			continue
-		}
-		j := s.evs.find(p.id)
-		if j < 0 {
-			continue // not reached while the invariant above holds
-		}
-		p.consumer, p.at = consumer, now
-		dst = append(dst, s.evs.at(j))
-		if s.journal != nil {
-			claimed = append(claimed, p.id)
-		}
-		n++
-	}
-
-	// Deliver the events after the cursor. Their IDs are after every
-	// pending one, so appending keeps the entries in ID order.
-	for i := s.evs.after(g.cursor); i < s.evs.len() && !full(); i++ {
-		e := s.evs.at(i)
-		g.pending = append(g.pending, pending{id: e.ID, consumer: consumer, at: now})
-		g.cursor = e.ID
-		dst = append(dst, e)
-		n++
-	}
-	if n > 0 {
-		s.recordLocked(&Change{Kind: ChangeGroupDeliver, Name: name, Consumer: consumer, At: now,
-			IDs: claimed, ID: g.cursor})
-	}
-	return dst, s.last, nil
-}
-
-// GroupAck implements store.Store. The journal records the IDs it
-// acknowledged.
-func (s *Store) GroupAck(ctx context.Context, name, consumer string, ids []protocol.ID) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return 0, store.ErrClosed
-	}
-	g := s.groups[name]
-	if g == nil {
-		return 0, nil
-	}
-	acked := g.ack(ids, func(p *pending) bool { return p.consumer == consumer })
-	if len(acked) > 0 {
-		s.recordLocked(&Change{Kind: ChangeGroupAck, Name: name, IDs: acked})
-	}
-	return len(acked), nil
-}
-
-// ack removes the entries for ids that mine accepts (nil: every one) and
-// returns their IDs.
-func (g *group) ack(ids []protocol.ID, mine func(*pending) bool) []protocol.ID {
-	var acked []protocol.ID
-	for _, id := range ids {
-		i := sort.Search(len(g.pending), func(i int) bool { return !g.pending[i].id.Less(id) })
-		if i < len(g.pending) && g.pending[i].id == id && !g.pending[i].acked && (mine == nil || mine(&g.pending[i])) {
-			g.pending[i].acked = true
-			acked = append(acked, id)
-		}
-	}
-	if len(acked) > 0 {
-		g.setPending(slices.DeleteFunc(g.pending, func(p pending) bool { return p.acked }))
-	}
-	return acked
 }
 
 // Close implements store.Store. It is safe to call more than once.

@@ -25,6 +25,10 @@
 //	{p}:session:ID      one session's JSON, expiring after SessionTTL
 //	{p}:sessions        the index of session IDs (a sorted set)
 //	{p}:position:NAME   a durable subscription's position ("MS-SEQ")
+//	{p}:groups          each consumer group's last read, by Redis's clock
+//	                    in ms (a sorted set), for GroupTTL
+//	{p}:groupreads:G    group G's read records (groupReadScript), expiring a
+//	                    day after its last read
 //	{p}:status          the status records (store.Ledger; a Redis Stream):
 //	                    entry ID SEQ-0, one field, "r", holding the
 //	                    record's JSON (its "seq" in the JSON is not used)
@@ -187,6 +191,17 @@
 // a day are deleted, with their records. GroupAck is a script that
 // acknowledges (XACK) only the IDs XPENDING lists for the consumer
 // acknowledging: an entry another consumer claimed is left to it.
+//
+// What a group holds is bounded as store.Store says. Every GroupSweep
+// (a minute) each Store sweeps the groups: it acknowledges, in every
+// group, the entries of events retention removed (XPENDING up to
+// {p}:trimmed, then XACK; Redis itself drops such an entry only when
+// XAUTOCLAIM passes over it), and destroys (XGROUP DESTROY, with its read
+// records) every group whose last read, in {p}:groups, is older than
+// GroupTTL (7 days). A read costs what it returns: XAUTOCLAIM's scan of
+// the pending list is bounded by its count (ten times it, claimRounds
+// calls at most), and an acknowledgement is an XPENDING and an XACK per
+// ID.
 //
 // # Status records
 //

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/protocol"
 )
 
@@ -71,6 +72,7 @@ const (
 	janitorEvery   = time.Minute      // how often one group's idle consumers are removed
 	consumerIdle   = 24 * time.Hour   // a consumer with nothing pending, idle this long, is removed
 	janitorTimeout = 10 * time.Second // bound on the removal
+	janitorPrune   = 1024             // the janitor's records are pruned when this many, or twice as many as last kept
 )
 
 // GroupRead implements store.Store with groupReadScript, which claims
@@ -188,13 +190,16 @@ func (s *Store) createGroup(ctx context.Context, group, startID string) error {
 // different Stores, or of another form, are not compared: the consumer's
 // reads then go on as they come.)
 //
-// KEYS: the stream, the group's read records. ARGV: the group, the
-// consumer, claimAfter in ms, most entries, XAUTOCLAIM calls at most, the
-// token, the records' TTL in ms. It answers {entries, newest}: the entries
-// as XRANGE has them, and the stream's newest ID ('0-0' if empty); or
-// the NOGROUP error.
+// The group's read time (Redis's clock, in ms) is recorded in the
+// groups' sorted set, for GroupTTL (sweepGroups).
+//
+// KEYS: the stream, the group's read records, the groups' read times.
+// ARGV: the group, the consumer, claimAfter in ms, most entries,
+// XAUTOCLAIM calls at most, the token, the records' TTL in ms. It answers
+// {entries, newest}: the entries as XRANGE has them, and the stream's
+// newest ID ('0-0' if empty); or the NOGROUP error.
 var groupReadScript = sync.OnceValue(func() *redis.Script {
-	return redis.NewScript(`
+	return redis.NewScript(nowLua + `
 local stream, reads = KEYS[1], KEYS[2]
 local group, consumer, idle, want, rounds, token = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local function newest()
@@ -204,6 +209,7 @@ local function newest()
 end
 local rec = redis.call('HGET', reads, consumer)
 if rec and string.sub(rec, 1, #token + 1) == token .. ' ' then
+  redis.call('ZADD', KEYS[3], nowMs(), group)
   local out = {}
   for id in string.gmatch(string.sub(rec, #token + 2), '%S+') do
     if #out >= want then break end
@@ -245,9 +251,18 @@ if #out < want then
 end
 redis.call('HSET', reads, consumer, token .. ' ' .. table.concat(ids, ' '))
 redis.call('PEXPIRE', reads, ARGV[7])
+redis.call('ZADD', KEYS[3], nowMs(), group)
 return {out, newest()}
 `)
 })
+
+// nowLua defines nowMs(), Redis's clock in Unix milliseconds.
+const nowLua = `
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`
 
 // groupReadsKey is the key of a group's read records (groupReadScript).
 func (s *Store) groupReadsKey(group string) string { return Key(s.prefix, "groupreads", group) }
@@ -263,7 +278,7 @@ func (s *Store) groupRead(ctx context.Context, group, consumer, token string, cl
 	if claimAfter > 0 && idle == 0 {
 		idle = 1 // as go-redis rounds it
 	}
-	v, err := groupReadScript().Run(ctx, s.rdb, []string{s.kEvents, s.groupReadsKey(group)},
+	v, err := groupReadScript().Run(ctx, s.rdb, []string{s.kEvents, s.groupReadsKey(group), s.kGroups},
 		group, consumer, idle, want, claimRounds, token, consumerIdle.Milliseconds()).Slice()
 	if err != nil {
 		return dst, protocol.ID{}, err
@@ -368,6 +383,16 @@ func (s *Store) tidyGroup(group string) {
 		return
 	}
 	s.janitor[group] = now
+	if len(s.janitor) >= s.pruneAt {
+		// Each group read leaves its name here: forget those not read for
+		// a janitor round, so that groups gone do not pile up.
+		for g, t := range s.janitor {
+			if now.Sub(t) >= janitorEvery {
+				delete(s.janitor, g)
+			}
+		}
+		s.pruneAt = max(janitorPrune, 2*len(s.janitor))
+	}
 	s.groupMu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, janitorTimeout)
 	defer cancel()
@@ -381,4 +406,187 @@ func (s *Store) tidyGroup(group string) {
 			s.rdb.HDel(ctx, s.groupReadsKey(group), c.Name)
 		}
 	}
+}
+
+// GroupInfo implements store.GroupInspector (XINFO GROUPS).
+func (s *Store) GroupInfo(ctx context.Context, group string) (store.GroupInfo, bool, error) {
+	if err := s.checkReachable("group info"); err != nil {
+		return store.GroupInfo{}, false, err
+	}
+	gs, err := s.rdb.XInfoGroups(ctx, s.kEvents).Result()
+	if noSuchKey(err) {
+		return store.GroupInfo{}, false, nil
+	}
+	if err != nil {
+		return store.GroupInfo{}, false, wrap("group info", err)
+	}
+	for _, g := range gs {
+		if g.Name == group {
+			return store.GroupInfo{Pending: int(g.Pending)}, true, nil
+		}
+	}
+	return store.GroupInfo{}, false, nil
+}
+
+// The group sweep: every GroupSweep each Store (of every region sharing
+// the prefix; what they do is the same, and done once) drops from every
+// group's pending list the entries of events retention removed, and
+// destroys the groups nothing read for GroupTTL. Redis removes an entry
+// it finds deleted only when XAUTOCLAIM passes over it, and keeps a group
+// until it is destroyed: without the sweep, a group that a client read
+// without acknowledging and left would keep its entries, and itself, for
+// good.
+//
+// A group's read time is its score in {p}:groups, set by each read
+// (groupReadScript) by Redis's clock. A group the set does not have
+// (created by a version before it) is added at its first sweep, and its
+// time counts from then.
+const (
+	sweepTimeout = 30 * time.Second // bound on one sweep
+	sweepPage    = 100              // groups destroyed per call, entries acknowledged per call: 10 times that
+	sweepRounds  = 100              // calls of each script per sweep at most
+)
+
+// groupLoop sweeps the groups every GroupSweep until Close.
+func (s *Store) groupLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.sweep)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		if s.checkReachable("group sweep") != nil {
+			continue // degraded: the next round, once Redis is back
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, sweepTimeout)
+		err := s.sweepGroups(ctx)
+		cancel()
+		switch {
+		case err != nil && !failing && s.ctx.Err() == nil:
+			failing = true
+			s.log.WithError(err).Warn("redis store: sweeping consumer groups failed; tried again every sweep")
+		case err == nil && failing:
+			failing = false
+			s.log.Info("redis store: consumer groups swept again")
+		}
+	}
+}
+
+// registerGroupsScript adds groups to the read times, at Redis's clock,
+// unless they are there. KEYS: the read times. ARGV: the groups.
+var registerGroupsScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(nowLua + `
+local now = nowMs()
+for i = 1, #ARGV do redis.call('ZADD', KEYS[1], 'NX', now, ARGV[i]) end
+return #ARGV
+`)
+})
+
+// dropTrimmedScript acknowledges, for a group, up to a count of the
+// entries whose events retention removed (those through the trimmed ID)
+// and answers how many. KEYS: the stream. ARGV: the group, the trimmed
+// ID, the count.
+var dropTrimmedScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
+local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], '-', ARGV[2], tonumber(ARGV[3]))
+if type(p) == 'table' and p.err then
+  if string.sub(p.err, 1, 7) == 'NOGROUP' then return 0 end
+  return p
+end
+if #p == 0 then return 0 end
+local ids = {}
+for i, e in ipairs(p) do ids[i] = e[1] end
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+return #ids
+`)
+})
+
+// staleGroupsScript answers up to a count of the groups not read for the
+// TTL, by Redis's clock. KEYS: the read times. ARGV: the TTL in ms, the
+// count.
+var staleGroupsScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(nowLua + `
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', nowMs() - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
+`)
+})
+
+// destroyGroupScript destroys a group unless it was read within the TTL
+// (or is gone from the read times: another Store destroyed it), with its
+// read records, and answers 1 if it did. KEYS: the stream, the read
+// times, the group's read records. ARGV: the group, the TTL in ms.
+var destroyGroupScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(nowLua + `
+local read = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not read or nowMs() - tonumber(read) < tonumber(ARGV[2]) then return 0 end
+redis.pcall('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`)
+})
+
+// sweepGroups runs one sweep.
+func (s *Store) sweepGroups(ctx context.Context) error {
+	gs, err := s.rdb.XInfoGroups(ctx, s.kEvents).Result()
+	if err != nil && !noSuchKey(err) {
+		return err
+	}
+	if len(gs) > 0 {
+		names := make([]any, len(gs))
+		for i, g := range gs {
+			names[i] = g.Name
+		}
+		if err := registerGroupsScript().Run(ctx, s.rdb, []string{s.kGroups}, names...).Err(); err != nil {
+			return err
+		}
+		trimmed, err := s.rdb.Get(ctx, s.kTrimmed).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		if trimmed != "" {
+			for _, g := range gs {
+				if g.Pending == 0 {
+					continue
+				}
+				for range sweepRounds {
+					n, err := dropTrimmedScript().Run(ctx, s.rdb, []string{s.kEvents}, g.Name, trimmed, 10*sweepPage).Int()
+					if err != nil {
+						return err
+					}
+					if n < 10*sweepPage {
+						break
+					}
+				}
+			}
+		}
+	}
+	if s.groupTTL <= 0 {
+		return nil
+	}
+	for range sweepRounds {
+		stale, err := staleGroupsScript().Run(ctx, s.rdb, []string{s.kGroups}, s.groupTTL.Milliseconds(), sweepPage).StringSlice()
+		if err != nil {
+			return err
+		}
+		for _, g := range stale {
+			n, err := destroyGroupScript().Run(ctx, s.rdb, []string{s.kEvents, s.kGroups, s.groupReadsKey(g)},
+				g, s.groupTTL.Milliseconds()).Int()
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				s.groupMu.Lock()
+				delete(s.janitor, g)
+				s.groupMu.Unlock()
+			}
+		}
+		if len(stale) < sweepPage {
+			break
+		}
+	}
+	return nil
 }

@@ -47,6 +47,7 @@ func conformance(t *testing.T, name string, cfg Config, rec *cmdRecorder) {
 		c := cfg
 		c.Prefix = prefix
 		c.MaxEvents, c.MaxBytes = r.MaxEvents, r.MaxBytes
+		c.GroupTTL, c.GroupSweep = r.GroupTTL, 100*time.Millisecond
 		c.Logger = testLogger(t)
 		c.TailBlock = 100 * time.Millisecond
 		s, err := New(c)

@@ -32,6 +32,8 @@ const (
 	DefaultBufferEvents = 1_000_000
 	DefaultBufferBytes  = 256 << 20
 	DefaultTailBlock    = time.Second
+	DefaultGroupTTL     = 7 * 24 * time.Hour
+	DefaultGroupSweep   = time.Minute
 )
 
 // Config configures a Store.
@@ -99,6 +101,16 @@ type Config struct {
 	// (DefaultReplicaTimeout if 0).
 	ReplicaTimeout time.Duration
 
+	// GroupTTL is how long a consumer group that nothing reads is kept
+	// (DefaultGroupTTL if 0; negative: for ever): then the group is
+	// destroyed (XGROUP DESTROY), with its pending entries and its read
+	// records. Reads are timed by Redis's clock. GroupSweep is how often
+	// the Store looks for such groups, and drops from every group's
+	// pending list the entries of events retention removed
+	// (DefaultGroupSweep if 0).
+	GroupTTL   time.Duration
+	GroupSweep time.Duration
+
 	// Logger receives the store's warnings (required).
 	Logger logrus.FieldLogger
 	// Now is the clock (time.Now if nil): Received times, provisional IDs
@@ -117,6 +129,8 @@ type Store struct {
 	maxAge    time.Duration
 	ttl       time.Duration
 	block     time.Duration
+	groupTTL  time.Duration // 0: for ever
+	sweep     time.Duration
 	bufEvents int
 	bufBytes  int64
 	writer    string // this Store's name in the writer records
@@ -126,6 +140,7 @@ type Store struct {
 
 	// Keys.
 	kEvents, kBorn, kTrimmed, kWriter, kSessions string
+	kGroups                                      string
 	kStatus, kStatusWriter                       string
 	prefix                                       string
 
@@ -190,8 +205,9 @@ type Store struct {
 	sessMu sync.Mutex        // serializes session writes; guards mine
 	mine   map[string][]byte // this Store's sessions, as written
 
-	groupMu sync.Mutex               // guards janitor and unread
+	groupMu sync.Mutex               // guards janitor, pruneAt and unread
 	janitor map[string]time.Time     // when each group's consumers were last tidied
+	pruneAt int                      // janitor's size at which its old entries are dropped
 	unread  map[groupConsumer]string // token of a group read that failed (see GroupRead)
 
 	writeErr atomic.Bool // an append error was logged since the last success
@@ -223,6 +239,7 @@ var (
 	_ store.MarkedAppender = (*Store)(nil)
 	_ store.Ledger         = (*Store)(nil)
 	_ store.Syncer         = (*Store)(nil)
+	_ store.GroupInspector = (*Store)(nil)
 )
 
 // Key returns the Redis key "{prefix}:part1:part2...". The braces make the
@@ -261,7 +278,7 @@ func New(cfg Config) (*Store, error) {
 	if strings.ContainsAny(cfg.Prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: prefix %q holds a brace", cfg.Prefix)
 	}
-	if cfg.MaxAge < 0 || cfg.SessionTTL < 0 || cfg.TailBlock < 0 || cfg.ReplicaTimeout < 0 {
+	if cfg.MaxAge < 0 || cfg.SessionTTL < 0 || cfg.TailBlock < 0 || cfg.ReplicaTimeout < 0 || cfg.GroupSweep < 0 {
 		return nil, errors.New("redisstore: negative duration in Config")
 	}
 	switch {
@@ -286,6 +303,7 @@ func New(cfg Config) (*Store, error) {
 		maxAge:    cfg.MaxAge,
 		ttl:       or(cfg.SessionTTL, DefaultSessionTTL),
 		block:     or(cfg.TailBlock, DefaultTailBlock),
+		sweep:     or(cfg.GroupSweep, DefaultGroupSweep),
 		bufEvents: or(cfg.BufferEvents, DefaultBufferEvents),
 		bufBytes:  or(cfg.BufferBytes, DefaultBufferBytes),
 		writer:    hex.EncodeToString(w[:]),
@@ -298,6 +316,7 @@ func New(cfg Config) (*Store, error) {
 		kBorn:     Key(cfg.Prefix, "born"),
 		kTrimmed:  Key(cfg.Prefix, "trimmed"),
 		kSessions: Key(cfg.Prefix, "sessions"),
+		kGroups:   Key(cfg.Prefix, "groups"),
 		done:      make(chan struct{}),
 		flushWake: make(chan struct{}, 1),
 		tailWake:  make(chan struct{}, 1),
@@ -307,7 +326,14 @@ func New(cfg Config) (*Store, error) {
 		orphans:   make(map[protocol.ID]orphan),
 		mine:      make(map[string][]byte),
 		janitor:   make(map[string]time.Time),
+		pruneAt:   janitorPrune,
 		unread:    make(map[groupConsumer]string),
+	}
+	switch {
+	case cfg.GroupTTL == 0:
+		s.groupTTL = DefaultGroupTTL
+	case cfg.GroupTTL > 0:
+		s.groupTTL = cfg.GroupTTL
 	}
 	s.kWriter = Key(cfg.Prefix, "writer", s.writer)
 	s.kStatus = Key(cfg.Prefix, "status")
@@ -337,10 +363,11 @@ func New(cfg Config) (*Store, error) {
 		s.enterDegradedLocked(err)
 		s.mu.Unlock()
 	}
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.tailLoop()
 	go s.flushLoop()
 	go s.refreshLoop()
+	go s.groupLoop()
 	return s, nil
 }
 

@@ -107,6 +107,7 @@ func TestConformance(t *testing.T) {
 				ApproxTrim: true,
 				New: func(t *testing.T, r storetest.Retention) store.Store {
 					s, err := New(Config{Client: c, Prefix: srv.prefix(), MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes,
+						GroupTTL: r.GroupTTL, GroupSweep: 100 * time.Millisecond,
 						Logger: testLogger(t), TailBlock: 100 * time.Millisecond})
 					if err != nil {
 						t.Fatal(err)
@@ -117,6 +118,7 @@ func TestConformance(t *testing.T) {
 					prefix := s.(*Store).prefix
 					s.Close()
 					n, err := New(Config{Client: c, Prefix: prefix, MaxEvents: r.MaxEvents, MaxBytes: r.MaxBytes,
+						GroupTTL: r.GroupTTL, GroupSweep: 100 * time.Millisecond,
 						Logger: testLogger(t), TailBlock: 100 * time.Millisecond})
 					if err != nil {
 						t.Fatal(err)

@@ -23,6 +23,11 @@ import (
 type Retention struct {
 	MaxEvents int
 	MaxBytes  int64
+	// GroupTTL, when not zero, is how long the store keeps a consumer
+	// group nothing reads (zero: the store's default). A store that
+	// deletes such groups by a sweep (Redis) should sweep often in the
+	// suite: the suite waits for it up to 30 seconds.
+	GroupTTL time.Duration
 }
 
 // Options describe the implementation under test.
@@ -106,6 +111,8 @@ func Run(t *testing.T, o Options) {
 		{"GroupAckOwnOnly", testGroupAckOwnOnly},
 		{"GroupsIndependent", testGroupsIndependent},
 		{"GroupWait", testGroupWait},
+		{"GroupTrimDropsPending", testGroupTrimDropsPending},
+		{"GroupExpires", testGroupExpires},
 	}
 	tests = append(tests, ledgerTests...)
 	for _, tc := range tests {
@@ -1062,5 +1069,143 @@ func testGroupWait(t *testing.T, o Options) {
 	wantEvents(t, "read after the wake", got, fresh)
 	if last != fresh[0].ID {
 		t.Fatalf("GroupRead last = %v, want %v", last, fresh[0].ID)
+	}
+}
+
+// inspectorOf returns s as a store.GroupInspector.
+func inspectorOf(t *testing.T, s store.Store) store.GroupInspector {
+	t.Helper()
+	gi, ok := s.(store.GroupInspector)
+	if !ok {
+		t.Fatalf("%T is not a store.GroupInspector", s)
+	}
+	return gi
+}
+
+// groupInfo calls GroupInfo and fails the test on error.
+func groupInfo(t *testing.T, gi store.GroupInspector, group string) (store.GroupInfo, bool) {
+	t.Helper()
+	info, ok, err := gi.GroupInfo(ctx(t), group)
+	if err != nil {
+		t.Fatalf("GroupInfo(%q): %v", group, err)
+	}
+	return info, ok
+}
+
+// eventually calls cond until it returns "", failing the test with its
+// last answer if that takes 30 seconds.
+func eventually(t *testing.T, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		why := cond()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30s: %s", why)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testGroupTrimDropsPending: the pending entries of events retention
+// trimmed leave every group, whether or not it is read again (the
+// embedded store at once, Redis within its sweep); a group holds no more
+// than its consumers left pending of what is retained.
+func testGroupTrimDropsPending(t *testing.T, o Options) {
+	s := newStore(t, o, Retention{MaxEvents: 10})
+	gi := inspectorOf(t, s)
+	for _, g := range []string{"g1", "g2"} {
+		groupRead(t, s, g, "c", protocol.ID{}, time.Hour, 100)
+	}
+	held := appendEvents(t, s, "held", 5)
+	for _, g := range []string{"g1", "g2"} {
+		got, _ := groupRead(t, s, g, "c", protocol.ID{}, time.Hour, 100)
+		wantEvents(t, g+"'s read", got, held)
+	}
+	groupAck(t, s, "g2", "c", held[:2])
+	for g, want := range map[string]int{"g1": 5, "g2": 3} {
+		if info, ok := groupInfo(t, gi, g); !ok || info.Pending != want {
+			t.Fatalf("GroupInfo(%q) = %+v, %v; want %d pending", g, info, ok, want)
+		}
+	}
+	for i := 0; i < 20; i++ { // retention trims every held event
+		appendEvents(t, s, fmt.Sprint("later", i), 20)
+	}
+	if st, err := s.Stats(ctx(t)); err != nil || st.Trimmed.Less(held[4].ID) {
+		t.Fatalf("Stats = %+v, %v: the held events were not trimmed", st, err)
+	}
+	// Neither group is read again: their entries leave them all the same.
+	eventually(t, func() string {
+		for _, g := range []string{"g1", "g2"} {
+			if info, ok := groupInfo(t, gi, g); !ok || info.Pending != 0 {
+				return fmt.Sprintf("GroupInfo(%q) = %+v, %v; want the group with nothing pending", g, info, ok)
+			}
+		}
+		return ""
+	})
+	// Nothing held is claimed: the group goes on after its cursor.
+	o.idle(50 * time.Millisecond)
+	got, _ := groupRead(t, s, "g1", "d", protocol.ID{}, 10*time.Millisecond, 1000)
+	for _, e := range got {
+		if !held[4].ID.Less(e.ID) {
+			t.Fatalf("g1 delivered %s (%q), an event retention trimmed", e.ID, e.Text)
+		}
+	}
+}
+
+// testGroupExpires: a group that nothing reads for the group TTL is
+// deleted with its pending entries; one read within it is kept; a read
+// after the deletion creates the group anew at its start. A store that
+// outlives a reopen keeps the deletion.
+func testGroupExpires(t *testing.T, o Options) {
+	const ttl = 3 * time.Second
+	s := newStore(t, o, Retention{GroupTTL: ttl})
+	gi := inspectorOf(t, s)
+	for _, g := range []string{"idle", "live"} {
+		groupRead(t, s, g, "c", protocol.ID{}, time.Hour, 100)
+	}
+	evs := appendEvents(t, s, "x", 4)
+	for _, g := range []string{"idle", "live"} {
+		got, _ := groupRead(t, s, g, "c", protocol.ID{}, time.Hour, 2)
+		wantEvents(t, g+"'s read", got, evs[:2])
+	}
+	o.idle(ttl / 2)
+	got, _ := groupRead(t, s, "live", "c", protocol.ID{}, time.Hour, 100)
+	wantEvents(t, "live's read half a TTL later", got, evs[2:])
+	o.idle(ttl/2 + ttl/4) // idle: 1.25 TTL since its last read; live: 0.75
+	// The store finds it (the embedded store when a group is read or
+	// events appended, Redis at its sweep): live is read meanwhile.
+	eventually(t, func() string {
+		groupRead(t, s, "live", "c", protocol.ID{}, time.Hour, 100)
+		if info, ok := groupInfo(t, gi, "idle"); ok {
+			return fmt.Sprintf("GroupInfo(idle) = %+v, true; want it deleted", info)
+		}
+		return ""
+	})
+	if info, ok := groupInfo(t, gi, "live"); !ok || info.Pending != 4 {
+		t.Fatalf("GroupInfo(live) = %+v, %v; want it kept with its 4 pending", info, ok)
+	}
+	if o.Reopen != nil {
+		s = o.Reopen(t, s, Retention{GroupTTL: ttl})
+		t.Cleanup(func() { s.Close() })
+		gi = inspectorOf(t, s)
+		if info, ok := groupInfo(t, gi, "idle"); ok {
+			t.Fatalf("after a reopen: GroupInfo(idle) = %+v, true; want it still deleted", info)
+		}
+		if info, ok := groupInfo(t, gi, "live"); !ok || info.Pending != 4 {
+			t.Fatalf("after a reopen: GroupInfo(live) = %+v, %v; want it with its 4 pending", info, ok)
+		}
+	}
+	// Created anew at the start given: not at its old cursor, with none of
+	// its old entries.
+	got, _ = groupRead(t, s, "idle", "c", evs[3].ID, time.Hour, 100)
+	wantEvents(t, "the deleted group's read", got, nil)
+	fresh := appendEvents(t, s, "fresh", 1)
+	got, _ = groupRead(t, s, "idle", "c", evs[3].ID, 0, 100)
+	wantEvents(t, "the new group's read, claiming any idle", got, fresh)
+	if info, ok := groupInfo(t, gi, "idle"); !ok || info.Pending != 1 {
+		t.Fatalf("GroupInfo(idle) anew = %+v, %v; want 1 pending", info, ok)
 	}
 }
