@@ -3,13 +3,78 @@ package unsolmsg_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
+	"github.com/zbridge/zbridge/gateway/store"
 	"github.com/zbridge/zbridge/gateway/store/memstore"
+	"github.com/zbridge/zbridge/gateway/unsolmsg"
 	"github.com/zbridge/zbridge/protocol"
 	"github.com/zbridge/zbridge/protocol/client"
 )
+
+// startConfig serves UNSOLMSG on loopback with cfg (its Logger set here);
+// cleanup closes the server.
+func startConfig(t *testing.T, cfg unsolmsg.Config) string {
+	t.Helper()
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	cfg.Logger = l
+	srv, err := unsolmsg.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return ln.Addr().String()
+}
+
+// noEventFor fails the test if c is sent an event within d. (A check that
+// something does not happen: on a slow machine it may pass when it should
+// not, never the other way round.)
+func noEventFor(t *testing.T, c *client.Conn, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if f, err := c.Next(ctx); err == nil {
+		t.Fatalf("got %+v, want nothing for %v", f, d)
+	} else if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next: %v, want nothing for %v", err, d)
+	}
+}
+
+// ackWait acknowledges evs and fails the test if the region refuses.
+func ackWait(t *testing.T, c *client.Conn, evs []*protocol.Event) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	ids := make([]string, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID.String()
+	}
+	if err := c.AckWait(ctx, ids...); err != nil {
+		t.Fatalf("ack: %v", err)
+	}
+}
+
+// pending returns what st holds pending for group.
+func pending(t *testing.T, st store.Store, group string) int {
+	t.Helper()
+	info, ok, err := st.(store.GroupInspector).GroupInfo(context.Background(), group)
+	if err != nil || !ok {
+		t.Fatalf("GroupInfo(%q): %v, %v", group, ok, err)
+	}
+	return info.Pending
+}
 
 // TestGroupAckOnlyOwn: a member of a group may acknowledge only events
 // delivered to it. Another member's ack of an event delivered to the first
@@ -51,5 +116,65 @@ func TestGroupAckOnlyOwn(t *testing.T) {
 	sameEvent(t, nextEvent(t, alice2), ev[0]) // claimed after the timeout
 	if err := alice2.AckWait(ctx, ev[0].ID.String()); err != nil {
 		t.Fatalf("ack of the event delivered to this member: %v", err)
+	}
+}
+
+// TestGroupMaxUnacked: a group member is sent at most GroupMaxUnacked
+// events it has not acknowledged (2×Batch: 8 here); it is sent more as it
+// acknowledges, and the group's store holds no more than that for it.
+// (Before, a member that never acknowledged was sent every retained event,
+// each an entry the store kept.)
+func TestGroupMaxUnacked(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	addr := startConfig(t, unsolmsg.Config{Store: st, Batch: 4, GroupClaimAfter: time.Hour})
+	c := dial(t, addr)
+	subscribeWith(t, c, client.Subscription{Group: "g"})
+	evs := syslogEvents(20, "w")
+	appendTo(t, st, evs)
+	expectEvents(t, c, evs[:8])
+	noEventFor(t, c, 300*time.Millisecond)
+	if n := pending(t, st, "g"); n != 8 {
+		t.Fatalf("the store holds %d pending for the group, want the 8 sent", n)
+	}
+	ackWait(t, c, evs[:3])
+	expectEvents(t, c, evs[8:11])
+	noEventFor(t, c, 300*time.Millisecond)
+	ackWait(t, c, evs[3:11])
+	expectEvents(t, c, evs[11:19])
+	ackWait(t, c, evs[11:19])
+	expectEvents(t, c, evs[19:])
+	ackWait(t, c, evs[19:])
+	if n := pending(t, st, "g"); n != 0 {
+		t.Fatalf("the store holds %d pending after every event was acknowledged", n)
+	}
+}
+
+// TestGroupMaxUnackedClaims: what a member holds past the claim timeout no
+// longer counts: it may go to any member that reads, and the member that
+// held it reads again. Alone in its group, a member that never
+// acknowledges is sent its own events again, not new ones, and the store
+// holds no more than the 8 for it; another member joining gets the events
+// it cannot take.
+func TestGroupMaxUnackedClaims(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	addr := startConfig(t, unsolmsg.Config{Store: st, Batch: 4, GroupClaimAfter: 300 * time.Millisecond})
+	c := dial(t, addr)
+	subscribeWith(t, c, client.Subscription{Group: "g"})
+	evs := syslogEvents(20, "c")
+	appendTo(t, st, evs)
+	expectEvents(t, c, evs[:8])
+	expectEvents(t, c, evs[:8]) // claimed again, by the same member
+	if n := pending(t, st, "g"); n != 8 {
+		t.Fatalf("the store holds %d pending for the group, want 8", n)
+	}
+	other := dial(t, addr)
+	subscribeWith(t, other, client.Subscription{Group: "g"})
+	got := map[protocol.ID]bool{}
+	for len(got) < len(evs) {
+		e := nextEvent(t, other)
+		got[e.ID] = true
+		ackWait(t, other, []*protocol.Event{e})
 	}
 }

@@ -38,7 +38,10 @@
 // store acknowledges for a session only the events pending for it); events
 // delivered to a member that does not acknowledge them within
 // Config.GroupClaimAfter (it died, or its region did) are delivered again
-// to a member that reads next, and are then that member's. Members of
+// to a member that reads next, and are then that member's. A member's
+// session is sent at most Config.GroupMaxUnacked events it has not
+// acknowledged (window.go): one that reads without acknowledging costs its
+// group no more than that. Members of
 // one group should use one filter: events a member's filter excludes are
 // acknowledged for the group without being sent. A group name belongs to
 // the client that uses it, unless Config.Access shares it (the region's
@@ -92,6 +95,16 @@ type Config struct {
 	// acknowledging them before they are delivered to another member
 	// (default 30s).
 	GroupClaimAfter time.Duration
+	// GroupMaxUnacked is the most events a group member's session is sent
+	// and holds unacknowledged (default 2×Batch): holding that many, it is
+	// sent nothing more until it acknowledges some, or until one and a
+	// half GroupClaimAfter passed for the oldest. Past GroupClaimAfter the
+	// events it holds go to another member that reads (the others read at
+	// least every half GroupClaimAfter, so they have the first chance at
+	// them), or, past the half more, to this one again. So a member that
+	// reads without acknowledging costs its group's store that many
+	// entries at most.
+	GroupMaxUnacked int
 	// TakeoverCheck is how often a durable subscription's session checks
 	// that no newer session took the subscription over (default 2s).
 	TakeoverCheck time.Duration
@@ -165,6 +178,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.GroupClaimAfter <= 0 {
 		cfg.GroupClaimAfter = 30 * time.Second
+	}
+	if cfg.GroupMaxUnacked <= 0 {
+		cfg.GroupMaxUnacked = 2 * cfg.Batch
 	}
 	if cfg.TakeoverCheck <= 0 {
 		cfg.TakeoverCheck = 2 * time.Second
@@ -244,6 +260,10 @@ type subscription struct {
 	mu      sync.Mutex // guards sent, refused
 	sent    protocol.ID
 	refused int // acks refused, logged once
+
+	// win counts what a group member holds unacknowledged (nil for a
+	// subscription without a group).
+	win *window
 
 	// received holds, with Config.RelayLatency set, the Received times of
 	// the events encoded for the next write (the stream goroutine's, kept
@@ -338,6 +358,7 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 		if h.cfg.Access != nil {
 			sub.groupKey = h.cfg.Access.GroupKey(sess.Client, sub.group)
 		}
+		sub.win = newWindow()
 	}
 	if h.cfg.Access != nil {
 		if err := h.cfg.Access.Subscribe(sess, f); err != nil {
@@ -543,6 +564,7 @@ func (s *Server) groupAck(sess *session.Session, sub *subscription, req uint64, 
 			Message: "the ack could not be recorded; the events may be delivered again"})
 	}
 	s.acked.Add(uint64(n))
+	sub.win.remove(ids) // those the store had as another's are not this session's either
 	if n < distinct(ids) {
 		if sub.refuse() { // a client that does this once does it often
 			sess.Log.WithField("ids", len(ids)).Warn("ack of events not pending for this group member refused (logged once a session)")
@@ -570,7 +592,9 @@ func distinct(ids []protocol.ID) int {
 }
 
 // streamGroup sends sess its share of the group's events until the session
-// ends. Events its filter excludes are acknowledged for the group.
+// ends. Events its filter excludes are acknowledged for the group. It reads
+// no more than sub.win has room for (Config.GroupMaxUnacked), and waits
+// while it has none.
 func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 	ctx := sess.Context()
 	var skip []protocol.ID
@@ -591,9 +615,28 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 				Message: "the region is shutting down; unacknowledged events go to the group's other members"})
 			return
 		}
+		room, wait := sub.win.room(time.Now(), s.cfg.GroupClaimAfter+s.cfg.GroupClaimAfter/2, s.cfg.GroupMaxUnacked)
+		if room == 0 {
+			// Full: until an ack makes room, or the oldest held passes
+			// the claim timeout.
+			s.batches.put(bt)
+			bt = nil
+			t := time.NewTimer(wait)
+			select {
+			case <-sub.win.freed:
+			case <-t.C:
+			case <-sess.StopContext().Done():
+			}
+			t.Stop()
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
 		var last protocol.ID
 		var err error
-		bt.evs, last, err = s.cfg.Store.GroupRead(ctx, sub.groupKey, sess.ID, sub.after, s.cfg.GroupClaimAfter, s.cfg.Batch, bt.evs[:0])
+		bt.evs, last, err = s.cfg.Store.GroupRead(ctx, sub.groupKey, sess.ID, sub.after, s.cfg.GroupClaimAfter,
+			min(s.cfg.Batch, room), bt.evs[:0])
 		evs := bt.evs
 		if err != nil {
 			if ctx.Err() == nil {
@@ -625,15 +668,17 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 			continue
 		}
 		skip = skip[:0]
-		for _, e := range evs { // claimed events come first, older
-			sub.markSent(e.ID) // before the client can see them
-		}
+		sub.win.add(evs, time.Now()) // before the client can see them, and ack them
 		if bt.buf, _, err = s.send(sess, sub, evs, nil, false, bt.buf, func(e *protocol.Event) { skip = append(skip, e.ID) }); err != nil {
 			return
 		}
 		if len(skip) > 0 {
-			if _, err := s.cfg.Store.GroupAck(ctx, sub.groupKey, sess.ID, skip); err != nil && ctx.Err() == nil {
-				sess.Log.WithError(err).Warn("acknowledging filtered-out events failed; they will be offered again")
+			if _, err := s.cfg.Store.GroupAck(ctx, sub.groupKey, sess.ID, skip); err != nil {
+				if ctx.Err() == nil {
+					sess.Log.WithError(err).Warn("acknowledging filtered-out events failed; they will be offered again")
+				}
+			} else {
+				sub.win.remove(skip)
 			}
 		}
 		clear(evs)
