@@ -3,6 +3,7 @@ package region
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,6 +176,97 @@ vmmon = ["VMSYS1"]
 		var d *trust.Denial
 		if err := r.guard.recheck(port)(ctx, "ops", "new"); !errors.As(err, &d) {
 			t.Errorf("%s: recheck once the port was withdrawn = %v, want a denial", port, err)
+		}
+	}
+}
+
+// TestRefreshLeavesSharedGroup: a refresh that takes a client out of the
+// role sharing a group, leaving it another role that grants UNSOLMSG, ends
+// its session in the role's group with bye revoked at its next read; the
+// role's remaining member gets every event. (Before, the session stayed in
+// the role's group and acknowledged for it, unseen, the events it could no
+// longer see: 29 of 40 were lost.)
+func TestRefreshLeavesSharedGroup(t *testing.T) {
+	dir := t.TempDir()
+	h, err := auth.Hash("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "zbridge.toml")
+	write := func(exRoles string) {
+		text := `
+[[role]]
+name = "web"
+ports = ["unsolmsg"]
+events = ["source=syslog,origin=web*"]
+groups = ["WEBOPS"]
+[[role]]
+name = "db"
+ports = ["unsolmsg"]
+events = ["source=syslog,origin=db*"]
+[[client]]
+name = "ops"
+secret-hash = "` + h + `"
+roles = ["web"]
+[[client]]
+name = "ex"
+secret-hash = "` + h + `"
+roles = [` + exRoles + `]
+`
+		if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`"web", "db"`)
+	r, err := New(Config{Name: "T", UnsolMsg: "127.0.0.1:0", ConfigFile: config, Logger: quietLogger(),
+		GroupClaimAfter: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dial := func(name string) *client.Conn {
+		c, err := client.Dial(ctx, client.Config{Addr: r.Addr("unsolmsg").String(), Client: name, Secret: "s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.SubscribeWith(ctx, client.Subscription{Group: "WEBOPS"}); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ops, ex := dial("ops"), dial("ex")
+
+	write(`"db"`) // ex leaves the web role
+	if _, err := r.Refresh("test"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for i := 0; i < n; i++ {
+		e := &protocol.Event{Source: protocol.SourceSyslog, Origin: protocol.Origin{System: "web1", Host: "web1"},
+			Facility: protocol.FacDaemon, Severity: protocol.SevInfo, Text: fmt.Sprintf("web-%d", i), Parsed: true}
+		if err := r.store.Append(ctx, []*protocol.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var bye *client.ByeError
+	if f, err := ex.Next(ctx); !errors.As(err, &bye) || bye.Reason != protocol.ByeRevoked {
+		t.Fatalf("ex, out of the web role: %+v, %v; want bye %s", f, err, protocol.ByeRevoked)
+	}
+	got := map[string]bool{}
+	for len(got) < n {
+		f, err := ops.Next(ctx)
+		if err != nil {
+			t.Fatalf("ops got %d of %d web events: %v", len(got), n, err)
+		}
+		if f.Type == protocol.TypeEvent && strings.HasPrefix(f.Event.Text, "web-") {
+			got[f.Event.Text] = true
+			ops.Ack(f.Event.ID.String())
 		}
 	}
 }

@@ -367,8 +367,10 @@ var ErrRefresh = errors.New("region: refresh")
 // Refresh reads the config file and the clients file again. If both
 // parse, the new clients and roles apply to every request from now on,
 // and the sessions of clients that were removed, or whose roles no longer
-// grant their port, end with bye revoked; otherwise nothing changes and
-// the error says why. It also reopens the audit log (for rotation).
+// grant their port, end with bye revoked (a consumer-group member whose
+// group key or events changed ends itself so at its next read or ack:
+// unsolmsg asks the guard again); otherwise nothing changes and the error
+// says why. It also reopens the audit log (for rotation).
 // by names who asked (a client, or "SIGHUP"), for the log and the audit
 // record.
 func (r *Region) Refresh(by string) (string, error) {

@@ -53,7 +53,10 @@
 // first would take every event that arrives while the group is idle.
 //
 // Access: with Config.Access set, a subscriber sees only the events its
-// client may see (the region's roles), and its own filter narrows that.
+// client may see (the region's roles), and its own filter narrows that. A
+// group member asks Access again before each read and each ack: once it may
+// no longer subscribe, or its group's key changed (a refresh of the roles),
+// its session ends with bye revoked (groupRevoked).
 package unsolmsg
 
 import (
@@ -149,7 +152,9 @@ type Access interface {
 	Visible(client string, e *protocol.Event) bool
 	// GroupKey returns the store's name for client's consumer group: the
 	// client's own ("CLIENT:GROUP") unless the group is shared with other
-	// clients, whose sessions then get the same key.
+	// clients, whose sessions then get the same key. Subscribe and GroupKey
+	// are asked again during a group member's session, which ends when
+	// either answers otherwise than at its subscribe.
 	GroupKey(client, group string) string
 }
 
@@ -264,6 +269,10 @@ type subscription struct {
 	// win counts what a group member holds unacknowledged (nil for a
 	// subscription without a group).
 	win *window
+	// req is what Access.Subscribe was asked at the subscribe, asked
+	// again of a group member before each read and ack (groupRevoked):
+	// a copy, as the session's frame is not the handler's to keep.
+	req *protocol.Frame
 
 	// received holds, with Config.RelayLatency set, the Received times of
 	// the events encoded for the next write (the stream goroutine's, kept
@@ -365,6 +374,8 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 			return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeNotPermitted, Message: err.Error()})
 		}
 	}
+	sub.req = &protocol.Frame{Type: f.Type, Req: f.Req, Filter: f.Filter, After: f.After, Format: f.Format,
+		Subscription: f.Subscription, Group: f.Group}
 	switch sub.format {
 	case "":
 		sub.format = FormatJSON
@@ -555,6 +566,9 @@ func (s *Server) ack(sess *session.Session, f *protocol.Frame) *protocol.Frame {
 // another member, one acknowledged already, none), and records nothing
 // for those IDs; the others are recorded.
 func (s *Server) groupAck(sess *session.Session, sub *subscription, req uint64, ids []protocol.ID) *protocol.Frame {
+	if s.groupRevoked(sess, sub) {
+		return nil // the session ended: nothing is recorded
+	}
 	ctx, cancel := context.WithTimeout(sess.Context(), 10*time.Second)
 	defer cancel()
 	n, err := s.cfg.Store.GroupAck(ctx, sub.groupKey, sess.ID, ids)
@@ -591,10 +605,36 @@ func distinct(ids []protocol.ID) int {
 	return len(seen)
 }
 
+// groupRevoked reports whether sub's client may no longer be in its group
+// as it subscribed: Access, asked again (the region's roles may have been
+// refreshed since), refuses it events, or names its group with another
+// key (it left the role that shares the group, or joined one). It then
+// ends the session with bye revoked, saying why: a member that stayed
+// would take the group's events and, no longer seeing them, acknowledge
+// them for the group unseen, or acknowledge what it no longer may.
+func (s *Server) groupRevoked(sess *session.Session, sub *subscription) bool {
+	if s.cfg.Access == nil {
+		return false
+	}
+	var msg string
+	if err := s.cfg.Access.Subscribe(sess, sub.req); err != nil {
+		msg = "the region's roles changed: " + err.Error()
+	} else if key := s.cfg.Access.GroupKey(sub.client, sub.group); key != sub.groupKey {
+		msg = fmt.Sprintf("the region's roles changed: group %s is no longer the one this session joined "+
+			"(a role that shares it was taken away or given); subscribe again", sub.group)
+	} else {
+		return false
+	}
+	sess.Log.WithField("group", sub.group).Info("group member revoked: " + msg)
+	sess.End(&protocol.Frame{Reason: protocol.ByeRevoked, Message: msg})
+	return true
+}
+
 // streamGroup sends sess its share of the group's events until the session
 // ends. Events its filter excludes are acknowledged for the group. It reads
 // no more than sub.win has room for (Config.GroupMaxUnacked), and waits
-// while it has none.
+// while it has none. Before each read, and before acknowledging what its
+// filter or visibility excludes, it asks Access again (groupRevoked).
 func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 	ctx := sess.Context()
 	var skip []protocol.ID
@@ -632,6 +672,9 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 				return
 			}
 			continue
+		}
+		if s.groupRevoked(sess, sub) {
+			return
 		}
 		var last protocol.ID
 		var err error
@@ -673,6 +716,9 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 			return
 		}
 		if len(skip) > 0 {
+			if s.groupRevoked(sess, sub) { // refreshed during the send: what it no longer sees is not acknowledged
+				return
+			}
 			if _, err := s.cfg.Store.GroupAck(ctx, sub.groupKey, sess.ID, skip); err != nil {
 				if ctx.Err() == nil {
 					sess.Log.WithError(err).Warn("acknowledging filtered-out events failed; they will be offered again")
