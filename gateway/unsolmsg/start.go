@@ -1,6 +1,16 @@
 package unsolmsg
 
-import "github.com/zbridge/zbridge/protocol"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/zbridge/zbridge/protocol"
+)
+
+// errAfterNewest is wrapped by subscriptionStart's error for an after
+// later than the store's newest ID, where it would be kept: a group's or a
+// new durable subscription's start.
+var errAfterNewest = errors.New("after is later than every event stored")
 
 // Where a subscription starts is decided here, apart from the store, so
 // that one table (start_test.go) covers every case and every store gets the
@@ -70,8 +80,15 @@ func startNeedsNewest(in startInput) (bool, error) {
 // after the request's after, or with none after in.newest (new events
 // only); a new durable subscription's start is to be recorded. A group's
 // zero start (after "0", or none on an empty store) becomes 0-1, before
-// every ID a store assigns. The only error is an after that is used and
-// does not parse (wrapping protocol.ErrBadID), a bad request.
+// every ID a store assigns. The errors, bad requests, are an after that is
+// used and does not parse (wrapping protocol.ErrBadID), and one later than
+// in.newest for a group or a new durable subscription (wrapping
+// errAfterNewest): their start is kept, in the store, and one after the
+// newest event would skip every event stored until the IDs pass it, for
+// every member of a group and for good (a member of a role's group could
+// choose it for the others). A plain subscription keeps nothing: its
+// after may name any ID (a client failing over between regions that share
+// a store may hold one newer than this region has yet seen).
 func subscriptionStart(in startInput) (startPoint, error) {
 	p := startPoint{known: in.newest}
 	id, given, err := requestedAfter(in)
@@ -81,6 +98,11 @@ func subscriptionStart(in startInput) (startPoint, error) {
 	case in.kind == startDurable && in.resumed:
 		p.after = in.position
 		return p, nil
+	case given && in.kind != startPlain && in.newest.Less(id):
+		// The message does not say the newest ID: a client learns the
+		// IDs of the events it is sent, not of others.
+		return startPoint{}, fmt.Errorf("%w: a group or a new durable subscription starts after an event stored "+
+			"(its ID), at the newest (no after) or at the oldest retained (after \"0\")", errAfterNewest)
 	case given:
 		p.after = id
 	default:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,6 +173,38 @@ func TestStartEveryStore(t *testing.T) {
 			c := dial(t, addr)
 			subscribeWith(t, c, client.Subscription{Group: "g", After: "0"})
 			expectEvents(t, c, old)
+		}},
+		{"group and new durable/after later than the newest: bad request, nothing kept (it wedged a group)", func(t *testing.T, st store.Store, addr string) {
+			old := syslogEvents(2, "old")
+			appendTo(t, st, old)
+			c := dial(t, addr)
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			for _, after := range []protocol.ID{{Ms: old[1].ID.Ms, Seq: old[1].ID.Seq + 1}, {Ms: 99999999999999}} {
+				for _, s := range []client.Subscription{{Group: "g", After: after.String()}, {Name: "auto", After: after.String()}} {
+					_, err := c.SubscribeWith(ctx, s)
+					var re *client.ReplyError
+					if !errors.As(err, &re) || re.Code != protocol.ErrCodeBadRequest {
+						t.Fatalf("subscribe %+v: %v, want a bad-request reply error", s, err)
+					}
+					if strings.Contains(re.Message, old[1].ID.String()) {
+						t.Errorf("the refusal names the newest ID: %q", re.Message)
+					}
+				}
+			}
+			if _, ok, err := st.Position(ctx, "unsolmsg:tester:auto"); err != nil || ok {
+				t.Errorf("position of the refused subscription: recorded %v, error %v", ok, err)
+			}
+			// The group was not made: a member subscribing as usual gets
+			// the next event.
+			m := dial(t, addr)
+			subscribeWith(t, m, client.Subscription{Group: "g"})
+			late := syslogEvents(1, "late")
+			appendTo(t, st, late)
+			expectEvents(t, m, late)
+			// A plain subscription keeps nothing: it may name any ID.
+			p := dial(t, addr)
+			subscribeWith(t, p, client.Subscription{After: protocol.ID{Ms: late[0].ID.Ms + 1}.String()})
 		}},
 		{"malformed after: bad request", func(t *testing.T, st store.Store, addr string) {
 			c := dial(t, addr)

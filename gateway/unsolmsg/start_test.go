@@ -24,6 +24,7 @@ func TestSubscriptionStart(t *testing.T) {
 	const (
 		askedText = "1700000000000-3"
 		malformed = "1700000000000-x"
+		futureTxt = "1700000000000-8" // after the newest of a store with events
 	)
 	tests := []struct {
 		name      string
@@ -38,6 +39,7 @@ func TestSubscriptionStart(t *testing.T) {
 		wantRecord bool
 		wantKnown  protocol.ID
 		wantErr    bool
+		wantErrIs  error // with wantErr: protocol.ErrBadID if nil
 	}{
 		// Plain: after as asked; none is new events only. The newest is
 		// read only for that.
@@ -57,6 +59,8 @@ func TestSubscriptionStart(t *testing.T) {
 			wantErr: true},
 		{name: "plain/after malformed/store with events", kind: startPlain, after: malformed, storeLast: last,
 			wantErr: true},
+		{name: "plain/after an ID later than the newest: as asked (nothing is kept)", kind: startPlain, after: futureTxt, storeLast: last,
+			wantAfter: protocol.ID{Ms: 1700000000000, Seq: 8}},
 
 		// Durable, first named: starts as a plain one would, and the
 		// start is recorded.
@@ -68,14 +72,20 @@ func TestSubscriptionStart(t *testing.T) {
 			wantNewest: true, wantAfter: zero, wantRecord: true, wantKnown: zero},
 		{name: "durable/new/after 0/store with events", kind: startDurable, after: "0", storeLast: last,
 			wantNewest: true, wantAfter: zero, wantRecord: true, wantKnown: last},
-		{name: "durable/new/after ID/store empty", kind: startDurable, after: askedText, storeLast: zero,
-			wantNewest: true, wantAfter: asked, wantRecord: true, wantKnown: zero},
+		{name: "durable/new/after ID/store empty: later than the newest, refused", kind: startDurable, after: askedText, storeLast: zero,
+			wantNewest: true, wantErr: true, wantErrIs: errAfterNewest},
 		{name: "durable/new/after ID/store with events", kind: startDurable, after: askedText, storeLast: last,
 			wantNewest: true, wantAfter: asked, wantRecord: true, wantKnown: last},
 		{name: "durable/new/after malformed/store empty", kind: startDurable, after: malformed, storeLast: zero,
 			wantErr: true},
 		{name: "durable/new/after malformed/store with events", kind: startDurable, after: malformed, storeLast: last,
 			wantErr: true},
+		{name: "durable/new/after the newest", kind: startDurable, after: "1700000000000-7", storeLast: last,
+			wantNewest: true, wantAfter: last, wantRecord: true, wantKnown: last},
+		{name: "durable/new/after an ID later than the newest: refused", kind: startDurable, after: futureTxt, storeLast: last,
+			wantNewest: true, wantErr: true, wantErrIs: errAfterNewest},
+		{name: "durable/resumed/after an ID later than the newest: ignored", kind: startDurable, resumed: true, position: pos, after: futureTxt, storeLast: last,
+			wantNewest: true, wantAfter: pos, wantKnown: last},
 
 		// Durable, resumed: after its position, whatever after says (a
 		// malformed one too: it is not used); nothing recorded. A
@@ -109,14 +119,20 @@ func TestSubscriptionStart(t *testing.T) {
 			wantNewest: true, wantAfter: first, wantKnown: last},
 		{name: "group/after 0-0/store with events: as after 0", kind: startGroup, after: "0-0", storeLast: last,
 			wantNewest: true, wantAfter: first, wantKnown: last},
-		{name: "group/after ID/store empty", kind: startGroup, after: askedText, storeLast: zero,
-			wantNewest: true, wantAfter: asked, wantKnown: zero},
+		{name: "group/after ID/store empty: later than the newest, refused", kind: startGroup, after: askedText, storeLast: zero,
+			wantNewest: true, wantErr: true, wantErrIs: errAfterNewest},
 		{name: "group/after ID/store with events", kind: startGroup, after: askedText, storeLast: last,
 			wantNewest: true, wantAfter: asked, wantKnown: last},
 		{name: "group/after malformed/store empty", kind: startGroup, after: malformed, storeLast: zero,
 			wantErr: true},
 		{name: "group/after malformed/store with events", kind: startGroup, after: malformed, storeLast: last,
 			wantErr: true},
+		{name: "group/after the newest", kind: startGroup, after: "1700000000000-7", storeLast: last,
+			wantNewest: true, wantAfter: last, wantKnown: last},
+		{name: "group/after an ID later than the newest: refused (it would wedge the group)", kind: startGroup, after: futureTxt, storeLast: last,
+			wantNewest: true, wantErr: true, wantErrIs: errAfterNewest},
+		{name: "group/after far in the future: refused", kind: startGroup, after: "99999999999999-0", storeLast: last,
+			wantNewest: true, wantErr: true, wantErrIs: errAfterNewest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,16 +142,25 @@ func TestSubscriptionStart(t *testing.T) {
 			if need != tt.wantNewest {
 				t.Errorf("startNeedsNewest = %v, want %v", need, tt.wantNewest)
 			}
-			if tt.wantErr != (err != nil) || err != nil && !errors.Is(err, protocol.ErrBadID) {
-				t.Fatalf("startNeedsNewest error %v, want error %v (protocol.ErrBadID)", err, tt.wantErr)
+			wantErrIs := tt.wantErrIs
+			if wantErrIs == nil {
+				wantErrIs = protocol.ErrBadID
+			}
+			// startNeedsNewest answers only the errors found without the
+			// store: a malformed after.
+			if early := tt.wantErr && wantErrIs == protocol.ErrBadID; early != (err != nil) || err != nil && !errors.Is(err, protocol.ErrBadID) {
+				t.Fatalf("startNeedsNewest error %v, want error %v (protocol.ErrBadID)", err, early)
+			}
+			if err != nil {
+				return
 			}
 			if need {
 				in.newest = tt.storeLast
 			}
 			got, err := subscriptionStart(in)
 			if tt.wantErr {
-				if !errors.Is(err, protocol.ErrBadID) {
-					t.Fatalf("subscriptionStart error %v, want protocol.ErrBadID", err)
+				if !errors.Is(err, wantErrIs) {
+					t.Fatalf("subscriptionStart error %v, want %v", err, wantErrIs)
 				}
 				return
 			}
