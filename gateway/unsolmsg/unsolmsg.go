@@ -255,11 +255,13 @@ type subscription struct {
 	durableKey, groupKey string
 	client               string // the session's client, for Access.Visible
 
-	// An ack may name events up to the newer of known (the store's newest
-	// when the session subscribed: a resumed subscription may ack what an
-	// earlier session received) and sent (the newest event handed to this
-	// session's stream). An ack past both names an event this subscription
-	// never had, and would skip events not yet sent.
+	// A durable subscription's ack may name events up to the newer of
+	// known (the store's newest when the session subscribed: a resumed
+	// subscription may ack what an earlier session received) and sent (the
+	// newest event written to this session, not one its filter or roles
+	// passed over). An ack past both names an event this subscription
+	// never had, and would skip events not yet sent. (A group member's ack
+	// is checked by the store: groupAck.)
 	claim   protocol.ID // durable: this session's claim (see claim)
 	known   protocol.ID
 	mu      sync.Mutex // guards sent, refused
@@ -280,7 +282,8 @@ type subscription struct {
 	received []time.Time
 }
 
-// markSent records that events up to id are being sent.
+// markSent records that events up to id are being sent (id is the newest
+// event of a write: one the client is sent).
 func (sub *subscription) markSent(id protocol.ID) {
 	sub.mu.Lock()
 	if sub.sent.Less(id) {
@@ -544,7 +547,9 @@ func (s *Server) ack(sess *session.Session, f *protocol.Frame) *protocol.Frame {
 			sess.Log.WithFields(logrus.Fields{"ack": newest.String(), "sent": limit.String()}).
 				Warn("ack of an event this subscription was never sent refused (logged once a session)")
 		}
-		return fail(protocol.ErrCodeBadRequest, fmt.Sprintf("ack of %s: no event after %s was sent to this subscription", newest, limit))
+		// The answer names no ID but the client's own: the limit is the
+		// newest event stored at the subscribe, or sent since.
+		return fail(protocol.ErrCodeBadRequest, fmt.Sprintf("ack of %s: this subscription was sent no event that late; nothing was recorded", newest))
 	}
 	ctx, cancel := context.WithTimeout(sess.Context(), 10*time.Second)
 	defer cancel()
@@ -807,7 +812,6 @@ func (s *Server) stream(sess *session.Session, sub *subscription) {
 			}
 			continue
 		}
-		sub.markSent(evs[len(evs)-1].ID) // before the client can see them
 		var done int
 		if bt.buf, done, err = s.send(sess, sub, evs, jsons, light, bt.buf, nil); err != nil {
 			return
@@ -852,6 +856,7 @@ func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.
 	buf []byte, excluded func(*protocol.Event)) (_ []byte, done int, _ error) {
 	buf = buf[:0]
 	n := 0
+	var last protocol.ID // the newest event encoded for the next write
 	for i, e := range evs {
 		if !sub.filter.Match(e) || !s.visible(sub, e, light) {
 			if excluded != nil {
@@ -859,6 +864,7 @@ func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.
 			}
 		} else {
 			n++
+			last = e.ID
 			switch {
 			case sub.format == FormatLX:
 				buf = s.lx.appendFrame(buf, e)
@@ -874,6 +880,10 @@ func (s *Server) send(sess *session.Session, sub *subscription, evs []*protocol.
 		// Write when the buffer is full or the batch done: a batch of
 		// large events must not grow one subscriber's buffer without bound.
 		if n > 0 && (len(buf) >= maxWrite || i == len(evs)-1) {
+			// Only what is sent counts for acks (markSent), not what the
+			// filter or the client's roles passed over: an ack's answer
+			// tells the client nothing of those.
+			sub.markSent(last) // before the client can see them
 			if err := sess.Write(buf); err != nil {
 				sub.received = sub.received[:0]
 				return buf, i + 1, err
