@@ -178,3 +178,31 @@ func TestGroupMaxUnackedClaims(t *testing.T) {
 		ackWait(t, other, []*protocol.Event{e})
 	}
 }
+
+// TestMaxNames: a client subscribes with at most MaxNames durable
+// subscription and group names (within NameWindow); one more is refused
+// not-permitted, and nothing is made in the store for it; a name it used
+// may be used again, and other clients count apart. (Before, a client
+// could make a group or a position for every name it thought of.)
+func TestMaxNames(t *testing.T) {
+	st := memstore.New(memstore.Config{})
+	defer st.Close()
+	addr := startConfig(t, unsolmsg.Config{Store: st, MaxNames: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for _, s := range []client.Subscription{{Group: "g1"}, {Group: "g2"}, {Name: "s1"}} {
+		subscribeWith(t, dialAs(t, addr, "a"), s)
+	}
+	_, err := dialAs(t, addr, "a").SubscribeWith(ctx, client.Subscription{Group: "g4"})
+	var re *client.ReplyError
+	if !errors.As(err, &re) || re.Code != protocol.ErrCodeNotPermitted {
+		t.Fatalf("a fourth name: %v, want a not-permitted reply", err)
+	}
+	appendTo(t, st, syslogEvents(1, "e"))
+	if _, ok, err := st.GroupInfo(ctx, "g4"); err != nil || ok {
+		t.Fatalf("the refused group is in the store: %v, %v", ok, err)
+	}
+	subscribeWith(t, dialAs(t, addr, "a"), client.Subscription{Group: "g1"}) // again: counted already
+	subscribeWith(t, dialAs(t, addr, "a"), client.Subscription{})            // plain: not counted
+	subscribeWith(t, dialAs(t, addr, "b"), client.Subscription{Group: "g4"}) // another client
+}

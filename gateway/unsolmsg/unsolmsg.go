@@ -108,6 +108,18 @@ type Config struct {
 	// reads without acknowledging costs its group's store that many
 	// entries at most.
 	GroupMaxUnacked int
+	// MaxNames is the most durable subscription and group names one client
+	// may subscribe with on this server within NameWindow (DefaultMaxNames
+	// and DefaultNameWindow if 0: 64 in 7 days, the stores' group TTL): a
+	// name counts from a subscribe until NameWindow after the last session
+	// that used it ended, and a subscribe with one more is answered
+	// not-permitted. Each name costs the store something it keeps (a
+	// durable position for ever, a group until nothing reads it for the
+	// store's group TTL); the count bounds how fast one client can add
+	// them. It is this server's: regions sharing a store, and a restart,
+	// count apart.
+	MaxNames   int
+	NameWindow time.Duration
 	// TakeoverCheck is how often a durable subscription's session checks
 	// that no newer session took the subscription over (default 2s).
 	TakeoverCheck time.Duration
@@ -168,6 +180,8 @@ type Server struct {
 	// batches lends the streams the slices they read and write a batch
 	// with (batch.go).
 	batches batches
+	// names counts each client's durable and group names (Config.MaxNames).
+	names names
 }
 
 // New returns a server for cfg, validated and copied.
@@ -186,6 +200,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.GroupMaxUnacked <= 0 {
 		cfg.GroupMaxUnacked = 2 * cfg.Batch
+	}
+	if cfg.MaxNames <= 0 {
+		cfg.MaxNames = DefaultMaxNames
+	}
+	if cfg.NameWindow <= 0 {
+		cfg.NameWindow = DefaultNameWindow
 	}
 	if cfg.TakeoverCheck <= 0 {
 		cfg.TakeoverCheck = 2 * time.Second
@@ -280,6 +300,18 @@ type subscription struct {
 	// the events encoded for the next write (the stream goroutine's, kept
 	// to be reused).
 	received []time.Time
+}
+
+// nameKey is what Config.MaxNames counts of sub: its store key, or "" for
+// a plain subscription.
+func (sub *subscription) nameKey() string {
+	switch {
+	case sub.durable != "":
+		return "subscription " + sub.durableKey
+	case sub.group != "":
+		return "group " + sub.groupKey
+	}
+	return ""
 }
 
 // markSent records that events up to id are being sent (id is the newest
@@ -386,6 +418,14 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 	default:
 		return badRequest(fmt.Sprintf("unknown format %q (json, lx)", f.Format))
 	}
+	if key := sub.nameKey(); key != "" {
+		if !h.names.use(sess.Client, key, time.Now(), h.cfg.MaxNames, h.cfg.NameWindow) {
+			sess.Log.WithField("limit", h.cfg.MaxNames).Warn("subscription refused: the client uses as many durable and group names as it may")
+			return protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeNotPermitted, Message: fmt.Sprintf(
+				"client %s subscribed with %d durable subscription and group names in the last %v, the most it may: use one of those",
+				sess.Client, h.cfg.MaxNames, h.cfg.NameWindow)})
+		}
+	}
 	ctx := sess.Context()
 	unavailable := protocol.Reply(0, &protocol.Error{Code: protocol.ErrCodeInternal, Message: "event store unavailable"})
 	in := startInput{kind: startPlain, after: f.After}
@@ -439,6 +479,9 @@ func (h *handler) Request(sess *session.Session, f *protocol.Frame) *protocol.Fr
 	// starts nothing, the session ends with bye shutdown instead.
 	req := f.Req
 	sess.Go(func(ctx context.Context) {
+		if key := sub.nameKey(); key != "" {
+			defer func() { h.names.done(sub.client, key, time.Now()) }()
+		}
 		reply := &protocol.Frame{Type: protocol.TypeReply, Req: req, Format: sub.format,
 			Subscription: sub.durable, Group: sub.group}
 		if sub.group == "" {
