@@ -193,7 +193,8 @@
 // acknowledging: an entry another consumer claimed is left to it.
 //
 // What a group holds is bounded as store.Store says. Every GroupSweep
-// (a minute) each Store sweeps the groups: it acknowledges, in every
+// (a minute) each Store sweeps the groups, in a goroutine of its own that
+// Close stops and waits for: it acknowledges, in every
 // group, the entries of events retention removed (XPENDING up to
 // {p}:trimmed, then XACK; Redis itself drops such an entry only when
 // XAUTOCLAIM passes over it), and destroys (XGROUP DESTROY, with its read
