@@ -706,7 +706,7 @@ func (s *Server) streamGroup(sess *session.Session, sub *subscription) {
 		room, wait := sub.win.room(time.Now(), s.cfg.GroupClaimAfter+s.cfg.GroupClaimAfter/2, s.cfg.GroupMaxUnacked)
 		if room == 0 {
 			// Full: until an ack makes room, or the oldest held passes
-			// the claim timeout.
+			// the hold (one and a half claim timeouts; see window).
 			s.batches.put(bt)
 			bt = nil
 			t := time.NewTimer(wait)
