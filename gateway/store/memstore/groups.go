@@ -26,9 +26,7 @@ type group struct {
 	// read is when the group was last read (or created, or replayed):
 	// GroupTTL counts from it.
 	read time.Time
-	// older and newer link the store's groups in the order they were last
-	// read (Store.groupLRU).
-	older, newer *group
+	lru  links[group] // its place in Store.groupLRU
 	// heapIdx is the group's place in Store.trimHeap, -1 when it has no
 	// entries.
 	heapIdx int
@@ -40,95 +38,67 @@ type pending struct {
 	id       protocol.ID
 	consumer string
 	at       time.Time // when delivered or last claimed
-	// The group's lists (group.byAt and group.byID).
-	atPrev, atNext *pending
-	idPrev, idNext *pending
+	// Its places in the group's lists (group.byAt and group.byID).
+	atLinks, idLinks links[pending]
 }
 
-// atList is a group's entries in the order they were delivered or
-// claimed.
-type atList struct{ head, tail *pending }
+// links are an element's place in one intrusive list.
+type links[T any] struct{ prev, next *T }
 
-func (l *atList) pushBack(p *pending) {
-	p.atPrev, p.atNext = l.tail, nil
+// linker says which of an element's links a list threads through.
+type linker[T any] interface{ links(*T) *links[T] }
+
+// list is a doubly linked list of T threaded through the links L gives,
+// so that one element can be in several lists and leave any of them at
+// once.
+type list[T any, L linker[T]] struct{ head, tail *T }
+
+func (l *list[T, L]) pushBack(e *T) {
+	var k L
+	n := k.links(e)
+	n.prev, n.next = l.tail, nil
 	if l.tail != nil {
-		l.tail.atNext = p
+		k.links(l.tail).next = e
 	} else {
-		l.head = p
+		l.head = e
 	}
-	l.tail = p
+	l.tail = e
 }
 
-func (l *atList) remove(p *pending) {
-	if p.atPrev != nil {
-		p.atPrev.atNext = p.atNext
+func (l *list[T, L]) remove(e *T) {
+	var k L
+	n := k.links(e)
+	if n.prev != nil {
+		k.links(n.prev).next = n.next
 	} else {
-		l.head = p.atNext
+		l.head = n.next
 	}
-	if p.atNext != nil {
-		p.atNext.atPrev = p.atPrev
+	if n.next != nil {
+		k.links(n.next).prev = n.prev
 	} else {
-		l.tail = p.atPrev
+		l.tail = n.prev
 	}
-	p.atPrev, p.atNext = nil, nil
+	n.prev, n.next = nil, nil
 }
 
-// idList is a group's entries in ID order. Entries are added in ID order
-// only (a delivery's events come after every pending one), so it stays
-// sorted by adding at the back.
-type idList struct{ head, tail *pending }
+// The lists: a group's entries in the order they were delivered or
+// claimed (group.byAt); in ID order (group.byID: entries are added in ID
+// order only, a delivery's events coming after every pending one, so it
+// stays sorted by adding at the back); the store's groups in the order
+// they were last read, least recently first, so that those past GroupTTL
+// are at the head (Store.groupLRU).
+type (
+	byAtLinks  struct{}
+	byIDLinks  struct{}
+	byLRULinks struct{}
+	atList     = list[pending, byAtLinks]
+	idList     = list[pending, byIDLinks]
+	groupLRU   = list[group, byLRULinks]
+)
 
-func (l *idList) pushBack(p *pending) {
-	p.idPrev, p.idNext = l.tail, nil
-	if l.tail != nil {
-		l.tail.idNext = p
-	} else {
-		l.head = p
-	}
-	l.tail = p
-}
-
-func (l *idList) remove(p *pending) {
-	if p.idPrev != nil {
-		p.idPrev.idNext = p.idNext
-	} else {
-		l.head = p.idNext
-	}
-	if p.idNext != nil {
-		p.idNext.idPrev = p.idPrev
-	} else {
-		l.tail = p.idPrev
-	}
-	p.idPrev, p.idNext = nil, nil
-}
-
-// groupLRU is the store's groups in the order they were last read, least
-// recently first: those past GroupTTL are at the front.
-type groupLRU struct{ oldest, newest *group }
-
-func (l *groupLRU) pushNewest(g *group) {
-	g.older, g.newer = l.newest, nil
-	if l.newest != nil {
-		l.newest.newer = g
-	} else {
-		l.oldest = g
-	}
-	l.newest = g
-}
-
-func (l *groupLRU) remove(g *group) {
-	if g.older != nil {
-		g.older.newer = g.newer
-	} else {
-		l.oldest = g.newer
-	}
-	if g.newer != nil {
-		g.newer.older = g.older
-	} else {
-		l.newest = g.older
-	}
-	g.older, g.newer = nil, nil
-}
+func (byAtLinks) links(p *pending) *links[pending] { return &p.atLinks }
+func (byIDLinks) links(p *pending) *links[pending] { return &p.idLinks }
+func (byLRULinks) links(g *group) *links[group]    { return &g.lru }
 
 // trimHeap holds the groups that have entries, the one whose oldest entry
 // has the lowest ID first: retention trims the oldest events, so the
@@ -161,7 +131,7 @@ func (h *trimHeap) Pop() any {
 func (s *Store) newGroupLocked(name string, cursor protocol.ID, now time.Time) *group {
 	g := &group{name: name, cursor: cursor, entries: make(map[protocol.ID]*pending), read: now, heapIdx: -1}
 	s.groups[name] = g
-	s.groupLRU.pushNewest(g)
+	s.groupLRU.pushBack(g)
 	return g
 }
 
@@ -181,7 +151,7 @@ func (s *Store) expireGroupsLocked(now time.Time) {
 	if s.groupTTL <= 0 {
 		return
 	}
-	for g := s.groupLRU.oldest; g != nil && now.Sub(g.read) >= s.groupTTL; g = s.groupLRU.oldest {
+	for g := s.groupLRU.head; g != nil && now.Sub(g.read) >= s.groupTTL; g = s.groupLRU.head {
 		s.deleteGroupLocked(g)
 		s.recordLocked(&Change{Kind: ChangeGroupDelete, Name: g.name})
 	}
@@ -276,7 +246,7 @@ func (s *Store) GroupRead(ctx context.Context, name, consumer string, start prot
 	} else {
 		g.read = now
 		s.groupLRU.remove(g)
-		s.groupLRU.pushNewest(g)
+		s.groupLRU.pushBack(g)
 	}
 	s.expireGroupsLocked(now)
 	n := 0
@@ -291,7 +261,7 @@ func (s *Store) GroupRead(ctx context.Context, name, consumer string, start prot
 	first := len(dst)
 	if last := g.byAt.tail; last != nil {
 		for p := g.byAt.head; p != nil && !full() && now.Sub(p.at) >= claimAfter; {
-			next := p.atNext
+			next := p.atLinks.next
 			if j := s.evs.find(p.id); j < 0 {
 				s.removePendingLocked(g, p) // not reached while the invariant above holds
 			} else {
@@ -376,7 +346,7 @@ func (s *Store) GroupInfo(ctx context.Context, name string) (store.GroupInfo, bo
 // order.
 func (g *group) state() GroupState {
 	gs := GroupState{Cursor: g.cursor, Pending: make([]Pending, 0, len(g.entries))}
-	for p := g.byID.head; p != nil; p = p.idNext {
+	for p := g.byID.head; p != nil; p = p.idLinks.next {
 		gs.Pending = append(gs.Pending, Pending{ID: p.id, Consumer: p.consumer, At: p.at})
 	}
 	return gs
