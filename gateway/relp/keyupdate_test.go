@@ -1,7 +1,6 @@
 package relp
 
 import (
-	"context"
 	"crypto/tls"
 	"testing"
 	"time"
@@ -18,43 +17,18 @@ import (
 // stops the session, and at once on Close; else it holds the session
 // (and MaxSessions' slot) forever, and Shutdown until its ctx ends.
 func TestTLSKeyUpdateNotRead(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		idle time.Duration
-		// stop ends the stalled session of k.
-		stop func(t *testing.T, srv *Server, k *peer.KeyUpdater)
-	}{
-		{"IdleTimeout", time.Second, func(*testing.T, *Server, *peer.KeyUpdater) {}}, // the deadline does it,
-		{"Shutdown", time.Minute, func(t *testing.T, srv *Server, _ *peer.KeyUpdater) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			start := time.Now()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Errorf("Shutdown after %v: %v", time.Since(start).Round(time.Millisecond), err)
-			}
-		}},
-		{"Close", time.Minute, func(t *testing.T, srv *Server, k *peer.KeyUpdater) {
-			done := make(chan struct{})
-			go func() {
-				srv.Close()
-				close(done)
-			}()
-			select {
-			case <-done:
-			case <-time.After(time.Minute): // a hang check: Close does not wait for the write
-				k.Close() // the stuck write fails, and Close (which holds the server's mutex) returns
-				<-done
-				t.Fatal("Close did not return within a minute")
-			}
-		}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, tt := range peer.StallEnds() {
+		idle := time.Minute
+		if tt.Deadline {
+			idle = time.Second
+		}
+		t.Run(tt.Name, func(t *testing.T) {
 			leakcheck.Check(t)
 			ca := newTestCA(t, "zbridge-region")
 			l := peer.ListenSmallBuffers(t)
 			ts := serveOn(t, l, func(c *Config) {
 				c.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.server}}
-				c.IdleTimeout = tt.idle
+				c.IdleTimeout = idle
 			})
 			k := peer.DialKeyUpdater(t, ts.addr, &tls.Config{RootCAs: ca.pool, ServerName: "zbridge-region"})
 			// An open frame that never ends, a byte after each batch.
@@ -64,7 +38,7 @@ func TestTLSKeyUpdateNotRead(t *testing.T) {
 				data = []byte("x")
 				return d
 			})
-			tt.stop(t, ts.srv, k)
+			tt.Stop(t, ts.srv, k)
 			// Without the fix the stalled write holds the session for good:
 			// a minute is far past any deadline here.
 			for deadline := time.Now().Add(time.Minute); ts.srv.Stats().Active != 0; time.Sleep(10 * time.Millisecond) {

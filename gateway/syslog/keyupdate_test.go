@@ -29,43 +29,18 @@ func (c *countingEvents) Append(_ context.Context, evs []*protocol.Event) error 
 // once on Close; else it holds the connection (and MaxSessions' slot)
 // forever, and Shutdown until its ctx ends.
 func TestServerTLSKeyUpdateNotRead(t *testing.T) {
-	for _, tt := range []struct {
-		name        string
-		readTimeout time.Duration
-		// stop ends the stalled connection of k.
-		stop func(t *testing.T, srv *Server, k *peer.KeyUpdater)
-	}{
-		{"ReadTimeout", time.Second, func(*testing.T, *Server, *peer.KeyUpdater) {}}, // the deadline does it,
-		{"Shutdown", time.Minute, func(t *testing.T, srv *Server, _ *peer.KeyUpdater) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			start := time.Now()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Errorf("Shutdown after %v: %v", time.Since(start).Round(time.Millisecond), err)
-			}
-		}},
-		{"Close", time.Minute, func(t *testing.T, srv *Server, k *peer.KeyUpdater) {
-			done := make(chan struct{})
-			go func() {
-				srv.Close()
-				close(done)
-			}()
-			select {
-			case <-done:
-			case <-time.After(time.Minute): // a hang check: Close does not wait for the write
-				k.Close() // the stuck write fails, and Close (which holds the server's mutex) returns
-				<-done
-				t.Fatal("Close did not return within a minute")
-			}
-		}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, tt := range peer.StallEnds() {
+		readTimeout := time.Minute
+		if tt.Deadline {
+			readTimeout = time.Second
+		}
+		t.Run(tt.Name, func(t *testing.T) {
 			leakcheck.Check(t)
 			ca := peer.NewTLSCA(t)
 			log := logrus.New()
 			log.Out = &logSink{t: t}
 			log.Level = logrus.DebugLevel
-			srv, err := New(Config{Appender: new(countingEvents), Logger: log, ReadTimeout: tt.readTimeout,
+			srv, err := New(Config{Appender: new(countingEvents), Logger: log, ReadTimeout: readTimeout,
 				TLSConfig: &tls.Config{Certificates: []tls.Certificate{ca.ServerPair(t, "127.0.0.1")}}})
 			if err != nil {
 				t.Fatal(err)
@@ -86,7 +61,7 @@ func TestServerTLSKeyUpdateNotRead(t *testing.T) {
 
 			k = peer.DialKeyUpdater(t, l.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
 			k.Stall(t, func() []byte { return []byte("<13>x\n") }) // a whole frame after each batch
-			tt.stop(t, srv, k)
+			tt.Stop(t, srv, k)
 			// Without the fix the stalled write holds the connection for good:
 			// a minute is far past any deadline here.
 			for deadline := time.Now().Add(time.Minute); srv.Stats().Active != 0; time.Sleep(10 * time.Millisecond) {

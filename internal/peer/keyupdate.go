@@ -187,3 +187,51 @@ func ListenSmallBuffers(t testing.TB) net.Listener {
 	t.Cleanup(func() { l.Close() })
 	return l
 }
+
+// Stopper is a server that stops as the region's servers do.
+type Stopper interface {
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
+// StallEnd is one way the connection a KeyUpdater stalled must end.
+type StallEnd struct {
+	Name string
+	// Deadline says the server's own deadline ends it: Stop does nothing,
+	// and the server is to be given a short one (the others a long one).
+	Deadline bool
+	// Stop ends the stalled connection of k on srv.
+	Stop func(t *testing.T, srv Stopper, k *KeyUpdater)
+}
+
+// StallEnds are the ways a stalled connection must end: at the server's
+// deadline, on Shutdown (which must not wait for the stuck write), and on
+// Close (a minute is a hang check: Close holds the server's mutex, and
+// before returning it unblocks nothing but by closing the socket).
+func StallEnds() []StallEnd {
+	return []StallEnd{
+		{Name: "Deadline", Deadline: true, Stop: func(*testing.T, Stopper, *KeyUpdater) {}},
+		{Name: "Shutdown", Stop: func(t *testing.T, srv Stopper, _ *KeyUpdater) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			}
+		}},
+		{Name: "Close", Stop: func(t *testing.T, srv Stopper, k *KeyUpdater) {
+			done := make(chan struct{})
+			go func() {
+				srv.Close()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				k.Close() // the stuck write fails, and Close returns
+				<-done
+				t.Fatal("Close did not return within a minute")
+			}
+		}},
+	}
+}
