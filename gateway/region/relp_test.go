@@ -93,10 +93,9 @@ func relpMessage(text string) string {
 	return "<13>1 2026-03-01T10:00:00Z web1 app - - - " + text + "\n"
 }
 
-// storedTexts returns how many events of st hold each of texts.
-func storedTexts(t *testing.T, st store.Store, texts ...string) map[string]int {
+// eachStored calls fn with every event st holds, oldest first.
+func eachStored(t *testing.T, st store.Store, fn func(*protocol.Event)) {
 	t.Helper()
-	n := make(map[string]int)
 	var evs []*protocol.Event
 	var after protocol.ID
 	for {
@@ -106,17 +105,27 @@ func storedTexts(t *testing.T, st store.Store, texts ...string) map[string]int {
 			t.Fatalf("Read: %v", err)
 		}
 		if len(evs) == 0 {
-			return n
+			return
 		}
 		for _, e := range evs {
-			for _, x := range texts {
-				if strings.TrimSpace(e.Text) == x {
-					n[x]++
-				}
-			}
+			fn(e)
 		}
 		after = evs[len(evs)-1].ID
 	}
+}
+
+// storedTexts returns how many events of st hold each of texts.
+func storedTexts(t *testing.T, st store.Store, texts ...string) map[string]int {
+	t.Helper()
+	n := make(map[string]int)
+	eachStored(t, st, func(e *protocol.Event) {
+		for _, x := range texts {
+			if strings.TrimSpace(e.Text) == x {
+				n[x]++
+			}
+		}
+	})
+	return n
 }
 
 // TestRELPRedisDown: with --redis, RELP acknowledges a message (rsp 200)
@@ -210,25 +219,13 @@ func sendSeq(t *testing.T, input string, from, to int) {
 func storedSeqs(t *testing.T, st store.Store) map[int]int {
 	t.Helper()
 	n := make(map[int]int)
-	var evs []*protocol.Event
-	var after protocol.ID
-	for {
-		var err error
-		evs, _, err = st.Read(context.Background(), after, 1000, evs[:0])
-		if err != nil {
-			t.Fatalf("Read: %v", err)
+	eachStored(t, st, func(e *protocol.Event) {
+		if m := seqPattern.FindStringSubmatch(e.Text); m != nil {
+			k, _ := strconv.Atoi(m[1])
+			n[k]++
 		}
-		if len(evs) == 0 {
-			return n
-		}
-		for _, e := range evs {
-			if m := seqPattern.FindStringSubmatch(e.Text); m != nil {
-				k, _ := strconv.Atoi(m[1])
-				n[k]++
-			}
-		}
-		after = evs[len(evs)-1].ID
-	}
+	})
+	return n
 }
 
 // TestRsyslogRELPRedisOutage: the real rsyslog (omrelp) forwards to a
