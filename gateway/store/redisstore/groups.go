@@ -450,30 +450,12 @@ const (
 // groupLoop sweeps the groups every GroupSweep until Close.
 func (s *Store) groupLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.sweep)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
-		}
+	s.every(s.sweep, sweepTimeout, func(ctx context.Context) error {
 		if s.checkReachable("group sweep") != nil {
-			continue // degraded: the next round, once Redis is back
+			return nil // degraded: the next round, once Redis is back
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, sweepTimeout)
-		err := s.sweepGroups(ctx)
-		cancel()
-		switch {
-		case err != nil && !failing && s.ctx.Err() == nil:
-			failing = true
-			s.log.WithError(err).Warn("redis store: sweeping consumer groups failed; tried again every sweep")
-		case err == nil && failing:
-			failing = false
-			s.log.Info("redis store: consumer groups swept again")
-		}
-	}
+		return s.sweepGroups(ctx)
+	}, "sweeping consumer groups failed; tried again every sweep", "consumer groups swept again")
 }
 
 // registerGroupsScript adds groups to the read times, at Redis's clock,

@@ -113,7 +113,15 @@ func (s *Store) Sessions(ctx context.Context) ([]store.Session, error) {
 // SessionTTL/3, and writes again those Redis lost or never got.
 func (s *Store) refreshLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.ttl / 3)
+	s.every(s.ttl/3, min(s.ttl, attemptLimit), s.refresh,
+		"refreshing session records failed; they expire unless redis is back in time", "session records refreshed again")
+}
+
+// every runs fn every interval, each run bounded by timeout, until Close.
+// The first failure after a success is logged with failed, the first
+// success after a failure with ok.
+func (s *Store) every(interval, timeout time.Duration, fn func(context.Context) error, failed, ok string) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	failing := false
 	for {
@@ -122,16 +130,16 @@ func (s *Store) refreshLoop() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, min(s.ttl, attemptLimit))
-		err := s.refresh(ctx)
+		ctx, cancel := context.WithTimeout(s.ctx, timeout)
+		err := fn(ctx)
 		cancel()
 		switch {
 		case err != nil && !failing && s.ctx.Err() == nil:
 			failing = true
-			s.log.WithError(err).Warn("redis store: refreshing session records failed; they expire unless redis is back in time")
+			s.log.WithError(err).Warn("redis store: " + failed)
 		case err == nil && failing:
 			failing = false
-			s.log.Info("redis store: session records refreshed again")
+			s.log.Info("redis store: " + ok)
 		}
 	}
 }
