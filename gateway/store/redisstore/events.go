@@ -110,9 +110,38 @@ local function finish(first, more)
 end
 `
 
-// The package's scripts (beginScript, appendScript, positionScript,
-// groupReadScript, statusScript, headScript) are made when first used:
-// made at init, their hashing would cost every zbridge command's start.
+// luaScripts are the store's Lua scripts. They are made, and hashed, when
+// the store first needs them, all at once: not at init, which every zbridge
+// process would pay for (TestInitWork in cmd/zbridge).
+type luaScripts struct {
+	status         *redis.Script
+	position       *redis.Script
+	groupRead      *redis.Script
+	groupAck       *redis.Script
+	registerGroups *redis.Script
+	dropTrimmed    *redis.Script
+	staleGroups    *redis.Script
+	destroyGroup   *redis.Script
+	begin          *redis.Script
+	append         *redis.Script
+	head           *redis.Script
+}
+
+var scripts = sync.OnceValue(func() *luaScripts {
+	return &luaScripts{
+		status:         newStatusScript(),
+		position:       newPositionScript(),
+		groupRead:      newGroupReadScript(),
+		groupAck:       newGroupAckScript(),
+		registerGroups: newRegisterGroupsScript(),
+		dropTrimmed:    newDropTrimmedScript(),
+		staleGroups:    newStaleGroupsScript(),
+		destroyGroup:   newDestroyGroupScript(),
+		begin:          newBeginScript(),
+		append:         newAppendScript(),
+		head:           newHeadScript(),
+	}
+})
 
 // beginScript starts a batch inside the append transaction: it adds the
 // first event (XADD *) and runs finish, and answers {prev, first}: prev is
@@ -121,7 +150,7 @@ end
 //
 // KEYS and ARGV[1] to ARGV[6]: see batchLua. ARGV[7]: how many events the
 // transaction adds after this one; ARGV[8]: the first event's JSON.
-var beginScript = sync.OnceValue(func() *redis.Script {
+func newBeginScript() *redis.Script {
 	return redis.NewScript(batchLua + `
 local prev = newest()
 local first = redis.call('XADD', KEYS[1], '*', 'e', ARGV[8])
@@ -129,7 +158,7 @@ if not prev then started(first) end
 finish(first, tonumber(ARGV[7]))
 return {prev or '0-0', first}
 `)
-})
+}
 
 // appendScript adds a batch of events at once, unless the writer's hash
 // has its number: it then answers {'dup', 'FIRST LAST'}, the IDs of the
@@ -143,7 +172,7 @@ return {prev or '0-0', first}
 // KEYS and ARGV[1] to ARGV[6]: see batchLua; KEYS[5]: the mark's position
 // (any key of the prefix when there is none); ARGV[7]: the mark's ID (empty
 // for none). Then an ID ('*' or explicit) and the JSON of each event.
-var appendScript = sync.OnceValue(func() *redis.Script {
+func newAppendScript() *redis.Script {
 	return redis.NewScript(batchLua + positionLua + `
 local function mark()
   if ARGV[7] ~= '' then setpos(KEYS[5], ARGV[7]) end
@@ -178,7 +207,7 @@ finish(out[3], 0)
 mark() -- last: a script that fails before here has not moved the mark
 return out
 `)
-})
+}
 
 // idLua defines functions on stream IDs for scripts. less(a, b) reports
 // whether ID a is before b: IDs compare as numbers, by length and then as
@@ -294,12 +323,12 @@ func (s *Store) runAppend(ctx context.Context, rdb redis.Cmdable, b *batch) (res
 	var begin *redis.Cmd
 	adds := make([]*redis.StringCmd, len(js)-1)
 	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		begin = beginScript().Eval(ctx, p, s.batchKeys(), append(s.batchArgs(b, 2), len(js)-1, js[0])...)
+		begin = scripts().begin.Eval(ctx, p, s.batchKeys(), append(s.batchArgs(b, 2), len(js)-1, js[0])...)
 		for i, j := range js[1:] {
 			adds[i] = p.XAdd(ctx, &redis.XAddArgs{Stream: s.kEvents, ID: "*", Values: []any{field, j}})
 		}
 		if b.mark != nil {
-			positionScript().Eval(ctx, p, []string{b.mark.key}, b.mark.id.String())
+			scripts().position.Eval(ctx, p, []string{b.mark.key}, b.mark.id.String())
 		}
 		return nil
 	})

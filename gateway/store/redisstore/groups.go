@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,9 +26,9 @@ end
 
 // positionScript sets a position unless it would move it backwards. KEYS:
 // the position. ARGV: the ID.
-var positionScript = sync.OnceValue(func() *redis.Script {
+func newPositionScript() *redis.Script {
 	return redis.NewScript(idLua + positionLua + `return setpos(KEYS[1], ARGV[1])`)
-})
+}
 
 // positionKey is the key of a durable subscription's (or a spool's) position.
 func (s *Store) positionKey(name string) string { return Key(s.prefix, "position", name) }
@@ -39,7 +38,7 @@ func (s *Store) SetPosition(ctx context.Context, name string, id protocol.ID) er
 	if err := s.checkReachable("set position"); err != nil {
 		return err
 	}
-	err := positionScript().Run(ctx, s.rdb, []string{s.positionKey(name)}, id.String()).Err()
+	err := scripts().position.Run(ctx, s.rdb, []string{s.positionKey(name)}, id.String()).Err()
 	if err != nil {
 		return wrap("set position", err)
 	}
@@ -198,7 +197,7 @@ func (s *Store) createGroup(ctx context.Context, group, startID string) error {
 // XAUTOCLAIM calls at most, the token, the records' TTL in ms. It answers
 // {entries, newest}: the entries as XRANGE has them, and the stream's
 // newest ID ('0-0' if empty); or the NOGROUP error.
-var groupReadScript = sync.OnceValue(func() *redis.Script {
+func newGroupReadScript() *redis.Script {
 	return redis.NewScript(nowLua + `
 local stream, reads = KEYS[1], KEYS[2]
 local group, consumer, idle, want, rounds, token = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
@@ -254,7 +253,7 @@ redis.call('PEXPIRE', reads, ARGV[7])
 redis.call('ZADD', KEYS[3], nowMs(), group)
 return {out, newest()}
 `)
-})
+}
 
 // nowLua defines nowMs(), Redis's clock in Unix milliseconds.
 const nowLua = `
@@ -278,7 +277,7 @@ func (s *Store) groupRead(ctx context.Context, group, consumer, token string, cl
 	if claimAfter > 0 && idle == 0 {
 		idle = 1 // as go-redis rounds it
 	}
-	v, err := groupReadScript().Run(ctx, s.rdb, []string{s.kEvents, s.groupReadsKey(group), s.kGroups},
+	v, err := scripts().groupRead.Run(ctx, s.rdb, []string{s.kEvents, s.groupReadsKey(group), s.kGroups},
 		group, consumer, idle, want, claimRounds, token, consumerIdle.Milliseconds()).Slice()
 	if err != nil {
 		return dst, protocol.ID{}, err
@@ -336,7 +335,7 @@ func xMessage(x any) (redis.XMessage, bool) {
 // XACK), and answers how many it acknowledged: an entry another consumer
 // claimed is left to it. A group or stream that is not there has nothing
 // pending. KEYS: the stream. ARGV: the group, the consumer, the IDs.
-var groupAckScript = sync.OnceValue(func() *redis.Script {
+func newGroupAckScript() *redis.Script {
 	return redis.NewScript(`
 local n = 0
 for i = 3, #ARGV do
@@ -349,7 +348,7 @@ for i = 3, #ARGV do
 end
 return n
 `)
-})
+}
 
 // GroupAck implements store.Store with groupAckScript.
 func (s *Store) GroupAck(ctx context.Context, group, consumer string, ids []protocol.ID) (int, error) {
@@ -364,7 +363,7 @@ func (s *Store) GroupAck(ctx context.Context, group, consumer string, ids []prot
 	for _, id := range ids {
 		args = append(args, id.String())
 	}
-	n, err := groupAckScript().Run(ctx, s.rdb, []string{s.kEvents}, args...).Int()
+	n, err := scripts().groupAck.Run(ctx, s.rdb, []string{s.kEvents}, args...).Int()
 	if err != nil {
 		return 0, wrap("group ack", err)
 	}
@@ -460,19 +459,19 @@ func (s *Store) groupLoop() {
 
 // registerGroupsScript adds groups to the read times, at Redis's clock,
 // unless they are there. KEYS: the read times. ARGV: the groups.
-var registerGroupsScript = sync.OnceValue(func() *redis.Script {
+func newRegisterGroupsScript() *redis.Script {
 	return redis.NewScript(nowLua + `
 local now = nowMs()
 for i = 1, #ARGV do redis.call('ZADD', KEYS[1], 'NX', now, ARGV[i]) end
 return #ARGV
 `)
-})
+}
 
 // dropTrimmedScript acknowledges, for a group, up to a count of the
 // entries whose events retention removed (those through the trimmed ID)
 // and answers how many. KEYS: the stream. ARGV: the group, the trimmed
 // ID, the count.
-var dropTrimmedScript = sync.OnceValue(func() *redis.Script {
+func newDropTrimmedScript() *redis.Script {
 	return redis.NewScript(`
 local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], '-', ARGV[2], tonumber(ARGV[3]))
 if type(p) == 'table' and p.err then
@@ -485,22 +484,22 @@ for i, e in ipairs(p) do ids[i] = e[1] end
 redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
 return #ids
 `)
-})
+}
 
 // staleGroupsScript answers up to a count of the groups not read for the
 // TTL, by Redis's clock. KEYS: the read times. ARGV: the TTL in ms, the
 // count.
-var staleGroupsScript = sync.OnceValue(func() *redis.Script {
+func newStaleGroupsScript() *redis.Script {
 	return redis.NewScript(nowLua + `
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', nowMs() - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
 `)
-})
+}
 
 // destroyGroupScript destroys a group unless it was read within the TTL
 // (or is gone from the read times: another Store destroyed it), with its
 // read records, and answers 1 if it did. KEYS: the stream, the read
 // times, the group's read records. ARGV: the group, the TTL in ms.
-var destroyGroupScript = sync.OnceValue(func() *redis.Script {
+func newDestroyGroupScript() *redis.Script {
 	return redis.NewScript(nowLua + `
 local read = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not read or nowMs() - tonumber(read) < tonumber(ARGV[2]) then return 0 end
@@ -509,7 +508,7 @@ redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `)
-})
+}
 
 // sweepGroups runs one sweep.
 func (s *Store) sweepGroups(ctx context.Context) error {
@@ -522,7 +521,7 @@ func (s *Store) sweepGroups(ctx context.Context) error {
 		for i, g := range gs {
 			names[i] = g.Name
 		}
-		if err := registerGroupsScript().Run(ctx, s.rdb, []string{s.kGroups}, names...).Err(); err != nil {
+		if err := scripts().registerGroups.Run(ctx, s.rdb, []string{s.kGroups}, names...).Err(); err != nil {
 			return err
 		}
 		trimmed, err := s.rdb.Get(ctx, s.kTrimmed).Result()
@@ -535,7 +534,7 @@ func (s *Store) sweepGroups(ctx context.Context) error {
 					continue
 				}
 				for range sweepRounds {
-					n, err := dropTrimmedScript().Run(ctx, s.rdb, []string{s.kEvents}, g.Name, trimmed, 10*sweepPage).Int()
+					n, err := scripts().dropTrimmed.Run(ctx, s.rdb, []string{s.kEvents}, g.Name, trimmed, 10*sweepPage).Int()
 					if err != nil {
 						return err
 					}
@@ -550,12 +549,12 @@ func (s *Store) sweepGroups(ctx context.Context) error {
 		return nil
 	}
 	for range sweepRounds {
-		stale, err := staleGroupsScript().Run(ctx, s.rdb, []string{s.kGroups}, s.groupTTL.Milliseconds(), sweepPage).StringSlice()
+		stale, err := scripts().staleGroups.Run(ctx, s.rdb, []string{s.kGroups}, s.groupTTL.Milliseconds(), sweepPage).StringSlice()
 		if err != nil {
 			return err
 		}
 		for _, g := range stale {
-			n, err := destroyGroupScript().Run(ctx, s.rdb, []string{s.kEvents, s.kGroups, s.groupReadsKey(g)},
+			n, err := scripts().destroyGroup.Run(ctx, s.rdb, []string{s.kEvents, s.kGroups, s.groupReadsKey(g)},
 				g, s.groupTTL.Milliseconds()).Int()
 			if err != nil {
 				return err

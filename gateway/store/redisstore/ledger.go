@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -38,7 +37,7 @@ const statusPage = 4096
 // KEYS: the stream, the writer's status hash. ARGV: the call's number, the
 // number to forget (empty: none), the hash's TTL in ms, then each record's
 // JSON. It answers the first record's Seq.
-var statusScript = sync.OnceValue(func() *redis.Script {
+func newStatusScript() *redis.Script {
 	return redis.NewScript(`
 local stream, calls = KEYS[1], KEYS[2]
 local done = redis.call('HGET', calls, ARGV[1])
@@ -62,7 +61,7 @@ if ARGV[2] ~= '' then redis.call('HDEL', calls, ARGV[2]) end
 redis.call('PEXPIRE', calls, ARGV[3])
 return first
 `)
-})
+}
 
 // AppendStatus implements store.Ledger. The records go to the status
 // stream with Seqs given by Redis, atomically across the regions sharing
@@ -127,11 +126,11 @@ func (s *Store) appendStatusPart(ctx context.Context, recs []*protocol.StatusRec
 	var v string
 	var err error
 	if s.minReplicas == 0 {
-		v, err = statusScript().Run(ctx, s.rdb, keys, args...).Text()
+		v, err = scripts().status.Run(ctx, s.rdb, keys, args...).Text()
 	} else {
 		var conn *redis.Conn
 		if conn, err = s.masterConn(ctx); err == nil {
-			v, err = statusScript().Run(ctx, conn, keys, args...).Text()
+			v, err = scripts().status.Run(ctx, conn, keys, args...).Text()
 			if err == nil {
 				err = s.waitReplicas(ctx, conn)
 			}

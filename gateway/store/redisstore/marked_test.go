@@ -162,7 +162,7 @@ func TestAppendMarkedWhileDown(t *testing.T) {
 	if _, err := s.runAppend(ctx, c, &batch{seq: b.seq, evs: copyEvents(b.evs)}); err != nil {
 		t.Fatal(err)
 	}
-	v, err := appendScript().Run(context.Background(), c, s.appendKeys(b), s.appendArgs(b)...).Slice()
+	v, err := scripts().append.Run(context.Background(), c, s.appendKeys(b), s.appendArgs(b)...).Slice()
 	if err != nil || len(v) != 2 || v[0] != "dup" {
 		t.Fatalf("appendScript on a batch written before = %v, %v; want dup", v, err)
 	}

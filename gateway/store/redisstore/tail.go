@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,7 +37,7 @@ const (
 // reports max-deleted-entry-id (Redis 7) else 0}.
 //
 // KEYS: the stream, the born key.
-var headScript = sync.OnceValue(func() *redis.Script {
+func newHeadScript() *redis.Script {
 	return redis.NewScript(idLua + `
 local h = nil
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -66,7 +65,7 @@ local maxdel, has = h['max-deleted-entry-id'], 1
 if not maxdel then maxdel, has = '0-0', 0 end
 return {born, h['last-generated-id'], newest, maxdel, has}
 `)
-})
+}
 
 // streamHead is what headScript answered.
 type streamHead struct {
@@ -75,7 +74,7 @@ type streamHead struct {
 }
 
 func (s *Store) head(ctx context.Context) (streamHead, error) {
-	v, err := headScript().Run(ctx, s.rdb, []string{s.kEvents, s.kBorn}).Slice()
+	v, err := scripts().head.Run(ctx, s.rdb, []string{s.kEvents, s.kBorn}).Slice()
 	if err != nil {
 		return streamHead{}, err
 	}
@@ -590,7 +589,7 @@ func (s *Store) recoverOnce() error {
 		}
 		loader = m
 	}
-	if err := appendScript().Load(ctx, loader).Err(); err != nil {
+	if err := scripts().append.Load(ctx, loader).Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -632,7 +631,7 @@ func (s *Store) recoverOnce() error {
 			pipe = conn.Pipeline()
 		}
 		for _, b := range parts {
-			pipe.EvalSha(ctx, appendScript().Hash(), s.appendKeys(b), s.appendArgs(b)...)
+			pipe.EvalSha(ctx, scripts().append.Hash(), s.appendKeys(b), s.appendArgs(b)...)
 		}
 		born = pipe.Get(ctx, s.kBorn)
 		cmds, err := pipe.Exec(ctx)
