@@ -69,6 +69,9 @@ func decodeAllocated(b []byte) (Frame, error, uint64) {
 // built, and what is built is built without waste. Structured data may
 // take up to 12 times: a parameter is 32 bytes, from the 3 of `"",`.
 func TestDecodeAmplification(t *testing.T) {
+	if testing.Short() {
+		t.Skip("decodes megabyte frames: not in -short")
+	}
 	const mib = DefaultMaxFrame
 	const logon = 16 << 10 // the session's limit before logon
 	tests := []struct {

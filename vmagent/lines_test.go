@@ -18,6 +18,9 @@ import (
 // its whole text, and nothing it holds as a CP message, a message from
 // MAINT or a guest logon or logoff.
 func TestForgedConsoleLines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends seven MSGs through the simulator: not in -short")
+	}
 	sim, addr := startConsoleSim(t)
 	agent := startScraper(t, addr, "OPERATOR", consolePassword)
 	agent.ready(t)

@@ -18,6 +18,9 @@ import (
 // goroutine is stuck writing the answers. A CP command then waits on the
 // console; Serve must still return once its context is cancelled.
 func TestServeStopsOnStalledHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stalls a console session for seconds: not in -short")
+	}
 	_, simAddr := startConsoleSim(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

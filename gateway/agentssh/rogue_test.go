@@ -171,6 +171,9 @@ func opening() int {
 // connection is closed (told as lost, with why), which ends the waits,
 // and redialled.
 func TestHostNeverAnswers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out AnswerTimeout: not in -short")
+	}
 	for _, tc := range []struct {
 		name      string
 		holdOpens bool
@@ -235,6 +238,9 @@ func TestHostNeverAnswers(t *testing.T) {
 // until the answers come (Run says busy meanwhile), and are given back
 // then; the connection is kept.
 func TestHostAnswersLate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("holds answers back for seconds: not in -short")
+	}
 	checkLeaks(t)
 	rogue, kh := startRogueAgent(t, "late", false)
 	var told changes

@@ -399,6 +399,9 @@ func TestTableFull(t *testing.T) {
 // as one address, and never fill the table. Every event is relayed or
 // counted in exactly one summary.
 func TestTableFullFairShare(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills the flood table three times: not in -short")
+	}
 	for _, tt := range []struct {
 		name     string
 		attacker func(i int) string // the i-th flooding address

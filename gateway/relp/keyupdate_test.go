@@ -17,6 +17,9 @@ import (
 // stops the session, and at once on Close; else it holds the session
 // (and MaxSessions' slot) forever, and Shutdown until its ctx ends.
 func TestTLSKeyUpdateNotRead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stalls TLS sessions for seconds: not in -short")
+	}
 	for _, tt := range peer.StallEnds() {
 		idle := time.Minute
 		if tt.Deadline {

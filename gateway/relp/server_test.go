@@ -575,6 +575,9 @@ func TestMaxSessions(t *testing.T) {
 // hint's write makes the handshake, which reads), and does not hold
 // Shutdown.
 func TestMaxSessionsTLSSilent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a TLS refusal: not in -short")
+	}
 	leakcheck.Check(t)
 	ca := newTestCA(t, "zbridge-region")
 	ts := startServer(t, func(c *Config) {

@@ -29,6 +29,9 @@ func (c *countingEvents) Append(_ context.Context, evs []*protocol.Event) error 
 // once on Close; else it holds the connection (and MaxSessions' slot)
 // forever, and Shutdown until its ctx ends.
 func TestServerTLSKeyUpdateNotRead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stalls TLS connections for seconds: not in -short")
+	}
 	for _, tt := range peer.StallEnds() {
 		readTimeout := time.Minute
 		if tt.Deadline {

@@ -125,6 +125,9 @@ func TestGroupAckOnlyOwn(t *testing.T) {
 // (Before, a member that never acknowledged was sent every retained event,
 // each an entry the store kept.)
 func TestGroupMaxUnacked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams a group past its cap: not in -short")
+	}
 	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	addr := startConfig(t, unsolmsg.Config{Store: st, Batch: 4, GroupClaimAfter: time.Hour})
@@ -157,6 +160,9 @@ func TestGroupMaxUnacked(t *testing.T) {
 // holds no more than the 8 for it; another member joining gets the events
 // it cannot take.
 func TestGroupMaxUnackedClaims(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out claim timeouts: not in -short")
+	}
 	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	addr := startConfig(t, unsolmsg.Config{Store: st, Batch: 4, GroupClaimAfter: 300 * time.Millisecond})

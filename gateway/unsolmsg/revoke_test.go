@@ -97,6 +97,9 @@ func expectRevoked(t *testing.T, c *client.Conn) {
 // stayed in the role's group, took its events and, since it could no
 // longer see them, acknowledged them unseen: 29 of 40 were lost.)
 func TestGroupRevokedByRefresh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a group member to be revoked: not in -short")
+	}
 	st := memstore.New(memstore.Config{})
 	defer st.Close()
 	a := &policyAccess{}

@@ -19,6 +19,9 @@ import (
 // its bytes could hold, allocated ~80 times the file as events before its
 // IDs failed; a sparse file of 256 MiB was read whole to find it torn.)
 func TestReplayAllocBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays crafted segments of megabytes: not in -short")
+	}
 	const fileSize = 8 << 20
 	checkpoint := appendRecord(nil, &memstore.Change{Kind: memstore.ChangeCheckpoint, State: &memstore.State{}})
 	// zeroEvents is an events record of size bytes of zeros but its count:
@@ -100,6 +103,9 @@ func writeFile(t *testing.T, name string, b []byte) {
 // their size and count) replay, and AppendMarked refuses more than a
 // record holds rather than write one that Open would refuse.
 func TestLargestRecordReplays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and replays the largest record: not in -short")
+	}
 	dir := t.TempDir()
 	s := open(t, Config{Dir: dir})
 	evs := make([]*protocol.Event, maxRecordEvents+1)
